@@ -1,0 +1,146 @@
+"""Reader for the AmExpert 2019 layout (the paper's dataset), also what the simulator writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from offerwise.data.clean import UnknownItemPolicy, clean_transactions
+from offerwise.data.schema import LoadReport, RetailData
+from offerwise.data.validate import (
+    cast_strict,
+    parse_dates,
+    read_csv_strings,
+    require_columns,
+    require_file,
+)
+from offerwise.errors import input_error
+
+TRANSACTIONS = "customer_transaction_data.csv"
+ITEMS = "item_data.csv"
+DEMOGRAPHICS = "customer_demographics.csv"
+CAMPAIGNS = "campaign_data.csv"
+COUPON_ITEMS = "coupon_item_mapping.csv"
+COUPON_TARGETS = "train.csv"
+TRANSACTION_COLUMNS = ["date", "customer_id", "item_id", "quantity", "selling_price", "other_discount", "coupon_discount"]
+DEMOGRAPHIC_COLUMNS = ["customer_id", "age_range", "marital_status", "rented", "family_size", "no_of_children", "income_bracket"]
+
+
+def is_amexpert_folder(folder: Path) -> bool:
+    return (Path(folder) / TRANSACTIONS).is_file()
+
+
+def read_amexpert(folder: Path, *, unknown_items: UnknownItemPolicy = "drop") -> RetailData:
+    """Load a folder in the AmExpert 2019 layout.
+
+    Discounts are negative in these files and selling_price is the line's amount paid, so
+    gross = selling_price - other_discount - coupon_discount and offer % = -other_discount / gross.
+    """
+    folder = Path(folder)
+    items = read_items(require_file(folder, ITEMS))
+    report = LoadReport(source=f"AmExpert 2019 layout ({folder})")
+    path = require_file(folder, TRANSACTIONS)
+    raw = _raw_transactions(path)
+    transactions = clean_transactions(raw, items, file=str(path), report=report, unknown_items=unknown_items)
+    campaigns, coupons = _campaigns(folder)
+    return RetailData(
+        transactions=transactions,
+        items=items,
+        customers=_customers(folder, transactions),
+        report=report,
+        campaigns=campaigns,
+        coupons=coupons,
+        name=folder.name,
+    )
+
+
+def _raw_transactions(path: Path) -> pl.DataFrame:
+    frame = read_csv_strings(path)
+    file = str(path)
+    require_columns(frame, TRANSACTION_COLUMNS, file=file)
+    other = cast_strict(frame, "other_discount", pl.Float64(), file=file, required=False)
+    coupon = cast_strict(frame, "coupon_discount", pl.Float64(), file=file, required=False)
+    for name, series in (("other_discount", other), ("coupon_discount", coupon)):
+        positive = series > 0
+        if positive.any():
+            raise input_error(
+                file=file,
+                column=name,
+                problem="positive discounts; this layout stores discounts as negative numbers.",
+                examples=frame.filter(positive),
+            )
+    return pl.DataFrame(
+        {
+            "customer_id": cast_strict(frame, "customer_id", pl.Int64(), file=file),
+            "item_id": cast_strict(frame, "item_id", pl.Int64(), file=file),
+            "timestamp": parse_dates(frame, "date", "%Y-%m-%d", file=file).cast(pl.Datetime("us")),
+            "basket_id": pl.Series([None] * frame.height, dtype=pl.Int64),
+            "quantity": cast_strict(frame, "quantity", pl.Float64(), file=file),
+            "paid": cast_strict(frame, "selling_price", pl.Float64(), file=file),
+            "retail_discount": 0.0 - other,
+            "coupon_discount": 0.0 - coupon,
+        }
+    )
+
+
+def read_items(path: Path) -> pl.DataFrame:
+    frame = read_csv_strings(path)
+    file = str(path)
+    require_columns(frame, ["item_id", "brand", "brand_type", "category"], file=file)
+    items = frame.with_columns(
+        item_id=cast_strict(frame, "item_id", pl.Int64(), file=file),
+        category=pl.col("category").fill_null("UNKNOWN"),
+        brand=pl.col("brand").fill_null("UNKNOWN"),
+        brand_type=pl.col("brand_type").fill_null("UNKNOWN"),
+    )
+    dups = items.filter(pl.col("item_id").is_duplicated())
+    if dups.height:
+        raise input_error(file=file, column="item_id", problem="item ids listed more than once.", examples=dups)
+    return items.select("item_id", "category", "brand", "brand_type", pl.exclude("item_id", "category", "brand", "brand_type"))
+
+
+def _customers(folder: Path, transactions: pl.DataFrame) -> pl.DataFrame:
+    """All transacting customers; demographics where the optional file has them (gaps stay null)."""
+    customers = transactions.select("customer_id").unique().sort("customer_id")
+    path = folder / DEMOGRAPHICS
+    if not path.is_file():
+        return customers
+    frame = read_csv_strings(path)
+    require_columns(frame, DEMOGRAPHIC_COLUMNS, file=str(path))
+    demo = frame.select(DEMOGRAPHIC_COLUMNS).with_columns(
+        customer_id=cast_strict(frame, "customer_id", pl.Int64(), file=str(path))
+    )
+    # Both sides' customers are kept: a customer with demographics but no purchases is still known.
+    return customers.join(demo, on="customer_id", how="full", coalesce=True).sort("customer_id")
+
+
+def _campaigns(folder: Path) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    paths = [folder / CAMPAIGNS, folder / COUPON_ITEMS, folder / COUPON_TARGETS]
+    if not all(p.is_file() for p in paths):
+        return None, None
+    campaigns = read_csv_strings(paths[0])
+    require_columns(campaigns, ["campaign_id", "start_date", "end_date"], file=str(paths[0]))
+    campaigns = pl.DataFrame(
+        {
+            "campaign_id": cast_strict(campaigns, "campaign_id", pl.Int64(), file=str(paths[0])),
+            "start_date": parse_dates(campaigns, "start_date", "%d/%m/%y", file=str(paths[0])),
+            "end_date": parse_dates(campaigns, "end_date", "%d/%m/%y", file=str(paths[0])),
+        }
+    )
+    mapping = read_csv_strings(paths[1])
+    require_columns(mapping, ["coupon_id", "item_id"], file=str(paths[1]))
+    targets = read_csv_strings(paths[2])
+    require_columns(targets, ["campaign_id", "coupon_id", "customer_id"], file=str(paths[2]))
+    mapping = mapping.select(
+        coupon_id=cast_strict(mapping, "coupon_id", pl.Int64(), file=str(paths[1])),
+        item_id=cast_strict(mapping, "item_id", pl.Int64(), file=str(paths[1])),
+    )
+    targets = targets.select(
+        campaign_id=cast_strict(targets, "campaign_id", pl.Int64(), file=str(paths[2])),
+        coupon_id=cast_strict(targets, "coupon_id", pl.Int64(), file=str(paths[2])),
+        customer_id=cast_strict(targets, "customer_id", pl.Int64(), file=str(paths[2])),
+    )
+    exposure = targets.join(campaigns, on="campaign_id").select("campaign_id", "customer_id", "start_date", "end_date").unique()
+    coupons = targets.join(mapping, on="coupon_id").select("campaign_id", "item_id").unique()
+    return exposure, coupons

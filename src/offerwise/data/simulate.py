@@ -1,0 +1,253 @@
+"""A retail simulator with known ground truth, written in the AmExpert 2019 layout.
+
+Structure and parameters are documented in docs/simulator.md. In short, for consumer c, item i and
+bi-weekly period t the purchase probability is
+
+    p_cit = sigmoid(a_ci * offer_it + b_cit)
+    b_cit = affinity_ci + need_cit + habit * h_cit + season_c(t) + drift_c(t)
+
+so at fixed everything-else the response to the offer % is a sigmoid with slope a_ci (category
+sensitivity a_c times an age and an individual multiplier). The retailer's offers offer_it come
+from an exogenous promotion calendar, so the offer effect is identifiable. need_cit encodes the
+repurchase cycle (just after a purchase the need is low), h_cit is habit (a decaying count of past
+purchases). Nothing here is fitted to, or chosen for, offerwise's model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from offerwise import io
+from offerwise.config import SimulationConfig
+
+CATEGORY_NAMES = [
+    "Grocery", "Pharmaceutical", "Meat", "Bakery", "Natural Products", "Seafood",
+    "Packaged Meat", "Dairy, Juices, Snacks", "Prepared Food", "Skin & Hair Care",
+    "Flowers & Plants", "Vegetables (cut)",
+]  # fmt: skip
+AGE_RANGES = ["18-25", "26-35", "36-45", "46-55", "56-70", "70+"]
+AGE_SHARES = [0.08, 0.22, 0.25, 0.22, 0.16, 0.07]
+AGE_SENSITIVITY = [1.35, 1.2, 1.0, 0.9, 0.8, 0.7]  # younger households respond more to offers
+OFFER_DEPTHS = np.array([10, 15, 20, 25, 30, 40, 50], dtype=float)
+PERIOD_DAYS = 14
+BASE_LOGIT = -3.0
+HABIT = 0.45
+HABIT_DECAY = 0.7
+NEED_DIP = 1.4
+
+
+@dataclass(frozen=True)
+class SimulatedData:
+    """Tables in the AmExpert layout plus the truth behind them."""
+
+    transactions: pl.DataFrame  # customer_transaction_data.csv
+    items: pl.DataFrame  # item_data.csv
+    demographics: pl.DataFrame  # customer_demographics.csv
+    ground_truth: pl.DataFrame  # one row per consumer x item x period
+    categories: pl.DataFrame  # category, true_a (per offer %), season phase
+
+
+def simulate(cfg: SimulationConfig) -> SimulatedData:
+    rng = np.random.default_rng(cfg.seed)
+    periods = max(cfg.weeks // 2, 1)
+    categories = _categories(cfg, rng)
+    items = _items(cfg, rng)
+    customers = _customers(cfg, rng)
+    pairs = _pairs(cfg, rng, items, customers, categories)
+    offers = _offer_calendar(rng, items, periods)
+    truth = _run_dynamics(cfg, rng, pairs, items, customers, categories, offers, periods)
+    return SimulatedData(
+        transactions=_transactions(cfg, rng, truth, items, offers),
+        items=pl.DataFrame(
+            {
+                "item_id": items["item_id"],
+                "brand": items["brand"],
+                "brand_type": np.where(items["local"], "Local", "Established"),
+                "category": np.array(CATEGORY_NAMES)[items["category"] % len(CATEGORY_NAMES)],
+            }
+        ),
+        demographics=_demographics(rng, customers),
+        ground_truth=_ground_truth_frame(cfg, truth, items),
+        categories=pl.DataFrame(
+            {
+                "category": [CATEGORY_NAMES[k % len(CATEGORY_NAMES)] for k in range(cfg.categories)],
+                "true_a": categories["a"],
+                "season_phase": categories["phase"],
+            }
+        ),
+    )
+
+
+def _categories(cfg: SimulationConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    return {
+        "a": rng.uniform(0.015, 0.06, cfg.categories),  # logit change per offer percentage point
+        "phase": rng.uniform(0, 2 * np.pi, cfg.categories),
+        "season_amp": rng.uniform(0.1, 0.4, cfg.categories),
+        "holiday": rng.uniform(0.0, 0.5, cfg.categories),
+    }
+
+
+def _items(cfg: SimulationConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    n = cfg.items
+    category = np.sort(rng.integers(0, cfg.categories, n))
+    category[: cfg.categories] = np.arange(min(cfg.categories, n))  # every category has an item
+    return {
+        "item_id": np.arange(1, n + 1) + 10_000,
+        "category": category,
+        "price": np.round(np.exp(rng.normal(1.0 + 0.15 * category, 0.5)), 2),
+        "popularity": rng.normal(0, 0.7, n),
+        "cycle": rng.choice([1.0, 2.0, 3.0, 4.0], n, p=[0.35, 0.3, 0.2, 0.15]),
+        "promo_rate": rng.beta(2, 5, n),
+        "brand": rng.integers(1, max(n // 4, 2), n),
+        "local": rng.random(n) < 0.25,
+    }
+
+
+def _customers(cfg: SimulationConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    n = cfg.customers
+    age = rng.choice(len(AGE_RANGES), n, p=AGE_SHARES)
+    return {
+        "customer_id": np.arange(1, n + 1),
+        "activity": rng.normal(0, 0.6, n),
+        "age": age,
+        "sensitivity": np.array(AGE_SENSITIVITY)[age] * np.exp(rng.normal(0, 0.25, n)),
+    }
+
+
+def _pairs(cfg, rng, items, customers, categories) -> dict[str, np.ndarray]:
+    """Each consumer considers a popularity-weighted set of items (the only pairs that can sell)."""
+    sizes = np.clip(rng.poisson(cfg.items_per_customer, cfg.customers), 1, cfg.items)
+    weights = np.exp(items["popularity"])
+    # Gumbel top-k: one vectorised draw of k items without replacement per consumer.
+    keys = np.log(weights)[None, :] - np.log(-np.log(rng.random((cfg.customers, cfg.items))))
+    order = np.argsort(-keys, axis=1)
+    cust_idx = np.repeat(np.arange(cfg.customers), sizes)
+    item_idx = np.concatenate([order[c, : sizes[c]] for c in range(cfg.customers)])
+    cat = items["category"][item_idx]
+    n = cust_idx.size
+    return {
+        "cust": cust_idx,
+        "item": item_idx,
+        "affinity": BASE_LOGIT + customers["activity"][cust_idx] + items["popularity"][item_idx] + rng.normal(0, 0.6, n),
+        "a": categories["a"][cat] * customers["sensitivity"][cust_idx] * np.exp(rng.normal(0, 0.2, n)),
+    }
+
+
+def _offer_calendar(rng: np.random.Generator, items: dict[str, np.ndarray], periods: int) -> np.ndarray:
+    """Retailer-set offer % per item and period: promotions at item-specific rates and depths."""
+    promoted = rng.random((items["item_id"].size, periods)) < items["promo_rate"][:, None]
+    depth = rng.choice(OFFER_DEPTHS, size=promoted.shape)
+    everyday = np.where(rng.random(items["item_id"].size) < 0.2, 5.0, 0.0)[:, None]
+    return np.where(promoted, depth, everyday)  # (items, periods)
+
+
+def _season(cfg: SimulationConfig, categories, periods: int) -> np.ndarray:
+    starts = [cfg.start + dt.timedelta(days=PERIOD_DAYS * t) for t in range(periods)]
+    week = np.array([s.isocalendar()[1] for s in starts], dtype=float)
+    holiday = np.array([s.month == 12 and s.day >= 10 for s in starts], dtype=float)
+    wave = categories["season_amp"][:, None] * np.sin(2 * np.pi * week[None, :] / 52 + categories["phase"][:, None])
+    return wave + categories["holiday"][:, None] * holiday[None, :]  # (categories, periods)
+
+
+def _run_dynamics(cfg, rng, pairs, items, customers, categories, offers, periods) -> dict[str, np.ndarray]:
+    n = pairs["cust"].size
+    cat = items["category"][pairs["item"]]
+    cycle = items["cycle"][pairs["item"]]
+    season = _season(cfg, categories, periods)
+    drift = np.cumsum(rng.normal(0, 0.05, (cfg.customers, periods)), axis=1)
+    since_last = rng.integers(1, 8, n).astype(float)  # history before the data starts
+    habit = np.zeros(n)
+    prob, base, offer, bought = (np.empty((periods, n)) for _ in range(4))
+    for t in range(periods):
+        need = -NEED_DIP * np.exp(-(since_last - 1) / cycle)
+        base[t] = pairs["affinity"] + need + HABIT * habit + season[cat, t] + drift[pairs["cust"], t]
+        offer[t] = offers[pairs["item"], t]
+        prob[t] = 1 / (1 + np.exp(-(pairs["a"] * offer[t] + base[t])))
+        bought[t] = rng.random(n) < prob[t]
+        habit = HABIT_DECAY * habit + bought[t]
+        since_last = np.where(bought[t] > 0, 1.0, since_last + 1)
+    return {"pairs": pairs, "prob": prob, "base": base, "offer": offer, "bought": bought}
+
+
+def _transactions(cfg, rng, truth, items, offers) -> pl.DataFrame:
+    t_idx, p_idx = np.nonzero(truth["bought"])
+    order = np.lexsort((p_idx, t_idx))
+    t_idx, p_idx = t_idx[order], p_idx[order]
+    item = truth["pairs"]["item"][p_idx]
+    day = rng.integers(0, PERIOD_DAYS, t_idx.size)
+    dates = np.datetime64(cfg.start) + (t_idx * PERIOD_DAYS + day).astype("timedelta64[D]")
+    quantity = 1 + rng.poisson(0.3, t_idx.size)
+    gross = quantity * items["price"][item]
+    other = 0.0 - np.round(gross * offers[item, t_idx] / 100, 2) + 0.0  # no '-0.0' in the files
+    coupon = np.where(rng.random(t_idx.size) < 0.03, -np.round(gross * rng.uniform(0.1, 0.2, t_idx.size), 2), 0.0) + 0.0
+    frame = pl.DataFrame(
+        {
+            "date": dates,
+            "customer_id": truth["pairs"]["cust"][p_idx] + 1,
+            "item_id": items["item_id"][item],
+            "quantity": quantity,
+            "selling_price": np.round(gross + other + coupon, 2),
+            "other_discount": other,
+            "coupon_discount": coupon,
+        }
+    )
+    return frame.sort("date", "customer_id", "item_id").with_columns(pl.col("date").cast(pl.Date))
+
+
+def _demographics(rng: np.random.Generator, customers: dict[str, np.ndarray]) -> pl.DataFrame:
+    """About 60 % of consumers have demographics, with the source's gaps and '5+' style strings."""
+    n = customers["customer_id"].size
+    keep = rng.random(n) < 0.6
+    family = rng.choice(["1", "2", "3", "4", "5+"], n, p=[0.25, 0.35, 0.18, 0.12, 0.1])
+    children = _with_gaps(rng.choice(["1", "2", "3+"], n), rng.random(n) < 0.6)
+    return pl.DataFrame(
+        {
+            "customer_id": customers["customer_id"],
+            "age_range": np.array(AGE_RANGES)[customers["age"]],
+            "marital_status": _with_gaps(rng.choice(["Married", "Single"], n), rng.random(n) < 0.4),
+            "rented": rng.choice([0, 1], n, p=[0.85, 0.15]),
+            "family_size": family,
+            "no_of_children": children,
+            "income_bracket": rng.integers(1, 13, n),
+        }
+    ).filter(pl.Series(keep))
+
+
+def _with_gaps(values: np.ndarray, missing: np.ndarray) -> pl.Series:
+    return pl.Series(values.tolist(), dtype=pl.String).scatter(np.flatnonzero(missing), None)
+
+
+def _ground_truth_frame(cfg: SimulationConfig, truth, items) -> pl.DataFrame:
+    periods, n = truth["prob"].shape
+    pairs = truth["pairs"]
+    starts = np.datetime64(cfg.start) + (np.arange(periods) * PERIOD_DAYS).astype("timedelta64[D]")
+    category = np.array(CATEGORY_NAMES)[items["category"] % len(CATEGORY_NAMES)]
+    return pl.DataFrame(
+        {
+            "customer_id": np.tile(pairs["cust"] + 1, periods),
+            "item_id": np.tile(items["item_id"][pairs["item"]], periods),
+            "category": np.tile(category[pairs["item"]], periods),
+            "period_start": np.repeat(starts, n),
+            "offer_pct": truth["offer"].ravel(),
+            "true_probability": truth["prob"].ravel(),
+            "true_a": np.tile(pairs["a"], periods),
+            "true_b": truth["base"].ravel(),
+            "purchased": truth["bought"].ravel().astype(np.int8),
+        }
+    ).with_columns(pl.col("period_start").cast(pl.Date))
+
+
+def write_simulation(sim: SimulatedData, out_dir: Path, config: SimulationConfig) -> None:
+    """Write the AmExpert-layout files, ground_truth.parquet and the category truth, atomically."""
+    out = Path(out_dir)
+    io.write_csv(sim.transactions.with_columns(pl.col("date").dt.strftime("%Y-%m-%d")), out / "customer_transaction_data.csv")
+    io.write_csv(sim.items, out / "item_data.csv")
+    io.write_csv(sim.demographics, out / "customer_demographics.csv")
+    io.write_parquet(sim.ground_truth, out / "ground_truth.parquet")
+    io.write_csv(sim.categories, out / "ground_truth_categories.csv")
+    io.write_json(config.model_dump(mode="json"), out / "simulation_config.json")
