@@ -1,0 +1,254 @@
+"""Feature computation on dense matrices, assembled into the panel frame (rows pair-major)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+
+from offerwise.features import history as h
+from offerwise.features.calendar import calendar_features
+from offerwise.features.lags import STATS, rolling_stats
+from offerwise.features.manifest import Family, Feature, Group
+from offerwise.features.offers import offer_matrix
+
+MAX_ITEM_ATTRIBUTE_LEVELS = 5000
+TE_SMOOTHING = 20.0
+
+
+class Columns:
+    """Collects panel columns (flattened pair-major) and their manifest entries."""
+
+    def __init__(self, n_pairs: int, n_periods: int) -> None:
+        self.P, self.T = n_pairs, n_periods
+        self.data: dict[str, np.ndarray | pl.Series] = {}
+        self.features: list[Feature] = []
+
+    def temporal(self, name: str, values: np.ndarray, family: Family, how: str, *, fill: float = 0.0, advance: bool = False) -> None:
+        """values: (P, T); NaN (undefined history) is filled with `fill`, stated in the manifest."""
+        v = np.nan_to_num(values.astype(np.float32), nan=fill).ravel()
+        how = how + (f" Undefined (no history yet) -> {fill:g}." if np.isnan(values).any() else "")
+        self._add(name, v, family, "temporal_continuous", how, advance=advance)
+
+    def per_period(self, name: str, values: np.ndarray, family: Family, group: Group, how: str) -> None:
+        self._add(name, np.tile(values, self.P), family, group, how, advance=True)
+
+    def static(self, name: str, values: np.ndarray | pl.Series, family: Family, group: Group, how: str, *, is_id: bool = False) -> None:
+        repeated = values.gather(np.repeat(np.arange(self.P), self.T)) if isinstance(values, pl.Series) else np.repeat(values, self.T)
+        self._add(name, repeated, family, group, how, is_id=is_id)
+
+    def _add(self, name, values, family, group, how, *, advance: bool = False, is_id: bool = False) -> None:
+        dtype = "string" if isinstance(values, pl.Series) and values.dtype == pl.String else str(values.dtype)
+        self.data[name] = values
+        self.features.append(Feature(name, family, group, dtype, how, known_in_advance=advance, is_id=is_id))
+
+
+def dense(frame: pl.DataFrame, row: str, value: str, n_rows: int, n_periods: int) -> np.ndarray:
+    """Scatter (row, period, value) into an (n_rows, n_periods) matrix (0 where absent)."""
+    out = np.zeros((n_rows, n_periods), dtype=np.float64)
+    out[frame.get_column(row).to_numpy(), frame.get_column("period").to_numpy()] = frame.get_column(value).to_numpy()
+    return out
+
+
+def index_of(values: pl.Series, name: str) -> pl.DataFrame:
+    return pl.DataFrame({name: values.unique().sort()}).with_row_index(f"{name}_idx").with_columns(pl.col(f"{name}_idx").cast(pl.Int64))
+
+
+def profile_block(cols: Columns, prefix: str, level: str, events: np.ndarray, gather: np.ndarray) -> None:
+    """Time since first / last order, gaps, reorder rate and frequency, streak, order count."""
+    T = events.shape[1]
+    first, last = h.first_before(events), h.last_before(events)
+    gap_mean, gap_last = h.gaps(events)
+    reorder, frequency = h.rates(events)
+    what = f"{level}'s orders in periods before t"
+    cols.temporal(f"{prefix}_periods_since_first", h.periods_since(first)[gather], "profile", f"Periods since the {level}'s first order (before t).", fill=T)
+    cols.temporal(f"{prefix}_periods_since_last", h.periods_since(last)[gather], "profile", f"Periods since the {level}'s last order (before t).", fill=T)
+    cols.temporal(f"{prefix}_gap_mean", gap_mean[gather], "profile", f"Mean gap in periods between the {what}.", fill=T)
+    cols.temporal(f"{prefix}_gap_last", gap_last[gather], "profile", f"Gap between the last two of the {what}.", fill=T)
+    cols.temporal(f"{prefix}_reorder_rate", reorder[gather], "profile", f"(orders - 1) / periods since the first order; {what}.")
+    cols.temporal(f"{prefix}_order_frequency", frequency[gather], "profile", f"Share of periods before t with an order; {what}.")
+    cols.temporal(f"{prefix}_streak", h.streak_before(events)[gather], "profile", f"Periods in a row with an order, ending at t-1; {level}.")
+    cols.temporal(f"{prefix}_orders", h.count_before(events)[gather], "profile", f"Number of periods with an order before t; {level}.")
+
+
+def assemble(
+    tx: pl.DataFrame,
+    items: pl.DataFrame,
+    customers: pl.DataFrame,
+    pairs: pl.DataFrame,
+    *,
+    n_periods: int,
+    first_validation: int,
+    starts: list[dt.date],
+    period_days: int,
+    lag_windows: list[int],
+    promotions: pl.DataFrame | None,
+    exposure: pl.DataFrame | None,
+) -> tuple[pl.DataFrame, list[Feature]]:
+    """Compute every feature for `pairs` (sorted) over `n_periods` periods."""
+    P, T = pairs.height, n_periods
+    cust_index, item_index, cat_index = index_of(pairs["customer_id"], "customer_id"), index_of(tx["item_id"], "item_id"), index_of(tx["category"], "category")
+    tx = tx.join(cust_index, on="customer_id", how="left").join(item_index, on="item_id").join(cat_index, on="category")
+    pairs = (
+        pairs.with_row_index("pair_idx")
+        .join(cust_index, on="customer_id", maintain_order="left")
+        .join(item_index, on="item_id", maintain_order="left")
+        .join(cat_index, on="category", maintain_order="left")
+    )
+    p_cust, p_item, p_cat = (pairs.get_column(f"{c}_idx").to_numpy() for c in ("customer_id", "item_id", "category"))
+    pair_lines = tx.join(pairs.select("customer_id", "item_id", "pair_idx"), on=["customer_id", "item_id"])
+    pp = pair_lines.group_by("pair_idx", "period").agg(
+        disc=pl.col("retail_discount").sum(), gross=pl.col("gross").sum(), position=pl.col("position").mean(), one=pl.lit(1.0)
+    )
+    bought = dense(pp, "pair_idx", "one", P, T) > 0
+    cols = Columns(P, T)
+    _datetime_features(cols, starts, period_days)
+    profile_block(cols, "ci", "consumer-item pair", bought, np.arange(P))
+    cols.temporal("ci_basket_position", h.expanding_mean(dense(pp, "pair_idx", "position", P, T), bought), "profile",
+                  "Mean position of the item in the consumer's baskets (line order / basket lines, 0-1] before t.", fill=0.5)
+    c_baskets = _consumer_features(cols, tx, cust_index.height, T, p_cust)
+    _item_features(cols, tx, item_index.height, T, p_item)
+    offer = _price_offer_features(cols, tx, pp, pair_lines, item_index.height, cat_index.height, T, p_item, p_cat, bought)
+    _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T)
+    for name, values in (("target", bought.astype(np.float32)), ("offer_pct", offer), ("c_baskets", c_baskets)):
+        for w in lag_windows:
+            for stat, v in rolling_stats(values, w).items():
+                cols.temporal(f"lag_{name}_{stat}_{w}", v, "lag", f"Rolling {stat} of {name} over periods t-{w} .. t-1.", fill=0.0)
+    _static_features(cols, pairs, items, customers, bought, first_validation, p_cat)
+    keys = {
+        "customer_id": np.repeat(pairs.get_column("customer_id").to_numpy(), T),
+        "item_id": np.repeat(pairs.get_column("item_id").to_numpy(), T),
+        "category": pairs.get_column("category").gather(np.repeat(np.arange(P), T)),
+        "period": np.tile(np.arange(T, dtype=np.int32), P),
+        "period_start": pl.Series(starts * P, dtype=pl.Date),
+        "target": bought.ravel().astype(np.int8),
+        "relevant_from_fold": np.repeat(pairs.get_column("relevant_from_fold").to_numpy(), T),
+    }
+    frame = pl.DataFrame({**keys, **{k: v for k, v in cols.data.items() if k not in keys}})
+    return frame, cols.features
+
+
+def _datetime_features(cols: Columns, starts: list[dt.date], period_days: int) -> None:
+    cal = calendar_features(starts, period_days)
+    cols.per_period("period_index", cal.get_column("period").to_numpy().astype(np.float32), "datetime", "temporal_continuous", "Index of the period (trend).")
+    for name in ("week_of_year", "month", "quarter", "season", "holiday"):
+        values = cal.get_column(name)
+        values = values.to_numpy() if values.dtype != pl.String else values.to_numpy().astype(str)
+        cols.per_period(name, values, "datetime", "temporal_categorical", f"{name.replace('_', ' ')} of the period's first day (holiday: the period contains a US holiday).")
+
+
+def _consumer_features(cols: Columns, tx: pl.DataFrame, n_cust: int, T: int, p_cust: np.ndarray) -> np.ndarray:
+    cp = tx.filter(pl.col("customer_id_idx").is_not_null()).group_by("customer_id_idx", "period").agg(
+        baskets=pl.col("basket").n_unique().cast(pl.Float64), lines=pl.len().cast(pl.Float64), spend=pl.col("paid").sum()
+    )
+    baskets = dense(cp, "customer_id_idx", "baskets", n_cust, T)
+    profile_block(cols, "c", "consumer", baskets > 0, p_cust)
+    lines = dense(cp, "customer_id_idx", "lines", n_cust, T)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        size = np.where(baskets > 0, lines / baskets, np.nan)
+    cols.temporal("c_basket_size", h.expanding_mean(size, baskets)[p_cust], "profile", "Mean lines per basket of the consumer before t.")
+    cols.temporal("c_baskets_last", h.shift_right(baskets, 0.0)[p_cust], "profile", "Consumer's baskets in period t-1.")
+    cols.temporal("c_spend_last", h.shift_right(dense(cp, "customer_id_idx", "spend", n_cust, T), 0.0)[p_cust], "profile", "Consumer's spend in period t-1.")
+    return baskets[p_cust].astype(np.float32)
+
+
+def _item_features(cols: Columns, tx: pl.DataFrame, n_items: int, T: int, p_item: np.ndarray) -> None:
+    ip = tx.group_by("item_id_idx", "period").agg(buyers=pl.col("customer_id").n_unique().cast(pl.Float64))
+    buyers = dense(ip, "item_id_idx", "buyers", n_items, T)
+    profile_block(cols, "i", "item (all consumers)", buyers > 0, p_item)
+    cols.temporal("i_buyers_last", h.shift_right(buyers, 0.0)[p_item], "profile", "Consumers who bought the item in period t-1.")
+    cols.temporal("i_buyers_mean", h.expanding_mean(buyers, np.ones_like(buyers))[p_item], "profile", "Mean buyers per period of the item before t.")
+
+
+def _sums(tx: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    return tx.group_by(*keys, "period").agg(
+        disc=pl.col("retail_discount").sum(),
+        gross=pl.col("gross").sum(),
+        qty=pl.col("quantity").sum(),
+        listv=(pl.col("list_price") * pl.col("quantity")).sum(),
+    )
+
+
+def _price_offer_features(cols, tx, pp, pair_lines, n_items, n_cats, T, p_item, p_cat, bought) -> np.ndarray:
+    P = p_item.size
+    item, cat = _sums(tx, ["item_id_idx"]), _sums(tx, ["category_idx"])
+    own_cat = _sums(pair_lines.select("pair_idx").unique().join(
+        pair_lines.select("pair_idx", "customer_id_idx", "category_idx").unique(), on="pair_idx"
+    ).join(tx, on=["customer_id_idx", "category_idx"]), ["pair_idx"])
+    # A pair's consumer may buy in the category in periods they do not buy the item: use all their lines.
+    item_disc, item_gross = dense(item, "item_id_idx", "disc", n_items, T), dense(item, "item_id_idx", "gross", n_items, T)
+    cat_disc, cat_gross = dense(cat, "category_idx", "disc", n_cats, T), dense(cat, "category_idx", "gross", n_cats, T)
+    offer = offer_matrix(
+        item_disc=item_disc, item_gross=item_gross, pair_item=p_item,
+        pair_disc=dense(pp, "pair_idx", "disc", P, T), pair_gross=dense(pp, "pair_idx", "gross", P, T),
+        cat_disc=cat_disc, cat_gross=cat_gross, pair_cat=p_cat,
+        own_cat_disc=dense(own_cat, "pair_idx", "disc", P, T), own_cat_gross=dense(own_cat, "pair_idx", "gross", P, T),
+    )  # fmt: skip
+    cols.temporal("offer_pct", offer, "price_offer", "Offer % available to the consumer in period t (see offer_rule).", advance=True)
+    item_qty, cat_qty = dense(item, "item_id_idx", "qty", n_items, T), dense(cat, "category_idx", "qty", n_cats, T)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        item_price = h.expanding_mean(dense(item, "item_id_idx", "listv", n_items, T) / np.where(item_qty > 0, item_qty, np.nan), item_qty)[p_item]
+        cat_price = h.expanding_mean(dense(cat, "category_idx", "listv", n_cats, T) / np.where(cat_qty > 0, cat_qty, np.nan), cat_qty)[p_cat]
+        regular = np.where(np.isnan(item_price), cat_price, item_price)
+        relative = np.where(np.isnan(regular) | np.isnan(cat_price), 1.0, regular / cat_price)
+        item_rate = h.expanding_mean(100.0 * item_disc / np.where(item_gross > 0, item_gross, np.nan), item_gross)[p_item]
+        pair_gross = dense(pp, "pair_idx", "gross", P, T)
+        pair_rate = h.expanding_mean(100.0 * dense(pp, "pair_idx", "disc", P, T) / np.where(pair_gross > 0, pair_gross, np.nan), pair_gross)
+    cols.temporal("i_regular_price", regular, "price_offer", "Item's mean unit list price before t (category's where the item has none).", fill=0.0)
+    cols.temporal("i_relative_price", relative, "price_offer", "Item's regular price / its category's mean unit list price, before t.", fill=1.0)
+    cols.temporal("ci_hist_offer_pct", np.where(np.isnan(pair_rate), item_rate, pair_rate), "price_offer",
+                  "Offer % on the pair's own purchases before t (the item's historical offer % where none).", fill=0.0)
+    return offer
+
+
+def _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T) -> None:
+    """Display, mailer and coupon exposure of period t: planned by the retailer, so known in advance."""
+    anchor, P = starts[0], pairs.height
+    to_period = lambda c: ((pl.col(c) - pl.lit(anchor)).dt.total_days() // period_days).cast(pl.Int32)  # noqa: E731
+    if promotions is not None and promotions.height:
+        weeks = period_days / 7
+        promo = (
+            promotions.with_columns(period=to_period("week_start")).filter(pl.col("period").is_between(0, T - 1))
+            .group_by("item_id", "period").agg(pl.col("display").sum() / weeks, pl.col("mailer").sum() / weeks)
+            .join(pairs.select("item_id", "pair_idx"), on="item_id")
+        )  # fmt: skip
+        for name in ("display", "mailer"):
+            cols.temporal(name, dense(promo, "pair_idx", name, P, T), "price_offer", f"Share of stores with the item on {name} in period t.", advance=True)
+    if exposure is not None and exposure.height:
+        exposed = (
+            exposure.with_columns(p0=to_period("start_date"), p1=to_period("end_date"))
+            .with_columns(period=pl.int_ranges("p0", pl.col("p1") + 1)).explode("period")
+            .filter(pl.col("period").is_between(0, T - 1)).select("pair_idx", pl.col("period").cast(pl.Int32))
+            .unique().with_columns(one=pl.lit(1.0))
+        )  # fmt: skip
+        cols.temporal("coupon_exposure", dense(exposed, "pair_idx", "one", P, T), "price_offer",
+                      "1 if a coupon campaign covering the item targets the consumer during period t.", advance=True)
+
+
+def _static_features(cols, pairs, items, customers, bought, first_validation, p_cat) -> None:
+    cols.static("customer_id", pairs.get_column("customer_id").to_numpy(), "attribute", "static_categorical", "Consumer id (embedding).", is_id=True)
+    cols.static("item_id", pairs.get_column("item_id").to_numpy(), "attribute", "static_categorical", "Item id (embedding).", is_id=True)
+    item_cols = [c for c in items.columns if c != "item_id" and items.schema[c] == pl.String and items.get_column(c).n_unique() <= MAX_ITEM_ATTRIBUTE_LEVELS]
+    attrs = pairs.select("item_id").join(items.select("item_id", *item_cols), on="item_id", how="left", maintain_order="left")
+    for c in item_cols:
+        cols.static(c, attrs.get_column(c).fill_null("missing"), "attribute", "static_categorical", f"Item attribute '{c}'.")
+    demo_cols = [c for c in customers.columns if c != "customer_id"]
+    demo = pairs.select("customer_id").join(customers.select("customer_id", *demo_cols), on="customer_id", how="left", maintain_order="left")
+    for c in demo_cols:
+        cols.static(f"demo_{c}", demo.get_column(c).cast(pl.String).fill_null("missing"), "attribute", "static_categorical", f"Consumer attribute '{c}' ('missing' where unknown).")
+    train = bought[:, :first_validation].astype(np.float64)
+    _target_encoding(cols, "te_item", pairs.get_column("item_id_idx").to_numpy(), train, p_cat, "item")
+    _target_encoding(cols, "te_customer", pairs.get_column("customer_id_idx").to_numpy(), train, p_cat, "consumer")
+
+
+def _target_encoding(cols, name, group, train, p_cat, level) -> None:
+    """Smoothed purchase rate of the group's pairs over the first fold's training periods only."""
+    n_groups, n_cats = group.max() + 1, p_cat.max() + 1
+    hits = np.bincount(group, train.sum(axis=1), n_groups)
+    rows = np.bincount(group, np.full(group.size, train.shape[1], dtype=float), n_groups)
+    cat_rate = np.bincount(p_cat, train.sum(axis=1), n_cats) / np.maximum(np.bincount(p_cat, None, n_cats) * train.shape[1], 1)
+    value = (hits[group] + TE_SMOOTHING * cat_rate[p_cat]) / (rows[group] + TE_SMOOTHING)
+    cols.static(name, value.astype(np.float32), "target_encoding", "static_continuous",
+                f"Purchase rate of the {level}'s relevant pairs over the first fold's training periods, smoothed "
+                f"towards the category rate with weight {TE_SMOOTHING:g}.")

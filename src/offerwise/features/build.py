@@ -1,0 +1,146 @@
+"""Transactions -> the bi-weekly consumer-item panel with the paper's four feature families.
+
+A row is one relevant consumer-item pair x one period. Every feature of period t uses only what was
+known before t starts, except the retailer-set quantities of period t (offer, display, mailer,
+coupon exposure), which are planned in advance (see offers.py for the offer rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from offerwise.config import PanelConfig
+from offerwise.data.schema import RetailData
+from offerwise.errors import InputError
+from offerwise.features.assemble import assemble
+from offerwise.features.manifest import Feature
+from offerwise.features.offers import OFFER_RULE, offer_matrix
+from offerwise.features.periods import assign_periods, complete_periods, default_anchor, period_starts, rolling_splits
+
+
+@dataclass
+class Panel:
+    frame: pl.DataFrame  # one row per pair x period; see `manifest` for the feature columns
+    features: list[Feature]
+    splits: pl.DataFrame  # fold, period, split
+    info: dict[str, object] = field(default_factory=dict)
+
+    def manifest(self) -> dict[str, object]:
+        return {**self.info, "features": [f.as_dict() for f in self.features], "offer_rule": OFFER_RULE}
+
+
+def build_panel(data: RetailData, cfg: PanelConfig) -> Panel:
+    """Columns: customer_id, item_id, category, period, period_start, target, relevant_from_fold, features."""
+    tx, items = _prepare_lines(data, cfg)
+    first_day = tx.get_column("timestamp").min().date()
+    anchor = cfg.start or default_anchor(first_day)
+    tx = assign_periods(tx, anchor=anchor, period_days=cfg.period_days)
+    n_periods = complete_periods(tx.get_column("timestamp").max().date(), anchor=anchor, period_days=cfg.period_days)
+    outside = tx.filter((pl.col("period") < 0) | (pl.col("period") >= n_periods)).height
+    tx = tx.filter(pl.col("period").is_between(0, n_periods - 1))
+    splits = rolling_splits(n_periods, train_periods=cfg.train_periods, folds=cfg.folds)
+    validations = splits.filter(pl.col("split") == "validation").sort("fold").get_column("period").to_list()
+    pairs, skipped = _relevant_pairs(tx, validations, cfg)
+    starts = period_starts(n_periods, anchor=anchor, period_days=cfg.period_days)
+    frame, features = assemble(
+        tx, items, data.customers, pairs,
+        n_periods=n_periods, first_validation=validations[0], starts=starts, period_days=cfg.period_days,
+        lag_windows=cfg.lag_windows,
+        promotions=data.promotions if cfg.item_level == "item_id" else None,
+        exposure=_exposure(data, pairs) if cfg.item_level == "item_id" else None,
+    )  # fmt: skip
+    info = {
+        "anchor": anchor.isoformat(),
+        "period_days": cfg.period_days,
+        "periods": n_periods,
+        "lines_outside_complete_periods": outside,
+        "pairs": pairs.height,
+        "rows": frame.height,
+        "skipped_categories": skipped,
+        "item_level": cfg.item_level,
+        "min_purchases": cfg.min_purchases,
+        "splits": splits.group_by("fold", "split").agg(pl.col("period").min().alias("first"), pl.col("period").max().alias("last")).sort("fold", "split").to_dicts(),
+    }
+    return Panel(frame=frame, features=features, splits=splits, info=info)
+
+
+def _prepare_lines(data: RetailData, cfg: PanelConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    tx = data.transactions.with_row_index("line")  # source order gives the position in the basket
+    items = data.items
+    if cfg.item_level != "item_id":
+        tx, items = coarsen_items(tx, items, cfg.item_level)
+    if cfg.max_customers is not None:
+        ids = tx.get_column("customer_id").unique().sort().sample(
+            min(cfg.max_customers, tx.get_column("customer_id").n_unique()), seed=0
+        )
+        tx = tx.filter(pl.col("customer_id").is_in(ids.implode()))
+    basket = pl.when(pl.col("basket_id").is_not_null()).then(pl.col("basket_id").cast(pl.String)).otherwise(
+        pl.col("customer_id").cast(pl.String) + "@" + pl.col("timestamp").dt.date().cast(pl.String)
+    )
+    tx = (
+        tx.join(items.select("item_id", "category"), on="item_id")
+        .with_columns(basket=basket, gross=pl.col("paid") + pl.col("retail_discount") + pl.col("coupon_discount"))
+        .with_columns(
+            position=pl.col("line").rank("ordinal").over("basket") / pl.len().over("basket"),
+            basket_size=pl.len().over("basket"),
+        )
+    )
+    return tx, items
+
+
+def coarsen_items(tx: pl.DataFrame, items: pl.DataFrame, level: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Model a coarser item attribute (e.g. product_type) as the item; ids become attribute codes."""
+    if level not in items.columns:
+        raise InputError(f"The 'item_level' option must be 'item_id' or an item column {items.columns}. Got '{level}' instead.")
+    levels = items.select(level=pl.col(level).cast(pl.String).fill_null("UNKNOWN"), category=pl.col("category")).group_by(
+        "level"
+    ).agg(pl.col("category").mode().first()).sort("level").with_row_index("new_id").with_columns(pl.col("new_id").cast(pl.Int64))
+    mapping = items.select("item_id", level=pl.col(level).cast(pl.String).fill_null("UNKNOWN")).join(levels, on="level")
+    tx = tx.join(mapping.select("item_id", "new_id"), on="item_id").drop("item_id").rename({"new_id": "item_id"})
+    new_items = levels.select(
+        item_id=pl.col("new_id"), category=pl.col("category"), brand=pl.lit("UNKNOWN"), brand_type=pl.lit("UNKNOWN"), item_label=pl.col("level")
+    )
+    return tx, new_items
+
+
+def _relevant_pairs(tx: pl.DataFrame, validations: list[int], cfg: PanelConfig) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Pairs bought in >= min_purchases periods before a fold's validation period.
+
+    Columns: customer_id, item_id, category, relevant_from_fold. History only grows with the fold,
+    so a pair relevant in fold k is relevant in every later fold.
+    """
+    bought = tx.select("customer_id", "item_id", "category", "period").unique()
+    counts = bought.group_by("customer_id", "item_id", "category").agg(
+        [(pl.col("period") < v).sum().alias(f"n{k}") for k, v in enumerate(validations)]
+    )
+    fold_expr = pl.lit(None, pl.Int32)
+    for k in reversed(range(len(validations))):
+        fold_expr = pl.when(pl.col(f"n{k}") >= cfg.min_purchases).then(pl.lit(k, pl.Int32)).otherwise(fold_expr)
+    pairs = counts.select("customer_id", "item_id", "category", relevant_from_fold=fold_expr).drop_nulls()
+    skipped: dict[str, str] = {}
+    if cfg.categories is not None:
+        unknown = set(cfg.categories) - set(pairs.get_column("category").unique().to_list())
+        for cat in sorted(unknown):
+            skipped[cat] = "no relevant consumer-item pairs in this data"
+        pairs = pairs.filter(pl.col("category").is_in(cfg.categories))
+    sizes = pairs.group_by("category").len()
+    for cat, n in sizes.filter(pl.col("len") < cfg.min_pairs_per_category).iter_rows():
+        skipped[cat] = f"{n} relevant pairs, fewer than min_pairs_per_category={cfg.min_pairs_per_category}"
+    pairs = pairs.filter(~pl.col("category").is_in(list(skipped)))
+    if pairs.height == 0:
+        raise InputError(f"No category has at least {cfg.min_pairs_per_category} relevant consumer-item pairs; skipped: {skipped}.")
+    return pairs.sort("category", "customer_id", "item_id"), skipped
+
+
+def _exposure(data: RetailData, pairs: pl.DataFrame) -> pl.DataFrame | None:
+    """Coupon campaigns per relevant pair: pair_idx, start_date, end_date."""
+    if data.campaigns is None or data.coupons is None:
+        return None
+    indexed = pairs.with_row_index("pair_idx").select("pair_idx", "customer_id", "item_id")
+    return (
+        indexed.join(data.campaigns, on="customer_id")
+        .join(data.coupons, on=["campaign_id", "item_id"])
+        .select("pair_idx", "start_date", "end_date")
+    )

@@ -1,0 +1,48 @@
+"""Bi-weekly periods: anchoring, assignment and the rolling train / validation / test split."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+
+def default_anchor(first_day: dt.date) -> dt.date:
+    """The first Monday on or before the first transaction."""
+    return first_day - dt.timedelta(days=first_day.weekday())
+
+
+def assign_periods(transactions: pl.DataFrame, *, anchor: dt.date, period_days: int) -> pl.DataFrame:
+    """Add `period` (0-based index of the period containing the line's date)."""
+    days = (pl.col("timestamp").dt.date() - pl.lit(anchor)).dt.total_days()
+    return transactions.with_columns(period=(days // period_days).cast(pl.Int32))
+
+
+def complete_periods(last_day: dt.date, *, anchor: dt.date, period_days: int) -> int:
+    """Number of whole periods up to the last day of data; a trailing partial period is not modelled."""
+    return ((last_day - anchor).days + 1) // period_days
+
+
+def period_starts(n_periods: int, *, anchor: dt.date, period_days: int) -> list[dt.date]:
+    return [anchor + dt.timedelta(days=period_days * t) for t in range(n_periods)]
+
+
+def rolling_splits(n_periods: int, *, train_periods: int, folds: int) -> pl.DataFrame:
+    """Folds of `train_periods` training periods, then one validation and one test period.
+
+    The last fold tests on the last period; each earlier fold is shifted back by one period.
+    Columns: fold, period, split ("train" / "validation" / "test").
+    """
+    first_validation = n_periods - 2 - (folds - 1)
+    if first_validation < 1:
+        raise ValueError(
+            f"The data has {n_periods} complete periods; {folds} fold(s) need at least {folds + 2}. "
+            "Use fewer folds or more data."
+        )
+    rows = []
+    for fold in range(folds):
+        validation = first_validation + fold
+        start = max(validation - train_periods, 0)
+        rows += [(fold, p, "train") for p in range(start, validation)]
+        rows += [(fold, validation, "validation"), (fold, validation + 1, "test")]
+    return pl.DataFrame(rows, schema={"fold": pl.Int32, "period": pl.Int32, "split": pl.String}, orient="row")
