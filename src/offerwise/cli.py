@@ -96,5 +96,37 @@ def simulate_command(
     )
 
 
+@app.command("prepare")
+@clear_errors
+def prepare_command(
+    out: Annotated[Path, typer.Option("--out", help="Folder for panel.parquet and features.json.")],
+    data: DataOption = "complete-journey",
+    config: ConfigOption = None,
+    folds: Annotated[int | None, typer.Option(help="Rolling backtest folds.")] = None,
+) -> None:
+    """Build the bi-weekly consumer-item panel with all features (panel.parquet, features.json)."""
+    from offerwise import io
+    from offerwise.data.load import load_data
+    from offerwise.features.build import build_panel
+
+    cfg = Config.from_toml(config)
+    if folds is not None:
+        cfg = cfg.model_copy(update={"panel": cfg.panel.model_copy(update={"folds": folds})})
+    with console.status(f"loading {data} ..."):
+        loaded = load_data(data, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
+    with console.status("building the panel ..."):
+        panel = build_panel(loaded, cfg.panel)
+    io.write_parquet(panel.frame, out / "panel.parquet")
+    io.write_csv(panel.splits, out / "splits.csv")
+    io.write_json({**panel.manifest(), "load_report": loaded.report.as_rows()}, out / "features.json")
+    io.write_json(cfg.model_dump(mode="json"), out / "config.json")
+    console.print(
+        f"panel: {panel.frame.height:,} rows ({panel.info['pairs']:,} pairs x {panel.info['periods']} periods), "
+        f"{len(panel.features)} features -> {out}"
+    )
+    for category, reason in panel.info["skipped_categories"].items():
+        console.print(f"[yellow]skipped[/yellow] {escape(category)}: {reason}")
+
+
 def main() -> None:  # pragma: no cover
     app()

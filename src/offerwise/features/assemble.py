@@ -35,11 +35,14 @@ class Columns:
         self._add(name, np.tile(values, self.P), family, group, how, advance=True)
 
     def static(self, name: str, values: np.ndarray | pl.Series, family: Family, group: Group, how: str, *, is_id: bool = False) -> None:
-        repeated = values.gather(np.repeat(np.arange(self.P), self.T)) if isinstance(values, pl.Series) else np.repeat(values, self.T)
+        if isinstance(values, pl.Series):  # text attributes: categorical keeps the panel small
+            repeated = values.cast(pl.Categorical).gather(np.repeat(np.arange(self.P), self.T))
+        else:
+            repeated = np.repeat(values, self.T)
         self._add(name, repeated, family, group, how, is_id=is_id)
 
     def _add(self, name, values, family, group, how, *, advance: bool = False, is_id: bool = False) -> None:
-        dtype = "string" if isinstance(values, pl.Series) and values.dtype == pl.String else str(values.dtype)
+        dtype = "category" if isinstance(values, pl.Series) else str(values.dtype)
         self.data[name] = values
         self.features.append(Feature(name, family, group, dtype, how, known_in_advance=advance, is_id=is_id))
 
@@ -109,7 +112,7 @@ def assemble(
                   "Mean position of the item in the consumer's baskets (line order / basket lines, 0-1] before t.", fill=0.5)
     c_baskets = _consumer_features(cols, tx, cust_index.height, T, p_cust)
     _item_features(cols, tx, item_index.height, T, p_item)
-    offer = _price_offer_features(cols, tx, pp, pair_lines, item_index.height, cat_index.height, T, p_item, p_cat, bought)
+    offer = _price_offer_features(cols, tx, pp, item_index.height, cat_index.height, T, p_item, p_cat, p_cust)
     _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T)
     for name, values in (("target", bought.astype(np.float32)), ("offer_pct", offer), ("c_baskets", c_baskets)):
         for w in lag_windows:
@@ -170,20 +173,21 @@ def _sums(tx: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
-def _price_offer_features(cols, tx, pp, pair_lines, n_items, n_cats, T, p_item, p_cat, bought) -> np.ndarray:
+def _price_offer_features(cols, tx, pp, n_items, n_cats, T, p_item, p_cat, p_cust) -> np.ndarray:
     P = p_item.size
     item, cat = _sums(tx, ["item_id_idx"]), _sums(tx, ["category_idx"])
-    own_cat = _sums(pair_lines.select("pair_idx").unique().join(
-        pair_lines.select("pair_idx", "customer_id_idx", "category_idx").unique(), on="pair_idx"
-    ).join(tx, on=["customer_id_idx", "category_idx"]), ["pair_idx"])
-    # A pair's consumer may buy in the category in periods they do not buy the item: use all their lines.
+    # The consumer's own lines in the category, whether or not they bought this item: (C, K, T) -> (P, T).
+    own = _sums(tx.filter(pl.col("customer_id_idx").is_not_null()), ["customer_id_idx", "category_idx"])
+    own_cube = {v: np.zeros((int(p_cust.max()) + 1, n_cats, T)) for v in ("disc", "gross")}
+    for v, cube in own_cube.items():
+        cube[own["customer_id_idx"].to_numpy(), own["category_idx"].to_numpy(), own["period"].to_numpy()] = own[v].to_numpy()
     item_disc, item_gross = dense(item, "item_id_idx", "disc", n_items, T), dense(item, "item_id_idx", "gross", n_items, T)
     cat_disc, cat_gross = dense(cat, "category_idx", "disc", n_cats, T), dense(cat, "category_idx", "gross", n_cats, T)
     offer = offer_matrix(
         item_disc=item_disc, item_gross=item_gross, pair_item=p_item,
         pair_disc=dense(pp, "pair_idx", "disc", P, T), pair_gross=dense(pp, "pair_idx", "gross", P, T),
         cat_disc=cat_disc, cat_gross=cat_gross, pair_cat=p_cat,
-        own_cat_disc=dense(own_cat, "pair_idx", "disc", P, T), own_cat_gross=dense(own_cat, "pair_idx", "gross", P, T),
+        own_cat_disc=own_cube["disc"][p_cust, p_cat], own_cat_gross=own_cube["gross"][p_cust, p_cat],
     )  # fmt: skip
     cols.temporal("offer_pct", offer, "price_offer", "Offer % available to the consumer in period t (see offer_rule).", advance=True)
     item_qty, cat_qty = dense(item, "item_id_idx", "qty", n_items, T), dense(cat, "category_idx", "qty", n_cats, T)

@@ -1,0 +1,72 @@
+"""Benchmark: build the full Complete Journey panel with all features; print rows, seconds, peak RSS.
+
+Each configuration runs in a fresh subprocess so its peak RSS is its own.
+Target (2 cores): <= 60 s and <= 4 GB for all pairs with >= 2 purchases. Results: bench/results/panel.json.
+Also prints a leakage diagnostic: the purchase rate of rows whose item had no other buyer in the
+period (offer carried forward) against the rest, and whether the offer value gives that away.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "panel.json"
+
+
+def run_one(min_purchases: int) -> dict[str, float]:
+    import numpy as np
+    import polars as pl
+
+    from offerwise.config import PanelConfig
+    from offerwise.data.load import load_data
+    from offerwise.features.build import build_panel
+
+    data = load_data("complete-journey")
+    start = time.perf_counter()
+    panel = build_panel(data, PanelConfig(min_purchases=min_purchases))
+    seconds = time.perf_counter() - start
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    frame = panel.frame
+    # Diagnostic: does the offer's *source* (anyone else bought?) show in its value?
+    same_as_before = frame.sort("customer_id", "item_id", "period").with_columns(
+        prev=pl.col("offer_pct").shift(1).over("customer_id", "item_id")
+    ).filter(pl.col("period") > 0)
+    equal = same_as_before.filter(pl.col("offer_pct") == pl.col("prev"))
+    unequal = same_as_before.filter(pl.col("offer_pct") != pl.col("prev"))
+    return {
+        "min_purchases": min_purchases,
+        "rows": frame.height,
+        "pairs": panel.info["pairs"],
+        "features": len(panel.features),
+        "seconds": round(seconds, 1),
+        "peak_rss_gb_including_data_load": round(peak_gb, 2),
+        "purchase_rate": round(float(frame.get_column("target").mean()), 4),
+        "rate_offer_equal_to_previous_period": round(float(equal.get_column("target").mean()), 4),
+        "rate_offer_changed": round(float(unequal.get_column("target").mean()), 4),
+        "share_offer_equal_to_previous": round(equal.height / max(same_as_before.height, 1), 3),
+        "offer_pct_mean": round(float(np.mean(frame.get_column("offer_pct").to_numpy())), 2),
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 1:
+        print(json.dumps(run_one(int(sys.argv[1]))))
+        return
+    results = []
+    for min_purchases in (2, 1):
+        out = subprocess.run([sys.executable, __file__, str(min_purchases)], capture_output=True, text=True, check=True)
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        results.append(result)
+        print(f"pairs with >= {min_purchases} purchases: {result}")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
