@@ -128,5 +128,83 @@ def prepare_command(
         console.print(f"[yellow]skipped[/yellow] {escape(category)}: {reason}")
 
 
+def _read_panel(panel: Path):
+    import polars as pl
+
+    from offerwise import io
+    from offerwise.features.manifest import Feature
+
+    for name in ("panel.parquet", "features.json", "splits.csv"):
+        if not (panel / name).is_file():
+            raise InputError(f"{panel / name}: missing; run `offerwise prepare --out {panel}` first.")
+    manifest = io.read_json(panel / "features.json")
+    features = [Feature(**f) for f in manifest["features"]]
+    return pl.read_parquet(panel / "panel.parquet"), features, pl.read_csv(panel / "splits.csv"), manifest
+
+
+def _categories(frame, per_category: bool) -> list[str]:
+    from offerwise.model.pipeline import ALL
+
+    return sorted(frame.get_column("category").unique().to_list()) if per_category else [ALL]
+
+
+@app.command("train")
+@clear_errors
+def train_command(
+    panel: Annotated[Path, typer.Option("--panel", help="Folder written by `offerwise prepare`.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the checkpoints.")],
+    config: ConfigOption = None,
+    epochs: Annotated[int | None, typer.Option(help="Override model.epochs.")] = None,
+    shared: Annotated[bool, typer.Option("--shared", help="One model for all categories (category embedding).")] = False,
+) -> None:
+    """Train the TCN and the baselines per category and fold; save checkpoints."""
+    from offerwise import io
+    from offerwise.model.pipeline import make_slice, slug, train_slice
+
+    cfg = Config.from_toml(config)
+    model_cfg = cfg.model.model_copy(update={k: v for k, v in {"epochs": epochs, "per_category": not shared if shared else None}.items() if v is not None})
+    frame, features, splits, _ = _read_panel(panel)
+    summary = []
+    for fold in sorted(splits.get_column("fold").unique().to_list()):
+        for category in _categories(frame, model_cfg.per_category):
+            console.print(f"fold {fold} · {escape(category)}")
+            result = train_slice(make_slice(frame, splits, fold, category), features, model_cfg, out / f"fold{fold}" / slug(category))
+            summary.append({"fold": fold, "category": category, "slug": slug(category), **result})
+    io.write_json({"models": summary, "config": cfg.model_copy(update={"model": model_cfg}).model_dump(mode="json")}, out / "training.json")
+    console.print(f"trained {len(summary)} model set(s) -> {out}")
+
+
+@app.command("evaluate")
+@clear_errors
+def evaluate_command(
+    panel: Annotated[Path, typer.Option("--panel", help="Folder written by `offerwise prepare`.")],
+    models: Annotated[Path, typer.Option("--models", help="Folder written by `offerwise train`.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for predictions.parquet and metrics.csv.")],
+) -> None:
+    """Score validation and test periods of every fold; write predictions.parquet and metrics.csv."""
+    import polars as pl
+
+    from offerwise import io
+    from offerwise.model.pipeline import make_slice, metrics_table, predict_slice
+
+    frame, _, splits, _ = _read_panel(panel)
+    if not (models / "training.json").is_file():
+        raise InputError(f"{models / 'training.json'}: missing; run `offerwise train --out {models}` first.")
+    parts = []
+    for entry in io.read_json(models / "training.json")["models"]:
+        sl = make_slice(frame, splits, entry["fold"], entry["category"])
+        parts.append(predict_slice(sl, models / f"fold{entry['fold']}" / entry["slug"]).with_columns(fold=pl.lit(entry["fold"], pl.Int32)))
+    predictions = pl.concat(parts)
+    metrics = metrics_table(predictions)
+    io.write_parquet(predictions, out / "predictions.parquet")
+    io.write_csv(metrics, out / "metrics.csv")
+    table = Table(title="Test metrics", title_justify="left")
+    for col in ("category", "model", "rows", "positives", "bce", "roc_auc", "pr_auc"):
+        table.add_column(col)
+    for row in metrics.filter(pl.col("split") == "test").iter_rows(named=True):
+        table.add_row(escape(str(row["category"])), row["model"], f"{row['rows']:,}", f"{row['positives']:,}", f"{row['bce']:.4f}", f"{row['roc_auc']:.3f}", f"{row['pr_auc']:.3f}")
+    console.print(table)
+
+
 def main() -> None:  # pragma: no cover
     app()

@@ -46,10 +46,40 @@ class PanelConfig(_Stage):
     max_customers: int | None = None  # a documented sample for quick looks
 
 
+class ModelConfig(_Stage):
+    channels: int = Field(32, ge=1)
+    dilations: list[int] = [1, 2, 4]  # one residual block per dilation
+    kernel_size: int = Field(3, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+    weight_norm: bool = True
+    hidden: list[int] = [64, 32, 16]  # the paper's 3 fully connected ReLU layers
+    max_embedding: int = Field(16, ge=1)
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-5, ge=0)
+    scheduler: Literal["cyclic", "plateau", "none"] = "cyclic"
+    base_lr: float = 1e-6  # CyclicLR lower bound; max is `lr`
+    cycle_epochs: float = Field(2.0, gt=0)  # CyclicLR step size = cycle_epochs x batches per epoch
+    min_lr: float = 1e-6  # ReduceLROnPlateau floor
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(256, ge=1)
+    patience: int = Field(4, ge=1)  # early stopping on validation BCE
+    swa: bool = True
+    swa_start: float = Field(0.6, ge=0, le=1)  # fraction of epochs before SWA starts averaging
+    swa_lr: float = 1e-3
+    average_best: int = Field(3, ge=1)  # checkpoints averaged, weighted by validation loss
+    per_category: bool = True  # False: one shared model with a category embedding
+    seed: int = 0
+    threads: int | None = None  # None: every core torch sees
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    lightgbm_rounds: int = Field(300, ge=1)
+
+
 class Config(_Stage):
     data: DataConfig = DataConfig()
     simulation: SimulationConfig = SimulationConfig()
     panel: PanelConfig = PanelConfig()
+    model: ModelConfig = ModelConfig()
 
     @classmethod
     def from_toml(cls, path: str | Path | None) -> Config:

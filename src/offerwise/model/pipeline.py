@@ -1,0 +1,114 @@
+"""Train and evaluate every category and fold: TCN, LightGBM and the recency/frequency rule."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from offerwise import io
+from offerwise.config import ModelConfig
+from offerwise.features.manifest import Feature
+from offerwise.model.baselines import LightGBMBaseline, RecencyFrequencyRule
+from offerwise.model.metrics import average_precision, bce, roc_auc
+from offerwise.model.tcn import TCNModel
+from offerwise.model.tensors import Encoders, to_tensors
+
+ALL = "ALL"  # the shared model's "category"
+
+
+@dataclass
+class Slice:
+    """One category (or all) in one fold: rows of relevant pairs up to the fold's test period."""
+
+    frame: pl.DataFrame
+    train_periods: list[int]
+    validation: int
+    test: int
+
+
+def slug(category: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", category.lower()).strip("-") or "category"
+
+
+def make_slice(frame: pl.DataFrame, splits: pl.DataFrame, fold: int, category: str) -> Slice:
+    s = splits.filter(pl.col("fold") == fold)
+    period = lambda name: s.filter(pl.col("split") == name).get_column("period")  # noqa: E731
+    test = int(period("test").item())
+    rows = frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= test))
+    if category != ALL:
+        rows = rows.filter(pl.col("category") == category)
+    return Slice(rows, period("train").to_list(), int(period("validation").item()), test)
+
+
+def _masks(t, sl: Slice) -> dict[str, np.ndarray]:
+    P = t.y.shape[0]
+    col = lambda cond: np.broadcast_to(cond[None, :], (P, t.period.size))  # noqa: E731
+    return {
+        "train": col(np.isin(t.period, sl.train_periods)),
+        "validation": col(t.period == sl.validation),
+        "test": col(t.period == sl.test),
+    }
+
+
+def _raw(sl: Slice, column: str, shape: tuple[int, int]) -> np.ndarray:
+    return sl.frame.sort("customer_id", "item_id", "period").get_column(column).to_numpy().reshape(shape)
+
+
+def train_slice(sl: Slice, features: list[Feature], cfg: ModelConfig, out: Path, *, progress: bool = True) -> dict[str, object]:
+    """Fit the three models on one slice and save them under `out`."""
+    enc = Encoders.fit(sl.frame, features, pl.col("period").is_in(sl.train_periods))
+    t = to_tensors(sl.frame, enc)
+    m = _masks(t, sl)
+    tcn = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=progress)
+    tcn.save(out / "tcn.pt", features=[f.as_dict() for f in features])
+    ids = [j for j, c in enumerate(enc.static_categorical) if c in ("customer_id", "item_id")]
+    LightGBMBaseline(config=cfg, id_columns=ids).fit(t, m["train"], m["validation"]).save(out / "lightgbm.json")
+    RecencyFrequencyRule().fit(
+        _raw(sl, "ci_periods_since_last", t.y.shape), _raw(sl, "ci_order_frequency", t.y.shape), t.y, m["train"]
+    ).save(out / "rule.json")
+    io.write_json({"train_periods": sl.train_periods, "validation": sl.validation, "test": sl.test}, out / "slice.json")
+    return {"chosen": tcn.chosen_, "selection": tcn.selection_, "epochs": len(tcn.history_)}
+
+
+def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
+    """Score validation and test rows with the saved models (no training data needed beyond inputs).
+
+    Columns: customer_id, item_id, category, period, split, model, probability, label.
+    """
+    tcn = TCNModel.load(models / "tcn.pt")
+    t = to_tensors(sl.frame, tcn.encoders)
+    m = _masks(t, sl)
+    scores = {
+        "tcn": tcn.predict_proba(t),
+        "lightgbm": LightGBMBaseline.load(models / "lightgbm.json").predict_proba(t),
+        "recency_frequency": RecencyFrequencyRule.load(models / "rule.json").predict_proba(
+            _raw(sl, "ci_periods_since_last", t.y.shape), _raw(sl, "ci_order_frequency", t.y.shape)
+        ),
+    }
+    keys = t.keys
+    parts = []
+    for split in ("validation", "test"):
+        col = int(np.flatnonzero(m[split][0])[0])
+        for name, p in scores.items():
+            parts.append(
+                keys.select("customer_id", "item_id", "category").with_columns(
+                    period=pl.lit(int(t.period[col]), pl.Int32), split=pl.lit(split), model=pl.lit(name),
+                    probability=pl.Series(p[:, col].astype(np.float64)), label=pl.Series(t.y[:, col].astype(np.int8)),
+                )  # fmt: skip
+            )
+    return pl.concat(parts)
+
+
+def metrics_table(predictions: pl.DataFrame) -> pl.DataFrame:
+    """Columns: fold, category, model, split, rows, positives, bce, roc_auc, pr_auc."""
+    rows = []
+    for key, group in predictions.group_by("fold", "category", "model", "split", maintain_order=True):
+        y, p = group.get_column("label").to_numpy(), group.get_column("probability").to_numpy()
+        rows.append(dict(zip(("fold", "category", "model", "split"), key)) | {
+            "rows": y.size, "positives": int(y.sum()), "bce": bce(y, p), "roc_auc": roc_auc(y, p), "pr_auc": average_precision(y, p),
+        })  # fmt: skip
+    return pl.DataFrame(rows).sort("fold", "category", "split", "model")

@@ -1,0 +1,175 @@
+"""The public purchase model: fit / predict_proba around the TCN network, with the paper's recipe.
+
+Recipe (paper §3.1.4): Adam or RMSprop (lr 1e-3, weight decay 1e-5); CyclicLR (1e-6 .. 1e-3, step
+size from the loader length) or ReduceLROnPlateau (min lr 1e-6); early stopping on validation BCE;
+SWA over the last epochs; the n best checkpoints averaged, weighted by validation loss. The final
+weights are whichever of {best checkpoint, checkpoint average, SWA} has the lowest validation BCE.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import SWALR, AveragedModel
+from tqdm.auto import tqdm
+
+from offerwise.config import ModelConfig
+from offerwise.model.network import NetworkShape, TCNNetwork
+from offerwise.model.tensors import Encoders, SequenceTensors
+
+
+def _device(cfg: ModelConfig) -> torch.device:
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def _batch(t: SequenceTensors, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(a[idx]).to(device) for a in (t.tc, t.tcat, t.sc, t.scat))
+
+
+def masked_bce(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    loss = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
+    return (loss * mask).sum() / mask.sum().clamp(min=1)
+
+
+class TCNModel:
+    """Entity embeddings + TCN + FC head, trained sequence-to-sequence on all pairs of a category."""
+
+    def __init__(self, *, config: ModelConfig = ModelConfig(), encoders: Encoders) -> None:
+        self.config = config
+        self.encoders = encoders
+
+    def _build(self) -> TCNNetwork:
+        enc, cfg = self.encoders, self.config
+        self.shape_ = NetworkShape(
+            temporal_continuous=len(enc.temporal_continuous),
+            static_continuous=len(enc.static_continuous),
+            temporal_cardinalities=enc.cardinalities(enc.temporal_categorical),
+            static_cardinalities=enc.cardinalities(enc.static_categorical),
+        )
+        return TCNNetwork(
+            self.shape_, channels=cfg.channels, dilations=tuple(cfg.dilations), kernel_size=cfg.kernel_size,
+            dropout=cfg.dropout, use_weight_norm=cfg.weight_norm, hidden=tuple(cfg.hidden), max_embedding=cfg.max_embedding,
+        )  # fmt: skip
+
+    def fit(self, data: SequenceTensors, train_mask: np.ndarray, val_mask: np.ndarray, *, progress: bool = True) -> TCNModel:
+        """train_mask / val_mask: (P, T) booleans of the periods whose targets count in each loss."""
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        device = _device(self.config)
+        net = self._build().to(device)
+        opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.RMSprop
+        opt = opt_cls(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        rows = np.flatnonzero(train_mask.any(axis=1))
+        n_batches = max(int(np.ceil(rows.size / cfg.batch_size)), 1)
+        sched = self._scheduler(opt, n_batches)
+        swa_model, swa_sched = (AveragedModel(net), SWALR(opt, swa_lr=cfg.swa_lr)) if cfg.swa else (None, None)
+        swa_from = int(cfg.swa_start * cfg.epochs)
+        rng = np.random.default_rng(cfg.seed)
+        y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
+        best: list[tuple[float, dict]] = []
+        self.history_: list[dict[str, float]] = []
+        bar = tqdm(range(cfg.epochs), desc="train", disable=not progress, leave=False)
+        for epoch in bar:
+            net.train()
+            total = 0.0
+            for idx in np.array_split(rng.permutation(rows), n_batches):
+                loss = masked_bce(net(*_batch(data, idx, device)), y[idx], tmask[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                if cfg.scheduler == "cyclic" and (swa_sched is None or epoch < swa_from):
+                    sched.step()
+                total += loss.item() * idx.size
+            val = self._loss(net, data, val_mask, device)
+            self.history_.append({"epoch": epoch, "train_bce": total / rows.size, "val_bce": val})
+            bar.set_postfix(loss=f"{total / rows.size:.4f}", val_bce=f"{val:.4f}")
+            if swa_model is not None and epoch >= swa_from:
+                swa_model.update_parameters(net)
+                swa_sched.step()
+            elif cfg.scheduler == "plateau":
+                sched.step(val)
+            best = sorted(best + [(val, copy.deepcopy(net.state_dict()))], key=lambda b: b[0])[: cfg.average_best]
+            if epoch - min(range(len(self.history_)), key=lambda i: self.history_[i]["val_bce"]) >= cfg.patience:
+                break
+        self._choose(net, best, swa_model, data, val_mask, device)
+        return self
+
+    def _scheduler(self, opt: torch.optim.Optimizer, n_batches: int):
+        cfg = self.config
+        if cfg.scheduler == "cyclic":
+            step = max(int(cfg.cycle_epochs * n_batches), 1)
+            return torch.optim.lr_scheduler.CyclicLR(opt, base_lr=cfg.base_lr, max_lr=cfg.lr, step_size_up=step, cycle_momentum=False)
+        if cfg.scheduler == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, min_lr=cfg.min_lr)
+        return None
+
+    def _choose(self, net, best, swa_model, data, val_mask, device) -> None:
+        """Keep the lowest-validation-BCE weights among best checkpoint, checkpoint average and SWA."""
+        candidates = {"best_checkpoint": best[0][1]}
+        weights = np.array([1.0 / max(loss, 1e-9) for loss, _ in best])
+        weights /= weights.sum()
+        candidates["checkpoint_average"] = {
+            k: sum(w * sd[k].float() for w, (_, sd) in zip(weights, best)).to(best[0][1][k].dtype) for k in best[0][1]
+        }
+        if swa_model is not None and swa_model.n_averaged.item() > 0:
+            candidates["swa"] = {k: v for k, v in swa_model.module.state_dict().items()}
+        self.selection_ = {}
+        for name, state in candidates.items():
+            net.load_state_dict(state)
+            self.selection_[name] = self._loss(net, data, val_mask, device)
+        self.chosen_ = min(self.selection_, key=self.selection_.get)
+        net.load_state_dict(candidates[self.chosen_])
+        self.network_ = net.cpu().eval()
+
+    @torch.no_grad()
+    def _loss(self, net, data, mask, device) -> float:
+        if not mask.any():
+            return float("nan")
+        p = self._predict(net, data, device)
+        p = np.clip(p[mask], 1e-7, 1 - 1e-7)
+        yv = data.y[mask]
+        return float(-np.mean(yv * np.log(p) + (1 - yv) * np.log(1 - p)))
+
+    @torch.no_grad()
+    def _predict(self, net, data: SequenceTensors, device, batch: int = 4096) -> np.ndarray:
+        net.eval()
+        out = [torch.sigmoid(net(*_batch(data, idx, device))).cpu().numpy() for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1))]
+        net.train()
+        return np.concatenate(out).astype(np.float32)
+
+    def predict_proba(self, data: SequenceTensors) -> np.ndarray:
+        """(P, T) purchase probabilities; step t uses inputs up to t only."""
+        return self._predict(self.network_, data, torch.device("cpu"))
+
+    def save(self, path: str | Path, **extra) -> None:
+        from offerwise.io import _atomic_write
+
+        payload = {
+            "state_dict": self.network_.state_dict(),
+            "config": self.config.model_dump(mode="json"),
+            "encoders": self.encoders.to_dict(),
+            "history": self.history_,
+            "selection": self.selection_,
+            "chosen": self.chosen_,
+            **extra,
+        }
+        _atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+
+    @classmethod
+    def load(cls, path: str | Path) -> TCNModel:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        model = cls(config=ModelConfig.model_validate(payload["config"]), encoders=Encoders(**payload["encoders"]))
+        model.network_ = model._build()
+        model.network_.load_state_dict(payload["state_dict"])
+        model.network_.eval()
+        model.history_, model.selection_, model.chosen_ = payload["history"], payload["selection"], payload["chosen"]
+        model.extra_ = {k: v for k, v in payload.items() if k not in ("state_dict", "config", "encoders", "history", "selection", "chosen")}
+        return model
