@@ -29,3 +29,40 @@ def test_simulate_then_summary(tmp_path: Path) -> None:
     assert (out / "ground_truth.parquet").is_file() and (out / "customer_transaction_data.csv").is_file()
     result = runner.invoke(app, ["data", "summary", "--data", str(out)])
     assert result.exit_code == 0, result.output
+
+
+def test_prepare_train_evaluate_on_simulated_data(small_sim_dir: Path, tmp_path: Path) -> None:
+    import polars as pl
+
+    prepared, models, evaluation = tmp_path / "prepared", tmp_path / "models", tmp_path / "eval"
+    result = runner.invoke(app, ["prepare", "--data", str(small_sim_dir), "--out", str(prepared)])
+    assert result.exit_code == 0, result.output
+    panel = pl.read_parquet(prepared / "panel.parquet")
+    assert {"customer_id", "item_id", "category", "period", "target", "offer_pct"} <= set(panel.columns)
+    result = runner.invoke(app, ["train", "--panel", str(prepared), "--out", str(models), "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["evaluate", "--panel", str(prepared), "--models", str(models), "--out", str(evaluation)])
+    assert result.exit_code == 0, result.output
+    predictions = pl.read_parquet(evaluation / "predictions.parquet")
+    assert predictions.columns[:8] == ["customer_id", "item_id", "category", "period", "split", "model", "probability", "label"]
+    assert set(predictions.get_column("model")) == {"tcn", "lightgbm", "recency_frequency"}
+    metrics = pl.read_csv(evaluation / "metrics.csv")
+    assert {"category", "model", "split", "rows", "positives", "bce", "roc_auc", "pr_auc"} <= set(metrics.columns)
+    assert metrics.height == 2 * 3 * 2  # 2 categories x 3 models x (validation, test)
+
+
+def test_prepare_on_amexpert_folder(amexpert_dir: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text("[panel]\nmin_purchases = 1\nmin_pairs_per_category = 1\ntrain_periods = 1\n")
+    (amexpert_dir / "customer_transaction_data.csv").write_text(
+        (amexpert_dir / "customer_transaction_data.csv").read_text() + "2012-02-12,2,3,1,100.0,0.0,0.0\n"
+    )
+    result = runner.invoke(app, ["prepare", "--data", str(amexpert_dir), "--out", str(tmp_path / "p"), "--config", str(cfg)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "p" / "features.json").is_file()
+
+
+def test_train_without_panel_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--panel", str(tmp_path), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2
+    assert "run `offerwise prepare" in result.output

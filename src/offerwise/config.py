@@ -59,7 +59,7 @@ class ModelConfig(_Stage):
     weight_decay: float = Field(1e-5, ge=0)
     scheduler: Literal["cyclic", "plateau", "none"] = "cyclic"
     base_lr: float = 1e-6  # CyclicLR lower bound; max is `lr`
-    cycle_epochs: float = Field(2.0, gt=0)  # CyclicLR step size = cycle_epochs x batches per epoch
+    cycle_epochs: float = Field(0.5, gt=0)  # CyclicLR step size = cycle_epochs x batches per epoch
     min_lr: float = 1e-6  # ReduceLROnPlateau floor
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(256, ge=1)

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from offerwise.config import ModelConfig, PanelConfig
+from offerwise.data.amexpert import read_amexpert
+from offerwise.features.build import build_panel
+from offerwise.model.metrics import average_precision, roc_auc
+from offerwise.model.pipeline import _masks, make_slice
+from offerwise.model.tcn import TCNModel
+from offerwise.model.tensors import Encoders, to_tensors
+
+FAST = ModelConfig(epochs=4, channels=8, hidden=[16, 8, 4], batch_size=64, patience=10, threads=1)
+
+
+@pytest.fixture(scope="module")
+def category_slice(small_sim_dir: Path):
+    panel = build_panel(read_amexpert(small_sim_dir), PanelConfig())
+    category = panel.frame.get_column("category").unique().sort()[0]
+    sl = make_slice(panel.frame, panel.splits, 0, category)
+    enc = Encoders.fit(sl.frame, panel.features, pl.col("period").is_in(sl.train_periods))
+    t = to_tensors(sl.frame, enc)
+    return sl, enc, t, _masks(t, sl)
+
+
+def test_training_is_deterministic_and_reports_validation_loss(category_slice) -> None:
+    _, enc, t, m = category_slice
+    a = TCNModel(config=FAST, encoders=enc).fit(t, m["train"], m["validation"], progress=False)
+    b = TCNModel(config=FAST, encoders=enc).fit(t, m["train"], m["validation"], progress=False)
+    np.testing.assert_array_equal(a.predict_proba(t), b.predict_proba(t))
+    assert set(a.selection_) == {"best_checkpoint", "checkpoint_average", "swa"}
+    assert all(np.isfinite(v) for v in a.selection_.values())
+    assert a.selection_[a.chosen_] == min(a.selection_.values())
+
+
+def test_save_load_gives_identical_predictions_and_unknown_levels_score(category_slice, tmp_path: Path) -> None:
+    sl, enc, t, m = category_slice
+    model = TCNModel(config=FAST, encoders=enc).fit(t, m["train"], m["validation"], progress=False)
+    model.save(tmp_path / "tcn.pt")
+    loaded = TCNModel.load(tmp_path / "tcn.pt")
+    np.testing.assert_array_equal(model.predict_proba(t), loaded.predict_proba(t))
+    # New consumers and items the model never saw map to the "unknown" code, not an error.
+    renamed = sl.frame.with_columns(pl.col("customer_id") + 10_000_000, pl.col("item_id") + 10_000_000)
+    unseen = to_tensors(renamed, loaded.encoders)
+    ids = [j for j, c in enumerate(loaded.encoders.static_categorical) if c in ("customer_id", "item_id")]
+    assert (unseen.scat[:, ids] == 0).all()
+    assert np.isfinite(loaded.predict_proba(unseen)).all()
+
+
+def test_tiny_model_overfits_a_tiny_panel(category_slice) -> None:
+    _, enc, t, m = category_slice
+    few = np.zeros_like(m["train"])
+    few[:40] = m["train"][:40]
+    cfg = FAST.model_copy(update={"epochs": 150, "dropout": 0.0, "scheduler": "none", "swa": False, "lr": 3e-3, "channels": 16})
+    model = TCNModel(config=cfg, encoders=enc).fit(t, few, few, progress=False)
+    p = model.predict_proba(t)[few]
+    assert roc_auc(t.y[few], p) > 0.97
+
+
+def test_metrics_by_hand() -> None:
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.1, 0.4, 0.35, 0.8])
+    assert roc_auc(y, p) == pytest.approx(0.75)
+    assert average_precision(y, p) == pytest.approx((1 / 1 + 2 / 3) / 2)
