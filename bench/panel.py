@@ -59,8 +59,11 @@ def main() -> None:
         return
     results = []
     for min_purchases in (2, 1):
-        out = subprocess.run([sys.executable, __file__, str(min_purchases)], capture_output=True, text=True, check=True)
-        result = json.loads(out.stdout.strip().splitlines()[-1])
+        out = subprocess.run([sys.executable, __file__, str(min_purchases)], capture_output=True, text=True)
+        if out.returncode != 0:  # e.g. killed for memory: report it, don't hide it
+            result = {"min_purchases": min_purchases, "failed": f"exit code {out.returncode}", "stderr_tail": out.stderr[-500:]}
+        else:
+            result = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(result)
         print(f"pairs with >= {min_purchases} purchases: {result}")
     RESULTS.parent.mkdir(exist_ok=True)

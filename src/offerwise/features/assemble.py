@@ -22,7 +22,7 @@ class Columns:
 
     def __init__(self, n_pairs: int, n_periods: int) -> None:
         self.P, self.T = n_pairs, n_periods
-        self.data: dict[str, np.ndarray | pl.Series] = {}
+        self.data: dict[str, pl.Series] = {}
         self.features: list[Feature] = []
 
     def temporal(self, name: str, values: np.ndarray, family: Family, how: str, *, fill: float = 0.0, advance: bool = False) -> None:
@@ -43,7 +43,8 @@ class Columns:
 
     def _add(self, name, values, family, group, how, *, advance: bool = False, is_id: bool = False) -> None:
         dtype = "category" if isinstance(values, pl.Series) else str(values.dtype)
-        self.data[name] = values
+        # Hold each column once, as a Series: the panel of all Complete Journey pairs is ~20 M rows.
+        self.data[name] = values if isinstance(values, pl.Series) else pl.Series(name, values)
         self.features.append(Feature(name, family, group, dtype, how, known_in_advance=advance, is_id=is_id))
 
 
