@@ -62,7 +62,7 @@ class ModelConfig(_Stage):
     cycle_epochs: float = Field(0.5, gt=0)  # CyclicLR step size = cycle_epochs x batches per epoch
     min_lr: float = 1e-6  # ReduceLROnPlateau floor
     epochs: int = Field(20, ge=1)
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(32, ge=1)  # pairs (whole sequences) per batch
     patience: int = Field(4, ge=1)  # early stopping on validation BCE
     swa: bool = True
     swa_start: float = Field(0.6, ge=0, le=1)  # fraction of epochs before SWA starts averaging

@@ -64,7 +64,11 @@ class TCNModel:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         device = _device(self.config)
-        net = self._build().to(device)
+        net = self._build()
+        rate = float(np.clip(data.y[train_mask].mean(), 1e-4, 1 - 1e-4))
+        with torch.no_grad():  # start at the base rate, not at 0.5: the first epochs then learn structure
+            net.head[-1].bias.fill_(float(np.log(rate / (1 - rate))))
+        net = net.to(device)
         opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.RMSprop
         opt = opt_cls(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         rows = np.flatnonzero(train_mask.any(axis=1))
