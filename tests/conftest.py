@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from offerwise.config import SimulationConfig
@@ -47,7 +46,3 @@ def small_sim_dir(tmp_path_factory: pytest.TempPathFactory, small_sim_config: Si
     out = tmp_path_factory.mktemp("sim")
     write_simulation(simulate(small_sim_config), out, small_sim_config)
     return out
-
-
-def frame(**columns: list) -> pl.DataFrame:
-    return pl.DataFrame(columns)
