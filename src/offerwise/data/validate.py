@@ -50,19 +50,15 @@ def cast_strict(
         cast = _to_datetime(raw)
     else:
         cast = raw.cast(dtype, strict=False)
-    bad = cast.is_null() & raw.is_not_null()
-    if bad.any():
-        raise input_error(
-            file=file,
-            column=column,
-            problem=f"values that are not {_KINDS.get(type(dtype), dtype)}.",
-            examples=frame.filter(bad),
-        )
-    if required and cast.is_null().any():
-        raise input_error(
-            file=file, column=column, problem="missing values.", examples=frame.filter(cast.is_null())
-        )
+    _reject(frame, cast.is_null() & raw.is_not_null(), file=file, column=column, problem=f"values that are not {_KINDS.get(type(dtype), dtype)}.")
+    if required:
+        _reject(frame, cast.is_null(), file=file, column=column, problem="missing values.")
     return cast
+
+
+def _reject(frame: pl.DataFrame, bad: pl.Series, *, file: str, column: str, problem: str) -> None:
+    if bad.any():
+        raise input_error(file=file, column=column, problem=problem, examples=frame.filter(bad))
 
 
 def _to_datetime(raw: pl.Series) -> pl.Series:
@@ -77,12 +73,5 @@ def _to_datetime(raw: pl.Series) -> pl.Series:
 def parse_dates(frame: pl.DataFrame, column: str, fmt: str, *, file: str) -> pl.Series:
     raw = frame.get_column(column).cast(pl.String).str.strip_chars()
     parsed = raw.str.strptime(pl.Date, fmt, strict=False)
-    bad = parsed.is_null()
-    if bad.any():
-        raise input_error(
-            file=file,
-            column=column,
-            problem=f"dates that do not parse as {fmt}.",
-            examples=frame.filter(bad),
-        )
+    _reject(frame, parsed.is_null(), file=file, column=column, problem=f"dates that do not parse as {fmt}.")
     return parsed

@@ -41,7 +41,8 @@ def make_slice(frame: pl.DataFrame, splits: pl.DataFrame, fold: int, category: s
     rows = frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= test))
     if category != ALL:
         rows = rows.filter(pl.col("category") == category)
-    return Slice(rows, period("train").to_list(), int(period("validation").item()), test)
+    # Sorted once here in the tensors' pair-major order, so raw columns reshape without re-sorting.
+    return Slice(rows.sort("customer_id", "item_id", "period"), period("train").to_list(), int(period("validation").item()), test)
 
 
 def _masks(t, sl: Slice) -> dict[str, np.ndarray]:
@@ -55,7 +56,7 @@ def _masks(t, sl: Slice) -> dict[str, np.ndarray]:
 
 
 def _raw(sl: Slice, column: str, shape: tuple[int, int]) -> np.ndarray:
-    return sl.frame.sort("customer_id", "item_id", "period").get_column(column).to_numpy().reshape(shape)
+    return sl.frame.get_column(column).to_numpy().reshape(shape)
 
 
 def train_slice(sl: Slice, features: list[Feature], cfg: ModelConfig, out: Path, *, progress: bool = True) -> dict[str, object]:
