@@ -9,6 +9,7 @@ weights are whichever of {best checkpoint, checkpoint average, SWA} has the lowe
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 
 import numpy as np
@@ -83,7 +84,7 @@ class TCNModel:
         bar = tqdm(range(cfg.epochs), desc="train", disable=not progress, leave=False)
         for epoch in bar:
             net.train()
-            total = 0.0
+            total, started = 0.0, time.perf_counter()
             for idx in np.array_split(rng.permutation(rows), n_batches):
                 loss = masked_bce(net(*_batch(data, idx, device)), y[idx], tmask[idx])
                 opt.zero_grad()
@@ -92,8 +93,12 @@ class TCNModel:
                 if cfg.scheduler == "cyclic" and (swa_sched is None or epoch < swa_from):
                     sched.step()
                 total += loss.item() * idx.size
+            train_seconds = time.perf_counter() - started
             val = self._loss(net, data, val_mask, device)
-            self.history_.append({"epoch": epoch, "train_bce": total / rows.size, "val_bce": val})
+            self.history_.append({
+                "epoch": epoch, "train_bce": total / rows.size, "val_bce": val,
+                "train_seconds": train_seconds, "seconds": time.perf_counter() - started,
+            })  # fmt: skip
             bar.set_postfix(loss=f"{total / rows.size:.4f}", val_bce=f"{val:.4f}")
             if swa_model is not None and epoch >= swa_from:
                 swa_model.update_parameters(net)

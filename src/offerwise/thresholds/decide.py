@@ -1,0 +1,108 @@
+"""Decision rules over predictions: per-consumer F1 cut-offs fitted on validation, applied to test.
+
+Rules compared on the test period (all honest except `oracle_test`, labelled as optimistic):
+* `consumer_cutoff` — each consumer's F1-optimal cut-off on validation (paper §3.2); consumers
+  with no purchase in validation use their category's cut-off;
+* `category_cutoff` — one F1-optimal cut-off per category and model, on validation;
+* `expected_f1` — per consumer, the top-k items maximising expected F1 (needs no labels);
+* `recent_purchase` — "bought in either of the last 2 periods" (needs the panel's recency);
+* `oracle_test` — per-consumer cut-offs chosen on the test labels themselves: not a real result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from offerwise.thresholds.f1 import best_threshold, expected_f1_top_k
+
+GROUP = ["category", "model"]
+HONEST = {"consumer_cutoff": True, "category_cutoff": True, "expected_f1": True, "recent_purchase": True, "oracle_test": False}
+
+
+def _cutoffs(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """keys + threshold, f1: the F1-optimal cut-off of each group."""
+    rows = []
+    for key, g in frame.group_by(keys, maintain_order=True):
+        t, f1 = best_threshold(g.get_column("probability").to_numpy(), g.get_column("label").to_numpy())
+        rows.append(dict(zip(keys, key)) | {"threshold": t, "f1": f1})
+    schema = {**{k: frame.schema[k] for k in keys}, "threshold": pl.Float64, "f1": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def fit_thresholds(validation: pl.DataFrame) -> pl.DataFrame:
+    """Per consumer (and category, model): threshold and the rule used.
+
+    Columns: customer_id, category, model, threshold, rule ("consumer" or "category_fallback").
+    """
+    category = _cutoffs(validation, GROUP).rename({"threshold": "category_threshold"}).drop("f1")
+    consumer = _cutoffs(validation, ["customer_id", *GROUP])
+    return (
+        consumer.join(category, on=GROUP)
+        .with_columns(
+            rule=pl.when(pl.col("threshold").is_finite()).then(pl.lit("consumer")).otherwise(pl.lit("category_fallback")),
+            threshold=pl.when(pl.col("threshold").is_finite()).then("threshold").otherwise("category_threshold"),
+        )
+        .select("customer_id", "category", "model", "threshold", "rule")
+    )
+
+
+def _expected_f1_decisions(test: pl.DataFrame) -> pl.Series:
+    """1 for the items in each consumer's expected-F1-optimal top-k set (ties broken by order)."""
+    test = test.with_row_index("__row")
+    chosen = np.zeros(test.height, dtype=np.int8)
+    for _, g in test.group_by(["customer_id", *GROUP]):
+        p = g.get_column("probability").to_numpy()
+        k, _ = expected_f1_top_k(p)
+        chosen[g.get_column("__row").to_numpy()[np.argsort(-p, kind="stable")[:k]]] = 1
+    return pl.Series("predicted", chosen)
+
+
+def decide(predictions: pl.DataFrame, recency: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """predictions: one fold's validation and test rows. Returns (thresholds, test decisions).
+
+    Decisions columns: customer_id, item_id, category, model, label, rule, predicted.
+    `recency` (customer_id, item_id, periods_since_last) enables the recent-purchase rule.
+    """
+    validation = predictions.filter(pl.col("split") == "validation")
+    test = predictions.filter(pl.col("split") == "test")
+    thresholds = fit_thresholds(validation)
+    keys = ["customer_id", "item_id", "category", "model", "label"]
+    by_consumer = test.join(thresholds, on=["customer_id", *GROUP], how="left")
+    category = _cutoffs(validation, GROUP).select(*GROUP, category_threshold="threshold")
+    by_consumer = by_consumer.join(category, on=GROUP, how="left").with_columns(
+        pl.col("threshold").fill_null(pl.col("category_threshold"))  # consumers new in test
+    )
+    oracle = test.join(_cutoffs(test, ["customer_id", *GROUP]), on=["customer_id", *GROUP])
+    parts = [
+        by_consumer.select(*keys, rule=pl.lit("consumer_cutoff"), predicted=(pl.col("probability") >= pl.col("threshold"))),
+        by_consumer.select(*keys, rule=pl.lit("category_cutoff"), predicted=(pl.col("probability") >= pl.col("category_threshold"))),
+        oracle.select(*keys, rule=pl.lit("oracle_test"), predicted=(pl.col("probability") >= pl.col("threshold"))),
+        test.select(*keys).with_columns(rule=pl.lit("expected_f1"), predicted=_expected_f1_decisions(test).cast(pl.Boolean)),
+    ]
+    if recency is not None:
+        recent = test.filter(pl.col("model") == test.get_column("model").first()).join(recency, on=["customer_id", "item_id"], how="left")
+        parts.append(recent.select(*keys, rule=pl.lit("recent_purchase"), predicted=pl.col("periods_since_last") <= 2).with_columns(model=pl.lit("rule")))
+    decisions = pl.concat([p.with_columns(pl.col("predicted").fill_null(False).cast(pl.Int8)) for p in parts])
+    return thresholds, decisions
+
+
+def f1_table(decisions: pl.DataFrame) -> pl.DataFrame:
+    """Columns: category, model, rule, honest, rows, predicted, positives, precision, recall, f1 (micro over rows)."""
+    return (
+        decisions.group_by("category", "model", "rule")
+        .agg(
+            rows=pl.len(),
+            predicted=pl.col("predicted").sum().cast(pl.Int64),
+            positives=pl.col("label").sum().cast(pl.Int64),
+            tp=(pl.col("predicted") * pl.col("label")).sum().cast(pl.Int64),
+        )
+        .with_columns(
+            honest=pl.col("rule").replace_strict(HONEST, return_dtype=pl.Boolean),
+            precision=pl.when(pl.col("predicted") > 0).then(pl.col("tp") / pl.col("predicted")).otherwise(0.0),
+            recall=pl.when(pl.col("positives") > 0).then(pl.col("tp") / pl.col("positives")).otherwise(0.0),
+            f1=2 * pl.col("tp") / (pl.col("predicted") + pl.col("positives")),
+        )
+        .select("category", "model", "rule", "honest", "rows", "predicted", "positives", "precision", "recall", "f1")
+        .sort("category", "rule", "model")
+    )

@@ -1,0 +1,65 @@
+"""F1-maximising decisions (paper §3.2, Equations 4-9), exact and label-free.
+
+* `best_threshold`: the cut-off Pr_c maximising F1 = 2 V / (k + b) over one set of probabilities
+  and labels, by an exact O(n log n) scan of the sorted probabilities (not a grid).
+* `expected_f1_top_k`: with no labels, the number k of top-probability items that maximises the
+  *expected* F1 when purchases are independent Bernoulli(p) (Jansche 2007; Ye et al. 2012). Empty
+  prediction with no purchase counts as F1 = 1, as in those papers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_EXACT_ITEMS = 300  # expected F1 is exact up to this many items per consumer; beyond, the top ones
+
+
+def best_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Return (threshold, F1) maximising F1 of the rule p >= threshold; (inf, 0) without positives.
+
+    Only cut-offs at an observed probability can change the decision, and with ties every item of
+    the tied score is in or out together, so F1 is evaluated at the last index of each tie group.
+    """
+    b = float(y.sum())
+    if b == 0 or p.size == 0:
+        return float("inf"), 0.0
+    order = np.argsort(-p, kind="stable")
+    ps, tp = p[order], np.cumsum(y[order])
+    last = np.r_[np.flatnonzero(np.diff(ps) != 0), p.size - 1]
+    f1 = 2 * tp[last] / (last + 1 + b)
+    best = int(np.argmax(f1))
+    return float(ps[last[best]]), float(f1[best])
+
+
+def _poisson_binomial(p: np.ndarray) -> np.ndarray:
+    """(n + 1, n + 1): row k is the distribution of the number of successes among p[:k]."""
+    n = p.size
+    dist = np.zeros((n + 1, n + 1))
+    dist[0, 0] = 1.0
+    for k in range(n):
+        dist[k + 1] = dist[k] * (1 - p[k])
+        dist[k + 1, 1:] += dist[k, :-1] * p[k]
+    return dist
+
+
+def expected_f1_curve(p_sorted: np.ndarray) -> np.ndarray:
+    """E[F1] of predicting the top k items, k = 0 .. n, for probabilities sorted descending."""
+    n = p_sorted.size
+    top = _poisson_binomial(p_sorted)  # successes among the first k
+    rest = _poisson_binomial(p_sorted[::-1])[::-1]  # row k: successes among items k .. n-1
+    a = np.arange(n + 1)[:, None]
+    r = np.arange(n + 1)[None, :]
+    out = np.empty(n + 1)
+    out[0] = rest[0, 0]  # predict nothing: F1 = 1 only if nothing is bought
+    for k in range(1, n + 1):
+        f1 = 2 * a / (k + a + r)  # (n+1, n+1) over (true positives, positives outside the top k)
+        out[k] = top[k] @ f1 @ rest[k]
+    return out
+
+
+def expected_f1_top_k(p: np.ndarray) -> tuple[int, float]:
+    """Return (k, E[F1]) of the best top-k prediction; items beyond MAX_EXACT_ITEMS are never chosen."""
+    ps = np.sort(p)[::-1][:MAX_EXACT_ITEMS]
+    curve = expected_f1_curve(ps)
+    k = int(np.argmax(curve))
+    return k, float(curve[k])
