@@ -206,5 +206,52 @@ def evaluate_command(
     console.print(table)
 
 
+@app.command("thresholds")
+@clear_errors
+def thresholds_command(
+    evaluation: Annotated[Path, typer.Option("--evaluation", help="Folder written by `offerwise evaluate`.")],
+    panel: Annotated[Path | None, typer.Option("--panel", help="Prepared panel, for the 'bought in the last 2 periods' rule.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the evaluation folder).")] = None,
+) -> None:
+    """Per-consumer F1 cut-offs fitted on validation and applied to test; thresholds.parquet, f1.csv, metrics.csv."""
+    import polars as pl
+
+    from offerwise import io
+    from offerwise.thresholds.decide import decide, f1_table
+
+    out = out or evaluation
+    if not (evaluation / "predictions.parquet").is_file():
+        raise InputError(f"{evaluation / 'predictions.parquet'}: missing; run `offerwise evaluate --out {evaluation}` first.")
+    predictions = pl.read_parquet(evaluation / "predictions.parquet")
+    frame = pl.read_parquet(panel / "panel.parquet", columns=["customer_id", "item_id", "period", "ci_periods_since_last"]) if panel else None
+    thresholds, tables = [], []
+    for (fold,), fold_preds in predictions.group_by("fold", maintain_order=True):
+        recency = None
+        if frame is not None:
+            test_period = fold_preds.filter(pl.col("split") == "test").get_column("period").first()
+            recency = frame.filter(pl.col("period") == test_period).select("customer_id", "item_id", periods_since_last="ci_periods_since_last")
+        fitted, decisions = decide(fold_preds, recency)
+        thresholds.append(fitted.with_columns(fold=pl.lit(fold, pl.Int32)))
+        tables.append(f1_table(decisions).with_columns(fold=pl.lit(fold, pl.Int32)))
+    f1 = pl.concat(tables)
+    metrics = pl.read_csv(evaluation / "metrics.csv")
+    honest = f1.filter(pl.col("rule") == "consumer_cutoff").select(
+        "fold", "category", "model", pl.lit("test").alias("split"), "precision", "recall", "f1", f1_rule=pl.lit("consumer_cutoff")
+    )
+    metrics = metrics.drop([c for c in ("precision", "recall", "f1", "f1_rule") if c in metrics.columns]).join(
+        honest, on=["fold", "category", "model", "split"], how="left"
+    )
+    io.write_parquet(pl.concat(thresholds), out / "thresholds.parquet")
+    io.write_csv(f1, out / "f1.csv")
+    io.write_csv(metrics, out / "metrics.csv")
+    summary = f1.group_by("rule", "model").agg(pl.col("f1").min().alias("min"), pl.col("f1").max().alias("max")).sort("rule", "model")
+    table = Table(title="Test F1 across categories (oracle_test peeks at the test labels)", title_justify="left")
+    for col in ("rule", "model", "min F1", "max F1"):
+        table.add_column(col)
+    for r in summary.iter_rows():
+        table.add_row(r[0], r[1], f"{r[2]:.3f}", f"{r[3]:.3f}")
+    console.print(table)
+
+
 def main() -> None:  # pragma: no cover
     app()
