@@ -50,6 +50,25 @@ def test_prepare_train_evaluate_on_simulated_data(small_sim_dir: Path, tmp_path:
     assert {"category", "model", "split", "rows", "positives", "bce", "roc_auc", "pr_auc"} <= set(metrics.columns)
     assert metrics.height == 2 * 3 * 2  # 2 categories x 3 models x (validation, test)
 
+    result = runner.invoke(app, ["thresholds", "--evaluation", str(evaluation), "--panel", str(prepared)])
+    assert result.exit_code == 0, result.output
+    thresholds = pl.read_parquet(evaluation / "thresholds.parquet")
+    assert {"customer_id", "category", "threshold", "rule"} <= set(thresholds.columns)
+    assert set(thresholds.get_column("rule")) <= {"consumer", "category_fallback"}
+    f1 = pl.read_csv(evaluation / "f1.csv")
+    assert f1.filter(pl.col("rule") == "oracle_test").get_column("honest").to_list() == [False] * 6
+    assert {"precision", "recall", "f1"} <= set(pl.read_csv(evaluation / "metrics.csv").columns)
+
+    result = runner.invoke(app, ["elasticity", "--panel", str(prepared), "--models", str(models), "--out", str(evaluation)])
+    assert result.exit_code == 0, result.output
+    fits = pl.read_csv(evaluation / "elasticity.csv")
+    assert {"category", "source", "a", "b", "r2", "n"} <= set(fits.columns)
+    assert set(fits.get_column("source")) == {"model_at_historical_offers", "counterfactual"}
+    pairs = pl.read_parquet(evaluation / "pair_elasticity.parquet")
+    test_pairs = predictions.filter((pl.col("split") == "test") & (pl.col("model") == "tcn"))
+    assert pairs.height == test_pairs.height
+    assert pairs.get_column("elasticity_pair").is_finite().all()
+
 
 def test_prepare_on_amexpert_folder(amexpert_dir: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.toml"

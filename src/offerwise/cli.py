@@ -253,5 +253,45 @@ def thresholds_command(
     console.print(table)
 
 
+@app.command("elasticity")
+@clear_errors
+def elasticity_command(
+    panel: Annotated[Path, typer.Option("--panel", help="Folder written by `offerwise prepare`.")],
+    models: Annotated[Path, typer.Option("--models", help="Folder written by `offerwise train`.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for elasticity.csv and pair_elasticity.parquet.")],
+) -> None:
+    """Category sigmoids (paper's and counterfactual route), reference offers and elasticities per pair."""
+    import polars as pl
+
+    from offerwise import io
+    from offerwise.elasticity.pipeline import category_elasticity
+    from offerwise.model.pipeline import make_slice
+    from offerwise.model.tcn import TCNModel
+
+    frame, _, splits, _ = _read_panel(panel)
+    if not (models / "training.json").is_file():
+        raise InputError(f"{models / 'training.json'}: missing; run `offerwise train --out {models}` first.")
+    entries = io.read_json(models / "training.json")["models"]
+    last_fold = max(e["fold"] for e in entries)
+    age = next((c for c in frame.columns if c in ("demo_age_range", "demo_age")), None)
+    fits, pairs = [], []
+    for entry in (e for e in entries if e["fold"] == last_fold):
+        sl = make_slice(frame, splits, last_fold, entry["category"])
+        model = TCNModel.load(models / f"fold{last_fold}" / entry["slug"] / "tcn.pt")
+        for (category,), rows in sl.frame.group_by("category", maintain_order=True):
+            with console.status(f"elasticity · {category}"):
+                f, p = category_elasticity(rows, model, sl.test, age_column=age)
+            fits += f
+            pairs.append(p.with_columns(period=pl.lit(sl.test, pl.Int32)))
+    table = pl.DataFrame(fits)
+    io.write_csv(table, out / "elasticity.csv")
+    io.write_parquet(pl.concat(pairs), out / "pair_elasticity.parquet")
+    console.print(table.select("category", "source", "a", "b", "r2", "n", "avg_elasticity"))
+
+
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -63,6 +63,7 @@ class ModelConfig(_Stage):
     min_lr: float = 1e-6  # ReduceLROnPlateau floor
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(128, ge=1)  # pairs (whole sequences) per batch
+    min_batches_per_epoch: int = Field(50, ge=1)  # small categories repeat pairs so an epoch still trains
     patience: int = Field(4, ge=1)  # early stopping on validation BCE
     swa: bool = True
     swa_start: float = Field(0.6, ge=0, le=1)  # fraction of epochs before SWA starts averaging

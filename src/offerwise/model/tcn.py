@@ -73,7 +73,8 @@ class TCNModel:
         opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.RMSprop
         opt = opt_cls(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         rows = np.flatnonzero(train_mask.any(axis=1))
-        n_batches = max(int(np.ceil(rows.size / cfg.batch_size)), 1)
+        repeats = max(int(np.ceil(cfg.min_batches_per_epoch * cfg.batch_size / max(rows.size, 1))), 1)
+        n_batches = max(int(np.ceil(rows.size * repeats / cfg.batch_size)), 1)
         sched = self._scheduler(opt, n_batches)
         swa_model, swa_sched = (AveragedModel(net), SWALR(opt, swa_lr=cfg.swa_lr)) if cfg.swa else (None, None)
         swa_from = int(cfg.swa_start * cfg.epochs)
@@ -85,14 +86,15 @@ class TCNModel:
         for epoch in bar:
             net.train()
             total, started = 0.0, time.perf_counter()
-            for idx in np.array_split(rng.permutation(rows), n_batches):
+            order = np.concatenate([rng.permutation(rows) for _ in range(repeats)])
+            for idx in np.array_split(order, n_batches):
                 loss = masked_bce(net(*_batch(data, idx, device)), y[idx], tmask[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 if cfg.scheduler == "cyclic" and (swa_sched is None or epoch < swa_from):
                     sched.step()
-                total += loss.item() * idx.size
+                total += loss.item() * idx.size / repeats
             train_seconds = time.perf_counter() - started
             val = self._loss(net, data, val_mask, device)
             self.history_.append({

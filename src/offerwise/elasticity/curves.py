@@ -1,0 +1,46 @@
+"""Counterfactual response curves: re-score the model with the scored period's offer set to each
+value of a grid, everything else fixed, giving every consumer-item its own curve."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from offerwise.model.tcn import TCNModel
+from offerwise.model.tensors import SequenceTensors
+
+OFFER = "offer_pct"
+
+
+def response_curves(model: TCNModel, data: SequenceTensors, column: int, grid: np.ndarray) -> np.ndarray:
+    """(P, G) probabilities at period index `column` with the offer input set to each grid value.
+
+    The network is causal, so only the scored period's own offer input needs to change.
+    """
+    enc = model.encoders
+    if OFFER not in enc.temporal_continuous:
+        raise ValueError(f"The model has no '{OFFER}' input; it cannot be re-scored at other offers.")
+    j = enc.temporal_continuous.index(OFFER)
+    original = data.tc[:, column, j].copy()
+    curves = np.empty((data.tc.shape[0], grid.size), dtype=np.float32)
+    try:
+        for g, offer in enumerate(grid):
+            data.tc[:, column, j] = (offer - enc.mean[OFFER]) / enc.std[OFFER]
+            curves[:, g] = model.predict_proba(data)[:, column]
+    finally:
+        data.tc[:, column, j] = original  # the caller's tensors are left as they were
+    return curves
+
+
+def pair_slopes(curves: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Least-squares slope of logit(p) on offer % per pair: the pair's own `a`."""
+    logit = np.log(np.clip(curves, 1e-6, 1 - 1e-6) / (1 - np.clip(curves, 1e-6, 1 - 1e-6)))
+    x = grid - grid.mean()
+    return (logit - logit.mean(axis=1, keepdims=True)) @ x / (x @ x)
+
+
+def at_offer(curves: np.ndarray, grid: np.ndarray, offers: np.ndarray) -> np.ndarray:
+    """Each pair's curve evaluated (linearly interpolated) at its own offer."""
+    idx = np.clip(np.searchsorted(grid, offers) - 1, 0, grid.size - 2)
+    w = np.clip((offers - grid[idx]) / (grid[idx + 1] - grid[idx]), 0, 1)
+    rows = np.arange(curves.shape[0])
+    return (1 - w) * curves[rows, idx] + w * curves[rows, idx + 1]

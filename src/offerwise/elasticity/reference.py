@@ -1,0 +1,42 @@
+"""Reference offer k of each consumer-item (paper §3.3), by the first rule that applies:
+
+a) `pair_recent`: mean of the pair's non-zero offers on its purchases in the last 4 weeks
+   (the two periods before the scored one);
+b) `pair_history`: mean of the pair's non-zero offers on all its earlier purchases;
+c) `age_category_recent`: mean of the last 4 weeks' non-zero purchase offers of consumers of the
+   same age bracket in the category ("missing" age is a bracket of its own);
+d) `category_history`: mean of all earlier non-zero purchase offers in the category;
+e) `none`: 0.
+The offer on a purchase is the panel's offer_pct in a period the pair bought.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+PAIR = ["customer_id", "item_id"]
+
+
+def reference_offers(panel: pl.DataFrame, period: int, *, age_column: str | None) -> pl.DataFrame:
+    """panel: rows of the pairs to score (all periods). Columns: customer_id, item_id, category,
+    reference_offer_pct, reference_rule."""
+    age = pl.col(age_column).cast(pl.String) if age_column else pl.lit("all")
+    rows = panel.filter(pl.col("period") <= period).with_columns(age=age)
+    bought = rows.filter((pl.col("period") < period) & (pl.col("target") == 1) & (pl.col("offer_pct") > 0))
+    recent = bought.filter(pl.col("period") >= period - 2)
+    pairs = rows.filter(pl.col("period") == period).select(*PAIR, "category", "age")
+    rules = [
+        ("pair_recent", recent.group_by(PAIR).agg(k=pl.col("offer_pct").mean()), PAIR),
+        ("pair_history", bought.group_by(PAIR).agg(k=pl.col("offer_pct").mean()), PAIR),
+        ("age_category_recent", recent.group_by("age", "category").agg(k=pl.col("offer_pct").mean()), ["age", "category"]),
+        ("category_history", bought.group_by("category").agg(k=pl.col("offer_pct").mean()), ["category"]),
+    ]
+    out = pairs.with_columns(reference_offer_pct=pl.lit(None, pl.Float64), reference_rule=pl.lit(None, pl.String))
+    for name, table, keys in rules:
+        out = out.join(table, on=keys, how="left").with_columns(
+            reference_rule=pl.when(pl.col("reference_offer_pct").is_null() & pl.col("k").is_not_null()).then(pl.lit(name)).otherwise("reference_rule"),
+            reference_offer_pct=pl.coalesce("reference_offer_pct", "k"),
+        ).drop("k")
+    return out.select(
+        *PAIR, "category", pl.col("reference_offer_pct").fill_null(0.0), pl.col("reference_rule").fill_null("none")
+    )
