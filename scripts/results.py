@@ -37,6 +37,7 @@ def run_pipeline(data: str, work: Path, epochs: int, config: Path | None) -> Non
         (work / "models" / "training.json", ["train", "--panel", str(work / "prepared"), "--out", str(work / "models"), "--epochs", str(epochs), *cfg]),
         (work / "evaluation" / "predictions.parquet", ["evaluate", "--panel", str(work / "prepared"), "--models", str(work / "models"), "--out", str(work / "evaluation")]),
         (work / "evaluation" / "f1.csv", ["thresholds", "--evaluation", str(work / "evaluation"), "--panel", str(work / "prepared")]),
+        (work / "evaluation" / "elasticity.csv", ["elasticity", "--panel", str(work / "prepared"), "--models", str(work / "models"), "--out", str(work / "evaluation")]),
     ]
     for output, args in steps:
         if not output.is_file():
@@ -87,6 +88,46 @@ def calibration(work: Path) -> str:
     )  # fmt: skip
 
 
+def _with_truth(work: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    import json
+
+    anchor = dt.date.fromisoformat(json.loads((work / "prepared" / "features.json").read_text())["anchor"])
+    truth = pl.read_parquet(work / "data" / "ground_truth.parquet")
+    frame = frame.with_columns(period_start=pl.lit(anchor) + pl.duration(days=14 * pl.col("period")))
+    return frame.join(truth.drop("category", "offer_pct"), on=["customer_id", "item_id", "period_start"])
+
+
+def elasticity_vs_truth(work: Path) -> str:
+    """Estimated category a and pair elasticities against the simulator's true response."""
+    fits = pl.read_csv(work / "evaluation" / "elasticity.csv")
+    pairs = _with_truth(work, pl.read_parquet(work / "evaluation" / "pair_elasticity.parquet"))
+    k = pl.col("reference_offer_pct")
+    true_f = 1 / (1 + (-(pl.col("true_a") * k + pl.col("true_b"))).exp())
+    pairs = pairs.with_columns(true_elasticity=pl.col("true_a") * k * (1 - true_f))
+    a_table = (
+        pairs.group_by("category").agg(true_a=pl.col("true_a").mean(), true_avg_elasticity=pl.col("true_elasticity").mean())
+        .join(fits.pivot(on="source", index="category", values="a").rename(
+            {"model_at_historical_offers": "a_paper_route", "counterfactual": "a_counterfactual"}), on="category")
+        .with_columns(
+            rel_err_paper=(pl.col("a_paper_route") - pl.col("true_a")) / pl.col("true_a"),
+            rel_err_counterfactual=(pl.col("a_counterfactual") - pl.col("true_a")) / pl.col("true_a"),
+        ).sort("category")
+    )  # fmt: skip
+    err = lambda c: (pl.col(c) - pl.col("true_elasticity")).abs().mean()  # noqa: E731
+    rel = lambda c: ((pl.col(c) - pl.col("true_elasticity")).abs() / pl.col("true_elasticity").abs().clip(1e-9)).median()  # noqa: E731
+    e_table = pairs.group_by("category").agg(
+        pairs=pl.len(), true_mean=pl.col("true_elasticity").mean(),
+        mae_paper=err("elasticity"), mae_counterfactual_category=err("elasticity_counterfactual"), mae_pair_slope=err("elasticity_pair"),
+        median_rel_err_paper=rel("elasticity"), median_rel_err_counterfactual_category=rel("elasticity_counterfactual"),
+        median_rel_err_pair_slope=rel("elasticity_pair"),
+    ).sort("category")  # fmt: skip
+    return (
+        "## Elasticity against the simulator's truth\n\nCategory slope a (per offer %-point): the true value is the mean "
+        "of the scored pairs' true a.\n\n" + markdown(a_table, 4)
+        + "\n\nElasticity at the reference offers, per pair (true ε = a·k·(1 − p_true(k))):\n\n" + markdown(e_table, 4) + "\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="complete-journey", choices=["complete-journey", "simulated"])
@@ -109,8 +150,11 @@ def main() -> None:
         "either of the last 2 periods; `oracle_test` = cut-offs chosen on the test labels (**not a real result**).\n\n"
         + markdown(f1_summary(f1), 3) + "\n",
     ]
+    fits = pl.read_csv(work / "evaluation" / "elasticity.csv")
+    text.append("## Elasticity: category sigmoids\n\n" + markdown(fits.select([c for c in ("category", "source", "a", "b", "r2", "n", "avg_elasticity") if c in fits.columns]), 4) + "\n")
     if args.data == "simulated":
         text.append(calibration(work))
+        text.append(elasticity_vs_truth(work))
     out = ROOT / "docs" / f"results-{args.data}.md"
     out.write_text("\n".join(text))
     print(f"wrote {out}")
