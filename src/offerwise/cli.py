@@ -289,6 +289,58 @@ def elasticity_command(
     console.print(table.select("category", "source", "a", "b", "r2", "n", "avg_elasticity"))
 
 
+@app.command("optimize")
+@clear_errors
+def optimize_command(
+    panel: Annotated[Path, typer.Option("--panel", help="Folder written by `offerwise prepare`.")],
+    evaluation: Annotated[Path, typer.Option("--evaluation", help="Folder with thresholds.parquet, elasticity.csv, pair_elasticity.parquet.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for offers.parquet, offers.csv, optimization_summary.csv.")],
+    config: ConfigOption = None,
+    compare: Annotated[bool, typer.Option("--compare", help="Also solve every response x objective variant for the summary.")] = False,
+) -> None:
+    """Recommended offer per consumer-item (paper Equation 13 and better-founded variants)."""
+    import polars as pl
+
+    from offerwise import io
+    from offerwise.optimize.inputs import optimization_inputs
+    from offerwise.optimize.pipeline import offer_range, optimize_category
+
+    cfg = Config.from_toml(config).optimize
+    for name in ("thresholds.parquet", "elasticity.csv", "pair_elasticity.parquet"):
+        if not (evaluation / name).is_file():
+            raise InputError(f"{evaluation / name}: missing; run `offerwise thresholds` and `offerwise elasticity` first.")
+    frame, _, _, _ = _read_panel(panel)
+    inputs = optimization_inputs(
+        frame, pl.read_parquet(evaluation / "pair_elasticity.parquet"), pl.read_parquet(evaluation / "thresholds.parquet"),
+        pl.read_csv(evaluation / "elasticity.csv"),
+    )  # fmt: skip
+    variants = [cfg] + ([cfg.model_copy(update={"response": r, "objective": o}) for r in ("linear", "sigmoid", "counterfactual")
+                         for o in ("indicator", "expected") if (r, o) != (cfg.response, cfg.objective)] if compare else [])  # fmt: skip
+    offers, summary, by_variant = [], [], {}
+    for (category,), pairs in inputs.group_by("category", maintain_order=True):
+        o_range = offer_range(pairs.get_column("offer_pct").to_numpy(), cfg.offer_range_percentiles)
+        for variant in variants:
+            chosen, row = optimize_category(pairs, variant, o_range)
+            summary.append(row)
+            if variant is cfg and chosen is not None:
+                offers.append(chosen)
+            if compare and chosen is not None:
+                by_variant.setdefault(f"{variant.response}_{variant.objective}", []).append(chosen)
+            if row["status"] != "ok":
+                err_console.print(f"[yellow]{escape(str(category))}[/yellow] ({variant.response}, {variant.objective}): {escape(row['status'])}")
+    if not offers:
+        raise InputError("No category could be optimised; see the messages above.")
+    result = pl.concat(offers)
+    io.write_parquet(result, out / "offers.parquet")
+    io.write_csv(result, out / "offers.csv")
+    for name, parts in by_variant.items():  # every variant's offers, for scoring against a simulator's truth
+        io.write_parquet(pl.concat(parts), out / "variants" / f"offers_{name}.parquet")
+    table = pl.DataFrame(summary)
+    io.write_csv(table, out / "optimization_summary.csv")
+    console.print(table.select([c for c in ("category", "response", "objective_form", "status", "retention_before", "retention_after",
+                                            "expected_revenue_before", "expected_revenue_after", "gap", "seconds") if c in table.columns]))
+
+
 def main() -> None:  # pragma: no cover
     app()
 

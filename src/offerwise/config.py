@@ -76,11 +76,24 @@ class ModelConfig(_Stage):
     lightgbm_rounds: int = Field(300, ge=1)
 
 
+class OptimizeConfig(_Stage):
+    response: Literal["linear", "sigmoid", "counterfactual"] = "counterfactual"
+    objective: Literal["indicator", "expected"] = "expected"
+    solver: Literal["lagrangian", "milp"] = "lagrangian"
+    offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # of the latest period's non-zero offers
+    retention: float = Field(1.0, gt=0)
+    retention_mode: Literal["relative", "absolute"] = "relative"  # x status-quo retention, or a share of pairs
+    unit_cost_share: float | None = Field(None, ge=0, le=1)  # margin objective: unit cost = share x price
+    budget: float | None = Field(None, gt=0)  # promotion spend cap, x status-quo expected spend
+    milp_time_limit: float = Field(60.0, gt=0)
+
+
 class Config(_Stage):
     data: DataConfig = DataConfig()
     simulation: SimulationConfig = SimulationConfig()
     panel: PanelConfig = PanelConfig()
     model: ModelConfig = ModelConfig()
+    optimize: OptimizeConfig = OptimizeConfig()
 
     @classmethod
     def from_toml(cls, path: str | Path | None) -> Config:

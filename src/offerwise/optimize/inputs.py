@@ -1,0 +1,38 @@
+"""Join the stages' outputs into the optimiser's per-pair inputs (pure, over frames)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+PAIR = ["customer_id", "item_id"]
+
+
+def optimization_inputs(panel: pl.DataFrame, pair_elasticity: pl.DataFrame, thresholds: pl.DataFrame, fits: pl.DataFrame, *, model: str = "tcn") -> pl.DataFrame:
+    """Columns: customer_id, item_id, category, price, reference_offer_pct, probability, threshold,
+    elasticity, category_a, pair_slope, offer_pct (the scored period's offer).
+
+    price is the item's regular price before the scored period; probability is the model's at the
+    reference offer; threshold is the consumer's cut-off (the category's where they have none).
+    """
+    period = pair_elasticity.get_column("period").first()
+    price = panel.filter(pl.col("period") == period).select(*PAIR, price="i_regular_price")
+    cut = thresholds.filter(pl.col("model") == model)
+    if "fold" in cut.columns:
+        cut = cut.filter(pl.col("fold") == cut.get_column("fold").max())
+    category_cut = cut.group_by("category").agg(category_threshold=pl.col("threshold").median())
+    paper = fits.filter(pl.col("source") == "model_at_historical_offers").select("category", paper_a="a")
+    counterfactual = fits.filter(pl.col("source") == "counterfactual").select("category", cf_a="a")
+    return (
+        pair_elasticity.join(price, on=PAIR, how="left")
+        .join(cut.select("customer_id", "category", "threshold"), on=["customer_id", "category"], how="left")
+        .join(category_cut, on="category", how="left")
+        .join(paper, on="category", how="left")
+        .join(counterfactual, on="category", how="left")
+        .with_columns(
+            threshold=pl.coalesce("threshold", "category_threshold", pl.lit(0.5)),
+            category_a=pl.when(pl.col("paper_a").is_finite()).then("paper_a").otherwise(pl.col("cf_a").fill_nan(0.0)),
+            probability=pl.col("probability_at_reference"),
+            price=pl.col("price").fill_null(0.0),
+        )
+        .select(*PAIR, "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity", "category_a", "pair_slope", "offer_pct")
+    )

@@ -1,0 +1,74 @@
+"""Optimise one category's offers and report the result against the status quo."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from offerwise.config import OptimizeConfig
+from offerwise.optimize.problem import Matrices, build
+from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
+
+OFFER_COLUMNS = [
+    "customer_id", "item_id", "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity",
+    "recommended_offer_pct", "eta", "predicted_purchase", "expected_revenue",
+]  # fmt: skip
+
+
+def offer_range(offers: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
+    """(o1, o2) from the latest period's non-zero offers of the category."""
+    nonzero = offers[offers > 0]
+    if nonzero.size == 0:
+        return (0.0, 0.0)
+    lo, hi = np.percentile(nonzero, percentiles)
+    return float(lo), float(hi)
+
+
+def _metrics(m: Matrices, pairs: pl.DataFrame, choice: np.ndarray) -> dict[str, float]:
+    rows = np.arange(choice.size)
+    p = m.prob[rows, choice]
+    price = pairs.get_column("price").to_numpy()
+    offers = m.offers[rows, choice]
+    threshold = pairs.get_column("threshold").to_numpy()
+    weight = price * p
+    return {
+        "objective": float(m.value[rows, choice].sum()),
+        "retention": float(m.retention[rows, choice].sum() / max(choice.size, 1)),
+        "expected_purchases": float(p.sum()),
+        "pairs_above_cutoff": float((p >= threshold).mean()) if choice.size else float("nan"),
+        "expected_revenue": float((p * price * (1 - offers / 100)).sum()),
+        "weighted_offer_pct": float((offers * weight).sum() / weight.sum()) if weight.sum() > 0 else 0.0,
+    }
+
+
+def optimize_category(pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[float, float]) -> tuple[pl.DataFrame | None, dict]:
+    """pairs: one category's inputs (see problem.build). Returns (offers, summary row)."""
+    category = pairs.get_column("category").first() if pairs.height else None
+    summary: dict = {"category": category, "response": cfg.response, "objective_form": cfg.objective, "pairs": pairs.height,
+                     "offer_min": o_range[0], "offer_max": o_range[1]}  # fmt: skip
+    m = build(pairs, response_kind=cfg.response, objective=cfg.objective, offer_range=o_range, unit_cost_share=cfg.unit_cost_share)
+    before = _metrics(m, pairs, m.status_quo)
+    n = pairs.height
+    R = cfg.retention * before["retention"] * n if cfg.retention_mode == "relative" else cfg.retention * n
+    B = None if cfg.budget is None else cfg.budget * float(m.spend[np.arange(n), m.status_quo].sum())
+    spend = None if B is None else m.spend
+    solve = solve_milp if cfg.solver == "milp" else solve_lagrangian
+    kwargs = {"time_limit": cfg.milp_time_limit} if cfg.solver == "milp" else {}
+    summary |= {f"{k}_before": v for k, v in before.items()} | {"retention_target": R / max(n, 1)}
+    try:
+        sol = solve(m.value, m.retention, m.allowed, R, spend, B, **kwargs)
+    except InfeasibleError as exc:
+        return None, summary | {"status": f"infeasible: {exc}", "best_achievable_retention": exc.best_retention / max(n, 1)}
+    after = _metrics(m, pairs, sol.choice)
+    rows = np.arange(n)
+    offers = pairs.with_columns(
+        recommended_offer_pct=pl.Series(m.offers[rows, sol.choice]),
+        eta=pl.Series(m.eta[rows, sol.choice]).fill_nan(None),
+        predicted_probability=pl.Series(m.prob[rows, sol.choice]),
+    ).with_columns(
+        predicted_purchase=(pl.col("predicted_probability") >= pl.col("threshold")).cast(pl.Int8),
+        expected_revenue=pl.col("predicted_probability") * pl.col("price") * (1 - pl.col("recommended_offer_pct") / 100),
+    )
+    summary |= {f"{k}_after": v for k, v in after.items()}
+    summary |= {"status": "ok", "solver": sol.solver, "gap": sol.gap, "bound": sol.bound, "seconds": sol.seconds}
+    return offers.select(*OFFER_COLUMNS, "predicted_probability"), summary

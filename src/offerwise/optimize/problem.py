@@ -1,0 +1,79 @@
+"""From per-pair inputs to the (pairs x offer levels) matrices of the offer problem (paper §3.4).
+
+Offer levels: k·(1 + η) with η = 0.05·j, j = −19 … 19 (the paper's grid). Pairs with k = 0 would
+stay at 0 whatever η, so they move on an absolute grid instead: 0, 5, 10, … % (39 levels). Levels
+outside the category's offer range (o1, o2) are forbidden.
+
+Purchase probability at a new offer o, by `response`:
+* linear (the paper's): f + η·ε·f = f + a·f·(1 − f)·(o − k), clipped to [0, 1];
+* sigmoid: the category sigmoid's slope a moved onto the pair's own probability:
+  logit p = logit f + a·(o − k);
+* counterfactual: the pair's own slope from re-scoring the model across offers:
+  logit p = logit f + slope_i·(o − k).
+Objective, by `objective`:
+* indicator (the paper's): value = I_p·(1 − o/100)·1[p ≥ Pr_c], retention counts 1[p ≥ Pr_c];
+* expected: value = p·(I_p·(1 − o/100) − unit cost), retention counts p.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+STEPS = np.arange(-19, 20)
+ETA = 0.05 * STEPS
+ABSOLUTE = 5.0 * np.arange(STEPS.size)
+
+
+@dataclass
+class Matrices:
+    offers: np.ndarray  # (n, L) offer % of each level
+    eta: np.ndarray  # (n, L) η of each level (NaN on the absolute grid)
+    prob: np.ndarray  # (n, L) purchase probability at each level
+    value: np.ndarray  # (n, L) objective contribution
+    retention: np.ndarray  # (n, L) retention contribution
+    spend: np.ndarray  # (n, L) expected promotion spend p · I_p · o / 100
+    allowed: np.ndarray  # (n, L) inside the offer range
+    status_quo: np.ndarray  # (n,) level index of the reference offer
+
+
+def offer_levels(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    relative = k[:, None] * (1 + ETA[None, :])
+    offers = np.where(k[:, None] > 0, relative, ABSOLUTE[None, :])
+    eta = np.where(k[:, None] > 0, ETA[None, :], np.nan)
+    return offers, eta
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def response(kind: str, f: np.ndarray, k: np.ndarray, slope: np.ndarray, offers: np.ndarray) -> np.ndarray:
+    delta = offers - k[:, None]
+    if kind == "linear":
+        return np.clip(f[:, None] + slope[:, None] * f[:, None] * (1 - f[:, None]) * delta, 0.0, 1.0)
+    return 1 / (1 + np.exp(-(_logit(f)[:, None] + slope[:, None] * delta)))
+
+
+def build(pairs: pl.DataFrame, *, response_kind: str, objective: str, offer_range: tuple[float, float], unit_cost_share: float | None) -> Matrices:
+    """pairs: price, reference_offer_pct, probability (f at k), threshold, category_a, pair_slope."""
+    k = pairs.get_column("reference_offer_pct").to_numpy().astype(float)
+    f = pairs.get_column("probability").to_numpy().astype(float)
+    price = pairs.get_column("price").to_numpy().astype(float)[:, None]
+    threshold = pairs.get_column("threshold").to_numpy().astype(float)[:, None]
+    slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
+    offers, eta = offer_levels(k)
+    prob = response(response_kind, f, k, slope, offers)
+    unit_value = price * (1 - offers / 100) - (0.0 if unit_cost_share is None else unit_cost_share * price)
+    if objective == "indicator":
+        hit = (prob >= threshold).astype(float)
+        value, retention = unit_value * hit, hit
+    else:
+        value, retention = prob * unit_value, prob
+    o1, o2 = offer_range
+    allowed = (offers >= o1 - 1e-9) & (offers <= o2 + 1e-9)
+    status_quo = np.where(k > 0, int(np.flatnonzero(STEPS == 0)[0]), 0)
+    return Matrices(offers, eta, prob, value, retention, prob * price * offers / 100, allowed, status_quo)

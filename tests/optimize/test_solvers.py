@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from offerwise.config import OptimizeConfig
+from offerwise.optimize.pipeline import optimize_category
+from offerwise.optimize.problem import build
+from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
+
+
+def _instance(seed: int, n: int = 40, L: int = 8):
+    rng = np.random.default_rng(seed)
+    offers = np.linspace(0, 40, L)[None, :]
+    p = np.clip(rng.random((n, 1)) * 0.5 + rng.random((n, 1)) * offers / 100, 0, 1)
+    price = rng.uniform(1, 10, (n, 1))
+    v, r, c = p * price * (1 - offers / 100), p, p * price * offers / 100
+    allowed = rng.random((n, L)) > 0.15
+    allowed[:, 0] = True
+    return v, r, c, allowed
+
+
+def _check(sol, v, r, c, allowed, R, B=None) -> None:
+    """Every constraint, checked independently of the solvers."""
+    rows = np.arange(v.shape[0])
+    assert allowed[rows, sol.choice].all()
+    assert r[rows, sol.choice].sum() >= R - 1e-6
+    if B is not None:
+        assert c[rows, sol.choice].sum() <= B + 1e-6
+    assert sol.objective == pytest.approx(v[rows, sol.choice].sum())
+    assert sol.bound >= sol.objective - 1e-9
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("with_budget", [False, True])
+def test_decomposition_matches_milp_within_its_certified_gap(seed: int, with_budget: bool) -> None:
+    v, r, c, allowed = _instance(seed)
+    R = 0.93 * np.where(allowed, r, -1).max(axis=1).sum()
+    B = 0.7 * np.where(allowed, c, -1).max(axis=1).sum() if with_budget else None
+    args = (c, B) if with_budget else (None, None)
+    try:
+        exact = solve_milp(v, r, allowed, R, *args)
+    except InfeasibleError:
+        with pytest.raises(InfeasibleError):
+            solve_lagrangian(v, r, allowed, R, *args)
+        return
+    fast = solve_lagrangian(v, r, allowed, R, *args)
+    _check(exact, v, r, c, allowed, R, B)
+    _check(fast, v, r, c, allowed, R, B)
+    assert fast.objective <= exact.objective + 1e-6
+    assert fast.objective >= exact.objective - fast.gap * abs(fast.bound) - 1e-6
+    assert fast.gap < 1e-3
+
+
+def test_unreachable_retention_reports_the_best_achievable() -> None:
+    v, r, c, allowed = _instance(0)
+    best = np.where(allowed, r, -1).max(axis=1).sum()
+    for solve in (solve_milp, solve_lagrangian):
+        with pytest.raises(InfeasibleError, match="unreachable") as info:
+            solve(v, r, allowed, best * 1.01)
+        assert info.value.best_retention == pytest.approx(best)
+
+
+def test_empty_offer_range_is_infeasible() -> None:
+    v, r, c, allowed = _instance(1)
+    with pytest.raises(InfeasibleError, match="no offer level inside the offer range"):
+        solve_lagrangian(v, r, np.zeros_like(allowed), 0.0)
+
+
+def _pairs(k: list[float], f: list[float], threshold: float = 0.3) -> pl.DataFrame:
+    n = len(k)
+    return pl.DataFrame({
+        "customer_id": list(range(n)), "item_id": [1] * n, "category": ["A"] * n, "price": [10.0] * n,
+        "reference_offer_pct": k, "probability": f, "threshold": [threshold] * n, "elasticity": [0.5] * n,
+        "category_a": [0.04] * n, "pair_slope": [0.05] * n,
+    })  # fmt: skip
+
+
+def test_indicator_form_retention_never_binds() -> None:
+    """Paper's form: tipping a pair over its cut-off always adds revenue, so the unconstrained
+    optimum already retains every pair that can be retained; the constraint is slack or infeasible."""
+    pairs = _pairs([10, 20, 30, 15, 25], [0.1, 0.25, 0.35, 0.28, 0.05])
+    m = build(pairs, response_kind="linear", objective="indicator", offer_range=(0, 60), unit_cost_share=None)
+    free = solve_lagrangian(m.value, m.retention, m.allowed, 0.0)
+    best = np.where(m.allowed, m.retention, -1).max(axis=1).sum()
+    assert m.retention[np.arange(5), free.choice].sum() == best
+
+
+def test_expected_form_trades_revenue_for_retention() -> None:
+    pairs = _pairs([10, 20, 30, 15, 25], [0.1, 0.25, 0.35, 0.28, 0.05])
+    m = build(pairs, response_kind="counterfactual", objective="expected", offer_range=(0, 60), unit_cost_share=None)
+    free = solve_lagrangian(m.value, m.retention, m.allowed, 0.0)
+    high = solve_lagrangian(m.value, m.retention, m.allowed, np.where(m.allowed, m.retention, -1).max(axis=1).sum() * 0.999)
+    assert high.objective < free.objective  # binding: more retention costs revenue
+
+
+@pytest.mark.parametrize(
+    ("k", "f", "status"),
+    [([0.0, 0.0, 0.0], [0.2, 0.3, 0.1], "ok"), ([20.0], [0.3], "ok"), ([], [], "ok")],
+)
+def test_degenerate_categories(k, f, status) -> None:
+    pairs = _pairs(k, f).cast({"reference_offer_pct": pl.Float64, "probability": pl.Float64})
+    offers, summary = optimize_category(pairs, OptimizeConfig(), (5.0, 50.0))
+    assert summary["status"] == status
+    if k and all(v == 0 for v in k):  # k = 0 pairs move on the absolute grid inside the range
+        assert offers.get_column("recommended_offer_pct").is_between(5.0, 50.0).all()
+        assert offers.get_column("eta").null_count() == len(k)
+
+
+def test_infeasible_category_is_reported_not_raised() -> None:
+    offers, summary = optimize_category(_pairs([20.0, 30.0], [0.3, 0.4]), OptimizeConfig(retention=2.0), (5.0, 50.0))
+    assert offers is None and summary["status"].startswith("infeasible") and summary["best_achievable_retention"] > 0
