@@ -38,6 +38,7 @@ def run_pipeline(data: str, work: Path, epochs: int, config: Path | None) -> Non
         (work / "evaluation" / "predictions.parquet", ["evaluate", "--panel", str(work / "prepared"), "--models", str(work / "models"), "--out", str(work / "evaluation")]),
         (work / "evaluation" / "f1.csv", ["thresholds", "--evaluation", str(work / "evaluation"), "--panel", str(work / "prepared")]),
         (work / "evaluation" / "elasticity.csv", ["elasticity", "--panel", str(work / "prepared"), "--models", str(work / "models"), "--out", str(work / "evaluation")]),
+        (work / "optimize" / "optimization_summary.csv", ["optimize", "--panel", str(work / "prepared"), "--evaluation", str(work / "evaluation"), "--out", str(work / "optimize"), "--compare", *cfg]),
     ]
     for output, args in steps:
         if not output.is_file():
@@ -128,6 +129,38 @@ def elasticity_vs_truth(work: Path) -> str:
     )
 
 
+def policy_vs_truth(work: Path) -> str:
+    """True expected revenue and retention of the status quo and of every variant's offers."""
+    rows = []
+    for path in sorted((work / "optimize" / "variants").glob("offers_*.parquet")):
+        offers = _with_truth(work, pl.read_parquet(path).with_columns(period=pl.lit(_scored_period(work))))
+        true_p = lambda o: 1 / (1 + (-(pl.col("true_a") * o + pl.col("true_b"))).exp())  # noqa: E731
+        scored = offers.with_columns(p_new=true_p(pl.col("recommended_offer_pct")), p_old=true_p(pl.col("reference_offer_pct")))
+        for label, p, o in (("status quo", "p_old", "reference_offer_pct"), (path.stem.removeprefix("offers_"), "p_new", "recommended_offer_pct")):
+            if label == "status quo" and rows and rows[0]["policy"] == "status quo":
+                continue
+            rows.append({
+                "policy": label, "pairs": scored.height,
+                "true_expected_revenue": scored.select((pl.col(p) * pl.col("price") * (1 - pl.col(o) / 100)).sum()).item(),
+                "true_retention": scored.get_column(p).mean(),
+                "mean_offer_pct": scored.get_column(o).mean(),
+            })  # fmt: skip
+    table = pl.DataFrame(rows)
+    base = table.filter(pl.col("policy") == "status quo").row(0, named=True)
+    table = table.with_columns(
+        revenue_change_pct=100 * (pl.col("true_expected_revenue") / base["true_expected_revenue"] - 1),
+        retention_change_pct=100 * (pl.col("true_retention") / base["true_retention"] - 1),
+    )
+    return (
+        "## Offers scored by the simulator's true response\n\nAll categories together; true purchase probability "
+        "σ(true_a·offer + true_b) at the recommended offers vs at the reference (status-quo) offers.\n\n" + markdown(table, 3) + "\n"
+    )
+
+
+def _scored_period(work: Path) -> int:
+    return int(pl.read_parquet(work / "evaluation" / "pair_elasticity.parquet", columns=["period"]).get_column("period").first())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="complete-journey", choices=["complete-journey", "simulated"])
@@ -152,9 +185,14 @@ def main() -> None:
     ]
     fits = pl.read_csv(work / "evaluation" / "elasticity.csv")
     text.append("## Elasticity: category sigmoids\n\n" + markdown(fits.select([c for c in ("category", "source", "a", "b", "r2", "n", "avg_elasticity") if c in fits.columns]), 4) + "\n")
+    summary = pl.read_csv(work / "optimize" / "optimization_summary.csv")
+    keep = [c for c in ("category", "response", "objective_form", "status", "retention_before", "retention_after", "expected_revenue_before",
+                        "expected_revenue_after", "weighted_offer_pct_after", "gap", "seconds") if c in summary.columns]  # fmt: skip
+    text.append("## Optimisation (model's view of its own recommendations)\n\n" + markdown(summary.select(keep), 3) + "\n")
     if args.data == "simulated":
         text.append(calibration(work))
         text.append(elasticity_vs_truth(work))
+        text.append(policy_vs_truth(work))
     out = ROOT / "docs" / f"results-{args.data}.md"
     out.write_text("\n".join(text))
     print(f"wrote {out}")
