@@ -341,6 +341,101 @@ def optimize_command(
                                             "expected_revenue_before", "expected_revenue_after", "gap", "seconds") if c in table.columns]))
 
 
+def _stage(out: Path, name: str, cfg_hash: str, action: Callable[[], Any]) -> None:
+    """Run a stage unless its completion record says it already ran with this config."""
+    from offerwise import io
+
+    record = out / ".stages" / f"{name}.json"
+    if record.is_file() and io.read_json(record).get("config_hash") == cfg_hash:
+        console.print(f"[dim]✓ {name} (done earlier, resumed)[/dim]")
+        return
+    console.rule(f"[bold]{name}")
+    action()
+    io.write_json({"stage": name, "config_hash": cfg_hash}, record)
+
+
+@app.command("run")
+@clear_errors
+def run_command(
+    data: Annotated[str, typer.Option("--data", help="complete-journey, simulated, or a folder.")] = "complete-journey",
+    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")] = None,
+    config: ConfigOption = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A small documented sample for a first look (see Config.quick).")] = False,
+) -> None:
+    """Every stage end to end: data, panel, train, evaluate, thresholds, elasticity, optimise, report."""
+    import datetime as dt
+
+    import polars as pl
+
+    from offerwise import io
+    from offerwise.data.load import load_data
+    from offerwise.data.simulate import simulate, write_simulation
+
+    cfg = Config.from_toml(config)
+    cfg = cfg.quick() if quick else cfg
+    if data not in ("complete-journey", "simulated"):
+        load_data(data, with_promotions=False)  # fail fast, before anything is written, on a wrong folder
+    out = out or Path("offerwise-out") / f"{Path(data).name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_path = io.write_text(cfg.model_dump_json(indent=2), out / "config.json")
+    h = cfg.hash()
+    source = str(out / "data") if data == "simulated" else data
+    if data == "simulated":
+        _stage(out, "simulate", h, lambda: write_simulation(simulate(cfg.simulation), out / "data", cfg.simulation))
+    prepared, models, evaluation, optimized = out / "prepared", out / "models", out / "evaluation", out / "optimize"
+    _stage(out, "prepare", h, lambda: prepare_command(out=prepared, data=source, config=cfg_path))
+    _stage(out, "train", h, lambda: train_command(panel=prepared, out=models, config=cfg_path))
+    _stage(out, "evaluate", h, lambda: evaluate_command(panel=prepared, models=models, out=evaluation))
+    _stage(out, "thresholds", h, lambda: thresholds_command(evaluation=evaluation, panel=prepared, out=evaluation))
+    _stage(out, "elasticity", h, lambda: elasticity_command(panel=prepared, models=models, out=evaluation))
+    _stage(out, "optimize", h, lambda: optimize_command(panel=prepared, evaluation=evaluation, out=optimized, config=cfg_path, compare=True))
+    _stage(out, "report", h, lambda: _report(out, source, data, cfg))
+    console.print(f"[bold green]done[/bold green]: report at {out / 'report' / 'report.html'}")
+
+
+def _report(out: Path, source: str, data: str, cfg: Config) -> None:
+    import polars as pl
+
+    from offerwise import io
+    from offerwise.data.load import load_data
+    from offerwise.optimize.inputs import optimization_inputs
+    from offerwise.optimize.pipeline import offer_range
+    from offerwise.report.build import build_report
+    from offerwise.report.html import table1
+    from offerwise.report.policy import policy_score
+
+    evaluation, optimized = out / "evaluation", out / "optimize"
+    loaded = load_data(source, with_promotions=False)
+    policy = None
+    if data == "simulated":
+        frame, _, _, manifest = _read_panel(out / "prepared")
+        pairs = pl.read_parquet(evaluation / "pair_elasticity.parquet")
+        inputs = optimization_inputs(frame, pairs, pl.read_parquet(evaluation / "thresholds.parquet"), pl.read_csv(evaluation / "elasticity.csv"))
+        period_start = dt_date(manifest["anchor"], int(pairs["period"][0]), manifest["period_days"])
+        truth = pl.read_parquet(out / "data" / "ground_truth.parquet").filter(pl.col("period_start") == period_start).select("customer_id", "item_id", "true_a", "true_b")
+        ranges = {c: offer_range(g["offer_pct"].to_numpy(), cfg.optimize.offer_range_percentiles) for (c,), g in inputs.group_by("category")}
+        policy = policy_score(inputs, pl.read_parquet(optimized / "offers.parquet"), truth, cfg.optimize, ranges)
+        io.write_csv(policy, out / "report" / "policy_score.csv")
+    path = build_report(loaded, evaluation, optimized, out / "report", title=f"offerwise: {data}", policy=policy)
+    t1 = table1(pl.read_csv(evaluation / "metrics.csv"), pl.read_csv(evaluation / "f1.csv"), pl.read_csv(evaluation / "elasticity.csv"), pl.read_csv(optimized / "optimization_summary.csv"))
+    io.write_csv(t1, out / "report" / "table1.csv")
+    table = Table(title="Table 1", title_justify="left")
+    for col in t1.columns:
+        table.add_column(col)
+    for row in t1.iter_rows():
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else escape(str(v)) for v in row))
+    console.print(table)
+    if policy is not None:
+        console.print(policy)
+    console.print(f"report: {path}")
+
+
+def dt_date(anchor: str, period: int, period_days: int):
+    import datetime as dt
+
+    return dt.date.fromisoformat(anchor) + dt.timedelta(days=period_days * period)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

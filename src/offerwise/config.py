@@ -44,6 +44,7 @@ class PanelConfig(_Stage):
     folds: int = Field(1, ge=1)
     lag_windows: list[int] = [2, 4, 8]
     max_customers: int | None = None  # a documented sample for quick looks
+    top_categories: int | None = None  # keep only the N categories with the most relevant pairs
 
 
 class ModelConfig(_Stage):
@@ -103,9 +104,18 @@ class Config(_Stage):
         if not path.is_file():
             raise InputError(f"{path}: config file not found.")
         try:
-            return cls.model_validate(tomllib.loads(path.read_text()))
+            text = path.read_text()
+            return cls.model_validate_json(text) if path.suffix == ".json" else cls.model_validate(tomllib.loads(text))
         except (tomllib.TOMLDecodeError, ValueError) as exc:
             raise InputError(f"{path}: invalid config: {exc}") from exc
+
+    def quick(self) -> Config:
+        """`--quick`: 400 consumers, the 2 largest categories, 3 epochs, 100 boosting rounds; a smaller simulation."""
+        return self.model_copy(update={
+            "simulation": self.simulation.model_copy(update={"customers": min(self.simulation.customers, 300)}),
+            "panel": self.panel.model_copy(update={"max_customers": 400, "top_categories": 2}),
+            "model": self.model.model_copy(update={"epochs": 3, "lightgbm_rounds": 100}),
+        })  # fmt: skip
 
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]

@@ -129,6 +129,11 @@ def _relevant_pairs(tx: pl.DataFrame, validations: list[int], cfg: PanelConfig) 
     for cat, n in sizes.filter(pl.col("len") < cfg.min_pairs_per_category).iter_rows():
         skipped[cat] = f"{n} relevant pairs, fewer than min_pairs_per_category={cfg.min_pairs_per_category}"
     pairs = pairs.filter(~pl.col("category").is_in(list(skipped)))
+    if cfg.top_categories is not None:
+        sizes = pairs.group_by("category").len().sort(["len", "category"], descending=[True, False])
+        for cat in sizes.get_column("category").to_list()[cfg.top_categories :]:
+            skipped[cat] = f"not among the {cfg.top_categories} largest categories (top_categories)"
+        pairs = pairs.filter(~pl.col("category").is_in(list(skipped)))
     if pairs.height == 0:
         raise InputError(f"No category has at least {cfg.min_pairs_per_category} relevant consumer-item pairs; skipped: {skipped}.")
     return pairs.sort("category", "customer_id", "item_id"), skipped

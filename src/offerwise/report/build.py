@@ -1,0 +1,46 @@
+"""Collect every stage's artifacts into report.html and the figure PNGs (all I/O here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from offerwise import io
+from offerwise.data.schema import RetailData
+from offerwise.report import figures
+from offerwise.report.html import render, table1
+
+FIGURES = ("figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers")
+
+
+def build_report(data: RetailData, evaluation: Path, optimize: Path, out: Path, *, title: str, policy: pl.DataFrame | None = None) -> Path:
+    metrics = pl.read_csv(evaluation / "metrics.csv")
+    f1 = pl.read_csv(evaluation / "f1.csv")
+    fits = pl.read_csv(evaluation / "elasticity.csv")
+    summary = pl.read_csv(optimize / "optimization_summary.csv")
+    offers = pl.read_parquet(optimize / "offers.parquet")
+    pngs = {
+        "figure3_eda": figures.figure3_eda(data.transactions, data.items),
+        "figure4_elasticity": figures.figure4_elasticity(pl.read_parquet(evaluation / "pair_elasticity.parquet"), fits),
+        "figure5_probabilities": figures.figure5_probabilities(pl.read_parquet(evaluation / "predictions.parquet"), pl.read_parquet(evaluation / "thresholds.parquet")),
+        "figure6_offers": figures.figure6_offers(offers),
+    }
+    for name, png in pngs.items():
+        io.write_bytes(png, out / f"{name}.png")
+    f1_wide = f1.filter(pl.col("fold") == f1["fold"].max()) if "fold" in f1.columns else f1
+    f1_wide = f1_wide.with_columns(column=pl.col("rule") + " · " + pl.col("model")).pivot(on="column", index="category", values="f1")
+    keep = [c for c in ("category", "response", "objective_form", "status", "retention_before", "retention_after", "expected_revenue_before",
+                        "expected_revenue_after", "weighted_offer_pct_after", "gap", "solver", "seconds") if c in summary.columns]  # fmt: skip
+    sections: list = [
+        ("Table 1: model results and elasticity", table1(metrics, f1, fits, summary)),
+        ("Test F1 of every decision rule (oracle_test chooses cut-offs on the test labels: not a real result)", f1_wide.select("category", *sorted(c for c in f1_wide.columns if c != "category"))),
+        ("Figure 3: exploratory data analysis", pngs["figure3_eda"]),
+        ("Figure 4: purchase probability against offer %, fitted sigmoids", pngs["figure4_elasticity"]),
+        ("Figure 5: probability distributions and per-consumer cut-offs", pngs["figure5_probabilities"]),
+        ("Figure 6: recommended offers per category", pngs["figure6_offers"]),
+        ("Optimisation summary (the model's view)", summary.select(keep)),
+    ]
+    if policy is not None:
+        sections.append(("Policy score against the simulator's true response", policy))
+    return io.write_text(render(title, sections), out / "report.html")

@@ -1,0 +1,63 @@
+"""End to end: `offerwise run --data simulated --quick` and its artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from offerwise.cli import app
+
+runner = CliRunner()
+
+EXPECTED = {
+    "prepared/panel.parquet": ["customer_id", "item_id", "category", "period", "period_start", "target", "relevant_from_fold", "offer_pct"],
+    "evaluation/predictions.parquet": ["customer_id", "item_id", "category", "period", "split", "model", "probability", "label"],
+    "evaluation/metrics.csv": ["category", "model", "split", "rows", "positives", "bce", "roc_auc", "pr_auc", "precision", "recall", "f1"],
+    "evaluation/thresholds.parquet": ["customer_id", "category", "threshold", "rule"],
+    "evaluation/elasticity.csv": ["category", "source", "a", "b", "r2", "n"],
+    "optimize/offers.parquet": ["customer_id", "item_id", "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity",
+                                "recommended_offer_pct", "eta", "predicted_purchase", "expected_revenue"],
+    "optimize/offers.csv": ["customer_id", "item_id", "category", "recommended_offer_pct"],
+    "optimize/optimization_summary.csv": ["category", "status", "retention_before", "retention_after", "gap", "solver", "seconds"],
+    "report/policy_score.csv": ["category", "policy", "true_expected_revenue", "true_retention", "score"],
+    "report/table1.csv": ["category", "model", "sample_size", "bce", "precision", "recall", "f1", "avg_elasticity", "weighted_offer_pct"],
+}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_run_simulated_quick_writes_every_artifact_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", "--data", "simulated", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name, columns in EXPECTED.items():
+        path = out / name
+        frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)
+        assert set(columns) <= set(frame.columns), (name, frame.columns)
+        assert frame.height > 0, name
+    predictions = pl.read_parquet(out / "evaluation/predictions.parquet")
+    offers = pl.read_parquet(out / "optimize/offers.parquet")
+    test_tcn = predictions.filter((pl.col("split") == "test") & (pl.col("model") == "tcn"))
+    assert offers.height == test_tcn.height  # one recommendation per scored pair
+    assert predictions.get_column("category").n_unique() == 2  # --quick: the two largest categories
+    assert set(pl.read_csv(out / "report/policy_score.csv").get_column("policy")) == {"status quo", "ours", "oracle"}
+    html = (out / "report/report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "Table 1" in html
+    for figure in ("figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers"):
+        assert (out / "report" / f"{figure}.png").stat().st_size > 5_000
+    again = runner.invoke(app, ["run", "--data", "simulated", "--quick", "--out", str(out)])
+    assert again.exit_code == 0 and again.output.count("resumed") == 8
+
+
+@pytest.mark.parametrize("data", ["missing-folder", "empty-folder"])
+def test_bad_input_to_run_is_one_line_and_writes_nothing(tmp_path: Path, data: str) -> None:
+    source = tmp_path / data
+    if data == "empty-folder":
+        source.mkdir()
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", "--data", str(source), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert not out.exists()
