@@ -111,3 +111,12 @@ def test_degenerate_categories(k, f, status) -> None:
 def test_infeasible_category_is_reported_not_raised() -> None:
     offers, summary = optimize_category(_pairs([20.0, 30.0], [0.3, 0.4]), OptimizeConfig(retention=2.0), (5.0, 50.0))
     assert offers is None and summary["status"].startswith("infeasible") and summary["best_achievable_retention"] > 0
+
+
+def test_pairs_whose_relative_grid_misses_the_range_use_the_absolute_grid() -> None:
+    # k = 1 % reaches at most 1.95 %: below a 5-50 % range, so the pair moves on 0, 5, 10, ... %.
+    offers, summary = optimize_category(_pairs([1.0, 20.0], [0.2, 0.3]), OptimizeConfig(), (5.0, 50.0))
+    assert summary["status"] == "ok"
+    by_k = dict(zip(offers.get_column("reference_offer_pct"), offers.get_column("recommended_offer_pct")))
+    assert by_k[1.0] % 5 == 0 and 5.0 <= by_k[1.0] <= 50.0
+    assert offers.filter(pl.col("reference_offer_pct") == 1.0).get_column("eta").item() is None

@@ -1,8 +1,9 @@
 """From per-pair inputs to the (pairs x offer levels) matrices of the offer problem (paper §3.4).
 
 Offer levels: k·(1 + η) with η = 0.05·j, j = −19 … 19 (the paper's grid). Pairs with k = 0 would
-stay at 0 whatever η, so they move on an absolute grid instead: 0, 5, 10, … % (39 levels). Levels
-outside the category's offer range (o1, o2) are forbidden.
+stay at 0 whatever η, so they move on an absolute grid instead: 0, 5, 10, … % (39 levels); so do
+pairs whose whole relative grid [0.05 k, 1.95 k] misses the offer range (a tiny or a huge k).
+Levels outside the category's offer range (o1, o2) are forbidden.
 
 Purchase probability at a new offer o, by `response`:
 * linear (the paper's): f + η·ε·f = f + a·f·(1 − f)·(o − k), clipped to [0, 1];
@@ -39,11 +40,17 @@ class Matrices:
     status_quo: np.ndarray  # (n,) level index of the reference offer
 
 
-def offer_levels(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    relative = k[:, None] * (1 + ETA[None, :])
-    offers = np.where(k[:, None] > 0, relative, ABSOLUTE[None, :])
-    eta = np.where(k[:, None] > 0, ETA[None, :], np.nan)
-    return offers, eta
+def _in_range(offers: np.ndarray, offer_range: tuple[float, float]) -> np.ndarray:
+    return (offers >= offer_range[0] - 1e-9) & (offers <= offer_range[1] + 1e-9)
+
+
+def offer_levels(k: np.ndarray, offer_range: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(offers, eta, relative): relative says which pairs use the paper's relative grid."""
+    relative_offers = k[:, None] * (1 + ETA[None, :])
+    relative = (k > 0) & _in_range(relative_offers, offer_range).any(axis=1)
+    offers = np.where(relative[:, None], relative_offers, ABSOLUTE[None, :])
+    eta = np.where(relative[:, None], ETA[None, :], np.nan)
+    return offers, eta, relative
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -65,7 +72,7 @@ def build(pairs: pl.DataFrame, *, response_kind: str, objective: str, offer_rang
     price = pairs.get_column("price").to_numpy().astype(float)[:, None]
     threshold = pairs.get_column("threshold").to_numpy().astype(float)[:, None]
     slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
-    offers, eta = offer_levels(k)
+    offers, eta, relative = offer_levels(k, offer_range)
     prob = response(response_kind, f, k, slope, offers)
     unit_value = price * (1 - offers / 100) - (0.0 if unit_cost_share is None else unit_cost_share * price)
     if objective == "indicator":
@@ -73,7 +80,8 @@ def build(pairs: pl.DataFrame, *, response_kind: str, objective: str, offer_rang
         value, retention = unit_value * hit, hit
     else:
         value, retention = prob * unit_value, prob
-    o1, o2 = offer_range
-    allowed = (offers >= o1 - 1e-9) & (offers <= o2 + 1e-9)
-    status_quo = np.where(k > 0, int(np.flatnonzero(STEPS == 0)[0]), 0)
+    allowed = _in_range(offers, offer_range)
+    # Status quo: the reference offer itself, or the absolute level nearest to it.
+    nearest = np.abs(ABSOLUTE[None, :] - k[:, None]).argmin(axis=1)
+    status_quo = np.where(relative, int(np.flatnonzero(STEPS == 0)[0]), nearest)
     return Matrices(offers, eta, prob, value, retention, prob * price * offers / 100, allowed, status_quo)
