@@ -157,6 +157,25 @@ def policy_vs_truth(work: Path) -> str:
     )
 
 
+def oracle_score(work: Path) -> str:
+    """Ours vs the oracle (the same optimisation on the true response), per category."""
+    from offerwise import io
+    from offerwise.config import Config
+    from offerwise.report.policy import score_against_truth
+
+    manifest = io.read_json(work / "prepared" / "features.json")
+    ev, opt = work / "evaluation", work / "optimize"
+    table = score_against_truth(
+        pl.read_parquet(work / "prepared" / "panel.parquet"), manifest["anchor"], manifest["period_days"],
+        pl.read_parquet(ev / "pair_elasticity.parquet"), pl.read_parquet(ev / "thresholds.parquet"), pl.read_csv(ev / "elasticity.csv"),
+        pl.read_parquet(opt / "offers.parquet"), pl.read_parquet(work / "data" / "ground_truth.parquet"), Config().optimize,
+    )  # fmt: skip
+    return (
+        "## Policy score: ours vs the oracle\n\nThe oracle solves the same problem (default config) on the true response. "
+        "score = (ours − status quo) / (oracle − status quo) of true expected net revenue.\n\n" + markdown(table, 3) + "\n"
+    )
+
+
 def _scored_period(work: Path) -> int:
     return int(pl.read_parquet(work / "evaluation" / "pair_elasticity.parquet", columns=["period"]).get_column("period").first())
 
@@ -193,6 +212,7 @@ def main() -> None:
         text.append(calibration(work))
         text.append(elasticity_vs_truth(work))
         text.append(policy_vs_truth(work))
+        text.append(oracle_score(work))
     out = ROOT / "docs" / f"results-{args.data}.md"
     out.write_text("\n".join(text))
     print(f"wrote {out}")

@@ -398,23 +398,20 @@ def _report(out: Path, source: str, data: str, cfg: Config) -> None:
 
     from offerwise import io
     from offerwise.data.load import load_data
-    from offerwise.optimize.inputs import optimization_inputs
-    from offerwise.optimize.pipeline import offer_range
     from offerwise.report.build import build_report
     from offerwise.report.html import table1
-    from offerwise.report.policy import policy_score
+    from offerwise.report.policy import score_against_truth
 
     evaluation, optimized = out / "evaluation", out / "optimize"
     loaded = load_data(source, with_promotions=False)
     policy = None
     if data == "simulated":
         frame, _, _, manifest = _read_panel(out / "prepared")
-        pairs = pl.read_parquet(evaluation / "pair_elasticity.parquet")
-        inputs = optimization_inputs(frame, pairs, pl.read_parquet(evaluation / "thresholds.parquet"), pl.read_csv(evaluation / "elasticity.csv"))
-        period_start = dt_date(manifest["anchor"], int(pairs["period"][0]), manifest["period_days"])
-        truth = pl.read_parquet(out / "data" / "ground_truth.parquet").filter(pl.col("period_start") == period_start).select("customer_id", "item_id", "true_a", "true_b")
-        ranges = {c: offer_range(g["offer_pct"].to_numpy(), cfg.optimize.offer_range_percentiles) for (c,), g in inputs.group_by("category")}
-        policy = policy_score(inputs, pl.read_parquet(optimized / "offers.parquet"), truth, cfg.optimize, ranges)
+        policy = score_against_truth(
+            frame, manifest["anchor"], manifest["period_days"], pl.read_parquet(evaluation / "pair_elasticity.parquet"),
+            pl.read_parquet(evaluation / "thresholds.parquet"), pl.read_csv(evaluation / "elasticity.csv"),
+            pl.read_parquet(optimized / "offers.parquet"), pl.read_parquet(out / "data" / "ground_truth.parquet"), cfg.optimize,
+        )  # fmt: skip
         io.write_csv(policy, out / "report" / "policy_score.csv")
     path = build_report(loaded, evaluation, optimized, out / "report", title=f"offerwise: {data}", policy=policy)
     t1 = table1(pl.read_csv(evaluation / "metrics.csv"), pl.read_csv(evaluation / "f1.csv"), pl.read_csv(evaluation / "elasticity.csv"), pl.read_csv(optimized / "optimization_summary.csv"))
@@ -428,12 +425,6 @@ def _report(out: Path, source: str, data: str, cfg: Config) -> None:
     if policy is not None:
         console.print(policy)
     console.print(f"report: {path}")
-
-
-def dt_date(anchor: str, period: int, period_days: int):
-    import datetime as dt
-
-    return dt.date.fromisoformat(anchor) + dt.timedelta(days=period_days * period)
 
 
 def main() -> None:  # pragma: no cover

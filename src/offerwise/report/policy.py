@@ -43,3 +43,21 @@ def policy_score(inputs: pl.DataFrame, offers: pl.DataFrame, truth: pl.DataFrame
     wide = table.pivot(on="policy", index="category", values="true_expected_revenue")
     score = wide.select("category", score=(pl.col("ours") - pl.col("status quo")) / (pl.col("oracle") - pl.col("status quo"))) if "oracle" in wide.columns else wide.select("category", score=pl.lit(np.nan))
     return table.join(score, on="category", how="left")
+
+
+def score_against_truth(
+    panel: pl.DataFrame, anchor: str, period_days: int, pair_elasticity: pl.DataFrame, thresholds: pl.DataFrame,
+    fits: pl.DataFrame, offers: pl.DataFrame, ground_truth: pl.DataFrame, cfg: OptimizeConfig,
+) -> pl.DataFrame:
+    """policy_score from the stages' artifacts (frames) and the simulator's ground truth."""
+    import datetime as dt
+
+    from offerwise.optimize.inputs import optimization_inputs
+    from offerwise.optimize.pipeline import offer_range
+
+    inputs = optimization_inputs(panel, pair_elasticity, thresholds, fits)
+    period = int(pair_elasticity.get_column("period").first())
+    start = dt.date.fromisoformat(anchor) + dt.timedelta(days=period_days * period)
+    truth = ground_truth.filter(pl.col("period_start") == start).select("customer_id", "item_id", "true_a", "true_b")
+    ranges = {c: offer_range(g.get_column("offer_pct").to_numpy(), cfg.offer_range_percentiles) for (c,), g in inputs.group_by("category")}
+    return policy_score(inputs, offers, truth, cfg, ranges)
