@@ -82,7 +82,7 @@ def calibration(work: Path) -> str:
     tcn = joined.filter(pl.col("model") == "tcn").with_columns(bin=(pl.col("probability") * 10).floor().clip(0, 9).cast(pl.Int32))
     reliability = tcn.group_by("bin").agg(
         rows=pl.len(), mean_predicted=pl.col("probability").mean(), mean_true=pl.col("true_probability").mean(), purchase_rate=pl.col("label").mean()
-    ).sort("bin").with_columns(bin=(pl.col("bin") / 10).cast(pl.String) + "–" + ((pl.col("bin") + 1) / 10).cast(pl.String))
+    ).sort("bin").with_columns(bin=pl.format("{}–{}", (pl.col("bin") / 10).round(1), ((pl.col("bin") + 1) / 10).round(1)))
     return (
         "### Calibration against the true probabilities (test period)\n\n" + markdown(mae, 4)
         + "\n\nReliability of the TCN (bins of predicted probability):\n\n" + markdown(reliability, 4) + "\n"
