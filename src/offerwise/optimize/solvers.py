@@ -98,9 +98,12 @@ def solve_milp(v, r, allowed, R, c=None, B=None, *, time_limit: float = 60.0, mi
     return Solution(choice, objective, max(bound, objective), f"milp ({h.modelStatusToString(status)})", time.perf_counter() - start)
 
 
-def _best(v, r, c, allowed, lam: float, mu: float) -> np.ndarray:
-    score = v + lam * r - (0.0 if c is None else mu * c)
-    return np.where(allowed, score, NEG).argmax(axis=1)
+def _best(v_masked, r, c, lam: float, mu: float) -> np.ndarray:
+    """Per-pair argmax of the Lagrangian score; v_masked is NEG on forbidden levels."""
+    score = v_masked + lam * r if lam else v_masked
+    if c is not None and mu:
+        score = score - mu * c
+    return score.argmax(axis=1)
 
 
 def _totals(v, r, c, choice) -> tuple[float, float, float]:
@@ -108,18 +111,20 @@ def _totals(v, r, c, choice) -> tuple[float, float, float]:
     return float(v[rows, choice].sum()), float(r[rows, choice].sum()), 0.0 if c is None else float(c[rows, choice].sum())
 
 
-def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60) -> Solution:
+def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60, tolerance: float = 1e-7) -> Solution:
     """Scalable: relax retention (and budget) with multipliers, argmax per pair, bisect on the
-    multipliers; the dual function gives an upper bound, a greedy repair a feasible solution."""
+    multipliers; the dual function gives an upper bound, a greedy repair a feasible solution.
+    Bisection stops once the repaired solution is within `tolerance` of the dual bound."""
     check_feasible(allowed, r, R, c, B)
     start = time.perf_counter()
     n = v.shape[0]
     if n == 0:
         return Solution(np.zeros(0, dtype=int), 0.0, 0.0, "lagrangian", time.perf_counter() - start)
     best_choice, best_obj, bound = None, -np.inf, np.inf
+    v_masked = np.where(allowed, v, NEG)
 
     def dual(lam, mu):
-        choice = _best(v, r, c, allowed, lam, mu)
+        choice = _best(v_masked, r, c, lam, mu)
         obj, ret, cost = _totals(v, r, c, choice)
         value = obj + lam * (ret - R) - (0.0 if c is None else mu * (cost - B))
         return choice, obj, ret, cost, value
@@ -138,7 +143,10 @@ def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60) 
             bound = min(bound, value)
             feasible = ret >= R - 1e-9 and (c is None or cost <= B + 1e-9)
             if feasible and obj > best_obj:
-                best_choice, best_obj = choice, obj
+                best_choice = _repair(v, r, c, allowed, R, B, choice)
+                best_obj = _totals(v, r, c, best_choice)[0]
+            if c is None and best_obj > -np.inf and bound - best_obj <= tolerance * max(abs(bound), 1.0):
+                break
             if ret >= R - 1e-9:
                 hi = lam
                 if lam == 0.0:
