@@ -142,6 +142,15 @@ def _read_panel(panel: Path):
     return pl.read_parquet(panel / "panel.parquet"), features, pl.read_csv(panel / "splits.csv"), manifest
 
 
+def _training_entries(models: Path) -> list[dict]:
+    """The model sets `offerwise train` saved (fold, category, slug, ...)."""
+    from offerwise import io
+
+    if not (models / "training.json").is_file():
+        raise InputError(f"{models / 'training.json'}: missing; run `offerwise train --out {models}` first.")
+    return io.read_json(models / "training.json")["models"]
+
+
 def _categories(frame, per_category: bool) -> list[str]:
     from offerwise.model.pipeline import ALL
 
@@ -188,10 +197,8 @@ def evaluate_command(
     from offerwise.model.pipeline import make_slice, metrics_table, predict_slice
 
     frame, _, splits, _ = _read_panel(panel)
-    if not (models / "training.json").is_file():
-        raise InputError(f"{models / 'training.json'}: missing; run `offerwise train --out {models}` first.")
     parts = []
-    for entry in io.read_json(models / "training.json")["models"]:
+    for entry in _training_entries(models):
         sl = make_slice(frame, splits, entry["fold"], entry["category"])
         parts.append(predict_slice(sl, models / f"fold{entry['fold']}" / entry["slug"]).with_columns(fold=pl.lit(entry["fold"], pl.Int32)))
     predictions = pl.concat(parts)
@@ -269,9 +276,7 @@ def elasticity_command(
     from offerwise.model.tcn import TCNModel
 
     frame, _, splits, _ = _read_panel(panel)
-    if not (models / "training.json").is_file():
-        raise InputError(f"{models / 'training.json'}: missing; run `offerwise train --out {models}` first.")
-    entries = io.read_json(models / "training.json")["models"]
+    entries = _training_entries(models)
     last_fold = max(e["fold"] for e in entries)
     age = next((c for c in frame.columns if c in ("demo_age_range", "demo_age")), None)
     fits, pairs = [], []
