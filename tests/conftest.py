@@ -46,3 +46,16 @@ def small_sim_dir(tmp_path_factory: pytest.TempPathFactory, small_sim_config: Si
     out = tmp_path_factory.mktemp("sim")
     write_simulation(simulate(small_sim_config), out, small_sim_config)
     return out
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `offerwise run --data simulated --quick`, shared by the end-to-end and report tests."""
+    from typer.testing import CliRunner
+
+    from offerwise.cli import app
+
+    out = tmp_path_factory.mktemp("quick-run") / "run"
+    result = CliRunner().invoke(app, ["run", "--data", "simulated", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out

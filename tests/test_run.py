@@ -28,10 +28,8 @@ EXPECTED = {
 
 
 @pytest.mark.slow
-def test_run_simulated_quick_writes_every_artifact_and_resumes(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["run", "--data", "simulated", "--quick", "--out", str(out)])
-    assert result.exit_code == 0, result.output
+def test_run_simulated_quick_writes_every_artifact_and_resumes(quick_run: Path) -> None:
+    out = quick_run
     for name, columns in EXPECTED.items():
         path = out / name
         frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -355,8 +356,11 @@ def _stage(out: Path, name: str, cfg_hash: str, action: Callable[[], Any]) -> No
         console.print(f"[dim]✓ {name} (done earlier, resumed)[/dim]")
         return
     console.rule(f"[bold]{name}")
+    started = time.perf_counter()
     action()
-    io.write_json({"stage": name, "config_hash": cfg_hash}, record)
+    seconds = round(time.perf_counter() - started, 1)
+    io.write_json({"stage": name, "config_hash": cfg_hash, "seconds": seconds}, record)
+    console.print(f"[dim]{name}: {seconds:.0f} s[/dim]")
 
 
 @app.command("run")

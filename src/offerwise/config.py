@@ -55,6 +55,7 @@ class ModelConfig(_Stage):
     weight_norm: bool = True
     hidden: list[int] = [64, 32, 16]  # the paper's 3 fully connected ReLU layers
     max_embedding: int = Field(16, ge=1)
+    offer_term: bool = True  # logit += slope(static inputs) x offer_t: a direct, per-pair offer response
     optimizer: Literal["adam", "rmsprop"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
@@ -75,6 +76,8 @@ class ModelConfig(_Stage):
     threads: int | None = None  # None: every core torch sees
     device: Literal["auto", "cpu", "cuda"] = "auto"
     lightgbm_rounds: int = Field(300, ge=1)
+    lightgbm_learning_rate: float = Field(0.05, gt=0)
+    lightgbm_train_periods: int | None = Field(None, ge=1)  # None: every training period; N: the last N only
 
 
 class OptimizeConfig(_Stage):

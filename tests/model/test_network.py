@@ -35,3 +35,35 @@ def test_receptive_field_is_causal() -> None:
 def test_output_shape_is_one_logit_per_period() -> None:
     net = TCNNetwork(SHAPE, channels=4, dilations=(1,), hidden=(8, 4, 2))
     assert net(*_inputs(B=3, T=9)).shape == (3, 9)
+
+
+def test_offer_term_starts_at_zero_and_adds_slope_times_offer_at_each_period() -> None:
+    shape = NetworkShape(temporal_continuous=3, static_continuous=2, temporal_cardinalities=(5,), static_cardinalities=(7, 4), offer_index=1)
+    torch.manual_seed(0)
+    with_term = TCNNetwork(shape, channels=4, dilations=(1, 2), dropout=0.0, offer_term=True).eval()
+    without = TCNNetwork(shape, channels=4, dilations=(1, 2), dropout=0.0, offer_term=False).eval()
+    without.load_state_dict({k: v for k, v in with_term.state_dict().items() if not k.startswith("offer_slope")})
+    tc, tcat, sc, scat = _inputs()
+    with torch.no_grad():
+        assert torch.equal(with_term(tc, tcat, sc, scat), without(tc, tcat, sc, scat))  # no offer effect assumed at start
+        with_term.offer_slope.bias.fill_(0.5)
+        with_term.offer_slope.weight[0, 0] = 0.25  # the slope varies with a static input
+        slope = 0.5 + 0.25 * sc[:, :1]
+        expected = without(tc, tcat, sc, scat) + slope * tc[..., 1]
+        assert torch.allclose(with_term(tc, tcat, sc, scat), expected, atol=1e-6)
+
+
+def test_last_period_logits_equal_full_rescoring_for_every_variant() -> None:
+    shape = NetworkShape(temporal_continuous=3, static_continuous=2, temporal_cardinalities=(5,), static_cardinalities=(7, 4), offer_index=1)
+    torch.manual_seed(1)
+    net = TCNNetwork(shape, channels=6, dilations=(1, 2, 4), kernel_size=3, dropout=0.0, offer_term=True).eval()
+    with torch.no_grad():
+        net.offer_slope.bias.fill_(0.3)
+    tc, tcat, sc, scat = _inputs(B=5, T=7)  # shorter than the receptive field: left padding matters
+    variants = torch.stack([tc[:, -1, :] + shift for shift in (-2.0, 0.0, 1.5)])
+    fast = net.last_period_logits(tc, tcat, sc, scat, variants)
+    for g, variant in enumerate(variants):
+        changed = tc.clone()
+        changed[:, -1, :] = variant
+        with torch.no_grad():
+            assert torch.allclose(fast[:, g], net(changed, tcat, sc, scat)[:, -1], atol=1e-5)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +16,6 @@ from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import Encoders, to_tensors
 
 FAST = ModelConfig(epochs=4, channels=8, hidden=[16, 8, 4], batch_size=64, patience=10, threads=1)
-
-
-@pytest.fixture(scope="module")
-def category_slice(small_sim_dir: Path):
-    panel = build_panel(read_amexpert(small_sim_dir), PanelConfig())
-    category = panel.frame.get_column("category").unique().sort()[0]
-    sl = make_slice(panel.frame, panel.splits, 0, category)
-    enc = Encoders.fit(sl.frame, panel.features, pl.col("period").is_in(sl.train_periods))
-    t = to_tensors(sl.frame, enc)
-    return sl, enc, t, _masks(t, sl)
 
 
 def test_training_is_deterministic_and_reports_validation_loss(category_slice) -> None:
@@ -66,3 +57,15 @@ def test_metrics_by_hand() -> None:
     p = np.array([0.1, 0.4, 0.35, 0.8])
     assert roc_auc(y, p) == pytest.approx(0.75)
     assert average_precision(y, p) == pytest.approx((1 / 1 + 2 / 3) / 2)
+
+
+def test_predict_at_offers_equals_rescoring_whole_sequences(category_slice) -> None:
+    _, enc, t, m = category_slice
+    model = TCNModel(config=FAST.model_copy(update={"epochs": 1}), encoders=enc).fit(t, m["train"], m["validation"], progress=False)
+    column, grid, j = t.y.shape[1] - 5, np.array([0.0, 20.0, 55.0]), enc.temporal_continuous.index("offer_pct")
+    fast = model.predict_at_offers(t, column, grid, batch=50)
+    assert fast.shape == (t.y.shape[0], grid.size)
+    for g, offer in enumerate(grid):
+        changed = copy.deepcopy(t)
+        changed.tc[:, column, j] = (offer - enc.mean["offer_pct"]) / enc.std["offer_pct"]
+        np.testing.assert_allclose(fast[:, g], model.predict_proba(changed)[:, column], atol=1e-5)

@@ -39,3 +39,23 @@ def test_rules_on_test_and_the_oracle_is_labelled() -> None:
     assert row("recent_purchase")["precision"] == pytest.approx(1 / 3)
     assert row("oracle_test")["honest"] is False and row("consumer_cutoff")["honest"] is True
     assert set(table.get_column("rule")) == {"consumer_cutoff", "category_cutoff", "expected_f1", "recent_purchase", "oracle_test"}
+
+
+def test_vectorised_cutoffs_equal_the_scalar_search_per_group_with_ties() -> None:
+    import numpy as np
+
+    from offerwise.thresholds.decide import _cutoffs
+    from offerwise.thresholds.f1 import best_threshold
+
+    rng = np.random.default_rng(4)
+    n = 3_000
+    frame = pl.DataFrame({
+        "customer_id": rng.integers(0, 200, n), "category": "A", "model": rng.choice(["m", "n"], n),
+        "probability": rng.integers(0, 12, n) / 12, "label": (rng.random(n) < 0.2).astype(np.int64),
+    })  # fmt: skip
+    got = _cutoffs(frame, ["customer_id", "category", "model"])
+    assert got.height == frame.select("customer_id", "model").n_unique()
+    for row in got.sample(150, seed=0).iter_rows(named=True):
+        g = frame.filter((pl.col("customer_id") == row["customer_id"]) & (pl.col("model") == row["model"]))
+        threshold, f1 = best_threshold(g.get_column("probability").to_numpy(), g.get_column("label").to_numpy())
+        assert (row["threshold"], row["f1"]) == pytest.approx((threshold, f1))

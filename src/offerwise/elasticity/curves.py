@@ -5,30 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from offerwise.model.tcn import TCNModel
+from offerwise.model.tcn import OFFER, TCNModel
 from offerwise.model.tensors import SequenceTensors
-
-OFFER = "offer_pct"
 
 
 def response_curves(model: TCNModel, data: SequenceTensors, column: int, grid: np.ndarray) -> np.ndarray:
     """(P, G) probabilities at period index `column` with the offer input set to each grid value.
 
-    The network is causal, so only the scored period's own offer input needs to change.
+    The network is causal, so only the scored period's own offer input changes, and only that
+    period's activations are recomputed (TCNNetwork.last_period_logits).
     """
-    enc = model.encoders
-    if OFFER not in enc.temporal_continuous:
+    if OFFER not in model.encoders.temporal_continuous:
         raise ValueError(f"The model has no '{OFFER}' input; it cannot be re-scored at other offers.")
-    j = enc.temporal_continuous.index(OFFER)
-    original = data.tc[:, column, j].copy()
-    curves = np.empty((data.tc.shape[0], grid.size), dtype=np.float32)
-    try:
-        for g, offer in enumerate(grid):
-            data.tc[:, column, j] = (offer - enc.mean[OFFER]) / enc.std[OFFER]
-            curves[:, g] = model.predict_proba(data)[:, column]
-    finally:
-        data.tc[:, column, j] = original  # the caller's tensors are left as they were
-    return curves
+    return model.predict_at_offers(data, column, grid)
 
 
 def pair_slopes(curves: np.ndarray, grid: np.ndarray) -> np.ndarray:

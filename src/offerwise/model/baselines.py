@@ -31,12 +31,16 @@ class LightGBMBaseline:
 
     def fit(self, data: SequenceTensors, train_mask: np.ndarray, val_mask: np.ndarray) -> LightGBMBaseline:
         X, cats = flat_features(data, self.id_columns)
-        params = {"objective": "binary", "learning_rate": 0.05, "num_leaves": 31, "min_data_in_leaf": 50,
+        if self.config.lightgbm_train_periods is not None:  # a row model: recent periods carry the history in their features
+            periods = np.flatnonzero(train_mask.any(axis=0))
+            train_mask = train_mask & np.isin(np.arange(train_mask.shape[1]), periods[-self.config.lightgbm_train_periods :])[None, :]
+        params = {"objective": "binary", "learning_rate": self.config.lightgbm_learning_rate, "num_leaves": 31, "min_data_in_leaf": 50,
                   "feature_fraction": 0.8, "verbose": -1, "seed": self.config.seed, "deterministic": True, "num_threads": self.config.threads or 0}  # fmt: skip
         train = lgb.Dataset(X[train_mask], data.y[train_mask], categorical_feature=cats, free_raw_data=False)
         valid = lgb.Dataset(X[val_mask], data.y[val_mask], reference=train) if val_mask.any() else None
         callbacks = [lgb.early_stopping(30, verbose=False)] if valid is not None else []
         self.booster_ = lgb.train(params, train, self.config.lightgbm_rounds, valid_sets=[valid] if valid else None, callbacks=callbacks)
+        self.train_rows_ = train.num_data()
         return self
 
     def predict_proba(self, data: SequenceTensors) -> np.ndarray:

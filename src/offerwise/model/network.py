@@ -23,6 +23,7 @@ class NetworkShape:
     static_continuous: int
     temporal_cardinalities: tuple[int, ...]
     static_cardinalities: tuple[int, ...]
+    offer_index: int | None = None  # position of the period's own offer % in the temporal continuous inputs
 
 
 def embedding_size(cardinality: int, max_size: int) -> int:
@@ -60,6 +61,7 @@ class TCNNetwork(nn.Module):
         use_weight_norm: bool = True,
         hidden: tuple[int, ...] = (64, 32, 16),
         max_embedding: int = 16,
+        offer_term: bool = False,
     ) -> None:
         super().__init__()
         self.temporal_emb = nn.ModuleList(nn.Embedding(n, embedding_size(n, max_embedding)) for n in shape.temporal_cardinalities)
@@ -76,12 +78,55 @@ class TCNNetwork(nn.Module):
             layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
             width = size
         self.head = nn.Sequential(*layers, nn.Linear(width, 1))
+        # logit += s(pair) x offer_t: the paper's sigmoid-in-offer response made structural, with a
+        # slope that varies with the consumer's and item's static inputs. Starts at 0 (no effect assumed).
+        self.offer_index = shape.offer_index if offer_term else None
+        if self.offer_index is not None:
+            self.offer_slope = nn.Linear(static_dim, 1)
+            nn.init.zeros_(self.offer_slope.weight)
+            nn.init.zeros_(self.offer_slope.bias)
+
+    def _static(self, sc: torch.Tensor, scat: torch.Tensor) -> torch.Tensor:
+        return torch.cat([sc] + [emb(scat[:, j]) for j, emb in enumerate(self.static_emb)], dim=-1)  # (B, S)
+
+    def _temporal(self, tc: torch.Tensor, tcat: torch.Tensor) -> torch.Tensor:
+        return torch.cat([tc] + [emb(tcat[..., j]) for j, emb in enumerate(self.temporal_emb)], dim=-1)  # (..., C_in)
+
+    def _logits(self, h: torch.Tensor, static: torch.Tensor, tc: torch.Tensor) -> torch.Tensor:
+        """h (B, T, channels), static (B, S), tc (B, T, Ftc) -> (B, T)."""
+        logits = self.head(torch.cat([h, static.unsqueeze(1).expand(-1, h.shape[1], -1)], dim=-1)).squeeze(-1)
+        if self.offer_index is not None:
+            logits = logits + self.offer_slope(static) * tc[..., self.offer_index]
+        return logits
 
     def forward(self, tc: torch.Tensor, tcat: torch.Tensor, sc: torch.Tensor, scat: torch.Tensor) -> torch.Tensor:
         """tc (B, T, Ftc) float, tcat (B, T, Ktc) long, sc (B, Fsc) float, scat (B, Ksc) long -> logits (B, T)."""
-        temporal = [tc] + [emb(tcat[..., j]) for j, emb in enumerate(self.temporal_emb)]
-        x = torch.cat(temporal, dim=-1).transpose(1, 2)  # (B, C_in, T)
-        h = self.tcn(x).transpose(1, 2)  # (B, T, channels)
-        static = torch.cat([sc] + [emb(scat[:, j]) for j, emb in enumerate(self.static_emb)], dim=-1)  # (B, S)
-        static = static.unsqueeze(1).expand(-1, h.shape[1], -1)  # (B, T, S)
-        return self.head(torch.cat([h, static], dim=-1)).squeeze(-1)  # (B, T)
+        h = self.tcn(self._temporal(tc, tcat).transpose(1, 2)).transpose(1, 2)  # (B, T, channels)
+        return self._logits(h, self._static(sc, scat), tc)
+
+    @torch.no_grad()
+    def last_period_logits(self, tc: torch.Tensor, tcat: torch.Tensor, sc: torch.Tensor, scat: torch.Tensor, variants: torch.Tensor) -> torch.Tensor:
+        """Logits at the last period for G variants of its continuous inputs, variants (G, B, Ftc) -> (B, G).
+
+        Causality makes this cheap and exact: the inputs before the last period are unchanged, so each
+        block's activations there are computed once and only the last position is recomputed per variant.
+        """
+        x = self._temporal(tc, tcat).transpose(1, 2)  # (B, C_in, T)
+        padded = []
+        for block in self.tcn:  # the same arithmetic as _TemporalBlock.forward, keeping padded inputs
+            xp = F.pad(x, (block.left_pad, 0))
+            h1p = F.pad(F.relu(block.conv1(xp)), (block.left_pad, 0))
+            padded.append((xp, h1p))
+            x = F.relu(F.relu(block.conv2(h1p)) + block.skip(x))
+        static = self._static(sc, scat)
+        last_cat = [emb(tcat[:, -1, j]) for j, emb in enumerate(self.temporal_emb)]
+        out = []
+        for tc_last in variants:
+            x_last = torch.cat([tc_last] + last_cat, dim=-1).unsqueeze(-1)  # (B, C_in, 1)
+            for block, (xp, h1p) in zip(self.tcn, padded):
+                width = block.left_pad  # (kernel - 1) x dilation earlier positions in each window
+                h1 = F.relu(block.conv1(torch.cat([xp[..., xp.shape[-1] - 1 - width : -1], x_last], dim=-1)))
+                h2 = F.relu(block.conv2(torch.cat([h1p[..., h1p.shape[-1] - 1 - width : -1], h1], dim=-1)))
+                x_last = F.relu(h2 + block.skip(x_last))
+            out.append(self._logits(x_last.transpose(1, 2), static, tc_last.unsqueeze(1))[:, 0])
+        return torch.stack(out, dim=1)

@@ -22,6 +22,8 @@ from offerwise.config import ModelConfig
 from offerwise.model.network import NetworkShape, TCNNetwork
 from offerwise.model.tensors import Encoders, SequenceTensors
 
+OFFER = "offer_pct"  # the period's own offer: the input counterfactual curves vary
+
 
 def _device(cfg: ModelConfig) -> torch.device:
     if cfg.device == "auto":
@@ -52,10 +54,12 @@ class TCNModel:
             static_continuous=len(enc.static_continuous),
             temporal_cardinalities=enc.cardinalities(enc.temporal_categorical),
             static_cardinalities=enc.cardinalities(enc.static_categorical),
+            offer_index=enc.temporal_continuous.index(OFFER) if OFFER in enc.temporal_continuous else None,
         )
         return TCNNetwork(
             self.shape_, channels=cfg.channels, dilations=tuple(cfg.dilations), kernel_size=cfg.kernel_size,
             dropout=cfg.dropout, use_weight_norm=cfg.weight_norm, hidden=tuple(cfg.hidden), max_embedding=cfg.max_embedding,
+            offer_term=cfg.offer_term,
         )  # fmt: skip
 
     def fit(self, data: SequenceTensors, train_mask: np.ndarray, val_mask: np.ndarray, *, progress: bool = True) -> TCNModel:
@@ -160,6 +164,20 @@ class TCNModel:
         """(P, T) purchase probabilities; step t uses inputs up to t only."""
         return self._predict(self.network_, data, torch.device("cpu"))
 
+    @torch.no_grad()
+    def predict_at_offers(self, data: SequenceTensors, column: int, offers: np.ndarray, batch: int = 4096) -> np.ndarray:
+        """(P, G) probabilities at period index `column` with its offer input set to each of `offers`,
+        everything else as observed. Exact, and ~G times cheaper than re-scoring whole sequences."""
+        j = self.encoders.temporal_continuous.index(OFFER)
+        scaled = (np.asarray(offers, dtype=np.float32) - self.encoders.mean[OFFER]) / self.encoders.std[OFFER]
+        net, out = self.network_.eval(), []
+        for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1)):
+            tc, tcat, sc, scat = (torch.from_numpy(a[idx][:, : column + 1] if a.ndim == 3 else a[idx]) for a in (data.tc, data.tcat, data.sc, data.scat))
+            variants = tc[:, -1, :].unsqueeze(0).repeat(scaled.size, 1, 1)
+            variants[:, :, j] = torch.from_numpy(scaled).unsqueeze(1)
+            out.append(torch.sigmoid(net.last_period_logits(tc, tcat, sc, scat, variants)).numpy())
+        return np.concatenate(out).astype(np.float32)
+
     def save(self, path: str | Path, **extra) -> None:
         from offerwise.io import _atomic_write
 
@@ -177,7 +195,8 @@ class TCNModel:
     @classmethod
     def load(cls, path: str | Path) -> TCNModel:
         payload = torch.load(path, map_location="cpu", weights_only=False)
-        model = cls(config=ModelConfig.model_validate(payload["config"]), encoders=Encoders(**payload["encoders"]))
+        config = {"offer_term": False, **payload["config"]}  # checkpoints from before the offer term
+        model = cls(config=ModelConfig.model_validate(config), encoders=Encoders(**payload["encoders"]))
         model.network_ = model._build()
         model.network_.load_state_dict(payload["state_dict"])
         model.network_.eval()

@@ -21,13 +21,30 @@ HONEST = {"consumer_cutoff": True, "category_cutoff": True, "expected_f1": True,
 
 
 def _cutoffs(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """keys + threshold, f1: the F1-optimal cut-off of each group."""
-    rows = []
-    for key, g in frame.group_by(keys, maintain_order=True):
-        t, f1 = best_threshold(g.get_column("probability").to_numpy(), g.get_column("label").to_numpy())
-        rows.append(dict(zip(keys, key)) | {"threshold": t, "f1": f1})
-    schema = {**{k: frame.schema[k] for k in keys}, "threshold": pl.Float64, "f1": pl.Float64}
-    return pl.DataFrame(rows, schema=schema)
+    """keys + threshold, f1: the F1-optimal cut-off of each group (best_threshold, vectorised over groups).
+
+    Scanning each group's probabilities in descending order, F1 of "p >= this probability" is
+    2 TP / (rank + positives) at the last row of each tie; the first maximum is the highest cut-off.
+    """
+    ranked = (
+        frame.select(*keys, "probability", "label")
+        .sort([*keys, "probability"], descending=[False] * len(keys) + [True])
+        .with_columns(
+            tp=pl.col("label").cum_sum().over(keys), rank=pl.int_range(1, pl.len() + 1).over(keys), b=pl.col("label").sum().over(keys),
+            last_of_tie=(pl.col("probability") != pl.col("probability").shift(-1).over(keys)).fill_null(True),
+        )  # fmt: skip
+        .filter("last_of_tie")
+        .with_columns(f1=2 * pl.col("tp") / (pl.col("rank") + pl.col("b")))
+    )
+    best = ranked.group_by(keys, maintain_order=True).agg(
+        threshold=pl.col("probability").get(pl.col("f1").arg_max()), f1=pl.col("f1").max(), b=pl.col("b").first()
+    )
+    no_positives = pl.col("b") == 0
+    return best.select(
+        *keys,
+        threshold=pl.when(no_positives).then(float("inf")).otherwise("threshold").cast(pl.Float64),
+        f1=pl.when(no_positives).then(0.0).otherwise("f1").cast(pl.Float64),
+    )
 
 
 def fit_thresholds(validation: pl.DataFrame) -> pl.DataFrame:
@@ -49,12 +66,14 @@ def fit_thresholds(validation: pl.DataFrame) -> pl.DataFrame:
 
 def _expected_f1_decisions(test: pl.DataFrame) -> pl.Series:
     """1 for the items in each consumer's expected-F1-optimal top-k set (ties broken by order)."""
-    test = test.with_row_index("__row")
+    keys = ["customer_id", *GROUP]
+    test = test.with_row_index("__row").sort([*keys, "probability"], descending=[False] * len(keys) + [True], maintain_order=True)
+    starts = np.flatnonzero(test.select(pl.struct(keys).is_first_distinct()).to_series().to_numpy())
+    p, rows = test.get_column("probability").to_numpy(), test.get_column("__row").to_numpy()
     chosen = np.zeros(test.height, dtype=np.int8)
-    for _, g in test.group_by(["customer_id", *GROUP]):
-        p = g.get_column("probability").to_numpy()
-        k, _ = expected_f1_top_k(p)
-        chosen[g.get_column("__row").to_numpy()[np.argsort(-p, kind="stable")[:k]]] = 1
+    for lo, hi in zip(starts, np.r_[starts[1:], test.height]):  # each consumer's probabilities, already descending
+        k, _ = expected_f1_top_k(p[lo:hi])
+        chosen[rows[lo : lo + k]] = 1
     return pl.Series("predicted", chosen)
 
 

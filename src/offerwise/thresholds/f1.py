@@ -47,13 +47,12 @@ def expected_f1_curve(p_sorted: np.ndarray) -> np.ndarray:
     n = p_sorted.size
     top = _poisson_binomial(p_sorted)  # successes among the first k
     rest = _poisson_binomial(p_sorted[::-1])[::-1]  # row k: successes among items k .. n-1
-    a = np.arange(n + 1)[:, None]
-    r = np.arange(n + 1)[None, :]
+    a = np.arange(n + 1, dtype=np.float64)
     out = np.empty(n + 1)
     out[0] = rest[0, 0]  # predict nothing: F1 = 1 only if nothing is bought
-    for k in range(1, n + 1):
-        f1 = 2 * a / (k + a + r)  # (n+1, n+1) over (true positives, positives outside the top k)
-        out[k] = top[k] @ f1 @ rest[k]
+    for k in range(1, n + 1):  # only a <= k true positives and r <= n - k positives outside are possible
+        tp, outside = a[: k + 1], a[: n - k + 1]
+        out[k] = (top[k, : k + 1] * 2 * tp) @ (1 / (k + tp[:, None] + outside[None, :])) @ rest[k, : n - k + 1]
     return out
 
 
