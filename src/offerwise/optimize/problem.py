@@ -65,13 +65,21 @@ def response(kind: str, f: np.ndarray, k: np.ndarray, slope: np.ndarray, offers:
     return 1 / (1 + np.exp(-(_logit(f)[:, None] + slope[:, None] * delta)))
 
 
-def build(pairs: pl.DataFrame, *, response_kind: str, objective: str, offer_range: tuple[float, float], unit_cost_share: float | None) -> Matrices:
-    """pairs: price, reference_offer_pct, probability (f at k), threshold, category_a, pair_slope."""
+def build(
+    pairs: pl.DataFrame, *, response_kind: str, objective: str, offer_range: tuple[float, float], unit_cost_share: float | None,
+    pair_slope_weight: float = 1.0,
+) -> Matrices:
+    """pairs: price, reference_offer_pct, probability (f at k), threshold, category_a, pair_slope.
+
+    pair_slope_weight (counterfactual response): w x the pair's own slope + (1 - w) x the category's mean slope.
+    """
     k = pairs.get_column("reference_offer_pct").to_numpy().astype(float)
     f = pairs.get_column("probability").to_numpy().astype(float)
     price = pairs.get_column("price").to_numpy().astype(float)[:, None]
     threshold = pairs.get_column("threshold").to_numpy().astype(float)[:, None]
     slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
+    if response_kind == "counterfactual" and slope.size:  # partial pooling: noisy per-pair slopes move toward the category's
+        slope = pair_slope_weight * slope + (1 - pair_slope_weight) * slope.mean()
     offers, eta, relative = offer_levels(k, offer_range)
     prob = response(response_kind, f, k, slope, offers)
     unit_value = price * (1 - offers / 100) - (0.0 if unit_cost_share is None else unit_cost_share * price)

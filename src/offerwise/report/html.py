@@ -35,9 +35,11 @@ def _table_html(frame: pl.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     body = []
     for row in frame.iter_rows():
-        cells = "".join(f"<td>{v:,.3f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>" for v in row)
+        cells = "".join(
+            f"<td>{v:,.3f}</td>" if isinstance(v, float) else "<td>–</td>" if v is None else f"<td>{html.escape(str(v))}</td>" for v in row
+        )  # – : not applicable (e.g. a baseline's elasticity)
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
 
 
 def render(title: str, sections: list[tuple[str, str | pl.DataFrame | bytes]]) -> str:
@@ -55,6 +57,6 @@ def render(title: str, sections: list[tuple[str, str | pl.DataFrame | bytes]]) -
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-        "th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}img{max-width:100%}"
+        "th{background:#f3f3f3}td:first-child,td:nth-child(2){text-align:left}img{max-width:100%}.scroll{overflow-x:auto}"
     )
     return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body><h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>"

@@ -20,10 +20,11 @@ def _true_p(o: pl.Expr) -> pl.Expr:
 
 def policy_score(inputs: pl.DataFrame, offers: pl.DataFrame, truth: pl.DataFrame, cfg: OptimizeConfig, ranges: dict[str, tuple[float, float]]) -> pl.DataFrame:
     """inputs: optimiser inputs; offers: our recommendations; truth: customer_id, item_id, true_a, true_b
-    at the scored period. Columns: category, policy, true_expected_revenue, true_retention, score."""
+    at the scored period. Columns: category, policy, true_expected_revenue, true_retention, pairs, score;
+    category "all" sums every category (the overall score is the ratio of summed gains)."""
     pairs = inputs.join(truth, on=["customer_id", "item_id"])
     oracle_inputs = pairs.with_columns(probability=_true_p(pl.col("reference_offer_pct")), pair_slope=pl.col("true_a"))
-    oracle_cfg = cfg.model_copy(update={"response": "counterfactual"})
+    oracle_cfg = cfg.model_copy(update={"response": "counterfactual", "pair_slope_weight": 1.0})  # the true per-pair slopes
     rows = []
     for (category,), group in oracle_inputs.group_by("category", maintain_order=True):
         oracle, _ = optimize_category(group.drop("true_a", "true_b"), oracle_cfg, ranges[category])
@@ -37,9 +38,15 @@ def policy_score(inputs: pl.DataFrame, offers: pl.DataFrame, truth: pl.DataFrame
             rows.append({
                 "category": category, "policy": name,
                 "true_expected_revenue": scored.select((pl.col("p") * pl.col("price") * (1 - pl.col("offer") / 100)).sum()).item(),
-                "true_retention": scored["p"].mean(),
+                "true_retention": scored["p"].mean(), "pairs": scored.height,
             })  # fmt: skip
     table = pl.DataFrame(rows)
+    overall = table.group_by("policy", maintain_order=True).agg(
+        category=pl.lit("all"), true_expected_revenue=pl.col("true_expected_revenue").sum(),
+        true_retention=(pl.col("true_retention") * pl.col("pairs")).sum() / pl.col("pairs").sum(), pairs=pl.col("pairs").sum(),
+    )  # fmt: skip
+    complete = table.group_by("category").len().get_column("len").min() == 3  # an oracle in every category
+    table = pl.concat([table, overall.select(table.columns)]) if complete else table
     wide = table.pivot(on="policy", index="category", values="true_expected_revenue")
     score = wide.select("category", score=(pl.col("ours") - pl.col("status quo")) / (pl.col("oracle") - pl.col("status quo"))) if "oracle" in wide.columns else wide.select("category", score=pl.lit(np.nan))
     return table.join(score, on="category", how="left")
