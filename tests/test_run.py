@@ -49,13 +49,18 @@ def test_run_simulated_quick_writes_every_artifact_and_resumes(quick_run: Path) 
     assert again.exit_code == 0 and again.output.count("resumed") == 8
 
 
-@pytest.mark.parametrize("data", ["missing-folder", "empty-folder"])
-def test_bad_input_to_run_is_one_line_and_writes_nothing(tmp_path: Path, data: str) -> None:
-    source = tmp_path / data
+@pytest.mark.parametrize("data", ["missing-folder", "empty-folder", "unknown-category"])
+def test_bad_input_to_run_is_one_line_and_writes_nothing(tmp_path: Path, data: str, small_sim_dir: Path) -> None:
+    source, options = tmp_path / data, []
     if data == "empty-folder":
         source.mkdir()
+    if data == "unknown-category":  # found by the prepare stage, after the run folder was made
+        source = small_sim_dir
+        (tmp_path / "c.toml").write_text('[panel]\ncategories = ["NO SUCH CATEGORY"]\n')
+        options = ["--config", str(tmp_path / "c.toml")]
     out = tmp_path / "out"
-    result = runner.invoke(app, ["run", "--data", str(source), "--out", str(out)])
+    result = runner.invoke(app, ["run", "--data", str(source), "--out", str(out), *options])
     assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()[-1]) > 20 and "error" in result.output
     assert "Traceback" not in result.output
     assert not out.exists()

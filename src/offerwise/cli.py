@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any, Callable
@@ -374,18 +375,28 @@ def run_command(
     """Every stage end to end: data, panel, train, evaluate, thresholds, elasticity, optimise, report."""
     import datetime as dt
 
-    import polars as pl
-
-    from offerwise import io
     from offerwise.data.load import load_data
-    from offerwise.data.simulate import simulate, write_simulation
 
     cfg = Config.from_toml(config)
     cfg = cfg.quick() if quick else cfg
     if data not in ("complete-journey", "simulated"):
         load_data(data, with_promotions=False)  # fail fast, before anything is written, on a wrong folder
     out = out or Path("offerwise-out") / f"{Path(data).name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    fresh = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        _run_stages(out, data, cfg)
+    except (InputError, typer.Exit) as exc:  # a stage's bad input arrives as its own exit code 2
+        if fresh and (isinstance(exc, InputError) or exc.exit_code == 2):  # e.g. a category with no data: leave nothing behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    console.print(f"[bold green]done[/bold green]: report at {out / 'report' / 'report.html'}")
+
+
+def _run_stages(out: Path, data: str, cfg: Config) -> None:
+    from offerwise import io
+    from offerwise.data.simulate import simulate, write_simulation
+
     cfg_path = io.write_text(cfg.model_dump_json(indent=2), out / "config.json")
     h = cfg.hash()
     source = str(out / "data") if data == "simulated" else data
@@ -399,7 +410,6 @@ def run_command(
     _stage(out, "elasticity", h, lambda: elasticity_command(panel=prepared, models=models, out=evaluation))
     _stage(out, "optimize", h, lambda: optimize_command(panel=prepared, evaluation=evaluation, out=optimized, config=cfg_path, compare=True))
     _stage(out, "report", h, lambda: _report(out, source, data, cfg))
-    console.print(f"[bold green]done[/bold green]: report at {out / 'report' / 'report.html'}")
 
 
 def _report(out: Path, source: str, data: str, cfg: Config) -> None:
