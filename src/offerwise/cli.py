@@ -390,7 +390,7 @@ def run_command(
         if fresh and (isinstance(exc, InputError) or exc.exit_code == 2):  # e.g. a category with no data: leave nothing behind
             shutil.rmtree(out, ignore_errors=True)
         raise
-    console.print(f"[bold green]done[/bold green]: report at {out / 'report' / 'report.html'}")
+    console.print(f"[bold green]done[/bold green]: report at {out / 'report' / 'report.html'}", soft_wrap=True)  # one line: copy-pasteable
 
 
 def _run_stages(out: Path, data: str, cfg: Config) -> None:

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from offerwise.config import OptimizeConfig
-from offerwise.optimize.pipeline import optimize_category
+from offerwise.optimize.pipeline import offer_range, optimize_category
 from offerwise.optimize.problem import build
 from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
 
@@ -120,3 +120,16 @@ def test_pairs_whose_relative_grid_misses_the_range_use_the_absolute_grid() -> N
     by_k = dict(zip(offers.get_column("reference_offer_pct"), offers.get_column("recommended_offer_pct")))
     assert by_k[1.0] % 5 == 0 and 5.0 <= by_k[1.0] <= 50.0
     assert offers.filter(pl.col("reference_offer_pct") == 1.0).get_column("eta").item() is None
+
+
+@pytest.mark.parametrize(
+    ("offers", "expected"),
+    [([42.69, 42.69, 42.69], (40.0, 45.0)), ([3.72, 3.73], (0.0, 5.0)), ([10.01], (10.0, 15.0)), ([0.0, 0.0], (0.0, 0.0))],
+)
+def test_a_range_with_no_grid_level_is_widened_to_the_step_around_it(offers, expected) -> None:
+    assert offer_range(np.array(offers), (5.0, 95.0)) == pytest.approx(expected)
+
+
+def test_a_range_with_grid_levels_is_kept_as_measured() -> None:
+    o1, o2 = offer_range(np.array([1.0, 12.0, 20.0, 33.0, 44.0]), (0.0, 100.0))
+    assert (o1, o2) == (1.0, 44.0)

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from offerwise.config import OptimizeConfig
-from offerwise.optimize.problem import Matrices, build
+from offerwise.optimize.problem import ABSOLUTE, Matrices, build
 from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
 
 OFFER_COLUMNS = [
@@ -16,12 +16,19 @@ OFFER_COLUMNS = [
 
 
 def offer_range(offers: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
-    """(o1, o2) from the latest period's non-zero offers of the category."""
+    """(o1, o2) from the latest period's non-zero offers of the category.
+
+    A range with no 5-point level inside (a category with one or two discounted lines, e.g. 42.7-42.7 %)
+    is widened to the 5-point step around it, so there is something to choose from.
+    """
     nonzero = offers[offers > 0]
     if nonzero.size == 0:
         return (0.0, 0.0)
-    lo, hi = np.percentile(nonzero, percentiles)
-    return float(lo), float(hi)
+    lo, hi = (float(v) for v in np.percentile(nonzero, percentiles))
+    step = float(ABSOLUTE[1] - ABSOLUTE[0])
+    if np.floor(hi / step) * step < lo - 1e-9:
+        lo, hi = float(np.floor(lo / step) * step), float(np.ceil(hi / step) * step)
+    return lo, hi
 
 
 def _metrics(m: Matrices, pairs: pl.DataFrame, choice: np.ndarray) -> dict[str, float]:

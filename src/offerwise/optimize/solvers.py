@@ -60,25 +60,27 @@ def solve_milp(v, r, allowed, R, c=None, B=None, *, time_limit: float = 60.0, mi
     check_feasible(allowed, r, R, c, B)
     start = time.perf_counter()
     n, L = v.shape
+    pair, level = np.nonzero(allowed)  # only allowed levels become columns: a far smaller model
+    m = pair.size
     rows_per_col = 2 if c is None else 3
     lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n * L, n + rows_per_col - 1
+    lp.num_col_, lp.num_row_ = m, n + rows_per_col - 1
     lp.sense_ = highspy.ObjSense.kMaximize
-    lp.col_cost_ = np.where(allowed, v, 0.0).ravel()
-    lp.col_lower_ = np.zeros(n * L)
-    lp.col_upper_ = allowed.ravel().astype(float)  # forbidden levels are fixed at 0
+    lp.col_cost_ = v[pair, level].astype(float)
+    lp.col_lower_ = np.zeros(m)
+    lp.col_upper_ = np.ones(m)
     lp.row_lower_ = np.r_[np.ones(n), R, [] if c is None else [-highspy.kHighsInf]]
     lp.row_upper_ = np.r_[np.ones(n), highspy.kHighsInf, [] if c is None else [B]]
-    index = [np.repeat(np.arange(n), L), np.full(n * L, n)]  # one-choice row; retention row
-    value = [np.ones(n * L), r.ravel()]
+    index = [pair, np.full(m, n)]  # one-choice row; retention row
+    value = [np.ones(m), r[pair, level]]
     if c is not None:
-        index.append(np.full(n * L, n + 1))  # budget row
-        value.append(c.ravel())
+        index.append(np.full(m, n + 1))  # budget row
+        value.append(c[pair, level])
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = np.arange(0, n * L * rows_per_col + 1, rows_per_col)
+    lp.a_matrix_.start_ = np.arange(0, m * rows_per_col + 1, rows_per_col)
     lp.a_matrix_.index_ = np.stack(index, axis=1).ravel().astype(np.int32)
-    lp.a_matrix_.value_ = np.stack(value, axis=1).ravel()
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * (n * L)
+    lp.a_matrix_.value_ = np.stack(value, axis=1).ravel().astype(float)
+    lp.integrality_ = [highspy.HighsVarType.kInteger] * m
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit))
@@ -88,10 +90,12 @@ def solve_milp(v, r, allowed, R, c=None, B=None, *, time_limit: float = 60.0, mi
     status = h.getModelStatus()
     if status == highspy.HighsModelStatus.kInfeasible:
         raise InfeasibleError("retention and budget cannot both hold (HiGHS: infeasible).", best_retention=float("nan"))
-    x = np.asarray(h.getSolution().col_value).reshape(n, L) if n else np.zeros((0, L))
-    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit) or (n and x.size == 0):
+    col_value = np.asarray(h.getSolution().col_value)
+    if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit) or (n and col_value.size != m):
         raise RuntimeError(f"HiGHS ended with model status '{h.modelStatusToString(status)}'.")
     info = h.getInfo()
+    x = np.zeros((n, L))
+    x[pair, level] = col_value
     choice = x.argmax(axis=1)
     objective = float(v[np.arange(n), choice].sum())
     bound = float(info.mip_dual_bound) if n and status == highspy.HighsModelStatus.kTimeLimit else objective
