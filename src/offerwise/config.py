@@ -56,6 +56,7 @@ class ModelConfig(_Stage):
     hidden: list[int] = [64, 32, 16]  # the paper's 3 fully connected ReLU layers
     max_embedding: int = Field(16, ge=1)
     offer_term: bool = True  # logit += slope(static inputs) x offer_t: a direct, per-pair offer response
+    offer_lr_multiplier: float = Field(1.0, gt=0)  # the offer term's learning rate, x lr
     optimizer: Literal["adam", "rmsprop"] = "adam"
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)

@@ -75,12 +75,15 @@ class TCNModel:
             net.head[-1].bias.fill_(float(np.log(rate / (1 - rate))))
         net = net.to(device)
         opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.RMSprop
-        opt = opt_cls(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        offer = [p for name, p in net.named_parameters() if name.startswith("offer_slope")]
+        rest = [p for name, p in net.named_parameters() if not name.startswith("offer_slope")]
+        groups = [{"params": rest}] + ([{"params": offer, "lr": cfg.lr * cfg.offer_lr_multiplier}] if offer else [])
+        opt = opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         rows = np.flatnonzero(train_mask.any(axis=1))
         repeats = max(int(np.ceil(cfg.min_batches_per_epoch * cfg.batch_size / max(rows.size, 1))), 1)
         n_batches = max(int(np.ceil(rows.size * repeats / cfg.batch_size)), 1)
         sched = self._scheduler(opt, n_batches)
-        swa_model, swa_sched = (AveragedModel(net), SWALR(opt, swa_lr=cfg.swa_lr)) if cfg.swa else (None, None)
+        swa_model, swa_sched = (AveragedModel(net), SWALR(opt, swa_lr=[cfg.swa_lr * g["lr"] / cfg.lr for g in opt.param_groups])) if cfg.swa else (None, None)
         swa_from = int(cfg.swa_start * cfg.epochs)
         rng = np.random.default_rng(cfg.seed)
         y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
@@ -121,7 +124,9 @@ class TCNModel:
         cfg = self.config
         if cfg.scheduler == "cyclic":
             step = max(int(cfg.cycle_epochs * n_batches), 1)
-            return torch.optim.lr_scheduler.CyclicLR(opt, base_lr=cfg.base_lr, max_lr=cfg.lr, step_size_up=step, cycle_momentum=False)
+            scale = [g["lr"] / cfg.lr for g in opt.param_groups]  # the offer term's group keeps its multiplier
+            return torch.optim.lr_scheduler.CyclicLR(opt, base_lr=[cfg.base_lr * k for k in scale], max_lr=[cfg.lr * k for k in scale],
+                                                     step_size_up=step, cycle_momentum=False)  # fmt: skip
         if cfg.scheduler == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, min_lr=cfg.min_lr)
         return None
