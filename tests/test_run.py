@@ -49,11 +49,15 @@ def test_run_simulated_quick_writes_every_artifact_and_resumes(quick_run: Path) 
     assert again.exit_code == 0 and again.output.count("resumed") == 8
 
 
-@pytest.mark.parametrize("data", ["missing-folder", "empty-folder", "unknown-category"])
+@pytest.mark.parametrize("data", ["missing-folder", "empty-folder", "wrong-layout", "unknown-category"])
 def test_bad_input_to_run_is_one_line_and_writes_nothing(tmp_path: Path, data: str, small_sim_dir: Path) -> None:
     source, options = tmp_path / data, []
     if data == "empty-folder":
         source.mkdir()
+    if data == "wrong-layout":  # canonical file names, but not the canonical columns
+        source.mkdir()
+        (source / "transactions.csv").write_text("household,product,day,amount\n1,2,2017-01-01,3.5\n")
+        (source / "items.csv").write_text("item_id,category,brand,brand_type\n2,A,b,National\n")
     if data == "unknown-category":  # found by the prepare stage, after the run folder was made
         source = small_sim_dir
         (tmp_path / "c.toml").write_text('[panel]\ncategories = ["NO SUCH CATEGORY"]\n')
