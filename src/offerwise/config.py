@@ -71,6 +71,7 @@ class ModelConfig(_Stage):
     swa: bool = True
     swa_start: float = Field(0.6, ge=0, le=1)  # fraction of epochs before SWA starts averaging
     swa_lr: float = 1e-3
+    calibrate: Literal["none", "intercept"] = "intercept"  # shift the logit so validation probabilities average the validation rate
     average_best: int = Field(3, ge=1)  # checkpoints averaged, weighted by validation loss
     per_category: bool = True  # False: one shared model with a category embedding
     seed: int = 0

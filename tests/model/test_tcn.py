@@ -69,3 +69,15 @@ def test_predict_at_offers_equals_rescoring_whole_sequences(category_slice) -> N
         changed = copy.deepcopy(t)
         changed.tc[:, column, j] = (offer - enc.mean["offer_pct"]) / enc.std["offer_pct"]
         np.testing.assert_allclose(fast[:, g], model.predict_proba(changed)[:, column], atol=1e-5)
+
+
+def test_intercept_calibration_matches_the_validation_rate_and_keeps_rankings(category_slice) -> None:
+    _, enc, t, m = category_slice
+    cfg = FAST.model_copy(update={"epochs": 2})
+    raw = TCNModel(config=cfg.model_copy(update={"calibrate": "none"}), encoders=enc).fit(t, m["train"], m["validation"], progress=False)
+    calibrated = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=False)
+    assert raw.calibration_shift_ == 0.0 and calibrated.calibration_shift_ != 0.0
+    p_raw, p_cal = raw.predict_proba(t), calibrated.predict_proba(t)
+    assert p_cal[m["validation"]].mean() == pytest.approx(t.y[m["validation"]].mean(), abs=1e-4)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    np.testing.assert_allclose(logit(p_cal) - logit(p_raw), calibrated.calibration_shift_, atol=2e-3)  # one shift everywhere

@@ -72,7 +72,7 @@ def train_slice(sl: Slice, features: list[Feature], cfg: ModelConfig, out: Path,
         _raw(sl, "ci_periods_since_last", t.y.shape), _raw(sl, "ci_order_frequency", t.y.shape), t.y, m["train"]
     ).save(out / "rule.json")
     io.write_json({"train_periods": sl.train_periods, "validation": sl.validation, "test": sl.test}, out / "slice.json")
-    return {"chosen": tcn.chosen_, "selection": tcn.selection_, "epochs": len(tcn.history_)}
+    return {"chosen": tcn.chosen_, "selection": tcn.selection_, "epochs": len(tcn.history_), "calibration_shift": tcn.calibration_shift_}
 
 
 def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.optimize import brentq
 from torch.optim.swa_utils import SWALR, AveragedModel
 from tqdm.auto import tqdm
 
@@ -118,7 +119,23 @@ class TCNModel:
             if epoch - min(range(len(self.history_)), key=lambda i: self.history_[i]["val_bce"]) >= cfg.patience:
                 break
         self._choose(net, best, swa_model, data, val_mask, device)
+        self.calibration_shift_ = self._calibrate(data, val_mask) if cfg.calibrate == "intercept" else 0.0
         return self
+
+    @torch.no_grad()
+    def _calibrate(self, data: SequenceTensors, val_mask: np.ndarray) -> float:
+        """Shift the output logit so validation probabilities average the validation purchase rate.
+
+        The maximum-likelihood intercept-only recalibration: it keeps every ranking (AUC, F1 cut-offs)
+        and every offer slope, and removes the average over- or under-prediction.
+        """
+        if not val_mask.any() or data.y[val_mask].min() == data.y[val_mask].max():
+            return 0.0
+        p = np.clip(self.predict_proba(data)[val_mask].astype(np.float64), 1e-7, 1 - 1e-7)
+        logit, rate = np.log(p / (1 - p)), float(data.y[val_mask].mean())
+        shift = brentq(lambda a: float(np.mean(1 / (1 + np.exp(-(logit + a))))) - rate, -10.0, 10.0)
+        self.network_.head[-1].bias += float(shift)
+        return float(shift)
 
     def _scheduler(self, opt: torch.optim.Optimizer, n_batches: int):
         cfg = self.config
@@ -193,6 +210,7 @@ class TCNModel:
             "history": self.history_,
             "selection": self.selection_,
             "chosen": self.chosen_,
+            "calibration_shift": self.calibration_shift_,
             **extra,
         }
         _atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
@@ -206,5 +224,6 @@ class TCNModel:
         model.network_.load_state_dict(payload["state_dict"])
         model.network_.eval()
         model.history_, model.selection_, model.chosen_ = payload["history"], payload["selection"], payload["chosen"]
-        model.extra_ = {k: v for k, v in payload.items() if k not in ("state_dict", "config", "encoders", "history", "selection", "chosen")}
+        model.calibration_shift_ = payload.get("calibration_shift", 0.0)
+        model.extra_ = {k: v for k, v in payload.items() if k not in ("state_dict", "config", "encoders", "history", "selection", "chosen", "calibration_shift")}
         return model
