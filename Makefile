@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The whole pipeline on the Complete Journey (configs/make-run.toml: ~6 minutes on 2 cores after install); prints the report's path.
+# The whole pipeline on the Complete Journey (configs/make-run.toml: 6-8 minutes on 2 cores after install); prints the report's path.
 run: $(STAMP)
 	$(VENV)/bin/offerwise run --data complete-journey --config configs/make-run.toml
 
