@@ -181,7 +181,7 @@ def pooling_table(works: dict[int, Path]) -> str:
     from offerwise import io
     from offerwise.config import Config
     from offerwise.optimize.inputs import optimization_inputs
-    from offerwise.optimize.pipeline import offer_range, optimize_category
+    from offerwise.optimize.pipeline import category_ranges, optimize_category
     from offerwise.report.policy import score_against_truth
 
     rows = []
@@ -190,9 +190,10 @@ def pooling_table(works: dict[int, Path]) -> str:
         panel = pl.read_parquet(work / "prepared" / "panel.parquet")
         pe, th, fits = pl.read_parquet(ev / "pair_elasticity.parquet"), pl.read_parquet(ev / "thresholds.parquet"), pl.read_csv(ev / "elasticity.csv")
         inputs, truth = optimization_inputs(panel, pe, th, fits), pl.read_parquet(work / "data" / "ground_truth.parquet")
+        ranges = category_ranges(inputs, Config().optimize.offer_range_percentiles)
         for w in (0.0, 0.25, 0.5, 0.75, 1.0):
             cfg = Config().optimize.model_copy(update={"pair_slope_weight": w})
-            offers = [optimize_category(g, cfg, offer_range(g.get_column("offer_pct").to_numpy(), cfg.offer_range_percentiles))[0] for _, g in inputs.group_by("category")]
+            offers = [optimize_category(g, cfg, ranges[c])[0] for (c,), g in inputs.group_by("category")]
             table = score_against_truth(panel, manifest["anchor"], manifest["period_days"], pe, th, fits, pl.concat(offers, how="diagonal_relaxed"), truth, cfg)
             retention = table.pivot(on="policy", index="category", values="true_retention").filter(pl.col("category") != "all")
             overall = table.filter((pl.col("category") == "all") & (pl.col("policy") == "ours"))

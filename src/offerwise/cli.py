@@ -310,7 +310,7 @@ def optimize_command(
 
     from offerwise import io
     from offerwise.optimize.inputs import optimization_inputs
-    from offerwise.optimize.pipeline import offer_range, optimize_category
+    from offerwise.optimize.pipeline import category_ranges, optimize_category
 
     cfg = Config.from_toml(config).optimize
     for name in ("thresholds.parquet", "elasticity.csv", "pair_elasticity.parquet"):
@@ -324,10 +324,10 @@ def optimize_command(
     variants = [cfg] + ([cfg.model_copy(update={"response": r, "objective": o}) for r in ("linear", "sigmoid", "counterfactual")
                          for o in ("indicator", "expected") if (r, o) != (cfg.response, cfg.objective)] if compare else [])  # fmt: skip
     offers, summary, by_variant = [], [], {}
+    ranges = category_ranges(inputs, cfg.offer_range_percentiles)
     for (category,), pairs in inputs.group_by("category", maintain_order=True):
-        o_range = offer_range(pairs.get_column("offer_pct").to_numpy(), cfg.offer_range_percentiles)
         for variant in variants:
-            chosen, row = optimize_category(pairs, variant, o_range)
+            chosen, row = optimize_category(pairs, variant, ranges[category])
             summary.append(row)
             if variant is cfg and chosen is not None:
                 offers.append(chosen)

@@ -36,6 +36,11 @@ def _batch(t: SequenceTensors, idx: np.ndarray, device: torch.device) -> tuple[t
     return tuple(torch.from_numpy(a[idx]).to(device) for a in (t.tc, t.tcat, t.sc, t.scat))
 
 
+def _bce(p: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if y.size else float("nan")
+
+
 def masked_bce(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     loss = F.binary_cross_entropy_with_logits(logits, y, reduction="none")
     return (loss * mask).sum() / mask.sum().clamp(min=1)
@@ -118,21 +123,21 @@ class TCNModel:
             best = sorted(best + [(val, copy.deepcopy(net.state_dict()))], key=lambda b: b[0])[: cfg.average_best]
             if epoch - min(range(len(self.history_)), key=lambda i: self.history_[i]["val_bce"]) >= cfg.patience:
                 break
-        self._choose(net, best, swa_model, data, val_mask, device)
-        self.calibration_shift_ = self._calibrate(data, val_mask) if cfg.calibrate == "intercept" else 0.0
+        val_p = self._choose(net, best, swa_model, data, val_mask, device)
+        self.calibration_shift_ = self._calibrate(val_p, data.y[val_mask]) if cfg.calibrate == "intercept" else 0.0
         return self
 
     @torch.no_grad()
-    def _calibrate(self, data: SequenceTensors, val_mask: np.ndarray) -> float:
+    def _calibrate(self, val_p: np.ndarray, val_y: np.ndarray) -> float:
         """Shift the output logit so validation probabilities average the validation purchase rate.
 
         The maximum-likelihood intercept-only recalibration: it keeps every ranking (AUC, F1 cut-offs)
         and every offer slope, and removes the average over- or under-prediction.
         """
-        if not val_mask.any() or data.y[val_mask].min() == data.y[val_mask].max():
+        if val_y.size == 0 or val_y.min() == val_y.max():
             return 0.0
-        p = np.clip(self.predict_proba(data)[val_mask].astype(np.float64), 1e-7, 1 - 1e-7)
-        logit, rate = np.log(p / (1 - p)), float(data.y[val_mask].mean())
+        p = np.clip(val_p.astype(np.float64), 1e-7, 1 - 1e-7)
+        logit, rate = np.log(p / (1 - p)), float(val_y.mean())
         shift = brentq(lambda a: float(np.mean(1 / (1 + np.exp(-(logit + a))))) - rate, -10.0, 10.0)
         self.network_.head[-1].bias += float(shift)
         return float(shift)
@@ -148,8 +153,9 @@ class TCNModel:
             return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, min_lr=cfg.min_lr)
         return None
 
-    def _choose(self, net, best, swa_model, data, val_mask, device) -> None:
-        """Keep the lowest-validation-BCE weights among best checkpoint, checkpoint average and SWA."""
+    def _choose(self, net, best, swa_model, data, val_mask, device) -> np.ndarray:
+        """Keep the lowest-validation-BCE weights among best checkpoint, checkpoint average and SWA;
+        return the kept weights' validation probabilities."""
         candidates = {"best_checkpoint": best[0][1]}
         weights = np.array([1.0 / max(loss, 1e-9) for loss, _ in best])
         weights /= weights.sum()
@@ -158,22 +164,19 @@ class TCNModel:
         }
         if swa_model is not None and swa_model.n_averaged.item() > 0:
             candidates["swa"] = {k: v for k, v in swa_model.module.state_dict().items()}
-        self.selection_ = {}
+        self.selection_, val_p = {}, {}
         for name, state in candidates.items():
             net.load_state_dict(state)
-            self.selection_[name] = self._loss(net, data, val_mask, device)
+            val_p[name] = self._predict(net, data, device)[val_mask]
+            self.selection_[name] = _bce(val_p[name], data.y[val_mask])
         self.chosen_ = min(self.selection_, key=self.selection_.get)
         net.load_state_dict(candidates[self.chosen_])
         self.network_ = net.cpu().eval()
+        return val_p[self.chosen_]
 
     @torch.no_grad()
     def _loss(self, net, data, mask, device) -> float:
-        if not mask.any():
-            return float("nan")
-        p = self._predict(net, data, device)
-        p = np.clip(p[mask], 1e-7, 1 - 1e-7)
-        yv = data.y[mask]
-        return float(-np.mean(yv * np.log(p) + (1 - yv) * np.log(1 - p)))
+        return _bce(self._predict(net, data, device)[mask], data.y[mask]) if mask.any() else float("nan")
 
     @torch.no_grad()
     def _predict(self, net, data: SequenceTensors, device, batch: int = 4096) -> np.ndarray:

@@ -31,6 +31,11 @@ def offer_range(offers: np.ndarray, percentiles: tuple[float, float]) -> tuple[f
     return lo, hi
 
 
+def category_ranges(inputs: pl.DataFrame, percentiles: tuple[float, float]) -> dict[str, tuple[float, float]]:
+    """offer_range of every category in the optimiser inputs."""
+    return {c: offer_range(g.get_column("offer_pct").to_numpy(), percentiles) for (c,), g in inputs.group_by("category")}
+
+
 def _metrics(m: Matrices, pairs: pl.DataFrame, choice: np.ndarray) -> dict[str, float]:
     rows = np.arange(choice.size)
     p = m.prob[rows, choice]

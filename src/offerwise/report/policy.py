@@ -60,11 +60,10 @@ def score_against_truth(
     import datetime as dt
 
     from offerwise.optimize.inputs import optimization_inputs
-    from offerwise.optimize.pipeline import offer_range
+    from offerwise.optimize.pipeline import category_ranges
 
     inputs = optimization_inputs(panel, pair_elasticity, thresholds, fits)
     period = int(pair_elasticity.get_column("period").first())
     start = dt.date.fromisoformat(anchor) + dt.timedelta(days=period_days * period)
     truth = ground_truth.filter(pl.col("period_start") == start).select("customer_id", "item_id", "true_a", "true_b")
-    ranges = {c: offer_range(g.get_column("offer_pct").to_numpy(), cfg.offer_range_percentiles) for (c,), g in inputs.group_by("category")}
-    return policy_score(inputs, offers, truth, cfg, ranges)
+    return policy_score(inputs, offers, truth, cfg, category_ranges(inputs, cfg.offer_range_percentiles))

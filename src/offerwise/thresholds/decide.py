@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from offerwise.thresholds.f1 import best_threshold, expected_f1_top_k
+from offerwise.thresholds.f1 import expected_f1_top_k
 
 GROUP = ["category", "model"]
 HONEST = {"consumer_cutoff": True, "category_cutoff": True, "expected_f1": True, "recent_purchase": True, "oracle_test": False}
