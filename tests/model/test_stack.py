@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy.special import expit
+
+from offerwise.model.metrics import bce
+from offerwise.model.stack import POOLED, apply_stack, fit_stack, stack_logit
+
+
+def _frame(rng: np.random.Generator, category: str, n: int, w: tuple[float, float, float], *, split: str = "validation", fold: int = 0, start: int = 0) -> pl.DataFrame:
+    """Rows of both parts for one category; the label comes from w_tcn·l_tcn + w_lgbm·l_lgbm + b."""
+    l_tcn = rng.normal(-1.5, 1.5, n)
+    l_lgbm = 0.5 * l_tcn + rng.normal(-0.7, 1.2, n)
+    label = (rng.random(n) < expit(w[0] * l_tcn + w[1] * l_lgbm + w[2])).astype(np.int8)
+    base = pl.DataFrame({
+        "customer_id": np.arange(start, start + n) // 3, "item_id": np.arange(start, start + n) % 3, "category": category,
+        "period": pl.Series([10 + fold + (split == "test")] * n, dtype=pl.Int32), "split": split, "label": label,
+    })  # fmt: skip
+    return pl.concat(
+        base.with_columns(model=pl.lit(name), probability=pl.Series(expit(lg)), fold=pl.lit(fold, pl.Int32))
+        for name, lg in (("tcn", l_tcn), ("lightgbm", l_lgbm))
+    ).select("customer_id", "item_id", "category", "period", "split", "model", "probability", "label", "fold")
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> pl.DataFrame:
+    rng = np.random.default_rng(11)
+    return pl.concat([
+        _frame(rng, "Bakery", 6000, (0.8, 0.4, -0.2)),
+        _frame(rng, "Dairy", 6000, (0.6, 0.5, 0.1), start=10**6),
+        _frame(rng, "Tiny", 30, (0.0, 1.6, 1.0), start=2 * 10**6),
+        _frame(rng, "Bakery", 500, (0.8, 0.4, -0.2), split="test", start=3 * 10**6),
+    ])  # fmt: skip
+
+
+def _row(weights: pl.DataFrame, category: str) -> np.ndarray:
+    return weights.filter(pl.col("category") == category).select("w_tcn", "w_lightgbm", "intercept").to_numpy()[0]
+
+
+def test_recovers_known_mix(synthetic: pl.DataFrame) -> None:
+    weights = fit_stack(synthetic)
+    assert set(weights.columns) == {"fold", "category", "w_tcn", "w_lightgbm", "intercept", "n_validation"}
+    assert set(weights.get_column("category")) == {"Bakery", "Dairy", "Tiny", POOLED}
+    np.testing.assert_allclose(_row(weights, "Bakery"), [0.8, 0.4, -0.2], atol=0.15)
+    np.testing.assert_allclose(_row(weights, "Dairy"), [0.6, 0.5, 0.1], atol=0.15)
+    assert weights.filter(pl.col("category") == "Tiny").get_column("n_validation").item() == 30
+    assert weights.filter(pl.col("category") == POOLED).get_column("n_validation").item() == 12030
+
+
+def test_weights_never_negative() -> None:
+    rng = np.random.default_rng(5)
+    # LightGBM's logit is anti-informative: an unconstrained fit would give it a negative weight.
+    frame = _frame(rng, "Bakery", 4000, (1.0, -0.8, 0.0))
+    weights = fit_stack(frame)
+    assert (weights.get_column("w_tcn") >= 0).all() and (weights.get_column("w_lightgbm") >= 0).all()
+    assert _row(weights, "Bakery")[1] == pytest.approx(0.0, abs=1e-8)
+
+
+def test_small_category_is_pulled_to_pooled_fit(synthetic: pl.DataFrame) -> None:
+    shrunk, free = fit_stack(synthetic), fit_stack(synthetic, shrinkage=0.0)
+    pooled = _row(shrunk, POOLED)
+    np.testing.assert_allclose(pooled, _row(free, POOLED))  # the pooled row itself is never shrunk
+    tiny_shrunk, tiny_free = np.linalg.norm(_row(shrunk, "Tiny") - pooled), np.linalg.norm(_row(free, "Tiny") - pooled)
+    assert tiny_shrunk < 0.35 * tiny_free
+    # A large category barely moves: the pull fades with its row count.
+    assert np.linalg.norm(_row(shrunk, "Bakery") - _row(free, "Bakery")) < 0.05
+
+
+def test_stack_log_loss_not_worse_than_parts(synthetic: pl.DataFrame) -> None:
+    stack = apply_stack(synthetic, fit_stack(synthetic))
+    validation = pl.concat([synthetic, stack]).filter(pl.col("split") == "validation")
+    loss = {
+        m: bce(g.get_column("label").to_numpy(), g.get_column("probability").to_numpy())
+        for (m,), g in validation.group_by("model")
+    }
+    assert loss["stack"] <= loss["tcn"] and loss["stack"] <= loss["lightgbm"]
+
+
+def test_apply_stack_rows_and_columns(synthetic: pl.DataFrame) -> None:
+    # One TCN row dropped: that key has no stack row.
+    dropped = synthetic.filter(~((pl.col("model") == "tcn") & (pl.col("customer_id") == 0) & (pl.col("item_id") == 0)))
+    stack = apply_stack(dropped, fit_stack(synthetic))
+    assert stack.columns == synthetic.columns and stack.schema == synthetic.schema
+    assert set(stack.get_column("model")) == {"stack"}
+    assert stack.height == synthetic.height // 2 - 1
+    assert set(stack.get_column("split")) == {"validation", "test"}
+    assert stack.get_column("probability").is_between(0, 1).all()
+
+
+def test_apply_uses_fold_weights_and_pooled_fallback() -> None:
+    rng = np.random.default_rng(2)
+    frame = pl.concat([_frame(rng, "Bakery", 200, (1, 0, 0), fold=f) for f in (0, 1)] + [_frame(rng, "New", 5, (1, 0, 0), split="test", fold=1, start=10**5)])
+    weights = pl.DataFrame({
+        "fold": [0, 0, 1, 1], "category": ["Bakery", POOLED, "Bakery", POOLED],
+        "w_tcn": [1.0, 0.0, 0.0, 0.0], "w_lightgbm": [0.0, 0.0, 0.0, 0.0], "intercept": [0.0, 0.0, 2.0, -1.0],
+    })  # fmt: skip
+    stack = apply_stack(frame, weights).join(
+        frame.filter(pl.col("model") == "tcn").select("customer_id", "item_id", "fold", "split", p_tcn="probability"),
+        on=["customer_id", "item_id", "fold", "split"],
+    )
+    fold0 = stack.filter(pl.col("fold") == 0)
+    np.testing.assert_allclose(fold0.get_column("probability").to_numpy(), fold0.get_column("p_tcn").to_numpy(), rtol=1e-9)
+    assert np.allclose(stack.filter((pl.col("fold") == 1) & (pl.col("category") == "Bakery")).get_column("probability").to_numpy(), expit(2.0))
+    assert np.allclose(stack.filter(pl.col("category") == "New").get_column("probability").to_numpy(), expit(-1.0))
+    with pytest.raises(ValueError, match="weights"):
+        apply_stack(frame, weights.filter(pl.col("fold") == 0))
+
+
+def test_stack_logit_monotone_in_tcn_logit(synthetic: pl.DataFrame) -> None:
+    weights = fit_stack(synthetic)
+    grid = np.linspace(-8, 8, 401)
+    for row in weights.iter_rows(named=True):
+        for l_lgbm in (-5.0, 0.0, 3.0):
+            z = stack_logit(grid, np.full_like(grid, l_lgbm), row)
+            assert np.all(np.diff(z) >= 0)
+    # Per-row weights broadcast; a one-row frame is accepted.
+    z = stack_logit(np.array([0.0, 1.0]), np.array([1.0, 1.0]), np.array([[1.0, 2.0, 3.0], [0.5, 0.0, 0.0]]))
+    np.testing.assert_allclose(z, [5.0, 0.5])
+    assert stack_logit(1.0, 1.0, weights.filter(pl.col("category") == POOLED)).shape == ()
+    with pytest.raises(ValueError, match="w:"):
+        stack_logit(1.0, 1.0, (1.0, 2.0))
+
+
+def test_fit_needs_validation_rows_with_both_parts(synthetic: pl.DataFrame) -> None:
+    with pytest.raises(ValueError, match="predictions"):
+        fit_stack(synthetic.filter(pl.col("model") == "tcn"))
+    with pytest.raises(ValueError, match="shrinkage"):
+        fit_stack(synthetic, shrinkage=-1)
