@@ -31,6 +31,12 @@ class SimulationConfig(_Stage):
     items_per_customer: int = Field(14, ge=1)
     seed: int = 7
     start: dt.date = dt.date(2018, 1, 1)
+    # "random": an exogenous promotion calendar; "targeted": offers react to last period's weak sales
+    # (docs/simulator.md, Confounding). promotion_strength 0 makes "targeted" offers random again.
+    promotion_policy: Literal["random", "targeted"] = "random"
+    promotion_strength: float = Field(1.0, ge=0)
+    shock_rho: float = Field(0.7, ge=0, lt=1)  # AR(1) item demand shock (logit scale), "targeted" only
+    shock_sd: float = Field(0.35, ge=0)
 
 
 class PanelConfig(_Stage):

@@ -4,13 +4,20 @@ Structure and parameters are documented in docs/simulator.md. In short, for cons
 bi-weekly period t the purchase probability is
 
     p_cit = sigmoid(a_ci * offer_it + b_cit)
-    b_cit = affinity_ci + need_cit + habit * h_cit + season_c(t) + drift_c(t)
+    b_cit = affinity_ci + need_cit + habit * h_cit + season_c(t) + drift_c(t) + s_it
 
 so at fixed everything-else the response to the offer % is a sigmoid with slope a_ci (category
-sensitivity a_c times an age and an individual multiplier). The retailer's offers offer_it come
-from an exogenous promotion calendar, so the offer effect is identifiable. need_cit encodes the
-repurchase cycle (just after a purchase the need is low), h_cit is habit (a decaying count of past
-purchases). Nothing here is fitted to, or chosen for, offerwise's model.
+sensitivity a_c times an age and an individual multiplier). need_cit encodes the repurchase cycle
+(just after a purchase the need is low), h_cit is habit (a decaying count of past purchases).
+
+The retailer's offers offer_it come from an exogenous promotion calendar under
+promotion_policy = "random" (the offer effect is then identifiable from raw associations). Under
+"targeted" an AR(1) item demand shock s_it enters b_cit and the retailer promotes more often, and
+deeper, after an item's sales were weak, so raw offer-purchase associations are confounded.
+
+The dynamics run one period past the data: that fortnight has no transactions, only the retailer's
+planned offers and the true response expected from the state at the cutoff (future_truth). Nothing
+here is fitted to, or chosen for, offerwise's model.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ BASE_LOGIT = -3.0
 HABIT = 0.45
 HABIT_DECAY = 0.7
 NEED_DIP = 1.4
+DEPTH_TILT = 0.5  # targeted: log-weight per depth SD per unit of -strength * z (deeper after weak sales)
+Z_CLIP = 3.0  # the retailer's weak-sales signal z is clipped to [-3, 3]
 
 
 @dataclass(frozen=True)
@@ -48,8 +57,11 @@ class SimulatedData:
     transactions: pl.DataFrame  # customer_transaction_data.csv
     items: pl.DataFrame  # item_data.csv
     demographics: pl.DataFrame  # customer_demographics.csv
-    ground_truth: pl.DataFrame  # one row per consumer x item x period
+    ground_truth: pl.DataFrame  # one row per consumer x item x period of the data
     categories: pl.DataFrame  # category, true_a (per offer %), season phase
+    offer_history: pl.DataFrame  # item x data period: the offer the retailer ran (0 included)
+    planned_offers: pl.DataFrame  # item: the retailer's plan for the fortnight after the data
+    future_truth: pl.DataFrame  # consumer x item for the fortnight after the data: expected truth
 
 
 def simulate(cfg: SimulationConfig) -> SimulatedData:
@@ -59,8 +71,9 @@ def simulate(cfg: SimulationConfig) -> SimulatedData:
     items = _items(cfg, rng)
     customers = _customers(cfg, rng)
     pairs = _pairs(cfg, rng, items, customers, categories)
-    offers = _offer_calendar(rng, items, periods)
-    truth = _run_dynamics(cfg, rng, pairs, items, customers, categories, offers, periods)
+    draws = _offer_draws(cfg, rng, items, periods)
+    truth = _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
+    offers = truth["item_offer"]  # (items, periods + 1): the data periods, then the plan
     return SimulatedData(
         transactions=_transactions(cfg, rng, truth, items, offers),
         items=pl.DataFrame(
@@ -80,6 +93,9 @@ def simulate(cfg: SimulationConfig) -> SimulatedData:
                 "season_phase": categories["phase"],
             }
         ),
+        offer_history=_offer_frame(cfg, items, offers[:, :periods], first_period=0),
+        planned_offers=_offer_frame(cfg, items, offers[:, periods:], first_period=periods),
+        future_truth=_future_truth_frame(cfg, truth, items),
     )
 
 
@@ -138,12 +154,58 @@ def _pairs(cfg, rng, items, customers, categories) -> dict[str, np.ndarray]:
     }
 
 
-def _offer_calendar(rng: np.random.Generator, items: dict[str, np.ndarray], periods: int) -> np.ndarray:
-    """Retailer-set offer % per item and period: promotions at item-specific rates and depths."""
-    promoted = rng.random((items["item_id"].size, periods)) < items["promo_rate"][:, None]
-    depth = rng.choice(OFFER_DEPTHS, size=promoted.shape)
-    everyday = np.where(rng.random(items["item_id"].size) < 0.2, 5.0, 0.0)[:, None]
-    return np.where(promoted, depth, everyday)  # (items, periods)
+def _offer_draws(cfg: SimulationConfig, rng: np.random.Generator, items: dict[str, np.ndarray], periods: int) -> dict:
+    """The random numbers behind the retailer's offers and the demand shocks, drawn up front.
+
+    The calendar's draws come from the main stream in the same order as ever, so a "random"
+    simulation's data files do not change with the fortnight after the data or with the targeted
+    policy; the plan for that fortnight, the targeted depths and the shocks come from a second
+    stream of the same seed. Under "targeted" with strength 0 the promotion draws are the same
+    numbers as under "random" (common random numbers), so only the depths differ, in draw not in law.
+    """
+    n = items["item_id"].size
+    promo_u = rng.random((n, periods))
+    depth = rng.choice(OFFER_DEPTHS, size=(n, periods))
+    everyday = np.where(rng.random(n) < 0.2, 5.0, 0.0)
+    extra = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(1,)))
+    promo_u = np.concatenate([promo_u, extra.random((n, 1))], axis=1)  # (items, periods + 1)
+    depth = np.concatenate([depth, extra.choice(OFFER_DEPTHS, size=(n, 1))], axis=1)
+    depth_u = extra.random((n, periods + 1))  # targeted depths, by inverse CDF of tilted weights
+    innovation = extra.normal(0.0, 1.0, (n, periods))
+    shock = np.zeros((n, periods + 1))
+    if cfg.promotion_policy == "targeted" and cfg.shock_sd > 0:
+        shock[:, 0] = innovation[:, 0] * cfg.shock_sd / np.sqrt(1 - cfg.shock_rho**2)  # stationary start
+        for t in range(1, periods):
+            shock[:, t] = cfg.shock_rho * shock[:, t - 1] + cfg.shock_sd * innovation[:, t]
+        shock[:, periods] = cfg.shock_rho * shock[:, periods - 1]  # the expected shock after the data
+    return {"promo_u": promo_u, "depth": depth, "depth_u": depth_u, "everyday": everyday, "shock": shock}
+
+
+def _weak_sales(sales: np.ndarray, promoted: np.ndarray, t: int) -> np.ndarray:
+    """z_{i,t-1}: the item's buyers in t-1 against its mean over earlier periods of the same promotion
+    status (a promoted period is judged against promoted ones), in Poisson SDs; 0 without history."""
+    if t < 2:
+        return np.zeros(sales.shape[0])
+    same = promoted[:, : t - 1] == promoted[:, t - 1, None]
+    count = same.sum(axis=1)
+    baseline = np.where(same, sales[:, : t - 1], 0.0).sum(axis=1) / np.maximum(count, 1)
+    z = (sales[:, t - 1] - baseline) / np.sqrt(baseline + 1.0)
+    return np.where(count > 0, np.clip(z, -Z_CLIP, Z_CLIP), 0.0)
+
+
+def _offers_for(cfg: SimulationConfig, items, draws: dict, sales: np.ndarray, offers: np.ndarray, t: int) -> np.ndarray:
+    """The retailer's offer % per item in period t, decided from sales up to t - 1."""
+    rate = items["promo_rate"]
+    if cfg.promotion_policy == "random":
+        promoted = draws["promo_u"][:, t] < rate
+        return np.where(promoted, draws["depth"][:, t], draws["everyday"])
+    signal = -cfg.promotion_strength * _weak_sales(sales, offers > draws["everyday"][:, None], t)  # > 0 after weak sales
+    promoted = draws["promo_u"][:, t] < 1 / (1 + np.exp(-(np.log(rate / (1 - rate)) + signal)))
+    standard = (OFFER_DEPTHS - OFFER_DEPTHS.mean()) / OFFER_DEPTHS.std()
+    weights = np.exp(DEPTH_TILT * signal[:, None] * standard[None, :])
+    cdf = np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)
+    index = np.minimum((draws["depth_u"][:, t, None] > cdf).sum(axis=1), OFFER_DEPTHS.size - 1)
+    return np.where(promoted, OFFER_DEPTHS[index], draws["everyday"])
 
 
 def _season(cfg: SimulationConfig, categories, periods: int) -> np.ndarray:
@@ -154,24 +216,44 @@ def _season(cfg: SimulationConfig, categories, periods: int) -> np.ndarray:
     return wave + categories["holiday"][:, None] * holiday[None, :]  # (categories, periods)
 
 
-def _run_dynamics(cfg, rng, pairs, items, customers, categories, offers, periods) -> dict[str, np.ndarray]:
+def _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods) -> dict[str, np.ndarray]:
+    """Periods 0..periods-1 are the data; period `periods` is the fortnight after it, not drawn.
+
+    Its base logit is the expectation given the state at the cutoff: habit and the repurchase state
+    after the last data period, that period's season, the drift's last value (a random walk) and the
+    AR(1) shock's expectation rho * s_last.
+    """
     n = pairs["cust"].size
+    n_items = items["item_id"].size
     cat = items["category"][pairs["item"]]
     cycle = items["cycle"][pairs["item"]]
-    season = _season(cfg, categories, periods)
+    season = _season(cfg, categories, periods + 1)
     drift = np.cumsum(rng.normal(0, 0.05, (cfg.customers, periods)), axis=1)
+    drift = np.concatenate([drift, drift[:, -1:]], axis=1)  # the walk's expected value after the data
     since_last = rng.integers(1, 8, n).astype(float)  # history before the data starts
     habit = np.zeros(n)
-    prob, base, offer, bought = (np.empty((periods, n)) for _ in range(4))
-    for t in range(periods):
+    prob, base, offer = (np.empty((periods + 1, n)) for _ in range(3))
+    bought = np.empty((periods, n))
+    item_offer = np.empty((n_items, periods + 1))
+    sales = np.zeros((n_items, periods))  # buyers per item and period: what the retailer sees
+    for t in range(periods + 1):
+        item_offer[:, t] = _offers_for(cfg, items, draws, sales, item_offer[:, :t], t)
         need = -NEED_DIP * np.exp(-(since_last - 1) / cycle)
         base[t] = pairs["affinity"] + need + HABIT * habit + season[cat, t] + drift[pairs["cust"], t]
-        offer[t] = offers[pairs["item"], t]
+        base[t] += draws["shock"][pairs["item"], t]
+        offer[t] = item_offer[pairs["item"], t]
         prob[t] = 1 / (1 + np.exp(-(pairs["a"] * offer[t] + base[t])))
+        if t == periods:
+            break
         bought[t] = rng.random(n) < prob[t]
+        sales[:, t] = np.bincount(pairs["item"], weights=bought[t], minlength=n_items)
         habit = HABIT_DECAY * habit + bought[t]
         since_last = np.where(bought[t] > 0, 1.0, since_last + 1)
-    return {"pairs": pairs, "prob": prob, "base": base, "offer": offer, "bought": bought}
+    shock = draws["shock"][pairs["item"]].T  # (periods + 1, pairs)
+    return {
+        "pairs": pairs, "prob": prob, "base": base, "offer": offer, "bought": bought, "shock": shock,
+        "item_offer": item_offer,
+    }  # fmt: skip
 
 
 def _transactions(cfg, rng, truth, items, offers) -> pl.DataFrame:
@@ -222,32 +304,75 @@ def _with_gaps(values: np.ndarray, missing: np.ndarray) -> pl.Series:
     return pl.Series(values.tolist(), dtype=pl.String).scatter(np.flatnonzero(missing), None)
 
 
+def _period_starts(cfg: SimulationConfig, first: int, count: int) -> np.ndarray:
+    return np.datetime64(cfg.start) + ((first + np.arange(count)) * PERIOD_DAYS).astype("timedelta64[D]")
+
+
 def _ground_truth_frame(cfg: SimulationConfig, truth, items) -> pl.DataFrame:
-    periods, n = truth["prob"].shape
+    periods, n = truth["bought"].shape
     pairs = truth["pairs"]
-    starts = np.datetime64(cfg.start) + (np.arange(periods) * PERIOD_DAYS).astype("timedelta64[D]")
     category = np.array(CATEGORY_NAMES)[items["category"] % len(CATEGORY_NAMES)]
     return pl.DataFrame(
         {
             "customer_id": np.tile(pairs["cust"] + 1, periods),
             "item_id": np.tile(items["item_id"][pairs["item"]], periods),
             "category": np.tile(category[pairs["item"]], periods),
-            "period_start": np.repeat(starts, n),
-            "offer_pct": truth["offer"].ravel(),
-            "true_probability": truth["prob"].ravel(),
+            "period_start": np.repeat(_period_starts(cfg, 0, periods), n),
+            "offer_pct": truth["offer"][:periods].ravel(),
+            "true_probability": truth["prob"][:periods].ravel(),
             "true_a": np.tile(pairs["a"], periods),
-            "true_b": truth["base"].ravel(),
+            "true_b": truth["base"][:periods].ravel(),
             "purchased": truth["bought"].ravel().astype(np.int8),
+            "shock": truth["shock"][:periods].ravel(),
         }
     ).with_columns(pl.col("period_start").cast(pl.Date))
 
 
+def _future_truth_frame(cfg: SimulationConfig, truth, items) -> pl.DataFrame:
+    """The fortnight after the data: planned offer and the response expected from the cutoff's state."""
+    periods = truth["bought"].shape[0]
+    pairs = truth["pairs"]
+    category = np.array(CATEGORY_NAMES)[items["category"] % len(CATEGORY_NAMES)]
+    n = pairs["cust"].size
+    return pl.DataFrame(
+        {
+            "customer_id": pairs["cust"] + 1,
+            "item_id": items["item_id"][pairs["item"]],
+            "category": category[pairs["item"]],
+            "period_start": np.repeat(_period_starts(cfg, periods, 1), n),
+            "offer_pct": truth["offer"][periods],
+            "true_a": pairs["a"],
+            "true_b": truth["base"][periods],
+            "true_probability": truth["prob"][periods],
+            "shock": truth["shock"][periods],
+        }
+    ).with_columns(pl.col("period_start").cast(pl.Date))
+
+
+def _offer_frame(cfg: SimulationConfig, items, offers: np.ndarray, first_period: int) -> pl.DataFrame:
+    """One row per item x period (item-major): the retailer's record of its offers."""
+    n_items, count = offers.shape
+    starts = np.tile(_period_starts(cfg, first_period, count), n_items)
+    return pl.DataFrame(
+        {
+            "item_id": np.repeat(items["item_id"], count),
+            "start_date": starts,
+            "end_date": starts + np.timedelta64(PERIOD_DAYS - 1, "D"),
+            "offer_pct": offers.ravel(),
+        }
+    ).with_columns(pl.col("start_date", "end_date").cast(pl.Date))
+
+
 def write_simulation(sim: SimulatedData, out_dir: Path, config: SimulationConfig) -> None:
-    """Write the AmExpert-layout files, ground_truth.parquet and the category truth, atomically."""
+    """Write the AmExpert-layout files, the retailer's offer records and the truth, atomically."""
     out = Path(out_dir)
     io.write_csv(sim.transactions.with_columns(pl.col("date").dt.strftime("%Y-%m-%d")), out / "customer_transaction_data.csv")
     io.write_csv(sim.items, out / "item_data.csv")
     io.write_csv(sim.demographics, out / "customer_demographics.csv")
     io.write_parquet(sim.ground_truth, out / "ground_truth.parquet")
     io.write_csv(sim.categories, out / "ground_truth_categories.csv")
+    io.write_parquet(sim.future_truth, out / "ground_truth_future.parquet")
+    iso = [pl.col("start_date", "end_date").dt.strftime("%Y-%m-%d")]
+    io.write_csv(sim.offer_history.with_columns(iso), out / "offer_history.csv")
+    io.write_csv(sim.planned_offers.with_columns(iso), out / "planned_offers.csv")
     io.write_json(config.model_dump(mode="json"), out / "simulation_config.json")
