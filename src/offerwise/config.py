@@ -9,13 +9,19 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from offerwise.errors import InputError
+from offerwise.errors import InputError, config_error
 
 
 class _Stage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _positive_ints(values: list[int]) -> list[int]:
+    if not values or min(values) < 1:
+        raise ValueError("must be a non-empty list of whole numbers >= 1")
+    return values
 
 
 class DataConfig(_Stage):
@@ -42,6 +48,7 @@ class SimulationConfig(_Stage):
 class PanelConfig(_Stage):
     period_days: int = Field(14, ge=1)
     start: dt.date | None = None  # default: the first Monday on or before the first transaction
+    end: dt.date | None = None  # the data's last day; default: the last transaction's date (set it when the export ends on a quiet day)
     min_purchases: int = Field(2, ge=1)
     item_level: str = "item_id"  # or a coarser item attribute, e.g. product_type
     min_pairs_per_category: int = Field(50, ge=1)
@@ -51,6 +58,8 @@ class PanelConfig(_Stage):
     lag_windows: list[int] = [2, 4, 8]
     max_customers: int | None = None  # a documented sample for quick looks
     top_categories: int | None = None  # keep only the N categories with the most relevant pairs
+
+    _lag_windows = field_validator("lag_windows")(_positive_ints)
 
 
 class ModelConfig(_Stage):
@@ -87,6 +96,8 @@ class ModelConfig(_Stage):
     lightgbm_learning_rate: float = Field(0.05, gt=0)
     lightgbm_train_periods: int | None = Field(None, ge=1)  # None: every training period; N: the last N only
 
+    _layer_lists = field_validator("dilations", "hidden")(_positive_ints)
+
 
 class OptimizeConfig(_Stage):
     response: Literal["linear", "sigmoid", "counterfactual"] = "counterfactual"
@@ -99,6 +110,13 @@ class OptimizeConfig(_Stage):
     unit_cost_share: float | None = Field(None, ge=0, le=1)  # margin objective: unit cost = share x price
     budget: float | None = Field(None, gt=0)  # promotion spend cap, x status-quo expected spend
     milp_time_limit: float = Field(60.0, gt=0)
+
+    @field_validator("offer_range_percentiles")
+    @classmethod
+    def _percentiles(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] < value[1] <= 100:
+            raise ValueError("must be two percentiles within [0, 100], the lower first")
+        return value
 
 
 class Config(_Stage):
@@ -118,16 +136,34 @@ class Config(_Stage):
         try:
             text = path.read_text()
             return cls.model_validate_json(text) if path.suffix == ".json" else cls.model_validate(tomllib.loads(text))
+        except ValidationError as exc:
+            raise config_error(exc, source=str(path)) from None
         except (tomllib.TOMLDecodeError, ValueError) as exc:
             raise InputError(f"{path}: invalid config: {exc}") from exc
 
-    def quick(self) -> Config:
-        """`--quick`: 400 consumers, the 2 largest categories, 3 epochs, 100 boosting rounds; a smaller simulation."""
-        return self.model_copy(update={
-            "simulation": self.simulation.model_copy(update={"customers": min(self.simulation.customers, 300)}),
-            "panel": self.panel.model_copy(update={"max_customers": 400, "top_categories": 2}),
-            "model": self.model.model_copy(update={"epochs": 3, "lightgbm_rounds": 100}),
-        })  # fmt: skip
+    def override(self, section: str, **values: object) -> Config:
+        """This config with the non-None `values` applied to one section, validated (model_copy is not)."""
+        current = getattr(self, section) if section in type(self).model_fields else None
+        if not isinstance(current, _Stage):
+            raise InputError(f"'{section}' is not a config section; sections: {list(type(self).model_fields)}.")
+        try:
+            updated = type(current).model_validate({**current.model_dump(), **{k: v for k, v in values.items() if v is not None}})
+        except ValidationError as exc:
+            raise config_error(exc, section=section) from None
+        return self.model_copy(update={section: updated})
+
+    def quick(self) -> tuple[Config, list[str]]:
+        """`--quick`: 400 consumers, the 2 largest categories, 3 epochs, 100 boosting rounds, a smaller
+        simulation. Returns the config and what it changed ("model.epochs: 20 -> 3", ...)."""
+        changes = {
+            "simulation": {"customers": min(self.simulation.customers, 300)},
+            "panel": {"max_customers": 400, "top_categories": 2},
+            "model": {"epochs": 3, "lightgbm_rounds": 100},
+        }
+        said = [f"{section}.{key}: {getattr(getattr(self, section), key)} -> {value}" for section, values in changes.items()
+                for key, value in values.items() if getattr(getattr(self, section), key) != value]  # fmt: skip
+        updated = self.model_copy(update={section: getattr(self, section).model_copy(update=values) for section, values in changes.items()})
+        return updated, said
 
     def hash(self) -> str:
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]

@@ -1,9 +1,10 @@
 """Elasticity per category and consumer-item (paper §3.3) from the paper's and the counterfactual route.
 
-Route `model_at_historical_offers` (the paper's): the model's test-period probabilities against the
-offers the pairs actually faced, as means per 5 %-point offer bin, fitted by a weighted sigmoid.
-Route `counterfactual`: every pair re-scored across an offer grid; the sigmoid is fitted to the mean
-curve, and each pair keeps its own logit slope.
+Route `model_at_historical_offers` (the paper's): the model's probabilities in the cutoff period
+(the last one with data) against the offers the pairs faced then, as means per 5 %-point offer bin,
+fitted by a weighted sigmoid. Route `counterfactual`: every pair's decided-period row re-scored
+across an offer grid; the sigmoid is fitted to the mean curve, and each pair keeps its own logit
+slope. Nothing realised in the decided period is used: its offer is the decision variable.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import numpy as np
 import polars as pl
 
 from offerwise.elasticity.curves import at_offer, pair_slopes, response_curves
-from offerwise.elasticity.reference import reference_offers
 from offerwise.elasticity.sigmoid import elasticity, fit_sigmoid
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import to_tensors
@@ -29,23 +29,30 @@ def _fit_row(category: str, source: str, x, y, w, n) -> dict:
         return {"category": category, "source": source, "a": float("nan"), "b": float("nan"), "r2": float("nan"), "n": n, "note": str(exc)}
 
 
-def category_elasticity(rows: pl.DataFrame, model: TCNModel, period: int, *, age_column: str | None, grid: np.ndarray = GRID) -> tuple[list[dict], pl.DataFrame]:
-    """rows: panel rows of one category's scored pairs (all periods up to `period`).
+def category_elasticity(
+    rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: int, status_quo: pl.DataFrame, grid: np.ndarray = GRID
+) -> tuple[list[dict], pl.DataFrame]:
+    """rows: panel rows of one category's pairs up to the decided period (its inputs as known at the
+    cutoff, see model.pipeline.make_slice); status_quo: their reference offers.
 
     Returns the two sigmoid fits and the per-pair frame: customer_id, item_id, category,
-    reference_offer_pct, reference_rule, offer_pct, probability, probability_at_reference,
-    pair_slope, elasticity, elasticity_counterfactual, elasticity_pair.
+    reference_offer_pct, reference_rule, offer_pct, cutoff_offer_pct, probability,
+    probability_at_reference, pair_slope, elasticity, elasticity_counterfactual, elasticity_pair.
     """
     category = rows.get_column("category").first()
     t = to_tensors(rows, model.encoders)
-    col = int(np.flatnonzero(t.period == period)[0])
-    prob = model.predict_proba(t)[:, col]
-    offers = rows.filter(pl.col("period") == period).sort("customer_id", "item_id").get_column("offer_pct").to_numpy()
-    bins = pl.DataFrame({"x": np.floor(offers / BIN) * BIN + BIN / 2, "p": prob}).group_by("x").agg(pl.col("p").mean(), pl.len()).sort("x")
+    col, last = int(np.flatnonzero(t.period == decided)[0]), int(np.flatnonzero(t.period == cutoff)[0])
+    scores = model.predict_proba(t)
+    prob, prob_cutoff = scores[:, col], scores[:, last]
+    at = lambda period: rows.filter(pl.col("period") == period).sort("customer_id", "item_id").get_column("offer_pct").to_numpy()  # noqa: E731
+    offers, cutoff_offers = at(decided), at(cutoff)
+    bins = pl.DataFrame({"x": np.floor(cutoff_offers / BIN) * BIN + BIN / 2, "p": prob_cutoff}).group_by("x").agg(pl.col("p").mean(), pl.len()).sort("x")
     fits = [_fit_row(category, "model_at_historical_offers", bins["x"].to_numpy(), bins["p"].to_numpy(), bins["len"].to_numpy(), prob.size)]
     curves = response_curves(model, t, col, grid)
     fits.append(_fit_row(category, "counterfactual", grid, curves.mean(axis=0), None, curves.size))
-    ref = reference_offers(rows, period, age_column=age_column).sort("customer_id", "item_id")
+    ref = rows.filter(pl.col("period") == decided).select("customer_id", "item_id").join(
+        status_quo.select("customer_id", "item_id", "category", "reference_offer_pct", "reference_rule"), on=["customer_id", "item_id"], how="left"
+    ).sort("customer_id", "item_id")
     k = ref.get_column("reference_offer_pct").to_numpy()
     f_k_pair = at_offer(curves, grid, k)
     slopes = pair_slopes(curves, grid)
@@ -53,7 +60,8 @@ def category_elasticity(rows: pl.DataFrame, model: TCNModel, period: int, *, age
     f_cat = 1 / (1 + np.exp(-(a_paper * k + fits[0]["b"])))
     f_cat_cf = 1 / (1 + np.exp(-(a_cf * k + fits[1]["b"])))
     pairs = ref.with_columns(
-        offer_pct=pl.Series(offers), probability=pl.Series(prob.astype(np.float64)),
+        offer_pct=pl.Series(offers.astype(np.float64)), cutoff_offer_pct=pl.Series(cutoff_offers.astype(np.float64)),
+        probability=pl.Series(prob.astype(np.float64)),
         probability_at_reference=pl.Series(f_k_pair.astype(np.float64)), pair_slope=pl.Series(slopes.astype(np.float64)),
         elasticity=pl.Series(elasticity(a_paper, k, f_cat)),  # the paper's: category a and f at k
         elasticity_counterfactual=pl.Series(elasticity(a_cf, k, f_cat_cf)),

@@ -8,6 +8,10 @@ c) `age_category_recent`: mean of the last 4 weeks' non-zero purchase offers of 
 d) `category_history`: mean of all earlier non-zero purchase offers in the category;
 e) `none`: 0.
 The offer on a purchase is the panel's offer_pct in a period the pair bought.
+
+The status quo of a decision is the retailer's plan for the decided period where it has one
+(`planned`: its planned_offers, or its offer history's entry for that period; a consumer-specific
+plan before an item-wide one), else the reference offer above.
 """
 
 from __future__ import annotations
@@ -40,3 +44,23 @@ def reference_offers(panel: pl.DataFrame, period: int, *, age_column: str | None
     return out.select(
         *PAIR, "category", pl.col("reference_offer_pct").fill_null(0.0), pl.col("reference_rule").fill_null("none")
     )
+
+
+def status_quo_offers(panel: pl.DataFrame, period: int, *, age_column: str | None, planned: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The reference offer, replaced by the retailer's plan where it has one (reference_rule
+    "planned"). planned: item_id, customer_id (null = every consumer), offer_pct.
+    Columns: customer_id, item_id, category, reference_offer_pct, reference_rule."""
+    out = reference_offers(panel, period, age_column=age_column)
+    if planned is None or planned.height == 0:
+        return out
+    per_consumer = planned.filter(pl.col("customer_id").is_not_null()).select(*PAIR, __pair=pl.col("offer_pct").cast(pl.Float64))
+    per_item = planned.filter(pl.col("customer_id").is_null()).select("item_id", __item=pl.col("offer_pct").cast(pl.Float64))
+    plan = pl.coalesce("__pair", "__item")
+    return (
+        out.join(per_consumer, on=PAIR, how="left").join(per_item, on="item_id", how="left")
+        .with_columns(
+            reference_rule=pl.when(plan.is_not_null()).then(pl.lit("planned")).otherwise("reference_rule"),
+            reference_offer_pct=pl.coalesce(plan, "reference_offer_pct"),
+        )
+        .select(*PAIR, "category", "reference_offer_pct", "reference_rule")
+    )  # fmt: skip

@@ -15,6 +15,7 @@ from offerwise.features.offers import offer_matrix
 
 MAX_ITEM_ATTRIBUTE_LEVELS = 5000
 TE_SMOOTHING = 20.0
+SINCE_START = "since_start"
 
 
 class Columns:
@@ -25,10 +26,16 @@ class Columns:
         self.data: dict[str, pl.Series] = {}
         self.features: list[Feature] = []
 
-    def temporal(self, name: str, values: np.ndarray, family: Family, how: str, *, fill: float = 0.0, advance: bool = False) -> None:
-        """values: (P, T); NaN (undefined history) is filled with `fill`, stated in the manifest."""
-        v = np.nan_to_num(values.astype(np.float32), nan=fill).ravel()
-        how = how + (f" Undefined (no history yet) -> {fill:g}." if np.isnan(values).any() else "")
+    def temporal(self, name: str, values: np.ndarray, family: Family, how: str, *, fill: float | str = 0.0, advance: bool = False) -> None:
+        """values: (P, T); NaN (undefined history) is filled with `fill`, stated in the manifest.
+
+        fill = SINCE_START fills with t + 1, the periods since the panel's start: a lower bound of
+        the true value that, unlike the panel's length, no later data can move.
+        """
+        fill_values = np.arange(1, self.T + 1, dtype=np.float32)[None, :] if fill == SINCE_START else np.float32(fill)
+        v = np.where(np.isnan(values), fill_values, values).astype(np.float32).ravel()
+        text = "t + 1 (periods since the data's start)" if fill == SINCE_START else f"{fill:g}"
+        how = how + (f" Undefined (no history yet) -> {text}." if np.isnan(values).any() else "")
         self._add(name, v, family, "temporal_continuous", how, advance=advance)
 
     def per_period(self, name: str, values: np.ndarray, family: Family, group: Group, how: str) -> None:
@@ -61,15 +68,15 @@ def index_of(values: pl.Series, name: str) -> pl.DataFrame:
 
 def profile_block(cols: Columns, prefix: str, level: str, events: np.ndarray, gather: np.ndarray) -> None:
     """Time since first / last order, gaps, reorder rate and frequency, streak, order count."""
-    T = events.shape[1]
     first, last = h.first_before(events), h.last_before(events)
     gap_mean, gap_last = h.gaps(events)
     reorder, frequency = h.rates(events)
     what = f"{level}'s orders in periods before t"
-    cols.temporal(f"{prefix}_periods_since_first", h.periods_since(first)[gather], "profile", f"Periods since the {level}'s first order (before t).", fill=T)
-    cols.temporal(f"{prefix}_periods_since_last", h.periods_since(last)[gather], "profile", f"Periods since the {level}'s last order (before t).", fill=T)
-    cols.temporal(f"{prefix}_gap_mean", gap_mean[gather], "profile", f"Mean gap in periods between the {what}.", fill=T)
-    cols.temporal(f"{prefix}_gap_last", gap_last[gather], "profile", f"Gap between the last two of the {what}.", fill=T)
+    never = SINCE_START
+    cols.temporal(f"{prefix}_periods_since_first", h.periods_since(first)[gather], "profile", f"Periods since the {level}'s first order (before t).", fill=never)
+    cols.temporal(f"{prefix}_periods_since_last", h.periods_since(last)[gather], "profile", f"Periods since the {level}'s last order (before t).", fill=never)
+    cols.temporal(f"{prefix}_gap_mean", gap_mean[gather], "profile", f"Mean gap in periods between the {what}.", fill=never)
+    cols.temporal(f"{prefix}_gap_last", gap_last[gather], "profile", f"Gap between the last two of the {what}.", fill=never)
     cols.temporal(f"{prefix}_reorder_rate", reorder[gather], "profile", f"(orders - 1) / periods since the first order; {what}.")
     cols.temporal(f"{prefix}_order_frequency", frequency[gather], "profile", f"Share of periods before t with an order; {what}.")
     cols.temporal(f"{prefix}_streak", h.streak_before(events)[gather], "profile", f"Periods in a row with an order, ending at t-1; {level}.")
@@ -83,14 +90,15 @@ def assemble(
     pairs: pl.DataFrame,
     *,
     n_periods: int,
-    first_validation: int,
+    labelled: int,
     starts: list[dt.date],
     period_days: int,
     lag_windows: list[int],
     promotions: pl.DataFrame | None,
     exposure: pl.DataFrame | None,
 ) -> tuple[pl.DataFrame, list[Feature]]:
-    """Compute every feature for `pairs` (sorted) over `n_periods` periods."""
+    """Compute every feature for `pairs` (sorted) over `n_periods` periods; periods >= `labelled`
+    have no data yet (the future), so their target is null."""
     P, T = pairs.height, n_periods
     cust_index, item_index, cat_index = index_of(pairs["customer_id"], "customer_id"), index_of(tx["item_id"], "item_id"), index_of(tx["category"], "category")
     tx = tx.join(cust_index, on="customer_id", how="left").join(item_index, on="item_id").join(cat_index, on="category")
@@ -119,14 +127,15 @@ def assemble(
         for w in lag_windows:
             for stat, v in rolling_stats(values, w).items():
                 cols.temporal(f"lag_{name}_{stat}_{w}", v, "lag", f"Rolling {stat} of {name} over periods t-{w} .. t-1.", fill=0.0)
-    _static_features(cols, pairs, items, customers, bought, first_validation, p_cat)
+    _static_features(cols, pairs, items, customers)
+    _target_encodings(cols, tx, pairs, T)
     keys = {
         "customer_id": np.repeat(pairs.get_column("customer_id").to_numpy(), T),
         "item_id": np.repeat(pairs.get_column("item_id").to_numpy(), T),
         "category": pairs.get_column("category").gather(np.repeat(np.arange(P), T)),
         "period": np.tile(np.arange(T, dtype=np.int32), P),
         "period_start": pl.Series(starts * P, dtype=pl.Date),
-        "target": bought.ravel().astype(np.int8),
+        "target": pl.Series(bought.ravel().astype(np.int8)).scatter(np.flatnonzero(np.tile(np.arange(T) >= labelled, P)), None),
         "relevant_from_fold": np.repeat(pairs.get_column("relevant_from_fold").to_numpy(), T),
     }
     frame = pl.DataFrame({**keys, **{k: v for k, v in cols.data.items() if k not in keys}})
@@ -231,7 +240,7 @@ def _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T) -
                       "1 if a coupon campaign covering the item targets the consumer during period t.", advance=True)
 
 
-def _static_features(cols, pairs, items, customers, bought, first_validation, p_cat) -> None:
+def _static_features(cols, pairs, items, customers) -> None:
     cols.static("customer_id", pairs.get_column("customer_id").to_numpy(), "attribute", "static_categorical", "Consumer id (embedding).", is_id=True)
     cols.static("item_id", pairs.get_column("item_id").to_numpy(), "attribute", "static_categorical", "Item id (embedding).", is_id=True)
     item_cols = [c for c in items.columns if c != "item_id" and items.schema[c] == pl.String and items.get_column(c).n_unique() <= MAX_ITEM_ATTRIBUTE_LEVELS]
@@ -242,18 +251,30 @@ def _static_features(cols, pairs, items, customers, bought, first_validation, p_
     demo = pairs.select("customer_id").join(customers.select("customer_id", *demo_cols), on="customer_id", how="left", maintain_order="left")
     for c in demo_cols:
         cols.static(f"demo_{c}", demo.get_column(c).cast(pl.String).fill_null("missing"), "attribute", "static_categorical", f"Consumer attribute '{c}' ('missing' where unknown).")
-    train = bought[:, :first_validation].astype(np.float64)
-    _target_encoding(cols, "te_item", pairs.get_column("item_id_idx").to_numpy(), train, p_cat, "item")
-    _target_encoding(cols, "te_customer", pairs.get_column("customer_id_idx").to_numpy(), train, p_cat, "consumer")
 
 
-def _target_encoding(cols, name, group, train, p_cat, level) -> None:
-    """Smoothed purchase rate of the group's pairs over the first fold's training periods only."""
-    n_groups, n_cats = group.max() + 1, p_cat.max() + 1
-    hits = np.bincount(group, train.sum(axis=1), n_groups)
-    rows = np.bincount(group, np.full(group.size, train.shape[1], dtype=float), n_groups)
-    cat_rate = np.bincount(p_cat, train.sum(axis=1), n_cats) / np.maximum(np.bincount(p_cat, None, n_cats) * train.shape[1], 1)
-    value = (hits[group] + TE_SMOOTHING * cat_rate[p_cat]) / (rows[group] + TE_SMOOTHING)
-    cols.static(name, value.astype(np.float32), "target_encoding", "static_continuous",
-                f"Purchase rate of the {level}'s relevant pairs over the first fold's training periods, smoothed "
-                f"towards the category rate with weight {TE_SMOOTHING:g}.")
+def _target_encodings(cols: Columns, tx: pl.DataFrame, pairs: pl.DataFrame, T: int) -> None:
+    """Repurchase rates of the item and of the consumer over every line before t (not only the
+    panel's pairs, so that which pairs later become relevant never moves a value)."""
+    lines = tx.unique(["customer_id", "item_id_idx", "period"]).select("customer_id", "customer_id_idx", "item_id_idx", "category_idx", "period")
+    first = pl.col("period").min().over("customer_id", "item_id_idx")
+    lines = lines.with_columns(new=(pl.col("period") == first).cast(pl.Float64), one=pl.lit(1.0))
+    cat_hits, cat_exposure = _repurchase_counts(lines, "category_idx", int(tx.get_column("category_idx").max()) + 1, T)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cat_rate = np.where(cat_exposure > 0, cat_hits / cat_exposure, 0.0)[pairs.get_column("category_idx").to_numpy()]
+    for name, key, level in (("te_item", "item_id_idx", "item"), ("te_customer", "customer_id_idx", "consumer")):
+        rows = pairs.get_column(key).to_numpy()
+        hits, exposure = _repurchase_counts(lines.filter(pl.col(key).is_not_null()), key, int(rows.max()) + 1, T)
+        value = (hits[rows] + TE_SMOOTHING * cat_rate) / (exposure[rows] + TE_SMOOTHING)
+        cols.temporal(name, value, "target_encoding",
+                      f"Purchase periods per period since the first purchase, over every consumer-item of the {level} before t, "
+                      f"smoothed towards the pair's category rate with weight {TE_SMOOTHING:g}.")  # fmt: skip
+
+
+def _repurchase_counts(lines: pl.DataFrame, key: str, n: int, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, T) each: purchase periods before t, and consumer-item periods of exposure before t
+    (from each consumer-item's first purchase on)."""
+    per = lines.group_by(key, "period").agg(pl.col("one").sum(), pl.col("new").sum())
+    hits = np.cumsum(dense(per, key, "one", n, T), axis=1)
+    exposure = np.cumsum(np.cumsum(dense(per, key, "new", n, T), axis=1), axis=1)
+    return h.shift_right(hits, 0.0).astype(np.float64), h.shift_right(exposure, 0.0).astype(np.float64)

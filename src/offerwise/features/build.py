@@ -2,7 +2,13 @@
 
 A row is one relevant consumer-item pair x one period. Every feature of period t uses only what was
 known before t starts, except the retailer-set quantities of period t (offer, display, mailer,
-coupon exposure), which are planned in advance (see offers.py for the offer rule).
+coupon exposure), which are planned in advance (see offers.py for the offer rule). A feature's value
+never depends on how many periods follow it.
+
+The panel ends with one *future* period: the fortnight after the last complete one, with features
+from history and no target. Each fold is a decision at a cutoff (its validation period) for the
+period after it (its test period): the backtest folds decide periods that happened, the last fold,
+`decision = "forward"`, decides the future period.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from offerwise.features.manifest import Feature
 from offerwise.features.offers import OFFER_RULE, offer_matrix
 from offerwise.features.periods import assign_periods, complete_periods, default_anchor, period_starts, rolling_splits
 
+SAMPLE_SALT = "offerwise"  # customer sampling hashes ids with this salt: a stable draw that no later data moves
+
 
 @dataclass
 class Panel:
@@ -31,22 +39,32 @@ class Panel:
         return {**self.info, "features": [f.as_dict() for f in self.features], "offer_rule": OFFER_RULE}
 
 
+def decision_splits(n_complete: int, *, train_periods: int, folds: int) -> pl.DataFrame:
+    """`folds` backtest folds (the last tests on the last complete period) and one forward fold whose
+    test period is the future period `n_complete`. Columns: fold, period, split, decision."""
+    splits = rolling_splits(n_complete + 1, train_periods=train_periods, folds=folds + 1)
+    return splits.with_columns(decision=pl.when(pl.col("fold") == folds).then(pl.lit("forward")).otherwise(pl.lit("backtest")))
+
+
 def build_panel(data: RetailData, cfg: PanelConfig) -> Panel:
-    """Columns: customer_id, item_id, category, period, period_start, target, relevant_from_fold, features."""
+    """Columns: customer_id, item_id, category, period, period_start, target (null in the future
+    period), relevant_from_fold, features."""
     tx, items = _prepare_lines(data, cfg)
     first_day = tx.get_column("timestamp").min().date()
     anchor = cfg.start or default_anchor(first_day)
     tx = assign_periods(tx, anchor=anchor, period_days=cfg.period_days)
-    n_periods = complete_periods(tx.get_column("timestamp").max().date(), anchor=anchor, period_days=cfg.period_days)
-    outside = tx.filter((pl.col("period") < 0) | (pl.col("period") >= n_periods)).height
-    tx = tx.filter(pl.col("period").is_between(0, n_periods - 1))
-    splits = rolling_splits(n_periods, train_periods=cfg.train_periods, folds=cfg.folds)
-    validations = splits.filter(pl.col("split") == "validation").sort("fold").get_column("period").to_list()
+    n_complete = complete_periods(cfg.end or tx.get_column("timestamp").max().date(), anchor=anchor, period_days=cfg.period_days)
+    outside = tx.filter((pl.col("period") < 0) | (pl.col("period") >= n_complete)).height
+    tx = tx.filter(pl.col("period").is_between(0, n_complete - 1))
+    splits = decision_splits(n_complete, train_periods=cfg.train_periods, folds=cfg.folds)
+    validations = splits.filter(pl.col("split") == "validation").sort("fold").get_column("period").unique(maintain_order=True).to_list()
+    tx = _sample_customers(tx, validations[0], cfg.max_customers)
     pairs, skipped = _relevant_pairs(tx, validations, cfg)
+    n_periods = n_complete + 1  # the future period: features from history, no target
     starts = period_starts(n_periods, anchor=anchor, period_days=cfg.period_days)
     frame, features = assemble(
         tx, items, data.customers, pairs,
-        n_periods=n_periods, first_validation=validations[0], starts=starts, period_days=cfg.period_days,
+        n_periods=n_periods, labelled=n_complete, starts=starts, period_days=cfg.period_days,
         lag_windows=cfg.lag_windows,
         promotions=data.promotions if cfg.item_level == "item_id" else None,
         exposure=_exposure(data, pairs) if cfg.item_level == "item_id" else None,
@@ -55,6 +73,9 @@ def build_panel(data: RetailData, cfg: PanelConfig) -> Panel:
         "anchor": anchor.isoformat(),
         "period_days": cfg.period_days,
         "periods": n_periods,
+        "complete_periods": n_complete,
+        "future_period": n_complete,
+        "future_period_start": starts[-1].isoformat(),
         "lines_outside_complete_periods": outside,
         "pairs": pairs.height,
         "rows": frame.height,
@@ -71,11 +92,6 @@ def _prepare_lines(data: RetailData, cfg: PanelConfig) -> tuple[pl.DataFrame, pl
     items = data.items
     if cfg.item_level != "item_id":
         tx, items = coarsen_items(tx, items, cfg.item_level)
-    if cfg.max_customers is not None:
-        ids = tx.get_column("customer_id").unique().sort().sample(
-            min(cfg.max_customers, tx.get_column("customer_id").n_unique()), seed=0
-        )
-        tx = tx.filter(pl.col("customer_id").is_in(ids.implode()))
     basket = pl.when(pl.col("basket_id").is_not_null()).then(pl.col("basket_id").cast(pl.String)).otherwise(
         pl.col("customer_id").cast(pl.String) + "@" + pl.col("timestamp").dt.date().cast(pl.String)
     )
@@ -88,6 +104,16 @@ def _prepare_lines(data: RetailData, cfg: PanelConfig) -> tuple[pl.DataFrame, pl
         )
     )
     return tx, items
+
+
+def _sample_customers(tx: pl.DataFrame, first_validation: int, max_customers: int | None) -> pl.DataFrame:
+    """Keep `max_customers` consumers seen before the first cutoff: those with the smallest salted
+    hash of their id, so the sample never depends on what happened after any decision's cutoff."""
+    if max_customers is None:
+        return tx
+    seen = tx.filter(pl.col("period") < first_validation).select("customer_id").unique()
+    ids = seen.with_columns(h=pl.col("customer_id").hash(seed=0) ^ pl.lit(SAMPLE_SALT).hash(seed=0)).sort("h", "customer_id").head(max_customers)
+    return tx.filter(pl.col("customer_id").is_in(ids.get_column("customer_id").implode()))
 
 
 def coarsen_items(tx: pl.DataFrame, items: pl.DataFrame, level: str) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -6,6 +6,8 @@ import datetime as dt
 
 import polars as pl
 
+from offerwise.errors import InputError
+
 
 def default_anchor(first_day: dt.date) -> dt.date:
     """The first Monday on or before the first transaction."""
@@ -35,9 +37,10 @@ def rolling_splits(n_periods: int, *, train_periods: int, folds: int) -> pl.Data
     """
     first_validation = n_periods - 2 - (folds - 1)
     if first_validation < 1:
-        raise ValueError(
-            f"The data has {n_periods} complete periods; {folds} fold(s) need at least {folds + 2}. "
-            "Use fewer folds or more data."
+        raise InputError(
+            f"Too little history to split: the data has {n_periods} period(s), and {folds} rolling fold(s) need at least "
+            f"{folds + 2} (training, then one validation and one test period per fold). "
+            "Use fewer folds (panel.folds, --folds), shorter periods (panel.period_days) or a longer export."
         )
     rows = []
     for fold in range(folds):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from offerwise.model.metrics import average_precision, bce, roc_auc
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import Encoders, to_tensors
 
-ALL = "ALL"  # the shared model's "category"
+ALL = "__all__"  # the shared model's "category": no real category can take it (slugs of categories carry a hash)
 
 
 @dataclass
@@ -31,10 +32,27 @@ class Slice:
 
 
 def slug(category: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", category.lower()).strip("-") or "category"
+    """A folder name for a category's models: readable, and unique (a short hash of the exact name),
+    so two names that reduce to the same letters never share a folder; the shared model is `all`."""
+    if category == ALL:
+        return "all"
+    readable = re.sub(r"[^a-z0-9]+", "-", category.lower()).strip("-")[:40] or "category"
+    return f"{readable}-{hashlib.sha1(category.encode()).hexdigest()[:6]}"
 
 
-def make_slice(frame: pl.DataFrame, splits: pl.DataFrame, fold: int, category: str) -> Slice:
+def model_categories(frame: pl.DataFrame, per_category: bool) -> list[str]:
+    """The categories that get their own models, or the shared model's ALL."""
+    return sorted(frame.get_column("category").unique().to_list()) if per_category else [ALL]
+
+
+def make_slice(frame: pl.DataFrame, splits: pl.DataFrame, fold: int, category: str, status_quo: pl.DataFrame | None = None) -> Slice:
+    """Rows of the fold's relevant pairs up to its decided (test) period.
+
+    With `status_quo` (customer_id, item_id, reference_offer_pct), the decided period's inputs are
+    what is known at the cutoff: its offer is the status quo offer (the decision variable's
+    baseline), and the other retailer-set inputs (display, mailer, coupon exposure) are the
+    cutoff period's. Nothing realised in the decided period reaches a prediction.
+    """
     s = splits.filter(pl.col("fold") == fold)
     period = lambda name: s.filter(pl.col("split") == name).get_column("period")  # noqa: E731
     test = int(period("test").item())
@@ -42,7 +60,21 @@ def make_slice(frame: pl.DataFrame, splits: pl.DataFrame, fold: int, category: s
     if category != ALL:
         rows = rows.filter(pl.col("category") == category)
     # Sorted once here in the tensors' pair-major order, so raw columns reshape without re-sorting.
-    return Slice(rows.sort("customer_id", "item_id", "period"), period("train").to_list(), int(period("validation").item()), test)
+    rows = rows.sort("customer_id", "item_id", "period")
+    if status_quo is not None:
+        rows = _decided_inputs(rows, test, status_quo)
+    return Slice(rows, period("train").to_list(), int(period("validation").item()), test)
+
+
+PLANNED_INPUTS = ("display", "mailer", "coupon_exposure")  # retailer-set, known in advance, not decided here
+
+
+def _decided_inputs(rows: pl.DataFrame, test: int, status_quo: pl.DataFrame) -> pl.DataFrame:
+    decided = pl.col("period") == test
+    offers = status_quo.select("customer_id", "item_id", __sq=pl.col("reference_offer_pct").cast(rows.schema["offer_pct"]))
+    rows = rows.join(offers, on=["customer_id", "item_id"], how="left", maintain_order="left")
+    carried = [pl.when(decided).then(pl.col(c).shift(1).over("customer_id", "item_id")).otherwise(pl.col(c)).alias(c) for c in PLANNED_INPUTS if c in rows.columns]
+    return rows.with_columns(pl.when(decided).then(pl.col("__sq").fill_null(0.0)).otherwise(pl.col("offer_pct")).alias("offer_pct"), *carried).drop("__sq")
 
 
 def _masks(t, sl: Slice) -> dict[str, np.ndarray]:
@@ -94,20 +126,22 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
     parts = []
     for split in ("validation", "test"):
         col = int(np.flatnonzero(m[split][0])[0])
+        labels = sl.frame.filter(pl.col("period") == int(t.period[col])).get_column("target")  # null in the future period
         for name, p in scores.items():
             parts.append(
                 keys.select("customer_id", "item_id", "category").with_columns(
                     period=pl.lit(int(t.period[col]), pl.Int32), split=pl.lit(split), model=pl.lit(name),
-                    probability=pl.Series(p[:, col].astype(np.float64)), label=pl.Series(t.y[:, col].astype(np.int8)),
+                    probability=pl.Series(p[:, col].astype(np.float64)), label=labels,
                 )  # fmt: skip
             )
     return pl.concat(parts)
 
 
 def metrics_table(predictions: pl.DataFrame) -> pl.DataFrame:
-    """Columns: fold, category, model, split, rows, positives, bce, roc_auc, pr_auc."""
+    """Columns: fold, category, model, split, rows, positives, bce, roc_auc, pr_auc (labelled rows only:
+    the forward fold's decided period has not happened)."""
     rows = []
-    for key, group in predictions.group_by("fold", "category", "model", "split", maintain_order=True):
+    for key, group in predictions.drop_nulls("label").group_by("fold", "category", "model", "split", maintain_order=True):
         y, p = group.get_column("label").to_numpy(), group.get_column("probability").to_numpy()
         rows.append(dict(zip(("fold", "category", "model", "split"), key)) | {
             "rows": y.size, "positives": int(y.sum()), "bce": bce(y, p), "roc_auc": roc_auc(y, p), "pr_auc": average_precision(y, p),

@@ -90,7 +90,7 @@ def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
         tcat=cat(enc.temporal_categorical).reshape(P, T, -1),
         sc=cont(enc.static_continuous)[first],
         scat=cat(enc.static_categorical)[first],
-        y=frame.get_column("target").to_numpy().astype(np.float32).reshape(P, T),
+        y=frame.get_column("target").fill_null(0).to_numpy().astype(np.float32).reshape(P, T),  # future: no label, never in a loss
         period=periods,
         keys=frame.select("customer_id", "item_id", "category", "relevant_from_fold").gather(first),
     )

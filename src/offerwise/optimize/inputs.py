@@ -7,18 +7,22 @@ import polars as pl
 PAIR = ["customer_id", "item_id"]
 
 
-def optimization_inputs(panel: pl.DataFrame, pair_elasticity: pl.DataFrame, thresholds: pl.DataFrame, fits: pl.DataFrame, *, model: str = "tcn") -> pl.DataFrame:
+def optimization_inputs(
+    panel: pl.DataFrame, pair_elasticity: pl.DataFrame, thresholds: pl.DataFrame, fits: pl.DataFrame, *, model: str = "tcn", fold: int | None = None
+) -> pl.DataFrame:
     """Columns: customer_id, item_id, category, price, reference_offer_pct, probability, threshold,
-    elasticity, category_a, pair_slope, offer_pct (the scored period's offer).
+    elasticity, category_a, pair_slope, cutoff_offer_pct (the offer each pair faced in the cutoff
+    period: the offer ranges come from these).
 
-    price is the item's regular price before the scored period; probability is the model's at the
-    reference offer; threshold is the consumer's cut-off (the category's where they have none).
+    price is the item's regular price before the decided period; probability is the model's at the
+    reference offer; threshold is the consumer's cut-off fitted in `fold` (default: the last fold in
+    `thresholds`), the category's where they have none.
     """
     period = pair_elasticity.get_column("period").first()
     price = panel.filter(pl.col("period") == period).select(*PAIR, price="i_regular_price")
     cut = thresholds.filter(pl.col("model") == model)
     if "fold" in cut.columns:
-        cut = cut.filter(pl.col("fold") == cut.get_column("fold").max())
+        cut = cut.filter(pl.col("fold") == (cut.get_column("fold").max() if fold is None else fold))
     category_cut = cut.group_by("category").agg(category_threshold=pl.col("threshold").median())
     paper = fits.filter(pl.col("source") == "model_at_historical_offers").select("category", paper_a="a")
     counterfactual = fits.filter(pl.col("source") == "counterfactual").select("category", cf_a="a")
@@ -34,5 +38,5 @@ def optimization_inputs(panel: pl.DataFrame, pair_elasticity: pl.DataFrame, thre
             probability=pl.col("probability_at_reference"),
             price=pl.col("price").fill_null(0.0),
         )
-        .select(*PAIR, "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity", "category_a", "pair_slope", "offer_pct")
+        .select(*PAIR, "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity", "category_a", "pair_slope", "cutoff_offer_pct")
     )

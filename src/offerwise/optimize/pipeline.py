@@ -16,7 +16,7 @@ OFFER_COLUMNS = [
 
 
 def offer_range(offers: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
-    """(o1, o2) from the latest period's non-zero offers of the category.
+    """(o1, o2) from the non-zero offers of the category's pairs in the cutoff period (the latest known).
 
     A range with no 5-point level inside (a category with one or two discounted lines, e.g. 42.7-42.7 %)
     is widened to the 5-point step around it, so there is something to choose from.
@@ -33,7 +33,7 @@ def offer_range(offers: np.ndarray, percentiles: tuple[float, float]) -> tuple[f
 
 def category_ranges(inputs: pl.DataFrame, percentiles: tuple[float, float]) -> dict[str, tuple[float, float]]:
     """offer_range of every category in the optimiser inputs."""
-    return {c: offer_range(g.get_column("offer_pct").to_numpy(), percentiles) for (c,), g in inputs.group_by("category")}
+    return {c: offer_range(g.get_column("cutoff_offer_pct").to_numpy(), percentiles) for (c,), g in inputs.group_by("category")}
 
 
 def _metrics(m: Matrices, pairs: pl.DataFrame, choice: np.ndarray) -> dict[str, float]:
@@ -75,6 +75,7 @@ def optimize_category(pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[f
     after = _metrics(m, pairs, sol.choice)
     rows = np.arange(n)
     offers = pairs.with_columns(
+        binding=pl.Series(binding(m, sol.choice, budget=B is not None)),
         recommended_offer_pct=pl.Series(m.offers[rows, sol.choice]),
         eta=pl.Series(m.eta[rows, sol.choice]).fill_nan(None),
         predicted_probability=pl.Series(m.prob[rows, sol.choice]),
@@ -83,5 +84,21 @@ def optimize_category(pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[f
         expected_revenue=pl.col("predicted_probability") * pl.col("price") * (1 - pl.col("recommended_offer_pct") / 100),
     )
     summary |= {f"{k}_after": v for k, v in after.items()}
-    summary |= {"status": "ok", "solver": sol.solver, "gap": sol.gap, "bound": sol.bound, "seconds": sol.seconds}
-    return offers.select(*OFFER_COLUMNS, "predicted_probability"), summary
+    summary |= {"status": "ok", "solver": sol.solver, "gap": sol.gap, "bound": sol.bound, "seconds": sol.seconds, "retention_multiplier": sol.multiplier}
+    return offers.select(*OFFER_COLUMNS, "predicted_probability", "binding"), summary
+
+
+def binding(m: Matrices, choice: np.ndarray, *, budget: bool) -> np.ndarray:
+    """What decided each pair's offer: "range edge" (its own best level lies outside the offer range
+    and it sits on the edge), "retention" or "budget" (a constraint moved it off its best level in
+    range: to more retention, or to less spend), else "none"."""
+    rows = np.arange(choice.size)
+    free = m.value.argmax(axis=1)  # best level ignoring the range
+    in_range = np.where(m.allowed, m.value, -np.inf).argmax(axis=1)
+    moved = choice != in_range
+    more_retention = m.retention[rows, choice] > m.retention[rows, in_range] + 1e-12
+    out = np.full(choice.size, "none", dtype=object)
+    out[(~m.allowed[rows, free]) & (choice == in_range)] = "range edge"
+    out[moved & (more_retention | ~budget)] = "retention"
+    out[moved & ~more_retention & budget] = "budget"
+    return out

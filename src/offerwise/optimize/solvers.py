@@ -35,6 +35,7 @@ class Solution:
     bound: float  # dual (upper) bound on the optimum
     solver: str
     seconds: float
+    multiplier: float = float("nan")  # retention's Lagrange multiplier (value per unit of retention); NaN from the MILP
 
     @property
     def gap(self) -> float:
@@ -124,7 +125,7 @@ def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60, 
     n = v.shape[0]
     if n == 0:
         return Solution(np.zeros(0, dtype=int), 0.0, 0.0, "lagrangian", time.perf_counter() - start)
-    best_choice, best_obj, bound = None, -np.inf, np.inf
+    best_choice, best_obj, bound, multiplier = None, -np.inf, np.inf, 0.0
     v_masked = np.where(allowed, v, NEG)
 
     def dual(lam, mu):
@@ -134,7 +135,7 @@ def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60, 
         return choice, obj, ret, cost, value
 
     def inner(mu):  # bisection on the retention multiplier at fixed mu
-        nonlocal best_choice, best_obj, bound
+        nonlocal best_choice, best_obj, bound, multiplier
         lo, hi = 0.0, 1.0
         while True:  # grow hi until retention holds
             choice, obj, ret, cost, value = dual(hi, mu)
@@ -149,6 +150,7 @@ def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60, 
             if feasible and obj > best_obj:
                 best_choice = _repair(v, r, c, allowed, R, B, choice)
                 best_obj = _totals(v, r, c, best_choice)[0]
+                multiplier = lam
             if c is None and best_obj > -np.inf and bound - best_obj <= tolerance * max(abs(bound), 1.0):
                 break
             if ret >= R - 1e-9:
@@ -175,7 +177,7 @@ def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60, 
         best_choice = np.where(allowed, r, NEG).argmax(axis=1)
     choice = _repair(v, r, c, allowed, R, B, best_choice)
     objective = _totals(v, r, c, choice)[0]
-    return Solution(choice, objective, max(bound, objective), "lagrangian", time.perf_counter() - start)
+    return Solution(choice, objective, max(bound, objective), "lagrangian", time.perf_counter() - start, multiplier)
 
 
 def _repair(v, r, c, allowed, R, B, choice) -> np.ndarray:

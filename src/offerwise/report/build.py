@@ -14,7 +14,31 @@ from offerwise.report.html import render, table1
 FIGURES = ("figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers")
 
 
-def build_report(data: RetailData, evaluation: Path, optimize: Path, out: Path, *, title: str, policy: pl.DataFrame | None = None) -> Path:
+def _plan_sections(plan: dict, recommendations: Path, out: Path) -> list:
+    """The decision first: dates, number of offers, expected effect, per category, and a figure."""
+    offers = pl.read_parquet(recommendations / "offers.parquet")
+    png = figures.figure_plan(offers)
+    io.write_bytes(png, out / "figure_plan.png")
+    headline = (
+        f"Offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}: {plan['pairs']:,} consumer-item offers; "
+        f"expected net revenue {plan['revenue_change']:+.1%} against the planned offers; expected retention "
+        f"{plan['retention_after']:.3f} (planned {plan['retention_before']:.3f}). The offers are in {recommendations / 'offers.csv'}."
+    )
+    per_category = plan["per_category"].select(
+        "category", "pairs", "planned_offer_mean", "recommended_offer_mean", "expected_revenue_before", "expected_revenue_after",
+        "retention_before", "retention_after",
+    )  # fmt: skip
+    return [
+        ("The plan", headline),
+        ("The plan per category (the model's expectation)", per_category),
+        ("Recommended against planned offer depth", png),
+    ]
+
+
+def build_report(
+    data: RetailData, evaluation: Path, optimize: Path, out: Path, *, title: str, policy: pl.DataFrame | None = None,
+    recommendations: Path | None = None, plan: dict | None = None,
+) -> Path:
     metrics = pl.read_csv(evaluation / "metrics.csv")
     f1 = pl.read_csv(evaluation / "f1.csv")
     fits = pl.read_csv(evaluation / "elasticity.csv")
@@ -32,15 +56,17 @@ def build_report(data: RetailData, evaluation: Path, optimize: Path, out: Path, 
     f1_wide = f1_wide.with_columns(column=pl.col("rule") + " · " + pl.col("model")).pivot(on="column", index="category", values="f1")
     keep = [c for c in ("category", "response", "objective_form", "status", "retention_before", "retention_after", "expected_revenue_before",
                         "expected_revenue_after", "weighted_offer_pct_after", "gap", "solver", "seconds") if c in summary.columns]  # fmt: skip
-    sections: list = [
+    sections: list = _plan_sections(plan, recommendations, out) if plan is not None and recommendations is not None else []
+    if policy is not None:
+        sections.append(("Policy score against the simulator's true response (backtest: the last fortnight in the data; forward: the plan)", policy))
+    sections.append(("The backtest: the same decision one fortnight earlier, scored against what happened", ""))
+    sections += [
         ("Table 1: model results and elasticity", table1(metrics, f1, fits, summary)),
         ("Test F1 of every decision rule (oracle_test chooses cut-offs on the test labels: not a real result)", f1_wide.select("category", *sorted(c for c in f1_wide.columns if c != "category"))),
         ("Figure 3: exploratory data analysis", pngs["figure3_eda"]),
         ("Figure 4: purchase probability against offer %, fitted sigmoids", pngs["figure4_elasticity"]),
         ("Figure 5: probability distributions and per-consumer cut-offs", pngs["figure5_probabilities"]),
         ("Figure 6: recommended offers per category", pngs["figure6_offers"]),
-        ("Optimisation summary (the model's view)", summary.select(keep)),
+        ("details:Optimisation summary of every response x objective variant (the model's view)", summary.select(keep)),
     ]
-    if policy is not None:
-        sections.append(("Policy score against the simulator's true response", policy))
     return io.write_text(render(title, sections), out / "report.html")

@@ -8,9 +8,10 @@ import html
 import polars as pl
 
 
-def table1(metrics: pl.DataFrame, f1: pl.DataFrame, fits: pl.DataFrame, summary: pl.DataFrame) -> pl.DataFrame:
+def table1(metrics: pl.DataFrame, f1: pl.DataFrame, fits: pl.DataFrame, summary: pl.DataFrame, *, response: str | None = None, objective: str | None = None) -> pl.DataFrame:
     """Per category and model: sample size, test BCE, precision / recall / F1 (per-consumer cut-offs
-    fitted on validation), average elasticity and weighted offer % after optimisation (TCN rows)."""
+    fitted on validation), average elasticity and weighted offer % after optimisation (TCN rows; of
+    the `response` x `objective` variant that wrote offers.csv when given)."""
     test = metrics.filter(pl.col("split") == "test")
     if "fold" in test.columns:
         test = test.filter(pl.col("fold") == test["fold"].max())
@@ -19,6 +20,8 @@ def table1(metrics: pl.DataFrame, f1: pl.DataFrame, fits: pl.DataFrame, summary:
         rule = f1.filter((pl.col("rule") == "consumer_cutoff") & (pl.col("fold") == f1["fold"].max())).select("category", "model", "precision", "recall", "f1")
     paper = fits.filter(pl.col("source") == "model_at_historical_offers").select("category", avg_elasticity="avg_elasticity", model=pl.lit("tcn"))
     ok = summary.filter(pl.col("status") == "ok")
+    if response is not None and "response" in ok.columns:
+        ok = ok.filter((pl.col("response") == response) & (pl.col("objective_form") == objective))
     if "response" in ok.columns:
         ok = ok.unique(["category"], keep="first", maintain_order=True)
     offers = ok.select("category", weighted_offer_pct="weighted_offer_pct_after", model=pl.lit("tcn"))
@@ -43,7 +46,8 @@ def _table_html(frame: pl.DataFrame) -> str:
 
 
 def render(title: str, sections: list[tuple[str, str | pl.DataFrame | bytes]]) -> str:
-    """sections: (heading, text | table | PNG bytes). No external resources: opens offline."""
+    """sections: (heading, text | table | PNG bytes); a heading "details:..." folds its content away.
+    No external resources: opens offline."""
     parts = []
     for heading, content in sections:
         if isinstance(content, bytes):
@@ -53,7 +57,10 @@ def render(title: str, sections: list[tuple[str, str | pl.DataFrame | bytes]]) -
             body = _table_html(content)
         else:
             body = f"<p>{html.escape(content)}</p>"
-        parts.append(f"<section><h2>{html.escape(heading)}</h2>{body}</section>")
+        if heading.startswith("details:"):  # long tables fold away
+            parts.append(f"<section><details><summary>{html.escape(heading.removeprefix('details:'))}</summary>{body}</details></section>")
+        else:
+            parts.append(f"<section><h2>{html.escape(heading)}</h2>{'' if isinstance(content, str) and not content else body}</section>")
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}"
         "table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"

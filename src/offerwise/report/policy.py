@@ -53,17 +53,14 @@ def policy_score(inputs: pl.DataFrame, offers: pl.DataFrame, truth: pl.DataFrame
 
 
 def score_against_truth(
-    panel: pl.DataFrame, anchor: str, period_days: int, pair_elasticity: pl.DataFrame, thresholds: pl.DataFrame,
-    fits: pl.DataFrame, offers: pl.DataFrame, ground_truth: pl.DataFrame, cfg: OptimizeConfig,
+    panel: pl.DataFrame, pair_elasticity: pl.DataFrame, thresholds: pl.DataFrame, fits: pl.DataFrame, offers: pl.DataFrame,
+    truth: pl.DataFrame, cfg: OptimizeConfig, *, fold: int | None = None,
 ) -> pl.DataFrame:
-    """policy_score from the stages' artifacts (frames) and the simulator's ground truth."""
-    import datetime as dt
-
+    """policy_score from one decision's artifacts (frames) and the simulator's truth for its decided
+    period (customer_id, item_id, true_a, true_b). The status quo is the decision's reference offer:
+    the retailer's plan where it gave one."""
     from offerwise.optimize.inputs import optimization_inputs
     from offerwise.optimize.pipeline import category_ranges
 
-    inputs = optimization_inputs(panel, pair_elasticity, thresholds, fits)
-    period = int(pair_elasticity.get_column("period").first())
-    start = dt.date.fromisoformat(anchor) + dt.timedelta(days=period_days * period)
-    truth = ground_truth.filter(pl.col("period_start") == start).select("customer_id", "item_id", "true_a", "true_b")
+    inputs = optimization_inputs(panel, pair_elasticity, thresholds, fits, fold=fold)
     return policy_score(inputs, offers, truth, cfg, category_ranges(inputs, cfg.offer_range_percentiles))

