@@ -6,14 +6,16 @@ from pathlib import Path
 
 import polars as pl
 
-from offerwise.data.clean import UnknownItemPolicy, clean_transactions
-from offerwise.data.schema import LoadReport, RetailData
+from offerwise.data.clean import CleaningReport, UnknownItemPolicy, clean_transactions
+from offerwise.data.schema import RetailData
 from offerwise.data.validate import (
     cast_strict,
     parse_dates,
     read_csv_strings,
+    read_table,
     require_columns,
     require_file,
+    require_rows,
 )
 from offerwise.errors import input_error
 
@@ -39,7 +41,7 @@ def read_amexpert(folder: Path, *, unknown_items: UnknownItemPolicy = "drop") ->
     """
     folder = Path(folder)
     items = read_items(require_file(folder, ITEMS))
-    report = LoadReport(source=f"AmExpert 2019 layout ({folder})")
+    report = CleaningReport(source=f"AmExpert 2019 layout ({folder})")
     path = require_file(folder, TRANSACTIONS)
     raw = _raw_transactions(path)
     transactions = clean_transactions(raw, items, file=str(path), report=report, unknown_items=unknown_items)
@@ -59,6 +61,7 @@ def _raw_transactions(path: Path) -> pl.DataFrame:
     frame = read_csv_strings(path)
     file = str(path)
     require_columns(frame, TRANSACTION_COLUMNS, file=file)
+    require_rows(frame, file=file, what="transaction lines")
     other = cast_strict(frame, "other_discount", pl.Float64(), file=file, required=False)
     coupon = cast_strict(frame, "coupon_discount", pl.Float64(), file=file, required=False)
     for name, series in (("other_discount", other), ("coupon_discount", coupon)):
@@ -74,7 +77,7 @@ def _raw_transactions(path: Path) -> pl.DataFrame:
         {
             "customer_id": cast_strict(frame, "customer_id", pl.Int64(), file=file),
             "item_id": cast_strict(frame, "item_id", pl.Int64(), file=file),
-            "timestamp": parse_dates(frame, "date", "%Y-%m-%d", file=file).cast(pl.Datetime("us")),
+            "timestamp": cast_strict(frame, "date", pl.Datetime("us"), file=file),
             "basket_id": pl.Series([None] * frame.height, dtype=pl.Int64),
             "quantity": cast_strict(frame, "quantity", pl.Float64(), file=file),
             "paid": cast_strict(frame, "selling_price", pl.Float64(), file=file),
@@ -85,14 +88,16 @@ def _raw_transactions(path: Path) -> pl.DataFrame:
 
 
 def read_items(path: Path) -> pl.DataFrame:
-    frame = read_csv_strings(path)
+    """The item table from a .csv or .parquet file; extra (hierarchy) columns are kept as they are."""
+    frame = read_table(path)
     file = str(path)
     require_columns(frame, ["item_id", "brand", "brand_type", "category"], file=file)
+    require_rows(frame, file=file, what="items")
     items = frame.with_columns(
         item_id=cast_strict(frame, "item_id", pl.Int64(), file=file),
-        category=pl.col("category").fill_null("UNKNOWN"),
-        brand=pl.col("brand").fill_null("UNKNOWN"),
-        brand_type=pl.col("brand_type").fill_null("UNKNOWN"),
+        category=pl.col("category").cast(pl.String).fill_null("UNKNOWN"),
+        brand=pl.col("brand").cast(pl.String).fill_null("UNKNOWN"),
+        brand_type=pl.col("brand_type").cast(pl.String).fill_null("UNKNOWN"),
     )
     dups = items.filter(pl.col("item_id").is_duplicated())
     if dups.height:

@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 
 from offerwise.data.amexpert import read_items
-from offerwise.data.clean import UnknownItemPolicy, clean_transactions
-from offerwise.data.schema import LoadReport, RetailData
-from offerwise.data.validate import cast_strict, read_csv_strings, require_columns
+from offerwise.data.clean import CleaningReport, UnknownItemPolicy, clean_transactions
+from offerwise.data.schema import RetailData
+from offerwise.data.validate import cast_strict, read_table, require_columns, require_rows
 from offerwise.errors import input_error
 
 REQUIRED = ["customer_id", "item_id", "timestamp", "quantity", "paid", "retail_discount", "coupon_discount"]
@@ -26,21 +26,16 @@ def is_canonical_folder(folder: Path) -> bool:
     return find_table(folder, "transactions") is not None
 
 
-def _read_as_strings(path: Path) -> pl.DataFrame:
-    if path.suffix == ".csv":
-        return read_csv_strings(path)
-    return pl.read_parquet(path).with_columns(pl.all().cast(pl.String))
-
-
 def read_canonical(folder: Path, *, unknown_items: UnknownItemPolicy = "drop") -> RetailData:
     """Load transactions.{parquet,csv}, items.{parquet,csv} and optional customers.{parquet,csv}."""
     folder = Path(folder)
     tx_path, item_path = find_table(folder, "transactions"), find_table(folder, "items")
     if tx_path is None or item_path is None:
         raise input_error(file=str(folder), column=None, problem="needs transactions and items files (.parquet or .csv).")
-    items = read_items(item_path) if item_path.suffix == ".csv" else _items_from_parquet(item_path)
-    frame, file = _read_as_strings(tx_path), str(tx_path)
+    items = read_items(item_path)
+    frame, file = read_table(tx_path), str(tx_path)
     require_columns(frame, REQUIRED, file=file)
+    require_rows(frame, file=file, what="transaction lines")
     timestamp = cast_strict(frame, "timestamp", pl.Datetime("us"), file=file)
     raw = pl.DataFrame(
         {
@@ -56,18 +51,12 @@ def read_canonical(folder: Path, *, unknown_items: UnknownItemPolicy = "drop") -
             "coupon_discount": cast_strict(frame, "coupon_discount", pl.Float64(), file=file, required=False),
         }
     )
-    report = LoadReport(source=f"canonical files ({folder})")
+    report = CleaningReport(source=f"canonical files ({folder})")
     transactions = clean_transactions(raw, items, file=file, report=report, unknown_items=unknown_items)
     customers = transactions.select("customer_id").unique().sort("customer_id")
     if (cust_path := find_table(folder, "customers")) is not None:
-        extra = _read_as_strings(cust_path)
+        extra = read_table(cust_path)
         require_columns(extra, ["customer_id"], file=str(cust_path))
         extra = extra.with_columns(customer_id=cast_strict(extra, "customer_id", pl.Int64(), file=str(cust_path)))
         customers = customers.join(extra, on="customer_id", how="full", coalesce=True).sort("customer_id")
     return RetailData(transactions=transactions, items=items, customers=customers, report=report, name=folder.name)
-
-
-def _items_from_parquet(path: Path) -> pl.DataFrame:
-    frame = pl.read_parquet(path)
-    require_columns(frame, ["item_id", "category", "brand", "brand_type"], file=str(path))
-    return frame.with_columns(pl.col("item_id").cast(pl.Int64))

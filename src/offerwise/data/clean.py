@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from typing import Literal
 
 import polars as pl
@@ -11,13 +13,41 @@ from offerwise.errors import input_error
 
 UnknownItemPolicy = Literal["drop", "error"]
 
+OUTLIER_FACTOR = 1000.0  # a quantity or unit price this many times its reference (or 1 / this) is an outlier
+MIN_ITEM_LINES = 3  # an item's own median is its reference from this many lines on
+DATE_FENCE_IQRS = 3.0  # dates beyond the middle half of the dates by this many times its length ...
+MIN_DATE_FENCE = dt.timedelta(days=365)  # ... and by at least a year are outside the bulk of the data
+
+
+@dataclasses.dataclass
+class CleaningReport(LoadReport):
+    """The load report with the robust outlier rules' counters (quantities, unit prices, dates)."""
+
+    quantity_outliers_dropped: int = 0
+    price_outliers_dropped: int = 0
+    far_dates_dropped: int = 0
+
+    def as_rows(self) -> list[tuple[str, str]]:
+        rows = super().as_rows()
+        at = [key for key, _ in rows].index("lines kept")
+        extra = [
+            (f"quantity outliers (over {OUTLIER_FACTOR:,.0f}x the item's median) dropped", self.quantity_outliers_dropped),
+            (f"unit price outliers ({OUTLIER_FACTOR:,.0f}x off the item's median) dropped", self.price_outliers_dropped),
+            ("lines dated far outside the bulk of the data dropped", self.far_dates_dropped),
+        ]
+        return rows[:at] + [(k, f"{v:,}") for k, v in extra] + rows[at:]
+
+    def check_balance(self) -> None:
+        outliers = self.quantity_outliers_dropped + self.price_outliers_dropped + self.far_dates_dropped
+        LoadReport.check_balance(dataclasses.replace(self, kept_lines=self.kept_lines + outliers))
+
 
 def clean_transactions(
     raw: pl.DataFrame,
     items: pl.DataFrame,
     *,
     file: str,
-    report: LoadReport,
+    report: CleaningReport,
     unknown_items: UnknownItemPolicy = "drop",
     max_unknown_share: float = 0.05,
 ) -> pl.DataFrame:
@@ -27,7 +57,7 @@ def clean_transactions(
     coupon_discount. Returns the canonical transaction table (TRANSACTION_SCHEMA).
     """
     report.raw_lines = raw.height
-    _reject_negative(raw, ["paid", "retail_discount", "coupon_discount"], file=file)
+    _reject_invalid(raw, ["quantity", "paid", "retail_discount", "coupon_discount"], file=file)
     report.missing_discounts_filled = int(
         raw.select(pl.col("retail_discount").is_null().sum() + pl.col("coupon_discount").is_null().sum()).item()
     )
@@ -39,9 +69,11 @@ def clean_transactions(
     before = lines.height
     lines = lines.unique(maintain_order=True)
     report.duplicates_dropped = before - lines.height
+    lines = _drop_outliers(lines, gross, report)
     lines = _handle_unknown_items(lines, items, file=file, report=report, policy=unknown_items, max_share=max_unknown_share)
     report.kept_lines = lines.height
     report.check_balance()
+    _require_lines_left(report, file=file)
     return lines.with_columns(
         list_price=gross / pl.col("quantity"),
         offer_pct=100.0 * pl.col("retail_discount") / gross,
@@ -53,11 +85,55 @@ def _drop(frame: pl.DataFrame, condition: pl.Expr) -> tuple[pl.DataFrame, int]:
     return kept, frame.height - kept.height
 
 
-def _reject_negative(frame: pl.DataFrame, columns: list[str], *, file: str) -> None:
+def _reject_invalid(frame: pl.DataFrame, columns: list[str], *, file: str) -> None:
     for column in columns:
-        bad = frame.filter(pl.col(column) < 0)
+        bad = frame.filter(pl.col(column).is_nan() | pl.col(column).is_infinite())
         if bad.height:
+            raise input_error(file=file, column=column, problem="values that are not finite numbers (NaN or infinity).", examples=bad)
+        bad = frame.filter(pl.col(column) < 0)
+        if bad.height and column != "quantity":  # a negative quantity is a return, dropped and counted
             raise input_error(file=file, column=column, problem="negative amounts.", examples=bad)
+
+
+def _drop_outliers(lines: pl.DataFrame, gross: pl.Expr, report: CleaningReport) -> pl.DataFrame:
+    """Quantities and unit prices 1000x away from their item's median, then dates far outside the bulk (docs/data.md)."""
+    many = pl.len().over("item_id") >= MIN_ITEM_LINES
+    quantity, price = pl.col("quantity"), gross / pl.col("quantity")
+    far = many & (quantity > OUTLIER_FACTOR * quantity.median().over("item_id"))
+    lines, report.quantity_outliers_dropped = _drop_noted(lines, far, report, quantity, f"a quantity over {OUTLIER_FACTOR:,.0f}x their item's median quantity")
+    reference = pl.when(many).then(price.median().over("item_id")).otherwise(price.median())
+    far = (price > OUTLIER_FACTOR * reference) | (price < reference / OUTLIER_FACTOR)
+    what = f"a unit price over {OUTLIER_FACTOR:,.0f}x or under 1/{OUTLIER_FACTOR:,.0f} of their item's median (all lines' for items with under {MIN_ITEM_LINES} lines)"
+    lines, report.price_outliers_dropped = _drop_noted(lines, far, report, price, what)
+    if lines.height:
+        low, high = _date_window(lines)
+        far = (pl.col("timestamp") < low) | (pl.col("timestamp") > high)
+        what = f"a date outside {low:%Y-%m-%d} to {high:%Y-%m-%d}, far from the bulk of the data's dates"
+        lines, report.far_dates_dropped = _drop_noted(lines, far, report, pl.col("timestamp").dt.date(), what)
+    return lines
+
+
+def _drop_noted(lines: pl.DataFrame, condition: pl.Expr, report: LoadReport, value: pl.Expr, what: str) -> tuple[pl.DataFrame, int]:
+    """Drop the lines matching `condition`; a note says how many, why, and the most extreme values."""
+    dropped = lines.filter(condition).select(value.alias("v")).get_column("v")
+    if dropped.len():
+        extremes = ", ".join(str(v) for v in dict.fromkeys([dropped.min(), dropped.max()]))
+        report.notes.append(f"{dropped.len():,} lines with {what} were dropped as outliers (from {extremes})")
+    return lines.filter(~condition), dropped.len()
+
+
+def _date_window(lines: pl.DataFrame) -> tuple[dt.datetime, dt.datetime]:
+    """The bulk of the dates: the middle half widened by max(3 x its length, 365 days) on each side."""
+    stamp = pl.col("timestamp")
+    q1, q3 = lines.select(stamp.quantile(0.25, "lower").alias("q1"), stamp.quantile(0.75, "higher").alias("q3")).row(0)
+    fence = max(DATE_FENCE_IQRS * (q3 - q1), MIN_DATE_FENCE)
+    return q1 - fence, q3 + fence
+
+
+def _require_lines_left(report: LoadReport, *, file: str) -> None:
+    if report.kept_lines == 0:
+        dropped = "; ".join(f"{key}: {value}" for key, value in report.as_rows() if key.endswith("dropped") and value != "0")
+        raise input_error(file=file, column=None, problem=f"no lines left after cleaning: all {report.raw_lines:,} were dropped ({dropped}).")
 
 
 def _handle_unknown_items(

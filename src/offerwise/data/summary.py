@@ -21,8 +21,12 @@ def summarize(data: RetailData) -> dict[str, object]:
         "categories": tx.join(data.items.select("item_id", "category"), on="item_id").get_column("category").n_unique(),
         "date range": f"{first:%Y-%m-%d} to {last:%Y-%m-%d}",
         "lines with an offer (retail discount > 0)": f"{(tx.get_column('retail_discount') > 0).mean():.1%}",
-        "mean offer % on discounted lines": f"{tx.filter(pl.col('retail_discount') > 0).get_column('offer_pct').mean():.1f}",
+        "mean offer % on discounted lines": _one_decimal(tx.filter(pl.col("retail_discount") > 0).get_column("offer_pct").mean()),
     }
+
+
+def _one_decimal(value: float | None) -> str:
+    return "none" if value is None else f"{value:.1f}"
 
 
 def category_table(data: RetailData, top: int = 12) -> pl.DataFrame:

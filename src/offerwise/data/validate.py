@@ -8,8 +8,15 @@ import polars as pl
 
 from offerwise.errors import input_error
 
-
-_KINDS = {pl.Float64: "numbers", pl.Int64: "whole numbers (ids)", pl.Datetime: "timestamps", pl.Date: "dates"}
+_KINDS = {pl.Float64: "numbers", pl.Int64: "whole numbers (ids)", pl.Date: "dates"}
+# Date-times are read as the wall-clock time written in the file: a trailing Z or UTC offset is
+# accepted and dropped (never used to move a line to another day), so one column may mix them.
+_ZONE = r"(?i)(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:z|utc|[+-]\d{2}(?::?\d{2})?)$"
+_ISO_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+DATE_PROBLEM = (
+    "values that do not parse as ISO dates or date-times; accepted: 2017-01-02, 2017-01-02 10:00[:00[.123]] "
+    "(a space or T before the time), optionally ending in Z or an offset such as +01:00."
+)
 
 
 def require_file(folder: Path, name: str) -> Path:
@@ -22,11 +29,27 @@ def require_file(folder: Path, name: str) -> Path:
 
 
 def read_csv_strings(path: Path) -> pl.DataFrame:
-    """Read every column as text so that typing errors can be reported row by row."""
+    """Read every column as text so that typing errors can be reported row by row; blank lines are skipped."""
     try:
-        return pl.read_csv(path, infer_schema=False)
+        frame = pl.read_csv(path, infer_schema=False)
     except pl.exceptions.PolarsError as exc:
         raise input_error(file=str(path), column=None, problem=f"not a readable CSV file ({exc}).") from exc
+    return frame.filter(~pl.all_horizontal(pl.all().is_null())) if frame.width else frame
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """A .csv file as text columns, a .parquet file with its own column types."""
+    if Path(path).suffix == ".csv":
+        return read_csv_strings(path)
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise input_error(file=str(path), column=None, problem=f"not a readable Parquet file ({exc}).") from exc
+
+
+def require_rows(frame: pl.DataFrame, *, file: str, what: str) -> None:
+    if frame.height == 0:
+        raise input_error(file=file, column=None, problem=f"no {what}: the file has a header and nothing else.")
 
 
 def require_columns(frame: pl.DataFrame, columns: list[str], *, file: str) -> None:
@@ -42,18 +65,38 @@ def require_columns(frame: pl.DataFrame, columns: list[str], *, file: str) -> No
 def cast_strict(
     frame: pl.DataFrame, column: str, dtype: pl.DataType, *, file: str, required: bool = True
 ) -> pl.Series:
-    """Cast one column; raise with examples when a value does not parse or a required one is empty."""
+    """Cast one column; raise with the failing rows when a value does not parse, is not finite or a required one is empty."""
     raw = frame.get_column(column)
     if raw.dtype == pl.String:
         raw = raw.str.strip_chars().replace("", None)
-    if raw.dtype == pl.String and isinstance(dtype, pl.Datetime):
-        cast = _to_datetime(raw)
-    else:
-        cast = raw.cast(dtype, strict=False)
-    _reject(frame, cast.is_null() & raw.is_not_null(), file=file, column=column, problem=f"values that are not {_KINDS.get(type(dtype), dtype)}.")
+    cast = _convert(raw, dtype)
+    problem = DATE_PROBLEM if isinstance(dtype, pl.Datetime) else f"values that are not {_KINDS.get(type(dtype), dtype)}."
+    _reject(frame, cast.is_null() & raw.is_not_null(), file=file, column=column, problem=problem)
+    if dtype == pl.Float64:
+        problem = "values that are not finite numbers (NaN or infinity); fix or remove those lines."
+        _reject(frame, cast.is_not_null() & ~cast.is_finite(), file=file, column=column, problem=problem)
     if required:
         _reject(frame, cast.is_null(), file=file, column=column, problem="missing values.")
     return cast
+
+
+def _convert(raw: pl.Series, dtype: pl.DataType) -> pl.Series:
+    if isinstance(dtype, pl.Datetime):
+        return _to_datetime(raw)
+    if dtype == pl.Int64:
+        return _to_whole_numbers(raw)
+    return raw.cast(dtype, strict=False)
+
+
+def _to_whole_numbers(raw: pl.Series) -> pl.Series:
+    """Integers, and numbers with a zero fraction (1.0, as some exports write ids); 1.5 or 'x' become null."""
+    direct = raw.cast(pl.Int64, strict=False)
+    if raw.dtype.is_integer():
+        return direct
+    number = raw.cast(pl.Float64, strict=False)
+    whole = number.is_finite() & (number == number.floor()) & (number.abs() < 2.0**53)
+    from_number = pl.select(pl.when(whole).then(number)).to_series().cast(pl.Int64)
+    return direct.fill_null(from_number) if raw.dtype == pl.String else from_number
 
 
 def _reject(frame: pl.DataFrame, bad: pl.Series, *, file: str, column: str, problem: str) -> None:
@@ -62,16 +105,18 @@ def _reject(frame: pl.DataFrame, bad: pl.Series, *, file: str, column: str, prob
 
 
 def _to_datetime(raw: pl.Series) -> pl.Series:
-    """ISO-like timestamps (date, or date and time); anything else becomes null and is reported."""
-    for fmt in ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
-        parsed = raw.str.to_datetime(fmt, strict=False, time_unit="us")
-        if parsed.null_count() == raw.null_count():
-            return parsed
-    return raw.str.to_datetime("%Y-%m-%d %H:%M:%S", strict=False, time_unit="us")
+    """Dates and date-times, each value in any of the ISO forms above; anything else becomes null and is reported."""
+    if raw.dtype == pl.Date or raw.dtype == pl.Datetime:
+        naive = raw.dt.replace_time_zone(None) if getattr(raw.dtype, "time_zone", None) else raw
+        return naive.cast(pl.Datetime("us"))
+    text = raw.cast(pl.String).str.replace(_ZONE, "${1}")
+    tries = [text.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in _ISO_FORMATS]
+    return pl.select(pl.coalesce(tries)).to_series().alias(raw.name)
 
 
 def parse_dates(frame: pl.DataFrame, column: str, fmt: str, *, file: str) -> pl.Series:
-    raw = frame.get_column(column).cast(pl.String).str.strip_chars()
+    raw = frame.get_column(column).cast(pl.String).str.strip_chars().replace("", None)
     parsed = raw.str.strptime(pl.Date, fmt, strict=False)
-    _reject(frame, parsed.is_null(), file=file, column=column, problem=f"dates that do not parse as {fmt}.")
+    _reject(frame, parsed.is_null() & raw.is_not_null(), file=file, column=column, problem=f"dates that do not parse as {fmt}.")
+    _reject(frame, parsed.is_null(), file=file, column=column, problem="missing values.")
     return parsed
