@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
@@ -23,6 +24,12 @@ EXPECTED = {
     "optimize/offers.csv": ["customer_id", "item_id", "category", "recommended_offer_pct"],
     "optimize/optimization_summary.csv": ["category", "status", "retention_before", "retention_after", "gap", "solver", "seconds"],
     "report/policy_score.csv": ["category", "policy", "true_expected_revenue", "true_retention", "score"],
+    "recommendations/offers.parquet": ["customer_id", "item_id", "category", "period_start", "period_end", "price", "reference_offer_pct",
+                                       "recommended_offer_pct", "p_reference", "p_recommended", "expected_revenue_reference",
+                                       "expected_revenue_recommended", "expected_uplift", "binding", "run_id"],
+    "recommendations/offers.csv": ["customer_id", "item_id", "period_start", "period_end", "recommended_offer_pct", "binding"],
+    "recommendations/summary.csv": ["category", "pairs", "planned_offer_mean", "recommended_offer_mean", "expected_revenue_before",
+                                    "expected_revenue_after", "retention_before", "retention_after", "retention_multiplier"],
     "report/table1.csv": ["category", "model", "sample_size", "bce", "precision", "recall", "f1", "avg_elasticity", "weighted_offer_pct"],
 }  # fmt: skip
 
@@ -37,16 +44,25 @@ def test_run_simulated_quick_writes_every_artifact_and_resumes(quick_run: Path) 
         assert frame.height > 0, name
     predictions = pl.read_parquet(out / "evaluation/predictions.parquet")
     offers = pl.read_parquet(out / "optimize/offers.parquet")
-    test_tcn = predictions.filter((pl.col("split") == "test") & (pl.col("model") == "tcn"))
-    assert offers.height == test_tcn.height  # one recommendation per scored pair
+    test_tcn = predictions.filter((pl.col("split") == "test") & (pl.col("model") == "tcn") & pl.col("label").is_not_null())
+    assert offers.height == test_tcn.height  # one backtest offer per scored pair
     assert predictions.get_column("category").n_unique() == 2  # --quick: the two largest categories
-    assert set(pl.read_csv(out / "report/policy_score.csv").get_column("policy")) == {"status quo", "ours", "oracle"}
+    policy = pl.read_csv(out / "report/policy_score.csv")
+    assert set(policy.get_column("policy")) == {"status quo", "ours", "oracle"}
+    assert set(policy.get_column("decision")) == {"backtest", "forward"}
+    plan = pl.read_parquet(out / "recommendations/offers.parquet")
+    future = pl.read_parquet(out / "prepared/panel.parquet").filter(pl.col("target").is_null())
+    assert plan.height == future.select("customer_id", "item_id").unique().height  # every pair relevant at the cutoff
+    last_in_data = pl.read_parquet(out / "data/ground_truth.parquet").get_column("period_start").max()
+    assert plan.get_column("period_start").unique().to_list() == [last_in_data + dt.timedelta(days=14)]  # the fortnight after the data
+    assert plan.get_column("binding").is_in(["none", "range edge", "retention", "budget"]).all()
     html = (out / "report/report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4 and "Table 1" in html
+    assert html.count("data:image/png;base64,") == 5 and "Table 1" in html
+    assert html.index("Offers for") < html.index("Table 1")  # the plan opens the report
     for figure in ("figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers"):
         assert (out / "report" / f"{figure}.png").stat().st_size > 5_000
     again = runner.invoke(app, ["run", "--data", "simulated", "--quick", "--out", str(out)])
-    assert again.exit_code == 0 and again.output.count("resumed") == 8
+    assert again.exit_code == 0 and again.output.count("resumed") == 9
 
 
 @pytest.mark.parametrize("data", ["missing-folder", "empty-folder", "wrong-layout", "unknown-category"])

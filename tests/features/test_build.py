@@ -42,7 +42,8 @@ def _value(panel, customer: int, item: int, period: int, column: str):
 
 def test_offer_rule_leave_one_out_carry_forward_and_category_fallback() -> None:
     panel = build_panel(_tiny(), TINY)
-    assert panel.info["periods"] == 5
+    assert panel.info["periods"] == 6  # five complete periods and the fortnight after them
+    assert panel.info["complete_periods"] == 5
     assert _value(panel, 1, 1, 0, "offer_pct") == pytest.approx(50.0)  # the other buyer's offer
     assert _value(panel, 2, 1, 0, "offer_pct") == pytest.approx(20.0)
     assert _value(panel, 1, 1, 1, "offer_pct") == pytest.approx(35.0)  # alone: carried forward (7 / 20)
@@ -54,11 +55,12 @@ def test_offer_rule_leave_one_out_carry_forward_and_category_fallback() -> None:
 def test_targets_and_pair_profile_by_hand() -> None:
     panel = build_panel(_tiny(), TINY)
     targets = panel.frame.filter((pl.col("customer_id") == 1) & (pl.col("item_id") == 1)).get_column("target").to_list()
-    assert targets == [1, 1, 0, 0, 0]
+    assert targets == [1, 1, 0, 0, 0, None]  # the future period has no label
     assert _value(panel, 1, 1, 2, "ci_orders") == 2
     assert _value(panel, 1, 1, 2, "ci_streak") == 2
     assert _value(panel, 1, 1, 3, "ci_periods_since_last") == 2
-    assert _value(panel, 1, 1, 0, "ci_periods_since_last") == 5  # never: the horizon
+    assert _value(panel, 1, 1, 0, "ci_periods_since_last") == 1  # never: t + 1, whatever follows
+    assert _value(panel, 3, 3, 0, "ci_periods_since_last") == 1 and _value(panel, 3, 3, 1, "ci_periods_since_last") == 2
     assert _value(panel, 1, 1, 2, "ci_hist_offer_pct") == pytest.approx(10.0)  # 2 of 20 gross
     assert _value(panel, 1, 1, 3, "lag_target_mean_2") == pytest.approx(0.5)
     assert _value(panel, 2, 1, 1, "c_orders") == 1
@@ -69,10 +71,11 @@ def test_targets_and_pair_profile_by_hand() -> None:
 def test_every_feature_is_in_one_of_the_four_groups() -> None:
     panel = build_panel(_tiny(), TINY)
     groups = {f.group for f in panel.features}
-    assert groups == {"static_categorical", "temporal_categorical", "static_continuous", "temporal_continuous"}
+    assert groups <= {"static_categorical", "temporal_categorical", "static_continuous", "temporal_continuous"}
+    assert {"static_categorical", "temporal_categorical", "temporal_continuous"} <= groups
     for feature in panel.features:
         assert feature.name in panel.frame.columns
-        assert panel.frame.get_column(feature.name).null_count() == 0, feature.name
+        assert panel.frame.get_column(feature.name).null_count() == 0, feature.name  # the future period's too
 
 
 def _perturb_from(data: RetailData, period: int, anchor: dt.date, *, keep_last_day: bool = True) -> RetailData:
@@ -103,21 +106,21 @@ def test_no_feature_at_or_before_t_sees_transactions_from_t_on(small_sim_dir: Pa
     data = read_amexpert(small_sim_dir)
     before = build_panel(data, PanelConfig())
     anchor = dt.date.fromisoformat(before.info["anchor"])
-    t = before.splits.filter(pl.col("split") == "validation").get_column("period").item() if cut == "validation" else cut
+    backtest = (pl.col("split") == "validation") & (pl.col("decision") == "backtest")
+    t = before.splits.filter(backtest).get_column("period").item() if cut == "validation" else cut
     after = build_panel(_perturb_from(data, t, anchor), PanelConfig())
     assert not before.frame.equals(after.frame)  # the perturbation did change something
     temporal = [f.name for f in before.features if f.group.startswith("temporal")]
     advance = {f.name for f in before.features if f.known_in_advance and f.family == "price_offer"}
     _compare(before, after, t - 1, temporal)
     _compare(before, after, t, [n for n in temporal if n not in advance])
-    if cut == "validation":  # statics (target encodings) use the training window only
-        _compare(before, after, t, [f.name for f in before.features if f.group.startswith("static")])
+    _compare(before, after, t, [f.name for f in before.features if f.group.startswith("static")])
 
 
 def test_own_purchase_in_period_t_does_not_move_the_offer_the_consumer_faced(small_sim_dir: Path) -> None:
     data = read_amexpert(small_sim_dir)
     before = build_panel(data, PanelConfig())
-    t = before.info["periods"] - 1
+    t = before.info["complete_periods"] - 1
     buyer = before.frame.filter((pl.col("period") == t) & (pl.col("target") == 1)).row(0, named=True)
     start = dt.datetime.combine(dt.date.fromisoformat(before.info["anchor"]) + dt.timedelta(days=14 * t), dt.time())
     own = (pl.col("customer_id") == buyer["customer_id"]) & (pl.col("item_id") == buyer["item_id"]) & (pl.col("timestamp") >= start)
