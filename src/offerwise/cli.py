@@ -85,9 +85,8 @@ def simulate_command(
     """Write a simulated dataset with known ground truth (AmExpert layout + ground_truth.parquet)."""
     from offerwise.data.simulate import simulate, write_simulation
 
-    cfg = Config.from_toml(config).simulation
     overrides = {"customers": customers, "items": items, "weeks": weeks, "categories": categories, "seed": seed}
-    cfg = cfg.model_validate({**cfg.model_dump(), **{k: v for k, v in overrides.items() if v is not None}})
+    cfg = Config.from_toml(config).override("simulation", **overrides).simulation
     with console.status("simulating ..."):
         sim = simulate(cfg)
         write_simulation(sim, out, cfg)
@@ -101,21 +100,21 @@ def _log(message: str) -> None:
     console.print(message, soft_wrap=True, highlight=False)
 
 
-def _table(frame, title: str, columns: list[str] | None = None, digits: int = 3) -> Table:
-    """A rich table of a frame: numbers rounded for people, '–' for missing."""
-    table = Table(title=title, title_justify="left")
-    columns = [c for c in (columns or frame.columns) if c in frame.columns]
-    for col in columns:
-        table.add_column(col, justify="left" if frame.schema[col] == pl_string() else "right", overflow="fold")
-    for row in frame.select(columns).iter_rows():
-        table.add_row(*(_cell(v, digits) for v in row))
-    return table
-
-
-def pl_string():
+def _table(frame, title: str, columns: list[str] | dict[str, str] | None = None, digits: int = 3) -> Table:
+    """A rich table of a frame that fits the terminal: `columns` maps names to short headers, numbers
+    are rounded for people, '–' marks what does not apply."""
     import polars as pl
 
-    return pl.String
+    headers = dict(zip(frame.columns, frame.columns)) if columns is None else columns if isinstance(columns, dict) else dict(zip(columns, columns))
+    headers = {c: h for c, h in headers.items() if c in frame.columns}
+    table = Table(title=title, title_justify="left")
+    for col, header in headers.items():
+        text = frame.schema[col] == pl.String
+        width = max(min(int(frame.get_column(col).str.len_chars().max() or 0), 22), len(header)) if text else None  # names stay whole
+        table.add_column(header, justify="left" if text else "right", overflow="ellipsis" if text else "fold", no_wrap=text, min_width=width)
+    for row in frame.select(list(headers)).iter_rows():
+        table.add_row(*(_cell(v, digits) for v in row))
+    return table
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -143,9 +142,7 @@ def prepare_command(
     """Build the bi-weekly consumer-item panel, with the fortnight after the data as its last period."""
     from offerwise import pipeline
 
-    cfg = Config.from_toml(config)
-    if folds is not None:
-        cfg = cfg.model_copy(update={"panel": cfg.panel.model_validate({**cfg.panel.model_dump(), "folds": folds})})
+    cfg = Config.from_toml(config).override("panel", folds=folds)
     with console.status(f"loading {data} and building the panel ..."):
         info = pipeline.prepare(data, out, cfg, planned_offers=planned_offers, log=_log)
     console.print(
@@ -169,9 +166,8 @@ def train_command(
     """Train the TCN and the baselines per category and fold (the forward plan's fold included); save checkpoints."""
     from offerwise import pipeline
 
-    cfg = Config.from_toml(config)
-    model = pipeline.model_config(cfg, epochs=epochs, per_category=False if shared else None)
-    trained = pipeline.train(panel, out, cfg.model_copy(update={"model": model}), reuse_for_forward=reuse_models, log=_log)
+    cfg = Config.from_toml(config).override("model", epochs=epochs, per_category=False if shared else None)
+    trained = pipeline.train(panel, out, cfg, reuse_for_forward=reuse_models, log=_log)
     console.print(f"trained {len(trained)} model set(s) -> {out}")
 
 
@@ -240,15 +236,23 @@ def optimize_command(
 
     cfg = Config.from_toml(config).optimize
     table = pipeline.optimize(panel, evaluation, evaluation, out, cfg, fold=fold, compare=compare, log=_log)
-    console.print(_table(table, "Optimisation (the model's view)", ["category", "response", "objective_form", "status", "retention_before",
-                                                                    "retention_after", "expected_revenue_before", "expected_revenue_after", "gap"]))  # fmt: skip
+    console.print(_table(table, "Optimisation (the model's view)", {
+        "category": "category", "response": "response", "objective_form": "objective", "status": "status", "retention_before": "retention\nbefore",
+        "retention_after": "retention\nafter", "expected_revenue_before": "revenue\nbefore", "expected_revenue_after": "revenue\nafter", "gap": "gap"}))  # fmt: skip
 
 
 def _print_plan(plan: dict) -> None:
-    per_category = plan["per_category"]
-    console.print(_table(per_category, "The plan per category (the model's expectation)", [
-        "category", "pairs", "planned_offer_mean", "recommended_offer_mean", "expected_revenue_before", "expected_revenue_after",
-        "retention_before", "retention_after"], 2))  # fmt: skip
+    import polars as pl
+
+    money = ("expected_revenue_before", "expected_revenue_after")
+    per_category = plan["per_category"].with_columns(
+        *(pl.col(c).round(0).cast(pl.Int64) for c in money), *(pl.col(c).round(1) for c in ("planned_offer_mean", "recommended_offer_mean"))
+    )
+    console.print(_table(per_category, "The plan per category (the model's expectation)", {
+        "category": "category", "pairs": "pairs", "planned_offer_mean": "plan %", "recommended_offer_mean": "new %",
+        "expected_revenue_before": "rev. plan", "expected_revenue_after": "rev. new", "retention_before": "kept plan",
+        "retention_after": "kept new"}, 3))  # fmt: skip
+    console.print("[dim]% = mean offer; rev. = expected net revenue; kept = expected retention (mean purchase probability)[/dim]")
     console.print(
         f"[bold green]offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}[/bold green]: {plan['pairs']:,} consumer-item offers, "
         f"expected net revenue {plan['revenue_change']:+.1%} against the planned offers, retention {plan['retention_after']:.3f} "
@@ -299,11 +303,7 @@ def run_command(
     reuse_models: Annotated[bool, typer.Option("--reuse-models", help="The forward plan reuses the backtest's models instead of refitting.")] = False,
 ) -> None:
     """Every stage end to end: the backtest (scored against the last fortnight) and the plan for the fortnight after the data."""
-    cfg = Config.from_toml(config)
-    if quick:
-        cfg, changed = cfg.quick()
-        console.print(f"[dim]--quick: {', '.join(changed)}[/dim]", soft_wrap=True)
-    _run(data, out, cfg, planned_offers, reuse_models)
+    _run(data, out, _config(config, quick), planned_offers, reuse_models)
 
 
 @app.command("recommend")
@@ -314,9 +314,18 @@ def recommend_command(
     config: ConfigOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")] = None,
     reuse_models: Annotated[bool, typer.Option("--reuse-models", help="Reuse the backtest's models instead of refitting.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs).")] = False,
 ) -> None:
     """Offers for the fortnight after the data ends (recommendations/offers.csv), with the backtest as evidence."""
-    _run(data, out, Config.from_toml(config), planned_offers, reuse_models)
+    _run(data, out, _config(config, quick), planned_offers, reuse_models)
+
+
+def _config(path: Path | None, quick: bool) -> Config:
+    cfg = Config.from_toml(path)
+    if quick:
+        cfg, changed = cfg.quick()
+        console.print(f"[dim]--quick: {', '.join(changed) or 'nothing to change'}[/dim]", soft_wrap=True)
+    return cfg
 
 
 def main() -> None:  # pragma: no cover

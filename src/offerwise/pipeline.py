@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 
 from offerwise import io
-from offerwise.config import Config, ModelConfig, OptimizeConfig
+from offerwise.config import Config, OptimizeConfig
 from offerwise.errors import InputError
 from offerwise.features.manifest import Feature
 
@@ -221,6 +221,9 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
         cut, decisions = decide(fold_preds, recency)
         fitted.append(cut.with_columns(fold=pl.lit(fold, pl.Int32)))
         tables.append(f1_table(decisions).with_columns(fold=pl.lit(fold, pl.Int32)))
+    io.write_parquet(pl.concat(fitted, how="diagonal_relaxed"), out / "thresholds.parquet")
+    if not tables:  # only the forward plan was scored: no F1 to report yet
+        return pl.DataFrame()
     f1 = pl.concat(tables)
     metrics = pl.read_csv(evaluation / "metrics.csv")
     honest = f1.filter(pl.col("rule") == "consumer_cutoff").select(
@@ -229,7 +232,6 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
     metrics = metrics.drop([c for c in ("precision", "recall", "f1", "f1_rule") if c in metrics.columns]).join(
         honest, on=["fold", "category", "model", "split"], how="left"
     )
-    io.write_parquet(pl.concat(fitted, how="diagonal_relaxed"), out / "thresholds.parquet")
     io.write_csv(f1, out / "f1.csv")
     io.write_csv(metrics, out / "metrics.csv")
     return f1
@@ -565,9 +567,3 @@ class Pipeline:
         """The forward plan for the fortnight after the data: offers and the per-category summary."""
         out = self._run(data, planned_offers)
         return {"offers": pl.read_parquet(out / "recommendations" / "offers.parquet"), "summary": pl.read_csv(out / "recommendations" / "summary.csv")}
-
-
-def model_config(cfg: Config, **overrides: Any) -> ModelConfig:
-    """cfg.model with the non-None overrides applied (validated)."""
-    values = {k: v for k, v in overrides.items() if v is not None}
-    return ModelConfig.model_validate({**cfg.model.model_dump(), **values}) if values else cfg.model

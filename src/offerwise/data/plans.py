@@ -94,7 +94,8 @@ def _check(frame: pl.DataFrame, path: Path, items: pl.DataFrame, dated: bool) ->
         problems.append(("start_date", ordered.filter(pl.col("start_date") <= previous_end), "overlaps the previous period of the same item and consumer."))
     for column, bad, problem in problems:
         if bad.height:
-            raise input_error(file=str(path), column=column, problem=problem, examples=bad.select("row", "item_id", "customer_id", column))
+            shown = list(dict.fromkeys(["row", "item_id", "customer_id", column]))
+            raise input_error(file=str(path), column=column, problem=problem, examples=bad.select(shown))
 
 
 def offers_for_period(table: pl.DataFrame, start: dt.date, end: dt.date, *, path: str | Path | None = None, strict: bool = False) -> pl.DataFrame:

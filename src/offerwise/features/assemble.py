@@ -264,7 +264,8 @@ def _target_encodings(cols: Columns, tx: pl.DataFrame, pairs: pl.DataFrame, T: i
         cat_rate = np.where(cat_exposure > 0, cat_hits / cat_exposure, 0.0)[pairs.get_column("category_idx").to_numpy()]
     for name, key, level in (("te_item", "item_id_idx", "item"), ("te_customer", "customer_id_idx", "consumer")):
         rows = pairs.get_column(key).to_numpy()
-        hits, exposure = _repurchase_counts(lines.filter(pl.col(key).is_not_null()), key, int(rows.max()) + 1, T)
+        known = lines.filter(pl.col(key).is_not_null())
+        hits, exposure = _repurchase_counts(known, key, max(int(rows.max()), int(known.get_column(key).max() or 0)) + 1, T)
         value = (hits[rows] + TE_SMOOTHING * cat_rate) / (exposure[rows] + TE_SMOOTHING)
         cols.temporal(name, value, "target_encoding",
                       f"Purchase periods per period since the first purchase, over every consumer-item of the {level} before t, "

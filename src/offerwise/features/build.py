@@ -42,6 +42,12 @@ class Panel:
 def decision_splits(n_complete: int, *, train_periods: int, folds: int) -> pl.DataFrame:
     """`folds` backtest folds (the last tests on the last complete period) and one forward fold whose
     test period is the future period `n_complete`. Columns: fold, period, split, decision."""
+    if n_complete < folds + 2:
+        raise InputError(
+            f"Too little history: the data has {n_complete} complete period(s); {folds} backtest fold(s) and the forward plan need "
+            f"at least {folds + 2} (training, then a validation period before each decision). Use fewer folds (panel.folds, --folds), "
+            "shorter periods (panel.period_days) or a longer export."
+        )
     splits = rolling_splits(n_complete + 1, train_periods=train_periods, folds=folds + 1)
     return splits.with_columns(decision=pl.when(pl.col("fold") == folds).then(pl.lit("forward")).otherwise(pl.lit("backtest")))
 

@@ -1,0 +1,184 @@
+"""Decisions are a function of a cutoff: nothing realised in the decided period reaches them, and the
+forward plan is the backtest at the last cutoff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+from offerwise import pipeline
+from offerwise.cli import app
+from offerwise.config import Config, ModelConfig, PanelConfig
+from offerwise.data.amexpert import read_amexpert
+from offerwise.features.build import build_panel
+
+TX = "customer_transaction_data.csv"
+PERIOD = dt.timedelta(days=14)
+FAST = Config(
+    panel=PanelConfig(train_periods=12),
+    model=ModelConfig(epochs=2, lightgbm_rounds=20, swa=False, average_best=1, min_batches_per_epoch=5, batch_size=64, threads=1),
+)
+
+
+def _last_day(folder: Path) -> dt.date:
+    return pl.read_csv(folder / TX).get_column("date").str.to_date().max()
+
+
+def _copy(source: Path, target: Path, keep: pl.Expr | None = None, change: list[pl.Expr] | None = None) -> Path:
+    """A copy of a simulated AmExpert folder with its transactions filtered (`keep`) or changed."""
+    shutil.copytree(source, target)
+    tx = pl.read_csv(source / TX)
+    if keep is not None:
+        tx = tx.filter(keep)
+    if change:
+        tx = tx.with_columns(change)
+    tx.write_csv(target / TX)
+    return target
+
+
+def _backtest_offers(source: Path, out: Path, cfg: Config) -> pl.DataFrame:
+    """The backtest decision alone: prepare, fit the backtest fold, score, cut-offs, response, offers."""
+    prepared, models, evaluation = out / "prepared", out / "models", out / "evaluation"
+    pipeline.prepare(str(source), prepared, cfg)
+    fold = pipeline.read_prepared(prepared).last_backtest_fold
+    pipeline.train(prepared, models, cfg, folds=[fold], progress=False)
+    pipeline.evaluate(prepared, models, evaluation)
+    pipeline.thresholds(evaluation, evaluation)
+    pipeline.elasticity(prepared, models, evaluation, fold=fold)
+    pipeline.optimize(prepared, evaluation, evaluation, out / "optimize", cfg.optimize, fold=fold)
+    return pl.read_parquet(out / "optimize" / "offers.parquet").sort("customer_id", "item_id")
+
+
+@pytest.fixture(scope="module")
+def sim(small_sim_dir: Path) -> tuple[Path, dt.date, dt.date]:
+    """The simulated folder, its last day, and the first day of its last complete period."""
+    panel = build_panel(read_amexpert(small_sim_dir), PanelConfig())
+    last_start = dt.date.fromisoformat(panel.info["anchor"]) + PERIOD * (panel.info["complete_periods"] - 1)
+    return small_sim_dir, _last_day(small_sim_dir), last_start
+
+
+@pytest.fixture(scope="module")
+def backtest(sim, tmp_path_factory) -> pl.DataFrame:
+    folder, last_day, _ = sim
+    cfg = FAST.model_copy(update={"panel": FAST.panel.model_copy(update={"end": last_day})})
+    return _backtest_offers(folder, tmp_path_factory.mktemp("original"), cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["changed", "deleted"])
+def test_backtest_offers_ignore_every_transaction_of_the_decided_period(sim, backtest, tmp_path: Path, how: str) -> None:
+    folder, last_day, last_start = sim
+    decided = pl.col("date").str.to_date() >= last_start
+    if how == "deleted":
+        copy = _copy(folder, tmp_path / "data", keep=~decided)
+    else:  # every line of the decided period doubles its quantity and discount
+        copy = _copy(folder, tmp_path / "data", change=[
+            pl.when(decided).then(pl.col(c) * 2).otherwise(pl.col(c)).alias(c) for c in ("quantity", "selling_price", "other_discount")
+        ])  # fmt: skip
+    cfg = FAST.model_copy(update={"panel": FAST.panel.model_copy(update={"end": last_day})})  # the same horizon
+    offers = _backtest_offers(copy, tmp_path / "run", cfg)
+    assert offers.height == backtest.height > 0
+    assert_frame_equal(offers, backtest)
+
+
+@pytest.mark.slow
+def test_forward_plan_on_truncated_data_equals_the_backtest_at_that_cutoff(sim, backtest, tmp_path: Path) -> None:
+    folder, _, last_start = sim
+    copy = _copy(folder, tmp_path / "data", keep=pl.col("date").str.to_date() < last_start)
+    history = pl.read_csv(folder / "offer_history.csv", try_parse_dates=True)
+    history.filter(pl.col("start_date") < last_start).write_csv(copy / "offer_history.csv")
+    history.filter(pl.col("start_date") == last_start).write_csv(copy / "planned_offers.csv")  # the recorded plan, as a plan
+    cfg = FAST.model_copy(update={"panel": FAST.panel.model_copy(update={"end": last_start - dt.timedelta(days=1)})})
+    out = tmp_path / "run"
+    pipeline.prepare(str(copy), out / "prepared", cfg)
+    prepared = pipeline.read_prepared(out / "prepared")
+    pipeline.train(out / "prepared", out / "models", cfg, folds=[prepared.forward_fold], progress=False)
+    pipeline.evaluate(out / "prepared", out / "models", out / "evaluation")
+    pipeline.thresholds(out / "evaluation", out / "evaluation")
+    plan, _ = pipeline.recommend(out / "prepared", out / "models", out / "evaluation", out / "recommendations", cfg.optimize, run_id="t")
+    assert plan.get_column("period_start").unique().to_list() == [last_start]
+    columns = ["customer_id", "item_id", "reference_offer_pct", "recommended_offer_pct", "p_reference", "p_recommended"]
+    expected = backtest.select("customer_id", "item_id", "reference_offer_pct", "recommended_offer_pct", p_reference="probability",
+                               p_recommended="predicted_probability")  # fmt: skip
+    assert_frame_equal(plan.select(columns).sort("customer_id", "item_id"), expected)
+
+
+def test_future_row_features_equal_the_rebuilt_panel_once_the_period_has_happened(sim, tmp_path: Path) -> None:
+    folder, _, last_start = sim
+    copy = _copy(folder, tmp_path / "data", keep=pl.col("date").str.to_date() < last_start)
+    before = build_panel(read_amexpert(copy), PanelConfig(end=last_start - dt.timedelta(days=1)))
+    after = build_panel(read_amexpert(folder), PanelConfig())
+    future = before.info["future_period"]
+    assert after.info["complete_periods"] == future + 1
+    planned = {f.name for f in before.features if f.known_in_advance and f.family == "price_offer"}  # decided or planned, not history
+    keys = ["customer_id", "item_id", "period"]
+    names = [f.name for f in before.features if f.name not in planned and f.name not in keys]
+    a = before.frame.filter(pl.col("period") == future).select(*keys, *names)
+    b = after.frame.filter(pl.col("period") == future).select(*keys, *names).join(a.select(keys), on=keys, how="semi")
+    assert a.height > 100 and b.height == a.height
+    assert before.frame.filter(pl.col("period") == future).get_column("target").null_count() == a.height
+    assert_frame_equal(a.sort(keys), b.sort(keys), check_exact=True)
+
+
+PLAN_CASES = {
+    "unknown item": ("item_id,offer_pct\n999999,10\n", "item_id"),
+    "negative offer": ("item_id,offer_pct\n{item},-5\n", "offer_pct"),
+    "offer above 100": ("item_id,offer_pct\n{item},140\n", "offer_pct"),
+    "not a number": ("item_id,offer_pct\n{item},ten\n", "offer_pct"),
+    "duplicate keys": ("item_id,offer_pct\n{item},10\n{item},20\n", "customer_id"),
+    "wrong period": ("item_id,offer_pct,start_date,end_date\n{item},10,2001-01-01,2001-01-14\n", "start_date"),
+    "missing column": ("item,offer\n{item},10\n", "item_id"),
+}
+
+
+@pytest.mark.parametrize("case", list(PLAN_CASES))
+def test_bad_planned_offers_stop_with_one_line_naming_file_column_and_rows(sim, tmp_path: Path, case: str) -> None:
+    folder, _, _ = sim
+    item = pl.read_csv(folder / "item_data.csv").get_column("item_id").first()
+    text, column = PLAN_CASES[case]
+    plan = tmp_path / "planned.csv"
+    plan.write_text(text.format(item=item))
+    out = tmp_path / "prepared"
+    result = CliRunner().invoke(app, ["prepare", "--data", str(folder), "--out", str(out), "--planned-offers", str(plan)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "planned.csv" in result.output and f"'{column}'" in result.output
+    assert not out.exists()
+
+
+def test_overlapping_offer_history_is_refused(sim, tmp_path: Path) -> None:
+    folder, _, _ = sim
+    copy = _copy(folder, tmp_path / "data")
+    history = pl.read_csv(folder / "offer_history.csv")
+    pl.concat([history, history.head(1)]).write_csv(copy / "offer_history.csv")
+    result = CliRunner().invoke(app, ["prepare", "--data", str(copy), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "offer_history.csv" in result.output and "start_date" in result.output
+
+
+def test_planned_offers_are_the_forward_status_quo(sim, tmp_path: Path) -> None:
+    folder, _, _ = sim
+    out = tmp_path / "prepared"
+    planned = pl.read_csv(folder / "planned_offers.csv")
+    pipeline.prepare(str(folder), out, FAST)
+    p = pipeline.read_prepared(out)
+    forward = p.status_quo_of(p.forward_fold).join(planned.select("item_id", planned="offer_pct"), on="item_id")
+    assert forward.height > 0 and (forward.get_column("reference_rule") == "planned").all()
+    assert (forward.get_column("reference_offer_pct") == forward.get_column("planned")).all()
+    backtest = p.status_quo_of(p.last_backtest_fold)
+    assert (backtest.get_column("reference_rule") == "planned").all()  # the offer history's record of that period
+
+
+@pytest.mark.slow
+def test_recommend_on_the_complete_journey_quick(tmp_path: Path) -> None:
+    out = tmp_path / "cj"
+    result = CliRunner().invoke(app, ["recommend", "--data", "complete-journey", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    plan = pl.read_csv(out / "recommendations" / "offers.csv", try_parse_dates=True)
+    assert plan.height > 100 and plan.get_column("period_start").n_unique() == 1
+    assert plan.get_column("period_start").first() > dt.date(2017, 12, 1)  # after the data (2017) ends
+    assert "offers for" in result.output
