@@ -182,3 +182,21 @@ def test_recommend_on_the_complete_journey_quick(tmp_path: Path) -> None:
     assert plan.height > 100 and plan.get_column("period_start").n_unique() == 1
     assert plan.get_column("period_start").first() > dt.date(2017, 12, 1)  # after the data (2017) ends
     assert "offers for" in result.output
+
+
+@pytest.mark.slow
+def test_resume_reruns_every_stage_when_the_data_changed(sim, tmp_path: Path) -> None:
+    folder, _, _ = sim
+    copy = _copy(folder, tmp_path / "data")
+    config = tmp_path / "fast.toml"
+    config.write_text("[panel]\ntrain_periods = 12\n[model]\nepochs = 1\nlightgbm_rounds = 10\nswa = false\nmin_batches_per_epoch = 5\n")
+    command = ["run", "--data", str(copy), "--config", str(config), "--out", str(tmp_path / "run")]
+    first = CliRunner().invoke(app, command)
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, command)
+    assert again.output.count("resumed") == 8  # nothing changed: every stage resumes
+    tx = pl.read_csv(copy / TX)
+    tx.slice(50).write_csv(copy / TX)  # the same folder, an export without its first 50 lines
+    changed = CliRunner().invoke(app, command)
+    assert changed.exit_code == 0, changed.output
+    assert "resumed" not in changed.output and "the input data changed" in changed.output

@@ -21,6 +21,21 @@ app.add_typer(data_app, name="data")
 console = Console()
 err_console = Console(stderr=True)
 
+def _version(value: bool) -> None:
+    if value:
+        from offerwise import __version__
+
+        console.print(f"offerwise {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Which offer to give each consumer on each item, for the fortnight after your data ends."""
+
+
 DataOption = Annotated[str, typer.Option("--data", help="'complete-journey' or a folder (AmExpert layout or canonical files).")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
 
@@ -160,8 +175,8 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the checkpoints.")],
     config: ConfigOption = None,
     epochs: Annotated[int | None, typer.Option(help="Override model.epochs.")] = None,
-    shared: Annotated[bool, typer.Option("--shared", help="One model for all categories (category embedding).")] = False,
-    reuse_models: Annotated[bool, typer.Option("--reuse-models", help="Score the forward plan with the last backtest fold's models instead of refitting.")] = False,
+    shared: Annotated[bool, typer.Option("--shared", metavar="", help="One model for all categories (category embedding).")] = False,
+    reuse_models: Annotated[bool, typer.Option("--reuse-models", metavar="", help="Score the forward plan with the last backtest fold's models instead of refitting.")] = False,
 ) -> None:
     """Train the TCN and the baselines per category and fold (the forward plan's fold included); save checkpoints."""
     from offerwise import pipeline
@@ -228,7 +243,7 @@ def optimize_command(
     evaluation: Annotated[Path, typer.Option("--evaluation", help="Folder with thresholds.parquet, elasticity.csv, pair_elasticity.parquet.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for offers.parquet, offers.csv, optimization_summary.csv.")],
     config: ConfigOption = None,
-    compare: Annotated[bool, typer.Option("--compare", help="Also solve every response x objective variant for the summary.")] = False,
+    compare: Annotated[bool, typer.Option("--compare", metavar="", help="Also solve every response x objective variant for the summary.")] = False,
     fold: Annotated[int | None, typer.Option(help="The decision (fold); default the last backtest fold.")] = None,
 ) -> None:
     """Recommended offer per consumer-item (paper Equation 13 and better-founded variants)."""
@@ -298,9 +313,9 @@ def run_command(
     data: Annotated[str, typer.Option("--data", help="complete-journey, simulated, or a folder.")] = "complete-journey",
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")] = None,
     config: ConfigOption = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", metavar="", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs).")] = False,
     planned_offers: PlannedOption = None,
-    reuse_models: Annotated[bool, typer.Option("--reuse-models", help="The forward plan reuses the backtest's models instead of refitting.")] = False,
+    reuse_models: Annotated[bool, typer.Option("--reuse-models", metavar="", help="The forward plan reuses the backtest's models instead of refitting.")] = False,
 ) -> None:
     """Every stage end to end: the backtest (scored against the last fortnight) and the plan for the fortnight after the data."""
     _run(data, out, _config(config, quick), planned_offers, reuse_models)
@@ -313,8 +328,8 @@ def recommend_command(
     planned_offers: PlannedOption = None,
     config: ConfigOption = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")] = None,
-    reuse_models: Annotated[bool, typer.Option("--reuse-models", help="Reuse the backtest's models instead of refitting.")] = False,
-    quick: Annotated[bool, typer.Option("--quick", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs).")] = False,
+    reuse_models: Annotated[bool, typer.Option("--reuse-models", metavar="", help="Reuse the backtest's models instead of refitting.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", metavar="", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs).")] = False,
 ) -> None:
     """Offers for the fortnight after the data ends (recommendations/offers.csv), with the backtest as evidence."""
     _run(data, out, _config(config, quick), planned_offers, reuse_models)

@@ -27,6 +27,7 @@ def _positive_ints(values: list[int]) -> list[int]:
 class DataConfig(_Stage):
     unknown_items: Literal["drop", "error"] = "drop"
     with_promotions: bool = True
+    use_offer_history: bool = True  # offer_history.{csv,parquet} in the data folder replaces the inferred offers and gives backtests their plan
 
 
 class SimulationConfig(_Stage):

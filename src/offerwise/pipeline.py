@@ -98,20 +98,26 @@ def age_column(frame: pl.DataFrame) -> str | None:
     return next((c for c in frame.columns if c in ("demo_age_range", "demo_age")), None)
 
 
-def _plans(data, source: str, panel, planned_offers: Path | None, log: Callable[[str], None]) -> dict[int, pl.DataFrame | None]:
+def _offer_history(data, source: str, cfg: Config) -> pl.DataFrame | None:
+    """The data folder's offer_history.{csv,parquet}, validated (None when absent or ignored)."""
+    from offerwise.data.plans import HISTORY, find_plan_file, read_offer_table
+
+    path = find_plan_file(source, HISTORY) if cfg.data.use_offer_history and cfg.panel.item_level == "item_id" else None
+    return read_offer_table(path, items=data.items, dated=True) if path else None
+
+
+def _plans(data, source: str, panel, planned_offers: Path | None, history: pl.DataFrame | None, log: Callable[[str], None]) -> dict[int, pl.DataFrame | None]:
     """The retailer's plan for each fold's decided period: planned_offers for the forward fold, the
     offer history's entries for backtest folds (None where there is no record)."""
-    from offerwise.data.plans import HISTORY, PLANNED, find_plan_file, offers_for_period, read_offer_table
+    from offerwise.data.plans import PLANNED, find_plan_file, offers_for_period, read_offer_table
 
     splits, info = panel.splits, panel.info
     days, anchor = int(info["period_days"]), dt.date.fromisoformat(info["anchor"])
     planned_path = planned_offers or find_plan_file(source, PLANNED)
-    history_path = find_plan_file(source, HISTORY)
-    if info.get("item_level", "item_id") != "item_id" and (planned_path or history_path):
-        log("offer records ignored: the panel models a coarser item level than item_id")
+    if info.get("item_level", "item_id") != "item_id" and planned_path:
+        log("planned offers ignored: the panel models a coarser item level than item_id")
         return {}
     planned = read_offer_table(planned_path, items=data.items, dated=False) if planned_path else None
-    history = read_offer_table(history_path, items=data.items, dated=True) if history_path else None
     plans: dict[int, pl.DataFrame | None] = {}
     for fold, decision, period in splits.filter(pl.col("split") == "test").select("fold", "decision", "period").iter_rows():
         start = anchor + dt.timedelta(days=days * period)
@@ -131,8 +137,9 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
     from offerwise.model.pipeline import ALL, make_slice
 
     data = load_data(source, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
-    panel = build_panel(data, cfg.panel)
-    plans = _plans(data, source, panel, planned_offers, log)
+    history = _offer_history(data, source, cfg)
+    panel = build_panel(data, cfg.panel, offer_history=history)
+    plans = _plans(data, source, panel, planned_offers, history, log)
     age = age_column(panel.frame)
     status_quo = []
     for fold in sorted(panel.splits.get_column("fold").unique().to_list()):

@@ -96,6 +96,7 @@ def assemble(
     lag_windows: list[int],
     promotions: pl.DataFrame | None,
     exposure: pl.DataFrame | None,
+    recorded: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, list[Feature]]:
     """Compute every feature for `pairs` (sorted) over `n_periods` periods; periods >= `labelled`
     have no data yet (the future), so their target is null."""
@@ -121,7 +122,7 @@ def assemble(
                   "Mean position of the item in the consumer's baskets (line order / basket lines, 0-1] before t.", fill=0.5)
     c_baskets = _consumer_features(cols, tx, cust_index.height, T, p_cust)
     _item_features(cols, tx, item_index.height, T, p_item)
-    offer = _price_offer_features(cols, tx, pp, item_index.height, cat_index.height, T, p_item, p_cat, p_cust)
+    offer = _price_offer_features(cols, tx, pp, item_index.height, cat_index.height, T, p_item, p_cat, p_cust, recorded)
     _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T)
     for name, values in (("target", bought.astype(np.float32)), ("offer_pct", offer), ("c_baskets", c_baskets)):
         for w in lag_windows:
@@ -183,7 +184,7 @@ def _sums(tx: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
-def _price_offer_features(cols, tx, pp, n_items, n_cats, T, p_item, p_cat, p_cust) -> np.ndarray:
+def _price_offer_features(cols, tx, pp, n_items, n_cats, T, p_item, p_cat, p_cust, recorded=None) -> np.ndarray:
     P = p_item.size
     item, cat = _sums(tx, ["item_id_idx"]), _sums(tx, ["category_idx"])
     # The consumer's own lines in the category, whether or not they bought this item: (C, K, T) -> (P, T).
@@ -199,7 +200,11 @@ def _price_offer_features(cols, tx, pp, n_items, n_cats, T, p_item, p_cat, p_cus
         cat_disc=cat_disc, cat_gross=cat_gross, pair_cat=p_cat,
         own_cat_disc=own_cube["disc"][p_cust, p_cat], own_cat_gross=own_cube["gross"][p_cust, p_cat],
     )  # fmt: skip
-    cols.temporal("offer_pct", offer, "price_offer", "Offer % available to the consumer in period t (see offer_rule).", advance=True)
+    how = "Offer % available to the consumer in period t (see offer_rule)."
+    if recorded is not None:  # the retailer's own record beats an inference from other consumers' discounts
+        offer[recorded.get_column("pair_idx").to_numpy(), recorded.get_column("period").to_numpy()] = recorded.get_column("offer_pct").to_numpy()
+        how = "Offer % the retailer recorded for the consumer and item in period t (offer_history); inferred by offer_rule where it has no record."
+    cols.temporal("offer_pct", offer, "price_offer", how, advance=True)
     item_qty, cat_qty = dense(item, "item_id_idx", "qty", n_items, T), dense(cat, "category_idx", "qty", n_cats, T)
     with np.errstate(invalid="ignore", divide="ignore"):
         item_price = h.expanding_mean(dense(item, "item_id_idx", "listv", n_items, T) / np.where(item_qty > 0, item_qty, np.nan), item_qty)[p_item]

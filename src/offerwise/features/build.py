@@ -52,9 +52,13 @@ def decision_splits(n_complete: int, *, train_periods: int, folds: int) -> pl.Da
     return splits.with_columns(decision=pl.when(pl.col("fold") == folds).then(pl.lit("forward")).otherwise(pl.lit("backtest")))
 
 
-def build_panel(data: RetailData, cfg: PanelConfig) -> Panel:
+def build_panel(data: RetailData, cfg: PanelConfig, *, offer_history: pl.DataFrame | None = None) -> Panel:
     """Columns: customer_id, item_id, category, period, period_start, target (null in the future
-    period), relevant_from_fold, features."""
+    period), relevant_from_fold, features.
+
+    `offer_history` (item_id, customer_id (null = every consumer), start_date, end_date, offer_pct):
+    the retailer's record of the offers it ran; where it covers a pair and period it replaces the
+    offer inferred from other consumers' discounts (which carries measurement error)."""
     tx, items = _prepare_lines(data, cfg)
     first_day = tx.get_column("timestamp").min().date()
     anchor = cfg.start or default_anchor(first_day)
@@ -74,6 +78,7 @@ def build_panel(data: RetailData, cfg: PanelConfig) -> Panel:
         lag_windows=cfg.lag_windows,
         promotions=data.promotions if cfg.item_level == "item_id" else None,
         exposure=_exposure(data, pairs) if cfg.item_level == "item_id" else None,
+        recorded=_recorded_offers(offer_history, pairs, anchor, cfg.period_days, n_periods) if cfg.item_level == "item_id" else None,
     )  # fmt: skip
     info = {
         "anchor": anchor.isoformat(),
@@ -87,6 +92,7 @@ def build_panel(data: RetailData, cfg: PanelConfig) -> Panel:
         "rows": frame.height,
         "skipped_categories": skipped,
         "item_level": cfg.item_level,
+        "offer_source": "offer_history where recorded, else inferred (offer_rule)" if offer_history is not None else "inferred (offer_rule)",
         "min_purchases": cfg.min_purchases,
         "splits": splits.group_by("fold", "split").agg(pl.col("period").min().alias("first"), pl.col("period").max().alias("last")).sort("fold", "split").to_dicts(),
     }
@@ -169,6 +175,27 @@ def _relevant_pairs(tx: pl.DataFrame, validations: list[int], cfg: PanelConfig) 
     if pairs.height == 0:
         raise InputError(f"No category has at least {cfg.min_pairs_per_category} relevant consumer-item pairs; skipped: {skipped}.")
     return pairs.sort("category", "customer_id", "item_id"), skipped
+
+
+def _recorded_offers(history: pl.DataFrame | None, pairs: pl.DataFrame, anchor, period_days: int, n_periods: int) -> pl.DataFrame | None:
+    """pair_idx, period, offer_pct from the retailer's offer history; a consumer-specific record
+    wins over an item-wide one; where several cover one period, the latest-starting one."""
+    if history is None or history.height == 0:
+        return None
+    to_period = lambda c: ((pl.col(c) - pl.lit(anchor)).dt.total_days() // period_days).cast(pl.Int32)  # noqa: E731
+    periods = (
+        history.with_columns(p0=to_period("start_date"), p1=to_period("end_date"), specific=pl.col("customer_id").is_not_null())
+        .with_columns(period=pl.int_ranges("p0", pl.col("p1") + 1)).explode("period")
+        .filter(pl.col("period").is_between(0, n_periods - 1))
+    )  # fmt: skip
+    indexed = pairs.with_row_index("pair_idx").select("pair_idx", "customer_id", "item_id")
+    specific = periods.filter("specific").join(indexed, on=["customer_id", "item_id"])
+    wide = periods.filter(~pl.col("specific")).drop("customer_id").join(indexed, on="item_id")
+    both = pl.concat([specific.select("pair_idx", "period", "offer_pct", "specific", "start_date"),
+                      wide.select("pair_idx", "period", "offer_pct", "specific", "start_date")])  # fmt: skip
+    return both.sort("specific", "start_date").unique(["pair_idx", "period"], keep="last").select(
+        pl.col("pair_idx").cast(pl.Int64), pl.col("period").cast(pl.Int64), pl.col("offer_pct").cast(pl.Float64)
+    )
 
 
 def _exposure(data: RetailData, pairs: pl.DataFrame) -> pl.DataFrame | None:

@@ -95,7 +95,7 @@ class TCNModel:
         y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
         best: list[tuple[float, dict]] = []
         self.history_: list[dict[str, float]] = []
-        bar = tqdm(range(cfg.epochs), desc="train", disable=not progress, leave=False)
+        bar = tqdm(range(cfg.epochs), desc="train", disable=None if progress else True, leave=False)  # None: only on a terminal
         for epoch in bar:
             net.train()
             total, started = 0.0, time.perf_counter()

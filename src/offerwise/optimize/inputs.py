@@ -33,7 +33,8 @@ def optimization_inputs(
         .join(paper, on="category", how="left")
         .join(counterfactual, on="category", how="left")
         .with_columns(
-            threshold=pl.coalesce("threshold", "category_threshold", pl.lit(0.5)),
+            # A category with no fitted cut-off at all (no validation purchase) takes the median over categories, not a made-up 0.5.
+            threshold=pl.coalesce("threshold", "category_threshold", pl.lit(category_cut.get_column("category_threshold").median())),
             category_a=pl.when(pl.col("paper_a").is_finite()).then("paper_a").otherwise(pl.col("cf_a").fill_nan(0.0)),
             probability=pl.col("probability_at_reference"),
             price=pl.col("price").fill_null(0.0),

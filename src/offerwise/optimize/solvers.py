@@ -176,7 +176,12 @@ def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60, 
     if best_choice is None:  # no feasible multiplier found: start the repair from max retention
         best_choice = np.where(allowed, r, NEG).argmax(axis=1)
     choice = _repair(v, r, c, allowed, R, B, best_choice)
-    objective = _totals(v, r, c, choice)[0]
+    objective, retained, spent = _totals(v, r, c, choice)
+    if retained < R - 1e-9 or (c is not None and spent > B + 1e-9):  # each holds alone, not both together
+        raise InfeasibleError(
+            f"retention {R:.2f} and budget {B:.2f} cannot both hold; the best found keeps {retained:.2f} at a spend of {spent:.2f}.",
+            best_retention=retained,
+        )
     return Solution(choice, objective, max(bound, objective), "lagrangian", time.perf_counter() - start, multiplier)
 
 
