@@ -192,8 +192,10 @@ def train(
 
 def evaluate(panel: Path, models: Path, out: Path) -> pl.DataFrame:
     """Score each fold's validation and decided periods (the decided period at its status quo
-    offers); predictions.parquet and metrics.csv (labelled rows only). Returns the metrics."""
+    offers) with every model and the stack of TCN and LightGBM fitted on validation;
+    predictions.parquet, stack_weights.csv and metrics.csv (labelled rows only). Returns the metrics."""
     from offerwise.model.pipeline import make_slice, metrics_table, predict_slice
+    from offerwise.model.stack import apply_stack, fit_stack
 
     p = read_prepared(panel)
     parts = []
@@ -201,8 +203,11 @@ def evaluate(panel: Path, models: Path, out: Path) -> pl.DataFrame:
         sl = make_slice(p.frame, p.splits, entry["fold"], entry["category"], p.status_quo_of(entry["fold"]))
         parts.append(predict_slice(sl, models / entry["dir"]).with_columns(fold=pl.lit(entry["fold"], pl.Int32)))
     predictions = pl.concat(parts)
+    weights = fit_stack(predictions)  # on each fold's validation rows only
+    predictions = pl.concat([predictions, apply_stack(predictions, weights)])
     metrics = metrics_table(predictions)
     io.write_parquet(predictions, out / "predictions.parquet")
+    io.write_csv(weights, out / "stack_weights.csv")
     io.write_csv(metrics, out / "metrics.csv")
     return metrics
 
@@ -247,16 +252,21 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
 # ---------------------------------------------------------------- decisions
 
 
-def elasticity(panel: Path, models: Path, out: Path, *, fold: int | None = None, log: Callable[[str], None] = _noop) -> pl.DataFrame:
+def elasticity(
+    panel: Path, models: Path, out: Path, *, fold: int | None = None, evaluation: Path | None = None, decision_model: str = "tcn",
+    log: Callable[[str], None] = _noop,
+) -> pl.DataFrame:
     """Category sigmoids and per-pair slopes for one decision (default: the last backtest fold);
-    elasticity.csv and pair_elasticity.parquet. Returns the fits."""
-    from offerwise.elasticity.pipeline import category_elasticity
+    elasticity.csv and pair_elasticity.parquet. With decision_model "stack" (weights and LightGBM's
+    probabilities from `evaluation`) each pair's probabilities and slope are the stack's. Returns the fits."""
+    from offerwise.elasticity.pipeline import category_elasticity, stacked
     from offerwise.model.pipeline import make_slice
     from offerwise.model.tcn import TCNModel
 
     p = read_prepared(panel)
     fold = p.last_backtest_fold if fold is None else fold
     status_quo = p.status_quo_of(fold)
+    stack = _stack_inputs(evaluation, fold) if decision_model == "stack" else None
     fits, pairs = [], []
     for entry in (e for e in training_entries(models) if e["fold"] == fold):
         sl = make_slice(p.frame, p.splits, fold, entry["category"], status_quo)
@@ -264,6 +274,8 @@ def elasticity(panel: Path, models: Path, out: Path, *, fold: int | None = None,
         for (category,), rows in sl.frame.group_by("category", maintain_order=True):
             log(f"elasticity · {category}")
             f, pr = category_elasticity(rows, model, cutoff=sl.validation, decided=sl.test, status_quo=status_quo)
+            if stack is not None:
+                pr = stacked(pr, *stack)
             fits += f
             pairs.append(pr.with_columns(period=pl.lit(sl.test, pl.Int32)))
     if not fits:
@@ -274,6 +286,17 @@ def elasticity(panel: Path, models: Path, out: Path, *, fold: int | None = None,
     return table
 
 
+def _stack_inputs(evaluation: Path | None, fold: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The fold's stack weights and LightGBM's decided-period probabilities, from `evaluate`."""
+    if evaluation is None or not (evaluation / "stack_weights.csv").is_file():
+        raise InputError(f"{evaluation}: no stack_weights.csv; run `offerwise evaluate` first (or set model.decision_model = 'tcn').")
+    weights = pl.read_csv(evaluation / "stack_weights.csv").filter(pl.col("fold") == fold)
+    lightgbm = pl.read_parquet(evaluation / "predictions.parquet").filter(
+        (pl.col("fold") == fold) & (pl.col("split") == "test") & (pl.col("model") == "lightgbm")
+    ).select(*PAIR, p_lightgbm="probability")
+    return weights, lightgbm
+
+
 def _variants(cfg: OptimizeConfig, compare: bool) -> list[OptimizeConfig]:
     others = [cfg.model_copy(update={"response": r, "objective": o}) for r in ("linear", "sigmoid", "counterfactual") for o in ("indicator", "expected")]
     return [cfg] + ([v for v in others if (v.response, v.objective) != (cfg.response, cfg.objective)] if compare else [])
@@ -281,7 +304,7 @@ def _variants(cfg: OptimizeConfig, compare: bool) -> list[OptimizeConfig]:
 
 def optimize(
     panel: Path, evaluation: Path, decision: Path, out: Path, cfg: OptimizeConfig, *, fold: int | None = None, compare: bool = False,
-    log: Callable[[str], None] = _noop,
+    decision_model: str = "tcn", log: Callable[[str], None] = _noop,
 ) -> pl.DataFrame:
     """Offers for one decision: `evaluation` holds thresholds.parquet, `decision` the decision's
     elasticity.csv and pair_elasticity.parquet. offers.{parquet,csv}, optimization_summary.csv."""
@@ -295,7 +318,7 @@ def optimize(
     fold = p.last_backtest_fold if fold is None else fold
     inputs = optimization_inputs(
         p.frame, pl.read_parquet(decision / "pair_elasticity.parquet"), pl.read_parquet(evaluation / "thresholds.parquet"),
-        pl.read_csv(decision / "elasticity.csv"), fold=fold,
+        pl.read_csv(decision / "elasticity.csv"), fold=fold, model=decision_model,
     )  # fmt: skip
     variants = _variants(cfg, compare)
     offers, summary, by_variant = [], [], {}
@@ -352,12 +375,15 @@ def recommendation_tables(offers: pl.DataFrame, summary: pl.DataFrame, start: dt
     return plan.select(RECOMMENDATION_COLUMNS), per_category
 
 
-def recommend(panel: Path, models: Path, evaluation: Path, out: Path, cfg: OptimizeConfig, *, run_id: str, log: Callable[[str], None] = _noop) -> tuple[pl.DataFrame, pl.DataFrame]:
+def recommend(
+    panel: Path, models: Path, evaluation: Path, out: Path, cfg: OptimizeConfig, *, run_id: str, decision_model: str = "tcn",
+    log: Callable[[str], None] = _noop,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The forward plan: the same elasticity and optimisation as the backtest, at the last cutoff."""
     p = read_prepared(panel)
     fold = p.forward_fold
-    elasticity(panel, models, out, fold=fold, log=log)
-    summary = optimize(panel, evaluation, out, out, cfg, fold=fold, log=log)
+    elasticity(panel, models, out, fold=fold, evaluation=evaluation, decision_model=decision_model, log=log)
+    summary = optimize(panel, evaluation, out, out, cfg, fold=fold, decision_model=decision_model, log=log)
     start, end = p.period_dates(p.decided_period(fold))
     plan, per_category = recommendation_tables(pl.read_parquet(out / "offers.parquet"), summary, start, end, run_id)
     io.write_parquet(plan, out / "offers.parquet")
@@ -455,9 +481,11 @@ def run(
     stage("train", lambda: train(prepared, models, cfg, reuse_for_forward=reuse_models, log=log))
     stage("evaluate", lambda: evaluate(prepared, models, evaluation))
     stage("thresholds", lambda: thresholds(evaluation, evaluation, panel=prepared))
-    stage("elasticity", lambda: elasticity(prepared, models, evaluation, log=log))
-    stage("optimize", lambda: optimize(prepared, evaluation, evaluation, out / "optimize", cfg.optimize, compare=True, log=log))
-    stage("recommend", lambda: recommend(prepared, models, evaluation, out / "recommendations", cfg.optimize, run_id=out.name, log=log))
+    decider = cfg.model.decision_model
+    stage("elasticity", lambda: elasticity(prepared, models, evaluation, evaluation=evaluation, decision_model=decider, log=log))
+    stage("optimize", lambda: optimize(prepared, evaluation, evaluation, out / "optimize", cfg.optimize, compare=True, decision_model=decider, log=log))
+    stage("recommend", lambda: recommend(prepared, models, evaluation, out / "recommendations", cfg.optimize, run_id=out.name,
+                                         decision_model=decider, log=log))  # fmt: skip
     stage("report", lambda: report(out, source, data, cfg))
     return summary(out)
 
@@ -493,7 +521,7 @@ def _truth(source: str, start: dt.date) -> pl.DataFrame | None:
     return truth if truth.height else None
 
 
-def policy_scores(out: Path, source: str, cfg: OptimizeConfig) -> pl.DataFrame | None:
+def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
     """Backtest and forward policy scores against the simulator's truth (columns of
     report.policy.policy_score plus `decision`); None on real data."""
     from offerwise.report.policy import score_against_truth
@@ -511,7 +539,7 @@ def policy_scores(out: Path, source: str, cfg: OptimizeConfig) -> pl.DataFrame |
         chosen = pl.read_parquet(offers)
         score = score_against_truth(
             p.frame, pl.read_parquet(folder / "pair_elasticity.parquet"), thresholds_frame, pl.read_csv(folder / "elasticity.csv"),
-            chosen, truth, cfg, fold=fold,
+            chosen, truth, cfg.optimize, fold=fold, model=cfg.model.decision_model,
         )  # fmt: skip
         tables.append(score.with_columns(decision=pl.lit(decision)))
     return pl.concat(tables) if tables else None
@@ -524,7 +552,7 @@ def report(out: Path, source: str, data: str, cfg: Config) -> Path:
     from offerwise.report.html import table1
 
     evaluation = out / "evaluation"
-    policy = policy_scores(out, source, cfg.optimize)
+    policy = policy_scores(out, source, cfg)
     if policy is not None:
         io.write_csv(policy, out / "report" / "policy_score.csv")
     loaded = load_data(source, with_promotions=False)

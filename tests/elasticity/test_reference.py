@@ -30,3 +30,24 @@ def test_no_discount_anywhere_gives_zero_with_rule_none() -> None:
     panel = pl.DataFrame(_rows(1, 1, None, [(4, 1, 0.0), (5, 0, 0.0)]))
     ref = reference_offers(panel, 5, age_column="demo_age_range")
     assert ref.row(0, named=True)["reference_rule"] == "none" and ref.row(0, named=True)["reference_offer_pct"] == 0.0
+
+
+def test_stacked_probabilities_keep_the_response_models_slope_and_stay_monotone() -> None:
+    import numpy as np
+
+    from offerwise.elasticity.pipeline import stacked
+    from offerwise.optimize.problem import response
+
+    pairs = pl.DataFrame({
+        "customer_id": [1, 2], "item_id": [5, 5], "category": ["A", "A"], "reference_offer_pct": [10.0, 0.0],
+        "probability": [0.2, 0.6], "probability_at_reference": [0.2, 0.6], "pair_slope": [0.03, 0.0], "elasticity_pair": [0.0, 0.0],
+    })  # fmt: skip
+    weights = pl.DataFrame({"fold": [0, 0], "category": ["A", "__pooled__"], "w_tcn": [0.2, 0.5], "w_lightgbm": [0.9, 0.5], "intercept": [0.1, 0.0]})
+    lightgbm = pl.DataFrame({"customer_id": [1, 2], "item_id": [5, 5], "p_lightgbm": [0.3, 0.5]})
+    out = stacked(pairs, weights, lightgbm)
+    assert out.get_column("pair_slope").to_list() == [0.03, 0.0]  # the response model's slope, not scaled by w_tcn
+    z = 0.2 * np.log(0.2 / 0.8) + 0.9 * np.log(0.3 / 0.7) + 0.1
+    assert out.get_column("probability").item(0) == pytest.approx(1 / (1 + np.exp(-z)))
+    curve = response("counterfactual", out["probability_at_reference"].to_numpy(), out["reference_offer_pct"].to_numpy(),
+                     out["pair_slope"].to_numpy(), np.tile(np.arange(0, 60, 5.0), (2, 1)))  # fmt: skip
+    assert (np.diff(curve, axis=1) >= 0).all()  # a deeper offer never lowers the probability

@@ -71,3 +71,30 @@ def category_elasticity(
         fit["avg_elasticity"] = float(pairs.get_column(column).mean())
     fits[1]["avg_elasticity_pair"] = float(pairs.get_column("elasticity_pair").mean())
     return fits, pairs
+
+
+def stacked(pairs: pl.DataFrame, weights: pl.DataFrame, lightgbm: pl.DataFrame) -> pl.DataFrame:
+    """The stack's probabilities with the response model's slope: each pair's probability at its
+    status quo offer is the stack's, logit p = w_tcn · logit p_tcn + w_lgbm · logit p_lgbm + c
+    (weights fitted on validation), and the offer response around it stays the response model's,
+    logit p(o) = logit p_stack(k) + slope · (o − k). Scaling the slope by w_tcn instead would let
+    a weak TCN erase the offer effect; the response stays monotone wherever slope >= 0.
+    weights: the fold's stack_weights rows; lightgbm: customer_id, item_id, p_lightgbm."""
+    from offerwise.model.stack import POOLED
+
+    own = weights.filter(pl.col("category") == pairs.get_column("category").first())
+    w = (own if own.height else weights.filter(pl.col("category") == POOLED)).row(0, named=True)
+    clip = lambda c: pl.col(c).clip(1e-7, 1 - 1e-7)  # noqa: E731
+    logit = lambda c: (clip(c) / (1 - clip(c))).log()  # noqa: E731
+    base = pl.lit(w["w_lightgbm"]) * logit("p_lightgbm") + w["intercept"]
+    out = pairs.join(lightgbm, on=["customer_id", "item_id"], how="left").with_columns(
+        probability=expit_expr(w["w_tcn"] * logit("probability") + base),
+        probability_at_reference=expit_expr(w["w_tcn"] * logit("probability_at_reference") + base),
+    )
+    return out.with_columns(
+        elasticity_pair=pl.col("pair_slope") * pl.col("reference_offer_pct") * (1 - pl.col("probability_at_reference"))
+    ).drop("p_lightgbm")
+
+
+def expit_expr(z: pl.Expr) -> pl.Expr:
+    return 1 / (1 + (-z).exp())

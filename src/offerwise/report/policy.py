@@ -54,7 +54,7 @@ def policy_score(inputs: pl.DataFrame, offers: pl.DataFrame, truth: pl.DataFrame
 
 def score_against_truth(
     panel: pl.DataFrame, pair_elasticity: pl.DataFrame, thresholds: pl.DataFrame, fits: pl.DataFrame, offers: pl.DataFrame,
-    truth: pl.DataFrame, cfg: OptimizeConfig, *, fold: int | None = None,
+    truth: pl.DataFrame, cfg: OptimizeConfig, *, fold: int | None = None, model: str = "tcn",
 ) -> pl.DataFrame:
     """policy_score from one decision's artifacts (frames) and the simulator's truth for its decided
     period (customer_id, item_id, true_a, true_b). The status quo is the decision's reference offer:
@@ -62,5 +62,5 @@ def score_against_truth(
     from offerwise.optimize.inputs import optimization_inputs
     from offerwise.optimize.pipeline import category_ranges
 
-    inputs = optimization_inputs(panel, pair_elasticity, thresholds, fits, fold=fold)
+    inputs = optimization_inputs(panel, pair_elasticity, thresholds, fits, fold=fold, model=model)
     return policy_score(inputs, offers, truth, cfg, category_ranges(inputs, cfg.offer_range_percentiles))
