@@ -45,10 +45,10 @@ def test_prepare_train_evaluate_on_simulated_data(small_sim_dir: Path, tmp_path:
     assert result.exit_code == 0, result.output
     predictions = pl.read_parquet(evaluation / "predictions.parquet")
     assert predictions.columns[:8] == ["customer_id", "item_id", "category", "period", "split", "model", "probability", "label"]
-    assert set(predictions.get_column("model")) == {"tcn", "lightgbm", "recency_frequency"}
+    assert set(predictions.get_column("model")) == {"tcn", "lightgbm", "recency_frequency", "stack"}
     metrics = pl.read_csv(evaluation / "metrics.csv")
     assert {"category", "model", "split", "rows", "positives", "bce", "roc_auc", "pr_auc"} <= set(metrics.columns)
-    assert metrics.height == 2 * 3 * 3  # 2 categories x 3 models x (backtest validation, test; forward validation)
+    assert metrics.height == 2 * 4 * 3  # 2 categories x 4 models x (backtest validation, test; forward validation)
 
     result = runner.invoke(app, ["thresholds", "--evaluation", str(evaluation), "--panel", str(prepared)])
     assert result.exit_code == 0, result.output
@@ -56,7 +56,7 @@ def test_prepare_train_evaluate_on_simulated_data(small_sim_dir: Path, tmp_path:
     assert {"customer_id", "category", "threshold", "rule"} <= set(thresholds.columns)
     assert set(thresholds.get_column("rule")) <= {"consumer", "category_fallback"}
     f1 = pl.read_csv(evaluation / "f1.csv")
-    assert f1.filter(pl.col("rule") == "oracle_test").get_column("honest").to_list() == [False] * 6
+    assert f1.filter(pl.col("rule") == "oracle_test").get_column("honest").to_list() == [False] * 8
     assert {"precision", "recall", "f1"} <= set(pl.read_csv(evaluation / "metrics.csv").columns)
 
     result = runner.invoke(app, ["elasticity", "--panel", str(prepared), "--models", str(models), "--out", str(evaluation)])
