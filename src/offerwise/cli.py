@@ -288,6 +288,8 @@ def _run_folder(out: Path | None, data: str) -> Path:
 
 
 def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, reuse_models: bool) -> None:
+    if reuse_models:
+        cfg = cfg.override("model", forward_models="reuse")
     from offerwise import pipeline
     from offerwise.data.load import load_data
 
@@ -299,7 +301,7 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
     fresh = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        plan = pipeline.run(data, out, cfg, planned_offers=planned_offers, reuse_models=reuse_models, log=_log)
+        plan = pipeline.run(data, out, cfg, planned_offers=planned_offers, log=_log)
     except InputError:
         if fresh:  # e.g. a category with no data: leave nothing behind
             shutil.rmtree(out, ignore_errors=True)

@@ -90,6 +90,7 @@ class ModelConfig(_Stage):
     calibrate: Literal["none", "intercept"] = "intercept"  # shift the logit so validation probabilities average the validation rate
     average_best: int = Field(3, ge=1)  # checkpoints averaged, weighted by validation loss
     per_category: bool = True  # False: one shared model with a category embedding
+    forward_models: Literal["refit", "reuse"] = "refit"  # the forward plan's models: refitted one fortnight later, or the backtest's (--reuse-models)
     decision_model: Literal["tcn", "stack"] = "stack"  # whose probabilities feed cut-offs and decisions: the stack of TCN and LightGBM, or the TCN alone
     seed: int = 0
     threads: int | None = None  # None: every core torch sees

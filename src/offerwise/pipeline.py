@@ -456,9 +456,7 @@ class Stages:
         return None
 
 
-def run(
-    data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None, reuse_models: bool = False, log: Callable[[str], None] = _noop,
-) -> dict[str, Any]:
+def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None, log: Callable[[str], None] = _noop) -> dict[str, Any]:
     """Every stage end to end: the backtest (scored) and the forward plan, then the report."""
     from offerwise import __version__
     from offerwise.data.simulate import simulate, write_simulation
@@ -470,7 +468,6 @@ def run(
     inputs = {
         "data": cfg.simulation.model_dump_json() if simulated else data_fingerprint(data),
         "planned_offers": _file_fingerprint(planned_offers),
-        "reuse_models": reuse_models,
     }
     key = {"config_hash": cfg.hash(), "inputs": hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16], "version": __version__}
     stage = Stages(out, key, log)
@@ -478,7 +475,7 @@ def run(
     if simulated:
         stage("simulate", lambda: write_simulation(simulate(cfg.simulation), out / "data", cfg.simulation))
     stage("prepare", lambda: prepare(source, prepared, cfg, planned_offers=planned_offers, log=log))
-    stage("train", lambda: train(prepared, models, cfg, reuse_for_forward=reuse_models, log=log))
+    stage("train", lambda: train(prepared, models, cfg, reuse_for_forward=cfg.model.forward_models == "reuse", log=log))
     stage("evaluate", lambda: evaluate(prepared, models, evaluation))
     stage("thresholds", lambda: thresholds(evaluation, evaluation, panel=prepared))
     decider = cfg.model.decision_model
