@@ -244,9 +244,34 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
     metrics = metrics.drop([c for c in ("precision", "recall", "f1", "f1_rule") if c in metrics.columns]).join(
         honest, on=["fold", "category", "model", "split"], how="left"
     )
+    scored_folds = predictions.filter((pl.col("split") == "test") & pl.col("label").is_not_null()).get_column("fold").unique()
+    labelled = predictions.filter(pl.col("fold").is_in(scored_folds.implode()))
+    metrics = metrics.join(_intervals(labelled), on=["fold", "category", "model", "split"], how="left")
     io.write_csv(f1, out / "f1.csv")
     io.write_csv(metrics, out / "metrics.csv")
+    io.write_csv(model_differences(labelled), out / "model_differences.csv")
     return f1
+
+
+def _intervals(predictions: pl.DataFrame) -> pl.DataFrame:
+    """90 % household-bootstrap intervals of test BCE and ROC-AUC: fold, category, model, split, {bce,roc_auc}_{low,high}."""
+    from offerwise.model.evidence import metric_intervals
+
+    parts = [metric_intervals(predictions, m).select("fold", "category", "model", **{f"{m}_low": "low", f"{m}_high": "high"}) for m in ("bce", "roc_auc")]
+    return parts[0].join(parts[1], on=["fold", "category", "model"]).with_columns(split=pl.lit("test"))
+
+
+DIFFERENCES = (("stack", "lightgbm"), ("tcn", "lightgbm"), ("stack", "tcn"))
+
+
+def model_differences(predictions: pl.DataFrame) -> pl.DataFrame:
+    """Paired household-bootstrap differences (a − b, 90 % interval, verdict "tie" when it covers 0)
+    in test BCE, ROC-AUC and F1 under one F1-optimal cut-off per category (fitted on validation)."""
+    from offerwise.model.evidence import paired_bootstrap
+
+    present = set(predictions.get_column("model").unique().to_list())
+    pairs = [(a, b) for a, b in DIFFERENCES if {a, b} <= present]
+    return pl.concat([paired_bootstrap(predictions, a, b, metric=m) for a, b in pairs for m in ("bce", "roc_auc", "f1")], how="diagonal_relaxed")
 
 
 # ---------------------------------------------------------------- decisions

@@ -9,6 +9,7 @@ import polars as pl
 from offerwise import io
 from offerwise.data.schema import RetailData
 from offerwise.report import figures
+from offerwise.report.calibration import reliability_figure
 from offerwise.report.html import render, table1
 
 FIGURES = ("figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers")
@@ -50,6 +51,8 @@ def build_report(
         "figure5_probabilities": figures.figure5_probabilities(pl.read_parquet(evaluation / "predictions.parquet"), pl.read_parquet(evaluation / "thresholds.parquet")),
         "figure6_offers": figures.figure6_offers(offers),
     }
+    pngs["figure_calibration"] = reliability_figure(pl.read_parquet(evaluation / "predictions.parquet").filter(pl.col("label").is_not_null()),
+                                                    model="stack")  # fmt: skip
     for name, png in pngs.items():
         io.write_bytes(png, out / f"{name}.png")
     f1_wide = f1.filter(pl.col("fold") == f1["fold"].max()) if "fold" in f1.columns else f1
@@ -63,6 +66,9 @@ def build_report(
     sections += [
         ("Table 1: model results and elasticity", table1(metrics, f1, fits, summary)),
         ("Test F1 of every decision rule (oracle_test chooses cut-offs on the test labels: not a real result)", f1_wide.select("category", *sorted(c for c in f1_wide.columns if c != "category"))),
+        ("Model differences on the backtest's fortnight: a − b with a 90 % household-bootstrap interval (tie: the interval covers 0; "
+         "for BCE lower is better)", _differences(evaluation)),
+        ("Calibration: predicted against realised purchase rate by decile of the stack's probability (backtest fortnight)", pngs["figure_calibration"]),
         ("Figure 3: exploratory data analysis", pngs["figure3_eda"]),
         ("Figure 4: purchase probability against offer %, fitted sigmoids", pngs["figure4_elasticity"]),
         ("Figure 5: probability distributions and per-consumer cut-offs", pngs["figure5_probabilities"]),
@@ -70,3 +76,15 @@ def build_report(
         ("details:Optimisation summary of every response x objective variant (the model's view)", summary.select(keep)),
     ]
     return io.write_text(render(title, sections), out / "report.html")
+
+
+def _differences(evaluation: Path) -> pl.DataFrame:
+    """model_differences.csv as one compact row per category and comparison."""
+    diff = pl.read_csv(evaluation / "model_differences.csv")
+    diff = diff.filter(pl.col("fold") == diff.get_column("fold").max())
+    cell = pl.format("{} [{}, {}] {}", *(pl.col(c).round(4) for c in ("estimate", "low", "high")), pl.col("verdict").fill_null("–"))
+    return (
+        diff.with_columns(comparison=pl.col("model_a") + " − " + pl.col("model_b"), cell=cell)
+        .pivot(on="metric", index=["category", "comparison"], values="cell")
+        .sort("category", "comparison")
+    )

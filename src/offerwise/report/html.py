@@ -26,7 +26,7 @@ def table1(metrics: pl.DataFrame, f1: pl.DataFrame, fits: pl.DataFrame, summary:
         ok = ok.unique(["category"], keep="first", maintain_order=True)
     offers = ok.select("category", weighted_offer_pct="weighted_offer_pct_after", model=pl.lit("tcn"))
     return (
-        test.select("category", "model", sample_size="rows", bce="bce", roc_auc="roc_auc")
+        test.select("category", "model", sample_size="rows", bce="bce", *[c for c in ("bce_low", "bce_high") if c in test.columns], roc_auc="roc_auc")
         .join(rule, on=["category", "model"], how="left")
         .join(paper, on=["category", "model"], how="left")
         .join(offers, on=["category", "model"], how="left")
