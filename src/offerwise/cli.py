@@ -142,6 +142,12 @@ def _cell(value: Any, digits: int) -> str:
     return escape(str(value))
 
 
+EXPECTED_MINUTES = {
+    "complete-journey": "About 10 minutes on 2 cores with configs/make-run.toml, about 1 minute with --quick",
+    "simulated": "About 1-3 minutes on 2 cores, 30-60 s with --quick",
+    "folder": "Time grows with the number of consumer-item pairs (the Complete Journey's 180,000: about 10 minutes on 2 cores)",
+}
+
 PlannedOption = Annotated[Path | None, typer.Option("--planned-offers", help="The retailer's planned offers for the fortnight after the data (CSV or Parquet: item_id, optional customer_id, offer_pct).")]
 
 
@@ -298,6 +304,11 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
     if planned_offers is not None and not planned_offers.is_file():
         raise InputError(f"--planned-offers {planned_offers}: file not found.")
     out = _run_folder(out, data)
+    console.print(
+        f"offerwise: {data} -> {out}. The backtest (the decision one fortnight before the data ends, scored against it), then the "
+        f"plan for the fortnight after the data. {EXPECTED_MINUTES.get(data, EXPECTED_MINUTES['folder'])}; rerun the same line to resume.",
+        soft_wrap=True, highlight=False,
+    )  # fmt: skip
     fresh = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:

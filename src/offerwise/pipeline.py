@@ -361,7 +361,7 @@ def optimize(
         raise InputError("No category could be optimised; see the messages above.")
     result = pl.concat(default)
     io.write_parquet(result, out / "offers.parquet")
-    io.write_csv(result.drop("binding"), out / "offers.csv")
+    io.write_csv(_rounded(result.drop("binding")), out / "offers.csv")
     for name, parts in by_variant.items() if compare else ():  # every variant's offers, for scoring against a simulator's truth
         io.write_parquet(pl.concat(parts), out / "variants" / f"offers_{name}.parquet")
     table = pl.DataFrame(summary, infer_schema_length=None)

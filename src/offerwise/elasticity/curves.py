@@ -4,6 +4,7 @@ value of a grid, everything else fixed, giving every consumer-item its own curve
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logit
 
 from offerwise.model.tcn import OFFER, TCNModel
 from offerwise.model.tensors import SequenceTensors
@@ -22,9 +23,9 @@ def response_curves(model: TCNModel, data: SequenceTensors, column: int, grid: n
 
 def pair_slopes(curves: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Least-squares slope of logit(p) on offer % per pair: the pair's own `a`."""
-    logit = np.log(np.clip(curves, 1e-6, 1 - 1e-6) / (1 - np.clip(curves, 1e-6, 1 - 1e-6)))
+    z = logit(np.clip(curves, 1e-6, 1 - 1e-6))
     x = grid - grid.mean()
-    return (logit - logit.mean(axis=1, keepdims=True)) @ x / (x @ x)
+    return (z - z.mean(axis=1, keepdims=True)) @ x / (x @ x)
 
 
 def at_offer(curves: np.ndarray, grid: np.ndarray, offers: np.ndarray) -> np.ndarray:

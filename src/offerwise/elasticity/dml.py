@@ -247,7 +247,7 @@ def cross_fit(Y: np.ndarray, T: np.ndarray, W: np.ndarray, clusters: np.ndarray,
     from econml.dml import LinearDML
     from lightgbm import LGBMClassifier, LGBMRegressor
 
-    params = {**LGBM_PARAMS, "random_state": seed, "n_jobs": 2}
+    params = {**LGBM_PARAMS, "random_state": seed, "n_jobs": 1}
     est = LinearDML(
         model_y=LGBMClassifier(**params), model_t=LGBMRegressor(**params), discrete_outcome=True,
         cv=folds, random_state=seed, allow_missing=True,

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from offerwise.elasticity.curves import at_offer, pair_slopes, response_curves
-from offerwise.elasticity.sigmoid import elasticity, fit_sigmoid
+from offerwise.elasticity.sigmoid import elasticity, fit_sigmoid, sigmoid
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import to_tensors
 
@@ -57,8 +57,7 @@ def category_elasticity(
     f_k_pair = at_offer(curves, grid, k)
     slopes = pair_slopes(curves, grid)
     a_paper, a_cf = fits[0]["a"], fits[1]["a"]
-    f_cat = 1 / (1 + np.exp(-(a_paper * k + fits[0]["b"])))
-    f_cat_cf = 1 / (1 + np.exp(-(a_cf * k + fits[1]["b"])))
+    f_cat, f_cat_cf = sigmoid(k, a_paper, fits[0]["b"]), sigmoid(k, a_cf, fits[1]["b"])
     pairs = ref.with_columns(
         offer_pct=pl.Series(offers.astype(np.float64)), cutoff_offer_pct=pl.Series(cutoff_offers.astype(np.float64)),
         probability=pl.Series(prob.astype(np.float64)),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import curve_fit
+from scipy.special import expit, logit
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class SigmoidFit:
 
 
 def sigmoid(x: np.ndarray, a: float, b: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(a * x + b)))
+    return expit(a * x + b)
 
 
 def fit_sigmoid(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None, *, n: int | None = None) -> SigmoidFit:
@@ -34,8 +35,7 @@ def fit_sigmoid(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
     if x.size < 2 or np.ptp(x) == 0:
         raise ValueError(f"A sigmoid needs offers at two or more distinct values; got {np.unique(x).size} distinct value(s).")
     # Start from the straight line through the logits: a good basin for the non-linear fit.
-    logit = np.log(np.clip(y, 1e-4, 1 - 1e-4) / (1 - np.clip(y, 1e-4, 1 - 1e-4)))
-    a0, b0 = np.polyfit(x, logit, 1, w=np.sqrt(w))
+    a0, b0 = np.polyfit(x, logit(np.clip(y, 1e-4, 1 - 1e-4)), 1, w=np.sqrt(w))
     (a, b), _ = curve_fit(sigmoid, x, y, p0=(a0, b0), sigma=1 / np.sqrt(w), maxfev=20_000)
     resid = y - sigmoid(x, a, b)
     total = np.sum(w * (y - np.average(y, weights=w)) ** 2)

@@ -16,10 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.optimize import brentq
+from scipy.special import expit, logit
 from torch.optim.swa_utils import SWALR, AveragedModel
 from tqdm.auto import tqdm
 
 from offerwise.config import ModelConfig
+from offerwise.model.metrics import bce
 from offerwise.model.network import NetworkShape, TCNNetwork
 from offerwise.model.tensors import Encoders, SequenceTensors
 
@@ -37,8 +39,7 @@ def _batch(t: SequenceTensors, idx: np.ndarray, device: torch.device) -> tuple[t
 
 
 def _bce(p: np.ndarray, y: np.ndarray) -> float:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if y.size else float("nan")
+    return bce(y, p) if y.size else float("nan")
 
 
 def masked_bce(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -137,8 +138,8 @@ class TCNModel:
         if val_y.size == 0 or val_y.min() == val_y.max():
             return 0.0
         p = np.clip(val_p.astype(np.float64), 1e-7, 1 - 1e-7)
-        logit, rate = np.log(p / (1 - p)), float(val_y.mean())
-        shift = brentq(lambda a: float(np.mean(1 / (1 + np.exp(-(logit + a))))) - rate, -10.0, 10.0)
+        z, rate = logit(p), float(val_y.mean())
+        shift = brentq(lambda a: float(np.mean(expit(z + a))) - rate, -10.0, 10.0)
         self.network_.head[-1].bias += float(shift)
         return float(shift)
 

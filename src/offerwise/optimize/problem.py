@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from scipy.special import expit, logit
 
 STEPS = np.arange(-19, 20)
 ETA = 0.05 * STEPS
@@ -54,15 +55,14 @@ def offer_levels(k: np.ndarray, offer_range: tuple[float, float]) -> tuple[np.nd
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
+    return logit(np.clip(p, 1e-6, 1 - 1e-6))
 
 
 def response(kind: str, f: np.ndarray, k: np.ndarray, slope: np.ndarray, offers: np.ndarray) -> np.ndarray:
     delta = offers - k[:, None]
     if kind == "linear":
         return np.clip(f[:, None] + slope[:, None] * f[:, None] * (1 - f[:, None]) * delta, 0.0, 1.0)
-    return 1 / (1 + np.exp(-(_logit(f)[:, None] + slope[:, None] * delta)))
+    return expit(_logit(f)[:, None] + slope[:, None] * delta)
 
 
 def build(

@@ -1,0 +1,72 @@
+"""Benchmark: model evidence on the Complete Journey over rolling backtest folds, with intervals.
+
+Runs prepare (k backtest folds), train, evaluate and thresholds with configs/make-run.toml (the
+forward plan reuses the last backtest fold's models: it is not scored here) and writes, for the six
+largest departments and every fold: test BCE and category-cut-off F1 of the stack, the TCN and
+LightGBM, and the paired household-bootstrap differences with 90 % intervals.
+
+    python bench/models.py [--folds 3] [--config configs/make-run.toml]
+
+Results: bench/results/models-complete-journey.json and a table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import polars as pl
+
+from offerwise import pipeline
+from offerwise.config import Config
+
+RESULTS = Path(__file__).parent / "results" / "models-complete-journey.json"
+WORK = Path("results-work") / "models"
+LARGEST = 6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--config", type=Path, default=Path("configs/make-run.toml"))
+    args = parser.parse_args()
+    cfg = Config.from_toml(args.config).override("panel", folds=args.folds).override("model", forward_models="reuse")
+    prepared, models, evaluation = WORK / "prepared", WORK / "models", WORK / "evaluation"
+    seconds = {}
+    for name, action in (
+        ("prepare", lambda: pipeline.prepare("complete-journey", prepared, cfg)),
+        ("train", lambda: pipeline.train(prepared, models, cfg, reuse_for_forward=True, progress=False)),
+        ("evaluate", lambda: pipeline.evaluate(prepared, models, evaluation)),
+        ("thresholds", lambda: pipeline.thresholds(evaluation, evaluation)),
+    ):
+        started = time.perf_counter()
+        action()
+        seconds[name] = round(time.perf_counter() - started)
+        print(f"{name}: {seconds[name]} s", flush=True)
+    metrics = pl.read_csv(evaluation / "metrics.csv").filter(pl.col("split") == "test")
+    largest = (
+        metrics.filter(pl.col("model") == "stack").group_by("category").agg(pl.col("rows").sum()).sort("rows", descending=True)
+        .head(LARGEST).get_column("category").to_list()
+    )  # fmt: skip
+    f1 = pl.read_csv(evaluation / "f1.csv").filter(pl.col("rule") == "category_cutoff").select("fold", "category", "model", f1_category_cutoff="f1")
+    table = (
+        metrics.filter(pl.col("category").is_in(largest) & pl.col("model").is_in(["stack", "tcn", "lightgbm"]))
+        .join(f1, on=["fold", "category", "model"], how="left")
+        .select("fold", "category", "model", "rows", "bce", "bce_low", "bce_high", "roc_auc", "f1_category_cutoff")
+        .sort("category", "fold", "model")
+    )
+    differences = pl.read_csv(evaluation / "model_differences.csv").filter(pl.col("category").is_in(largest))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "config": str(args.config), "folds": args.folds, "seconds": seconds,
+        "metrics": table.to_dicts(), "differences": differences.to_dicts(),
+    }, indent=1, default=str) + "\n")  # fmt: skip
+    with pl.Config(tbl_rows=200, tbl_cols=20, float_precision=4, tbl_width_chars=200):
+        print(table)
+        print(differences.select("fold", "category", "metric", "model_a", "model_b", "estimate", "low", "high", "verdict").sort("metric", "category", "fold"))
+
+
+if __name__ == "__main__":
+    main()
