@@ -42,6 +42,7 @@ def test_report_renders_table_and_every_figure_in_headless_chromium(quick_run: P
         )
         tables = page.locator("table").count()
         first_table = page.locator("table").first.inner_text()
+        table1 = page.locator("section:has(h2:has-text('Table 1')) table").inner_text()
         crops = [page.locator("img").nth(i).screenshot() for i in range(len(images))]
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
@@ -53,5 +54,6 @@ def test_report_renders_table_and_every_figure_in_headless_chromium(quick_run: P
         pixels = image.imread(io.BytesIO(crop))[..., :3].reshape(-1, 3)
         assert len(np.unique((pixels * 255).astype(np.uint8), axis=0)) > 50
         assert (pixels.min(axis=1) < 0.5).mean() > 0.01  # ink, not just background
-    assert tables >= 2 and "sample_size" in first_table and "tcn" in first_table
+    assert tables >= 3 and "planned_offer_mean" in first_table  # the plan opens the report
+    assert "sample_size" in table1 and "tcn" in table1 and "stack" in table1
     assert (tmp_path / "report.png").stat().st_size > 50_000

@@ -12,7 +12,7 @@ from offerwise.report import figures
 from offerwise.report.calibration import reliability_figure
 from offerwise.report.html import render, table1
 
-FIGURES = ("figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers")
+FIGURES = ("figure_plan", "figure_calibration", "figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers")
 
 
 def _plan_sections(plan: dict, recommendations: Path, out: Path) -> list:
