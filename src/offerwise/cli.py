@@ -50,6 +50,9 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except InputError as exc:
             err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(code=2) from None
+        except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:  # an --out or input path the user gave
+            err_console.print(f"[bold red]error:[/bold red] {escape(str(exc.filename or exc))}: {escape(exc.strerror or str(exc))}.", soft_wrap=True)
+            raise typer.Exit(code=2) from None
 
     return wrapper
 
