@@ -106,7 +106,7 @@ class OptimizeConfig(_Stage):
     response: Literal["linear", "sigmoid", "counterfactual"] = "counterfactual"
     objective: Literal["indicator", "expected"] = "expected"
     solver: Literal["lagrangian", "milp"] = "lagrangian"
-    offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # of the latest period's non-zero offers
+    offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # of the non-zero offers faced in the cutoff period
     pair_slope_weight: float = Field(0.25, ge=0, le=1)  # counterfactual: w x pair slope + (1 - w) x category mean slope (docs/results.md: chosen on simulator seed 7, checked on 11, 12)
     retention: float = Field(1.0, gt=0)
     retention_mode: Literal["relative", "absolute"] = "relative"  # x status-quo retention, or a share of pairs
