@@ -106,7 +106,9 @@ def _offer_history(data, source: str, cfg: Config) -> pl.DataFrame | None:
     return read_offer_table(path, items=data.items, dated=True) if path else None
 
 
-def _plans(data, source: str, panel, planned_offers: Path | None, history: pl.DataFrame | None, log: Callable[[str], None]) -> dict[int, pl.DataFrame | None]:
+def _plans(
+    data, source: str, panel, planned_offers: Path | None, history: pl.DataFrame | None, log: Callable[[str], None]
+) -> dict[int, pl.DataFrame | None]:
     """The retailer's plan for each fold's decided period: planned_offers for the forward fold, the
     offer history's entries for backtest folds (None where there is no record)."""
     from offerwise.data.plans import PLANNED, find_plan_file, offers_for_period, read_offer_table
@@ -486,8 +488,7 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
     from offerwise import __version__
     from offerwise.data.simulate import simulate, write_simulation
 
-    config_path = io.write_text(cfg.model_dump_json(indent=2), out / "config.json")
-    del config_path
+    io.write_text(cfg.model_dump_json(indent=2), out / "config.json")
     simulated = data == "simulated"
     source = str(out / "data") if simulated else data
     inputs = {

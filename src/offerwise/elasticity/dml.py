@@ -67,8 +67,8 @@ MIN_OFFER_ITEMS = 5  # distinct items with a non-zero offer (the clusters that c
 MIN_GROUP_ROWS = 100  # a group with fewer rows gets no deviation of its own (0)
 MAX_CATEGORICAL_LEVELS = 255  # string/categorical controls with more levels are text: dropped
 
-LGBM_PARAMS = dict(n_estimators=100, num_leaves=31, learning_rate=0.1, min_child_samples=50, subsample=0.8, subsample_freq=1,
-                   colsample_bytree=0.8, verbose=-1)  # fmt: skip
+LGBM_Y = dict(n_estimators=100, num_leaves=31, learning_rate=0.1, min_child_samples=50, subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
+LGBM_T = dict(n_estimators=100, num_leaves=31, learning_rate=0.1, min_child_samples=50, subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
 
 
 @dataclass
@@ -247,9 +247,9 @@ def cross_fit(Y: np.ndarray, T: np.ndarray, W: np.ndarray, clusters: np.ndarray,
     from econml.dml import LinearDML
     from lightgbm import LGBMClassifier, LGBMRegressor
 
-    params = {**LGBM_PARAMS, "random_state": seed, "n_jobs": 1}
+    common = {"random_state": seed, "n_jobs": 1, "verbose": -1}
     est = LinearDML(
-        model_y=LGBMClassifier(**params), model_t=LGBMRegressor(**params), discrete_outcome=True,
+        model_y=LGBMClassifier(**LGBM_Y, **common), model_t=LGBMRegressor(**LGBM_T, **common), discrete_outcome=True,
         cv=folds, random_state=seed, allow_missing=True,
     )  # fmt: skip
     with warnings.catch_warnings():
