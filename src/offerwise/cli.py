@@ -236,12 +236,15 @@ def elasticity_command(
     models: Annotated[Path, typer.Option("--models", help="Folder written by `offerwise train`.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for elasticity.csv and pair_elasticity.parquet.")],
     fold: Annotated[int | None, typer.Option(help="The decision (fold) to analyse; default the last backtest fold.")] = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Category sigmoids (paper's and counterfactual route), reference offers and elasticities per pair."""
+    """Category sigmoids (paper's and counterfactual route), the orthogonalised offer response, elasticities per pair."""
     from offerwise import pipeline
 
+    cfg = Config.from_toml(config)
+    response = cfg.response if cfg.optimize.response == "dml" else None
     with console.status("elasticity ..."):
-        fits = pipeline.elasticity(panel, models, out, fold=fold)
+        fits = pipeline.elasticity(panel, models, out, fold=fold, evaluation=out, decision_model=cfg.model.decision_model, response=response)
     console.print(_table(fits, "Offer response per category", ["category", "source", "a", "b", "r2", "n", "avg_elasticity"], 4))
 
 
@@ -258,8 +261,8 @@ def optimize_command(
     """Recommended offer per consumer-item (paper Equation 13 and better-founded variants)."""
     from offerwise import pipeline
 
-    cfg = Config.from_toml(config).optimize
-    table = pipeline.optimize(panel, evaluation, evaluation, out, cfg, fold=fold, compare=compare, log=_log)
+    cfg = Config.from_toml(config)
+    table = pipeline.optimize(panel, evaluation, evaluation, out, cfg.optimize, fold=fold, compare=compare, decision_model=cfg.model.decision_model, log=_log)
     console.print(_table(table, "Optimisation (the model's view)", {
         "category": "category", "response": "response", "objective_form": "objective", "status": "status", "retention_before": "retention\nbefore",
         "retention_after": "retention\nafter", "expected_revenue_before": "revenue\nbefore", "expected_revenue_after": "revenue\nafter", "gap": "gap"}))  # fmt: skip

@@ -102,8 +102,17 @@ class ModelConfig(_Stage):
     _layer_lists = field_validator("dilations", "hidden")(_positive_ints)
 
 
+class ResponseConfig(_Stage):
+    periods: int = Field(8, ge=1)  # labelled periods up to the cutoff that the offer-response estimate learns from
+    max_rows: int = Field(300_000, ge=1000)  # rows sampled from them (stratified by category)
+    folds: int = Field(3, ge=2)  # cross-fitting folds (grouped by item)
+    level: float = Field(0.90, gt=0, lt=1)  # interval level of the category slopes
+    placebo: bool = True  # the backtest also re-estimates with offers permuted within item: its intervals should cover 0
+
+
 class OptimizeConfig(_Stage):
-    response: Literal["linear", "sigmoid", "counterfactual"] = "counterfactual"
+    response: Literal["linear", "sigmoid", "counterfactual", "dml"] = "dml"
+    response_quantile: float = Field(0.5, gt=0, lt=1)  # dml: each pair's slope at this quantile of its posterior (0.5: the mean; lower: conservative)
     objective: Literal["indicator", "expected"] = "expected"
     solver: Literal["lagrangian", "milp"] = "lagrangian"
     offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # of the non-zero offers faced in the cutoff period
@@ -127,6 +136,7 @@ class Config(_Stage):
     simulation: SimulationConfig = SimulationConfig()
     panel: PanelConfig = PanelConfig()
     model: ModelConfig = ModelConfig()
+    response: ResponseConfig = ResponseConfig()
     optimize: OptimizeConfig = OptimizeConfig()
 
     @classmethod

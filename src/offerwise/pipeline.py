@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 
 from offerwise import io
-from offerwise.config import Config, OptimizeConfig
+from offerwise.config import Config, OptimizeConfig, ResponseConfig
 from offerwise.errors import InputError
 from offerwise.features.manifest import Feature
 
@@ -281,7 +281,7 @@ def model_differences(predictions: pl.DataFrame) -> pl.DataFrame:
 
 def elasticity(
     panel: Path, models: Path, out: Path, *, fold: int | None = None, evaluation: Path | None = None, decision_model: str = "tcn",
-    log: Callable[[str], None] = _noop,
+    response: ResponseConfig | None = None, log: Callable[[str], None] = _noop,
 ) -> pl.DataFrame:
     """Category sigmoids and per-pair slopes for one decision (default: the last backtest fold);
     elasticity.csv and pair_elasticity.parquet. With decision_model "stack" (weights and LightGBM's
@@ -308,9 +308,32 @@ def elasticity(
     if not fits:
         raise InputError(f"{models}: no models for fold {fold}; run `offerwise train` on this panel first.")
     table = pl.DataFrame(fits, infer_schema_length=None)
+    pairs = pl.concat(pairs)
+    if response is not None:  # the orthogonalised estimate, beside the model's counterfactual slopes
+        pairs = pairs.join(offer_response(p, fold, out, response, log=log), on=PAIR, how="left")
     io.write_csv(table, out / "elasticity.csv")
-    io.write_parquet(pl.concat(pairs), out / "pair_elasticity.parquet")
+    io.write_parquet(pairs, out / "pair_elasticity.parquet")
     return table
+
+
+def offer_response(p: Prepared, fold: int, out: Path, cfg: ResponseConfig, *, log: Callable[[str], None] = _noop) -> pl.DataFrame:
+    """Double/debiased-ML offer slopes from the periods up to the fold's cutoff (elasticity/dml.py):
+    response.csv (category slopes with intervals), response_groups.csv, response_placebo.csv (backtest
+    folds, when cfg.placebo). Returns customer_id, item_id, dml_slope, dml_slope_sd of the decided pairs."""
+    from offerwise.elasticity.dml import estimate_response, placebo
+
+    cutoff = p.decided_period(fold) - 1
+    rows = p.frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= cutoff + 1))
+    options = {"periods": cfg.periods, "max_rows": cfg.max_rows, "folds": cfg.folds, "level": cfg.level}
+    log("offer response (double ML)")
+    estimate = estimate_response(rows, p.features, cutoff=cutoff, **options)
+    io.write_csv(estimate.categories, out / "response.csv")
+    io.write_csv(estimate.groups, out / "response_groups.csv")
+    if cfg.placebo and fold != p.forward_fold:
+        log("offer response placebo (offers permuted within item)")
+        io.write_csv(placebo(rows, p.features, cutoff=cutoff, **options), out / "response_placebo.csv")
+    decided = rows.filter(pl.col("period") == cutoff + 1)
+    return estimate.pair_slopes(decided).select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd")
 
 
 def _stack_inputs(evaluation: Path | None, fold: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -325,7 +348,7 @@ def _stack_inputs(evaluation: Path | None, fold: int) -> tuple[pl.DataFrame, pl.
 
 
 def _variants(cfg: OptimizeConfig, compare: bool) -> list[OptimizeConfig]:
-    others = [cfg.model_copy(update={"response": r, "objective": o}) for r in ("linear", "sigmoid", "counterfactual") for o in ("indicator", "expected")]
+    others = [cfg.model_copy(update={"response": r, "objective": o}) for r in ("linear", "sigmoid", "counterfactual", "dml") for o in ("indicator", "expected")]
     return [cfg] + ([v for v in others if (v.response, v.objective) != (cfg.response, cfg.objective)] if compare else [])
 
 
@@ -347,7 +370,7 @@ def optimize(
         p.frame, pl.read_parquet(decision / "pair_elasticity.parquet"), pl.read_parquet(evaluation / "thresholds.parquet"),
         pl.read_csv(decision / "elasticity.csv"), fold=fold, model=decision_model,
     )  # fmt: skip
-    variants = _variants(cfg, compare)
+    variants = [v for v in _variants(cfg, compare) if v.response != "dml" or "dml_slope" in inputs.columns]
     offers, summary, by_variant = [], [], {}
     ranges = category_ranges(inputs, cfg.offer_range_percentiles)
     for (category,), pairs in inputs.group_by("category", maintain_order=True):
@@ -404,12 +427,12 @@ def recommendation_tables(offers: pl.DataFrame, summary: pl.DataFrame, start: dt
 
 def recommend(
     panel: Path, models: Path, evaluation: Path, out: Path, cfg: OptimizeConfig, *, run_id: str, decision_model: str = "tcn",
-    log: Callable[[str], None] = _noop,
+    response: ResponseConfig | None = None, log: Callable[[str], None] = _noop,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The forward plan: the same elasticity and optimisation as the backtest, at the last cutoff."""
     p = read_prepared(panel)
     fold = p.forward_fold
-    elasticity(panel, models, out, fold=fold, evaluation=evaluation, decision_model=decision_model, log=log)
+    elasticity(panel, models, out, fold=fold, evaluation=evaluation, decision_model=decision_model, response=response, log=log)
     summary = optimize(panel, evaluation, out, out, cfg, fold=fold, decision_model=decision_model, log=log)
     start, end = p.period_dates(p.decided_period(fold))
     plan, per_category = recommendation_tables(pl.read_parquet(out / "offers.parquet"), summary, start, end, run_id)
@@ -505,10 +528,11 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
     stage("evaluate", lambda: evaluate(prepared, models, evaluation))
     stage("thresholds", lambda: thresholds(evaluation, evaluation, panel=prepared))
     decider = cfg.model.decision_model
-    stage("elasticity", lambda: elasticity(prepared, models, evaluation, evaluation=evaluation, decision_model=decider, log=log))
+    response = cfg.response if cfg.optimize.response == "dml" else None
+    stage("elasticity", lambda: elasticity(prepared, models, evaluation, evaluation=evaluation, decision_model=decider, response=response, log=log))
     stage("optimize", lambda: optimize(prepared, evaluation, evaluation, out / "optimize", cfg.optimize, compare=True, decision_model=decider, log=log))
     stage("recommend", lambda: recommend(prepared, models, evaluation, out / "recommendations", cfg.optimize, run_id=out.name,
-                                         decision_model=decider, log=log))  # fmt: skip
+                                         decision_model=decider, response=response, log=log))  # fmt: skip
     stage("report", lambda: report(out, source, data, cfg))
     return summary(out)
 

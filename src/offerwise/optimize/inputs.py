@@ -39,5 +39,6 @@ def optimization_inputs(
             probability=pl.col("probability_at_reference"),
             price=pl.col("price").fill_null(0.0),
         )
-        .select(*PAIR, "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity", "category_a", "pair_slope", "cutoff_offer_pct")
+        .select(*PAIR, "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity", "category_a", "pair_slope",
+                "cutoff_offer_pct", *[c for c in ("dml_slope", "dml_slope_sd") if c in pair_elasticity.columns])
     )

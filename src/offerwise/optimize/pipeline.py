@@ -59,7 +59,7 @@ def optimize_category(pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[f
     summary: dict = {"category": category, "response": cfg.response, "objective_form": cfg.objective, "pairs": pairs.height,
                      "offer_min": o_range[0], "offer_max": o_range[1]}  # fmt: skip
     m = build(pairs, response_kind=cfg.response, objective=cfg.objective, offer_range=o_range, unit_cost_share=cfg.unit_cost_share,
-              pair_slope_weight=cfg.pair_slope_weight)
+              pair_slope_weight=cfg.pair_slope_weight, response_quantile=cfg.response_quantile)
     before = _metrics(m, pairs, m.status_quo)
     n = pairs.height
     R = cfg.retention * before["retention"] * n if cfg.retention_mode == "relative" else cfg.retention * n

@@ -10,7 +10,9 @@ Purchase probability at a new offer o, by `response`:
 * sigmoid: the category sigmoid's slope a moved onto the pair's own probability:
   logit p = logit f + a·(o − k);
 * counterfactual: the pair's own slope from re-scoring the model across offers:
-  logit p = logit f + slope_i·(o − k).
+  logit p = logit f + slope_i·(o − k);
+* dml: the pair's slope from the orthogonalised estimate (elasticity/dml.py) at the
+  `response_quantile` of its posterior (the mean at 0.5), never below 0: logit p = logit f + slope_i·(o − k).
 Objective, by `objective`:
 * indicator (the paper's): value = I_p·(1 − o/100)·1[p ≥ Pr_c], retention counts 1[p ≥ Pr_c];
 * expected: value = p·(I_p·(1 − o/100) − unit cost), retention counts p.
@@ -23,6 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 from scipy.special import expit, logit
+from scipy.stats import norm
+
+from offerwise.errors import InputError
 
 STEPS = np.arange(-19, 20)
 ETA = 0.05 * STEPS
@@ -67,7 +72,7 @@ def response(kind: str, f: np.ndarray, k: np.ndarray, slope: np.ndarray, offers:
 
 def build(
     pairs: pl.DataFrame, *, response_kind: str, objective: str, offer_range: tuple[float, float], unit_cost_share: float | None,
-    pair_slope_weight: float = 1.0,
+    pair_slope_weight: float = 1.0, response_quantile: float = 0.5,
 ) -> Matrices:
     """pairs: price, reference_offer_pct, probability (f at k), threshold, category_a, pair_slope.
 
@@ -77,7 +82,13 @@ def build(
     f = pairs.get_column("probability").to_numpy().astype(float)
     price = pairs.get_column("price").to_numpy().astype(float)[:, None]
     threshold = pairs.get_column("threshold").to_numpy().astype(float)[:, None]
-    slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
+    if response_kind == "dml":
+        if "dml_slope" not in pairs.columns:
+            raise InputError("The 'optimize.response' option 'dml' needs the offer-response estimate; rerun `offerwise elasticity` with it.")
+        sd = pairs.get_column("dml_slope_sd").fill_null(0.0).to_numpy().astype(float)
+        slope = np.maximum(pairs.get_column("dml_slope").fill_null(0.0).to_numpy().astype(float) + norm.ppf(response_quantile) * sd, 0.0)
+    else:
+        slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
     if response_kind == "counterfactual" and slope.size:  # partial pooling: noisy per-pair slopes move toward the category's
         slope = pair_slope_weight * slope + (1 - pair_slope_weight) * slope.mean()
     offers, eta, relative = offer_levels(k, offer_range)
