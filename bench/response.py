@@ -3,12 +3,15 @@
 For each seed and promotion policy ("random": exogenous offers; "targeted": the retailer promotes
 items after weak demand) it runs `offerwise run --data simulated` with the given config and writes,
 per category and overall:
-* slope error: the mean estimated pair slope (what the optimiser uses) / the mean true slope - 1;
-* pair-slope rank correlation with the true slopes, pooled and within category (mean over categories);
+* slope error of the double-ML pair slopes (`dml_`, the default response) and of the TCN's
+  counterfactual pair slopes (`tcn_`, the previous one): mean estimated / mean true slope - 1;
+* their rank correlation with the true slopes, pooled and within category (mean over categories);
 * the backtest and forward policy scores: (ours - status quo) / (oracle - status quo) in true
   expected net revenue, the status quo being the retailer's plan;
 * true retention of our offers and of the plan (the forward decision);
-* the score of a flat 30 % discount to every pair, for scale.
+* the score of a flat 30 % discount to every pair, for scale;
+* the backtest score of every optimisation variant (`backtest_score_<response>`), e.g. the TCN's
+  counterfactual slopes against the double-ML ones on the same run.
 
     python bench/response.py [--seeds 7 11 12 13 14] [--policies random targeted] [--config C] [--label NAME]
 
@@ -45,13 +48,43 @@ def _revenue(frame: pl.DataFrame, offer: str) -> float:
     return float((p * frame.get_column("price").to_numpy() * (1 - frame.get_column(offer).to_numpy() / 100)).sum())
 
 
+def _slopes(part: pl.DataFrame, column: str) -> dict[str, float]:
+    within = [spearmanr(g[column], g["true_a"])[0] for _, g in part.group_by("category") if g.height > 2]
+    return {
+        "slope_error": float(part[column].mean() / part["true_a"].mean() - 1),
+        "rank_corr_pooled": float(spearmanr(part[column], part["true_a"])[0]),
+        "rank_corr_within": float(np.nanmean(within)) if within else float("nan"),
+    }
+
+
+def _variant_scores(out: Path, policy: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Backtest score of every optimisation variant (optimize/variants), per category and 'all'."""
+    truth = pl.read_parquet(out / "data" / "ground_truth.parquet")
+    last = truth.get_column("period_start").max()  # the backtest decides the last fortnight of the data
+    truth = truth.filter(pl.col("period_start") == last).select("customer_id", "item_id", "true_a", "true_b")
+    back = policy.filter(pl.col("decision") == "backtest")
+    scores: dict[str, dict[str, float]] = {}
+    for path in sorted((out / "optimize" / "variants").glob("offers_*_expected.parquet")):
+        offers = pl.read_parquet(path).join(truth, on=["customer_id", "item_id"])
+        for category in [*offers.get_column("category").unique().to_list(), "all"]:
+            part = offers if category == "all" else offers.filter(pl.col("category") == category)
+            value = lambda name: back.filter((pl.col("category") == category) & (pl.col("policy") == name)).get_column("true_expected_revenue")  # noqa: E731
+            oracle, status_quo = value("oracle"), value("status quo")
+            if oracle.len():
+                ours = _revenue(part, "recommended_offer_pct")
+                scores.setdefault(category, {})[path.stem.removeprefix("offers_").removesuffix("_expected")] = (ours - status_quo.item()) / (oracle.item() - status_quo.item())
+    return scores
+
+
 def measure(out: Path) -> list[dict]:
     """Rows per category (and 'all') of the forward decision, plus the policy scores."""
     truth = pl.read_parquet(out / "data" / "ground_truth_future.parquet").select("customer_id", "item_id", "true_a", "true_b")
     plan = pl.read_parquet(out / "recommendations" / "offers.parquet")
-    slopes = pl.read_parquet(out / "recommendations" / "pair_elasticity.parquet").select("customer_id", "item_id", "pair_slope")
+    slopes = pl.read_parquet(out / "recommendations" / "pair_elasticity.parquet")
+    slopes = slopes.select("customer_id", "item_id", "pair_slope", *[c for c in ("dml_slope",) if c in slopes.columns])
     frame = plan.join(truth, on=["customer_id", "item_id"]).join(slopes, on=["customer_id", "item_id"]).with_columns(flat=pl.lit(FLAT))
     policy = pl.read_csv(out / "report" / "policy_score.csv")
+    variants = _variant_scores(out, policy)
     rows = []
     for category in [*sorted(frame.get_column("category").unique().to_list()), "all"]:
         part = frame if category == "all" else frame.filter(pl.col("category") == category)
@@ -59,18 +92,19 @@ def measure(out: Path) -> list[dict]:
         value = lambda decision, name, column: score.filter((pl.col("decision") == decision) & (pl.col("policy") == name)).get_column(column)  # noqa: E731
         oracle, status_quo = value("forward", "oracle", "true_expected_revenue"), value("forward", "status quo", "true_expected_revenue")
         flat = (_revenue(part, "flat") - status_quo.item()) / (oracle.item() - status_quo.item()) if oracle.len() else float("nan")
-        within = [spearmanr(g["pair_slope"], g["true_a"])[0] for _, g in part.group_by("category")]
-        rows.append({
-            "category": category, "pairs": part.height,
-            "slope_error": float(part["pair_slope"].mean() / part["true_a"].mean() - 1),
-            "rank_corr_pooled": float(spearmanr(part["pair_slope"], part["true_a"])[0]),
-            "rank_corr_within": float(np.nanmean(within)),
+        row = {"category": category, "pairs": part.height}
+        for name, column in (("dml", "dml_slope"), ("tcn", "pair_slope")):
+            if column in part.columns:
+                row |= {f"{name}_{k}": v for k, v in _slopes(part, column).items()}
+        row |= {
             "backtest_score": _one(value("backtest", "ours", "score")),
             "forward_score": _one(value("forward", "ours", "score")),
             "true_retention": float(_true_p(part, "recommended_offer_pct").mean()),
             "true_retention_plan": float(_true_p(part, "reference_offer_pct").mean()),
             "flat_30_score": flat,
-        })  # fmt: skip
+            **{f"backtest_score_{k}": v for k, v in variants.get(category, {}).items()},
+        }
+        rows.append(row)
     return rows
 
 
@@ -97,8 +131,10 @@ def main() -> None:
             results += [{"policy": policy, "seed": seed, "seconds": round(time.perf_counter() - started), **r} for r in rows]
             overall = rows[-1]
             print(f"{policy:8} seed {seed:3}: backtest {overall['backtest_score']:.3f}  forward {overall['forward_score']:.3f}  "
-                  f"flat-30 {overall['flat_30_score']:.3f}  slope error {overall['slope_error']:+.0%}  rank corr {overall['rank_corr_pooled']:.2f} "
-                  f"/ {overall['rank_corr_within']:.2f}  retention {overall['true_retention']:.3f} (plan {overall['true_retention_plan']:.3f})", flush=True)  # fmt: skip
+                  f"flat-30 {overall['flat_30_score']:.3f}  backtest counterfactual {overall.get('backtest_score_counterfactual', float('nan')):.3f}  "
+                  f"retention {overall['true_retention']:.3f} (plan {overall['true_retention_plan']:.3f})  "
+                  + "  ".join(f"{m}: error {overall[f'{m}_slope_error']:+.0%} rank {overall[f'{m}_rank_corr_pooled']:.2f}/{overall[f'{m}_rank_corr_within']:.2f}"
+                              for m in ("dml", "tcn") if f"{m}_slope_error" in overall), flush=True)  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"response-{args.label}.json").write_text(json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n")
     table = pl.DataFrame(results)
