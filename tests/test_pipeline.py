@@ -50,7 +50,7 @@ def _backtest_offers(source: Path, out: Path, cfg: Config) -> pl.DataFrame:
     pipeline.train(prepared, models, cfg, folds=[fold], progress=False)
     pipeline.evaluate(prepared, models, evaluation)
     pipeline.thresholds(evaluation, evaluation)
-    pipeline.elasticity(prepared, models, evaluation, fold=fold)
+    pipeline.elasticity(prepared, models, evaluation, fold=fold, response=cfg.response)
     pipeline.optimize(prepared, evaluation, evaluation, out / "optimize", cfg.optimize, fold=fold)
     return pl.read_parquet(out / "optimize" / "offers.parquet").sort("customer_id", "item_id")
 
@@ -101,7 +101,8 @@ def test_forward_plan_on_truncated_data_equals_the_backtest_at_that_cutoff(sim, 
     pipeline.train(out / "prepared", out / "models", cfg, folds=[prepared.forward_fold], progress=False)
     pipeline.evaluate(out / "prepared", out / "models", out / "evaluation")
     pipeline.thresholds(out / "evaluation", out / "evaluation")
-    plan, _ = pipeline.recommend(out / "prepared", out / "models", out / "evaluation", out / "recommendations", cfg.optimize, run_id="t")
+    plan, _ = pipeline.recommend(out / "prepared", out / "models", out / "evaluation", out / "recommendations", cfg.optimize, run_id="t",
+                                 response=cfg.response)  # fmt: skip
     assert plan.get_column("period_start").unique().to_list() == [last_start]
     columns = ["customer_id", "item_id", "reference_offer_pct", "recommended_offer_pct", "p_reference", "p_recommended"]
     expected = backtest.select("customer_id", "item_id", "reference_offer_pct", "recommended_offer_pct", p_reference="probability",

@@ -24,7 +24,7 @@ def _inputs(n: int = 300, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
 def test_status_quo_scores_zero_and_the_oracle_does_not_lose() -> None:
     inputs, truth = _inputs()
     ours = inputs.select("customer_id", "item_id", "category", recommended_offer_pct="reference_offer_pct")
-    table = policy_score(inputs, ours, truth, OptimizeConfig(), {"A": (5.0, 50.0), "B": (5.0, 50.0)})
+    table = policy_score(inputs, ours, truth, OptimizeConfig(response="counterfactual"), {"A": (5.0, 50.0), "B": (5.0, 50.0)})
     wide = table.pivot(on="policy", index="category", values="true_expected_revenue")
     assert wide.get_column("category").to_list() == ["A", "B", "all"]
     assert (wide["oracle"] > wide["status quo"]).all()  # the true response has room to gain
