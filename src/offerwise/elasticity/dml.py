@@ -1,45 +1,52 @@
 """Offer response from observational promotion data: double/debiased ML (R-learner) with groups,
-intervals and empirical-Bayes shrinkage. A pure module: panel rows in, slopes out (docs/response.md).
+intervals and hierarchical empirical-Bayes shrinkage. A pure module: panel rows in, slopes out.
+docs/response.md has the estimator in a page and its measured accuracy.
 
 Model, per row i (consumer-item pair x period) of a category c:
 
-    Y_i = m_Y(X_i) + a(X_i) · q(X_i) · (T_i − m_T(X_i)) + noise,   q = m_Y (1 − m_Y)
+    Y_i = m_Y(X_i) + a(X_i) · q_i · (T_i − m_T(X_i)) + noise,    q_i = m_Y(X_i) (1 − m_Y(X_i))
 
-Y = target (bought), T = offer_pct, X = every panel feature except the offer, the ids and text. The
-two nuisances m_Y = E[Y | X] (LightGBM classifier) and m_T = E[T | X] (LightGBM regressor) are
-cross-fitted by EconML's LinearDML with folds grouped by item (an item's offers are shared by all its
-consumers and its demand shocks persist, so no fold may learn an item's offers from its other rows).
-The final stage is the residual-on-residual regression, by hand: Y − m_Y on q · (T − m_T) times
-group indicators. Its coefficients are *logit* slopes per offer point (the optimiser's
-logit p(o) = logit f + slope · (o − k)): a logistic response has dP/dT = a · p(1 − p), and q from the
-outcome nuisance converts the probability-scale effect row by row. With one group this is exactly
-"the DML effect on the probability scale divided by the group's (weighted) mean p(1 − p)"; q is
-treated as fixed in the standard errors. q depends on X only, so the moment stays orthogonal to
-both nuisances.
+Y = target (bought), T = offer_pct, X = every panel feature except the offer, the ids and text,
+plus derived item-history controls (`item_history`). The nuisances m_Y = E[Y | X] (LightGBM
+classifier) and m_T = E[T | X] (LightGBM regressor) are cross-fitted by EconML's LinearDML, with the
+folds grouped by item: an item's offer is shared by all its consumers, so a fold must not learn an
+item-period's offer from the same item-period's other rows.
 
-Why the final stage is ours, not EconML's: EconML's linear final stage has only HC0/HC1 covariances,
-while the offer varies by item x period and an item's rows share demand shocks, so honest intervals
-need a covariance clustered by item; and the conversion to the logit scale needs q inside the
-regression. EconML does the cross-fitting (LinearDML(..., X=None) with cached residuals); its own
-probability-scale effect of the whole sample is kept as a cross-check (`ResponseEstimate.info`).
-Also ours: the empirical-Bayes shrinkage (no library offers it for this layout).
+The final stage is the residual-on-residual regression Y − m_Y on q · (T − m_T) (times group
+indicators), by hand. A logistic response has dP/dT = a · p(1 − p), so with q from the outcome
+nuisance the coefficients are the optimiser's *logit* slopes per offer point
+(logit p(o) = logit f + slope · (o − k)). With one group this is the probability-scale DML effect
+divided by the group's mean p(1 − p) (weighted as the regression weights rows); q is treated as
+fixed in the standard errors, and since it depends on X only the moment stays orthogonal.
 
-Heterogeneity, within each category (additive on the logit scale, a stated assumption):
+Written here because the libraries lack it: the final stage (EconML's linear final stage offers only
+HC0/HC1 covariances, but the offer varies by item x period and an item's rows share its demand
+shocks, so the intervals need a covariance clustered by item; the logit conversion needs q inside
+the regression) and the empirical-Bayes shrinkage. EconML does the cross-fitting; its own
+probability-scale effect of the whole sample is kept in `info` as a cross-check.
 
-    a(X) = slope_c + δ_age(X) + δ_price(X) + δ_past_response(X)
+Heterogeneity (additive on the logit scale, a stated assumption):
+
+    a(X) = slope_c + δ_c,age(X) + δ_c,price(X) + δ_c,past_response(X)
 
 age: demo_age_range / demo_age ("missing" a level of its own); price: tercile of i_regular_price
-within the category; past_response: tercile within the category of the consumer's past response
-to offers (see `_past_response`). Deviations are effects-coded so that they average to zero over
-the category's rows: slope_c is the category's mean slope over its rows. Each level's deviations
-are shrunk toward 0 by empirical Bayes: τ² (between-group variance) by the DerSimonian–Laird method
-of moments from the groups' raw slopes and SEs, floored at 0; shrunk δ_g = δ_g · τ²/(τ² + se_g²).
+within the category; past_response: quintile within the category of the consumer's past response
+to offers (`_past_response`). Deviations are effects-coded, so they average to 0 over the
+category's rows and slope_c is the category's mean slope over its rows. Shrinkage, per level, two
+steps, each with τ² by the method of moments from raw estimates and their SEs, floored at 0:
+1. shared relative effects r_g (one per group, all categories: a(X) = slope_c (1 + Σ r_g)) are shrunk
+   toward 0;
+2. each category's deviation δ_cg is shrunk toward slope_c · r*_g, its share of the shared effect.
+A category with little data thus follows the groups' common pattern; with no evidence of a
+pattern anywhere, deviations are 0.
 
-Identification: a category is identified when its residual offer SD is at least MIN_RESID_SD
-offer points and it has at least MIN_OFFER_ROWS rows and MIN_OFFER_ITEMS items with a non-zero
-offer. Otherwise it gets the pooled (all-category) slope with SE √(se_pooled² + τ²_categories), the
-between-category variance of the identified categories: the uncertainty of a category drawn from
-the others.
+Identification: a category is identified when both its residual offer SD (T − m_T) and its offer SD
+within items (T − the item's mean offer in the window) are at least MIN_RESID_SD points, and it has
+at least MIN_OFFER_ROWS rows and MIN_OFFER_ITEMS items with a non-zero offer. The second SD guards
+against an offer model that misses a category's fixed offers: its errors would pass for variation.
+Otherwise (and for a category not in the estimation rows) it gets the pooled slope of the
+identified categories with SE √(se_pooled² + τ²_categories): the uncertainty of a category drawn
+from the others.
 """
 
 from __future__ import annotations
@@ -59,52 +66,69 @@ OUTCOME = "target"
 AGE_COLUMNS = ("demo_age_range", "demo_age")
 PRICE_COLUMN = "i_regular_price"
 LEVELS = ("age", "price", "past_response")
+QUANTILES = {"price": 3, "past_response": 5}  # groups per level (quantiles within category)
 MISSING = "missing"
 
-MIN_RESID_SD = 1.0  # offer points: below this the residual variation cannot identify a slope
+MIN_RESID_SD = 1.0  # offer points: less residual offer variation cannot identify a slope
 MIN_OFFER_ROWS = 200  # rows with a non-zero offer
 MIN_OFFER_ITEMS = 5  # distinct items with a non-zero offer (the clusters that carry the variation)
-MIN_GROUP_ROWS = 100  # a group with fewer rows gets no deviation of its own (0)
-MAX_CATEGORICAL_LEVELS = 255  # string/categorical controls with more levels are text: dropped
+MIN_GROUP_ROWS = 100  # a group with fewer rows gets no deviation of its own (its shared effect only)
+MAX_CATEGORICAL_LEVELS = 255  # string / categorical controls with more levels are text: dropped
 
-LGBM_Y = dict(n_estimators=100, num_leaves=31, learning_rate=0.1, min_child_samples=50, subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
-LGBM_T = dict(n_estimators=100, num_leaves=31, learning_rate=0.1, min_child_samples=50, subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
+# Nuisances: few, regularised trees (speed: ~300k rows in well under a minute on 2 cores). The
+# offer is set per item and period and repeated over the item's consumers, so small leaves fit
+# item-period noise (R² of the offer model below 0 under random promotions); hence its large leaves.
+# n_jobs=1: two OpenMP threads on a busy 2-core machine ran 20-50x slower than one.
+LGBM_Y = dict(n_estimators=150, num_leaves=15, learning_rate=0.05, min_child_samples=300, subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
+LGBM_T = dict(n_estimators=100, num_leaves=7, learning_rate=0.05, min_child_samples=1000, subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
+
+GROUP_SCHEMA = {"category": pl.String, "level": pl.String, "group": pl.String, "slope_raw": pl.Float64, "se": pl.Float64, "slope": pl.Float64,
+                "n_rows": pl.Int64, "category_slope": pl.Float64, "shared_rel": pl.Float64, "shrink": pl.Float64, "post_sd": pl.Float64}  # fmt: skip
+SHARED_SCHEMA = {"level": pl.String, "group": pl.String, "rel_raw": pl.Float64, "rel_se": pl.Float64, "rel": pl.Float64, "rel_sd": pl.Float64,
+                 "n_rows": pl.Int64}  # fmt: skip
 
 
 @dataclass
 class ResponseEstimate:
-    categories: pl.DataFrame  # category, slope, se, low, high, n_rows, offer_resid_sd, identified, method
-    groups: pl.DataFrame  # category, level, group, slope_raw, se, slope, n_rows
-    pooled: dict = field(default_factory=dict)  # slope, se, tau2 (between categories)
-    cuts: dict = field(default_factory=dict)  # (category, level) -> tercile cut points
-    info: dict = field(default_factory=dict)  # rows, seconds, econml cross-check, ...
+    categories: pl.DataFrame  # category, slope, se, low, high, n_rows, offer_resid_sd, identified, method, offer_within_sd, mean_q, rows_offered
+    groups: pl.DataFrame  # category, level, group, slope_raw, se, slope (shrunk), n_rows, category_slope, shared_rel, shrink, post_sd
+    shared: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SHARED_SCHEMA))  # relative group effects, all categories
+    pooled: dict = field(default_factory=dict)  # slope, se, tau2 (between categories), se_wide
+    cuts: dict = field(default_factory=dict)  # (category, level) -> quantile cut points
+    info: dict = field(default_factory=dict)  # rows, controls, seconds, econml cross-check
 
     def pair_slopes(self, pairs: pl.DataFrame) -> pl.DataFrame:
-        """pairs: decided-period panel rows (customer_id, item_id, category and the feature columns).
+        """pairs: decided-period panel rows (customer_id, item_id, category and the feature columns;
+        pass all of a consumer's rows, as the past response is the consumer's mean over them).
 
-        slope_mean = category slope + the pair's groups' shrunk deviations (additive), floored at 0:
-        a deeper offer never lowers the probability. slope_sd = √(se_c² + Σ posterior variances),
-        covariances between the terms ignored."""
-        g = _group_columns(pairs, self.cuts)
-        cats = self.categories.select("category", cat_slope="slope", cat_se="se")
-        out = g.join(cats, on="category", how="left", maintain_order="left").with_columns(
-            cat_slope=pl.col("cat_slope").fill_null(self.pooled.get("slope", 0.0)),
-            cat_se=pl.col("cat_se").fill_null(self.pooled.get("se_wide", 0.0)),
+        Returns customer_id, item_id, slope_mean, slope_sd in the order of `pairs`. slope_mean = the
+        category slope + the pair's groups' shrunk deviations (additive), floored at 0: a deeper offer
+        never lowers the probability. A group the category did not estimate gets its shared relative
+        effect x the category slope. slope_sd = √(se_c² + Σ posterior variances), the covariances
+        between the terms ignored."""
+        g = _group_columns(pairs, self.cuts).with_row_index("__row")
+        cats = self.categories.select("category", __slope="slope", __se="se")
+        out = g.join(cats, on="category", how="left").with_columns(
+            __slope=pl.col("__slope").fill_null(self.pooled.get("slope", 0.0)),
+            __se=pl.col("__se").fill_null(self.pooled.get("se_wide", 0.0)),
         )
-        dev_total = pl.lit(0.0)
-        var_total = pl.col("cat_se") ** 2
+        dev_total, var_total = pl.lit(0.0), pl.col("__se") ** 2
         for level in LEVELS:
-            dev = (
-                self.groups.filter(pl.col("level") == level)
-                .select("category", pl.col("group").alias(f"__g_{level}"), (pl.col("slope") - pl.col("category_slope")).alias(f"__d_{level}"),
-                        pl.col("post_sd").alias(f"__s_{level}"))
-            )  # fmt: skip
-            out = out.join(dev, on=["category", f"__g_{level}"], how="left", maintain_order="left")
-            dev_total = dev_total + pl.col(f"__d_{level}").fill_null(0.0)
-            var_total = var_total + pl.col(f"__s_{level}").fill_null(0.0) ** 2
-        return out.select(
+            key = f"__g_{level}"
+            own = self.groups.filter(pl.col("level") == level).select(
+                "category", pl.col("group").alias(key), (pl.col("slope") - pl.col("category_slope")).alias("__d"), pl.col("post_sd").alias("__s")
+            )
+            shared = self.shared.filter(pl.col("level") == level).select(pl.col("group").alias(key), pl.col("rel").alias("__r"), pl.col("rel_sd").alias("__rs"))
+            out = out.join(own, on=["category", key], how="left").join(shared, on=key, how="left")
+            out = out.with_columns(
+                pl.coalesce("__d", pl.col("__slope") * pl.col("__r"), pl.lit(0.0)).alias(f"__d_{level}"),
+                pl.coalesce("__s", pl.col("__slope").abs() * pl.col("__rs"), pl.lit(0.0)).alias(f"__s_{level}"),
+            ).drop("__d", "__s", "__r", "__rs")
+            dev_total = dev_total + pl.col(f"__d_{level}")
+            var_total = var_total + pl.col(f"__s_{level}") ** 2
+        return out.sort("__row").select(
             "customer_id", "item_id",
-            slope_mean=pl.max_horizontal(pl.col("cat_slope") + dev_total, pl.lit(0.0)).cast(pl.Float64),
+            slope_mean=pl.max_horizontal(pl.col("__slope") + dev_total, pl.lit(0.0)).cast(pl.Float64),
             slope_sd=var_total.sqrt().cast(pl.Float64),
         )  # fmt: skip
 
@@ -119,27 +143,19 @@ def _window(rows: pl.DataFrame, cutoff: int, periods: int) -> pl.DataFrame:
 
 def _subsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
     """At most max_rows rows, stratified by category: every category keeps min(its rows, cap), the cap
-    the largest that fits (small categories keep all their rows)."""
+    the largest that fits, so small categories keep all their rows (seeded)."""
     if rows.height <= max_rows:
         return rows
-    sizes = rows.group_by("category").len().sort("category")
-    n = np.sort(sizes.get_column("len").to_numpy())
+    n = np.sort(rows.group_by("category").len().get_column("len").to_numpy())
     cap, left = max_rows, max_rows
     for k, size in enumerate(n):
         share = left // (n.size - k)
-        if size <= share:
-            left -= int(size)
-        else:
+        if size > share:
             cap = share
             break
-    rng = np.random.default_rng(seed)
-    key = pl.Series("__u", rng.random(rows.height))
-    return (
-        rows.with_columns(key)
-        .with_columns(__rank=pl.col("__u").rank("ordinal").over("category"))
-        .filter(pl.col("__rank") <= cap)
-        .drop("__u", "__rank")
-    )
+        left -= int(size)
+    u = pl.Series("__u", np.random.default_rng(seed).random(rows.height))
+    return rows.with_columns(u).filter(pl.col("__u").rank("ordinal").over("category") <= cap).drop("__u")
 
 
 def control_columns(rows: pl.DataFrame, features: list[Feature]) -> list[str]:
@@ -148,93 +164,136 @@ def control_columns(rows: pl.DataFrame, features: list[Feature]) -> list[str]:
     for f in features:
         if f.name == TREATMENT or f.is_id or f.name not in rows.columns:
             continue
-        dtype = rows.schema[f.name]
-        if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
-            if rows.get_column(f.name).n_unique() > MAX_CATEGORICAL_LEVELS:
-                continue
+        if _is_text(rows.schema[f.name]) and rows.get_column(f.name).n_unique() > MAX_CATEGORICAL_LEVELS:
+            continue
         out.append(f.name)
     return out
 
 
+def _is_text(dtype) -> bool:
+    return dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
+
+
 def _control_matrix(rows: pl.DataFrame, columns: list[str]) -> np.ndarray:
-    """Float32 matrix for LightGBM: numerics as they are (nulls NaN), low-cardinality categoricals as
-    integer codes (sorted levels of these rows)."""
-    exprs = []
-    for c in columns:
-        dtype = rows.schema[c]
-        if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum):
-            exprs.append(pl.col(c).cast(pl.String).rank("dense").cast(pl.Float32).alias(c))
-        elif dtype == pl.Boolean:
-            exprs.append(pl.col(c).cast(pl.Float32))
-        else:
-            exprs.append(pl.col(c).cast(pl.Float32))
+    """Float32 matrix for LightGBM: numerics as they are (nulls NaN), categoricals as integer codes
+    (dense rank of the level's text)."""
+    exprs = [
+        (pl.col(c).cast(pl.String).rank("dense") if _is_text(rows.schema[c]) else pl.col(c)).cast(pl.Float32).alias(c)
+        for c in columns
+    ]  # fmt: skip
     return rows.select(exprs).to_numpy().astype(np.float32)
 
 
-def _age_column(frame: pl.DataFrame) -> str | None:
-    return next((c for c in AGE_COLUMNS if c in frame.columns), None)
+def item_history(rows: pl.DataFrame, cutoff: int) -> pl.DataFrame:
+    """Derived item controls per (item_id, period), each from before the period (offers and buyer
+    counts the retailer knew when it set the period's offer; no row after the cutoff is read): the
+    item's offer in t−1 and t−2, its buyers in t−1 and t−2, whether t−1 was promoted (offer above the
+    item's lowest so far), its mean offer over all earlier periods, and t−1's sales surprise in
+    Poisson SDs against the item's mean over all earlier periods and over earlier periods of the same
+    promotion status. A retailer that marks items
+    down after weak sales decides from this kind of signal; the panel's own features (i_buyers_last,
+    i_buyers_mean, offer lags averaged over 2+ periods) do not state it: a first version without it
+    came out 14-23 % too flat under targeted promotions on a large simulation (docs/response.md). Reads every
+    row up to the cutoff, also before the estimation window, for the history."""
+    empty = pl.DataFrame(schema={"item_id": rows.schema.get("item_id", pl.Int64), "period": rows.schema.get("period", pl.Int64)})
+    if not {"item_id", "period", TREATMENT, "i_buyers_last"} <= set(rows.columns):
+        return empty
+    ip = rows.filter(pl.col("period") <= cutoff).group_by("item_id", "period").agg(
+        offer=pl.col(TREATMENT).cast(pl.Float64).mean(), buyers_prev=pl.col("i_buyers_last").cast(pl.Float64).first()
+    )
+    if ip.height == 0:
+        return empty
+    items = ip.get_column("item_id").unique().sort()
+    lo, hi = int(ip.get_column("period").min()), int(ip.get_column("period").max())
+    ii = items.search_sorted(ip.get_column("item_id")).to_numpy()
+    pp = ip.get_column("period").to_numpy().astype(int) - lo
+    O = np.full((items.len(), hi - lo + 1), np.nan)  # O[:, u]: offer in period lo + u
+    O[ii, pp] = ip.get_column("offer").to_numpy()
+    S = np.full_like(O, np.nan)  # S[:, u]: buyers in period lo + u, read from the rows of u + 1
+    ok = pp >= 1
+    S[ii[ok], pp[ok] - 1] = ip.get_column("buyers_prev").to_numpy()[ok]
+    everyday = np.fmin.accumulate(np.where(np.isnan(O), np.inf, O), axis=1)
+    promoted = O > everyday + 0.5
+    nan = np.full(items.len(), np.nan)
+    out = []
+    for t in range(O.shape[1]):
+        f = {
+            "ih_offer_1": O[:, t - 1] if t >= 1 else nan, "ih_offer_2": O[:, t - 2] if t >= 2 else nan,
+            "ih_buyers_1": S[:, t - 1] if t >= 1 else nan, "ih_buyers_2": S[:, t - 2] if t >= 2 else nan,
+            "ih_promoted_1": np.where(np.isnan(O[:, t - 1]), np.nan, promoted[:, t - 1]) if t >= 1 else nan,
+            "ih_surprise": nan, "ih_surprise_same": nan,
+            "ih_offer_mean": np.nanmean(O[:, :t], axis=1) if t >= 1 and not np.isnan(O[:, :t]).all() else nan,
+        }  # fmt: skip
+        if t >= 2:
+            past, last = S[:, : t - 1], S[:, t - 1]
+            seen = ~np.isnan(past)
+            same = seen & (promoted[:, : t - 1] == promoted[:, t - 1, None])
+            for name, mask in (("ih_surprise", seen), ("ih_surprise_same", same)):
+                base = np.where(mask, past, 0.0).sum(axis=1) / np.maximum(mask.sum(axis=1), 1)
+                f[name] = np.where(mask.any(axis=1), (last - base) / np.sqrt(base + 1), np.nan)
+        out.append(pl.DataFrame({"item_id": items, "period": np.full(items.len(), lo + t), **f}))
+    return pl.concat(out).with_columns(pl.col("period").cast(rows.schema["period"]))
+
+
+# ---------------------------------------------------------------- groups
 
 
 def _past_response(frame: pl.DataFrame) -> pl.Expr:
-    """The consumer's past response to offers at the row's period: the mean over the consumer's
-    pairs in that period of (offer % on the pair's own purchases − the offer % the item carried over
-    the last 8 periods): a consumer who buys when offers are deep scores high. Pairs without
-    purchases (ci_hist_offer_pct falls back to the item's history) score about 0. Uses only
-    pre-period features."""
-    lag = next((c for c in ("lag_offer_pct_mean_8", "lag_offer_pct_mean_4", "lag_offer_pct_mean_2") if c in frame.columns), None)
+    """The consumer's past response to offers at the row's period: the mean over the consumer's rows
+    of that period of (offer % on the pair's own purchases − the offer % the item carried over the
+    last 8 periods). A consumer who buys when offers are deep scores high; pairs without purchases
+    (ci_hist_offer_pct falls back to the item's history) score about 0. Pre-period features only."""
     if "ci_hist_offer_pct" not in frame.columns:
         return pl.lit(None, pl.Float64)
+    lag = next((c for c in ("lag_offer_pct_mean_8", "lag_offer_pct_mean_4", "lag_offer_pct_mean_2") if c in frame.columns), None)
     own = pl.col("ci_hist_offer_pct").cast(pl.Float64) - (pl.col(lag).cast(pl.Float64).fill_null(0.0) if lag else 0.0)
     return own.mean().over("customer_id", "period")
 
 
-def _terciles(values: np.ndarray) -> list[float]:
-    v = values[np.isfinite(values)]
-    if v.size == 0:
-        return []
-    return [float(x) for x in np.unique(np.quantile(v, [1 / 3, 2 / 3]))]
-
-
-def _tercile_label(expr: pl.Expr, cuts: list[float]) -> pl.Expr:
-    label = pl.lit("t1")
-    for k, c in enumerate(cuts, start=2):
-        label = pl.when(expr > c).then(pl.lit(f"t{k}")).otherwise(label)
-    return pl.when(expr.is_null() | expr.is_nan()).then(pl.lit(MISSING)).otherwise(label)
-
-
 def _group_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """customer_id, item_id, category and the raw values behind the groups."""
-    age = _age_column(frame)
+    age = next((c for c in AGE_COLUMNS if c in frame.columns), None)
     return frame.select(
         "customer_id", "item_id", pl.col("category").cast(pl.String),
         __age=(pl.col(age).cast(pl.String).fill_null(MISSING) if age else pl.lit(MISSING)),
         __price=(pl.col(PRICE_COLUMN).cast(pl.Float64) if PRICE_COLUMN in frame.columns else pl.lit(None, pl.Float64)),
-        __resp=_past_response(frame),
+        __past_response=_past_response(frame) if "period" in frame.columns else pl.lit(None, pl.Float64),
     )  # fmt: skip
 
 
+def _quantile_cuts(values: np.ndarray, k: int) -> list[float]:
+    v = values[np.isfinite(values)]
+    return [float(x) for x in np.unique(np.quantile(v, np.arange(1, k) / k))] if v.size else []
+
+
+def _quantile_label(expr: pl.Expr, cuts: list[float] | None) -> pl.Expr:
+    """q1 (lowest) ... qk; MISSING for nulls and for a category without cut points."""
+    if cuts is None:
+        return pl.lit(MISSING)
+    label = pl.lit("q1")
+    for k, c in enumerate(cuts, start=2):
+        label = pl.when(expr > c).then(pl.lit(f"q{k}")).otherwise(label)
+    return pl.when(expr.is_null() | expr.is_nan()).then(pl.lit(MISSING)).otherwise(label)
+
+
 def _fit_cuts(frame: pl.DataFrame) -> dict:
-    g = _group_frame(frame)
     cuts = {}
-    for (category,), part in g.group_by("category"):
-        cuts[(category, "price")] = _terciles(part.get_column("__price").to_numpy())
-        cuts[(category, "past_response")] = _terciles(part.get_column("__resp").to_numpy())
+    for (category,), part in _group_frame(frame).group_by("category"):
+        for level in ("price", "past_response"):
+            cuts[(category, level)] = _quantile_cuts(part.get_column(f"__{level}").to_numpy(), QUANTILES[level])
     return cuts
 
 
 def _group_columns(frame: pl.DataFrame, cuts: dict) -> pl.DataFrame:
-    """customer_id, item_id, category, __g_age, __g_price, __g_past_response (group labels)."""
-    g = _group_frame(frame)
-    if g.height == 0:
-        return g.select("customer_id", "item_id", "category").with_columns(
-            __g_age=pl.lit(None, pl.String), __g_price=pl.lit(None, pl.String), __g_past_response=pl.lit(None, pl.String))
-    g = g.with_row_index("__row")
-    parts = []
-    for (category,), part in g.group_by("category"):
-        parts.append(part.with_columns(
-            __g_price=_tercile_label(pl.col("__price"), cuts.get((category, "price"), [])),
-            __g_past_response=_tercile_label(pl.col("__resp"), cuts.get((category, "past_response"), [])),
-        ))  # fmt: skip
+    """customer_id, item_id, category, __g_age, __g_price, __g_past_response (group labels), in the
+    frame's order."""
+    g = _group_frame(frame).with_row_index("__row")
+    parts = [
+        part.with_columns(**{f"__g_{lv}": _quantile_label(pl.col(f"__{lv}"), cuts.get((category, lv))) for lv in ("price", "past_response")})
+        for (category,), part in g.group_by("category")
+    ]  # fmt: skip
+    if not parts:
+        return g.select("customer_id", "item_id", "category", *(pl.lit(None, pl.String).alias(f"__g_{lv}") for lv in LEVELS))
     return pl.concat(parts).sort("__row").select("customer_id", "item_id", "category", pl.col("__age").alias("__g_age"), "__g_price", "__g_past_response")
 
 
@@ -243,14 +302,19 @@ def _group_columns(frame: pl.DataFrame, cuts: dict) -> pl.DataFrame:
 
 def cross_fit(Y: np.ndarray, T: np.ndarray, W: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Cross-fitted residuals (Y − m_Y, T − m_T) from EconML's LinearDML with LightGBM nuisances and
-    folds grouped by `clusters`; also EconML's own (probability-scale, HC0) effect, a cross-check."""
+    folds grouped by `clusters` (shuffled by seed); also EconML's own probability-scale effect (a
+    cross-check)."""
     from econml.dml import LinearDML
     from lightgbm import LGBMClassifier, LGBMRegressor
+    from sklearn.model_selection import GroupKFold
 
-    common = {"random_state": seed, "n_jobs": 1, "verbose": -1}
+    common = {"random_state": seed, "n_jobs": 1, "verbose": -1, "deterministic": True}
+    n_train = Y.size * (folds - 1) // folds  # leaves scale with the data (the tuned sizes at ~20k and ~200k training rows)
+    y_params = {**LGBM_Y, "min_child_samples": int(np.clip(n_train // 100, 20, LGBM_Y["min_child_samples"]))}
+    t_params = {**LGBM_T, "min_child_samples": int(np.clip(n_train // 40, 50, LGBM_T["min_child_samples"]))}
     est = LinearDML(
-        model_y=LGBMClassifier(**LGBM_Y, **common), model_t=LGBMRegressor(**LGBM_T, **common), discrete_outcome=True,
-        cv=folds, random_state=seed, allow_missing=True,
+        model_y=LGBMClassifier(**y_params, **common), model_t=LGBMRegressor(**t_params, **common), discrete_outcome=True,
+        cv=GroupKFold(n_splits=folds, shuffle=True, random_state=seed), random_state=seed, allow_missing=True,
     )  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -263,9 +327,8 @@ def cross_fit(Y: np.ndarray, T: np.ndarray, W: np.ndarray, clusters: np.ndarray,
 
 
 def _cluster_ols(Z: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """OLS of y on Z with a covariance clustered by `clusters` (CR1: G/(G−1) · (n−1)/(n−k))."""
-    ZtZ = Z.T @ Z
-    inv = np.linalg.pinv(ZtZ)
+    """OLS of y on Z with the covariance clustered by `clusters` (CR1: G/(G−1) · (n−1)/(n−k))."""
+    inv = np.linalg.pinv(Z.T @ Z)
     beta = inv @ (Z.T @ y)
     u = y - Z @ beta
     _, idx = np.unique(clusters, return_inverse=True)
@@ -274,190 +337,295 @@ def _cluster_ols(Z: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> tuple[np
     np.add.at(scores, idx, Z * u[:, None])
     n, k = Z.shape
     adj = (G / max(G - 1, 1)) * ((n - 1) / max(n - k, 1))
-    V = adj * inv @ (scores.T @ scores) @ inv
-    return beta, V
+    return beta, adj * inv @ (scores.T @ scores) @ inv
 
 
 def _tau2(est: np.ndarray, se: np.ndarray) -> float:
-    """DerSimonian–Laird method-of-moments between-group variance, floored at 0."""
+    """DerSimonian–Laird method-of-moments between-estimate variance around a common mean, floored at 0."""
     ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
     est, se = est[ok], se[ok]
     if est.size < 2:
         return 0.0
     w = 1 / se**2
-    mean = np.sum(w * est) / w.sum()
-    Q = float(np.sum(w * (est - mean) ** 2))
+    Q = float(np.sum(w * (est - np.sum(w * est) / w.sum()) ** 2))
     denom = w.sum() - np.sum(w**2) / w.sum()
     return max(0.0, (Q - (est.size - 1)) / denom) if denom > 0 else 0.0
 
 
-def _category_fit(category: str, yr: np.ndarray, x: np.ndarray, groups: pl.DataFrame, clusters: np.ndarray) -> tuple[dict, list[dict]]:
-    """Effects-coded joint regression of yr on x = q·(T − m_T) times [1, group deviations]."""
-    n = yr.size
-    columns, meta = [np.ones(n)], []  # meta: (level, group, column index or None, base info)
-    level_info = []
-    for level in LEVELS:
-        labels = groups.get_column(f"__g_{level}").to_numpy()
-        names, counts = np.unique(labels, return_counts=True)
-        big = [(nm, c) for nm, c in zip(names, counts) if c >= MIN_GROUP_ROWS]
+def _tau2_centred(est: np.ndarray, se: np.ndarray, groups_per_set: float) -> float:
+    """Method-of-moments variance of deviations that sum to 0 within each set of G groups:
+    E[δ²] ≈ τ² (G − 1)/G + se², so τ² = max(0, mean(δ² − se²)) · G/(G − 1)."""
+    ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
+    if ok.sum() < 2 or groups_per_set < 2:
+        return 0.0
+    return max(0.0, float(np.mean(est[ok] ** 2 - se[ok] ** 2))) * groups_per_set / (groups_per_set - 1)
+
+
+@dataclass
+class _Effect:
+    level: str
+    group: str
+    n_rows: int
+    w: np.ndarray | None  # deviation = w · (effects coefficients); None: too few rows, no own deviation
+
+
+def _effects_columns(labels: dict[str, np.ndarray]) -> tuple[np.ndarray, list[_Effect]]:
+    """Effects coding per level, weighted by group size, so a level's deviations average to 0 over
+    the rows and the intercept is the mean slope. The largest group's deviation is implied
+    (−Σ n_g δ_g / n_largest); groups under MIN_GROUP_ROWS get no column."""
+    n = next(iter(labels.values())).size
+    columns, effects = [], []
+    for level, lab in labels.items():
+        names, counts = np.unique(lab, return_counts=True)
+        big = [(str(g), int(c)) for g, c in zip(names, counts) if c >= MIN_GROUP_ROWS]
+        small = [_Effect(level, str(g), int(c), None) for g, c in zip(names, counts) if c < MIN_GROUP_ROWS]
         if len(big) < 2:
-            level_info.append((level, [], None, dict(zip(names, counts))))
+            effects += [_Effect(level, g, c, None) for g, c in big] + small
             continue
-        base = max(big, key=lambda t: t[1])[0]
-        n_base = dict(big)[base]
-        est = [(nm, c) for nm, c in big if nm != base]
-        cols = []
-        for nm, c in est:
-            col = (labels == nm).astype(float) - (c / n_base) * (labels == base).astype(float)
-            cols.append(len(columns))
-            columns.append(col)
-        level_info.append((level, est, (base, n_base, cols), dict(zip(names, counts))))
-    D = np.column_stack(columns)
+        base, n_base = max(big, key=lambda t: t[1])
+        base_w = {}
+        for g, c in big:
+            if g != base:
+                base_w[len(columns)] = -c / n_base
+                effects.append(_Effect(level, g, c, len(columns)))  # column index for now
+                columns.append((lab == g).astype(float) - (c / n_base) * (lab == base).astype(float))
+        effects.append(_Effect(level, base, n_base, base_w))
+        effects += small
+    E = np.column_stack(columns) if columns else np.zeros((n, 0))
+    for e in effects:  # column indices / implied weights -> weight vectors
+        if isinstance(e.w, int):
+            w = np.zeros(E.shape[1])
+            w[e.w] = 1.0
+            e.w = w
+        elif isinstance(e.w, dict):
+            w = np.zeros(E.shape[1])
+            for j, v in e.w.items():
+                w[j] = v
+            e.w = w
+    return E, effects
+
+
+def _deviations(effects: list[_Effect], beta: np.ndarray, V: np.ndarray) -> list[dict]:
+    return [
+        {"level": e.level, "group": e.group, "n_rows": e.n_rows,
+         "dev": float(e.w @ beta) if e.w is not None else 0.0,
+         "dev_se": float(np.sqrt(max(e.w @ V @ e.w, 0.0))) if e.w is not None else np.nan}
+        for e in effects
+    ]  # fmt: skip
+
+
+def _labels(groups: pl.DataFrame) -> dict[str, np.ndarray]:
+    return {lv: groups.get_column(f"__g_{lv}").cast(pl.String).fill_null(MISSING).to_numpy() for lv in LEVELS}
+
+
+def _category_fit(yr: np.ndarray, x: np.ndarray, groups: pl.DataFrame, clusters: np.ndarray) -> tuple[float, float, list[dict]]:
+    """One category: yr on x · [1, effects-coded groups]; the intercept is the category slope."""
+    E, effects = _effects_columns(_labels(groups))
+    beta, V = _cluster_ols(np.column_stack([np.ones(x.size), E]) * x[:, None], yr, clusters)
+    return float(beta[0]), float(np.sqrt(max(V[0, 0], 0.0))), _deviations(effects, beta[1:], V[1:, 1:])
+
+
+def _shared_fit(yr: np.ndarray, x: np.ndarray, cats: np.ndarray, slope_of: dict, groups: pl.DataFrame, clusters: np.ndarray) -> list[dict]:
+    """All identified categories: a(X) = slope_c + slope_c · Σ r_g with one relative effect r_g per
+    group shared by every category (slope_c free per category, the fitted slopes plugged in as the
+    scale of r_g). Returns the relative deviations r_g with SEs."""
+    E, effects = _effects_columns(_labels(groups))
+    names = sorted(slope_of)
+    scale = np.array([slope_of[c] for c in cats])
+    D = np.column_stack([*((cats == c).astype(float) for c in names), E * scale[:, None]])
     beta, V = _cluster_ols(D * x[:, None], yr, clusters)
-    slope, se = float(beta[0]), float(np.sqrt(max(V[0, 0], 0.0)))
-    out = []
-    for level, est, base_info, counts in level_info:
-        if base_info is None:
-            for nm, c in counts.items():
-                out.append({"category": category, "level": level, "group": nm, "dev": 0.0, "dev_se": np.nan, "n_rows": int(c)})
-            continue
-        base, n_base, cols = base_info
-        k = len(columns)
-        for (nm, c), j in zip(est, cols):
-            L = np.zeros(k)
-            L[j] = 1.0
-            out.append({"category": category, "level": level, "group": nm, "dev": float(beta[j]), "dev_se": float(np.sqrt(max(L @ V @ L, 0))), "n_rows": int(c)})
-        L = np.zeros(k)
-        for (nm, c), j in zip(est, cols):
-            L[j] = -c / n_base
-        out.append({"category": category, "level": level, "group": base, "dev": float(L @ beta), "dev_se": float(np.sqrt(max(L @ V @ L, 0))), "n_rows": int(n_base)})
-        for nm, c in counts.items():
-            if c < MIN_GROUP_ROWS:
-                out.append({"category": category, "level": level, "group": nm, "dev": 0.0, "dev_se": np.nan, "n_rows": int(c)})
-    return {"slope": slope, "se": se}, out
+    k = len(names)
+    return _deviations(effects, beta[k:], V[k:, k:])
 
 
-def _shrink(groups: pl.DataFrame, categories: pl.DataFrame) -> pl.DataFrame:
-    """Empirical Bayes per (category, level): τ² from the raw group slopes and their SEs."""
-    rows = []
-    cat_slope = dict(zip(categories.get_column("category"), categories.get_column("slope")))
-    for (category, level), part in groups.group_by("category", "level", maintain_order=True):
-        dev = part.get_column("dev").to_numpy()
-        se = part.get_column("dev_se").to_numpy()
-        tau2 = _tau2(cat_slope[category] + dev, se)
+def _shrink(dev: pl.DataFrame, shared: pl.DataFrame, slope_of: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Two-level empirical Bayes per level (module docstring), τ² by the method of moments:
+    1. r*_g = B r_g, B = τ²_r / (τ²_r + se_g²), τ²_r from the shared effects and their SEs;
+    2. δ*_cg = μ + B_cg (δ_cg − μ), μ = slope_c · r*_g, B_cg = τ² slope_c² / (τ² slope_c² + se_cg²),
+       τ² from (δ_cg − μ) / slope_c of every category's groups of the level."""
+    shared_out = []
+    for (level,), part in shared.group_by("level", maintain_order=True):
+        r, se = part.get_column("dev").to_numpy(), part.get_column("dev_se").to_numpy()
         ok = np.isfinite(se) & (se > 0)
+        tau2 = _tau2_centred(r, se, ok.sum())
         B = np.where(ok, tau2 / (tau2 + np.where(ok, se, 1.0) ** 2), 0.0)
-        rows.append(part.with_columns(
-            shrink=pl.Series(B), tau2=pl.lit(tau2), dev_shrunk=pl.Series(np.where(ok, B * dev, 0.0)),
-            post_sd=pl.Series(np.where(ok, np.sqrt(B) * np.where(ok, se, 0.0), 0.0)),
+        shared_out.append(part.select(
+            "level", "group", rel_raw="dev", rel_se="dev_se", rel=pl.Series(B * r), rel_sd=pl.Series(np.sqrt(B) * np.where(ok, se, 0.0)), n_rows="n_rows",
         ))  # fmt: skip
-    out = pl.concat(rows) if rows else groups
-    return out
+    shared = pl.concat(shared_out) if shared_out else pl.DataFrame(schema=SHARED_SCHEMA)
+    dev = dev.join(shared.select("level", "group", "rel", "rel_sd"), on=["level", "group"], how="left").with_columns(
+        pl.col("rel").fill_null(0.0), pl.col("rel_sd").fill_null(0.0), category_slope=pl.col("category").replace_strict(slope_of, return_dtype=pl.Float64)
+    )
+    out = []
+    for (level,), part in dev.group_by("level", maintain_order=True):
+        scale = part.get_column("category_slope").to_numpy()
+        d, se = part.get_column("dev").to_numpy(), part.get_column("dev_se").to_numpy()
+        mu, mu_sd = scale * part.get_column("rel").to_numpy(), np.abs(scale) * part.get_column("rel_sd").to_numpy()
+        ok = np.isfinite(se) & (se > 0) & (scale != 0)
+        safe = np.where(ok, np.abs(scale), 1.0)
+        per_cat = part.filter(pl.Series(ok)).group_by("category").len().get_column("len")
+        tau2 = _tau2_centred(((d - mu) / safe)[ok], (se / safe)[ok], float(per_cat.mean()) if per_cat.len() else 0.0) * scale**2
+        B = np.where(ok, tau2 / (tau2 + np.where(ok, se, 1.0) ** 2), 0.0)
+        shrunk = np.where(ok, mu + B * (d - mu), mu)
+        post_sd = np.sqrt(B * np.where(ok, se, 0.0) ** 2 + ((1 - B) * mu_sd) ** 2)
+        out.append(part.with_columns(dev_shrunk=pl.Series(shrunk), shrink=pl.Series(B), post_sd=pl.Series(post_sd)))
+    return pl.concat(out), shared
 
 
 # ---------------------------------------------------------------- entry points
 
 
+def _median_combine(estimates: np.ndarray, ses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Repeated cross-fitting (Chernozhukov et al. 2018, §3.4): the median estimate, and a variance
+    that adds each repetition's distance from it: median(se_r² + (θ_r − θ)²). Axis 0 = repetitions."""
+    theta = np.median(estimates, axis=0)
+    return theta, np.sqrt(np.median(ses**2 + (estimates - theta) ** 2, axis=0))
+
+
 def estimate_response(
     rows: pl.DataFrame, features: list[Feature], *, cutoff: int, periods: int = 8, max_rows: int = 300_000, level: float = 0.90,
-    seed: int = 0, folds: int = 3,
+    seed: int = 0, folds: int = 2, repeats: int = 2,
 ) -> ResponseEstimate:
-    """The offer response of the panel rows' categories, from labelled periods (cutoff − periods, cutoff]."""
+    """The offer response (logit slope per offer point) of the rows' categories, from the labelled
+    periods (cutoff − periods, cutoff]; no row after the cutoff is read. The cross-fitting (`folds`
+    folds grouped by item) is repeated `repeats` times with different splits and the final-stage
+    estimates combined by `_median_combine`, so the intervals include the variation that the
+    nuisance fits bring (refitting them moved a slope by 0.2–1.1 SE on one fixed data set)."""
     started = time.perf_counter()
     window = _subsample(_window(rows, cutoff, periods), max_rows, seed)
     if window.height == 0:
         raise ValueError(f"no labelled rows in periods ({cutoff - periods}, {cutoff}]")
     window = window.with_columns(pl.col("category").cast(pl.String)).sort("category", "customer_id", "item_id", "period")
-    controls = control_columns(window, features)
+    history = item_history(rows, cutoff)
+    window = window.join(history, on=["item_id", "period"], how="left", maintain_order="left")
+    controls = control_columns(window, features) + [c for c in history.columns if c not in ("item_id", "period")]
     W = _control_matrix(window, controls)
     Y = window.get_column(OUTCOME).cast(pl.Float64).to_numpy()
     T = window.get_column(TREATMENT).cast(pl.Float64).fill_null(0.0).to_numpy()
     items = window.get_column("item_id").to_numpy()
+    cats = window.get_column("category").to_numpy()
     cuts = _fit_cuts(window)
     groups = _group_columns(window, cuts)
-    y_res, t_res, econml_effect = cross_fit(Y, T, W, items, folds=folds, seed=seed)
-    m_y = np.clip(Y - y_res, 1e-4, 1 - 1e-4)
-    q = m_y * (1 - m_y)
-    x = q * t_res
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = float(stats.norm.ppf(0.5 + level / 2))
 
-    # pooled (all categories)
-    beta, V = _cluster_ols(x[:, None], y_res, items)
-    pooled = {"slope": float(beta[0]), "se": float(np.sqrt(V[0, 0]))}
+    fits = [cross_fit(Y, T, W, items, folds=folds, seed=seed + r) for r in range(repeats)]
+    names = [str(c) for c in np.unique(cats)]
+    masks = {c: cats == c for c in names}
+    within = T - window.select(pl.col(TREATMENT).cast(pl.Float64).mean().over("item_id")).to_series().to_numpy()
+    cat_rows = []
+    for c in names:
+        m, offered = masks[c], masks[c] & (T > 0)
+        resid_sd = float(np.mean([np.std(t_res[m]) for _, t_res, _ in fits]))
+        within_sd = float(np.sqrt(np.mean(within[m] ** 2)))
+        cat_rows.append({"category": c, "n_rows": int(m.sum()), "offer_resid_sd": resid_sd, "offer_within_sd": within_sd, "rows_offered": int(offered.sum()),
+                         "identified": bool(min(resid_sd, within_sd) >= MIN_RESID_SD and offered.sum() >= MIN_OFFER_ROWS
+                                            and np.unique(items[offered]).size >= MIN_OFFER_ITEMS)})  # fmt: skip
+    ident = [r["category"] for r in cat_rows if r["identified"]]
+    in_ident = np.isin(cats, ident)
 
-    cat_names = window.get_column("category").to_numpy()
-    cat_rows, group_rows = [], []
-    offered = T > 0
-    for category in np.unique(cat_names):
-        m = cat_names == category
-        resid_sd = float(np.std(t_res[m]))
-        n_offer = int(offered[m].sum())
-        n_items_offer = int(np.unique(items[m & offered]).size)
-        identified = resid_sd >= MIN_RESID_SD and n_offer >= MIN_OFFER_ROWS and n_items_offer >= MIN_OFFER_ITEMS
-        row = {"category": category, "n_rows": int(m.sum()), "offer_resid_sd": resid_sd, "identified": identified,
-               "mean_q": float(np.mean(q[m])), "rows_offered": n_offer}  # fmt: skip
-        if identified:
-            fit, g = _category_fit(category, y_res[m], x[m], groups.filter(pl.Series(m)), items[m])
-            row.update(fit, method="dml")
-            group_rows.extend(g)
-        cat_rows.append(row)
+    pooled_r, cat_r, dev_r, shared_r, mean_q = [], [], [], [], []
+    for y_res, t_res, _ in fits:
+        q = np.clip(Y - y_res, 1e-4, 1 - 1e-4)
+        q = q * (1 - q)
+        x = q * t_res  # the logit-scale regressor
+        mean_q.append([float(np.mean(q[masks[c]])) for c in names])
+        pool = in_ident if ident else np.ones(items.size, bool)  # the identified categories' rows
+        beta, V = _cluster_ols(x[pool, None], y_res[pool], items[pool])
+        pooled_r.append((float(beta[0]), float(np.sqrt(V[0, 0]))))
+        slopes, devs = {}, []
+        for c in ident:
+            m = masks[c]
+            slope, se, d = _category_fit(y_res[m], x[m], groups.filter(pl.Series(m)), items[m])
+            slopes[c] = (slope, se)
+            devs += [{"category": c, **row} for row in d]
+        cat_r.append(slopes)
+        dev_r.append(devs)
+        if ident:
+            shared_r.append(_shared_fit(y_res[in_ident], x[in_ident], cats[in_ident], {c: v[0] for c, v in slopes.items()},
+                                        groups.filter(pl.Series(in_ident)), items[in_ident]))  # fmt: skip
 
-    ident = [r for r in cat_rows if r["identified"]]
-    tau2_cat = _tau2(np.array([r["slope"] for r in ident]), np.array([r["se"] for r in ident])) if ident else 0.0
-    pooled.update(tau2=tau2_cat, se_wide=float(np.sqrt(pooled["se"] ** 2 + tau2_cat)))
-    for r in cat_rows:
-        if not r["identified"]:
+    p_est, p_se = _median_combine(np.array([[p[0]] for p in pooled_r]), np.array([[p[1]] for p in pooled_r]))
+    pooled = {"slope": float(p_est[0]), "se": float(p_se[0])}
+    est_c, se_c = _median_combine(np.array([[r[c][0] for c in ident] for r in cat_r]), np.array([[r[c][1] for c in ident] for r in cat_r]))
+    slope_of = dict(zip(ident, est_c.tolist()))
+    se_of = dict(zip(ident, se_c.tolist()))
+    pooled["tau2"] = _tau2(est_c, se_c) if ident else 0.0
+    pooled["se_wide"] = float(np.sqrt(pooled["se"] ** 2 + pooled["tau2"]))
+    mq = np.mean(mean_q, axis=0)
+    for r, q_mean in zip(cat_rows, mq):
+        r["mean_q"] = float(q_mean)
+        if r["identified"]:
+            r.update(slope=slope_of[r["category"]], se=se_of[r["category"]], method=f"dml ({repeats}x{folds}-fold cross-fitting, item-clustered SE)")
+        else:
             r.update(slope=pooled["slope"], se=pooled["se_wide"],
-                     method=f"pooled: not identified (residual offer SD {r['offer_resid_sd']:.2f} pt, {r['rows_offered']} offered rows)")  # fmt: skip
+                     method=(f"pooled (all categories): not identified (offer SD within items {r['offer_within_sd']:.2f} pt, residual "
+                             f"{r['offer_resid_sd']:.2f} pt, {r['rows_offered']} rows with an offer)"))  # fmt: skip
         r["low"], r["high"] = r["slope"] - z * r["se"], r["slope"] + z * r["se"]
     categories = pl.DataFrame(cat_rows).select(
-        "category", "slope", "se", "low", "high", "n_rows", "offer_resid_sd", "identified", "method", "mean_q", "rows_offered"
+        "category", "slope", "se", "low", "high", "n_rows", "offer_resid_sd", "identified", "method", "offer_within_sd", "mean_q", "rows_offered"
     )
-    if group_rows:
-        g = _shrink(pl.DataFrame(group_rows), categories)
-        g = g.join(categories.select("category", category_slope="slope"), on="category").with_columns(
-            slope_raw=pl.col("category_slope") + pl.col("dev"), se=pl.col("dev_se"), slope=pl.col("category_slope") + pl.col("dev_shrunk"),
-        )  # fmt: skip
-        g = g.select("category", "level", "group", "slope_raw", "se", "slope", "n_rows", "category_slope", "shrink", "tau2", "post_sd")
-    else:
-        g = pl.DataFrame(schema={"category": pl.String, "level": pl.String, "group": pl.String, "slope_raw": pl.Float64, "se": pl.Float64,
-                                 "slope": pl.Float64, "n_rows": pl.Int64, "category_slope": pl.Float64, "shrink": pl.Float64,
-                                 "tau2": pl.Float64, "post_sd": pl.Float64})  # fmt: skip
-    info = {"rows": window.height, "controls": len(controls), "folds": folds, "econml_effect_prob_scale": econml_effect,
-            "seconds": time.perf_counter() - started}  # fmt: skip
-    return ResponseEstimate(categories=categories, groups=g, pooled=pooled, cuts=cuts, info=info)
+
+    group_table, shared = pl.DataFrame(schema=GROUP_SCHEMA), pl.DataFrame(schema=SHARED_SCHEMA)
+    if ident:
+        dev = _combine_rows(dev_r, ["category", "level", "group"])
+        shared_raw = _combine_rows(shared_r, ["level", "group"])
+        dev, shared = _shrink(dev, shared_raw, slope_of)
+        group_table = dev.select(
+            "category", "level", "group", slope_raw=pl.col("category_slope") + pl.col("dev"), se="dev_se",
+            slope=pl.col("category_slope") + pl.col("dev_shrunk"), n_rows="n_rows", category_slope="category_slope", shared_rel="rel",
+            shrink="shrink", post_sd="post_sd",
+        ).cast(GROUP_SCHEMA)  # fmt: skip
+    info = {"rows": window.height, "controls": len(controls), "folds": folds, "repeats": repeats,
+            "econml_effect_prob_scale": float(np.median([f[2] for f in fits])), "seconds": time.perf_counter() - started}  # fmt: skip
+    return ResponseEstimate(categories=categories, groups=group_table, shared=shared.cast(SHARED_SCHEMA), pooled=pooled, cuts=cuts, info=info)
 
 
-def permute_offers(rows: pl.DataFrame, *, cutoff: int, periods: int = 8, seed: int = 0) -> pl.DataFrame:
-    """The window's offers permuted across periods within each item (seeded): every row of item i in
-    period t gets the offer its pair faced in period π_i(t) (the item's mean offer there when the
-    pair has no row)."""
-    window = _window(rows, cutoff, periods)
+def _combine_rows(per_repeat: list[list[dict]], keys: list[str]) -> pl.DataFrame:
+    """dev / dev_se rows of every repetition -> one row per key, by `_median_combine` (a deviation
+    without an SE, a group too small for its own, stays 0 with no SE)."""
+    frames = [pl.DataFrame(rows).with_columns(pl.lit(r).alias("__rep")) for r, rows in enumerate(per_repeat) if rows]
+    both = pl.concat(frames).sort([*keys, "__rep"])
+    out = []
+    for key, part in both.group_by(keys, maintain_order=True):
+        d, se = part.get_column("dev").to_numpy(), part.get_column("dev_se").to_numpy()
+        if np.isnan(se).any():
+            est, err = 0.0, np.nan
+        else:
+            e, s_ = _median_combine(d[:, None], se[:, None])
+            est, err = float(e[0]), float(s_[0])
+        out.append({**dict(zip(keys, key)), "n_rows": int(part.get_column("n_rows").max()), "dev": est, "dev_se": err})
+    return pl.DataFrame(out)
+
+
+def permute_offers(rows: pl.DataFrame, *, cutoff: int, seed: int = 0) -> pl.DataFrame:
+    """The labelled rows up to the cutoff with their offers permuted across periods within each item
+    (seeded): every row of item i in period t gets the offer its pair faced in period π_i(t) (the
+    item's mean offer there when the pair has no row then). The whole history is permuted, not only
+    the estimation window, so the item-history controls describe the permuted offers and the item's
+    usual offer level stays known to the offer model. About 1 period in n keeps its own offer (a
+    uniform permutation), which carries ~1/n of the true effect into the placebo (n ≈ 28 periods on
+    the simulator: +0.5 SE on average, docs/response.md); a derangement carries about as much with
+    the opposite sign."""
+    labelled = rows.filter((pl.col("period") <= cutoff) & pl.col(OUTCOME).is_not_null())
     rng = np.random.default_rng(seed)
-    item_periods = window.select("item_id", "period").unique().sort("item_id", "period")
-    perm = []
-    for (item,), part in item_periods.group_by("item_id", maintain_order=True):
-        p = part.get_column("period").to_numpy()
-        perm.append(pl.DataFrame({"item_id": np.full(p.size, item, dtype=np.int64), "period": p, "__from": rng.permutation(p)}))
-    mapping = pl.concat(perm).with_columns(pl.col("item_id").cast(window.schema["item_id"]), pl.col("period").cast(window.schema["period"]),
-                                           pl.col("__from").cast(window.schema["period"]))  # fmt: skip
-    pair_offer = window.select("customer_id", "item_id", pl.col("period").alias("__from"), pl.col(TREATMENT).alias("__pair_offer"))
-    item_offer = window.group_by("item_id", pl.col("period").alias("__from")).agg(pl.col(TREATMENT).mean().alias("__item_offer"))
+    ip = labelled.select("item_id", "period").unique().sort("item_id", "period")
+    perm = np.concatenate([rng.permutation(part.get_column("period").to_numpy()) for _, part in ip.group_by("item_id", maintain_order=True)])
+    mapping = ip.with_columns(pl.Series("__from", perm).cast(labelled.schema["period"]))
+    pair_offer = labelled.select("customer_id", "item_id", pl.col("period").alias("__from"), pl.col(TREATMENT).alias("__pair"))
+    item_offer = labelled.group_by("item_id", pl.col("period").alias("__from")).agg(pl.col(TREATMENT).mean().alias("__item"))
     out = (
-        window.with_row_index("__row")
+        labelled.with_row_index("__row")
         .join(mapping, on=["item_id", "period"], how="left")
         .join(pair_offer, on=["customer_id", "item_id", "__from"], how="left")
         .join(item_offer, on=["item_id", "__from"], how="left")
         .sort("__row")
     )
-    return out.with_columns(pl.coalesce("__pair_offer", "__item_offer").cast(window.schema[TREATMENT]).alias(TREATMENT)).drop(
-        "__row", "__from", "__pair_offer", "__item_offer"
-    )
+    return out.with_columns(pl.coalesce("__pair", "__item").cast(labelled.schema[TREATMENT]).alias(TREATMENT)).drop("__row", "__from", "__pair", "__item")
 
 
 def placebo(rows: pl.DataFrame, features: list[Feature], *, cutoff: int, seed: int = 0, **kw) -> pl.DataFrame:
-    """Offers permuted across periods within item, then re-estimated: the slopes should be 0.
-    Returns category, slope, low, high, covers_zero."""
-    permuted = permute_offers(rows, cutoff=cutoff, periods=kw.get("periods", 8), seed=seed)
+    """Offers permuted across periods within item (their link to purchases broken), re-estimated:
+    every slope should be 0. Returns category, slope, low, high, covers_zero."""
+    permuted = permute_offers(rows, cutoff=cutoff, seed=seed)
     est = estimate_response(permuted, features, cutoff=cutoff, seed=seed, **kw)
     return est.categories.select("category", "slope", "low", "high").with_columns(covers_zero=(pl.col("low") <= 0) & (pl.col("high") >= 0))

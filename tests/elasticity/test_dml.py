@@ -1,0 +1,175 @@
+"""The orthogonalised offer-response estimator (offerwise.elasticity.dml) on a tiny synthetic panel
+with a known logit offer slope and a retailer that promotes after weak sales."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from offerwise.elasticity import dml
+from offerwise.features.manifest import Feature
+
+TRUE_SLOPE = 0.04  # logit change per offer point
+CUTOFF = 12
+
+
+def synthetic_panel(seed: int = 0, items: int = 60, customers: int = 200, per_customer: int = 10, periods: int = 14) -> tuple[pl.DataFrame, list[Feature]]:
+    """Category A: logistic purchases, logit p = affinity + TRUE_SLOPE · offer + item demand shock (AR(1),
+    unrecorded); the retailer promotes an item more often after weak sales, which it sees in
+    i_buyers_last against i_buyers_mean (recorded features). Category B: a fixed 10 % offer (not
+    identified). Period 13 is after the cutoff."""
+    rng = np.random.default_rng(seed)
+    item_cat = np.where(np.arange(items) < items * 2 // 3, "A", "B")
+    popularity = rng.normal(0, 0.5, items)
+    item = np.concatenate([rng.choice(items, per_customer, replace=False) for _ in range(customers)])
+    cust = np.repeat(np.arange(customers), per_customer)
+    affinity = -2.0 + popularity[item] + rng.normal(0, 0.5, item.size)
+    age = rng.choice(["18-25", "36-45", "70+"], customers)
+    shock, buyers_prev, history, last = np.zeros(items), np.zeros(items), [], np.zeros(item.size)
+    frames = []
+    for t in range(periods):
+        shock = 0.8 * shock + rng.normal(0, 0.5, items)
+        mean = np.mean(history, axis=0) if history else np.zeros(items)
+        weak = (buyers_prev - mean) / np.sqrt(mean + 1) if history else np.zeros(items)
+        promoted = rng.random(items) < 1 / (1 + np.exp(0.8 + 1.5 * weak))
+        offer = np.where(item_cat == "B", 10.0, np.where(promoted, rng.choice([10.0, 20.0, 30.0, 40.0], items), 0.0))[item]
+        y = (rng.random(item.size) < 1 / (1 + np.exp(-(affinity + TRUE_SLOPE * offer + shock[item])))).astype(np.int8)
+        frames.append(pl.DataFrame({
+            "customer_id": cust, "item_id": item + 1000, "category": item_cat[item], "period": np.full(item.size, t), "target": y,
+            "offer_pct": offer.astype(np.float32), "i_buyers_last": buyers_prev[item].astype(np.float32), "i_buyers_mean": mean[item].astype(np.float32),
+            "lag_target_mean_2": last.astype(np.float32), "i_regular_price": (1 + popularity[item]).astype(np.float32),
+            "ci_hist_offer_pct": np.zeros(item.size, np.float32), "demo_age_range": age[cust],
+        }))  # fmt: skip
+        buyers_prev = np.bincount(item, weights=y, minlength=items)
+        history.append(buyers_prev)
+        last = y
+    frame = pl.concat(frames).with_columns(pl.col("target").cast(pl.Int8))
+    features = [
+        Feature("customer_id", "attribute", "static_categorical", "int64", "", is_id=True),
+        Feature("item_id", "attribute", "static_categorical", "int64", "", is_id=True),
+        Feature("category", "attribute", "static_categorical", "category", ""),
+        Feature("offer_pct", "price_offer", "temporal_continuous", "float32", "", known_in_advance=True),
+        *(Feature(c, "profile", "temporal_continuous", "float32", "") for c in ("i_buyers_last", "i_buyers_mean", "lag_target_mean_2", "i_regular_price", "ci_hist_offer_pct")),
+        Feature("demo_age_range", "attribute", "static_categorical", "category", ""),
+    ]  # fmt: skip
+    return frame, features
+
+
+@pytest.fixture(scope="module")
+def panel() -> tuple[pl.DataFrame, list[Feature]]:
+    return synthetic_panel()
+
+
+@pytest.fixture(scope="module")
+def estimate(panel) -> dml.ResponseEstimate:
+    frame, features = panel
+    return dml.estimate_response(frame, features, cutoff=CUTOFF, level=0.95)
+
+
+def _naive_logit_slope(frame: pl.DataFrame) -> float:
+    """Logistic regression of Y on T alone (Newton steps)."""
+    y = frame.get_column("target").to_numpy().astype(float)
+    X = np.column_stack([np.ones(frame.height), frame.get_column("offer_pct").to_numpy().astype(float)])
+    beta = np.zeros(2)
+    for _ in range(25):
+        p = 1 / (1 + np.exp(-X @ beta))
+        beta += np.linalg.solve(X.T @ (X * (p * (1 - p))[:, None]), X.T @ (y - p))
+    return float(beta[1])
+
+
+def test_dml_recovers_the_slope_where_the_naive_regression_is_biased(panel, estimate):
+    frame, _ = panel
+    a = estimate.categories.filter(pl.col("category") == "A").row(0, named=True)
+    assert a["identified"] and a["method"].startswith("dml")
+    assert a["low"] <= TRUE_SLOPE <= a["high"], a
+    naive = _naive_logit_slope(frame.filter((pl.col("category") == "A") & pl.col("period").is_between(CUTOFF - 7, CUTOFF)))
+    assert naive < 0.8 * TRUE_SLOPE  # promotions follow weak demand: the raw association is too flat
+    assert not (a["low"] <= naive <= a["high"])
+
+
+def test_a_category_without_offer_variation_gets_the_pooled_slope(estimate):
+    b = estimate.categories.filter(pl.col("category") == "B").row(0, named=True)
+    assert not b["identified"] and b["method"].startswith("pooled")
+    assert b["slope"] == pytest.approx(estimate.pooled["slope"]) and b["se"] >= estimate.pooled["se"]
+    assert estimate.groups.filter(pl.col("category") == "B").is_empty()
+
+
+def test_pair_slopes_are_never_negative_and_keep_the_order(panel, estimate):
+    frame, _ = panel
+    decided = frame.filter(pl.col("period") == CUTOFF + 1).sample(fraction=1.0, shuffle=True, seed=1)
+    out = estimate.pair_slopes(decided)
+    assert out.columns == ["customer_id", "item_id", "slope_mean", "slope_sd"]
+    assert out.select("customer_id", "item_id").equals(decided.select("customer_id", "item_id"))
+    assert (out.get_column("slope_mean") >= 0).all() and (out.get_column("slope_sd") > 0).all()
+    # a category whose slope came out negative is floored at 0 (a deeper offer never lowers p)
+    negative = dml.ResponseEstimate(categories=estimate.categories.with_columns(slope=pl.lit(-0.01)), groups=estimate.groups.head(0),
+                                    pooled=estimate.pooled, cuts=estimate.cuts)  # fmt: skip
+    assert (negative.pair_slopes(decided).get_column("slope_mean") == 0).all()
+
+
+def test_shrinkage_pulls_a_small_group_toward_its_category():
+    slope = 0.05
+    dev = pl.DataFrame({
+        "category": ["A"] * 4, "level": ["age"] * 4, "group": ["big1", "big2", "big3", "small"], "n_rows": [5000, 5000, 5000, 120],
+        "dev": [0.010, -0.008, -0.004, 0.030], "dev_se": [0.002, 0.002, 0.002, 0.020],
+    })  # fmt: skip
+    shared = dev.select("level", "group", "n_rows", dev=pl.col("dev") / slope, dev_se=pl.col("dev_se") / slope)
+    out, _ = dml._shrink(dev, shared, {"A": slope})
+    row = {r["group"]: r for r in out.iter_rows(named=True)}
+    assert abs(row["small"]["dev_shrunk"]) < 0.5 * abs(row["small"]["dev"])  # noisy: pulled most of the way back
+    assert abs(row["big1"]["dev_shrunk"]) > 0.8 * abs(row["big1"]["dev"])  # precise: kept
+    assert row["small"]["post_sd"] > row["big1"]["post_sd"]
+
+
+def test_a_category_s_noisy_group_follows_the_groups_shared_pattern():
+    """Two categories share a pattern (young +20 %); A's young group is small and noisy (raw −30 %):
+    its shrunk deviation is pulled toward A's share of the shared effect, not kept, not zeroed."""
+    slopes = {"A": 0.05, "B": 0.02}
+    dev = pl.DataFrame({
+        "category": ["A", "A", "B", "B"], "level": ["age"] * 4, "group": ["young", "old", "young", "old"], "n_rows": [150, 5000, 5000, 5000],
+        "dev": [-0.3 * 0.05, -0.2 * 0.05, 0.2 * 0.02, -0.2 * 0.02], "dev_se": [0.02, 0.001, 0.0005, 0.0005],
+    })  # fmt: skip
+    shared = pl.DataFrame({"level": ["age", "age"], "group": ["young", "old"], "n_rows": [5150, 10000], "dev": [0.2, -0.2], "dev_se": [0.02, 0.02]})
+    out, shared_out = dml._shrink(dev, shared, slopes)
+    young_a = out.filter((pl.col("category") == "A") & (pl.col("group") == "young")).row(0, named=True)
+    assert shared_out.filter(pl.col("group") == "young").get_column("rel").item() > 0.15
+    mu, raw = 0.2 * 0.05, -0.3 * 0.05
+    assert abs(young_a["dev_shrunk"] - mu) < abs(young_a["dev_shrunk"] - raw)  # nearer A's share of +20 % than its raw −30 %
+    assert young_a["dev_shrunk"] > 0
+
+
+def test_tau2_method_of_moments_recovers_the_spread():
+    rng = np.random.default_rng(0)
+    se = rng.uniform(0.5, 1.5, 4000)
+    est = rng.normal(0, 2.0, 4000) + rng.normal(0, se)
+    assert dml._tau2(est, se) == pytest.approx(4.0, rel=0.1)
+    assert dml._tau2(rng.normal(0, se), se) < 0.1  # no spread beyond the noise: ~0, floored
+
+
+def test_placebo_covers_zero(panel):
+    frame, features = panel
+    out = dml.placebo(frame, features, cutoff=CUTOFF, seed=0)
+    assert out.columns == ["category", "slope", "low", "high", "covers_zero"]
+    assert out.filter(pl.col("category") == "A").get_column("covers_zero").item()
+
+
+def test_rows_after_the_cutoff_are_never_used(panel, estimate):
+    frame, features = panel
+    later = pl.col("period") > CUTOFF
+    changed = frame.with_columns(
+        target=pl.when(later).then(1 - pl.col("target")).otherwise(pl.col("target")).cast(pl.Int8),
+        offer_pct=pl.when(later).then(pl.lit(50.0)).otherwise(pl.col("offer_pct")).cast(pl.Float32),
+        i_buyers_last=pl.when(later).then(pl.lit(999.0)).otherwise(pl.col("i_buyers_last")).cast(pl.Float32),
+    )
+    again = dml.estimate_response(changed, features, cutoff=CUTOFF, level=0.95)
+    assert again.categories.equals(estimate.categories)
+    assert again.groups.equals(estimate.groups)
+
+
+def test_subsample_keeps_small_categories_whole():
+    frame = pl.DataFrame({"category": ["big"] * 1000 + ["small"] * 50, "x": np.arange(1050)})
+    out = dml._subsample(frame, 300, seed=0)
+    counts = dict(out.group_by("category").len().iter_rows())
+    assert out.height == 300 and counts["small"] == 50 and counts["big"] == 250
+    assert out.equals(dml._subsample(frame, 300, seed=0))
