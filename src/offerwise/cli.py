@@ -12,13 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from offerwise.config import Config
+from offerwise.config import Config, SimulationConfig
 from offerwise.errors import InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Which offer to give each consumer on each item.")
 data_app = typer.Typer(no_args_is_help=True, help="Load and inspect retail data.")
 app.add_typer(data_app, name="data")
 console = Console()
+SIM = SimulationConfig()  # the defaults `simulate --help` shows (a --config file can change them)
 err_console = Console(stderr=True)
 
 def _version(value: bool) -> None:
@@ -93,11 +94,11 @@ def data_summary(data: DataOption = "complete-journey", config: ConfigOption = N
 @clear_errors
 def simulate_command(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the AmExpert-layout files into.")],
-    customers: Annotated[int | None, typer.Option(help="Number of consumers.")] = None,
-    items: Annotated[int | None, typer.Option(help="Number of items.")] = None,
-    weeks: Annotated[int | None, typer.Option(help="Weeks of history (two per period).")] = None,
-    categories: Annotated[int | None, typer.Option(help="Number of categories.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same files.")] = None,
+    customers: Annotated[int | None, typer.Option(help=f"Number of consumers [default: {SIM.customers}].")] = None,
+    items: Annotated[int | None, typer.Option(help=f"Number of items [default: {SIM.items}].")] = None,
+    weeks: Annotated[int | None, typer.Option(help=f"Weeks of history, two per period [default: {SIM.weeks}].")] = None,
+    categories: Annotated[int | None, typer.Option(help=f"Number of categories [default: {SIM.categories}].")] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Random seed: same seed, same files [default: {SIM.seed}].")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write a simulated dataset with known ground truth (AmExpert layout + ground_truth.parquet)."""
