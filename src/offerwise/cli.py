@@ -94,11 +94,11 @@ def data_summary(data: DataOption = "complete-journey", config: ConfigOption = N
 @clear_errors
 def simulate_command(
     out: Annotated[Path, typer.Option("--out", help="Folder to write the AmExpert-layout files into.")],
-    customers: Annotated[int | None, typer.Option(help=f"Number of consumers [default: {SIM.customers}].")] = None,
-    items: Annotated[int | None, typer.Option(help=f"Number of items [default: {SIM.items}].")] = None,
-    weeks: Annotated[int | None, typer.Option(help=f"Weeks of history, two per period [default: {SIM.weeks}].")] = None,
-    categories: Annotated[int | None, typer.Option(help=f"Number of categories [default: {SIM.categories}].")] = None,
-    seed: Annotated[int | None, typer.Option(help=f"Random seed: same seed, same files [default: {SIM.seed}].")] = None,
+    customers: Annotated[int | None, typer.Option(help=f"Number of consumers (default {SIM.customers}).")] = None,
+    items: Annotated[int | None, typer.Option(help=f"Number of items (default {SIM.items}).")] = None,
+    weeks: Annotated[int | None, typer.Option(help=f"Weeks of history, two per period (default {SIM.weeks}).")] = None,
+    categories: Annotated[int | None, typer.Option(help=f"Number of categories (default {SIM.categories}).")] = None,
+    seed: Annotated[int | None, typer.Option(help=f"Random seed: same seed, same files (default {SIM.seed}).")] = None,
     config: ConfigOption = None,
 ) -> None:
     """Write a simulated dataset with known ground truth (AmExpert layout + ground_truth.parquet)."""
