@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from offerwise.features.history import last_before
+
 OFFER_RULE = __doc__.split("Rule (also written into the feature manifest):\n", 1)[1].strip()
 
 
@@ -27,11 +29,7 @@ def leave_one_out_rate(total_disc: np.ndarray, total_gross: np.ndarray, own_disc
 
 def carried_forward(rate: np.ndarray) -> np.ndarray:
     """(N, T): at t, the latest defined rate strictly before t (NaN if none)."""
-    T = rate.shape[1]
-    idx = np.where(~np.isnan(rate), np.arange(T)[None, :], -1)
-    last = np.maximum.accumulate(idx, axis=1)
-    prev = np.full_like(last, -1)
-    prev[:, 1:] = last[:, :-1]
+    prev = last_before(~np.isnan(rate))
     rows = np.arange(rate.shape[0])[:, None]
     return np.where(prev >= 0, rate[rows, np.maximum(prev, 0)], np.nan)
 
