@@ -181,7 +181,7 @@ def prepare_command(
 @app.command("train")
 @clear_errors
 def train_command(
-    panel: Annotated[Path, typer.Option("--panel", help="Folder written by `offerwise prepare`.")],
+    panel: Annotated[Path, typer.Option("--panel", help="Folder written by offerwise prepare.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the checkpoints.")],
     config: ConfigOption = None,
     epochs: Annotated[int | None, typer.Option(help="Override model.epochs.")] = None,
@@ -199,8 +199,8 @@ def train_command(
 @app.command("evaluate")
 @clear_errors
 def evaluate_command(
-    panel: Annotated[Path, typer.Option("--panel", help="Folder written by `offerwise prepare`.")],
-    models: Annotated[Path, typer.Option("--models", help="Folder written by `offerwise train`.")],
+    panel: Annotated[Path, typer.Option("--panel", help="Folder written by offerwise prepare.")],
+    models: Annotated[Path, typer.Option("--models", help="Folder written by offerwise train.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for predictions.parquet and metrics.csv.")],
 ) -> None:
     """Score each fold's validation and decided periods; write predictions.parquet and metrics.csv."""
@@ -216,7 +216,7 @@ def evaluate_command(
 @app.command("thresholds")
 @clear_errors
 def thresholds_command(
-    evaluation: Annotated[Path, typer.Option("--evaluation", help="Folder written by `offerwise evaluate`.")],
+    evaluation: Annotated[Path, typer.Option("--evaluation", help="Folder written by offerwise evaluate.")],
     panel: Annotated[Path | None, typer.Option("--panel", help="Prepared panel, for the 'bought in the last 2 periods' rule.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: the evaluation folder).")] = None,
 ) -> None:
@@ -233,8 +233,8 @@ def thresholds_command(
 @app.command("elasticity")
 @clear_errors
 def elasticity_command(
-    panel: Annotated[Path, typer.Option("--panel", help="Folder written by `offerwise prepare`.")],
-    models: Annotated[Path, typer.Option("--models", help="Folder written by `offerwise train`.")],
+    panel: Annotated[Path, typer.Option("--panel", help="Folder written by offerwise prepare.")],
+    models: Annotated[Path, typer.Option("--models", help="Folder written by offerwise train.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for elasticity.csv and pair_elasticity.parquet.")],
     fold: Annotated[int | None, typer.Option(help="The decision (fold) to analyse; default the last backtest fold.")] = None,
     config: ConfigOption = None,
@@ -252,7 +252,7 @@ def elasticity_command(
 @app.command("optimize")
 @clear_errors
 def optimize_command(
-    panel: Annotated[Path, typer.Option("--panel", help="Folder written by `offerwise prepare`.")],
+    panel: Annotated[Path, typer.Option("--panel", help="Folder written by offerwise prepare.")],
     evaluation: Annotated[Path, typer.Option("--evaluation", help="Folder with thresholds.parquet, elasticity.csv, pair_elasticity.parquet.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for offers.parquet, offers.csv, optimization_summary.csv.")],
     config: ConfigOption = None,
