@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The whole pipeline on the Complete Journey (configs/make-run.toml: 6-8 minutes on 2 cores after install); prints the report's path.
+# The backtest and the plan for the fortnight after the Complete Journey (configs/make-run.toml: ~7 minutes on 2 cores after install); prints where the offers are.
 run: $(STAMP)
 	$(VENV)/bin/offerwise run --data complete-journey --config configs/make-run.toml
 
