@@ -15,12 +15,15 @@ from rich.table import Table
 from offerwise.config import Config, SimulationConfig
 from offerwise.errors import InputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Which offer to give each consumer on each item.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Which offer to give each consumer on each item."
+)
 data_app = typer.Typer(no_args_is_help=True, help="Load and inspect retail data.")
 app.add_typer(data_app, name="data")
 console = Console()
 SIM = SimulationConfig()  # the defaults `simulate --help` shows (a --config file can change them)
 err_console = Console(stderr=True)
+
 
 def _version(value: bool) -> None:
     if value:
@@ -32,7 +35,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Which offer to give each consumer on each item, for the fortnight after your data ends."""
 
@@ -52,7 +57,9 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(code=2) from None
         except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:  # an --out or input path the user gave
-            err_console.print(f"[bold red]error:[/bold red] {escape(str(exc.filename or exc))}: {escape(exc.strerror or str(exc))}.", soft_wrap=True)
+            err_console.print(
+                f"[bold red]error:[/bold red] {escape(str(exc.filename or exc))}: {escape(exc.strerror or str(exc))}.", soft_wrap=True
+            )
             raise typer.Exit(code=2) from None
 
     return wrapper
@@ -84,9 +91,7 @@ def data_summary(data: DataOption = "complete-journey", config: ConfigOption = N
     for col in cats.columns:
         table.add_column(col, justify="left" if col == "category" else "right")
     for row in cats.iter_rows(named=True):
-        table.add_row(
-            row["category"], *(f"{row[c]:.1%}" if c == "offer_share" else f"{row[c]:,.0f}" for c in cats.columns[1:])
-        )
+        table.add_row(row["category"], *(f"{row[c]:.1%}" if c == "offer_share" else f"{row[c]:,.0f}" for c in cats.columns[1:]))
     console.print(table)
 
 
@@ -124,13 +129,21 @@ def _table(frame, title: str, columns: list[str] | dict[str, str] | None = None,
     are rounded for people, '–' marks what does not apply."""
     import polars as pl
 
-    headers = dict(zip(frame.columns, frame.columns)) if columns is None else columns if isinstance(columns, dict) else dict(zip(columns, columns))
+    headers = (
+        dict(zip(frame.columns, frame.columns))
+        if columns is None
+        else columns
+        if isinstance(columns, dict)
+        else dict(zip(columns, columns))
+    )
     headers = {c: h for c, h in headers.items() if c in frame.columns}
     table = Table(title=title, title_justify="left")
     for col, header in headers.items():
         text = frame.schema[col] == pl.String
         width = max(min(int(frame.get_column(col).str.len_chars().max() or 0), 22), len(header)) if text else None  # names stay whole
-        table.add_column(header, justify="left" if text else "right", overflow="ellipsis" if text else "fold", no_wrap=text, min_width=width)
+        table.add_column(
+            header, justify="left" if text else "right", overflow="ellipsis" if text else "fold", no_wrap=text, min_width=width
+        )
     for row in frame.select(list(headers)).iter_rows():
         table.add_row(*(_cell(v, digits) for v in row))
     return table
@@ -152,7 +165,13 @@ EXPECTED_MINUTES = {
     "folder": "Time grows with the number of consumer-item pairs (the Complete Journey's 180,000: about 10 minutes on 2 cores)",
 }
 
-PlannedOption = Annotated[Path | None, typer.Option("--planned-offers", help="The retailer's planned offers for the fortnight after the data (CSV or Parquet: item_id, optional customer_id, offer_pct).")]
+PlannedOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--planned-offers",
+        help="The retailer's planned offers for the fortnight after the data (CSV or Parquet: item_id, optional customer_id, offer_pct).",
+    ),
+]
 
 
 @app.command("prepare")
@@ -186,7 +205,12 @@ def train_command(
     config: ConfigOption = None,
     epochs: Annotated[int | None, typer.Option(help="Override model.epochs.")] = None,
     shared: Annotated[bool, typer.Option("--shared", metavar="", help="One model for all categories (category embedding).")] = False,
-    reuse_models: Annotated[bool, typer.Option("--reuse-models", metavar="", help="Score the forward plan with the last backtest fold's models instead of refitting.")] = False,
+    reuse_models: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-models", metavar="", help="Score the forward plan with the last backtest fold's models instead of refitting."
+        ),
+    ] = False,
 ) -> None:
     """Train the TCN and the baselines per category and fold (the forward plan's fold included); save checkpoints."""
     from offerwise import pipeline
@@ -210,7 +234,14 @@ def evaluate_command(
 
     metrics = pipeline.evaluate(panel, models, out)
     test = metrics.filter(pl.col("split") == "test")
-    console.print(_table(test, "Test metrics (the backtest's decided fortnight)", ["fold", "category", "model", "rows", "positives", "bce", "roc_auc", "pr_auc"], 4))
+    console.print(
+        _table(
+            test,
+            "Test metrics (the backtest's decided fortnight)",
+            ["fold", "category", "model", "rows", "positives", "bce", "roc_auc", "pr_auc"],
+            4,
+        )
+    )
 
 
 @app.command("thresholds")
@@ -245,7 +276,9 @@ def elasticity_command(
     cfg = Config.from_toml(config)
     response = cfg.response if cfg.optimize.response == "dml" else None
     with console.status("elasticity ..."):
-        fits = pipeline.elasticity(panel, models, out, fold=fold, evaluation=out, decision_model=cfg.model.decision_model, response=response)
+        fits = pipeline.elasticity(
+            panel, models, out, fold=fold, evaluation=out, decision_model=cfg.model.decision_model, response=response
+        )
     console.print(_table(fits, "Offer response per category", ["category", "source", "a", "b", "r2", "n", "avg_elasticity"], 4))
 
 
@@ -253,20 +286,40 @@ def elasticity_command(
 @clear_errors
 def optimize_command(
     panel: Annotated[Path, typer.Option("--panel", help="Folder written by offerwise prepare.")],
-    evaluation: Annotated[Path, typer.Option("--evaluation", help="Folder with thresholds.parquet, elasticity.csv, pair_elasticity.parquet.")],
+    evaluation: Annotated[
+        Path, typer.Option("--evaluation", help="Folder with thresholds.parquet, elasticity.csv, pair_elasticity.parquet.")
+    ],
     out: Annotated[Path, typer.Option("--out", help="Folder for offers.parquet, offers.csv, optimization_summary.csv.")],
     config: ConfigOption = None,
-    compare: Annotated[bool, typer.Option("--compare", metavar="", help="Also solve every response x objective variant for the summary.")] = False,
+    compare: Annotated[
+        bool, typer.Option("--compare", metavar="", help="Also solve every response x objective variant for the summary.")
+    ] = False,
     fold: Annotated[int | None, typer.Option(help="The decision (fold); default the last backtest fold.")] = None,
 ) -> None:
     """Recommended offer per consumer-item (paper Equation 13 and better-founded variants)."""
     from offerwise import pipeline
 
     cfg = Config.from_toml(config)
-    table = pipeline.optimize(panel, evaluation, evaluation, out, cfg.optimize, fold=fold, compare=compare, decision_model=cfg.model.decision_model, log=_log)
-    console.print(_table(table, "Optimisation (the model's view)", {
-        "category": "category", "response": "response", "objective_form": "objective", "status": "status", "retention_before": "retention\nbefore",
-        "retention_after": "retention\nafter", "expected_revenue_before": "revenue\nbefore", "expected_revenue_after": "revenue\nafter", "gap": "gap"}))  # fmt: skip
+    table = pipeline.optimize(
+        panel, evaluation, evaluation, out, cfg.optimize, fold=fold, compare=compare, decision_model=cfg.model.decision_model, log=_log
+    )
+    console.print(
+        _table(
+            table,
+            "Optimisation (the model's view)",
+            {
+                "category": "category",
+                "response": "response",
+                "objective_form": "objective",
+                "status": "status",
+                "retention_before": "retention\nbefore",
+                "retention_after": "retention\nafter",
+                "expected_revenue_before": "revenue\nbefore",
+                "expected_revenue_after": "revenue\nafter",
+                "gap": "gap",
+            },
+        )
+    )
 
 
 def _print_plan(plan: dict) -> None:
@@ -276,10 +329,23 @@ def _print_plan(plan: dict) -> None:
     per_category = plan["per_category"].with_columns(
         *(pl.col(c).round(0).cast(pl.Int64) for c in money), *(pl.col(c).round(1) for c in ("planned_offer_mean", "recommended_offer_mean"))
     )
-    console.print(_table(per_category, "The plan per category (the model's expectation)", {
-        "category": "category", "pairs": "pairs", "planned_offer_mean": "plan %", "recommended_offer_mean": "new %",
-        "expected_revenue_before": "rev. plan", "expected_revenue_after": "rev. new", "retention_before": "kept plan",
-        "retention_after": "kept new"}, 3))  # fmt: skip
+    console.print(
+        _table(
+            per_category,
+            "The plan per category (the model's expectation)",
+            {
+                "category": "category",
+                "pairs": "pairs",
+                "planned_offer_mean": "plan %",
+                "recommended_offer_mean": "new %",
+                "expected_revenue_before": "rev. plan",
+                "expected_revenue_after": "rev. new",
+                "retention_before": "kept plan",
+                "retention_after": "kept new",
+            },
+            3,
+        )
+    )
     console.print("[dim]% = mean offer; rev. = expected net revenue; kept = expected retention (mean purchase probability)[/dim]")
     console.print(
         f"[bold green]offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}[/bold green]: {plan['pairs']:,} consumer-item offers, "
@@ -314,8 +380,9 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
     console.print(
         f"offerwise: {data} -> {out}. The backtest (the decision one fortnight before the data ends, scored against it), then the "
         f"plan for the fortnight after the data. {EXPECTED_MINUTES.get(data, EXPECTED_MINUTES['folder'])}; rerun the same line to resume.",
-        soft_wrap=True, highlight=False,
-    )  # fmt: skip
+        soft_wrap=True,
+        highlight=False,
+    )
     fresh = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
@@ -331,11 +398,18 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
 @clear_errors
 def run_command(
     data: Annotated[str, typer.Option("--data", help="complete-journey, simulated, or a folder.")] = "complete-journey",
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")
+    ] = None,
     config: ConfigOption = None,
-    quick: Annotated[bool, typer.Option("--quick", metavar="", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs).")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", metavar="", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs)."),
+    ] = False,
     planned_offers: PlannedOption = None,
-    reuse_models: Annotated[bool, typer.Option("--reuse-models", metavar="", help="The forward plan reuses the backtest's models instead of refitting.")] = False,
+    reuse_models: Annotated[
+        bool, typer.Option("--reuse-models", metavar="", help="The forward plan reuses the backtest's models instead of refitting.")
+    ] = False,
 ) -> None:
     """Every stage end to end: the backtest (scored against the last fortnight) and the plan for the fortnight after the data."""
     _run(data, out, _config(config, quick), planned_offers, reuse_models)
@@ -347,9 +421,16 @@ def recommend_command(
     data: Annotated[str, typer.Option("--data", help="complete-journey, simulated, or a folder.")] = "complete-journey",
     planned_offers: PlannedOption = None,
     config: ConfigOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")] = None,
-    reuse_models: Annotated[bool, typer.Option("--reuse-models", metavar="", help="Reuse the backtest's models instead of refitting.")] = False,
-    quick: Annotated[bool, typer.Option("--quick", metavar="", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs).")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")
+    ] = None,
+    reuse_models: Annotated[
+        bool, typer.Option("--reuse-models", metavar="", help="Reuse the backtest's models instead of refitting.")
+    ] = False,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", metavar="", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs)."),
+    ] = False,
 ) -> None:
     """Offers for the fortnight after the data ends (recommendations/offers.csv), with the backtest as evidence."""
     _run(data, out, _config(config, quick), planned_offers, reuse_models)

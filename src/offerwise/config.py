@@ -27,7 +27,9 @@ def _positive_ints(values: list[int]) -> list[int]:
 class DataConfig(_Stage):
     unknown_items: Literal["drop", "error"] = "drop"
     with_promotions: bool = True
-    use_offer_history: bool = True  # offer_history.{csv,parquet} in the data folder replaces the inferred offers and gives backtests their plan
+    use_offer_history: bool = (
+        True  # offer_history.{csv,parquet} in the data folder replaces the inferred offers and gives backtests their plan
+    )
 
 
 class SimulationConfig(_Stage):
@@ -90,8 +92,12 @@ class ModelConfig(_Stage):
     calibrate: Literal["none", "intercept"] = "intercept"  # shift the logit so validation probabilities average the validation rate
     average_best: int = Field(3, ge=1)  # checkpoints averaged, weighted by validation loss
     per_category: bool = True  # False: one shared model with a category embedding
-    forward_models: Literal["refit", "reuse"] = "refit"  # the forward plan's models: refitted one fortnight later, or the backtest's (--reuse-models)
-    decision_model: Literal["tcn", "stack"] = "stack"  # whose probabilities feed cut-offs and decisions: the stack of TCN and LightGBM, or the TCN alone
+    forward_models: Literal["refit", "reuse"] = (
+        "refit"  # the forward plan's models: refitted one fortnight later, or the backtest's (--reuse-models)
+    )
+    decision_model: Literal["tcn", "stack"] = (
+        "stack"  # whose probabilities feed cut-offs and decisions: the stack of TCN and LightGBM, or the TCN alone
+    )
     seed: int = 0
     threads: int | None = None  # None: every core torch sees
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -112,11 +118,15 @@ class ResponseConfig(_Stage):
 
 class OptimizeConfig(_Stage):
     response: Literal["linear", "sigmoid", "counterfactual", "dml"] = "dml"
-    response_quantile: float = Field(0.5, gt=0, lt=1)  # dml: each pair's slope at this quantile of its posterior (0.5: the mean; lower: conservative)
+    response_quantile: float = Field(
+        0.5, gt=0, lt=1
+    )  # dml: each pair's slope at this quantile of its posterior (0.5: the mean; lower: conservative)
     objective: Literal["indicator", "expected"] = "expected"
     solver: Literal["lagrangian", "milp"] = "lagrangian"
     offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # of the non-zero offers faced in the cutoff period
-    pair_slope_weight: float = Field(0.25, ge=0, le=1)  # counterfactual: w x pair slope + (1 - w) x category mean slope (docs/results.md: chosen on simulator seed 7, checked on 11, 12)
+    pair_slope_weight: float = Field(
+        0.25, ge=0, le=1
+    )  # counterfactual: w x pair slope + (1 - w) x category mean slope (docs/results.md: chosen on simulator seed 7, checked on 11, 12)
     retention: float = Field(1.0, gt=0)
     retention_mode: Literal["relative", "absolute"] = "relative"  # x status-quo retention, or a share of pairs
     unit_cost_share: float | None = Field(None, ge=0, le=1)  # margin objective: unit cost = share x price
@@ -173,8 +183,12 @@ class Config(_Stage):
             "panel": {"max_customers": 400, "top_categories": 2},
             "model": {"epochs": 3, "lightgbm_rounds": 100},
         }
-        said = [f"{section}.{key}: {getattr(getattr(self, section), key)} -> {value}" for section, values in changes.items()
-                for key, value in values.items() if getattr(getattr(self, section), key) != value]  # fmt: skip
+        said = [
+            f"{section}.{key}: {getattr(getattr(self, section), key)} -> {value}"
+            for section, values in changes.items()
+            for key, value in values.items()
+            if getattr(getattr(self, section), key) != value
+        ]
         updated = self.model_copy(update={section: getattr(self, section).model_copy(update=values) for section, values in changes.items()})
         return updated, said
 

@@ -11,9 +11,7 @@ class InputError(ValueError):
     """Bad user input. The CLI prints it as one red line and exits with code 2."""
 
 
-def input_error(
-    *, file: str, column: str | None, problem: str, examples: pl.DataFrame | None = None
-) -> InputError:
+def input_error(*, file: str, column: str | None, problem: str, examples: pl.DataFrame | None = None) -> InputError:
     """Build an InputError naming the file, the column and up to 5 example rows."""
     where = f"{file}" + (f", column '{column}'" if column else "")
     message = f"{where}: {problem}"

@@ -168,8 +168,14 @@ def training_entries(models: Path) -> list[dict]:
 
 
 def train(
-    panel: Path, out: Path, cfg: Config, *, folds: list[int] | None = None, reuse_for_forward: bool = False,
-    log: Callable[[str], None] = _noop, progress: bool = True,
+    panel: Path,
+    out: Path,
+    cfg: Config,
+    *,
+    folds: list[int] | None = None,
+    reuse_for_forward: bool = False,
+    log: Callable[[str], None] = _noop,
+    progress: bool = True,
 ) -> list[dict]:
     """Fit the TCN and the baselines per fold and category. With `reuse_for_forward` the forward
     fold scores with the last backtest fold's models instead of a refit."""
@@ -186,7 +192,13 @@ def train(
                 summary.append({**source, "fold": fold, "dir": source["dir"], "reused_from_fold": source["fold"]})
                 continue
             log(f"fold {fold} · {category}")
-            result = train_slice(make_slice(p.frame, p.splits, fold, category), p.features, cfg.model, out / f"fold{fold}" / slug(category), progress=progress)
+            result = train_slice(
+                make_slice(p.frame, p.splits, fold, category),
+                p.features,
+                cfg.model,
+                out / f"fold{fold}" / slug(category),
+                progress=progress,
+            )
             summary.append({"fold": fold, "category": category, "slug": slug(category), "dir": f"fold{fold}/{slug(category)}", **result})
     io.write_json({"models": summary, "config": cfg.model_dump(mode="json")}, out / "training.json")
     return summary
@@ -222,7 +234,9 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
     if not (evaluation / "predictions.parquet").is_file():
         raise InputError(f"{evaluation / 'predictions.parquet'}: missing; run `offerwise evaluate --out {evaluation}` first.")
     predictions = pl.read_parquet(evaluation / "predictions.parquet")
-    frame = pl.read_parquet(panel / "panel.parquet", columns=["customer_id", "item_id", "period", "ci_periods_since_last"]) if panel else None
+    frame = (
+        pl.read_parquet(panel / "panel.parquet", columns=["customer_id", "item_id", "period", "ci_periods_since_last"]) if panel else None
+    )
     fitted, tables = [], []
     for (fold,), fold_preds in predictions.group_by("fold", maintain_order=True):
         test = fold_preds.filter(pl.col("split") == "test")
@@ -231,7 +245,9 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
             continue
         recency = None
         if frame is not None:
-            recency = frame.filter(pl.col("period") == test.get_column("period").first()).select(*PAIR, periods_since_last="ci_periods_since_last")
+            recency = frame.filter(pl.col("period") == test.get_column("period").first()).select(
+                *PAIR, periods_since_last="ci_periods_since_last"
+            )
         cut, decisions = decide(fold_preds, recency)
         fitted.append(cut.with_columns(fold=pl.lit(fold, pl.Int32)))
         tables.append(f1_table(decisions).with_columns(fold=pl.lit(fold, pl.Int32)))
@@ -259,7 +275,10 @@ def _intervals(predictions: pl.DataFrame) -> pl.DataFrame:
     """90 % household-bootstrap intervals of test BCE and ROC-AUC: fold, category, model, split, {bce,roc_auc}_{low,high}."""
     from offerwise.model.evidence import metric_intervals
 
-    parts = [metric_intervals(predictions, m).select("fold", "category", "model", **{f"{m}_low": "low", f"{m}_high": "high"}) for m in ("bce", "roc_auc")]
+    parts = [
+        metric_intervals(predictions, m).select("fold", "category", "model", **{f"{m}_low": "low", f"{m}_high": "high"})
+        for m in ("bce", "roc_auc")
+    ]
     return parts[0].join(parts[1], on=["fold", "category", "model"]).with_columns(split=pl.lit("test"))
 
 
@@ -273,15 +292,24 @@ def model_differences(predictions: pl.DataFrame) -> pl.DataFrame:
 
     present = set(predictions.get_column("model").unique().to_list())
     pairs = [(a, b) for a, b in DIFFERENCES if {a, b} <= present]
-    return pl.concat([paired_bootstrap(predictions, a, b, metric=m) for a, b in pairs for m in ("bce", "roc_auc", "f1")], how="diagonal_relaxed")
+    return pl.concat(
+        [paired_bootstrap(predictions, a, b, metric=m) for a, b in pairs for m in ("bce", "roc_auc", "f1")], how="diagonal_relaxed"
+    )
 
 
 # ---------------------------------------------------------------- decisions
 
 
 def elasticity(
-    panel: Path, models: Path, out: Path, *, fold: int | None = None, evaluation: Path | None = None, decision_model: str = "tcn",
-    response: ResponseConfig | None = None, log: Callable[[str], None] = _noop,
+    panel: Path,
+    models: Path,
+    out: Path,
+    *,
+    fold: int | None = None,
+    evaluation: Path | None = None,
+    decision_model: str = "tcn",
+    response: ResponseConfig | None = None,
+    log: Callable[[str], None] = _noop,
 ) -> pl.DataFrame:
     """Category sigmoids and per-pair slopes for one decision (default: the last backtest fold);
     elasticity.csv and pair_elasticity.parquet. With decision_model "stack" (weights and LightGBM's
@@ -341,20 +369,34 @@ def _stack_inputs(evaluation: Path | None, fold: int) -> tuple[pl.DataFrame, pl.
     if evaluation is None or not (evaluation / "stack_weights.csv").is_file():
         raise InputError(f"{evaluation}: no stack_weights.csv; run `offerwise evaluate` first (or set model.decision_model = 'tcn').")
     weights = pl.read_csv(evaluation / "stack_weights.csv").filter(pl.col("fold") == fold)
-    lightgbm = pl.read_parquet(evaluation / "predictions.parquet").filter(
-        (pl.col("fold") == fold) & (pl.col("split") == "test") & (pl.col("model") == "lightgbm")
-    ).select(*PAIR, p_lightgbm="probability")
+    lightgbm = (
+        pl.read_parquet(evaluation / "predictions.parquet")
+        .filter((pl.col("fold") == fold) & (pl.col("split") == "test") & (pl.col("model") == "lightgbm"))
+        .select(*PAIR, p_lightgbm="probability")
+    )
     return weights, lightgbm
 
 
 def _variants(cfg: OptimizeConfig, compare: bool) -> list[OptimizeConfig]:
-    others = [cfg.model_copy(update={"response": r, "objective": o}) for r in ("linear", "sigmoid", "counterfactual", "dml") for o in ("indicator", "expected")]
+    others = [
+        cfg.model_copy(update={"response": r, "objective": o})
+        for r in ("linear", "sigmoid", "counterfactual", "dml")
+        for o in ("indicator", "expected")
+    ]
     return [cfg] + ([v for v in others if (v.response, v.objective) != (cfg.response, cfg.objective)] if compare else [])
 
 
 def optimize(
-    panel: Path, evaluation: Path, decision: Path, out: Path, cfg: OptimizeConfig, *, fold: int | None = None, compare: bool = False,
-    decision_model: str = "tcn", log: Callable[[str], None] = _noop,
+    panel: Path,
+    evaluation: Path,
+    decision: Path,
+    out: Path,
+    cfg: OptimizeConfig,
+    *,
+    fold: int | None = None,
+    compare: bool = False,
+    decision_model: str = "tcn",
+    log: Callable[[str], None] = _noop,
 ) -> pl.DataFrame:
     """Offers for one decision: `evaluation` holds thresholds.parquet, `decision` the decision's
     elasticity.csv and pair_elasticity.parquet. offers.{parquet,csv}, optimization_summary.csv."""
@@ -367,11 +409,15 @@ def optimize(
     p = read_prepared(panel)
     fold = p.last_backtest_fold if fold is None else fold
     inputs = optimization_inputs(
-        p.frame, pl.read_parquet(decision / "pair_elasticity.parquet"), pl.read_parquet(evaluation / "thresholds.parquet"),
-        pl.read_csv(decision / "elasticity.csv"), fold=fold, model=decision_model,
-    )  # fmt: skip
+        p.frame,
+        pl.read_parquet(decision / "pair_elasticity.parquet"),
+        pl.read_parquet(evaluation / "thresholds.parquet"),
+        pl.read_csv(decision / "elasticity.csv"),
+        fold=fold,
+        model=decision_model,
+    )
     variants = [v for v in _variants(cfg, compare) if v.response != "dml" or "dml_slope" in inputs.columns]
-    offers, summary, by_variant = [], [], {}
+    summary, by_variant = [], {}
     ranges = category_ranges(inputs, cfg.offer_range_percentiles)
     for (category,), pairs in inputs.group_by("category", maintain_order=True):
         for variant in variants:
@@ -395,21 +441,43 @@ def optimize(
 
 
 RECOMMENDATION_COLUMNS = [
-    "customer_id", "item_id", "category", "period_start", "period_end", "price", "reference_offer_pct", "recommended_offer_pct",
-    "p_reference", "p_recommended", "expected_revenue_reference", "expected_revenue_recommended", "expected_uplift", "binding", "run_id",
-]  # fmt: skip
+    "customer_id",
+    "item_id",
+    "category",
+    "period_start",
+    "period_end",
+    "price",
+    "reference_offer_pct",
+    "recommended_offer_pct",
+    "p_reference",
+    "p_recommended",
+    "expected_revenue_reference",
+    "expected_revenue_recommended",
+    "expected_uplift",
+    "binding",
+    "run_id",
+]
 
 
-def recommendation_tables(offers: pl.DataFrame, summary: pl.DataFrame, start: dt.date, end: dt.date, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def recommendation_tables(
+    offers: pl.DataFrame, summary: pl.DataFrame, start: dt.date, end: dt.date, run_id: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The forward plan's contract: offers (RECOMMENDATION_COLUMNS) and summary.csv per category."""
     revenue = lambda p, o: pl.col(p) * pl.col("price") * (1 - pl.col(o) / 100)  # noqa: E731
-    plan = offers.with_columns(
-        period_start=pl.lit(start), period_end=pl.lit(end), p_reference=pl.col("probability"), p_recommended=pl.col("predicted_probability"),
-        run_id=pl.lit(run_id),
-    ).with_columns(
-        expected_revenue_reference=revenue("p_reference", "reference_offer_pct"),
-        expected_revenue_recommended=revenue("p_recommended", "recommended_offer_pct"),
-    ).with_columns(expected_uplift=pl.col("expected_revenue_recommended") - pl.col("expected_revenue_reference"))  # fmt: skip
+    plan = (
+        offers.with_columns(
+            period_start=pl.lit(start),
+            period_end=pl.lit(end),
+            p_reference=pl.col("probability"),
+            p_recommended=pl.col("predicted_probability"),
+            run_id=pl.lit(run_id),
+        )
+        .with_columns(
+            expected_revenue_reference=revenue("p_reference", "reference_offer_pct"),
+            expected_revenue_recommended=revenue("p_recommended", "recommended_offer_pct"),
+        )
+        .with_columns(expected_uplift=pl.col("expected_revenue_recommended") - pl.col("expected_revenue_reference"))
+    )
     per_category = plan.group_by("category").agg(
         pairs=pl.len(),
         planned_offer_mean=pl.col("reference_offer_pct").mean(),
@@ -426,8 +494,16 @@ def recommendation_tables(offers: pl.DataFrame, summary: pl.DataFrame, start: dt
 
 
 def recommend(
-    panel: Path, models: Path, evaluation: Path, out: Path, cfg: OptimizeConfig, *, run_id: str, decision_model: str = "tcn",
-    response: ResponseConfig | None = None, log: Callable[[str], None] = _noop,
+    panel: Path,
+    models: Path,
+    evaluation: Path,
+    out: Path,
+    cfg: OptimizeConfig,
+    *,
+    run_id: str,
+    decision_model: str = "tcn",
+    response: ResponseConfig | None = None,
+    log: Callable[[str], None] = _noop,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The forward plan: the same elasticity and optimisation as the backtest, at the last cutoff."""
     p = read_prepared(panel)
@@ -445,8 +521,10 @@ def recommend(
 def _rounded(frame: pl.DataFrame) -> pl.DataFrame:
     """CSV for people: probabilities to 4 decimals, money and offers to 2 (Parquet keeps full precision)."""
     rules = {"p_": 4, "retention": 4, "probability": 4, "threshold": 4}
+
     def digits(name: str) -> int:
         return next((d for prefix, d in rules.items() if name.startswith(prefix)), 2)
+
     return frame.with_columns(pl.col(c).round(digits(c)) for c, t in frame.schema.items() if t.is_float())
 
 
@@ -500,7 +578,11 @@ class Stages:
             return "not run yet"
         if self.ran:
             return f"{self.ran[-1]} reran"
-        for field, reason in (("config_hash", "the config changed"), ("inputs", "the input data changed"), ("version", "offerwise's version changed")):
+        for field, reason in (
+            ("config_hash", "the config changed"),
+            ("inputs", "the input data changed"),
+            ("version", "offerwise's version changed"),
+        ):
             if previous.get(field) != self.key[field]:
                 return reason
         return None
@@ -518,7 +600,11 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
         "data": cfg.simulation.model_dump_json() if simulated else data_fingerprint(data),
         "planned_offers": _file_fingerprint(planned_offers),
     }
-    key = {"config_hash": cfg.hash(), "inputs": hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16], "version": __version__}
+    key = {
+        "config_hash": cfg.hash(),
+        "inputs": hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16],
+        "version": __version__,
+    }
     stage = Stages(out, key, log)
     prepared, models, evaluation = out / "prepared", out / "models", out / "evaluation"
     if simulated:
@@ -529,10 +615,28 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
     stage("thresholds", lambda: thresholds(evaluation, evaluation, panel=prepared))
     decider = cfg.model.decision_model
     response = cfg.response if cfg.optimize.response == "dml" else None
-    stage("elasticity", lambda: elasticity(prepared, models, evaluation, evaluation=evaluation, decision_model=decider, response=response, log=log))
-    stage("optimize", lambda: optimize(prepared, evaluation, evaluation, out / "optimize", cfg.optimize, compare=True, decision_model=decider, log=log))
-    stage("recommend", lambda: recommend(prepared, models, evaluation, out / "recommendations", cfg.optimize, run_id=out.name,
-                                         decision_model=decider, response=response, log=log))  # fmt: skip
+    stage(
+        "elasticity",
+        lambda: elasticity(prepared, models, evaluation, evaluation=evaluation, decision_model=decider, response=response, log=log),
+    )
+    stage(
+        "optimize",
+        lambda: optimize(prepared, evaluation, evaluation, out / "optimize", cfg.optimize, compare=True, decision_model=decider, log=log),
+    )
+    stage(
+        "recommend",
+        lambda: recommend(
+            prepared,
+            models,
+            evaluation,
+            out / "recommendations",
+            cfg.optimize,
+            run_id=out.name,
+            decision_model=decider,
+            response=response,
+            log=log,
+        ),
+    )
     stage("report", lambda: report(out, source, data, cfg))
     return summary(out)
 
@@ -560,7 +664,9 @@ def summary(out: Path) -> dict[str, Any]:
 def _truth(source: str, start: dt.date) -> pl.DataFrame | None:
     """The simulator's true response in the period starting `start` (None on real data)."""
     folder = Path(source)
-    parts = [pl.read_parquet(folder / name) for name in ("ground_truth.parquet", "ground_truth_future.parquet") if (folder / name).is_file()]
+    parts = [
+        pl.read_parquet(folder / name) for name in ("ground_truth.parquet", "ground_truth_future.parquet") if (folder / name).is_file()
+    ]
     if not parts:
         return None
     truth = pl.concat([t.select(*PAIR, "period_start", "true_a", "true_b") for t in parts])
@@ -585,9 +691,16 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
             continue
         chosen = pl.read_parquet(offers)
         score = score_against_truth(
-            p.frame, pl.read_parquet(folder / "pair_elasticity.parquet"), thresholds_frame, pl.read_csv(folder / "elasticity.csv"),
-            chosen, truth, cfg.optimize, fold=fold, model=cfg.model.decision_model,
-        )  # fmt: skip
+            p.frame,
+            pl.read_parquet(folder / "pair_elasticity.parquet"),
+            thresholds_frame,
+            pl.read_csv(folder / "elasticity.csv"),
+            chosen,
+            truth,
+            cfg.optimize,
+            fold=fold,
+            model=cfg.model.decision_model,
+        )
         tables.append(score.with_columns(decision=pl.lit(decision)))
     return pl.concat(tables) if tables else None
 
@@ -603,10 +716,24 @@ def report(out: Path, source: str, data: str, cfg: Config) -> Path:
     if policy is not None:
         io.write_csv(policy, out / "report" / "policy_score.csv")
     loaded = load_data(source, with_promotions=False)
-    path = build_report(loaded, evaluation, out / "optimize", out / "report", title=f"offerwise: {data}", policy=policy,
-                        recommendations=out / "recommendations", plan=summary(out) if (out / "recommendations" / "summary.csv").is_file() else None)  # fmt: skip
-    t1 = table1(pl.read_csv(evaluation / "metrics.csv"), pl.read_csv(evaluation / "f1.csv"), pl.read_csv(evaluation / "elasticity.csv"),
-                pl.read_csv(out / "optimize" / "optimization_summary.csv"), response=cfg.optimize.response, objective=cfg.optimize.objective)  # fmt: skip
+    path = build_report(
+        loaded,
+        evaluation,
+        out / "optimize",
+        out / "report",
+        title=f"offerwise: {data}",
+        policy=policy,
+        recommendations=out / "recommendations",
+        plan=summary(out) if (out / "recommendations" / "summary.csv").is_file() else None,
+    )
+    t1 = table1(
+        pl.read_csv(evaluation / "metrics.csv"),
+        pl.read_csv(evaluation / "f1.csv"),
+        pl.read_csv(evaluation / "elasticity.csv"),
+        pl.read_csv(out / "optimize" / "optimization_summary.csv"),
+        response=cfg.optimize.response,
+        objective=cfg.optimize.objective,
+    )
     io.write_csv(t1, out / "report" / "table1.csv")
     return path
 
@@ -648,4 +775,7 @@ class Pipeline:
     def recommend(self, data: str, planned_offers: Path | None = None) -> dict[str, pl.DataFrame]:
         """The forward plan for the fortnight after the data: offers and the per-category summary."""
         out = self._run(data, planned_offers)
-        return {"offers": pl.read_parquet(out / "recommendations" / "offers.parquet"), "summary": pl.read_csv(out / "recommendations" / "summary.csv")}
+        return {
+            "offers": pl.read_parquet(out / "recommendations" / "offers.parquet"),
+            "summary": pl.read_csv(out / "recommendations" / "summary.csv"),
+        }

@@ -113,9 +113,7 @@ def _customers(folder: Path, transactions: pl.DataFrame) -> pl.DataFrame:
         return customers
     frame = read_csv_strings(path)
     require_columns(frame, DEMOGRAPHIC_COLUMNS, file=str(path))
-    demo = frame.select(DEMOGRAPHIC_COLUMNS).with_columns(
-        customer_id=cast_strict(frame, "customer_id", pl.Int64(), file=str(path))
-    )
+    demo = frame.select(DEMOGRAPHIC_COLUMNS).with_columns(customer_id=cast_strict(frame, "customer_id", pl.Int64(), file=str(path)))
     # Both sides' customers are kept: a customer with demographics but no purchases is still known.
     return customers.join(demo, on="customer_id", how="full", coalesce=True).sort("customer_id")
 

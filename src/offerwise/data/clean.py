@@ -100,7 +100,9 @@ def _drop_outliers(lines: pl.DataFrame, gross: pl.Expr, report: CleaningReport) 
     many = pl.len().over("item_id") >= MIN_ITEM_LINES
     quantity, price = pl.col("quantity"), gross / pl.col("quantity")
     far = many & (quantity > OUTLIER_FACTOR * quantity.median().over("item_id"))
-    lines, report.quantity_outliers_dropped = _drop_noted(lines, far, report, quantity, f"a quantity over {OUTLIER_FACTOR:,.0f}x their item's median quantity")
+    lines, report.quantity_outliers_dropped = _drop_noted(
+        lines, far, report, quantity, f"a quantity over {OUTLIER_FACTOR:,.0f}x their item's median quantity"
+    )
     reference = pl.when(many).then(price.median().over("item_id")).otherwise(price.median())
     far = (price > OUTLIER_FACTOR * reference) | (price < reference / OUTLIER_FACTOR)
     what = f"a unit price over {OUTLIER_FACTOR:,.0f}x or under 1/{OUTLIER_FACTOR:,.0f} of their item's median (all lines' for items with under {MIN_ITEM_LINES} lines)"
@@ -133,7 +135,9 @@ def _date_window(lines: pl.DataFrame) -> tuple[dt.datetime, dt.datetime]:
 def _require_lines_left(report: LoadReport, *, file: str) -> None:
     if report.kept_lines == 0:
         dropped = "; ".join(f"{key}: {value}" for key, value in report.as_rows() if key.endswith("dropped") and value != "0")
-        raise input_error(file=file, column=None, problem=f"no lines left after cleaning: all {report.raw_lines:,} were dropped ({dropped}).")
+        raise input_error(
+            file=file, column=None, problem=f"no lines left after cleaning: all {report.raw_lines:,} were dropped ({dropped})."
+        )
 
 
 def _handle_unknown_items(

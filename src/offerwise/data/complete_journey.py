@@ -44,9 +44,7 @@ def read_complete_journey(
     )
     # A manufacturer coupon larger than the line (free item) would make `paid` negative.
     raw = raw.with_columns(pl.col("paid").clip(lower_bound=0.0))
-    transactions = clean_transactions(
-        raw, items, file=str(folder / "transactions.parquet"), report=report, unknown_items=unknown_items
-    )
+    transactions = clean_transactions(raw, items, file=str(folder / "transactions.parquet"), report=report, unknown_items=unknown_items)
     return RetailData(
         transactions=transactions,
         items=items,

@@ -20,9 +20,7 @@ def load_data(source: str | Path, *, unknown_items: UnknownItemPolicy = "drop", 
         return read_complete_journey(unknown_items=unknown_items, with_promotions=with_promotions)
     folder = Path(source)
     if not folder.is_dir():
-        raise input_error(
-            file=str(folder), column=None, problem=f"no such folder; give a folder of data files or '{COMPLETE_JOURNEY}'."
-        )
+        raise input_error(file=str(folder), column=None, problem=f"no such folder; give a folder of data files or '{COMPLETE_JOURNEY}'.")
     if is_amexpert_folder(folder):
         return read_amexpert(folder, unknown_items=unknown_items)
     if is_canonical_folder(folder):
@@ -30,6 +28,5 @@ def load_data(source: str | Path, *, unknown_items: UnknownItemPolicy = "drop", 
     raise input_error(
         file=str(folder),
         column=None,
-        problem="unknown layout: expected customer_transaction_data.csv (AmExpert 2019) "
-        "or transactions.parquet/.csv (canonical).",
+        problem="unknown layout: expected customer_transaction_data.csv (AmExpert 2019) or transactions.parquet/.csv (canonical).",
     )

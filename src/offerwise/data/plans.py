@@ -80,25 +80,43 @@ def _check(frame: pl.DataFrame, path: Path, items: pl.DataFrame, dated: bool) ->
     problems = [
         ("item_id", frame.filter(pl.col("item_id").is_null()), "is empty."),
         ("offer_pct", frame.filter(pl.col("offer_pct").is_null()), "is empty."),
-        ("offer_pct", frame.filter(~pl.col("offer_pct").is_between(0, 100) | pl.col("offer_pct").is_nan()), "must be between 0 and 100 (percent)."),
+        (
+            "offer_pct",
+            frame.filter(~pl.col("offer_pct").is_between(0, 100) | pl.col("offer_pct").is_nan()),
+            "must be between 0 and 100 (percent).",
+        ),
         ("item_id", frame.join(items.select("item_id"), on="item_id", how="anti"), "names items that are not in the item table."),
     ]
     if dated:
-        problems.append(("start_date", frame.filter(pl.col("start_date").is_null() | pl.col("end_date").is_null()), "start_date and end_date must both be given."))
+        problems.append(
+            (
+                "start_date",
+                frame.filter(pl.col("start_date").is_null() | pl.col("end_date").is_null()),
+                "start_date and end_date must both be given.",
+            )
+        )
         problems.append(("end_date", frame.filter(pl.col("end_date") < pl.col("start_date")), "ends before it starts."))
     key = ["item_id", "customer_id"] + (["start_date"] if dated else [])
     problems.append((key[-1], frame.filter(pl.struct(key).is_duplicated()), f"duplicate rows for the same {' / '.join(key)}."))
     if dated:
         ordered = frame.sort("item_id", "customer_id", "start_date", nulls_last=True)
         previous_end = pl.col("end_date").shift(1).over("item_id", "customer_id")
-        problems.append(("start_date", ordered.filter(pl.col("start_date") <= previous_end), "overlaps the previous period of the same item and consumer."))
+        problems.append(
+            (
+                "start_date",
+                ordered.filter(pl.col("start_date") <= previous_end),
+                "overlaps the previous period of the same item and consumer.",
+            )
+        )
     for column, bad, problem in problems:
         if bad.height:
             shown = list(dict.fromkeys(["row", "item_id", "customer_id", column]))
             raise input_error(file=str(path), column=column, problem=problem, examples=bad.select(shown))
 
 
-def offers_for_period(table: pl.DataFrame, start: dt.date, end: dt.date, *, path: str | Path | None = None, strict: bool = False) -> pl.DataFrame:
+def offers_for_period(
+    table: pl.DataFrame, start: dt.date, end: dt.date, *, path: str | Path | None = None, strict: bool = False
+) -> pl.DataFrame:
     """item_id, customer_id, offer_pct of the entries covering [start, end]. An undated table (a
     plan) applies as a whole; with `strict`, dated entries that miss the period stop the run."""
     dated = table.filter(pl.col("start_date").is_not_null())
@@ -107,9 +125,15 @@ def offers_for_period(table: pl.DataFrame, start: dt.date, end: dt.date, *, path
     covering = (pl.col("start_date") <= end) & (pl.col("end_date") >= start)
     if strict and dated.filter(~covering).height:
         raise input_error(
-            file=str(path), column="start_date",
+            file=str(path),
+            column="start_date",
             problem=f"planned offers must cover the decided period {start} – {end}.",
             examples=dated.filter(~covering).select("item_id", "customer_id", "start_date", "end_date"),
-        )  # fmt: skip
+        )
     # The latest-starting entry wins where several overlap the period.
-    return table.filter(covering).sort("start_date").unique(["item_id", "customer_id"], keep="last").select("item_id", "customer_id", "offer_pct")
+    return (
+        table.filter(covering)
+        .sort("start_date")
+        .unique(["item_id", "customer_id"], keep="last")
+        .select("item_id", "customer_id", "offer_pct")
+    )

@@ -33,10 +33,19 @@ from offerwise import io
 from offerwise.config import SimulationConfig
 
 CATEGORY_NAMES = [
-    "Grocery", "Pharmaceutical", "Meat", "Bakery", "Natural Products", "Seafood",
-    "Packaged Meat", "Dairy, Juices, Snacks", "Prepared Food", "Skin & Hair Care",
-    "Flowers & Plants", "Vegetables (cut)",
-]  # fmt: skip
+    "Grocery",
+    "Pharmaceutical",
+    "Meat",
+    "Bakery",
+    "Natural Products",
+    "Seafood",
+    "Packaged Meat",
+    "Dairy, Juices, Snacks",
+    "Prepared Food",
+    "Skin & Hair Care",
+    "Flowers & Plants",
+    "Vegetables (cut)",
+]
 AGE_RANGES = ["18-25", "26-35", "36-45", "46-55", "56-70", "70+"]
 AGE_SHARES = [0.08, 0.22, 0.25, 0.22, 0.16, 0.07]
 AGE_SENSITIVITY = [1.35, 1.2, 1.0, 0.9, 0.8, 0.7]  # younger households respond more to offers
@@ -251,9 +260,14 @@ def _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
         since_last = np.where(bought[t] > 0, 1.0, since_last + 1)
     shock = draws["shock"][pairs["item"]].T  # (periods + 1, pairs)
     return {
-        "pairs": pairs, "prob": prob, "base": base, "offer": offer, "bought": bought, "shock": shock,
+        "pairs": pairs,
+        "prob": prob,
+        "base": base,
+        "offer": offer,
+        "bought": bought,
+        "shock": shock,
         "item_offer": item_offer,
-    }  # fmt: skip
+    }
 
 
 def _transactions(cfg, rng, truth, items, offers) -> pl.DataFrame:

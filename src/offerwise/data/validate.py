@@ -22,9 +22,7 @@ DATE_PROBLEM = (
 def require_file(folder: Path, name: str) -> Path:
     path = Path(folder) / name
     if not path.is_file():
-        raise input_error(
-            file=str(path), column=None, problem=f"required file '{name}' is missing from {folder}."
-        )
+        raise input_error(file=str(path), column=None, problem=f"required file '{name}' is missing from {folder}.")
     return path
 
 
@@ -62,9 +60,7 @@ def require_columns(frame: pl.DataFrame, columns: list[str], *, file: str) -> No
         )
 
 
-def cast_strict(
-    frame: pl.DataFrame, column: str, dtype: pl.DataType, *, file: str, required: bool = True
-) -> pl.Series:
+def cast_strict(frame: pl.DataFrame, column: str, dtype: pl.DataType, *, file: str, required: bool = True) -> pl.Series:
     """Cast one column; raise with the failing rows when a value does not parse, is not finite or a required one is empty."""
     raw = frame.get_column(column)
     if raw.dtype == pl.String:

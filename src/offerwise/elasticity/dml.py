@@ -79,18 +79,42 @@ MAX_CATEGORICAL_LEVELS = 255  # string / categorical controls with more levels a
 # offer is set per item and period and repeated over the item's consumers, so small leaves fit
 # item-period noise (R² of the offer model below 0 under random promotions); hence its large leaves.
 # n_jobs=1: two OpenMP threads on a busy 2-core machine ran 20-50x slower than one.
-LGBM_Y = dict(n_estimators=150, num_leaves=15, learning_rate=0.05, min_child_samples=300, subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
-LGBM_T = dict(n_estimators=100, num_leaves=7, learning_rate=0.05, min_child_samples=1000, subsample=0.8, subsample_freq=1, colsample_bytree=0.8)
+LGBM_Y = dict(
+    n_estimators=150, num_leaves=15, learning_rate=0.05, min_child_samples=300, subsample=0.8, subsample_freq=1, colsample_bytree=0.8
+)
+LGBM_T = dict(
+    n_estimators=100, num_leaves=7, learning_rate=0.05, min_child_samples=1000, subsample=0.8, subsample_freq=1, colsample_bytree=0.8
+)
 
-GROUP_SCHEMA = {"category": pl.String, "level": pl.String, "group": pl.String, "slope_raw": pl.Float64, "se": pl.Float64, "slope": pl.Float64,
-                "n_rows": pl.Int64, "category_slope": pl.Float64, "shared_rel": pl.Float64, "shrink": pl.Float64, "post_sd": pl.Float64}  # fmt: skip
-SHARED_SCHEMA = {"level": pl.String, "group": pl.String, "rel_raw": pl.Float64, "rel_se": pl.Float64, "rel": pl.Float64, "rel_sd": pl.Float64,
-                 "n_rows": pl.Int64}  # fmt: skip
+GROUP_SCHEMA = {
+    "category": pl.String,
+    "level": pl.String,
+    "group": pl.String,
+    "slope_raw": pl.Float64,
+    "se": pl.Float64,
+    "slope": pl.Float64,
+    "n_rows": pl.Int64,
+    "category_slope": pl.Float64,
+    "shared_rel": pl.Float64,
+    "shrink": pl.Float64,
+    "post_sd": pl.Float64,
+}
+SHARED_SCHEMA = {
+    "level": pl.String,
+    "group": pl.String,
+    "rel_raw": pl.Float64,
+    "rel_se": pl.Float64,
+    "rel": pl.Float64,
+    "rel_sd": pl.Float64,
+    "n_rows": pl.Int64,
+}
 
 
 @dataclass
 class ResponseEstimate:
-    categories: pl.DataFrame  # category, slope, se, low, high, n_rows, offer_resid_sd, identified, method, offer_within_sd, mean_q, rows_offered
+    categories: (
+        pl.DataFrame
+    )  # category, slope, se, low, high, n_rows, offer_resid_sd, identified, method, offer_within_sd, mean_q, rows_offered
     groups: pl.DataFrame  # category, level, group, slope_raw, se, slope (shrunk), n_rows, category_slope, shared_rel, shrink, post_sd
     shared: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SHARED_SCHEMA))  # relative group effects, all categories
     pooled: dict = field(default_factory=dict)  # slope, se, tau2 (between categories), se_wide
@@ -116,9 +140,14 @@ class ResponseEstimate:
         for level in LEVELS:
             key = f"__g_{level}"
             own = self.groups.filter(pl.col("level") == level).select(
-                "category", pl.col("group").alias(key), (pl.col("slope") - pl.col("category_slope")).alias("__d"), pl.col("post_sd").alias("__s")
+                "category",
+                pl.col("group").alias(key),
+                (pl.col("slope") - pl.col("category_slope")).alias("__d"),
+                pl.col("post_sd").alias("__s"),
             )
-            shared = self.shared.filter(pl.col("level") == level).select(pl.col("group").alias(key), pl.col("rel").alias("__r"), pl.col("rel_sd").alias("__rs"))
+            shared = self.shared.filter(pl.col("level") == level).select(
+                pl.col("group").alias(key), pl.col("rel").alias("__r"), pl.col("rel_sd").alias("__rs")
+            )
             out = out.join(own, on=["category", key], how="left").join(shared, on=key, how="left")
             out = out.with_columns(
                 pl.coalesce("__d", pl.col("__slope") * pl.col("__r"), pl.lit(0.0)).alias(f"__d_{level}"),
@@ -127,10 +156,11 @@ class ResponseEstimate:
             dev_total = dev_total + pl.col(f"__d_{level}")
             var_total = var_total + pl.col(f"__s_{level}") ** 2
         return out.sort("__row").select(
-            "customer_id", "item_id",
+            "customer_id",
+            "item_id",
             slope_mean=pl.max_horizontal(pl.col("__slope") + dev_total, pl.lit(0.0)).cast(pl.Float64),
             slope_sd=var_total.sqrt().cast(pl.Float64),
-        )  # fmt: skip
+        )
 
 
 # ---------------------------------------------------------------- data preparation
@@ -178,9 +208,8 @@ def _control_matrix(rows: pl.DataFrame, columns: list[str]) -> np.ndarray:
     """Float32 matrix for LightGBM: numerics as they are (nulls NaN), categoricals as integer codes
     (dense rank of the level's text)."""
     exprs = [
-        (pl.col(c).cast(pl.String).rank("dense") if _is_text(rows.schema[c]) else pl.col(c)).cast(pl.Float32).alias(c)
-        for c in columns
-    ]  # fmt: skip
+        (pl.col(c).cast(pl.String).rank("dense") if _is_text(rows.schema[c]) else pl.col(c)).cast(pl.Float32).alias(c) for c in columns
+    ]
     return rows.select(exprs).to_numpy().astype(np.float32)
 
 
@@ -198,8 +227,10 @@ def item_history(rows: pl.DataFrame, cutoff: int) -> pl.DataFrame:
     empty = pl.DataFrame(schema={"item_id": rows.schema.get("item_id", pl.Int64), "period": rows.schema.get("period", pl.Int64)})
     if not {"item_id", "period", TREATMENT, "i_buyers_last"} <= set(rows.columns):
         return empty
-    ip = rows.filter(pl.col("period") <= cutoff).group_by("item_id", "period").agg(
-        offer=pl.col(TREATMENT).cast(pl.Float64).mean(), buyers_prev=pl.col("i_buyers_last").cast(pl.Float64).first()
+    ip = (
+        rows.filter(pl.col("period") <= cutoff)
+        .group_by("item_id", "period")
+        .agg(offer=pl.col(TREATMENT).cast(pl.Float64).mean(), buyers_prev=pl.col("i_buyers_last").cast(pl.Float64).first())
     )
     if ip.height == 0:
         return empty
@@ -218,12 +249,15 @@ def item_history(rows: pl.DataFrame, cutoff: int) -> pl.DataFrame:
     out = []
     for t in range(O.shape[1]):
         f = {
-            "ih_offer_1": O[:, t - 1] if t >= 1 else nan, "ih_offer_2": O[:, t - 2] if t >= 2 else nan,
-            "ih_buyers_1": S[:, t - 1] if t >= 1 else nan, "ih_buyers_2": S[:, t - 2] if t >= 2 else nan,
+            "ih_offer_1": O[:, t - 1] if t >= 1 else nan,
+            "ih_offer_2": O[:, t - 2] if t >= 2 else nan,
+            "ih_buyers_1": S[:, t - 1] if t >= 1 else nan,
+            "ih_buyers_2": S[:, t - 2] if t >= 2 else nan,
             "ih_promoted_1": np.where(np.isnan(O[:, t - 1]), np.nan, promoted[:, t - 1]) if t >= 1 else nan,
-            "ih_surprise": nan, "ih_surprise_same": nan,
+            "ih_surprise": nan,
+            "ih_surprise_same": nan,
             "ih_offer_mean": np.nanmean(O[:, :t], axis=1) if t >= 1 and not np.isnan(O[:, :t]).all() else nan,
-        }  # fmt: skip
+        }
         if t >= 2:
             past, last = S[:, : t - 1], S[:, t - 1]
             seen = ~np.isnan(past)
@@ -254,11 +288,13 @@ def _group_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """customer_id, item_id, category and the raw values behind the groups."""
     age = next((c for c in AGE_COLUMNS if c in frame.columns), None)
     return frame.select(
-        "customer_id", "item_id", pl.col("category").cast(pl.String),
+        "customer_id",
+        "item_id",
+        pl.col("category").cast(pl.String),
         __age=(pl.col(age).cast(pl.String).fill_null(MISSING) if age else pl.lit(MISSING)),
         __price=(pl.col(PRICE_COLUMN).cast(pl.Float64) if PRICE_COLUMN in frame.columns else pl.lit(None, pl.Float64)),
         __past_response=_past_response(frame) if "period" in frame.columns else pl.lit(None, pl.Float64),
-    )  # fmt: skip
+    )
 
 
 def _quantile_cuts(values: np.ndarray, k: int) -> list[float]:
@@ -289,18 +325,26 @@ def _group_columns(frame: pl.DataFrame, cuts: dict) -> pl.DataFrame:
     frame's order."""
     g = _group_frame(frame).with_row_index("__row")
     parts = [
-        part.with_columns(**{f"__g_{lv}": _quantile_label(pl.col(f"__{lv}"), cuts.get((category, lv))) for lv in ("price", "past_response")})
+        part.with_columns(
+            **{f"__g_{lv}": _quantile_label(pl.col(f"__{lv}"), cuts.get((category, lv))) for lv in ("price", "past_response")}
+        )
         for (category,), part in g.group_by("category")
-    ]  # fmt: skip
+    ]
     if not parts:
         return g.select("customer_id", "item_id", "category", *(pl.lit(None, pl.String).alias(f"__g_{lv}") for lv in LEVELS))
-    return pl.concat(parts).sort("__row").select("customer_id", "item_id", "category", pl.col("__age").alias("__g_age"), "__g_price", "__g_past_response")
+    return (
+        pl.concat(parts)
+        .sort("__row")
+        .select("customer_id", "item_id", "category", pl.col("__age").alias("__g_age"), "__g_price", "__g_past_response")
+    )
 
 
 # ---------------------------------------------------------------- nuisances
 
 
-def cross_fit(Y: np.ndarray, T: np.ndarray, W: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+def cross_fit(
+    Y: np.ndarray, T: np.ndarray, W: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Cross-fitted residuals (Y − m_Y, T − m_T) from EconML's LinearDML with LightGBM nuisances and
     folds grouped by `clusters` (shuffled by seed); also EconML's own probability-scale effect (a
     cross-check)."""
@@ -313,9 +357,13 @@ def cross_fit(Y: np.ndarray, T: np.ndarray, W: np.ndarray, clusters: np.ndarray,
     y_params = {**LGBM_Y, "min_child_samples": int(np.clip(n_train // 100, 20, LGBM_Y["min_child_samples"]))}
     t_params = {**LGBM_T, "min_child_samples": int(np.clip(n_train // 40, 50, LGBM_T["min_child_samples"]))}
     est = LinearDML(
-        model_y=LGBMClassifier(**y_params, **common), model_t=LGBMRegressor(**t_params, **common), discrete_outcome=True,
-        cv=GroupKFold(n_splits=folds, shuffle=True, random_state=seed), random_state=seed, allow_missing=True,
-    )  # fmt: skip
+        model_y=LGBMClassifier(**y_params, **common),
+        model_t=LGBMRegressor(**t_params, **common),
+        discrete_outcome=True,
+        cv=GroupKFold(n_splits=folds, shuffle=True, random_state=seed),
+        random_state=seed,
+        allow_missing=True,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(Y, T, X=None, W=W, groups=clusters, cache_values=True)
@@ -407,11 +455,15 @@ def _effects_columns(labels: dict[str, np.ndarray]) -> tuple[np.ndarray, list[_E
 
 def _deviations(effects: list[_Effect], beta: np.ndarray, V: np.ndarray) -> list[dict]:
     return [
-        {"level": e.level, "group": e.group, "n_rows": e.n_rows,
-         "dev": float(e.w @ beta) if e.w is not None else 0.0,
-         "dev_se": float(np.sqrt(max(e.w @ V @ e.w, 0.0))) if e.w is not None else np.nan}
+        {
+            "level": e.level,
+            "group": e.group,
+            "n_rows": e.n_rows,
+            "dev": float(e.w @ beta) if e.w is not None else 0.0,
+            "dev_se": float(np.sqrt(max(e.w @ V @ e.w, 0.0))) if e.w is not None else np.nan,
+        }
         for e in effects
-    ]  # fmt: skip
+    ]
 
 
 def _labels(groups: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -449,12 +501,22 @@ def _shrink(dev: pl.DataFrame, shared: pl.DataFrame, slope_of: dict) -> tuple[pl
         ok = np.isfinite(se) & (se > 0)
         tau2 = _tau2_centred(r, se, ok.sum())
         B = np.where(ok, tau2 / (tau2 + np.where(ok, se, 1.0) ** 2), 0.0)
-        shared_out.append(part.select(
-            "level", "group", rel_raw="dev", rel_se="dev_se", rel=pl.Series(B * r), rel_sd=pl.Series(np.sqrt(B) * np.where(ok, se, 0.0)), n_rows="n_rows",
-        ))  # fmt: skip
+        shared_out.append(
+            part.select(
+                "level",
+                "group",
+                rel_raw="dev",
+                rel_se="dev_se",
+                rel=pl.Series(B * r),
+                rel_sd=pl.Series(np.sqrt(B) * np.where(ok, se, 0.0)),
+                n_rows="n_rows",
+            )
+        )
     shared = pl.concat(shared_out) if shared_out else pl.DataFrame(schema=SHARED_SCHEMA)
     dev = dev.join(shared.select("level", "group", "rel", "rel_sd"), on=["level", "group"], how="left").with_columns(
-        pl.col("rel").fill_null(0.0), pl.col("rel_sd").fill_null(0.0), category_slope=pl.col("category").replace_strict(slope_of, return_dtype=pl.Float64)
+        pl.col("rel").fill_null(0.0),
+        pl.col("rel_sd").fill_null(0.0),
+        category_slope=pl.col("category").replace_strict(slope_of, return_dtype=pl.Float64),
     )
     out = []
     for (level,), part in dev.group_by("level", maintain_order=True):
@@ -483,8 +545,16 @@ def _median_combine(estimates: np.ndarray, ses: np.ndarray) -> tuple[np.ndarray,
 
 
 def estimate_response(
-    rows: pl.DataFrame, features: list[Feature], *, cutoff: int, periods: int = 8, max_rows: int = 300_000, level: float = 0.90,
-    seed: int = 0, folds: int = 2, repeats: int = 2,
+    rows: pl.DataFrame,
+    features: list[Feature],
+    *,
+    cutoff: int,
+    periods: int = 8,
+    max_rows: int = 300_000,
+    level: float = 0.90,
+    seed: int = 0,
+    folds: int = 2,
+    repeats: int = 2,
 ) -> ResponseEstimate:
     """The offer response (logit slope per offer point) of the rows' categories, from the labelled
     periods (cutoff − periods, cutoff]; no row after the cutoff is read. The cross-fitting (`folds`
@@ -517,9 +587,20 @@ def estimate_response(
         m, offered = masks[c], masks[c] & (T > 0)
         resid_sd = float(np.mean([np.std(t_res[m]) for _, t_res, _ in fits]))
         within_sd = float(np.sqrt(np.mean(within[m] ** 2)))
-        cat_rows.append({"category": c, "n_rows": int(m.sum()), "offer_resid_sd": resid_sd, "offer_within_sd": within_sd, "rows_offered": int(offered.sum()),
-                         "identified": bool(min(resid_sd, within_sd) >= MIN_RESID_SD and offered.sum() >= MIN_OFFER_ROWS
-                                            and np.unique(items[offered]).size >= MIN_OFFER_ITEMS)})  # fmt: skip
+        cat_rows.append(
+            {
+                "category": c,
+                "n_rows": int(m.sum()),
+                "offer_resid_sd": resid_sd,
+                "offer_within_sd": within_sd,
+                "rows_offered": int(offered.sum()),
+                "identified": bool(
+                    min(resid_sd, within_sd) >= MIN_RESID_SD
+                    and offered.sum() >= MIN_OFFER_ROWS
+                    and np.unique(items[offered]).size >= MIN_OFFER_ITEMS
+                ),
+            }
+        )
     ident = [r["category"] for r in cat_rows if r["identified"]]
     in_ident = np.isin(cats, ident)
 
@@ -541,8 +622,16 @@ def estimate_response(
         cat_r.append(slopes)
         dev_r.append(devs)
         if ident:
-            shared_r.append(_shared_fit(y_res[in_ident], x[in_ident], cats[in_ident], {c: v[0] for c, v in slopes.items()},
-                                        groups.filter(pl.Series(in_ident)), items[in_ident]))  # fmt: skip
+            shared_r.append(
+                _shared_fit(
+                    y_res[in_ident],
+                    x[in_ident],
+                    cats[in_ident],
+                    {c: v[0] for c, v in slopes.items()},
+                    groups.filter(pl.Series(in_ident)),
+                    items[in_ident],
+                )
+            )
 
     p_est, p_se = _median_combine(np.array([[p[0]] for p in pooled_r]), np.array([[p[1]] for p in pooled_r]))
     pooled = {"slope": float(p_est[0]), "se": float(p_se[0])}
@@ -555,14 +644,34 @@ def estimate_response(
     for r, q_mean in zip(cat_rows, mq):
         r["mean_q"] = float(q_mean)
         if r["identified"]:
-            r.update(slope=slope_of[r["category"]], se=se_of[r["category"]], method=f"dml ({repeats}x{folds}-fold cross-fitting, item-clustered SE)")
+            r.update(
+                slope=slope_of[r["category"]],
+                se=se_of[r["category"]],
+                method=f"dml ({repeats}x{folds}-fold cross-fitting, item-clustered SE)",
+            )
         else:
-            r.update(slope=pooled["slope"], se=pooled["se_wide"],
-                     method=(f"pooled (all categories): not identified (offer SD within items {r['offer_within_sd']:.2f} pt, residual "
-                             f"{r['offer_resid_sd']:.2f} pt, {r['rows_offered']} rows with an offer)"))  # fmt: skip
+            r.update(
+                slope=pooled["slope"],
+                se=pooled["se_wide"],
+                method=(
+                    f"pooled (all categories): not identified (offer SD within items {r['offer_within_sd']:.2f} pt, residual "
+                    f"{r['offer_resid_sd']:.2f} pt, {r['rows_offered']} rows with an offer)"
+                ),
+            )
         r["low"], r["high"] = r["slope"] - z * r["se"], r["slope"] + z * r["se"]
     categories = pl.DataFrame(cat_rows).select(
-        "category", "slope", "se", "low", "high", "n_rows", "offer_resid_sd", "identified", "method", "offer_within_sd", "mean_q", "rows_offered"
+        "category",
+        "slope",
+        "se",
+        "low",
+        "high",
+        "n_rows",
+        "offer_resid_sd",
+        "identified",
+        "method",
+        "offer_within_sd",
+        "mean_q",
+        "rows_offered",
     )
 
     group_table, shared = pl.DataFrame(schema=GROUP_SCHEMA), pl.DataFrame(schema=SHARED_SCHEMA)
@@ -571,13 +680,29 @@ def estimate_response(
         shared_raw = _combine_rows(shared_r, ["level", "group"])
         dev, shared = _shrink(dev, shared_raw, slope_of)
         group_table = dev.select(
-            "category", "level", "group", slope_raw=pl.col("category_slope") + pl.col("dev"), se="dev_se",
-            slope=pl.col("category_slope") + pl.col("dev_shrunk"), n_rows="n_rows", category_slope="category_slope", shared_rel="rel",
-            shrink="shrink", post_sd="post_sd",
-        ).cast(GROUP_SCHEMA)  # fmt: skip
-    info = {"rows": window.height, "controls": len(controls), "folds": folds, "repeats": repeats,
-            "econml_effect_prob_scale": float(np.median([f[2] for f in fits])), "seconds": time.perf_counter() - started}  # fmt: skip
-    return ResponseEstimate(categories=categories, groups=group_table, shared=shared.cast(SHARED_SCHEMA), pooled=pooled, cuts=cuts, info=info)
+            "category",
+            "level",
+            "group",
+            slope_raw=pl.col("category_slope") + pl.col("dev"),
+            se="dev_se",
+            slope=pl.col("category_slope") + pl.col("dev_shrunk"),
+            n_rows="n_rows",
+            category_slope="category_slope",
+            shared_rel="rel",
+            shrink="shrink",
+            post_sd="post_sd",
+        ).cast(GROUP_SCHEMA)
+    info = {
+        "rows": window.height,
+        "controls": len(controls),
+        "folds": folds,
+        "repeats": repeats,
+        "econml_effect_prob_scale": float(np.median([f[2] for f in fits])),
+        "seconds": time.perf_counter() - started,
+    }
+    return ResponseEstimate(
+        categories=categories, groups=group_table, shared=shared.cast(SHARED_SCHEMA), pooled=pooled, cuts=cuts, info=info
+    )
 
 
 def _combine_rows(per_repeat: list[list[dict]], keys: list[str]) -> pl.DataFrame:
@@ -609,7 +734,9 @@ def permute_offers(rows: pl.DataFrame, *, cutoff: int, seed: int = 0) -> pl.Data
     labelled = rows.filter((pl.col("period") <= cutoff) & pl.col(OUTCOME).is_not_null())
     rng = np.random.default_rng(seed)
     ip = labelled.select("item_id", "period").unique().sort("item_id", "period")
-    perm = np.concatenate([rng.permutation(part.get_column("period").to_numpy()) for _, part in ip.group_by("item_id", maintain_order=True)])
+    perm = np.concatenate(
+        [rng.permutation(part.get_column("period").to_numpy()) for _, part in ip.group_by("item_id", maintain_order=True)]
+    )
     mapping = ip.with_columns(pl.Series("__from", perm).cast(labelled.schema["period"]))
     pair_offer = labelled.select("customer_id", "item_id", pl.col("period").alias("__from"), pl.col(TREATMENT).alias("__pair"))
     item_offer = labelled.group_by("item_id", pl.col("period").alias("__from")).agg(pl.col(TREATMENT).mean().alias("__item"))
@@ -620,7 +747,9 @@ def permute_offers(rows: pl.DataFrame, *, cutoff: int, seed: int = 0) -> pl.Data
         .join(item_offer, on=["item_id", "__from"], how="left")
         .sort("__row")
     )
-    return out.with_columns(pl.coalesce("__pair", "__item").cast(labelled.schema[TREATMENT]).alias(TREATMENT)).drop("__row", "__from", "__pair", "__item")
+    return out.with_columns(pl.coalesce("__pair", "__item").cast(labelled.schema[TREATMENT]).alias(TREATMENT)).drop(
+        "__row", "__from", "__pair", "__item"
+    )
 
 
 def placebo(rows: pl.DataFrame, features: list[Feature], *, cutoff: int, seed: int = 0, **kw) -> pl.DataFrame:

@@ -46,26 +46,40 @@ def category_elasticity(
     prob, prob_cutoff = scores[:, col], scores[:, last]
     at = lambda period: rows.filter(pl.col("period") == period).sort("customer_id", "item_id").get_column("offer_pct").to_numpy()  # noqa: E731
     offers, cutoff_offers = at(decided), at(cutoff)
-    bins = pl.DataFrame({"x": np.floor(cutoff_offers / BIN) * BIN + BIN / 2, "p": prob_cutoff}).group_by("x").agg(pl.col("p").mean(), pl.len()).sort("x")
+    bins = (
+        pl.DataFrame({"x": np.floor(cutoff_offers / BIN) * BIN + BIN / 2, "p": prob_cutoff})
+        .group_by("x")
+        .agg(pl.col("p").mean(), pl.len())
+        .sort("x")
+    )
     fits = [_fit_row(category, "model_at_historical_offers", bins["x"].to_numpy(), bins["p"].to_numpy(), bins["len"].to_numpy(), prob.size)]
     curves = response_curves(model, t, col, grid)
     fits.append(_fit_row(category, "counterfactual", grid, curves.mean(axis=0), None, curves.size))
-    ref = rows.filter(pl.col("period") == decided).select("customer_id", "item_id").join(
-        status_quo.select("customer_id", "item_id", "category", "reference_offer_pct", "reference_rule"), on=["customer_id", "item_id"], how="left"
-    ).sort("customer_id", "item_id")
+    ref = (
+        rows.filter(pl.col("period") == decided)
+        .select("customer_id", "item_id")
+        .join(
+            status_quo.select("customer_id", "item_id", "category", "reference_offer_pct", "reference_rule"),
+            on=["customer_id", "item_id"],
+            how="left",
+        )
+        .sort("customer_id", "item_id")
+    )
     k = ref.get_column("reference_offer_pct").to_numpy()
     f_k_pair = at_offer(curves, grid, k)
     slopes = pair_slopes(curves, grid)
     a_paper, a_cf = fits[0]["a"], fits[1]["a"]
     f_cat, f_cat_cf = sigmoid(k, a_paper, fits[0]["b"]), sigmoid(k, a_cf, fits[1]["b"])
     pairs = ref.with_columns(
-        offer_pct=pl.Series(offers.astype(np.float64)), cutoff_offer_pct=pl.Series(cutoff_offers.astype(np.float64)),
+        offer_pct=pl.Series(offers.astype(np.float64)),
+        cutoff_offer_pct=pl.Series(cutoff_offers.astype(np.float64)),
         probability=pl.Series(prob.astype(np.float64)),
-        probability_at_reference=pl.Series(f_k_pair.astype(np.float64)), pair_slope=pl.Series(slopes.astype(np.float64)),
+        probability_at_reference=pl.Series(f_k_pair.astype(np.float64)),
+        pair_slope=pl.Series(slopes.astype(np.float64)),
         elasticity=pl.Series(elasticity(a_paper, k, f_cat)),  # the paper's: category a and f at k
         elasticity_counterfactual=pl.Series(elasticity(a_cf, k, f_cat_cf)),
         elasticity_pair=pl.Series(elasticity(slopes, k, f_k_pair)),
-    )  # fmt: skip
+    )
     for fit, column in ((fits[0], "elasticity"), (fits[1], "elasticity_counterfactual")):
         fit["avg_elasticity"] = float(pairs.get_column(column).mean())
     fits[1]["avg_elasticity_pair"] = float(pairs.get_column("elasticity_pair").mean())

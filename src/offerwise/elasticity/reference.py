@@ -37,13 +37,17 @@ def reference_offers(panel: pl.DataFrame, period: int, *, age_column: str | None
     ]
     out = pairs.with_columns(reference_offer_pct=pl.lit(None, pl.Float64), reference_rule=pl.lit(None, pl.String))
     for name, table, keys in rules:
-        out = out.join(table, on=keys, how="left").with_columns(
-            reference_rule=pl.when(pl.col("reference_offer_pct").is_null() & pl.col("k").is_not_null()).then(pl.lit(name)).otherwise("reference_rule"),
-            reference_offer_pct=pl.coalesce("reference_offer_pct", "k"),
-        ).drop("k")
-    return out.select(
-        *PAIR, "category", pl.col("reference_offer_pct").fill_null(0.0), pl.col("reference_rule").fill_null("none")
-    )
+        out = (
+            out.join(table, on=keys, how="left")
+            .with_columns(
+                reference_rule=pl.when(pl.col("reference_offer_pct").is_null() & pl.col("k").is_not_null())
+                .then(pl.lit(name))
+                .otherwise("reference_rule"),
+                reference_offer_pct=pl.coalesce("reference_offer_pct", "k"),
+            )
+            .drop("k")
+        )
+    return out.select(*PAIR, "category", pl.col("reference_offer_pct").fill_null(0.0), pl.col("reference_rule").fill_null("none"))
 
 
 def status_quo_offers(panel: pl.DataFrame, period: int, *, age_column: str | None, planned: pl.DataFrame | None = None) -> pl.DataFrame:
@@ -57,10 +61,11 @@ def status_quo_offers(panel: pl.DataFrame, period: int, *, age_column: str | Non
     per_item = planned.filter(pl.col("customer_id").is_null()).select("item_id", __item=pl.col("offer_pct").cast(pl.Float64))
     plan = pl.coalesce("__pair", "__item")
     return (
-        out.join(per_consumer, on=PAIR, how="left").join(per_item, on="item_id", how="left")
+        out.join(per_consumer, on=PAIR, how="left")
+        .join(per_item, on="item_id", how="left")
         .with_columns(
             reference_rule=pl.when(plan.is_not_null()).then(pl.lit("planned")).otherwise("reference_rule"),
             reference_offer_pct=pl.coalesce(plan, "reference_offer_pct"),
         )
         .select(*PAIR, "category", "reference_offer_pct", "reference_rule")
-    )  # fmt: skip
+    )

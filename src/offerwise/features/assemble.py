@@ -9,7 +9,7 @@ import polars as pl
 
 from offerwise.features import history as h
 from offerwise.features.calendar import calendar_features
-from offerwise.features.lags import STATS, rolling_stats
+from offerwise.features.lags import rolling_stats
 from offerwise.features.manifest import Family, Feature, Group
 from offerwise.features.offers import offer_matrix
 
@@ -73,13 +73,27 @@ def profile_block(cols: Columns, prefix: str, level: str, events: np.ndarray, ga
     reorder, frequency = h.rates(events)
     what = f"{level}'s orders in periods before t"
     never = SINCE_START
-    cols.temporal(f"{prefix}_periods_since_first", h.periods_since(first)[gather], "profile", f"Periods since the {level}'s first order (before t).", fill=never)
-    cols.temporal(f"{prefix}_periods_since_last", h.periods_since(last)[gather], "profile", f"Periods since the {level}'s last order (before t).", fill=never)
+    cols.temporal(
+        f"{prefix}_periods_since_first",
+        h.periods_since(first)[gather],
+        "profile",
+        f"Periods since the {level}'s first order (before t).",
+        fill=never,
+    )
+    cols.temporal(
+        f"{prefix}_periods_since_last",
+        h.periods_since(last)[gather],
+        "profile",
+        f"Periods since the {level}'s last order (before t).",
+        fill=never,
+    )
     cols.temporal(f"{prefix}_gap_mean", gap_mean[gather], "profile", f"Mean gap in periods between the {what}.", fill=never)
     cols.temporal(f"{prefix}_gap_last", gap_last[gather], "profile", f"Gap between the last two of the {what}.", fill=never)
     cols.temporal(f"{prefix}_reorder_rate", reorder[gather], "profile", f"(orders - 1) / periods since the first order; {what}.")
     cols.temporal(f"{prefix}_order_frequency", frequency[gather], "profile", f"Share of periods before t with an order; {what}.")
-    cols.temporal(f"{prefix}_streak", h.streak_before(events)[gather], "profile", f"Periods in a row with an order, ending at t-1; {level}.")
+    cols.temporal(
+        f"{prefix}_streak", h.streak_before(events)[gather], "profile", f"Periods in a row with an order, ending at t-1; {level}."
+    )
     cols.temporal(f"{prefix}_orders", h.count_before(events)[gather], "profile", f"Number of periods with an order before t; {level}.")
 
 
@@ -101,7 +115,11 @@ def assemble(
     """Compute every feature for `pairs` (sorted) over `n_periods` periods; periods >= `labelled`
     have no data yet (the future), so their target is null."""
     P, T = pairs.height, n_periods
-    cust_index, item_index, cat_index = index_of(pairs["customer_id"], "customer_id"), index_of(tx["item_id"], "item_id"), index_of(tx["category"], "category")
+    cust_index, item_index, cat_index = (
+        index_of(pairs["customer_id"], "customer_id"),
+        index_of(tx["item_id"], "item_id"),
+        index_of(tx["category"], "category"),
+    )
     tx = tx.join(cust_index, on="customer_id", how="left").join(item_index, on="item_id").join(cat_index, on="category")
     pairs = (
         pairs.with_row_index("pair_idx")
@@ -118,8 +136,13 @@ def assemble(
     cols = Columns(P, T)
     _datetime_features(cols, starts, period_days)
     profile_block(cols, "ci", "consumer-item pair", bought, np.arange(P))
-    cols.temporal("ci_basket_position", h.expanding_mean(dense(pp, "pair_idx", "position", P, T), bought), "profile",
-                  "Mean position of the item in the consumer's baskets (line order / basket lines, 0-1] before t.", fill=0.5)
+    cols.temporal(
+        "ci_basket_position",
+        h.expanding_mean(dense(pp, "pair_idx", "position", P, T), bought),
+        "profile",
+        "Mean position of the item in the consumer's baskets (line order / basket lines, 0-1] before t.",
+        fill=0.5,
+    )
     c_baskets = _consumer_features(cols, tx, cust_index.height, T, p_cust)
     _item_features(cols, tx, item_index.height, T, p_item)
     offer = _price_offer_features(cols, tx, pp, item_index.height, cat_index.height, T, p_item, p_cat, p_cust, recorded)
@@ -145,16 +168,30 @@ def assemble(
 
 def _datetime_features(cols: Columns, starts: list[dt.date], period_days: int) -> None:
     cal = calendar_features(starts, period_days)
-    cols.per_period("period_index", cal.get_column("period").to_numpy().astype(np.float32), "datetime", "temporal_continuous", "Index of the period (trend).")
+    cols.per_period(
+        "period_index",
+        cal.get_column("period").to_numpy().astype(np.float32),
+        "datetime",
+        "temporal_continuous",
+        "Index of the period (trend).",
+    )
     for name in ("week_of_year", "month", "quarter", "season", "holiday"):
         values = cal.get_column(name)
         values = values.to_numpy() if values.dtype != pl.String else values.to_numpy().astype(str)
-        cols.per_period(name, values, "datetime", "temporal_categorical", f"{name.replace('_', ' ')} of the period's first day (holiday: the period contains a US holiday).")
+        cols.per_period(
+            name,
+            values,
+            "datetime",
+            "temporal_categorical",
+            f"{name.replace('_', ' ')} of the period's first day (holiday: the period contains a US holiday).",
+        )
 
 
 def _consumer_features(cols: Columns, tx: pl.DataFrame, n_cust: int, T: int, p_cust: np.ndarray) -> np.ndarray:
-    cp = tx.filter(pl.col("customer_id_idx").is_not_null()).group_by("customer_id_idx", "period").agg(
-        baskets=pl.col("basket").n_unique().cast(pl.Float64), lines=pl.len().cast(pl.Float64), spend=pl.col("paid").sum()
+    cp = (
+        tx.filter(pl.col("customer_id_idx").is_not_null())
+        .group_by("customer_id_idx", "period")
+        .agg(baskets=pl.col("basket").n_unique().cast(pl.Float64), lines=pl.len().cast(pl.Float64), spend=pl.col("paid").sum())
     )
     baskets = dense(cp, "customer_id_idx", "baskets", n_cust, T)
     profile_block(cols, "c", "consumer", baskets > 0, p_cust)
@@ -163,7 +200,12 @@ def _consumer_features(cols: Columns, tx: pl.DataFrame, n_cust: int, T: int, p_c
         size = np.where(baskets > 0, lines / baskets, np.nan)
     cols.temporal("c_basket_size", h.expanding_mean(size, baskets)[p_cust], "profile", "Mean lines per basket of the consumer before t.")
     cols.temporal("c_baskets_last", h.shift_right(baskets, 0.0)[p_cust], "profile", "Consumer's baskets in period t-1.")
-    cols.temporal("c_spend_last", h.shift_right(dense(cp, "customer_id_idx", "spend", n_cust, T), 0.0)[p_cust], "profile", "Consumer's spend in period t-1.")
+    cols.temporal(
+        "c_spend_last",
+        h.shift_right(dense(cp, "customer_id_idx", "spend", n_cust, T), 0.0)[p_cust],
+        "profile",
+        "Consumer's spend in period t-1.",
+    )
     return baskets[p_cust].astype(np.float32)
 
 
@@ -172,7 +214,9 @@ def _item_features(cols: Columns, tx: pl.DataFrame, n_items: int, T: int, p_item
     buyers = dense(ip, "item_id_idx", "buyers", n_items, T)
     profile_block(cols, "i", "item (all consumers)", buyers > 0, p_item)
     cols.temporal("i_buyers_last", h.shift_right(buyers, 0.0)[p_item], "profile", "Consumers who bought the item in period t-1.")
-    cols.temporal("i_buyers_mean", h.expanding_mean(buyers, np.ones_like(buyers))[p_item], "profile", "Mean buyers per period of the item before t.")
+    cols.temporal(
+        "i_buyers_mean", h.expanding_mean(buyers, np.ones_like(buyers))[p_item], "profile", "Mean buyers per period of the item before t."
+    )
 
 
 def _sums(tx: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -195,29 +239,50 @@ def _price_offer_features(cols, tx, pp, n_items, n_cats, T, p_item, p_cat, p_cus
     item_disc, item_gross = dense(item, "item_id_idx", "disc", n_items, T), dense(item, "item_id_idx", "gross", n_items, T)
     cat_disc, cat_gross = dense(cat, "category_idx", "disc", n_cats, T), dense(cat, "category_idx", "gross", n_cats, T)
     offer = offer_matrix(
-        item_disc=item_disc, item_gross=item_gross, pair_item=p_item,
-        pair_disc=dense(pp, "pair_idx", "disc", P, T), pair_gross=dense(pp, "pair_idx", "gross", P, T),
-        cat_disc=cat_disc, cat_gross=cat_gross, pair_cat=p_cat,
-        own_cat_disc=own_cube["disc"][p_cust, p_cat], own_cat_gross=own_cube["gross"][p_cust, p_cat],
-    )  # fmt: skip
+        item_disc=item_disc,
+        item_gross=item_gross,
+        pair_item=p_item,
+        pair_disc=dense(pp, "pair_idx", "disc", P, T),
+        pair_gross=dense(pp, "pair_idx", "gross", P, T),
+        cat_disc=cat_disc,
+        cat_gross=cat_gross,
+        pair_cat=p_cat,
+        own_cat_disc=own_cube["disc"][p_cust, p_cat],
+        own_cat_gross=own_cube["gross"][p_cust, p_cat],
+    )
     how = "Offer % available to the consumer in period t (see offer_rule)."
     if recorded is not None:  # the retailer's own record beats an inference from other consumers' discounts
-        offer[recorded.get_column("pair_idx").to_numpy(), recorded.get_column("period").to_numpy()] = recorded.get_column("offer_pct").to_numpy()
+        offer[recorded.get_column("pair_idx").to_numpy(), recorded.get_column("period").to_numpy()] = recorded.get_column(
+            "offer_pct"
+        ).to_numpy()
         how = "Offer % the retailer recorded for the consumer and item in period t (offer_history); inferred by offer_rule where it has no record."
     cols.temporal("offer_pct", offer, "price_offer", how, advance=True)
     item_qty, cat_qty = dense(item, "item_id_idx", "qty", n_items, T), dense(cat, "category_idx", "qty", n_cats, T)
     with np.errstate(invalid="ignore", divide="ignore"):
-        item_price = h.expanding_mean(dense(item, "item_id_idx", "listv", n_items, T) / np.where(item_qty > 0, item_qty, np.nan), item_qty)[p_item]
-        cat_price = h.expanding_mean(dense(cat, "category_idx", "listv", n_cats, T) / np.where(cat_qty > 0, cat_qty, np.nan), cat_qty)[p_cat]
+        item_price = h.expanding_mean(dense(item, "item_id_idx", "listv", n_items, T) / np.where(item_qty > 0, item_qty, np.nan), item_qty)[
+            p_item
+        ]
+        cat_price = h.expanding_mean(dense(cat, "category_idx", "listv", n_cats, T) / np.where(cat_qty > 0, cat_qty, np.nan), cat_qty)[
+            p_cat
+        ]
         regular = np.where(np.isnan(item_price), cat_price, item_price)
         relative = np.where(np.isnan(regular) | np.isnan(cat_price), 1.0, regular / cat_price)
         item_rate = h.expanding_mean(100.0 * item_disc / np.where(item_gross > 0, item_gross, np.nan), item_gross)[p_item]
         pair_gross = dense(pp, "pair_idx", "gross", P, T)
         pair_rate = h.expanding_mean(100.0 * dense(pp, "pair_idx", "disc", P, T) / np.where(pair_gross > 0, pair_gross, np.nan), pair_gross)
-    cols.temporal("i_regular_price", regular, "price_offer", "Item's mean unit list price before t (category's where the item has none).", fill=0.0)
-    cols.temporal("i_relative_price", relative, "price_offer", "Item's regular price / its category's mean unit list price, before t.", fill=1.0)
-    cols.temporal("ci_hist_offer_pct", np.where(np.isnan(pair_rate), item_rate, pair_rate), "price_offer",
-                  "Offer % on the pair's own purchases before t (the item's historical offer % where none).", fill=0.0)
+    cols.temporal(
+        "i_regular_price", regular, "price_offer", "Item's mean unit list price before t (category's where the item has none).", fill=0.0
+    )
+    cols.temporal(
+        "i_relative_price", relative, "price_offer", "Item's regular price / its category's mean unit list price, before t.", fill=1.0
+    )
+    cols.temporal(
+        "ci_hist_offer_pct",
+        np.where(np.isnan(pair_rate), item_rate, pair_rate),
+        "price_offer",
+        "Offer % on the pair's own purchases before t (the item's historical offer % where none).",
+        fill=0.0,
+    )
     return offer
 
 
@@ -228,40 +293,72 @@ def _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T) -
     if promotions is not None and promotions.height:
         weeks = period_days / 7
         promo = (
-            promotions.with_columns(period=to_period("week_start")).filter(pl.col("period").is_between(0, T - 1))
-            .group_by("item_id", "period").agg(pl.col("display").sum() / weeks, pl.col("mailer").sum() / weeks)
+            promotions.with_columns(period=to_period("week_start"))
+            .filter(pl.col("period").is_between(0, T - 1))
+            .group_by("item_id", "period")
+            .agg(pl.col("display").sum() / weeks, pl.col("mailer").sum() / weeks)
             .join(pairs.select("item_id", "pair_idx"), on="item_id")
-        )  # fmt: skip
+        )
         for name in ("display", "mailer"):
-            cols.temporal(name, dense(promo, "pair_idx", name, P, T), "price_offer", f"Share of stores with the item on {name} in period t.", advance=True)
+            cols.temporal(
+                name,
+                dense(promo, "pair_idx", name, P, T),
+                "price_offer",
+                f"Share of stores with the item on {name} in period t.",
+                advance=True,
+            )
     if exposure is not None and exposure.height:
         exposed = (
             exposure.with_columns(p0=to_period("start_date"), p1=to_period("end_date"))
-            .with_columns(period=pl.int_ranges("p0", pl.col("p1") + 1)).explode("period")
-            .filter(pl.col("period").is_between(0, T - 1)).select("pair_idx", pl.col("period").cast(pl.Int32))
-            .unique().with_columns(one=pl.lit(1.0))
-        )  # fmt: skip
-        cols.temporal("coupon_exposure", dense(exposed, "pair_idx", "one", P, T), "price_offer",
-                      "1 if a coupon campaign covering the item targets the consumer during period t.", advance=True)
+            .with_columns(period=pl.int_ranges("p0", pl.col("p1") + 1))
+            .explode("period")
+            .filter(pl.col("period").is_between(0, T - 1))
+            .select("pair_idx", pl.col("period").cast(pl.Int32))
+            .unique()
+            .with_columns(one=pl.lit(1.0))
+        )
+        cols.temporal(
+            "coupon_exposure",
+            dense(exposed, "pair_idx", "one", P, T),
+            "price_offer",
+            "1 if a coupon campaign covering the item targets the consumer during period t.",
+            advance=True,
+        )
 
 
 def _static_features(cols, pairs, items, customers) -> None:
-    cols.static("customer_id", pairs.get_column("customer_id").to_numpy(), "attribute", "static_categorical", "Consumer id (embedding).", is_id=True)
+    cols.static(
+        "customer_id", pairs.get_column("customer_id").to_numpy(), "attribute", "static_categorical", "Consumer id (embedding).", is_id=True
+    )
     cols.static("item_id", pairs.get_column("item_id").to_numpy(), "attribute", "static_categorical", "Item id (embedding).", is_id=True)
-    item_cols = [c for c in items.columns if c != "item_id" and items.schema[c] == pl.String and items.get_column(c).n_unique() <= MAX_ITEM_ATTRIBUTE_LEVELS]
+    item_cols = [
+        c
+        for c in items.columns
+        if c != "item_id" and items.schema[c] == pl.String and items.get_column(c).n_unique() <= MAX_ITEM_ATTRIBUTE_LEVELS
+    ]
     attrs = pairs.select("item_id").join(items.select("item_id", *item_cols), on="item_id", how="left", maintain_order="left")
     for c in item_cols:
         cols.static(c, attrs.get_column(c).fill_null("missing"), "attribute", "static_categorical", f"Item attribute '{c}'.")
     demo_cols = [c for c in customers.columns if c != "customer_id"]
-    demo = pairs.select("customer_id").join(customers.select("customer_id", *demo_cols), on="customer_id", how="left", maintain_order="left")
+    demo = pairs.select("customer_id").join(
+        customers.select("customer_id", *demo_cols), on="customer_id", how="left", maintain_order="left"
+    )
     for c in demo_cols:
-        cols.static(f"demo_{c}", demo.get_column(c).cast(pl.String).fill_null("missing"), "attribute", "static_categorical", f"Consumer attribute '{c}' ('missing' where unknown).")
+        cols.static(
+            f"demo_{c}",
+            demo.get_column(c).cast(pl.String).fill_null("missing"),
+            "attribute",
+            "static_categorical",
+            f"Consumer attribute '{c}' ('missing' where unknown).",
+        )
 
 
 def _target_encodings(cols: Columns, tx: pl.DataFrame, pairs: pl.DataFrame, T: int) -> None:
     """Repurchase rates of the item and of the consumer over every line before t (not only the
     panel's pairs, so that which pairs later become relevant never moves a value)."""
-    lines = tx.unique(["customer_id", "item_id_idx", "period"]).select("customer_id", "customer_id_idx", "item_id_idx", "category_idx", "period")
+    lines = tx.unique(["customer_id", "item_id_idx", "period"]).select(
+        "customer_id", "customer_id_idx", "item_id_idx", "category_idx", "period"
+    )
     first = pl.col("period").min().over("customer_id", "item_id_idx")
     lines = lines.with_columns(new=(pl.col("period") == first).cast(pl.Float64), one=pl.lit(1.0))
     cat_hits, cat_exposure = _repurchase_counts(lines, "category_idx", int(tx.get_column("category_idx").max()) + 1, T)
@@ -272,9 +369,13 @@ def _target_encodings(cols: Columns, tx: pl.DataFrame, pairs: pl.DataFrame, T: i
         known = lines.filter(pl.col(key).is_not_null())
         hits, exposure = _repurchase_counts(known, key, max(int(rows.max()), int(known.get_column(key).max() or 0)) + 1, T)
         value = (hits[rows] + TE_SMOOTHING * cat_rate) / (exposure[rows] + TE_SMOOTHING)
-        cols.temporal(name, value, "target_encoding",
-                      f"Purchase periods per period since the first purchase, over every consumer-item of the {level} before t, "
-                      f"smoothed towards the pair's category rate with weight {TE_SMOOTHING:g}.")  # fmt: skip
+        cols.temporal(
+            name,
+            value,
+            "target_encoding",
+            f"Purchase periods per period since the first purchase, over every consumer-item of the {level} before t, "
+            f"smoothed towards the pair's category rate with weight {TE_SMOOTHING:g}.",
+        )
 
 
 def _repurchase_counts(lines: pl.DataFrame, key: str, n: int, T: int) -> tuple[np.ndarray, np.ndarray]:

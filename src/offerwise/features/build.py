@@ -22,7 +22,7 @@ from offerwise.data.schema import RetailData
 from offerwise.errors import InputError
 from offerwise.features.assemble import assemble
 from offerwise.features.manifest import Feature
-from offerwise.features.offers import OFFER_RULE, offer_matrix
+from offerwise.features.offers import OFFER_RULE
 from offerwise.features.periods import assign_periods, complete_periods, default_anchor, period_starts, rolling_splits
 
 SAMPLE_SALT = "offerwise"  # customer sampling hashes ids with this salt: a stable draw that no later data moves
@@ -73,13 +73,19 @@ def build_panel(data: RetailData, cfg: PanelConfig, *, offer_history: pl.DataFra
     n_periods = n_complete + 1  # the future period: features from history, no target
     starts = period_starts(n_periods, anchor=anchor, period_days=cfg.period_days)
     frame, features = assemble(
-        tx, items, data.customers, pairs,
-        n_periods=n_periods, labelled=n_complete, starts=starts, period_days=cfg.period_days,
+        tx,
+        items,
+        data.customers,
+        pairs,
+        n_periods=n_periods,
+        labelled=n_complete,
+        starts=starts,
+        period_days=cfg.period_days,
         lag_windows=cfg.lag_windows,
         promotions=data.promotions if cfg.item_level == "item_id" else None,
         exposure=_exposure(data, pairs) if cfg.item_level == "item_id" else None,
         recorded=_recorded_offers(offer_history, pairs, anchor, cfg.period_days, n_periods) if cfg.item_level == "item_id" else None,
-    )  # fmt: skip
+    )
     info = {
         "anchor": anchor.isoformat(),
         "period_days": cfg.period_days,
@@ -92,9 +98,14 @@ def build_panel(data: RetailData, cfg: PanelConfig, *, offer_history: pl.DataFra
         "rows": frame.height,
         "skipped_categories": skipped,
         "item_level": cfg.item_level,
-        "offer_source": "offer_history where recorded, else inferred (offer_rule)" if offer_history is not None else "inferred (offer_rule)",
+        "offer_source": "offer_history where recorded, else inferred (offer_rule)"
+        if offer_history is not None
+        else "inferred (offer_rule)",
         "min_purchases": cfg.min_purchases,
-        "splits": splits.group_by("fold", "split").agg(pl.col("period").min().alias("first"), pl.col("period").max().alias("last")).sort("fold", "split").to_dicts(),
+        "splits": splits.group_by("fold", "split")
+        .agg(pl.col("period").min().alias("first"), pl.col("period").max().alias("last"))
+        .sort("fold", "split")
+        .to_dicts(),
     }
     return Panel(frame=frame, features=features, splits=splits, info=info)
 
@@ -104,8 +115,10 @@ def _prepare_lines(data: RetailData, cfg: PanelConfig) -> tuple[pl.DataFrame, pl
     items = data.items
     if cfg.item_level != "item_id":
         tx, items = coarsen_items(tx, items, cfg.item_level)
-    basket = pl.when(pl.col("basket_id").is_not_null()).then(pl.col("basket_id").cast(pl.String)).otherwise(
-        pl.col("customer_id").cast(pl.String) + "@" + pl.col("timestamp").dt.date().cast(pl.String)
+    basket = (
+        pl.when(pl.col("basket_id").is_not_null())
+        .then(pl.col("basket_id").cast(pl.String))
+        .otherwise(pl.col("customer_id").cast(pl.String) + "@" + pl.col("timestamp").dt.date().cast(pl.String))
     )
     tx = (
         tx.join(items.select("item_id", "category"), on="item_id")
@@ -124,7 +137,11 @@ def _sample_customers(tx: pl.DataFrame, first_validation: int, max_customers: in
     if max_customers is None:
         return tx
     seen = tx.filter(pl.col("period") < first_validation).select("customer_id").unique()
-    ids = seen.with_columns(h=pl.col("customer_id").hash(seed=0) ^ pl.lit(SAMPLE_SALT).hash(seed=0)).sort("h", "customer_id").head(max_customers)
+    ids = (
+        seen.with_columns(h=pl.col("customer_id").hash(seed=0) ^ pl.lit(SAMPLE_SALT).hash(seed=0))
+        .sort("h", "customer_id")
+        .head(max_customers)
+    )
     return tx.filter(pl.col("customer_id").is_in(ids.get_column("customer_id").implode()))
 
 
@@ -132,13 +149,22 @@ def coarsen_items(tx: pl.DataFrame, items: pl.DataFrame, level: str) -> tuple[pl
     """Model a coarser item attribute (e.g. product_type) as the item; ids become attribute codes."""
     if level not in items.columns:
         raise InputError(f"The 'item_level' option must be 'item_id' or an item column {items.columns}. Got '{level}' instead.")
-    levels = items.select(level=pl.col(level).cast(pl.String).fill_null("UNKNOWN"), category=pl.col("category")).group_by(
-        "level"
-    ).agg(pl.col("category").mode().first()).sort("level").with_row_index("new_id").with_columns(pl.col("new_id").cast(pl.Int64))
+    levels = (
+        items.select(level=pl.col(level).cast(pl.String).fill_null("UNKNOWN"), category=pl.col("category"))
+        .group_by("level")
+        .agg(pl.col("category").mode().first())
+        .sort("level")
+        .with_row_index("new_id")
+        .with_columns(pl.col("new_id").cast(pl.Int64))
+    )
     mapping = items.select("item_id", level=pl.col(level).cast(pl.String).fill_null("UNKNOWN")).join(levels, on="level")
     tx = tx.join(mapping.select("item_id", "new_id"), on="item_id").drop("item_id").rename({"new_id": "item_id"})
     new_items = levels.select(
-        item_id=pl.col("new_id"), category=pl.col("category"), brand=pl.lit("UNKNOWN"), brand_type=pl.lit("UNKNOWN"), item_label=pl.col("level")
+        item_id=pl.col("new_id"),
+        category=pl.col("category"),
+        brand=pl.lit("UNKNOWN"),
+        brand_type=pl.lit("UNKNOWN"),
+        item_label=pl.col("level"),
     )
     return tx, new_items
 
@@ -185,16 +211,23 @@ def _recorded_offers(history: pl.DataFrame | None, pairs: pl.DataFrame, anchor, 
     to_period = lambda c: ((pl.col(c) - pl.lit(anchor)).dt.total_days() // period_days).cast(pl.Int32)  # noqa: E731
     periods = (
         history.with_columns(p0=to_period("start_date"), p1=to_period("end_date"), specific=pl.col("customer_id").is_not_null())
-        .with_columns(period=pl.int_ranges("p0", pl.col("p1") + 1)).explode("period")
+        .with_columns(period=pl.int_ranges("p0", pl.col("p1") + 1))
+        .explode("period")
         .filter(pl.col("period").is_between(0, n_periods - 1))
-    )  # fmt: skip
+    )
     indexed = pairs.with_row_index("pair_idx").select("pair_idx", "customer_id", "item_id")
     specific = periods.filter("specific").join(indexed, on=["customer_id", "item_id"])
     wide = periods.filter(~pl.col("specific")).drop("customer_id").join(indexed, on="item_id")
-    both = pl.concat([specific.select("pair_idx", "period", "offer_pct", "specific", "start_date"),
-                      wide.select("pair_idx", "period", "offer_pct", "specific", "start_date")])  # fmt: skip
-    return both.sort("specific", "start_date").unique(["pair_idx", "period"], keep="last").select(
-        pl.col("pair_idx").cast(pl.Int64), pl.col("period").cast(pl.Int64), pl.col("offer_pct").cast(pl.Float64)
+    both = pl.concat(
+        [
+            specific.select("pair_idx", "period", "offer_pct", "specific", "start_date"),
+            wide.select("pair_idx", "period", "offer_pct", "specific", "start_date"),
+        ]
+    )
+    return (
+        both.sort("specific", "start_date")
+        .unique(["pair_idx", "period"], keep="last")
+        .select(pl.col("pair_idx").cast(pl.Int64), pl.col("period").cast(pl.Int64), pl.col("offer_pct").cast(pl.Float64))
     )
 
 

@@ -14,9 +14,15 @@ def _thanksgiving(year: int) -> dt.date:
 
 def _holidays(year: int) -> list[dt.date]:
     return [
-        dt.date(year, 1, 1), dt.date(year, 2, 14), dt.date(year, 7, 4), dt.date(year, 10, 31),
-        _thanksgiving(year), dt.date(year, 12, 24), dt.date(year, 12, 25), dt.date(year, 12, 31),
-    ]  # fmt: skip
+        dt.date(year, 1, 1),
+        dt.date(year, 2, 14),
+        dt.date(year, 7, 4),
+        dt.date(year, 10, 31),
+        _thanksgiving(year),
+        dt.date(year, 12, 24),
+        dt.date(year, 12, 25),
+        dt.date(year, 12, 31),
+    ]
 
 
 def calendar_features(starts: list[dt.date], period_days: int) -> pl.DataFrame:

@@ -16,7 +16,12 @@ def flat_features(t: SequenceTensors, id_columns: list[int]) -> tuple[np.ndarray
     """(P, T, F) rows for trees: temporal and static features side by side, ids left out."""
     P, T = t.y.shape
     keep = [j for j in range(t.scat.shape[1]) if j not in id_columns]
-    parts = [t.tc, t.tcat.astype(np.float32), np.repeat(t.sc[:, None, :], T, axis=1), np.repeat(t.scat[:, None, keep].astype(np.float32), T, axis=1)]
+    parts = [
+        t.tc,
+        t.tcat.astype(np.float32),
+        np.repeat(t.sc[:, None, :], T, axis=1),
+        np.repeat(t.scat[:, None, keep].astype(np.float32), T, axis=1),
+    ]
     start = t.tc.shape[2]
     categorical = list(range(start, start + t.tcat.shape[2]))
     start += t.tcat.shape[2] + t.sc.shape[1]
@@ -34,8 +39,17 @@ class LightGBMBaseline:
         if self.config.lightgbm_train_periods is not None:  # a row model: recent periods carry the history in their features
             periods = np.flatnonzero(train_mask.any(axis=0))
             train_mask = train_mask & np.isin(np.arange(train_mask.shape[1]), periods[-self.config.lightgbm_train_periods :])[None, :]
-        params = {"objective": "binary", "learning_rate": self.config.lightgbm_learning_rate, "num_leaves": 31, "min_data_in_leaf": 50,
-                  "feature_fraction": 0.8, "verbose": -1, "seed": self.config.seed, "deterministic": True, "num_threads": self.config.threads or 0}  # fmt: skip
+        params = {
+            "objective": "binary",
+            "learning_rate": self.config.lightgbm_learning_rate,
+            "num_leaves": 31,
+            "min_data_in_leaf": 50,
+            "feature_fraction": 0.8,
+            "verbose": -1,
+            "seed": self.config.seed,
+            "deterministic": True,
+            "num_threads": self.config.threads or 0,
+        }
         train = lgb.Dataset(X[train_mask], data.y[train_mask], categorical_feature=cats, free_raw_data=False)
         valid = lgb.Dataset(X[val_mask], data.y[val_mask], reference=train) if val_mask.any() else None
         callbacks = [lgb.early_stopping(30, verbose=False)] if valid is not None else []
@@ -46,7 +60,9 @@ class LightGBMBaseline:
     def predict_proba(self, data: SequenceTensors) -> np.ndarray:
         X, _ = flat_features(data, self.id_columns)
         P, T, F = X.shape
-        return self.booster_.predict(X.reshape(P * T, F), num_iteration=self.booster_.best_iteration or None).reshape(P, T).astype(np.float32)
+        return (
+            self.booster_.predict(X.reshape(P * T, F), num_iteration=self.booster_.best_iteration or None).reshape(P, T).astype(np.float32)
+        )
 
     def save(self, path: Path) -> None:
         from offerwise import io

@@ -183,9 +183,17 @@ def paired_bootstrap(
             verdict = _verdict(sign * low, sign * high)
             out.append((fold, category, metric, model_a, model_b, g.height, estimate, low, high, verdict))
     schema = {
-        "fold": pl.Int32, "category": pl.String, "metric": pl.String, "model_a": pl.String, "model_b": pl.String, "rows": pl.Int64,
-        "estimate": pl.Float64, "low": pl.Float64, "high": pl.Float64, "verdict": pl.String,
-    }  # fmt: skip
+        "fold": pl.Int32,
+        "category": pl.String,
+        "metric": pl.String,
+        "model_a": pl.String,
+        "model_b": pl.String,
+        "rows": pl.Int64,
+        "estimate": pl.Float64,
+        "low": pl.Float64,
+        "high": pl.Float64,
+        "verdict": pl.String,
+    }
     return pl.DataFrame(out, schema=schema, orient="row")
 
 
@@ -215,12 +223,23 @@ def metric_intervals(
     for fold, part, counts in _folds(rows, n_boot, seed):
         for (category, model), g in part.sort("category", "model").group_by("category", "model", maintain_order=True):
             estimate, draws = _metric(
-                metric, counts, g.get_column("hh").to_numpy().astype(np.int64), g.get_column("label").to_numpy(), g.get_column("score").to_numpy().astype(np.float64)
+                metric,
+                counts,
+                g.get_column("hh").to_numpy().astype(np.int64),
+                g.get_column("label").to_numpy(),
+                g.get_column("score").to_numpy().astype(np.float64),
             )
             mean = float(np.nanmean(draws)) if not np.all(np.isnan(draws)) else float("nan")
             out.append((fold, category, model, metric, g.height, estimate, mean, *_interval(draws, level)))
     schema = {
-        "fold": pl.Int32, "category": pl.String, "model": pl.String, "metric": pl.String, "rows": pl.Int64,
-        "estimate": pl.Float64, "mean": pl.Float64, "low": pl.Float64, "high": pl.Float64,
-    }  # fmt: skip
+        "fold": pl.Int32,
+        "category": pl.String,
+        "model": pl.String,
+        "metric": pl.String,
+        "rows": pl.Int64,
+        "estimate": pl.Float64,
+        "mean": pl.Float64,
+        "low": pl.Float64,
+        "high": pl.Float64,
+    }
     return pl.DataFrame(out, schema=schema, orient="row")

@@ -105,7 +105,9 @@ class TCNNetwork(nn.Module):
         return self._logits(h, self._static(sc, scat), tc)
 
     @torch.no_grad()
-    def last_period_logits(self, tc: torch.Tensor, tcat: torch.Tensor, sc: torch.Tensor, scat: torch.Tensor, variants: torch.Tensor) -> torch.Tensor:
+    def last_period_logits(
+        self, tc: torch.Tensor, tcat: torch.Tensor, sc: torch.Tensor, scat: torch.Tensor, variants: torch.Tensor
+    ) -> torch.Tensor:
         """Logits at the last period for G variants of its continuous inputs, variants (G, B, Ftc) -> (B, G).
 
         Causality makes this cheap and exact: the inputs before the last period are unchanged, so each

@@ -73,8 +73,14 @@ def _decided_inputs(rows: pl.DataFrame, test: int, status_quo: pl.DataFrame) -> 
     decided = pl.col("period") == test
     offers = status_quo.select("customer_id", "item_id", __sq=pl.col("reference_offer_pct").cast(rows.schema["offer_pct"]))
     rows = rows.join(offers, on=["customer_id", "item_id"], how="left", maintain_order="left")
-    carried = [pl.when(decided).then(pl.col(c).shift(1).over("customer_id", "item_id")).otherwise(pl.col(c)).alias(c) for c in PLANNED_INPUTS if c in rows.columns]
-    return rows.with_columns(pl.when(decided).then(pl.col("__sq").fill_null(0.0)).otherwise(pl.col("offer_pct")).alias("offer_pct"), *carried).drop("__sq")
+    carried = [
+        pl.when(decided).then(pl.col(c).shift(1).over("customer_id", "item_id")).otherwise(pl.col(c)).alias(c)
+        for c in PLANNED_INPUTS
+        if c in rows.columns
+    ]
+    return rows.with_columns(
+        pl.when(decided).then(pl.col("__sq").fill_null(0.0)).otherwise(pl.col("offer_pct")).alias("offer_pct"), *carried
+    ).drop("__sq")
 
 
 def _masks(t, sl: Slice) -> dict[str, np.ndarray]:
@@ -130,9 +136,12 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
         for name, p in scores.items():
             parts.append(
                 keys.select("customer_id", "item_id", "category").with_columns(
-                    period=pl.lit(int(t.period[col]), pl.Int32), split=pl.lit(split), model=pl.lit(name),
-                    probability=pl.Series(p[:, col].astype(np.float64)), label=labels,
-                )  # fmt: skip
+                    period=pl.lit(int(t.period[col]), pl.Int32),
+                    split=pl.lit(split),
+                    model=pl.lit(name),
+                    probability=pl.Series(p[:, col].astype(np.float64)),
+                    label=labels,
+                )
             )
     return pl.concat(parts)
 
@@ -143,7 +152,14 @@ def metrics_table(predictions: pl.DataFrame) -> pl.DataFrame:
     rows = []
     for key, group in predictions.drop_nulls("label").group_by("fold", "category", "model", "split", maintain_order=True):
         y, p = group.get_column("label").to_numpy(), group.get_column("probability").to_numpy()
-        rows.append(dict(zip(("fold", "category", "model", "split"), key)) | {
-            "rows": y.size, "positives": int(y.sum()), "bce": bce(y, p), "roc_auc": roc_auc(y, p), "pr_auc": average_precision(y, p),
-        })  # fmt: skip
+        rows.append(
+            dict(zip(("fold", "category", "model", "split"), key))
+            | {
+                "rows": y.size,
+                "positives": int(y.sum()),
+                "bce": bce(y, p),
+                "roc_auc": roc_auc(y, p),
+                "pr_auc": average_precision(y, p),
+            }
+        )
     return pl.DataFrame(rows).sort("fold", "category", "split", "model")

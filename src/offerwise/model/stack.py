@@ -112,7 +112,14 @@ def fit_stack(predictions: pl.DataFrame, *, shrinkage: float = DEFAULT_SHRINKAGE
         for cat in np.unique(cats):
             mask = cats == cat
             rows.append((fold, str(cat), *_fit(X[mask], y[mask], pooled, shrinkage), int(mask.sum())))
-    schema = {"fold": pl.Int32, "category": pl.String, "w_tcn": pl.Float64, "w_lightgbm": pl.Float64, "intercept": pl.Float64, "n_validation": pl.Int64}
+    schema = {
+        "fold": pl.Int32,
+        "category": pl.String,
+        "w_tcn": pl.Float64,
+        "w_lightgbm": pl.Float64,
+        "intercept": pl.Float64,
+        "n_validation": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema, orient="row").with_columns(pl.col("w_tcn", "w_lightgbm").clip(lower_bound=0.0))
 
 
@@ -145,7 +152,9 @@ def apply_stack(predictions: pl.DataFrame, weights: pl.DataFrame) -> pl.DataFram
     )
     if joined.get_column("w_tcn").null_count():
         raise ValueError("weights: a category has no weights and its fold no '__pooled__' row")
-    z = stack_logit(joined.get_column("logit_tcn").to_numpy(), joined.get_column("logit_lightgbm").to_numpy(), joined.select(coef).to_numpy())
+    z = stack_logit(
+        joined.get_column("logit_tcn").to_numpy(), joined.get_column("logit_lightgbm").to_numpy(), joined.select(coef).to_numpy()
+    )
     out = joined.with_columns(model=pl.lit("stack"), probability=pl.Series(expit(z)))
     columns = predictions.columns
     if "fold" not in columns:

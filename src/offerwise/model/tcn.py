@@ -64,10 +64,16 @@ class TCNModel:
             offer_index=enc.temporal_continuous.index(OFFER) if OFFER in enc.temporal_continuous else None,
         )
         return TCNNetwork(
-            self.shape_, channels=cfg.channels, dilations=tuple(cfg.dilations), kernel_size=cfg.kernel_size,
-            dropout=cfg.dropout, use_weight_norm=cfg.weight_norm, hidden=tuple(cfg.hidden), max_embedding=cfg.max_embedding,
+            self.shape_,
+            channels=cfg.channels,
+            dilations=tuple(cfg.dilations),
+            kernel_size=cfg.kernel_size,
+            dropout=cfg.dropout,
+            use_weight_norm=cfg.weight_norm,
+            hidden=tuple(cfg.hidden),
+            max_embedding=cfg.max_embedding,
             offer_term=cfg.offer_term,
-        )  # fmt: skip
+        )
 
     def fit(self, data: SequenceTensors, train_mask: np.ndarray, val_mask: np.ndarray, *, progress: bool = True) -> TCNModel:
         """train_mask / val_mask: (P, T) booleans of the periods whose targets count in each loss."""
@@ -90,7 +96,9 @@ class TCNModel:
         repeats = max(int(np.ceil(cfg.min_batches_per_epoch * cfg.batch_size / max(rows.size, 1))), 1)
         n_batches = max(int(np.ceil(rows.size * repeats / cfg.batch_size)), 1)
         sched = self._scheduler(opt, n_batches)
-        swa_model, swa_sched = (AveragedModel(net), SWALR(opt, swa_lr=[cfg.swa_lr * g["lr"] / cfg.lr for g in opt.param_groups])) if cfg.swa else (None, None)
+        swa_model, swa_sched = (
+            (AveragedModel(net), SWALR(opt, swa_lr=[cfg.swa_lr * g["lr"] / cfg.lr for g in opt.param_groups])) if cfg.swa else (None, None)
+        )
         swa_from = int(cfg.swa_start * cfg.epochs)
         rng = np.random.default_rng(cfg.seed)
         y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
@@ -111,10 +119,15 @@ class TCNModel:
                 total += loss.item() * idx.size / repeats
             train_seconds = time.perf_counter() - started
             val = self._loss(net, data, val_mask, device)
-            self.history_.append({
-                "epoch": epoch, "train_bce": total / rows.size, "val_bce": val,
-                "train_seconds": train_seconds, "seconds": time.perf_counter() - started,
-            })  # fmt: skip
+            self.history_.append(
+                {
+                    "epoch": epoch,
+                    "train_bce": total / rows.size,
+                    "val_bce": val,
+                    "train_seconds": train_seconds,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
             bar.set_postfix(loss=f"{total / rows.size:.4f}", val_bce=f"{val:.4f}")
             if swa_model is not None and epoch >= swa_from:
                 swa_model.update_parameters(net)
@@ -148,8 +161,9 @@ class TCNModel:
         if cfg.scheduler == "cyclic":
             step = max(int(cfg.cycle_epochs * n_batches), 1)
             scale = [g["lr"] / cfg.lr for g in opt.param_groups]  # the offer term's group keeps its multiplier
-            return torch.optim.lr_scheduler.CyclicLR(opt, base_lr=[cfg.base_lr * k for k in scale], max_lr=[cfg.lr * k for k in scale],
-                                                     step_size_up=step, cycle_momentum=False)  # fmt: skip
+            return torch.optim.lr_scheduler.CyclicLR(
+                opt, base_lr=[cfg.base_lr * k for k in scale], max_lr=[cfg.lr * k for k in scale], step_size_up=step, cycle_momentum=False
+            )
         if cfg.scheduler == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, min_lr=cfg.min_lr)
         return None
@@ -182,7 +196,10 @@ class TCNModel:
     @torch.no_grad()
     def _predict(self, net, data: SequenceTensors, device, batch: int = 4096) -> np.ndarray:
         net.eval()
-        out = [torch.sigmoid(net(*_batch(data, idx, device))).cpu().numpy() for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1))]
+        out = [
+            torch.sigmoid(net(*_batch(data, idx, device))).cpu().numpy()
+            for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1))
+        ]
         net.train()
         return np.concatenate(out).astype(np.float32)
 
@@ -198,7 +215,9 @@ class TCNModel:
         scaled = (np.asarray(offers, dtype=np.float32) - self.encoders.mean[OFFER]) / self.encoders.std[OFFER]
         net, out = self.network_.eval(), []
         for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1)):
-            tc, tcat, sc, scat = (torch.from_numpy(a[idx][:, : column + 1] if a.ndim == 3 else a[idx]) for a in (data.tc, data.tcat, data.sc, data.scat))
+            tc, tcat, sc, scat = (
+                torch.from_numpy(a[idx][:, : column + 1] if a.ndim == 3 else a[idx]) for a in (data.tc, data.tcat, data.sc, data.scat)
+            )
             variants = tc[:, -1, :].unsqueeze(0).repeat(scaled.size, 1, 1)
             variants[:, :, j] = torch.from_numpy(scaled).unsqueeze(1)
             out.append(torch.sigmoid(net.last_period_logits(tc, tcat, sc, scat, variants)).numpy())
@@ -229,5 +248,9 @@ class TCNModel:
         model.network_.eval()
         model.history_, model.selection_, model.chosen_ = payload["history"], payload["selection"], payload["chosen"]
         model.calibration_shift_ = payload.get("calibration_shift", 0.0)
-        model.extra_ = {k: v for k, v in payload.items() if k not in ("state_dict", "config", "encoders", "history", "selection", "chosen", "calibration_shift")}
+        model.extra_ = {
+            k: v
+            for k, v in payload.items()
+            if k not in ("state_dict", "config", "encoders", "history", "selection", "chosen", "calibration_shift")
+        }
         return model

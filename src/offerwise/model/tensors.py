@@ -27,12 +27,17 @@ class Encoders:
 
     @classmethod
     def fit(cls, frame: pl.DataFrame, features: list, train_mask: pl.Expr) -> Encoders:
-        groups = {g: by_group(features, g) for g in ("temporal_continuous", "static_continuous", "temporal_categorical", "static_categorical")}
+        groups = {
+            g: by_group(features, g) for g in ("temporal_continuous", "static_continuous", "temporal_categorical", "static_categorical")
+        }
         train = frame.filter(train_mask)
         cats = groups["temporal_categorical"] + groups["static_categorical"]
         levels = {c: sorted(train.get_column(c).cast(pl.String).unique().drop_nulls().to_list()) for c in cats}
         conts = groups["temporal_continuous"] + groups["static_continuous"]
-        stats = train.select([pl.col(c).cast(pl.Float64).mean().alias(f"m_{c}") for c in conts] + [pl.col(c).cast(pl.Float64).std().alias(f"s_{c}") for c in conts]).row(0, named=True)
+        stats = train.select(
+            [pl.col(c).cast(pl.Float64).mean().alias(f"m_{c}") for c in conts]
+            + [pl.col(c).cast(pl.Float64).std().alias(f"s_{c}") for c in conts]
+        ).row(0, named=True)
         return cls(
             **groups,
             levels=levels,
@@ -62,7 +67,13 @@ class SequenceTensors:
 
 def _codes(frame: pl.DataFrame, column: str, levels: list[str]) -> np.ndarray:
     mapping = pl.DataFrame({column: levels, "__code": np.arange(1, len(levels) + 1)}, schema={column: pl.String, "__code": pl.Int64})
-    return frame.select(pl.col(column).cast(pl.String)).join(mapping, on=column, how="left", maintain_order="left").get_column("__code").fill_null(0).to_numpy()
+    return (
+        frame.select(pl.col(column).cast(pl.String))
+        .join(mapping, on=column, how="left", maintain_order="left")
+        .get_column("__code")
+        .fill_null(0)
+        .to_numpy()
+    )
 
 
 def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:

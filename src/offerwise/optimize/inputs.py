@@ -8,7 +8,13 @@ PAIR = ["customer_id", "item_id"]
 
 
 def optimization_inputs(
-    panel: pl.DataFrame, pair_elasticity: pl.DataFrame, thresholds: pl.DataFrame, fits: pl.DataFrame, *, model: str = "tcn", fold: int | None = None
+    panel: pl.DataFrame,
+    pair_elasticity: pl.DataFrame,
+    thresholds: pl.DataFrame,
+    fits: pl.DataFrame,
+    *,
+    model: str = "tcn",
+    fold: int | None = None,
 ) -> pl.DataFrame:
     """Columns: customer_id, item_id, category, price, reference_offer_pct, probability, threshold,
     elasticity, category_a, pair_slope, cutoff_offer_pct (the offer each pair faced in the cutoff
@@ -39,6 +45,17 @@ def optimization_inputs(
             probability=pl.col("probability_at_reference"),
             price=pl.col("price").fill_null(0.0),
         )
-        .select(*PAIR, "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity", "category_a", "pair_slope",
-                "cutoff_offer_pct", *[c for c in ("dml_slope", "dml_slope_sd") if c in pair_elasticity.columns])
+        .select(
+            *PAIR,
+            "category",
+            "price",
+            "reference_offer_pct",
+            "probability",
+            "threshold",
+            "elasticity",
+            "category_a",
+            "pair_slope",
+            "cutoff_offer_pct",
+            *[c for c in ("dml_slope", "dml_slope_sd") if c in pair_elasticity.columns],
+        )
     )

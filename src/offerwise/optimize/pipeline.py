@@ -10,9 +10,19 @@ from offerwise.optimize.problem import ABSOLUTE, Matrices, build
 from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
 
 OFFER_COLUMNS = [
-    "customer_id", "item_id", "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity",
-    "recommended_offer_pct", "eta", "predicted_purchase", "expected_revenue",
-]  # fmt: skip
+    "customer_id",
+    "item_id",
+    "category",
+    "price",
+    "reference_offer_pct",
+    "probability",
+    "threshold",
+    "elasticity",
+    "recommended_offer_pct",
+    "eta",
+    "predicted_purchase",
+    "expected_revenue",
+]
 
 
 def offer_range(offers: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
@@ -56,10 +66,23 @@ def _metrics(m: Matrices, pairs: pl.DataFrame, choice: np.ndarray) -> dict[str, 
 def optimize_category(pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[float, float]) -> tuple[pl.DataFrame | None, dict]:
     """pairs: one category's inputs (see problem.build). Returns (offers, summary row)."""
     category = pairs.get_column("category").first() if pairs.height else None
-    summary: dict = {"category": category, "response": cfg.response, "objective_form": cfg.objective, "pairs": pairs.height,
-                     "offer_min": o_range[0], "offer_max": o_range[1]}  # fmt: skip
-    m = build(pairs, response_kind=cfg.response, objective=cfg.objective, offer_range=o_range, unit_cost_share=cfg.unit_cost_share,
-              pair_slope_weight=cfg.pair_slope_weight, response_quantile=cfg.response_quantile)
+    summary: dict = {
+        "category": category,
+        "response": cfg.response,
+        "objective_form": cfg.objective,
+        "pairs": pairs.height,
+        "offer_min": o_range[0],
+        "offer_max": o_range[1],
+    }
+    m = build(
+        pairs,
+        response_kind=cfg.response,
+        objective=cfg.objective,
+        offer_range=o_range,
+        unit_cost_share=cfg.unit_cost_share,
+        pair_slope_weight=cfg.pair_slope_weight,
+        response_quantile=cfg.response_quantile,
+    )
     before = _metrics(m, pairs, m.status_quo)
     n = pairs.height
     R = cfg.retention * before["retention"] * n if cfg.retention_mode == "relative" else cfg.retention * n
@@ -84,7 +107,14 @@ def optimize_category(pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[f
         expected_revenue=pl.col("predicted_probability") * pl.col("price") * (1 - pl.col("recommended_offer_pct") / 100),
     )
     summary |= {f"{k}_after": v for k, v in after.items()}
-    summary |= {"status": "ok", "solver": sol.solver, "gap": sol.gap, "bound": sol.bound, "seconds": sol.seconds, "retention_multiplier": sol.multiplier}
+    summary |= {
+        "status": "ok",
+        "solver": sol.solver,
+        "gap": sol.gap,
+        "bound": sol.bound,
+        "seconds": sol.seconds,
+        "retention_multiplier": sol.multiplier,
+    }
     return offers.select(*OFFER_COLUMNS, "predicted_probability", "binding"), summary
 
 

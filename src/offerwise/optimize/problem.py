@@ -71,8 +71,14 @@ def response(kind: str, f: np.ndarray, k: np.ndarray, slope: np.ndarray, offers:
 
 
 def build(
-    pairs: pl.DataFrame, *, response_kind: str, objective: str, offer_range: tuple[float, float], unit_cost_share: float | None,
-    pair_slope_weight: float = 1.0, response_quantile: float = 0.5,
+    pairs: pl.DataFrame,
+    *,
+    response_kind: str,
+    objective: str,
+    offer_range: tuple[float, float],
+    unit_cost_share: float | None,
+    pair_slope_weight: float = 1.0,
+    response_quantile: float = 0.5,
 ) -> Matrices:
     """pairs: price, reference_offer_pct, probability (f at k), threshold, category_a, pair_slope.
 
@@ -84,7 +90,9 @@ def build(
     threshold = pairs.get_column("threshold").to_numpy().astype(float)[:, None]
     if response_kind == "dml":
         if "dml_slope" not in pairs.columns:
-            raise InputError("The 'optimize.response' option 'dml' needs the offer-response estimate; rerun `offerwise elasticity` with it.")
+            raise InputError(
+                "The 'optimize.response' option 'dml' needs the offer-response estimate; rerun `offerwise elasticity` with it."
+            )
         sd = pairs.get_column("dml_slope_sd").fill_null(0.0).to_numpy().astype(float)
         slope = np.maximum(pairs.get_column("dml_slope").fill_null(0.0).to_numpy().astype(float) + norm.ppf(response_quantile) * sd, 0.0)
     else:

@@ -26,9 +26,15 @@ def _plan_sections(plan: dict, recommendations: Path, out: Path) -> list:
         f"{plan['retention_after']:.3f} (planned {plan['retention_before']:.3f}). The offers are in {recommendations / 'offers.csv'}."
     )
     per_category = plan["per_category"].select(
-        "category", "pairs", "planned_offer_mean", "recommended_offer_mean", "expected_revenue_before", "expected_revenue_after",
-        "retention_before", "retention_after",
-    )  # fmt: skip
+        "category",
+        "pairs",
+        "planned_offer_mean",
+        "recommended_offer_mean",
+        "expected_revenue_before",
+        "expected_revenue_after",
+        "retention_before",
+        "retention_after",
+    )
     return [
         ("The plan", headline),
         ("The plan per category (the model's expectation)", per_category),
@@ -37,8 +43,15 @@ def _plan_sections(plan: dict, recommendations: Path, out: Path) -> list:
 
 
 def build_report(
-    data: RetailData, evaluation: Path, optimize: Path, out: Path, *, title: str, policy: pl.DataFrame | None = None,
-    recommendations: Path | None = None, plan: dict | None = None,
+    data: RetailData,
+    evaluation: Path,
+    optimize: Path,
+    out: Path,
+    *,
+    title: str,
+    policy: pl.DataFrame | None = None,
+    recommendations: Path | None = None,
+    plan: dict | None = None,
 ) -> Path:
     metrics = pl.read_csv(evaluation / "metrics.csv")
     f1 = pl.read_csv(evaluation / "f1.csv")
@@ -48,27 +61,57 @@ def build_report(
     pngs = {
         "figure3_eda": figures.figure3_eda(data.transactions, data.items),
         "figure4_elasticity": figures.figure4_elasticity(pl.read_parquet(evaluation / "pair_elasticity.parquet"), fits),
-        "figure5_probabilities": figures.figure5_probabilities(pl.read_parquet(evaluation / "predictions.parquet"), pl.read_parquet(evaluation / "thresholds.parquet")),
+        "figure5_probabilities": figures.figure5_probabilities(
+            pl.read_parquet(evaluation / "predictions.parquet"), pl.read_parquet(evaluation / "thresholds.parquet")
+        ),
         "figure6_offers": figures.figure6_offers(offers),
     }
-    pngs["figure_calibration"] = reliability_figure(pl.read_parquet(evaluation / "predictions.parquet").filter(pl.col("label").is_not_null()),
-                                                    model="stack")  # fmt: skip
+    pngs["figure_calibration"] = reliability_figure(
+        pl.read_parquet(evaluation / "predictions.parquet").filter(pl.col("label").is_not_null()), model="stack"
+    )
     for name, png in pngs.items():
         io.write_bytes(png, out / f"{name}.png")
     f1_wide = f1.filter(pl.col("fold") == f1["fold"].max()) if "fold" in f1.columns else f1
     f1_wide = f1_wide.with_columns(column=pl.col("rule") + " · " + pl.col("model")).pivot(on="column", index="category", values="f1")
-    keep = [c for c in ("category", "response", "objective_form", "status", "retention_before", "retention_after", "expected_revenue_before",
-                        "expected_revenue_after", "weighted_offer_pct_after", "gap", "solver", "seconds") if c in summary.columns]  # fmt: skip
+    keep = [
+        c
+        for c in (
+            "category",
+            "response",
+            "objective_form",
+            "status",
+            "retention_before",
+            "retention_after",
+            "expected_revenue_before",
+            "expected_revenue_after",
+            "weighted_offer_pct_after",
+            "gap",
+            "solver",
+            "seconds",
+        )
+        if c in summary.columns
+    ]
     sections: list = _plan_sections(plan, recommendations, out) if plan is not None and recommendations is not None else []
     if policy is not None:
-        sections.append(("Policy score against the simulator's true response (backtest: the last fortnight in the data; forward: the plan)", policy))
+        sections.append(
+            ("Policy score against the simulator's true response (backtest: the last fortnight in the data; forward: the plan)", policy)
+        )
     sections.append(("The backtest: the same decision one fortnight earlier, scored against what happened", ""))
     sections += [
         ("Table 1: model results and elasticity", table1(metrics, f1, fits, summary)),
-        ("Test F1 of every decision rule (oracle_test chooses cut-offs on the test labels: not a real result)", f1_wide.select("category", *sorted(c for c in f1_wide.columns if c != "category"))),
-        ("Model differences on the backtest's fortnight: a − b with a 90 % household-bootstrap interval (tie: the interval covers 0; "
-         "for BCE lower is better)", _differences(evaluation)),
-        ("Calibration: predicted against realised purchase rate by decile of the stack's probability (backtest fortnight)", pngs["figure_calibration"]),
+        (
+            "Test F1 of every decision rule (oracle_test chooses cut-offs on the test labels: not a real result)",
+            f1_wide.select("category", *sorted(c for c in f1_wide.columns if c != "category")),
+        ),
+        (
+            "Model differences on the backtest's fortnight: a − b with a 90 % household-bootstrap interval (tie: the interval covers 0; "
+            "for BCE lower is better)",
+            _differences(evaluation),
+        ),
+        (
+            "Calibration: predicted against realised purchase rate by decile of the stack's probability (backtest fortnight)",
+            pngs["figure_calibration"],
+        ),
         *_response_sections(evaluation),
         ("Figure 3: exploratory data analysis", pngs["figure3_eda"]),
         ("Figure 4: purchase probability against offer %, fitted sigmoids", pngs["figure4_elasticity"]),
@@ -107,4 +150,7 @@ def _response_sections(evaluation: Path) -> list:
         "history are accounted for; it gets the pooled slope of all categories with a wider interval, and the optimiser uses that. "
         "The placebo re-estimates with offers permuted across periods within item: its interval should cover 0."
     )
-    return [("Offer response per category (backtest decision)", note), ("Offer response: slope, 90 % interval, identification, placebo", response)]
+    return [
+        ("Offer response per category (backtest decision)", note),
+        ("Offer response: slope, 90 % interval, identification, placebo", response),
+    ]

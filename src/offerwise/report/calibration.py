@@ -24,7 +24,9 @@ def _with_truth(test: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     return test.join(truth.cast({k: test.schema[k] for k in keys}), on=keys, how="left")
 
 
-def reliability_table(predictions: pl.DataFrame, model: str = "stack", *, truth: pl.DataFrame | None = None, fold: int | None = None) -> pl.DataFrame:
+def reliability_table(
+    predictions: pl.DataFrame, model: str = "stack", *, truth: pl.DataFrame | None = None, fold: int | None = None
+) -> pl.DataFrame:
     """Per category, the test rows of `model` cut into deciles of predicted probability (equal row counts).
 
     Test rows of all folds are pooled unless `fold` is given. Columns: category, decile (1 = lowest
@@ -55,7 +57,9 @@ def reliability_table(predictions: pl.DataFrame, model: str = "stack", *, truth:
     )
 
 
-def reliability_figure(predictions: pl.DataFrame, *, model: str = "stack", truth: pl.DataFrame | None = None, fold: int | None = None) -> bytes:
+def reliability_figure(
+    predictions: pl.DataFrame, *, model: str = "stack", truth: pl.DataFrame | None = None, fold: int | None = None
+) -> bytes:
     """Per category: realised purchase rate (and the simulator's true mean, given `truth`) against the
     mean predicted probability by decile on the test split, with the diagonal for reference. PNG bytes."""
     table = reliability_table(predictions, model, truth=truth, fold=fold)

@@ -42,8 +42,11 @@ def figure3_eda(transactions: pl.DataFrame, items: pl.DataFrame) -> bytes:
     axes[1].hist(offers, bins=40, range=(0, 100), density=True, color="#55A868")
     axes[1].set_xlabel("offer % (discounted lines)")
     axes[1].set_title("Transactions by offer %")
-    basket = pl.when(pl.col("basket_id").is_not_null()).then(pl.col("basket_id").cast(pl.String)).otherwise(
-        pl.col("customer_id").cast(pl.String) + pl.col("timestamp").dt.date().cast(pl.String))
+    basket = (
+        pl.when(pl.col("basket_id").is_not_null())
+        .then(pl.col("basket_id").cast(pl.String))
+        .otherwise(pl.col("customer_id").cast(pl.String) + pl.col("timestamp").dt.date().cast(pl.String))
+    )
     sizes = tx.group_by(basket.alias("b")).len()["len"].to_numpy()
     axes[2].hist(np.clip(sizes, 0, 80), bins=40, density=True, color="#C44E52")
     axes[2].set_xlabel("lines per basket (capped at 80)")
@@ -59,7 +62,13 @@ def figure4_elasticity(pairs: pl.DataFrame, fits: pl.DataFrame) -> bytes:
     for ax, cat in zip(axes, cats):
         rows = pairs.filter(pl.col("category") == cat)
         bins = rows.group_by((pl.col("offer_pct") / 5).floor() * 5 + 2.5).agg(pl.col("probability").mean(), pl.len()).sort("offer_pct")
-        ax.scatter(bins["offer_pct"], bins["probability"], s=np.clip(bins["len"].to_numpy() / 5, 8, 80), alpha=0.6, label="model, historical offers")
+        ax.scatter(
+            bins["offer_pct"],
+            bins["probability"],
+            s=np.clip(bins["len"].to_numpy() / 5, 8, 80),
+            alpha=0.6,
+            label="model, historical offers",
+        )
         for source, style in (("model_at_historical_offers", "-"), ("counterfactual", "--")):
             fit = fits.filter((pl.col("category") == cat) & (pl.col("source") == source))
             if fit.height and np.isfinite(fit["a"][0]):
@@ -77,7 +86,13 @@ def figure5_probabilities(predictions: pl.DataFrame, thresholds: pl.DataFrame) -
     tcn = predictions.filter((pl.col("model") == "tcn") & (pl.col("split") == "validation"))
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for ax, label in zip(axes[:2], (0, 1)):
-        ax.hist(tcn.filter(pl.col("label") == label)["probability"].to_numpy(), bins=50, range=(0, 1), density=True, color="#4C72B0" if label == 0 else "#DD8452")
+        ax.hist(
+            tcn.filter(pl.col("label") == label)["probability"].to_numpy(),
+            bins=50,
+            range=(0, 1),
+            density=True,
+            color="#4C72B0" if label == 0 else "#DD8452",
+        )
         ax.set_title(f"Predicted probability, label = {label}")
         ax.set_xlabel("probability")
     cut = thresholds.filter((pl.col("model") == "tcn") & (pl.col("rule") == "consumer"))["threshold"].to_numpy()

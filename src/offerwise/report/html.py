@@ -8,7 +8,15 @@ import html
 import polars as pl
 
 
-def table1(metrics: pl.DataFrame, f1: pl.DataFrame, fits: pl.DataFrame, summary: pl.DataFrame, *, response: str | None = None, objective: str | None = None) -> pl.DataFrame:
+def table1(
+    metrics: pl.DataFrame,
+    f1: pl.DataFrame,
+    fits: pl.DataFrame,
+    summary: pl.DataFrame,
+    *,
+    response: str | None = None,
+    objective: str | None = None,
+) -> pl.DataFrame:
     """Per category and model: sample size, test BCE, precision / recall / F1 (per-consumer cut-offs
     fitted on validation), average elasticity and weighted offer % after optimisation (TCN rows; of
     the `response` x `objective` variant that wrote offers.csv when given)."""
@@ -17,8 +25,12 @@ def table1(metrics: pl.DataFrame, f1: pl.DataFrame, fits: pl.DataFrame, summary:
         test = test.filter(pl.col("fold") == test["fold"].max())
     rule = f1.filter(pl.col("rule") == "consumer_cutoff").select("category", "model", "precision", "recall", "f1")
     if "fold" in f1.columns:
-        rule = f1.filter((pl.col("rule") == "consumer_cutoff") & (pl.col("fold") == f1["fold"].max())).select("category", "model", "precision", "recall", "f1")
-    paper = fits.filter(pl.col("source") == "model_at_historical_offers").select("category", avg_elasticity="avg_elasticity", model=pl.lit("tcn"))
+        rule = f1.filter((pl.col("rule") == "consumer_cutoff") & (pl.col("fold") == f1["fold"].max())).select(
+            "category", "model", "precision", "recall", "f1"
+        )
+    paper = fits.filter(pl.col("source") == "model_at_historical_offers").select(
+        "category", avg_elasticity="avg_elasticity", model=pl.lit("tcn")
+    )
     ok = summary.filter(pl.col("status") == "ok")
     if response is not None and "response" in ok.columns:
         ok = ok.filter((pl.col("response") == response) & (pl.col("objective_form") == objective))
@@ -26,7 +38,14 @@ def table1(metrics: pl.DataFrame, f1: pl.DataFrame, fits: pl.DataFrame, summary:
         ok = ok.unique(["category"], keep="first", maintain_order=True)
     offers = ok.select("category", weighted_offer_pct="weighted_offer_pct_after", model=pl.lit("tcn"))
     return (
-        test.select("category", "model", sample_size="rows", bce="bce", *[c for c in ("bce_low", "bce_high") if c in test.columns], roc_auc="roc_auc")
+        test.select(
+            "category",
+            "model",
+            sample_size="rows",
+            bce="bce",
+            *[c for c in ("bce_low", "bce_high") if c in test.columns],
+            roc_auc="roc_auc",
+        )
         .join(rule, on=["category", "model"], how="left")
         .join(paper, on=["category", "model"], how="left")
         .join(offers, on=["category", "model"], how="left")

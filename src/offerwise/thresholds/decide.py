@@ -30,9 +30,11 @@ def _cutoffs(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
         frame.select(*keys, "probability", "label")
         .sort([*keys, "probability"], descending=[False] * len(keys) + [True])
         .with_columns(
-            tp=pl.col("label").cum_sum().over(keys), rank=pl.int_range(1, pl.len() + 1).over(keys), b=pl.col("label").sum().over(keys),
+            tp=pl.col("label").cum_sum().over(keys),
+            rank=pl.int_range(1, pl.len() + 1).over(keys),
+            b=pl.col("label").sum().over(keys),
             last_of_tie=(pl.col("probability") != pl.col("probability").shift(-1).over(keys)).fill_null(True),
-        )  # fmt: skip
+        )
         .filter("last_of_tie")
         .with_columns(f1=2 * pl.col("tp") / (pl.col("rank") + pl.col("b")))
     )
@@ -101,7 +103,11 @@ def decide(predictions: pl.DataFrame, recency: pl.DataFrame | None = None) -> tu
     ]
     if recency is not None:
         recent = test.filter(pl.col("model") == test.get_column("model").first()).join(recency, on=["customer_id", "item_id"], how="left")
-        parts.append(recent.select(*keys, rule=pl.lit("recent_purchase"), predicted=pl.col("periods_since_last") <= 2).with_columns(model=pl.lit("rule")))
+        parts.append(
+            recent.select(*keys, rule=pl.lit("recent_purchase"), predicted=pl.col("periods_since_last") <= 2).with_columns(
+                model=pl.lit("rule")
+            )
+        )
     decisions = pl.concat([p.with_columns(pl.col("predicted").fill_null(False).cast(pl.Int8)) for p in parts])
     return thresholds, decisions
 
