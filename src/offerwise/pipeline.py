@@ -705,6 +705,19 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
     return pl.concat(tables) if tables else None
 
 
+def _true_slopes(out: Path, source: str) -> pl.DataFrame | None:
+    """The forward decision's pair slopes beside the simulator's true ones (None on real data):
+    customer_id, item_id, category, true_a, pair_slope (the TCN's), dml_slope (if estimated)."""
+    pairs_path = out / "recommendations" / "pair_elasticity.parquet"
+    truth = _truth(source, read_prepared(out / "prepared").period_dates(pl.read_parquet(pairs_path).get_column("period").first())[0])
+    if truth is None:
+        return None
+    pairs = pl.read_parquet(pairs_path)
+    return pairs.select(*PAIR, "category", "pair_slope", *[c for c in ("dml_slope",) if c in pairs.columns]).join(
+        truth.select(*PAIR, "true_a"), on=PAIR
+    )
+
+
 def report(out: Path, source: str, data: str, cfg: Config) -> Path:
     """report.html: the forward plan first, the backtest evidence below it; table1.csv; policy scores."""
     from offerwise.data.load import load_data
@@ -725,6 +738,7 @@ def report(out: Path, source: str, data: str, cfg: Config) -> Path:
         policy=policy,
         recommendations=out / "recommendations",
         plan=summary(out) if (out / "recommendations" / "summary.csv").is_file() else None,
+        true_slopes=_true_slopes(out, source),
     )
     t1 = table1(
         pl.read_csv(evaluation / "metrics.csv"),

@@ -12,7 +12,16 @@ from offerwise.report import figures
 from offerwise.report.calibration import reliability_figure
 from offerwise.report.html import render, table1
 
-FIGURES = ("figure_plan", "figure_calibration", "figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers")
+FIGURES = (
+    "figure_plan",
+    "figure_calibration",
+    "figure_slopes",
+    "figure3_eda",
+    "figure4_elasticity",
+    "figure5_probabilities",
+    "figure6_offers",
+)
+# figure_slopes only on simulated data (it needs the true response)
 
 
 def _plan_sections(plan: dict, recommendations: Path, out: Path) -> list:
@@ -52,6 +61,7 @@ def build_report(
     policy: pl.DataFrame | None = None,
     recommendations: Path | None = None,
     plan: dict | None = None,
+    true_slopes: pl.DataFrame | None = None,
 ) -> Path:
     metrics = pl.read_csv(evaluation / "metrics.csv")
     f1 = pl.read_csv(evaluation / "f1.csv")
@@ -69,6 +79,8 @@ def build_report(
     pngs["figure_calibration"] = reliability_figure(
         pl.read_parquet(evaluation / "predictions.parquet").filter(pl.col("label").is_not_null()), model="stack"
     )
+    if true_slopes is not None:  # simulated data: the estimated offer response against the truth
+        pngs["figure_slopes"] = figures.figure_slopes(true_slopes)
     for name, png in pngs.items():
         io.write_bytes(png, out / f"{name}.png")
     f1_wide = f1.filter(pl.col("fold") == f1["fold"].max()) if "fold" in f1.columns else f1
@@ -113,6 +125,11 @@ def build_report(
             pngs["figure_calibration"],
         ),
         *_response_sections(evaluation),
+        *(
+            [("Estimated against true offer slopes per pair (simulated data, forward decision)", pngs["figure_slopes"])]
+            if "figure_slopes" in pngs
+            else []
+        ),
         ("Figure 3: exploratory data analysis", pngs["figure3_eda"]),
         ("Figure 4: purchase probability against offer %, fitted sigmoids", pngs["figure4_elasticity"]),
         ("Figure 5: probability distributions and per-consumer cut-offs", pngs["figure5_probabilities"]),

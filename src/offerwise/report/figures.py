@@ -132,3 +132,29 @@ def figure_plan(offers: pl.DataFrame) -> bytes:
         ax.set_ylabel("recommended offer %")
         ax.legend(fontsize=7)
     return _png(fig)
+
+
+def figure_slopes(pairs: pl.DataFrame) -> bytes:
+    """Per category: each pair's estimated offer slope against its true one (simulated data), for the
+    double-ML estimate and the TCN's counterfactual slope, with the category means and y = x."""
+    cats = sorted(pairs["category"].unique().to_list())
+    fig, axes = _grid(len(cats), width=3.4, height=3.0)
+    routes = [
+        (c, label, colour)
+        for c, label, colour in (("dml_slope", "double ML", "#C44E52"), ("pair_slope", "TCN counterfactual", "#8C8C8C"))
+        if c in pairs.columns
+    ]
+    for ax, cat in zip(axes, cats):
+        rows = pairs.filter(pl.col("category") == cat)
+        truth = rows["true_a"].to_numpy()
+        for column, label, colour in routes:
+            est = rows[column].to_numpy()
+            ax.scatter(truth, est, s=4, alpha=0.25, color=colour, label=f"{label} (mean {est.mean():.3f})")
+        top = float(max(truth.max(), *(rows[c].max() for c, _, _ in routes)))
+        ax.plot([0, top], [0, top], color="black", lw=0.8, ls="--")
+        ax.axvline(truth.mean(), color="black", lw=0.6, ls=":", label=f"true mean {truth.mean():.3f}")
+        ax.set_title(cat, fontsize=9)
+        ax.set_xlabel("true slope (logit per offer point)")
+        ax.set_ylabel("estimated slope")
+        ax.legend(fontsize=6)
+    return _png(fig)
