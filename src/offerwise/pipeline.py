@@ -72,12 +72,17 @@ class Prepared:
         return int(self.splits.filter((pl.col("fold") == fold) & (pl.col("split") == "test")).get_column("period").item())
 
     def period_dates(self, period: int) -> tuple[dt.date, dt.date]:
-        days = int(self.manifest["period_days"])
-        start = dt.date.fromisoformat(self.manifest["anchor"]) + dt.timedelta(days=days * period)
-        return start, start + dt.timedelta(days=days - 1)
+        return period_dates(self.manifest, period)
 
     def status_quo_of(self, fold: int) -> pl.DataFrame:
         return self.status_quo.filter(pl.col("fold") == fold).drop("fold")
+
+
+def period_dates(manifest: dict, period: int) -> tuple[dt.date, dt.date]:
+    """First and last day of a period, from the panel manifest (features.json)."""
+    days = int(manifest["period_days"])
+    start = dt.date.fromisoformat(manifest["anchor"]) + dt.timedelta(days=days * period)
+    return start, start + dt.timedelta(days=days - 1)
 
 
 def read_prepared(panel: Path) -> Prepared:
@@ -708,11 +713,11 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
 def _true_slopes(out: Path, source: str) -> pl.DataFrame | None:
     """The forward decision's pair slopes beside the simulator's true ones (None on real data):
     customer_id, item_id, category, true_a, pair_slope (the TCN's), dml_slope (if estimated)."""
-    pairs_path = out / "recommendations" / "pair_elasticity.parquet"
-    truth = _truth(source, read_prepared(out / "prepared").period_dates(pl.read_parquet(pairs_path).get_column("period").first())[0])
+    pairs = pl.read_parquet(out / "recommendations" / "pair_elasticity.parquet")
+    manifest = io.read_json(out / "prepared" / "features.json")  # the dates only: no need to read the panel again
+    truth = _truth(source, period_dates(manifest, pairs.get_column("period").first())[0])
     if truth is None:
         return None
-    pairs = pl.read_parquet(pairs_path)
     return pairs.select(*PAIR, "category", "pair_slope", *[c for c in ("dml_slope",) if c in pairs.columns]).join(
         truth.select(*PAIR, "true_a"), on=PAIR
     )

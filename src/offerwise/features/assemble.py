@@ -72,23 +72,14 @@ def profile_block(cols: Columns, prefix: str, level: str, events: np.ndarray, ga
     gap_mean, gap_last = h.gaps(events)
     reorder, frequency = h.rates(events)
     what = f"{level}'s orders in periods before t"
-    never = SINCE_START
-    cols.temporal(
-        f"{prefix}_periods_since_first",
-        h.periods_since(first)[gather],
-        "profile",
-        f"Periods since the {level}'s first order (before t).",
-        fill=never,
-    )
-    cols.temporal(
-        f"{prefix}_periods_since_last",
-        h.periods_since(last)[gather],
-        "profile",
-        f"Periods since the {level}'s last order (before t).",
-        fill=never,
-    )
-    cols.temporal(f"{prefix}_gap_mean", gap_mean[gather], "profile", f"Mean gap in periods between the {what}.", fill=never)
-    cols.temporal(f"{prefix}_gap_last", gap_last[gather], "profile", f"Gap between the last two of the {what}.", fill=never)
+    undefined_until_ordered = {  # "never happened" is t + 1 (SINCE_START), not the panel's length
+        "periods_since_first": (h.periods_since(first), f"Periods since the {level}'s first order (before t)."),
+        "periods_since_last": (h.periods_since(last), f"Periods since the {level}'s last order (before t)."),
+        "gap_mean": (gap_mean, f"Mean gap in periods between the {what}."),
+        "gap_last": (gap_last, f"Gap between the last two of the {what}."),
+    }
+    for name, (values, how) in undefined_until_ordered.items():
+        cols.temporal(f"{prefix}_{name}", values[gather], "profile", how, fill=SINCE_START)
     cols.temporal(f"{prefix}_reorder_rate", reorder[gather], "profile", f"(orders - 1) / periods since the first order; {what}.")
     cols.temporal(f"{prefix}_order_frequency", frequency[gather], "profile", f"Share of periods before t with an order; {what}.")
     cols.temporal(
