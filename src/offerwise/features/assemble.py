@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -66,6 +67,51 @@ def index_of(values: pl.Series, name: str) -> pl.DataFrame:
     return pl.DataFrame({name: values.unique().sort()}).with_row_index(f"{name}_idx").with_columns(pl.col(f"{name}_idx").cast(pl.Int64))
 
 
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Item x period and category x period sums over *every* consumer's lines: all a consumer's
+    features need from other consumers. Each consumer's lines live in one shard, so the totals of
+    the whole data are the sums of the shards' totals (`combine`), exactly for the counts.
+
+    items: item_id, period, disc, gross, qty, listv, hits, new, buyers; categories: the same by
+    category without buyers. hits = consumer-items bought in the period; new = those bought for
+    the first time (their repurchase exposure starts); buyers = distinct consumers."""
+
+    items: pl.DataFrame
+    categories: pl.DataFrame
+
+    @classmethod
+    def of(cls, tx: pl.DataFrame) -> Totals:
+        """tx: prepared lines (customer_id, item_id, category, period, retail_discount, gross, quantity, list_price)."""
+        first = pl.col("period").min().over("customer_id", "item_id")
+        bought = (
+            tx.select("customer_id", "item_id", "category", "period")
+            .unique()
+            .with_columns(hits=pl.lit(1.0), new=(pl.col("period") == first).cast(pl.Float64))
+        )
+
+        def by(key: str) -> pl.DataFrame:
+            sums = tx.group_by(key, "period").agg(
+                disc=pl.col("retail_discount").sum(),
+                gross=pl.col("gross").sum(),
+                qty=pl.col("quantity").sum(),
+                listv=(pl.col("list_price") * pl.col("quantity")).sum(),
+            )
+            counts = bought.group_by(key, "period").agg(pl.col("hits").sum(), pl.col("new").sum(), buyers=pl.col("customer_id").n_unique())
+            return sums.join(counts, on=[key, "period"], how="left").with_columns(pl.col("period").cast(pl.Int64))
+
+        return cls(items=by("item_id"), categories=by("category").drop("buyers"))
+
+    @classmethod
+    def combine(cls, parts: list[Totals]) -> Totals:
+        def add(frames: list[pl.DataFrame], key: str) -> pl.DataFrame:
+            return pl.concat(frames).group_by(key, "period").agg(pl.all().sum()).sort(key, "period")
+
+        return cls(items=add([p.items for p in parts], "item_id"), categories=add([p.categories for p in parts], "category"))
+
+
 def profile_block(cols: Columns, prefix: str, level: str, events: np.ndarray, gather: np.ndarray) -> None:
     """Time since first / last order, gaps, reorder rate and frequency, streak, order count."""
     first, last = h.first_before(events), h.last_before(events)
@@ -102,16 +148,23 @@ def assemble(
     promotions: pl.DataFrame | None,
     exposure: pl.DataFrame | None,
     recorded: pl.DataFrame | None = None,
+    totals: Totals | None = None,
 ) -> tuple[pl.DataFrame, list[Feature]]:
     """Compute every feature for `pairs` (sorted) over `n_periods` periods; periods >= `labelled`
-    have no data yet (the future), so their target is null."""
+    have no data yet (the future), so their target is null.
+
+    `tx` needs every line of the pairs' consumers; `totals` are the sums over all consumers (by
+    default those of `tx`: then `tx` must hold every consumer's lines)."""
+    totals = totals or Totals.of(tx)
     P, T = pairs.height, n_periods
     cust_index, item_index, cat_index = (
         index_of(pairs["customer_id"], "customer_id"),
-        index_of(tx["item_id"], "item_id"),
-        index_of(tx["category"], "category"),
+        index_of(totals.items["item_id"], "item_id"),
+        index_of(totals.categories["category"], "category"),
     )
     tx = tx.join(cust_index, on="customer_id", how="left").join(item_index, on="item_id").join(cat_index, on="category")
+    item_totals = totals.items.join(item_index, on="item_id")
+    cat_totals = totals.categories.join(cat_index, on="category")
     pairs = (
         pairs.with_row_index("pair_idx")
         .join(cust_index, on="customer_id", maintain_order="left")
@@ -135,15 +188,17 @@ def assemble(
         fill=0.5,
     )
     c_baskets = _consumer_features(cols, tx, cust_index.height, T, p_cust)
-    _item_features(cols, tx, item_index.height, T, p_item)
-    offer = _price_offer_features(cols, tx, pp, item_index.height, cat_index.height, T, p_item, p_cat, p_cust, recorded)
+    _item_features(cols, item_totals, item_index.height, T, p_item)
+    offer = _price_offer_features(
+        cols, tx, pp, item_totals, cat_totals, item_index.height, cat_index.height, T, p_item, p_cat, p_cust, recorded
+    )
     _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T)
     for name, values in (("target", bought.astype(np.float32)), ("offer_pct", offer), ("c_baskets", c_baskets)):
         for w in lag_windows:
             for stat, v in rolling_stats(values, w).items():
                 cols.temporal(f"lag_{name}_{stat}_{w}", v, "lag", f"Rolling {stat} of {name} over periods t-{w} .. t-1.", fill=0.0)
     _static_features(cols, pairs, items, customers)
-    _target_encodings(cols, tx, pairs, T)
+    _target_encodings(cols, tx, pairs, item_totals, cat_totals, T)
     keys = {
         "customer_id": np.repeat(pairs.get_column("customer_id").to_numpy(), T),
         "item_id": np.repeat(pairs.get_column("item_id").to_numpy(), T),
@@ -200,9 +255,8 @@ def _consumer_features(cols: Columns, tx: pl.DataFrame, n_cust: int, T: int, p_c
     return baskets[p_cust].astype(np.float32)
 
 
-def _item_features(cols: Columns, tx: pl.DataFrame, n_items: int, T: int, p_item: np.ndarray) -> None:
-    ip = tx.group_by("item_id_idx", "period").agg(buyers=pl.col("customer_id").n_unique().cast(pl.Float64))
-    buyers = dense(ip, "item_id_idx", "buyers", n_items, T)
+def _item_features(cols: Columns, item_totals: pl.DataFrame, n_items: int, T: int, p_item: np.ndarray) -> None:
+    buyers = dense(item_totals.with_columns(pl.col("buyers").cast(pl.Float64)), "item_id_idx", "buyers", n_items, T)
     profile_block(cols, "i", "item (all consumers)", buyers > 0, p_item)
     cols.temporal("i_buyers_last", h.shift_right(buyers, 0.0)[p_item], "profile", "Consumers who bought the item in period t-1.")
     cols.temporal(
@@ -219,9 +273,9 @@ def _sums(tx: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
-def _price_offer_features(cols, tx, pp, n_items, n_cats, T, p_item, p_cat, p_cust, recorded=None) -> np.ndarray:
+def _price_offer_features(cols, tx, pp, item, cat, n_items, n_cats, T, p_item, p_cat, p_cust, recorded=None) -> np.ndarray:
+    """item, cat: the item and category totals (over every consumer); tx: the pairs' consumers' lines."""
     P = p_item.size
-    item, cat = _sums(tx, ["item_id_idx"]), _sums(tx, ["category_idx"])
     # The consumer's own lines in the category, whether or not they bought this item: (C, K, T) -> (P, T).
     own = _sums(tx.filter(pl.col("customer_id_idx").is_not_null()), ["customer_id_idx", "category_idx"])
     own_cube = {v: np.zeros((int(p_cust.max()) + 1, n_cats, T)) for v in ("disc", "gross")}
@@ -344,21 +398,27 @@ def _static_features(cols, pairs, items, customers) -> None:
         )
 
 
-def _target_encodings(cols: Columns, tx: pl.DataFrame, pairs: pl.DataFrame, T: int) -> None:
+def _target_encodings(cols: Columns, tx: pl.DataFrame, pairs: pl.DataFrame, item_totals, cat_totals, T: int) -> None:
     """Repurchase rates of the item and of the consumer over every line before t (not only the
-    panel's pairs, so that which pairs later become relevant never moves a value)."""
-    lines = tx.unique(["customer_id", "item_id_idx", "period"]).select(
-        "customer_id", "customer_id_idx", "item_id_idx", "category_idx", "period"
-    )
+    panel's pairs, so that which pairs later become relevant never moves a value). The item's and
+    the category's come from the totals over all consumers, the consumer's from its own lines."""
+    lines = tx.filter(pl.col("customer_id_idx").is_not_null()).unique(["customer_id", "item_id_idx", "period"])
     first = pl.col("period").min().over("customer_id", "item_id_idx")
-    lines = lines.with_columns(new=(pl.col("period") == first).cast(pl.Float64), one=pl.lit(1.0))
-    cat_hits, cat_exposure = _repurchase_counts(lines, "category_idx", int(tx.get_column("category_idx").max()) + 1, T)
+    own = lines.with_columns(new=(pl.col("period") == first).cast(pl.Float64), hits=pl.lit(1.0))
+    cat_hits, cat_exposure = _repurchase_counts(cat_totals, "category_idx", int(cat_totals.get_column("category_idx").max()) + 1, T)
     with np.errstate(invalid="ignore", divide="ignore"):
         cat_rate = np.where(cat_exposure > 0, cat_hits / cat_exposure, 0.0)[pairs.get_column("category_idx").to_numpy()]
-    for name, key, level in (("te_item", "item_id_idx", "item"), ("te_customer", "customer_id_idx", "consumer")):
+    for name, key, counts, level in (
+        ("te_item", "item_id_idx", item_totals, "item"),
+        (
+            "te_customer",
+            "customer_id_idx",
+            own.group_by("customer_id_idx", "period").agg(pl.col("hits").sum(), pl.col("new").sum()),
+            "consumer",
+        ),
+    ):
         rows = pairs.get_column(key).to_numpy()
-        known = lines.filter(pl.col(key).is_not_null())
-        hits, exposure = _repurchase_counts(known, key, max(int(rows.max()), int(known.get_column(key).max() or 0)) + 1, T)
+        hits, exposure = _repurchase_counts(counts, key, max(int(rows.max()), int(counts.get_column(key).max() or 0)) + 1, T)
         value = (hits[rows] + TE_SMOOTHING * cat_rate) / (exposure[rows] + TE_SMOOTHING)
         cols.temporal(
             name,
@@ -369,10 +429,9 @@ def _target_encodings(cols: Columns, tx: pl.DataFrame, pairs: pl.DataFrame, T: i
         )
 
 
-def _repurchase_counts(lines: pl.DataFrame, key: str, n: int, T: int) -> tuple[np.ndarray, np.ndarray]:
-    """(n, T) each: purchase periods before t, and consumer-item periods of exposure before t
-    (from each consumer-item's first purchase on)."""
-    per = lines.group_by(key, "period").agg(pl.col("one").sum(), pl.col("new").sum())
-    hits = np.cumsum(dense(per, key, "one", n, T), axis=1)
+def _repurchase_counts(per: pl.DataFrame, key: str, n: int, T: int) -> tuple[np.ndarray, np.ndarray]:
+    """per: key, period, hits, new. (n, T) each: purchase periods before t, and consumer-item
+    periods of exposure before t (from each consumer-item's first purchase on)."""
+    hits = np.cumsum(dense(per, key, "hits", n, T), axis=1)
     exposure = np.cumsum(np.cumsum(dense(per, key, "new", n, T), axis=1), axis=1)
     return h.shift_right(hits, 0.0).astype(np.float64), h.shift_right(exposure, 0.0).astype(np.float64)

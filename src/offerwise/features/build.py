@@ -13,6 +13,7 @@ period after it (its test period): the backtest folds decide periods that happen
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -20,7 +21,7 @@ import polars as pl
 from offerwise.config import PanelConfig
 from offerwise.data.schema import RetailData
 from offerwise.errors import InputError
-from offerwise.features.assemble import assemble
+from offerwise.features.assemble import Totals, assemble
 from offerwise.features.manifest import Feature
 from offerwise.features.offers import OFFER_RULE
 from offerwise.features.periods import assign_periods, complete_periods, default_anchor, period_starts, rolling_splits
@@ -52,49 +53,69 @@ def decision_splits(n_complete: int, *, train_periods: int, folds: int) -> pl.Da
     return splits.with_columns(decision=pl.when(pl.col("fold") == folds).then(pl.lit("forward")).otherwise(pl.lit("backtest")))
 
 
+@dataclass(frozen=True)
+class PanelPlan:
+    """What every shard of a panel build shares: the calendar, the folds and the consumer sample.
+    Fixed on the driver from cheap scans (first and last day, the consumers seen before the first cutoff)."""
+
+    cfg: PanelConfig
+    anchor: dt.date
+    n_complete: int
+    splits: pl.DataFrame
+    validations: list[int]
+    sampled: pl.Series | None  # customer ids kept by max_customers; None = everyone
+
+    @property
+    def n_periods(self) -> int:
+        return self.n_complete + 1  # the future period: features from history, no target
+
+    @property
+    def starts(self) -> list[dt.date]:
+        return period_starts(self.n_periods, anchor=self.anchor, period_days=self.cfg.period_days)
+
+
+def plan_panel(transactions: pl.DataFrame, cfg: PanelConfig) -> PanelPlan:
+    """transactions: customer_id and timestamp of every line (other columns are ignored)."""
+    stamps = transactions.select(first=pl.col("timestamp").min(), last=pl.col("timestamp").max())
+    anchor = cfg.start or default_anchor(stamps.item(0, "first").date())
+    n_complete = complete_periods(cfg.end or stamps.item(0, "last").date(), anchor=anchor, period_days=cfg.period_days)
+    splits = decision_splits(n_complete, train_periods=cfg.train_periods, folds=cfg.folds)
+    validations = splits.filter(pl.col("split") == "validation").sort("fold").get_column("period").unique(maintain_order=True).to_list()
+    sampled = None
+    if cfg.max_customers is not None:
+        seen = assign_periods(transactions.select("customer_id", "timestamp"), anchor=anchor, period_days=cfg.period_days)
+        sampled = _sample_customers(seen, validations[0], cfg.max_customers)
+    return PanelPlan(cfg, anchor, n_complete, splits, validations, sampled)
+
+
 def build_panel(data: RetailData, cfg: PanelConfig, *, offer_history: pl.DataFrame | None = None) -> Panel:
     """Columns: customer_id, item_id, category, period, period_start, target (null in the future
     period), relevant_from_fold, features.
 
     `offer_history` (item_id, customer_id (null = every consumer), start_date, end_date, offer_pct):
     the retailer's record of the offers it ran; where it covers a pair and period it replaces the
-    offer inferred from other consumers' discounts (which carries measurement error)."""
-    tx, items = _prepare_lines(data, cfg)
-    first_day = tx.get_column("timestamp").min().date()
-    anchor = cfg.start or default_anchor(first_day)
-    tx = assign_periods(tx, anchor=anchor, period_days=cfg.period_days)
-    n_complete = complete_periods(cfg.end or tx.get_column("timestamp").max().date(), anchor=anchor, period_days=cfg.period_days)
-    outside = tx.filter((pl.col("period") < 0) | (pl.col("period") >= n_complete)).height
-    tx = tx.filter(pl.col("period").is_between(0, n_complete - 1))
-    splits = decision_splits(n_complete, train_periods=cfg.train_periods, folds=cfg.folds)
-    validations = splits.filter(pl.col("split") == "validation").sort("fold").get_column("period").unique(maintain_order=True).to_list()
-    tx = _sample_customers(tx, validations[0], cfg.max_customers)
-    pairs, skipped = _relevant_pairs(tx, validations, cfg)
-    n_periods = n_complete + 1  # the future period: features from history, no target
-    starts = period_starts(n_periods, anchor=anchor, period_days=cfg.period_days)
-    frame, features = assemble(
-        tx,
-        items,
-        data.customers,
-        pairs,
-        n_periods=n_periods,
-        labelled=n_complete,
-        starts=starts,
-        period_days=cfg.period_days,
-        lag_windows=cfg.lag_windows,
-        promotions=data.promotions if cfg.item_level == "item_id" else None,
-        exposure=_exposure(data, pairs) if cfg.item_level == "item_id" else None,
-        recorded=_recorded_offers(offer_history, pairs, anchor, cfg.period_days, n_periods) if cfg.item_level == "item_id" else None,
-    )
-    info = {
-        "anchor": anchor.isoformat(),
+    offer inferred from other consumers' discounts (which carries measurement error).
+
+    The whole panel in memory: one shard of the sharded build (features/shards.py), same functions."""
+    plan = plan_panel(data.transactions, cfg)
+    tx, items, outside = shard_lines(data.transactions, data.items, plan)
+    kept, skipped = select_categories(category_sizes(pair_relevance(tx, plan)), cfg)
+    frame, features = shard_panel(tx, items, data, plan, kept, Totals.of(tx), offer_history=offer_history)
+    return Panel(frame=frame, features=features, splits=plan.splits, info=panel_info(plan, outside, frame, skipped, offer_history))
+
+
+def panel_info(plan: PanelPlan, outside: int, frame: pl.DataFrame, skipped: dict[str, str], offer_history) -> dict[str, object]:
+    """The manifest's facts about a built panel; `frame` needs customer_id and item_id (any subset of columns)."""
+    cfg = plan.cfg
+    return {
+        "anchor": plan.anchor.isoformat(),
         "period_days": cfg.period_days,
-        "periods": n_periods,
-        "complete_periods": n_complete,
-        "future_period": n_complete,
-        "future_period_start": starts[-1].isoformat(),
+        "periods": plan.n_periods,
+        "complete_periods": plan.n_complete,
+        "future_period": plan.n_complete,
+        "future_period_start": plan.starts[-1].isoformat(),
         "lines_outside_complete_periods": outside,
-        "pairs": pairs.height,
+        "pairs": frame.select("customer_id", "item_id").n_unique() if frame.height else 0,
         "rows": frame.height,
         "skipped_categories": skipped,
         "item_level": cfg.item_level,
@@ -102,17 +123,65 @@ def build_panel(data: RetailData, cfg: PanelConfig, *, offer_history: pl.DataFra
         if offer_history is not None
         else "inferred (offer_rule)",
         "min_purchases": cfg.min_purchases,
-        "splits": splits.group_by("fold", "split")
+        "splits": plan.splits.group_by("fold", "split")
         .agg(pl.col("period").min().alias("first"), pl.col("period").max().alias("last"))
         .sort("fold", "split")
         .to_dicts(),
     }
-    return Panel(frame=frame, features=features, splits=splits, info=info)
 
 
-def _prepare_lines(data: RetailData, cfg: PanelConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
-    tx = data.transactions.with_row_index("line")  # source order gives the position in the basket
-    items = data.items
+def shard_lines(transactions: pl.DataFrame, items: pl.DataFrame, plan: PanelPlan) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """One shard's lines prepared for the features (whole baskets: a basket is one consumer's),
+    inside the complete periods and the consumer sample; the items at the modelled level; and the
+    count of lines outside the periods."""
+    tx, items = _prepare_lines(transactions, items, plan.cfg)
+    tx = assign_periods(tx, anchor=plan.anchor, period_days=plan.cfg.period_days)
+    inside = pl.col("period").is_between(0, plan.n_complete - 1)
+    outside = tx.filter(~inside).height
+    tx = tx.filter(inside)
+    if plan.sampled is not None:
+        tx = tx.filter(pl.col("customer_id").is_in(plan.sampled.implode()))
+    return tx, items, outside
+
+
+def shard_panel(
+    tx: pl.DataFrame,
+    items: pl.DataFrame,
+    data: RetailData,
+    plan: PanelPlan,
+    categories: list[str],
+    totals: Totals,
+    *,
+    offer_history: pl.DataFrame | None,
+) -> tuple[pl.DataFrame, list[Feature]]:
+    """The panel rows of the consumers whose lines `tx` holds (all of each one's lines) in the kept
+    `categories`, with the totals over every consumer; `data` gives customers, promotions and
+    campaigns (its transactions are not read). Empty frame and no features when none of these
+    consumers has a relevant pair."""
+    cfg = plan.cfg
+    pairs = pair_relevance(tx, plan).filter(pl.col("category").is_in(categories)).sort("category", "customer_id", "item_id")
+    if pairs.height == 0:
+        return pl.DataFrame(), []
+    item_level = cfg.item_level == "item_id"
+    return assemble(
+        tx,
+        items,
+        data.customers,
+        pairs,
+        n_periods=plan.n_periods,
+        labelled=plan.n_complete,
+        starts=plan.starts,
+        period_days=cfg.period_days,
+        lag_windows=cfg.lag_windows,
+        promotions=data.promotions if item_level else None,
+        exposure=_exposure(data, pairs) if item_level else None,
+        recorded=_recorded_offers(offer_history, pairs, plan.anchor, cfg.period_days, plan.n_periods) if item_level else None,
+        totals=totals,
+    )
+
+
+def _prepare_lines(transactions: pl.DataFrame, items: pl.DataFrame, cfg: PanelConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    tx = transactions.with_row_index("line")  # source order gives the position in the basket
     if cfg.item_level != "item_id":
         tx, items = coarsen_items(tx, items, cfg.item_level)
     basket = (
@@ -131,18 +200,16 @@ def _prepare_lines(data: RetailData, cfg: PanelConfig) -> tuple[pl.DataFrame, pl
     return tx, items
 
 
-def _sample_customers(tx: pl.DataFrame, first_validation: int, max_customers: int | None) -> pl.DataFrame:
-    """Keep `max_customers` consumers seen before the first cutoff: those with the smallest salted
-    hash of their id, so the sample never depends on what happened after any decision's cutoff."""
-    if max_customers is None:
-        return tx
+def _sample_customers(tx: pl.DataFrame, first_validation: int, max_customers: int) -> pl.Series:
+    """The `max_customers` consumers seen before the first cutoff with the smallest salted hash of
+    their id, so the sample never depends on what happened after any decision's cutoff."""
     seen = tx.filter(pl.col("period") < first_validation).select("customer_id").unique()
     ids = (
         seen.with_columns(h=pl.col("customer_id").hash(seed=0) ^ pl.lit(SAMPLE_SALT).hash(seed=0))
         .sort("h", "customer_id")
         .head(max_customers)
     )
-    return tx.filter(pl.col("customer_id").is_in(ids.get_column("customer_id").implode()))
+    return ids.get_column("customer_id")
 
 
 def coarsen_items(tx: pl.DataFrame, items: pl.DataFrame, level: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -169,38 +236,45 @@ def coarsen_items(tx: pl.DataFrame, items: pl.DataFrame, level: str) -> tuple[pl
     return tx, new_items
 
 
-def _relevant_pairs(tx: pl.DataFrame, validations: list[int], cfg: PanelConfig) -> tuple[pl.DataFrame, dict[str, str]]:
+def pair_relevance(tx: pl.DataFrame, plan: PanelPlan) -> pl.DataFrame:
     """Pairs bought in >= min_purchases periods before a fold's validation period.
 
     Columns: customer_id, item_id, category, relevant_from_fold. History only grows with the fold,
-    so a pair relevant in fold k is relevant in every later fold.
-    """
+    so a pair relevant in fold k is relevant in every later fold. Per consumer, so per shard."""
     bought = tx.select("customer_id", "item_id", "category", "period").unique()
     counts = bought.group_by("customer_id", "item_id", "category").agg(
-        [(pl.col("period") < v).sum().alias(f"n{k}") for k, v in enumerate(validations)]
+        [(pl.col("period") < v).sum().alias(f"n{k}") for k, v in enumerate(plan.validations)]
     )
     fold_expr = pl.lit(None, pl.Int32)
-    for k in reversed(range(len(validations))):
-        fold_expr = pl.when(pl.col(f"n{k}") >= cfg.min_purchases).then(pl.lit(k, pl.Int32)).otherwise(fold_expr)
-    pairs = counts.select("customer_id", "item_id", "category", relevant_from_fold=fold_expr).drop_nulls()
+    for k in reversed(range(len(plan.validations))):
+        fold_expr = pl.when(pl.col(f"n{k}") >= plan.cfg.min_purchases).then(pl.lit(k, pl.Int32)).otherwise(fold_expr)
+    return counts.select("customer_id", "item_id", "category", relevant_from_fold=fold_expr).drop_nulls()
+
+
+def category_sizes(pairs: pl.DataFrame) -> pl.DataFrame:
+    """category, len: relevant pairs per category (shards' sizes add up)."""
+    return pairs.group_by("category").len()
+
+
+def select_categories(sizes: pl.DataFrame, cfg: PanelConfig) -> tuple[list[str], dict[str, str]]:
+    """The categories the panel keeps, and those it skips with the reason; `sizes` (category, len)
+    over all consumers, shards' rows summed here. Raises when none is kept."""
+    sizes = sizes.group_by("category").agg(pl.col("len").sum())
     skipped: dict[str, str] = {}
     if cfg.categories is not None:
-        unknown = set(cfg.categories) - set(pairs.get_column("category").unique().to_list())
-        for cat in sorted(unknown):
+        for cat in sorted(set(cfg.categories) - set(sizes.get_column("category").to_list())):
             skipped[cat] = "no relevant consumer-item pairs in this data"
-        pairs = pairs.filter(pl.col("category").is_in(cfg.categories))
-    sizes = pairs.group_by("category").len()
-    for cat, n in sizes.filter(pl.col("len") < cfg.min_pairs_per_category).iter_rows():
+        sizes = sizes.filter(pl.col("category").is_in(cfg.categories))
+    for cat, n in sizes.filter(pl.col("len") < cfg.min_pairs_per_category).sort("category").iter_rows():
         skipped[cat] = f"{n} relevant pairs, fewer than min_pairs_per_category={cfg.min_pairs_per_category}"
-    pairs = pairs.filter(~pl.col("category").is_in(list(skipped)))
+    sizes = sizes.filter(~pl.col("category").is_in(list(skipped))).sort(["len", "category"], descending=[True, False])
     if cfg.top_categories is not None:
-        sizes = pairs.group_by("category").len().sort(["len", "category"], descending=[True, False])
         for cat in sizes.get_column("category").to_list()[cfg.top_categories :]:
             skipped[cat] = f"not among the {cfg.top_categories} largest categories (top_categories)"
-        pairs = pairs.filter(~pl.col("category").is_in(list(skipped)))
-    if pairs.height == 0:
+        sizes = sizes.head(cfg.top_categories)
+    if sizes.height == 0:
         raise InputError(f"No category has at least {cfg.min_pairs_per_category} relevant consumer-item pairs; skipped: {skipped}.")
-    return pairs.sort("category", "customer_id", "item_id"), skipped
+    return sorted(sizes.get_column("category").to_list()), skipped
 
 
 def _recorded_offers(history: pl.DataFrame | None, pairs: pl.DataFrame, anchor, period_days: int, n_periods: int) -> pl.DataFrame | None:
