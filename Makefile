@@ -9,7 +9,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	# Pinned here (not in pyproject) so pip takes the local CPU wheel, not a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,ray]'  # Ray: the tests cover --engine ray on a local cluster
 	touch $(STAMP)
 
 install: $(STAMP)

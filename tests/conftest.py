@@ -24,15 +24,8 @@ TX_HEADER = "date,customer_id,item_id,quantity,selling_price,other_discount,coup
 
 @pytest.fixture
 def amexpert_dir(tmp_path: Path) -> Path:
-    tx = TX_HEADER + (
-        "2012-01-02,1,1,1,80.0,-20.0,0.0\n"
-        "2012-01-03,1,2,2,50.0,0.0,-10.0\n"
-        "2012-01-17,2,3,1,100.0,0.0,0.0\n"
-    )
-    demo = (
-        "customer_id,age_range,marital_status,rented,family_size,no_of_children,income_bracket\n"
-        "1,46-55,Married,0,5+,3+,4\n"
-    )
+    tx = TX_HEADER + ("2012-01-02,1,1,1,80.0,-20.0,0.0\n2012-01-03,1,2,2,50.0,0.0,-10.0\n2012-01-17,2,3,1,100.0,0.0,0.0\n")
+    demo = "customer_id,age_range,marital_status,rented,family_size,no_of_children,income_bracket\n1,46-55,Married,0,5+,3+,4\n"
     return write_amexpert(tmp_path / "amex", tx, ITEMS_CSV, demo)
 
 
@@ -59,3 +52,17 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = CliRunner().invoke(app, ["run", "--data", "simulated", "--quick", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) for every test of engine 'ray'; offerwise.runtime reuses it."""
+    import os
+
+    if os.environ.get("CI"):  # the Makefile installs Ray: CI must run these tests, not skip them
+        import ray
+    else:
+        ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()

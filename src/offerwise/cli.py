@@ -165,6 +165,14 @@ EXPECTED_MINUTES = {
     "folder": "Time grows with the number of consumer-item pairs (the Complete Journey's 180,000: about 10 minutes on 2 cores)",
 }
 
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="Where shard tasks run: 'local' (this process) or 'ray' (pip install 'offerwise[ray]'); runtime.engine."),
+]
+ShardsOption = Annotated[
+    int | None, typer.Option("--shards", help="Consumer shards, hash(customer_id) mod N, N <= 128 (runtime.shards; 1 = one panel file).")
+]
+
 PlannedOption = Annotated[
     Path | None,
     typer.Option(
@@ -182,11 +190,13 @@ def prepare_command(
     config: ConfigOption = None,
     folds: Annotated[int | None, typer.Option(help="Backtest folds (decisions at earlier cutoffs).")] = None,
     planned_offers: PlannedOption = None,
+    engine: EngineOption = None,
+    shards: ShardsOption = None,
 ) -> None:
     """Build the bi-weekly consumer-item panel, with the fortnight after the data as its last period."""
     from offerwise import pipeline
 
-    cfg = Config.from_toml(config).override("panel", folds=folds)
+    cfg = Config.from_toml(config).override("panel", folds=folds).override("runtime", engine=engine, shards=shards)
     with console.status(f"loading {data} and building the panel ..."):
         info = pipeline.prepare(data, out, cfg, planned_offers=planned_offers, log=_log)
     console.print(
@@ -410,9 +420,11 @@ def run_command(
     reuse_models: Annotated[
         bool, typer.Option("--reuse-models", metavar="", help="The forward plan reuses the backtest's models instead of refitting.")
     ] = False,
+    engine: EngineOption = None,
+    shards: ShardsOption = None,
 ) -> None:
     """Every stage end to end: the backtest (scored against the last fortnight) and the plan for the fortnight after the data."""
-    _run(data, out, _config(config, quick), planned_offers, reuse_models)
+    _run(data, out, _config(config, quick).override("runtime", engine=engine, shards=shards), planned_offers, reuse_models)
 
 
 @app.command("recommend")
@@ -431,9 +443,11 @@ def recommend_command(
         bool,
         typer.Option("--quick", metavar="", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs)."),
     ] = False,
+    engine: EngineOption = None,
+    shards: ShardsOption = None,
 ) -> None:
     """Offers for the fortnight after the data ends (recommendations/offers.csv), with the backtest as evidence."""
-    _run(data, out, _config(config, quick), planned_offers, reuse_models)
+    _run(data, out, _config(config, quick).override("runtime", engine=engine, shards=shards), planned_offers, reuse_models)
 
 
 def _config(path: Path | None, quick: bool) -> Config:

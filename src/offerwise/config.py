@@ -141,6 +141,16 @@ class OptimizeConfig(_Stage):
         return value
 
 
+class RuntimeConfig(_Stage):
+    """Where shard tasks run (offerwise/runtime.py); the engine never changes a result."""
+
+    engine: Literal["local", "ray"] = "local"  # "ray": one Ray task per shard on the cluster `address` names (pip install offerwise[ray])
+    shards: int = Field(1, ge=1, le=128)  # 1: prepared/panel.parquet; N > 1: prepared/panel/shard=k/ by hash(customer_id) mod N
+    address: str | None = None  # ray.init address: None starts a local Ray cluster, "auto" joins the one this machine belongs to
+    workers: int | None = Field(None, ge=1)  # CPUs of the local Ray cluster (None: all); ignored when joining a cluster
+    retries: int = Field(2, ge=0)  # a failed shard task is retried this many times before the stage fails
+
+
 class Config(_Stage):
     data: DataConfig = DataConfig()
     simulation: SimulationConfig = SimulationConfig()
@@ -148,6 +158,7 @@ class Config(_Stage):
     model: ModelConfig = ModelConfig()
     response: ResponseConfig = ResponseConfig()
     optimize: OptimizeConfig = OptimizeConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
 
     @classmethod
     def from_toml(cls, path: str | Path | None) -> Config:
@@ -193,4 +204,7 @@ class Config(_Stage):
         return updated, said
 
     def hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+        """Of what can change a result: where the work runs (engine, address, workers, retries) cannot."""
+        settings = self.model_dump(mode="json")
+        settings["runtime"] = {"shards": self.runtime.shards}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]

@@ -86,12 +86,16 @@ def period_dates(manifest: dict, period: int) -> tuple[dt.date, dt.date]:
 
 
 def read_prepared(panel: Path) -> Prepared:
-    for name in ("panel.parquet", "features.json", "splits.csv", "status_quo.parquet"):
+    from offerwise.features.shards import read_panel
+
+    for name in ("features.json", "splits.csv", "status_quo.parquet"):
         if not (panel / name).is_file():
             raise InputError(f"{panel / name}: missing; run `offerwise prepare --out {panel}` first.")
+    if not (panel / "panel.parquet").is_file() and not (panel / "panel").is_dir():
+        raise InputError(f"{panel / 'panel.parquet'}: missing; run `offerwise prepare --out {panel}` first.")
     manifest = io.read_json(panel / "features.json")
     return Prepared(
-        frame=pl.read_parquet(panel / "panel.parquet"),
+        frame=read_panel(panel),
         features=[Feature(**f) for f in manifest["features"]],
         splits=pl.read_csv(panel / "splits.csv"),
         manifest=manifest,
@@ -137,24 +141,37 @@ def _plans(
 
 
 def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None = None, log: Callable[[str], None] = _noop) -> dict:
-    """Load, build the panel with its future period, and fix each decision's status quo offers."""
+    """Load, build the panel with its future period, and fix each decision's status quo offers.
+    runtime.shards > 1: the panel is built and written shard by shard (features/shards.py)."""
     from offerwise.data.load import load_data
     from offerwise.elasticity.reference import status_quo_offers
     from offerwise.features.build import build_panel
+    from offerwise.features.shards import build_panel_shards, read_panel
     from offerwise.model.pipeline import ALL, make_slice
+    from offerwise.runtime import Runtime
 
     data = load_data(source, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
     history = _offer_history(data, source, cfg)
-    panel = build_panel(data, cfg.panel, offer_history=history)
+    if cfg.runtime.shards > 1:
+        (out / "panel.parquet").unlink(missing_ok=True)
+        panel = build_panel_shards(
+            data, cfg.panel, out, shards=cfg.runtime.shards, runtime=Runtime(cfg.runtime, progress=log), offer_history=history
+        )
+        columns = ["customer_id", "item_id", "category", "period", "target", "offer_pct", "relevant_from_fold"]
+        rows_for_reference = read_panel(out, columns + [c for c in ("demo_age_range", "demo_age") if c in [f.name for f in panel.features]])
+    else:
+        panel = build_panel(data, cfg.panel, offer_history=history)
+        rows_for_reference = panel.frame
     plans = _plans(data, source, panel, planned_offers, history, log)
-    age = age_column(panel.frame)
+    age = age_column(rows_for_reference)
     status_quo = []
     for fold in sorted(panel.splits.get_column("fold").unique().to_list()):
-        rows = make_slice(panel.frame, panel.splits, fold, ALL).frame
+        rows = make_slice(rows_for_reference, panel.splits, fold, ALL).frame
         decided = int(rows.get_column("period").max())
         sq = status_quo_offers(rows, decided, age_column=age, planned=plans.get(fold))
         status_quo.append(sq.with_columns(fold=pl.lit(fold, pl.Int32)))
-    io.write_parquet(panel.frame, out / "panel.parquet")
+    if cfg.runtime.shards == 1:
+        io.write_parquet(panel.frame, out / "panel.parquet")
     io.write_csv(panel.splits, out / "splits.csv")
     io.write_parquet(pl.concat(status_quo), out / "status_quo.parquet")
     io.write_json({**panel.manifest(), "load_report": data.report.as_rows()}, out / "features.json")
@@ -234,14 +251,13 @@ def evaluate(panel: Path, models: Path, out: Path) -> pl.DataFrame:
 def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.DataFrame:
     """Per-consumer F1 cut-offs fitted on each fold's validation period; the backtest folds' test F1
     of every decision rule. Returns f1.csv's frame."""
+    from offerwise.features.shards import read_panel
     from offerwise.thresholds.decide import decide, f1_table, fit_thresholds
 
     if not (evaluation / "predictions.parquet").is_file():
         raise InputError(f"{evaluation / 'predictions.parquet'}: missing; run `offerwise evaluate --out {evaluation}` first.")
     predictions = pl.read_parquet(evaluation / "predictions.parquet")
-    frame = (
-        pl.read_parquet(panel / "panel.parquet", columns=["customer_id", "item_id", "period", "ci_periods_since_last"]) if panel else None
-    )
+    frame = read_panel(panel, columns=["customer_id", "item_id", "period", "ci_periods_since_last"]) if panel else None
     fitted, tables = [], []
     for (fold,), fold_preds in predictions.group_by("fold", maintain_order=True):
         test = fold_preds.filter(pl.col("split") == "test")

@@ -67,8 +67,6 @@ def index_of(values: pl.Series, name: str) -> pl.DataFrame:
     return pl.DataFrame({name: values.unique().sort()}).with_row_index(f"{name}_idx").with_columns(pl.col(f"{name}_idx").cast(pl.Int64))
 
 
-
-
 @dataclass(frozen=True)
 class Totals:
     """Item x period and category x period sums over *every* consumer's lines: all a consumer's

@@ -101,11 +101,14 @@ def build_panel(data: RetailData, cfg: PanelConfig, *, offer_history: pl.DataFra
     tx, items, outside = shard_lines(data.transactions, data.items, plan)
     kept, skipped = select_categories(category_sizes(pair_relevance(tx, plan)), cfg)
     frame, features = shard_panel(tx, items, data, plan, kept, Totals.of(tx), offer_history=offer_history)
-    return Panel(frame=frame, features=features, splits=plan.splits, info=panel_info(plan, outside, frame, skipped, offer_history))
+    pairs = frame.select("customer_id", "item_id").n_unique() if frame.height else 0
+    return Panel(
+        frame=frame, features=features, splits=plan.splits, info=panel_info(plan, outside, pairs, frame.height, skipped, offer_history)
+    )
 
 
-def panel_info(plan: PanelPlan, outside: int, frame: pl.DataFrame, skipped: dict[str, str], offer_history) -> dict[str, object]:
-    """The manifest's facts about a built panel; `frame` needs customer_id and item_id (any subset of columns)."""
+def panel_info(plan: PanelPlan, outside: int, pairs: int, rows: int, skipped: dict[str, str], offer_history) -> dict[str, object]:
+    """The manifest's facts about a built panel."""
     cfg = plan.cfg
     return {
         "anchor": plan.anchor.isoformat(),
@@ -115,8 +118,8 @@ def panel_info(plan: PanelPlan, outside: int, frame: pl.DataFrame, skipped: dict
         "future_period": plan.n_complete,
         "future_period_start": plan.starts[-1].isoformat(),
         "lines_outside_complete_periods": outside,
-        "pairs": frame.select("customer_id", "item_id").n_unique() if frame.height else 0,
-        "rows": frame.height,
+        "pairs": pairs,
+        "rows": rows,
         "skipped_categories": skipped,
         "item_level": cfg.item_level,
         "offer_source": "offer_history where recorded, else inferred (offer_rule)"
