@@ -31,7 +31,7 @@ from typing import Any
 import polars as pl
 
 from offerwise import io
-from offerwise.config import Config, OptimizeConfig, ResponseConfig
+from offerwise.config import Config, OptimizeConfig, ResponseConfig, RuntimeConfig
 from offerwise.errors import InputError
 from offerwise.features.manifest import Feature
 
@@ -417,12 +417,17 @@ def optimize(
     fold: int | None = None,
     compare: bool = False,
     decision_model: str = "tcn",
+    runtime: RuntimeConfig | None = None,
     log: Callable[[str], None] = _noop,
 ) -> pl.DataFrame:
     """Offers for one decision: `evaluation` holds thresholds.parquet, `decision` the decision's
-    elasticity.csv and pair_elasticity.parquet. offers.{parquet,csv}, optimization_summary.csv."""
+    elasticity.csv and pair_elasticity.parquet. offers.{parquet,csv}, optimization_summary.csv.
+    With runtime shards > 1 or engine "ray", the Lagrangian solver runs over consumer shards."""
+    from contextlib import nullcontext
+
     from offerwise.optimize.inputs import optimization_inputs
     from offerwise.optimize.pipeline import category_ranges, optimize_category
+    from offerwise.optimize.shards import ShardedSolver
 
     for path in (evaluation / "thresholds.parquet", decision / "elasticity.csv", decision / "pair_elasticity.parquet"):
         if not path.is_file():
@@ -440,14 +445,16 @@ def optimize(
     variants = [v for v in _variants(cfg, compare) if v.response != "dml" or "dml_slope" in inputs.columns]
     summary, by_variant = [], {}
     ranges = category_ranges(inputs, cfg.offer_range_percentiles)
-    for (category,), pairs in inputs.group_by("category", maintain_order=True):
-        for variant in variants:
-            chosen, row = optimize_category(pairs, variant, ranges[category])
-            summary.append(row)
-            if chosen is not None:
-                by_variant.setdefault(f"{variant.response}_{variant.objective}", []).append(chosen)
-            if row["status"] != "ok":
-                log(f"{category} ({variant.response}, {variant.objective}): {row['status']}")
+    sharded = runtime is not None and (runtime.shards > 1 or runtime.engine == "ray")
+    with ShardedSolver(runtime) if sharded else nullcontext() as solver:
+        for (category,), pairs in inputs.group_by("category", maintain_order=True):
+            for variant in variants:
+                chosen, row = optimize_category(pairs, variant, ranges[category], sharded=solver)
+                summary.append(row)
+                if chosen is not None:
+                    by_variant.setdefault(f"{variant.response}_{variant.objective}", []).append(chosen)
+                if row["status"] != "ok":
+                    log(f"{category} ({variant.response}, {variant.objective}): {row['status']}")
     default = by_variant.get(f"{cfg.response}_{cfg.objective}")
     if not default:
         raise InputError("No category could be optimised; see the messages above.")
@@ -524,13 +531,14 @@ def recommend(
     run_id: str,
     decision_model: str = "tcn",
     response: ResponseConfig | None = None,
+    runtime: RuntimeConfig | None = None,
     log: Callable[[str], None] = _noop,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The forward plan: the same elasticity and optimisation as the backtest, at the last cutoff."""
     p = read_prepared(panel)
     fold = p.forward_fold
     elasticity(panel, models, out, fold=fold, evaluation=evaluation, decision_model=decision_model, response=response, log=log)
-    summary = optimize(panel, evaluation, out, out, cfg, fold=fold, decision_model=decision_model, log=log)
+    summary = optimize(panel, evaluation, out, out, cfg, fold=fold, decision_model=decision_model, runtime=runtime, log=log)
     start, end = p.period_dates(p.decided_period(fold))
     plan, per_category = recommendation_tables(pl.read_parquet(out / "offers.parquet"), summary, start, end, run_id)
     io.write_parquet(plan, out / "offers.parquet")
@@ -642,7 +650,17 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
     )
     stage(
         "optimize",
-        lambda: optimize(prepared, evaluation, evaluation, out / "optimize", cfg.optimize, compare=True, decision_model=decider, log=log),
+        lambda: optimize(
+            prepared,
+            evaluation,
+            evaluation,
+            out / "optimize",
+            cfg.optimize,
+            compare=True,
+            decision_model=decider,
+            runtime=cfg.runtime,
+            log=log,
+        ),
     )
     stage(
         "recommend",
@@ -655,6 +673,7 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
             run_id=out.name,
             decision_model=decider,
             response=response,
+            runtime=cfg.runtime,
             log=log,
         ),
     )

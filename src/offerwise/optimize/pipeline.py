@@ -7,6 +7,7 @@ import polars as pl
 
 from offerwise.config import OptimizeConfig
 from offerwise.optimize.problem import ABSOLUTE, Matrices, build
+from offerwise.optimize.shards import ShardedSolver
 from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
 
 OFFER_COLUMNS = [
@@ -63,8 +64,11 @@ def _metrics(m: Matrices, pairs: pl.DataFrame, choice: np.ndarray) -> dict[str, 
     }
 
 
-def optimize_category(pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[float, float]) -> tuple[pl.DataFrame | None, dict]:
-    """pairs: one category's inputs (see problem.build). Returns (offers, summary row)."""
+def optimize_category(
+    pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[float, float], *, sharded: ShardedSolver | None = None
+) -> tuple[pl.DataFrame | None, dict]:
+    """pairs: one category's inputs (see problem.build). Returns (offers, summary row). With
+    `sharded`, the Lagrangian solver runs over consumer shards (optimize/shards.py)."""
     category = pairs.get_column("category").first() if pairs.height else None
     summary: dict = {
         "category": category,
@@ -92,7 +96,10 @@ def optimize_category(pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[f
     kwargs = {"time_limit": cfg.milp_time_limit} if cfg.solver == "milp" else {}
     summary |= {f"{k}_before": v for k, v in before.items()} | {"retention_target": R / max(n, 1)}
     try:
-        sol = solve(m.value, m.retention, m.allowed, R, spend, B, **kwargs)
+        if sharded is not None and cfg.solver != "milp":
+            sol = sharded.solve(m.value, m.retention, m.allowed, R, spend, B, pairs.get_column("customer_id"))
+        else:
+            sol = solve(m.value, m.retention, m.allowed, R, spend, B, **kwargs)
     except InfeasibleError as exc:
         return None, summary | {"status": f"infeasible: {exc}", "best_achievable_retention": exc.best_retention / max(n, 1)}
     after = _metrics(m, pairs, sol.choice)

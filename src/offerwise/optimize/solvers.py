@@ -43,17 +43,18 @@ class Solution:
 
 
 def check_feasible(allowed: np.ndarray, r: np.ndarray, R: float, c: np.ndarray | None = None, B: float | None = None) -> None:
-    """Raise InfeasibleError for an empty offer range or an unreachable retention target."""
-    if allowed.shape[0] and not allowed.any(axis=1).all():
-        empty = int((~allowed.any(axis=1)).sum())
-        raise InfeasibleError(f"{empty} pair(s) have no offer level inside the offer range.", best_retention=float("nan"))
-    best = float(np.where(allowed, r, NEG).max(axis=1).sum()) if allowed.shape[0] else 0.0
+    """Raise InfeasibleError for an empty offer range or an unreachable retention target or budget."""
+    _check_reachable(*PairBlock(np.zeros(r.shape), r, allowed, c).feasibility(), R, B)
+
+
+def _check_reachable(empty: float, best: float, cheapest: float, R: float, B: float | None) -> None:
+    """empty: pairs with no allowed level; best: the most retention; cheapest: the least spend."""
+    if empty:
+        raise InfeasibleError(f"{int(empty)} pair(s) have no offer level inside the offer range.", best_retention=float("nan"))
     if best < R - 1e-9:
         raise InfeasibleError(f"the retention target {R:.2f} is unreachable; at most {best:.2f} can be retained.", best_retention=best)
-    if c is not None and B is not None and allowed.shape[0]:
-        cheapest = float(np.where(allowed, c, np.inf).min(axis=1).sum())
-        if cheapest > B + 1e-9:
-            raise InfeasibleError(f"the promotion budget {B:.2f} is below the cheapest possible spend {cheapest:.2f}.", best_retention=best)
+    if B is not None and cheapest > B + 1e-9:
+        raise InfeasibleError(f"the promotion budget {B:.2f} is below the cheapest possible spend {cheapest:.2f}.", best_retention=best)
 
 
 def solve_milp(v, r, allowed, R, c=None, B=None, *, time_limit: float = 60.0, mip_gap: float = 1e-6) -> Solution:
@@ -103,55 +104,164 @@ def solve_milp(v, r, allowed, R, c=None, B=None, *, time_limit: float = 60.0, mi
     return Solution(choice, objective, max(bound, objective), f"milp ({h.modelStatusToString(status)})", time.perf_counter() - start)
 
 
-def _best(v_masked, r, c, lam: float, mu: float) -> np.ndarray:
-    """Per-pair argmax of the Lagrangian score; v_masked is NEG on forbidden levels."""
-    score = v_masked + lam * r if lam else v_masked
-    if c is not None and mu:
-        score = score - mu * c
-    return score.argmax(axis=1)
+class PairBlock:
+    """One block of pairs (a consumer shard's) of the Lagrangian solver: it holds its (n, L) arrays
+    and answers with sums, so the driver's bisection sees scalars only. The same class runs in this
+    process or inside a Ray actor (optimize/shards.py), so both engines do the same arithmetic."""
+
+    def __init__(self, v, r, allowed, c=None) -> None:
+        self.v, self.r, self.allowed, self.c = v, r, allowed, c
+        self.v_masked = np.where(allowed, v, NEG)
+        self.rows = np.arange(v.shape[0])
+        self.choices: dict[str, np.ndarray] = {}  # "dual": the last dual argmax; "repaired", "best"
+
+    def feasibility(self) -> tuple[int, float, float]:
+        """Pairs with no allowed level; the most retention; the least spend (0 without a budget)."""
+        n = self.v.shape[0]
+        if n == 0:
+            return 0, 0.0, 0.0
+        empty = int((~self.allowed.any(axis=1)).sum())
+        best = float(np.where(self.allowed, self.r, NEG).max(axis=1).sum())
+        cheapest = 0.0 if self.c is None else float(np.where(self.allowed, self.c, np.inf).min(axis=1).sum())
+        return empty, best, cheapest
+
+    def totals(self, name: str) -> tuple[float, float, float]:
+        choice = self.choices[name]
+        return (
+            float(self.v[self.rows, choice].sum()),
+            float(self.r[self.rows, choice].sum()),
+            0.0 if self.c is None else float(self.c[self.rows, choice].sum()),
+        )
+
+    def dual(self, lam: float, mu: float) -> tuple[float, float, float]:
+        """Per-pair argmax of the Lagrangian score (kept as "dual"); its value, retention, spend."""
+        score = self.v_masked + lam * self.r if lam else self.v_masked
+        if self.c is not None and mu:
+            score = score - mu * self.c
+        self.choices["dual"] = score.argmax(axis=1)
+        return self.totals("dual")
+
+    def start_from_max_retention(self) -> None:
+        self.choices["best"] = np.where(self.allowed, self.r, NEG).argmax(axis=1)
+
+    def movers(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The repair's candidates from choice `source`: pairs whose unconstrained best level in
+        range gains value; (gain, retention loss, extra spend) of each, in row order."""
+        choice = self.choices[source]
+        target = self.v_masked.argmax(axis=1)
+        gain = self.v[self.rows, target] - self.v[self.rows, choice]
+        movers = gain > 1e-12
+        loss = self.r[self.rows, choice] - self.r[self.rows, target]
+        extra = np.zeros_like(gain) if self.c is None else self.c[self.rows, target] - self.c[self.rows, choice]
+        return gain[movers], loss[movers], extra[movers]
+
+    def move(self, source: str, moved: np.ndarray) -> tuple[float, float, float]:
+        """Move the movers of `source` flagged in `moved` (in movers' order) to their best level: "repaired"."""
+        choice = self.choices[source]
+        target = self.v_masked.argmax(axis=1)
+        movers = np.flatnonzero(self.v[self.rows, target] - self.v[self.rows, choice] > 1e-12)
+        out = choice.copy()
+        out[movers[moved]] = target[movers[moved]]
+        self.choices["repaired"] = out
+        return self.totals("repaired")
+
+    def keep(self, source: str, name: str) -> None:
+        self.choices[name] = self.choices[source]
+
+    def choice(self, name: str) -> np.ndarray:
+        return self.choices[name]
 
 
-def _totals(v, r, c, choice) -> tuple[float, float, float]:
-    rows = np.arange(v.shape[0])
-    return float(v[rows, choice].sum()), float(r[rows, choice].sum()), 0.0 if c is None else float(c[rows, choice].sum())
+class LocalBlocks:
+    """Blocks in this process: each call goes to every block in order, answers in a list."""
+
+    def __init__(self, blocks: list[PairBlock]) -> None:
+        self.blocks = blocks
+
+    def call(self, method: str, *args) -> list:
+        return [getattr(b, method)(*args) for b in self.blocks]
+
+    def call_each(self, method: str, args: list[tuple]) -> list:
+        """Block i gets args[i]."""
+        return [getattr(b, method)(*a) for b, a in zip(self.blocks, args, strict=True)]
+
+
+def _sum(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
+    return tuple(float(sum(values)) for values in zip(*parts, strict=True)) if parts else (0.0, 0.0, 0.0)
+
+
+def _repair(blocks, R: float, B: float | None, source: str) -> tuple[float, float, float]:
+    """Greedy improvement of a feasible choice over all blocks: move pairs to their unconstrained
+    best level, least retention loss per value gained first, while every constraint still holds.
+    Gathers each mover's (gain, loss, extra spend), never the level arrays; leaves "repaired"."""
+    _, ret, cost = _sum(blocks.call("totals", source))
+    parts = blocks.call("movers", source)
+    gain, loss, extra = (np.concatenate([part[i] for part in parts]) if parts else np.zeros(0) for i in range(3))
+    order = np.argsort(-gain / np.maximum(loss, 1e-12), kind="stable")
+    slack_r, slack_c = ret - R, (np.inf if B is None else B - cost)
+    moved = np.zeros(gain.size, dtype=bool)
+    # Sequential by nature (each move spends slack the next one needs): a plain loop over movers.
+    for i in order:
+        if loss[i] <= slack_r + 1e-12 and extra[i] <= slack_c + 1e-12:
+            moved[i] = True
+            slack_r -= loss[i]
+            slack_c -= extra[i]
+    bounds = np.cumsum([0] + [part[0].size for part in parts])
+    per_block = [moved[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return _sum(blocks.call_each("move", [(source, m) for m in per_block]))
 
 
 def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60, tolerance: float = 1e-7) -> Solution:
     """Scalable: relax retention (and budget) with multipliers, argmax per pair, bisect on the
     multipliers; the dual function gives an upper bound, a greedy repair a feasible solution.
     Bisection stops once the repaired solution is within `tolerance` of the dual bound."""
-    check_feasible(allowed, r, R, c, B)
+    if v.shape[0] == 0:
+        check_feasible(allowed, r, R, c, B)
+        return Solution(np.zeros(0, dtype=int), 0.0, 0.0, "lagrangian", 0.0)
+    sol = solve_blocks(LocalBlocks([PairBlock(v, r, allowed, c)]), R, B, iterations=iterations, tolerance=tolerance)
+    return Solution(sol.choice[0], sol.objective, sol.bound, sol.solver, sol.seconds, sol.multiplier)
+
+
+def solve_blocks(blocks, R: float, B: float | None = None, *, iterations: int = 60, tolerance: float = 1e-7) -> Solution:
+    """solve_lagrangian over blocks of pairs (LocalBlocks, or optimize/shards.RayBlocks of actors):
+    the multipliers live here and only sums cross. Solution.choice is the list of blocks' choices."""
     start = time.perf_counter()
-    n = v.shape[0]
-    if n == 0:
-        return Solution(np.zeros(0, dtype=int), 0.0, 0.0, "lagrangian", time.perf_counter() - start)
-    best_choice, best_obj, bound, multiplier = None, -np.inf, np.inf, 0.0
-    v_masked = np.where(allowed, v, NEG)
+    empty, best_retention, cheapest = _sum(blocks.call("feasibility"))
+    if empty:
+        raise InfeasibleError(f"{int(empty)} pair(s) have no offer level inside the offer range.", best_retention=float("nan"))
+    if best_retention < R - 1e-9:
+        raise InfeasibleError(
+            f"the retention target {R:.2f} is unreachable; at most {best_retention:.2f} can be retained.", best_retention=best_retention
+        )
+    if B is not None and cheapest > B + 1e-9:
+        raise InfeasibleError(
+            f"the promotion budget {B:.2f} is below the cheapest possible spend {cheapest:.2f}.", best_retention=best_retention
+        )
+    budget = B is not None
+    state = {"best_obj": -np.inf, "bound": np.inf, "multiplier": 0.0, "found": False}
 
     def dual(lam, mu):
-        choice = _best(v_masked, r, c, lam, mu)
-        obj, ret, cost = _totals(v, r, c, choice)
-        value = obj + lam * (ret - R) - (0.0 if c is None else mu * (cost - B))
-        return choice, obj, ret, cost, value
+        obj, ret, cost = _sum(blocks.call("dual", lam, mu))
+        value = obj + lam * (ret - R) - (mu * (cost - B) if budget else 0.0)
+        return obj, ret, cost, value
 
     def inner(mu):  # bisection on the retention multiplier at fixed mu
-        nonlocal best_choice, best_obj, bound, multiplier
         lo, hi = 0.0, 1.0
         while True:  # grow hi until retention holds
-            choice, obj, ret, cost, value = dual(hi, mu)
+            obj, ret, cost, value = dual(hi, mu)
             if ret >= R - 1e-9 or hi > 1e12:
                 break
             hi *= 10
         for lam in [0.0] + [None] * iterations:
             lam = lam if lam is not None else (lo + hi) / 2
-            choice, obj, ret, cost, value = dual(lam, mu)
-            bound = min(bound, value)
-            feasible = ret >= R - 1e-9 and (c is None or cost <= B + 1e-9)
-            if feasible and obj > best_obj:
-                best_choice = _repair(v, r, c, allowed, R, B, choice)
-                best_obj = _totals(v, r, c, best_choice)[0]
-                multiplier = lam
-            if c is None and best_obj > -np.inf and bound - best_obj <= tolerance * max(abs(bound), 1.0):
+            obj, ret, cost, value = dual(lam, mu)
+            state["bound"] = min(state["bound"], value)
+            feasible = ret >= R - 1e-9 and (not budget or cost <= B + 1e-9)
+            if feasible and obj > state["best_obj"]:
+                state["best_obj"] = _repair(blocks, R, B, "dual")[0]
+                blocks.call("keep", "repaired", "best")
+                state["found"], state["multiplier"] = True, lam
+            if not budget and state["found"] and state["bound"] - state["best_obj"] <= tolerance * max(abs(state["bound"]), 1.0):
                 break
             if ret >= R - 1e-9:
                 hi = lam
@@ -161,7 +271,7 @@ def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60, 
                 lo = lam
         return cost
 
-    if c is None:
+    if not budget:
         inner(0.0)
     else:
         lo, hi = 0.0, 1.0
@@ -173,34 +283,13 @@ def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, iterations: int = 60, 
                 lo = mu
             else:
                 hi = mu
-    if best_choice is None:  # no feasible multiplier found: start the repair from max retention
-        best_choice = np.where(allowed, r, NEG).argmax(axis=1)
-    choice = _repair(v, r, c, allowed, R, B, best_choice)
-    objective, retained, spent = _totals(v, r, c, choice)
-    if retained < R - 1e-9 or (c is not None and spent > B + 1e-9):  # each holds alone, not both together
+    if not state["found"]:  # no feasible multiplier found: start the repair from max retention
+        blocks.call("start_from_max_retention")
+    objective, retained, spent = _repair(blocks, R, B, "best")
+    if retained < R - 1e-9 or (budget and spent > B + 1e-9):  # each holds alone, not both together
         raise InfeasibleError(
             f"retention {R:.2f} and budget {B:.2f} cannot both hold; the best found keeps {retained:.2f} at a spend of {spent:.2f}.",
             best_retention=retained,
         )
-    return Solution(choice, objective, max(bound, objective), "lagrangian", time.perf_counter() - start, multiplier)
-
-
-def _repair(v, r, c, allowed, R, B, choice) -> np.ndarray:
-    """Greedy improvement of a feasible choice: move pairs to their unconstrained best level,
-    cheapest retention loss per value gained first, while every constraint still holds."""
-    rows = np.arange(v.shape[0])
-    target = np.where(allowed, v, NEG).argmax(axis=1)
-    gain = v[rows, target] - v[rows, choice]
-    loss = r[rows, choice] - r[rows, target]
-    extra = np.zeros_like(gain) if c is None else c[rows, target] - c[rows, choice]
-    movers = np.flatnonzero(gain > 1e-12)
-    order = movers[np.argsort(-gain[movers] / np.maximum(loss[movers], 1e-12), kind="stable")]
-    _, ret, cost = _totals(v, r, c, choice)
-    slack_r, slack_c = ret - R, (np.inf if c is None else B - cost)
-    out = choice.copy()
-    for i in order:
-        if loss[i] <= slack_r + 1e-12 and extra[i] <= slack_c + 1e-12:
-            out[i] = target[i]
-            slack_r -= loss[i]
-            slack_c -= extra[i]
-    return out
+    choice = blocks.call("choice", "repaired")
+    return Solution(choice, objective, max(state["bound"], objective), "lagrangian", time.perf_counter() - start, state["multiplier"])
