@@ -21,9 +21,15 @@ def _cases(tmp: Path, sim: Path) -> dict[str, tuple[list[str], str]]:
         "prepare with zero folds": (["prepare", "--data", str(sim), "--out", str(tmp / "p"), "--folds", "0"], "panel.folds"),
         "train for zero epochs": (["train", "--panel", str(tmp / "nowhere"), "--out", str(tmp / "m"), "--epochs", "0"], "model.epochs"),
         "run into a file": (["run", "--data", str(sim), "--out", str(a_file)], "is a file"),
-        "run with a missing plan": (["run", "--data", str(sim), "--out", str(tmp / "r"), "--planned-offers", str(tmp / "none.csv")], "none.csv"),
+        "run with a missing plan": (
+            ["run", "--data", str(sim), "--out", str(tmp / "r"), "--planned-offers", str(tmp / "none.csv")],
+            "none.csv",
+        ),
         "recommend from a missing folder": (["recommend", "--data", str(tmp / "missing"), "--out", str(tmp / "r2")], "missing"),
-        "elasticity before training": (["elasticity", "--panel", str(tmp / "nowhere"), "--models", str(tmp / "m"), "--out", str(tmp / "e")], "nowhere"),
+        "elasticity before training": (
+            ["elasticity", "--panel", str(tmp / "nowhere"), "--models", str(tmp / "m"), "--out", str(tmp / "e")],
+            "nowhere",
+        ),
     }
 
 

@@ -15,7 +15,10 @@ from offerwise.errors import InputError
     [
         ("[simulation]\ncustomers = 0\n", "The 'simulation.customers' option must be >= 1. Got 0 instead."),
         ("[simulation]\nitems = -3\n", "The 'simulation.items' option must be >= 1. Got -3 instead."),
-        ("[optimize]\noffer_range_percentiles = [95, 5]\n", "'optimize.offer_range_percentiles' option must be two percentiles within [0, 100]"),
+        (
+            "[optimize]\noffer_range_percentiles = [95, 5]\n",
+            "'optimize.offer_range_percentiles' option must be two percentiles within [0, 100]",
+        ),
         ("[optimize]\noffer_range_percentiles = [-1, 50]\n", "'optimize.offer_range_percentiles'"),
         ("[optimize]\noffer_range_percentiles = [5, 101]\n", "'optimize.offer_range_percentiles'"),
         ("[optimize]\noffer_range_percentiles = [50, 50]\n", "'optimize.offer_range_percentiles'"),

@@ -29,5 +29,7 @@ def test_readme_config_reference_lists_every_option_with_its_default() -> None:
     for name, field in Config.model_fields.items():
         missing = set(field.annotation.model_fields) - documented.get(name, set())
         assert not missing, f"[{name}] options missing from the README: {sorted(missing)}"
-        commented_only = {k for k, f in field.annotation.model_fields.items() if f.default is not None} - set(tomllib.loads(block).get(name, {}))
+        commented_only = {k for k, f in field.annotation.model_fields.items() if f.default is not None} - set(
+            tomllib.loads(block).get(name, {})
+        )
         assert not commented_only, f"[{name}] options with a default shown only as a comment: {sorted(commented_only)}"

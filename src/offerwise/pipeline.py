@@ -85,7 +85,8 @@ def period_dates(manifest: dict, period: int) -> tuple[dt.date, dt.date]:
     return start, start + dt.timedelta(days=days - 1)
 
 
-def read_prepared(panel: Path) -> Prepared:
+def read_prepared(panel: Path, *, rows: bool = True) -> Prepared:
+    """rows=False: everything but the panel's rows (frame empty), for stages that read shards themselves."""
     from offerwise.features.shards import read_panel
 
     for name in ("features.json", "splits.csv", "status_quo.parquet"):
@@ -95,7 +96,7 @@ def read_prepared(panel: Path) -> Prepared:
         raise InputError(f"{panel / 'panel.parquet'}: missing; run `offerwise prepare --out {panel}` first.")
     manifest = io.read_json(panel / "features.json")
     return Prepared(
-        frame=read_panel(panel),
+        frame=read_panel(panel) if rows else pl.DataFrame(),
         features=[Feature(**f) for f in manifest["features"]],
         splits=pl.read_csv(panel / "splits.csv"),
         manifest=manifest,
@@ -226,19 +227,28 @@ def train(
     return summary
 
 
-def evaluate(panel: Path, models: Path, out: Path) -> pl.DataFrame:
+def evaluate(
+    panel: Path, models: Path, out: Path, *, runtime: RuntimeConfig | None = None, log: Callable[[str], None] = _noop
+) -> pl.DataFrame:
     """Score each fold's validation and decided periods (the decided period at its status quo
     offers) with every model and the stack of TCN and LightGBM fitted on validation;
-    predictions.parquet, stack_weights.csv and metrics.csv (labelled rows only). Returns the metrics."""
-    from offerwise.model.pipeline import make_slice, metrics_table, predict_slice
+    predictions.parquet, stack_weights.csv and metrics.csv (labelled rows only). Returns the metrics.
+    A sharded panel is scored shard by shard on the runtime's engine."""
+    from offerwise.features.shards import PART
+    from offerwise.model.pipeline import metrics_table, score_rows, score_shard
     from offerwise.model.stack import apply_stack, fit_stack
+    from offerwise.runtime import Runtime
 
-    p = read_prepared(panel)
-    parts = []
-    for entry in training_entries(models):
-        sl = make_slice(p.frame, p.splits, entry["fold"], entry["category"], p.status_quo_of(entry["fold"]))
-        parts.append(predict_slice(sl, models / entry["dir"]).with_columns(fold=pl.lit(entry["fold"], pl.Int32)))
-    predictions = pl.concat(parts)
+    entries = training_entries(models)
+    if (panel / "panel").is_dir():
+        p = read_prepared(panel, rows=False)
+        shards = sorted((panel / "panel").glob(f"shard=*/{PART}"))
+        shared = {"entries": entries, "models": models, "splits": p.splits, "status_quo": p.status_quo}
+        scored = Runtime(runtime, progress=log).map(score_shard, shards, shared=shared, what="scoring shards")
+        predictions = score_rows(pl.concat([s for s in scored if s.height]))
+    else:
+        p = read_prepared(panel)
+        predictions = score_rows(score_shard(p.frame, entries=entries, models=models, splits=p.splits, status_quo=p.status_quo))
     weights = fit_stack(predictions)  # on each fold's validation rows only
     predictions = pl.concat([predictions, apply_stack(predictions, weights)])
     metrics = metrics_table(predictions)
@@ -640,7 +650,7 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
         stage("simulate", lambda: write_simulation(simulate(cfg.simulation), out / "data", cfg.simulation))
     stage("prepare", lambda: prepare(source, prepared, cfg, planned_offers=planned_offers, log=log))
     stage("train", lambda: train(prepared, models, cfg, reuse_for_forward=cfg.model.forward_models == "reuse", log=log))
-    stage("evaluate", lambda: evaluate(prepared, models, evaluation))
+    stage("evaluate", lambda: evaluate(prepared, models, evaluation, runtime=cfg.runtime, log=log))
     stage("thresholds", lambda: thresholds(evaluation, evaluation, panel=prepared))
     decider = cfg.model.decision_model
     response = cfg.response if cfg.optimize.response == "dml" else None

@@ -38,8 +38,7 @@ def test_messy_folder_is_cleaned_and_counted(tmp_path: Path) -> None:
         "2012-01-03,1,2,-1,50.0,0.0,0.0\n"  # return
         "2012-01-03,1,2,0,0.0,0.0,0.0\n"  # zero quantity
         "2012-01-04,2,3,1,10.0,,\n"  # missing discounts
-        "2012-01-05,2,99,1,10.0,0.0,0.0\n"  # item not in item table
-        + "".join(f"2012-02-{d:02d},3,1,1,5.0,0.0,0.0\n" for d in range(1, 28))
+        "2012-01-05,2,99,1,10.0,0.0,0.0\n" + "".join(f"2012-02-{d:02d},3,1,1,5.0,0.0,0.0\n" for d in range(1, 28))  # item not in item table
     )
     data = read_amexpert(write_amexpert(tmp_path / "messy", tx, ITEMS_CSV))
     r = data.report

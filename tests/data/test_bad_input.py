@@ -100,7 +100,10 @@ LOAD_CASES = {
     # AmExpert layout
     "dates-some-unparseable": Case(
         _amex("2017-13-45,1,1,1,10.0,0.0,0.0", "02/01/2017,1,1,1,10.0,0.0,0.0", "soon,1,1,1,10.0,0.0,0.0"),
-        AMEX_TX, "date", "(3 rows in all)"),
+        AMEX_TX,
+        "date",
+        "(3 rows in all)",
+    ),
     "price-not-a-number": Case(_amex("2017-01-02,1,1,1,abc,0.0,0.0"), AMEX_TX, "selling_price", "not numbers"),
     "price-nan": Case(_amex("2017-01-02,1,1,1,NaN,0.0,0.0"), AMEX_TX, "selling_price", "not finite"),
     "quantity-inf": Case(_amex("2017-01-02,1,1,inf,10.0,0.0,0.0"), AMEX_TX, "quantity", "not finite"),
@@ -113,45 +116,80 @@ LOAD_CASES = {
     "empty-file": Case(lambda f: write_amexpert(f, "", ITEMS_CSV), AMEX_TX, None, "not a readable CSV"),
     "every-price-zero": Case(
         lambda f: write_amexpert(f, TX_HEADER + "2017-01-02,1,1,1,0.0,0.0,0.0\n2017-01-03,2,2,1,0.0,0.0,0.0\n", ITEMS_CSV),
-        AMEX_TX, None, "no lines left after cleaning"),
+        AMEX_TX,
+        None,
+        "no lines left after cleaning",
+    ),
     "column-missing": Case(
-        lambda f: write_amexpert(f, "date,customer_id,item_id\n2017-01-02,1,1\n", ITEMS_CSV), AMEX_TX, "quantity", "required column"),
+        lambda f: write_amexpert(f, "date,customer_id,item_id\n2017-01-02,1,1\n", ITEMS_CSV), AMEX_TX, "quantity", "required column"
+    ),
     "item-file-missing": Case(lambda f: (_amex()(f), (f / "item_data.csv").unlink()), "item_data.csv", None, "is missing"),
     "item-file-id-text": Case(_amex(items=ITEMS_CSV + "abc,13,Local,Meat\n"), "item_data.csv", "item_id", "not whole numbers"),
     "item-file-duplicate-id": Case(_amex(items=ITEMS_CSV + "1,13,Local,Meat\n"), "item_data.csv", "item_id", "more than once"),
     "item-file-no-category": Case(_amex(items="item_id,brand,brand_type\n1,10,Local\n"), "item_data.csv", "category", "required column"),
     "unknown-item-strict": Case(
-        _amex("2017-01-02,1,99,1,10.0,0.0,0.0"), AMEX_TX, "item_id", "missing from the item table",
-        config='[data]\nunknown_items = "error"\n'),
+        _amex("2017-01-02,1,99,1,10.0,0.0,0.0"),
+        AMEX_TX,
+        "item_id",
+        "missing from the item table",
+        config='[data]\nunknown_items = "error"\n',
+    ),
     "demographics-id-text": Case(
-        _amex(extra={"customer_demographics.csv": "customer_id,age_range,marital_status,rented,family_size,no_of_children,income_bracket\n"
-                     "one,46-55,Married,0,2,1,4\n"}),
-        "customer_demographics.csv", "customer_id", "not whole numbers"),
+        _amex(
+            extra={
+                "customer_demographics.csv": "customer_id,age_range,marital_status,rented,family_size,no_of_children,income_bracket\n"
+                "one,46-55,Married,0,2,1,4\n"
+            }
+        ),
+        "customer_demographics.csv",
+        "customer_id",
+        "not whole numbers",
+    ),
     "campaign-date-unparseable": Case(
-        _amex(extra={"campaign_data.csv": "campaign_id,campaign_type,start_date,end_date\n8,X,2012-10-21,20/12/12\n",
-                     "coupon_item_mapping.csv": "coupon_id,item_id\n5,1\n",
-                     "train.csv": "id,campaign_id,coupon_id,customer_id,redemption_status\n1,8,5,1,0\n"}),
-        "campaign_data.csv", "start_date", "(1 row in all)"),
+        _amex(
+            extra={
+                "campaign_data.csv": "campaign_id,campaign_type,start_date,end_date\n8,X,2012-10-21,20/12/12\n",
+                "coupon_item_mapping.csv": "coupon_id,item_id\n5,1\n",
+                "train.csv": "id,campaign_id,coupon_id,customer_id,redemption_status\n1,8,5,1,0\n",
+            }
+        ),
+        "campaign_data.csv",
+        "start_date",
+        "(1 row in all)",
+    ),
     # canonical layout
     "timestamp-unparseable": Case(_canonical(_set("timestamp", 3, "yesterday")), CSV_TX, "timestamp", "(1 row in all)"),
     "quantity-nan": Case(_canonical(_set("quantity", 2, "nan")), CSV_TX, "quantity", "not finite"),
     "paid-negative": Case(_canonical(_set("paid", 2, "-4.0")), CSV_TX, "paid", "negative amounts"),
     "paid-missing-column": Case(_canonical(lambda f: f.drop("paid")), CSV_TX, "paid", "required column"),
-    "canonical-header-only": Case(_canonical(raw_tx="customer_id,item_id,timestamp,quantity,paid,retail_discount,coupon_discount\n"),
-                                  CSV_TX, None, "no transaction lines"),
+    "canonical-header-only": Case(
+        _canonical(raw_tx="customer_id,item_id,timestamp,quantity,paid,retail_discount,coupon_discount\n"),
+        CSV_TX,
+        None,
+        "no transaction lines",
+    ),
     "parquet-truncated": Case(_canonical(tx_format="parquet", truncate=PQ_TX), PQ_TX, None, "not a readable Parquet file"),
-    "parquet-items-truncated": Case(_canonical(items_format="parquet", truncate="items.parquet"), "items.parquet", None,
-                                    "not a readable Parquet file"),
-    "parquet-id-fraction": Case(_canonical(_set("item_id", 0, 1.5, pl.Float64()), tx_format="parquet"), PQ_TX, "item_id",
-                                "not whole numbers"),
-    "parquet-quantity-inf": Case(_canonical(_set("quantity", 0, float("inf"), pl.Float64()), tx_format="parquet"), PQ_TX,
-                                 "quantity", "not finite"),
+    "parquet-items-truncated": Case(
+        _canonical(items_format="parquet", truncate="items.parquet"), "items.parquet", None, "not a readable Parquet file"
+    ),
+    "parquet-id-fraction": Case(
+        _canonical(_set("item_id", 0, 1.5, pl.Float64()), tx_format="parquet"), PQ_TX, "item_id", "not whole numbers"
+    ),
+    "parquet-quantity-inf": Case(
+        _canonical(_set("quantity", 0, float("inf"), pl.Float64()), tx_format="parquet"), PQ_TX, "quantity", "not finite"
+    ),
     "parquet-items-id-text": Case(
         _canonical(items=CANONICAL_ITEMS.with_columns(pl.Series("item_id", ["1", "two"])), items_format="parquet"),
-        "items.parquet", "item_id", "not whole numbers"),
+        "items.parquet",
+        "item_id",
+        "not whole numbers",
+    ),
     "customers-id-text": Case(
         lambda f: (_canonical()(f), (f / "customers.csv").write_text("customer_id,age\n1,30\nbob,40\n")),
-        "customers.csv", "customer_id", "not whole numbers"),
+        "customers.csv",
+        "customer_id",
+        "not whole numbers",
+    ),
 }
 
 
@@ -254,7 +292,14 @@ def test_far_future_dates_are_dropped_and_counted(tmp_path: Path) -> None:
 
 
 def test_mixed_iso_dates_in_one_column_are_accepted(tmp_path: Path) -> None:
-    stamps = ["2017-01-02", "2017-01-02 10:00:00", "2017-01-02T10:00:00Z", "2017-01-02T10:00:00+01:00", "2017-01-02T23:30:00.250-0500", "2017-01-02 10:00"]
+    stamps = [
+        "2017-01-02",
+        "2017-01-02 10:00:00",
+        "2017-01-02T10:00:00Z",
+        "2017-01-02T10:00:00+01:00",
+        "2017-01-02T23:30:00.250-0500",
+        "2017-01-02 10:00",
+    ]
     frame = _canonical_frame(len(stamps)).with_columns(timestamp=pl.Series(stamps), customer_id=pl.Series(range(len(stamps))))
     _canonical(lambda f: frame)(tmp_path / "c")
     got = load_data(tmp_path / "c").transactions.sort("customer_id").get_column("timestamp").to_list()
@@ -267,7 +312,12 @@ def test_mixed_iso_dates_in_one_column_are_accepted(tmp_path: Path) -> None:
 
 
 def test_load_report_balances_with_every_counter(tmp_path: Path) -> None:
-    lines = ["2017-02-01,1,1,1000000,10.0,0.0,0.0", "2031-01-01,1,1,1,10.0,0.0,0.0", "2017-02-02,1,1,0,10.0,0.0,0.0", "2017-02-03,1,99,1,10.0,0.0,0.0"]
+    lines = [
+        "2017-02-01,1,1,1000000,10.0,0.0,0.0",
+        "2031-01-01,1,1,1,10.0,0.0,0.0",
+        "2017-02-02,1,1,0,10.0,0.0,0.0",
+        "2017-02-03,1,99,1,10.0,0.0,0.0",
+    ]
     r = _load(_amex(*lines, good=300), tmp_path / "all").report
     assert (r.quantity_outliers_dropped, r.far_dates_dropped, r.zero_quantity_dropped, r.unknown_item_lines_dropped) == (1, 1, 1, 1)
     assert r.kept_lines == 300

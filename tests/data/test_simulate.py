@@ -119,8 +119,10 @@ def test_fortnight_after_the_data(tmp_path: Path, policy: str) -> None:
     assert start.to_list() == [last + dt.timedelta(days=14)]
     assert tx.get_column("date").max() < start.item()
     assert future.height == truth.filter(pl.col("period_start") == last).height
-    assert future.select("customer_id", "item_id").sort("customer_id", "item_id").equals(
-        truth.filter(pl.col("period_start") == last).select("customer_id", "item_id").sort("customer_id", "item_id")
+    assert (
+        future.select("customer_id", "item_id")
+        .sort("customer_id", "item_id")
+        .equals(truth.filter(pl.col("period_start") == last).select("customer_id", "item_id").sort("customer_id", "item_id"))
     )
     logit = (future.get_column("true_a") * future.get_column("offer_pct") + future.get_column("true_b")).to_numpy()
     assert np.allclose(1 / (1 + np.exp(-logit)), future.get_column("true_probability").to_numpy())
@@ -154,9 +156,7 @@ def test_fortnight_after_the_data(tmp_path: Path, policy: str) -> None:
 def _offer_vs_past_sales(sim) -> tuple[float, float]:
     """Correlation of each item's offer in t with its sales in t - 1 (against the mean of its earlier
     periods, as the retailer could know them) and with its demand shock in t - 1."""
-    sales = sim.ground_truth.group_by("item_id", "period_start").agg(
-        buyers=pl.col("purchased").sum(), shock=pl.col("shock").first()
-    )
+    sales = sim.ground_truth.group_by("item_id", "period_start").agg(buyers=pl.col("purchased").sum(), shock=pl.col("shock").first())
     frame = (
         sim.offer_history.rename({"start_date": "period_start"})
         .join(sales, on=["item_id", "period_start"], how="left")

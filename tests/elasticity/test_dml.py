@@ -14,7 +14,9 @@ TRUE_SLOPE = 0.04  # logit change per offer point
 CUTOFF = 12
 
 
-def synthetic_panel(seed: int = 0, items: int = 60, customers: int = 200, per_customer: int = 10, periods: int = 14) -> tuple[pl.DataFrame, list[Feature]]:
+def synthetic_panel(
+    seed: int = 0, items: int = 60, customers: int = 200, per_customer: int = 10, periods: int = 14
+) -> tuple[pl.DataFrame, list[Feature]]:
     """Category A: logistic purchases, logit p = affinity + TRUE_SLOPE · offer + item demand shock (AR(1),
     unrecorded); the retailer promotes an item more often after weak sales, which it sees in
     i_buyers_last against i_buyers_mean (recorded features). Category B: a fixed 10 % offer (not
@@ -130,7 +132,9 @@ def test_a_category_s_noisy_group_follows_the_groups_shared_pattern():
         "category": ["A", "A", "B", "B"], "level": ["age"] * 4, "group": ["young", "old", "young", "old"], "n_rows": [150, 5000, 5000, 5000],
         "dev": [-0.3 * 0.05, -0.2 * 0.05, 0.2 * 0.02, -0.2 * 0.02], "dev_se": [0.02, 0.001, 0.0005, 0.0005],
     })  # fmt: skip
-    shared = pl.DataFrame({"level": ["age", "age"], "group": ["young", "old"], "n_rows": [5150, 10000], "dev": [0.2, -0.2], "dev_se": [0.02, 0.02]})
+    shared = pl.DataFrame(
+        {"level": ["age", "age"], "group": ["young", "old"], "n_rows": [5150, 10000], "dev": [0.2, -0.2], "dev_se": [0.02, 0.02]}
+    )
     out, shared_out = dml._shrink(dev, shared, slopes)
     young_a = out.filter((pl.col("category") == "A") & (pl.col("group") == "young")).row(0, named=True)
     assert shared_out.filter(pl.col("group") == "young").get_column("rel").item() > 0.15

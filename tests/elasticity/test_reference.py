@@ -42,7 +42,9 @@ def test_stacked_probabilities_keep_the_response_models_slope_and_stay_monotone(
         "customer_id": [1, 2], "item_id": [5, 5], "category": ["A", "A"], "reference_offer_pct": [10.0, 0.0],
         "probability": [0.2, 0.6], "probability_at_reference": [0.2, 0.6], "pair_slope": [0.03, 0.0], "elasticity_pair": [0.0, 0.0],
     })  # fmt: skip
-    weights = pl.DataFrame({"fold": [0, 0], "category": ["A", "__pooled__"], "w_tcn": [0.2, 0.5], "w_lightgbm": [0.9, 0.5], "intercept": [0.1, 0.0]})
+    weights = pl.DataFrame(
+        {"fold": [0, 0], "category": ["A", "__pooled__"], "w_tcn": [0.2, 0.5], "w_lightgbm": [0.9, 0.5], "intercept": [0.1, 0.0]}
+    )
     lightgbm = pl.DataFrame({"customer_id": [1, 2], "item_id": [5, 5], "p_lightgbm": [0.3, 0.5]})
     out = stacked(pairs, weights, lightgbm)
     assert out.get_column("pair_slope").to_list() == [0.03, 0.0]  # the response model's slope, not scaled by w_tcn

@@ -32,7 +32,9 @@ def _tiny() -> RetailData:
         _line(3, 3, 69, 0.0),  # last day of period 4 fixes the horizon
     ]  # fmt: skip
     items = pl.DataFrame({"item_id": [1, 2, 3], "category": ["A", "A", "B"], "brand": ["x", "y", "z"], "brand_type": ["N", "N", "P"]})
-    return RetailData(transactions=pl.DataFrame(lines), items=items, customers=pl.DataFrame({"customer_id": [1, 2, 3]}), report=LoadReport("tiny"))
+    return RetailData(
+        transactions=pl.DataFrame(lines), items=items, customers=pl.DataFrame({"customer_id": [1, 2, 3]}), report=LoadReport("tiny")
+    )
 
 
 def _value(panel, customer: int, item: int, period: int, column: str):
@@ -128,6 +130,4 @@ def test_own_purchase_in_period_t_does_not_move_the_offer_the_consumer_faced(sma
     after = build_panel(changed, PanelConfig())
     mine = (pl.col("customer_id") == buyer["customer_id"]) & (pl.col("period") == t)
     assert after.frame.filter(mine & (pl.col("item_id") == buyer["item_id"])).get_column("target").item() == 0
-    assert_frame_equal(
-        before.frame.filter(mine).select("item_id", "offer_pct"), after.frame.filter(mine).select("item_id", "offer_pct")
-    )
+    assert_frame_equal(before.frame.filter(mine).select("item_id", "offer_pct"), after.frame.filter(mine).select("item_id", "offer_pct"))

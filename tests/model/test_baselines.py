@@ -14,7 +14,9 @@ def test_lightgbm_trains_on_the_last_n_training_periods_only(category_slice) -> 
     model = LightGBMBaseline(config=cfg, id_columns=ids).fit(t, m["train"], m["validation"])
     train_periods = np.flatnonzero(m["train"].any(axis=0))
     assert model.train_rows_ == int(m["train"][:, train_periods[-3:]].sum())
-    full = LightGBMBaseline(config=cfg.model_copy(update={"lightgbm_train_periods": None}), id_columns=ids).fit(t, m["train"], m["validation"])
+    full = LightGBMBaseline(config=cfg.model_copy(update={"lightgbm_train_periods": None}), id_columns=ids).fit(
+        t, m["train"], m["validation"]
+    )
     assert full.train_rows_ == int(m["train"].sum())
     p = model.predict_proba(t)
     assert p.shape == t.y.shape

@@ -38,7 +38,9 @@ def test_output_shape_is_one_logit_per_period() -> None:
 
 
 def test_offer_term_starts_at_zero_and_adds_slope_times_offer_at_each_period() -> None:
-    shape = NetworkShape(temporal_continuous=3, static_continuous=2, temporal_cardinalities=(5,), static_cardinalities=(7, 4), offer_index=1)
+    shape = NetworkShape(
+        temporal_continuous=3, static_continuous=2, temporal_cardinalities=(5,), static_cardinalities=(7, 4), offer_index=1
+    )
     torch.manual_seed(0)
     with_term = TCNNetwork(shape, channels=4, dilations=(1, 2), dropout=0.0, offer_term=True).eval()
     without = TCNNetwork(shape, channels=4, dilations=(1, 2), dropout=0.0, offer_term=False).eval()
@@ -54,7 +56,9 @@ def test_offer_term_starts_at_zero_and_adds_slope_times_offer_at_each_period() -
 
 
 def test_last_period_logits_equal_full_rescoring_for_every_variant() -> None:
-    shape = NetworkShape(temporal_continuous=3, static_continuous=2, temporal_cardinalities=(5,), static_cardinalities=(7, 4), offer_index=1)
+    shape = NetworkShape(
+        temporal_continuous=3, static_continuous=2, temporal_cardinalities=(5,), static_cardinalities=(7, 4), offer_index=1
+    )
     torch.manual_seed(1)
     net = TCNNetwork(shape, channels=6, dilations=(1, 2, 4), kernel_size=3, dropout=0.0, offer_term=True).eval()
     with torch.no_grad():

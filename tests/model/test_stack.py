@@ -9,7 +9,16 @@ from offerwise.model.metrics import bce
 from offerwise.model.stack import POOLED, apply_stack, fit_stack, stack_logit
 
 
-def _frame(rng: np.random.Generator, category: str, n: int, w: tuple[float, float, float], *, split: str = "validation", fold: int = 0, start: int = 0) -> pl.DataFrame:
+def _frame(
+    rng: np.random.Generator,
+    category: str,
+    n: int,
+    w: tuple[float, float, float],
+    *,
+    split: str = "validation",
+    fold: int = 0,
+    start: int = 0,
+) -> pl.DataFrame:
     """Rows of both parts for one category; the label comes from w_tcn·l_tcn + w_lgbm·l_lgbm + b."""
     l_tcn = rng.normal(-1.5, 1.5, n)
     l_lgbm = 0.5 * l_tcn + rng.normal(-0.7, 1.2, n)
@@ -71,10 +80,7 @@ def test_small_category_is_pulled_to_pooled_fit(synthetic: pl.DataFrame) -> None
 def test_stack_log_loss_not_worse_than_parts(synthetic: pl.DataFrame) -> None:
     stack = apply_stack(synthetic, fit_stack(synthetic))
     validation = pl.concat([synthetic, stack]).filter(pl.col("split") == "validation")
-    loss = {
-        m: bce(g.get_column("label").to_numpy(), g.get_column("probability").to_numpy())
-        for (m,), g in validation.group_by("model")
-    }
+    loss = {m: bce(g.get_column("label").to_numpy(), g.get_column("probability").to_numpy()) for (m,), g in validation.group_by("model")}
     assert loss["stack"] <= loss["tcn"] and loss["stack"] <= loss["lightgbm"]
 
 
@@ -91,7 +97,10 @@ def test_apply_stack_rows_and_columns(synthetic: pl.DataFrame) -> None:
 
 def test_apply_uses_fold_weights_and_pooled_fallback() -> None:
     rng = np.random.default_rng(2)
-    frame = pl.concat([_frame(rng, "Bakery", 200, (1, 0, 0), fold=f) for f in (0, 1)] + [_frame(rng, "New", 5, (1, 0, 0), split="test", fold=1, start=10**5)])
+    frame = pl.concat(
+        [_frame(rng, "Bakery", 200, (1, 0, 0), fold=f) for f in (0, 1)]
+        + [_frame(rng, "New", 5, (1, 0, 0), split="test", fold=1, start=10**5)]
+    )
     weights = pl.DataFrame({
         "fold": [0, 0, 1, 1], "category": ["Bakery", POOLED, "Bakery", POOLED],
         "w_tcn": [1.0, 0.0, 0.0, 0.0], "w_lightgbm": [0.0, 0.0, 0.0, 0.0], "intercept": [0.0, 0.0, 2.0, -1.0],
@@ -102,7 +111,9 @@ def test_apply_uses_fold_weights_and_pooled_fallback() -> None:
     )
     fold0 = stack.filter(pl.col("fold") == 0)
     np.testing.assert_allclose(fold0.get_column("probability").to_numpy(), fold0.get_column("p_tcn").to_numpy(), rtol=1e-9)
-    assert np.allclose(stack.filter((pl.col("fold") == 1) & (pl.col("category") == "Bakery")).get_column("probability").to_numpy(), expit(2.0))
+    assert np.allclose(
+        stack.filter((pl.col("fold") == 1) & (pl.col("category") == "Bakery")).get_column("probability").to_numpy(), expit(2.0)
+    )
     assert np.allclose(stack.filter(pl.col("category") == "New").get_column("probability").to_numpy(), expit(-1.0))
     with pytest.raises(ValueError, match="weights"):
         apply_stack(frame, weights.filter(pl.col("fold") == 0))

@@ -46,7 +46,9 @@ def test_tiny_model_overfits_a_tiny_panel(category_slice) -> None:
     _, enc, t, m = category_slice
     few = np.zeros_like(m["train"])
     few[:40] = m["train"][:40]
-    cfg = FAST.model_copy(update={"epochs": 150, "dropout": 0.0, "scheduler": "none", "swa": False, "lr": 3e-3, "channels": 16, "min_batches_per_epoch": 1})
+    cfg = FAST.model_copy(
+        update={"epochs": 150, "dropout": 0.0, "scheduler": "none", "swa": False, "lr": 3e-3, "channels": 16, "min_batches_per_epoch": 1}
+    )
     model = TCNModel(config=cfg, encoders=enc).fit(t, few, few, progress=False)
     p = model.predict_proba(t)[few]
     assert roc_auc(t.y[few], p) > 0.97

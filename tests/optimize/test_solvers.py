@@ -109,7 +109,9 @@ def test_degenerate_categories(k, f, status) -> None:
 
 
 def test_infeasible_category_is_reported_not_raised() -> None:
-    offers, summary = optimize_category(_pairs([20.0, 30.0], [0.3, 0.4]), OptimizeConfig(response="counterfactual", retention=2.0), (5.0, 50.0))
+    offers, summary = optimize_category(
+        _pairs([20.0, 30.0], [0.3, 0.4]), OptimizeConfig(response="counterfactual", retention=2.0), (5.0, 50.0)
+    )
     assert offers is None and summary["status"].startswith("infeasible") and summary["best_achievable_retention"] > 0
 
 

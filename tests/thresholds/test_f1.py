@@ -48,7 +48,6 @@ def test_expected_f1_matches_enumeration(seed: int) -> None:
         assert curve[k] == pytest.approx(expected)
     # The best top-k set is the best of *all* 2^n subsets (independence makes top-k optimal).
     best_any = max(
-        sum(w * _f1(np.array(s, dtype=bool), y) for w, y in zip(weights, outcomes))
-        for s in itertools.product([0, 1], repeat=p.size)
+        sum(w * _f1(np.array(s, dtype=bool), y) for w, y in zip(weights, outcomes)) for s in itertools.product([0, 1], repeat=p.size)
     )
     assert expected_f1_top_k(p)[1] == pytest.approx(best_any)

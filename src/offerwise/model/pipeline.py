@@ -146,6 +146,30 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
     return pl.concat(parts)
 
 
+SCORE_ORDER = {"split": ["validation", "test"], "model": ["tcn", "lightgbm", "recency_frequency"]}
+
+
+def score_shard(
+    rows: pl.DataFrame | Path, *, entries: list[dict], models: Path, splits: pl.DataFrame, status_quo: pl.DataFrame
+) -> pl.DataFrame:
+    """Predictions of every trained entry (fold, category, dir) for the panel rows given (a frame,
+    or one shard's Parquet file), with `entry` = the entry's position, for `score_rows`."""
+    frame = pl.read_parquet(rows) if isinstance(rows, Path) else rows
+    parts = []
+    for i, entry in enumerate(entries):
+        fold = entry["fold"]
+        sl = make_slice(frame, splits, fold, entry["category"], status_quo.filter(pl.col("fold") == fold).drop("fold"))
+        if sl.frame.height:
+            parts.append(predict_slice(sl, models / entry["dir"]).with_columns(fold=pl.lit(fold, pl.Int32), entry=pl.lit(i)))
+    return pl.concat(parts) if parts else pl.DataFrame()
+
+
+def score_rows(predictions: pl.DataFrame) -> pl.DataFrame:
+    """Shards' predictions in the order of the whole panel's: entry, split, model, pair."""
+    ranks = [pl.col(c).replace_strict(order, list(range(len(order))), return_dtype=pl.Int32) for c, order in SCORE_ORDER.items()]
+    return predictions.sort([pl.col("entry"), *ranks, pl.col("customer_id"), pl.col("item_id")], maintain_order=True).drop("entry")
+
+
 def metrics_table(predictions: pl.DataFrame) -> pl.DataFrame:
     """Columns: fold, category, model, split, rows, positives, bce, roc_auc, pr_auc (labelled rows only:
     the forward fold's decided period has not happened)."""

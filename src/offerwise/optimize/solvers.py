@@ -11,6 +11,7 @@ Arrays are (n, L): n pairs, L candidate offer levels.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -207,7 +208,7 @@ def _repair(blocks, R: float, B: float | None, source: str) -> tuple[float, floa
             slack_r -= loss[i]
             slack_c -= extra[i]
     bounds = np.cumsum([0] + [part[0].size for part in parts])
-    per_block = [moved[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    per_block = [moved[a:b] for a, b in itertools.pairwise(bounds)]
     return _sum(blocks.call_each("move", [(source, m) for m in per_block]))
 
 
