@@ -74,17 +74,20 @@ class PanelPlan:
         return period_starts(self.n_periods, anchor=self.anchor, period_days=self.cfg.period_days)
 
 
-def plan_panel(transactions: pl.DataFrame, cfg: PanelConfig) -> PanelPlan:
-    """transactions: customer_id and timestamp of every line (other columns are ignored)."""
-    stamps = transactions.select(first=pl.col("timestamp").min(), last=pl.col("timestamp").max())
+def plan_panel(transactions: pl.DataFrame | pl.LazyFrame, cfg: PanelConfig) -> PanelPlan:
+    """transactions: customer_id and timestamp of every line (other columns are ignored); lazy for a
+    sharded build, so that only these two columns are read."""
+    transactions = transactions.lazy().select("customer_id", "timestamp")
+    stamps = transactions.select(first=pl.col("timestamp").min(), last=pl.col("timestamp").max()).collect()
     anchor = cfg.start or default_anchor(stamps.item(0, "first").date())
     n_complete = complete_periods(cfg.end or stamps.item(0, "last").date(), anchor=anchor, period_days=cfg.period_days)
     splits = decision_splits(n_complete, train_periods=cfg.train_periods, folds=cfg.folds)
     validations = splits.filter(pl.col("split") == "validation").sort("fold").get_column("period").unique(maintain_order=True).to_list()
     sampled = None
     if cfg.max_customers is not None:
-        seen = assign_periods(transactions.select("customer_id", "timestamp"), anchor=anchor, period_days=cfg.period_days)
-        sampled = _sample_customers(seen, validations[0], cfg.max_customers)
+        period = (pl.col("timestamp").dt.date() - pl.lit(anchor)).dt.total_days() // cfg.period_days
+        seen = transactions.filter(period.is_between(0, validations[0] - 1)).select("customer_id").unique().collect()
+        sampled = _sample_customers(seen, cfg.max_customers)
     return PanelPlan(cfg, anchor, n_complete, splits, validations, sampled)
 
 
@@ -203,10 +206,9 @@ def _prepare_lines(transactions: pl.DataFrame, items: pl.DataFrame, cfg: PanelCo
     return tx, items
 
 
-def _sample_customers(tx: pl.DataFrame, first_validation: int, max_customers: int) -> pl.Series:
-    """The `max_customers` consumers seen before the first cutoff with the smallest salted hash of
-    their id, so the sample never depends on what happened after any decision's cutoff."""
-    seen = tx.filter(pl.col("period") < first_validation).select("customer_id").unique()
+def _sample_customers(seen: pl.DataFrame, max_customers: int) -> pl.Series:
+    """The `max_customers` consumers with the smallest salted hash of their id among those `seen`
+    before the first cutoff, so the sample never depends on what happened after any decision's cutoff."""
     ids = (
         seen.with_columns(h=pl.col("customer_id").hash(seed=0) ^ pl.lit(SAMPLE_SALT).hash(seed=0))
         .sort("h", "customer_id")

@@ -65,7 +65,12 @@ def split_lines(transactions: pl.DataFrame, out: Path, shards: int) -> list[int]
 
 
 def _lines(out: Path, shard: int) -> pl.DataFrame:
-    return pl.read_parquet(shard_dir(out / "lines", shard) / PART)
+    """Shard k's lines: every Parquet file of lines/shard=k/, in name order (a consumer's lines in one file)."""
+    return pl.read_parquet(sorted(shard_dir(out / "lines", shard).glob("*.parquet")))
+
+
+def written_shards(out: Path) -> list[int]:
+    return sorted(int(d.name.split("=")[1]) for d in (out / "lines").glob("shard=*") if any(d.glob("*.parquet")))
 
 
 def shard_totals(shard: int, *, out: Path, items: pl.DataFrame, plan: PanelPlan) -> tuple[Totals, pl.DataFrame, int]:
@@ -116,12 +121,29 @@ def build_panel_shards(
     """The sharded build of features/build.build_panel: the same rows and values (up to the order
     of float sums in the totals), written to out/panel/shard=k/. The returned Panel's frame is
     empty (the rows stay on disk): read them with `read_panel`."""
-    plan = plan_panel(data.transactions, cfg)
-    present = split_lines(data.transactions, out, shards)
-    first = runtime.map(shard_totals, present, shared={"out": out, "items": data.items, "plan": plan}, what="panel totals")
+    split_lines(data.transactions, out, shards)
+    return build_from_lines(
+        dataclasses.replace(data, transactions=data.transactions.head(0)),
+        cfg,
+        out,
+        shards=shards,
+        runtime=runtime,
+        offer_history=offer_history,
+    )
+
+
+def build_from_lines(
+    context: RetailData, cfg: PanelConfig, out: Path, *, shards: int, runtime: Runtime, offer_history: pl.DataFrame | None = None
+) -> Panel:
+    """The sharded build from transactions already split into out/lines/shard=k/ (canonical columns,
+    by `shard_of(customer_id, shards)`): the driver never holds them all. `context` gives items,
+    customers, promotions and campaigns; its transactions are not read."""
+    lines = pl.scan_parquet(out / "lines" / "**" / "*.parquet", hive_partitioning=True)
+    plan = plan_panel(lines.select("customer_id", "timestamp"), cfg)
+    present = written_shards(out)
+    first = runtime.map(shard_totals, present, shared={"out": out, "items": context.items, "plan": plan}, what="panel totals")
     totals = Totals.combine([t for t, _, _ in first])
     categories, skipped = select_categories(pl.concat([sizes for _, sizes, _ in first]), cfg)
-    context = dataclasses.replace(data, transactions=data.transactions.head(0))  # tasks read their own lines
     key = _key(cfg, plan, categories, totals, offer_history)
     shared = {
         "out": out,
