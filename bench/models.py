@@ -50,7 +50,11 @@ def main() -> None:
         metrics.filter(pl.col("model") == "stack").group_by("category").agg(pl.col("rows").sum()).sort("rows", descending=True)
         .head(LARGEST).get_column("category").to_list()
     )  # fmt: skip
-    f1 = pl.read_csv(evaluation / "f1.csv").filter(pl.col("rule") == "category_cutoff").select("fold", "category", "model", f1_category_cutoff="f1")
+    f1 = (
+        pl.read_csv(evaluation / "f1.csv")
+        .filter(pl.col("rule") == "category_cutoff")
+        .select("fold", "category", "model", f1_category_cutoff="f1")
+    )
     table = (
         metrics.filter(pl.col("category").is_in(largest) & pl.col("model").is_in(["stack", "tcn", "lightgbm"]))
         .join(f1, on=["fold", "category", "model"], how="left")
@@ -65,7 +69,11 @@ def main() -> None:
     }, indent=1, default=str) + "\n")  # fmt: skip
     with pl.Config(tbl_rows=200, tbl_cols=20, float_precision=4, tbl_width_chars=200):
         print(table)
-        print(differences.select("fold", "category", "metric", "model_a", "model_b", "estimate", "low", "high", "verdict").sort("metric", "category", "fold"))
+        print(
+            differences.select("fold", "category", "metric", "model_a", "model_b", "estimate", "low", "high", "verdict").sort(
+                "metric", "category", "fold"
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -64,9 +64,11 @@ def run_one(min_purchases: int) -> dict[str, float]:
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     frame = panel.frame
     # Diagnostic: does the offer's *source* (anyone else bought?) show in its value?
-    same_as_before = frame.sort("customer_id", "item_id", "period").with_columns(
-        prev=pl.col("offer_pct").shift(1).over("customer_id", "item_id")
-    ).filter(pl.col("period") > 0)
+    same_as_before = (
+        frame.sort("customer_id", "item_id", "period")
+        .with_columns(prev=pl.col("offer_pct").shift(1).over("customer_id", "item_id"))
+        .filter(pl.col("period") > 0)
+    )
     equal = same_as_before.filter(pl.col("offer_pct") == pl.col("prev"))
     unequal = same_as_before.filter(pl.col("offer_pct") != pl.col("prev"))
     return {

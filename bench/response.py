@@ -68,11 +68,15 @@ def _variant_scores(out: Path, policy: pl.DataFrame) -> dict[str, dict[str, floa
         offers = pl.read_parquet(path).join(truth, on=["customer_id", "item_id"])
         for category in [*offers.get_column("category").unique().to_list(), "all"]:
             part = offers if category == "all" else offers.filter(pl.col("category") == category)
-            value = lambda name: back.filter((pl.col("category") == category) & (pl.col("policy") == name)).get_column("true_expected_revenue")  # noqa: E731
+            value = lambda name: back.filter((pl.col("category") == category) & (pl.col("policy") == name)).get_column(
+                "true_expected_revenue"
+            )  # noqa: E731
             oracle, status_quo = value("oracle"), value("status quo")
             if oracle.len():
                 ours = _revenue(part, "recommended_offer_pct")
-                scores.setdefault(category, {})[path.stem.removeprefix("offers_").removesuffix("_expected")] = (ours - status_quo.item()) / (oracle.item() - status_quo.item())
+                scores.setdefault(category, {})[path.stem.removeprefix("offers_").removesuffix("_expected")] = (
+                    ours - status_quo.item()
+                ) / (oracle.item() - status_quo.item())
     return scores
 
 
@@ -89,7 +93,9 @@ def measure(out: Path) -> list[dict]:
     for category in [*sorted(frame.get_column("category").unique().to_list()), "all"]:
         part = frame if category == "all" else frame.filter(pl.col("category") == category)
         score = policy.filter(pl.col("category") == category)
-        value = lambda decision, name, column: score.filter((pl.col("decision") == decision) & (pl.col("policy") == name)).get_column(column)  # noqa: E731
+        value = lambda decision, name, column: score.filter((pl.col("decision") == decision) & (pl.col("policy") == name)).get_column(
+            column
+        )  # noqa: E731
         oracle, status_quo = value("forward", "oracle", "true_expected_revenue"), value("forward", "status quo", "true_expected_revenue")
         flat = (_revenue(part, "flat") - status_quo.item()) / (oracle.item() - status_quo.item()) if oracle.len() else float("nan")
         row = {"category": category, "pairs": part.height}

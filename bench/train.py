@@ -32,7 +32,11 @@ RESULTS = Path(__file__).parent / "results" / "train.json"
 def load_panel(panel_dir: Path | None):
     if panel_dir is not None:
         manifest = io.read_json(panel_dir / "features.json")
-        return pl.read_parquet(panel_dir / "panel.parquet"), [Feature(**f) for f in manifest["features"]], pl.read_csv(panel_dir / "splits.csv")
+        return (
+            pl.read_parquet(panel_dir / "panel.parquet"),
+            [Feature(**f) for f in manifest["features"]],
+            pl.read_csv(panel_dir / "splits.csv"),
+        )
     from offerwise.data.load import load_data
     from offerwise.features.build import build_panel
 

@@ -64,3 +64,18 @@ def test_ray_engine_writes_the_same_shards_as_local(sim, tmp_path: Path, ray_clu
     _sharded(sim, tmp_path / "local")
     _sharded(sim, tmp_path / "ray", engine="ray")
     assert_frame_equal(read_panel(tmp_path / "local"), read_panel(tmp_path / "ray"), check_exact=True)
+
+
+def test_build_from_lines_written_in_chunks_equals_the_split_of_the_whole(sim, tmp_path: Path) -> None:
+    """An export in chunks of consumers, each split into the shards as its own file, builds the same panel."""
+    import dataclasses
+
+    from offerwise.features.shards import build_from_lines, split_lines
+
+    tx = sim.transactions
+    for name, chunk in (("a", tx.filter(pl.col("customer_id") % 2 == 0)), ("b", tx.filter(pl.col("customer_id") % 2 == 1))):
+        split_lines(chunk, tmp_path / "chunks", 4, part=f"{name}.parquet")
+    context = dataclasses.replace(sim, transactions=tx.head(0))
+    build_from_lines(context, CFG, tmp_path / "chunks", shards=4, runtime=Runtime())
+    _sharded(sim, tmp_path / "whole")
+    assert_frame_equal(read_panel(tmp_path / "chunks"), read_panel(tmp_path / "whole"), check_exact=False, rel_tol=1e-12)

@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import polars.selectors as cs
 
 from offerwise import io
 from offerwise.config import PanelConfig
@@ -54,13 +55,15 @@ def shard_dir(root: Path, shard: int) -> Path:
     return root / f"shard={shard}"
 
 
-def split_lines(transactions: pl.DataFrame, out: Path, shards: int) -> list[int]:
+def split_lines(transactions: pl.DataFrame, out: Path, shards: int, *, part: str | None = None) -> list[int]:
     """Write each shard's transactions to out/lines/shard=k/ (none left of an earlier layout);
-    returns the non-empty shard numbers."""
-    shutil.rmtree(out / "lines", ignore_errors=True)
+    returns the non-empty shard numbers. With `part`, add them as that file of each shard instead
+    (e.g. one export chunk of consumers after another), keeping what is there."""
+    if part is None:
+        shutil.rmtree(out / "lines", ignore_errors=True)
     parts = transactions.with_columns(shard=shard_of("customer_id", shards)).partition_by("shard", as_dict=True, include_key=False)
-    for (k,), part in parts.items():
-        io.write_parquet(part, shard_dir(out / "lines", k) / PART)
+    for (k,), frame in parts.items():
+        io.write_parquet(frame, shard_dir(out / "lines", k) / (part or PART))
     return sorted(k for (k,) in parts)
 
 
@@ -182,8 +185,8 @@ def _key(cfg: PanelConfig, plan: PanelPlan, categories: list[str], totals: Total
     h = hashlib.sha256()
     h.update(json.dumps([cfg.model_dump(mode="json"), plan.n_complete, categories], default=str).encode())
     for frame in (totals.items, totals.categories, offer_history):
-        if frame is not None:
-            h.update(str(frame.hash_rows(seed=0).sum()).encode())
+        if frame is not None:  # floats to 10 significant digits: a parallel sum may differ in its last bits from run to run
+            h.update(str(frame.with_columns(cs.float().round_sig_figs(10)).hash_rows(seed=0).sum()).encode())
     return h.hexdigest()[:16]
 
 

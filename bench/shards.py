@@ -1,0 +1,173 @@
+"""Benchmarks of the sharded pipeline (#13). Each measurement runs in a fresh subprocess, so its
+peak RSS (ru_maxrss) is its own; figures go to bench/results/shards.json (merged by section).
+
+    python bench/shards.py rss [--consumers 25000 200000] [--per-shard 6250]
+        Peak RSS of the sharded panel build against data size at a fixed shard size. The data:
+        simulator "stores" of 25,000 consumers each (seed 100 + k; customer and item ids offset per
+        store, so 200,000 consumers = 8 stores with 8 x 240 items), written once as canonical lines
+        already split by hash(customer_id) mod N (the shard contract). The measured process plans,
+        runs the totals pass and builds every shard (local engine: one shard at a time).
+    python bench/shards.py speedup --run <folder>
+        Throughput of engine "ray" with 1 and with 2 CPUs for the panel build and the scoring of a
+        sharded run folder (offerwise run --shards N ...), the same shards each time.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results" / "shards.json"
+STORE = 25_000
+ID_OFFSET = 10_000_000  # customer ids of store k start at k * ID_OFFSET; item ids at k * ITEM_OFFSET
+ITEM_OFFSET = 1_000_000
+
+
+def _peak_gb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 3)
+
+
+def write_store(k: int, folder: Path, shards: int) -> dict:
+    """One simulated store, loaded and cleaned like any data folder, appended to the shards."""
+    import polars as pl
+
+    from offerwise.config import SimulationConfig
+    from offerwise.data.load import load_data
+    from offerwise.data.simulate import simulate, write_simulation
+    from offerwise.features.shards import split_lines
+
+    cfg = SimulationConfig(customers=STORE, seed=100 + k)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_simulation(simulate(cfg), Path(tmp), cfg)
+        data = load_data(tmp)
+    cust, item = pl.col("customer_id") + k * ID_OFFSET, pl.col("item_id") + k * ITEM_OFFSET
+    split_lines(data.transactions.with_columns(cust, item), folder, shards, part=f"store-{k:03d}.parquet")
+    (folder / "items").mkdir(exist_ok=True)
+    (folder / "customers").mkdir(exist_ok=True)
+    data.items.with_columns(item).write_parquet(folder / "items" / f"store-{k:03d}.parquet")
+    data.customers.with_columns(cust).write_parquet(folder / "customers" / f"store-{k:03d}.parquet")
+    return {"store": k, "lines": data.transactions.height}
+
+
+def build(folder: Path, shards: int) -> dict:
+    import polars as pl
+
+    from offerwise.config import PanelConfig
+    from offerwise.data.schema import TRANSACTION_SCHEMA, LoadReport, RetailData
+    from offerwise.features.shards import build_from_lines
+    from offerwise.runtime import Runtime
+
+    context = RetailData(
+        transactions=pl.DataFrame(schema=TRANSACTION_SCHEMA),
+        items=pl.read_parquet(sorted((folder / "items").glob("*.parquet"))),
+        customers=pl.read_parquet(sorted((folder / "customers").glob("*.parquet"))),
+        report=LoadReport("bench"),
+    )
+    start = time.perf_counter()
+    panel = build_from_lines(context, PanelConfig(), folder, shards=shards, runtime=Runtime())
+    return {
+        "consumers": context.customers.height,
+        "shards": shards,
+        "pairs": panel.info["pairs"],
+        "rows": panel.info["rows"],
+        "seconds": round(time.perf_counter() - start, 1),
+        "peak_rss_gb": _peak_gb(),
+    }
+
+
+def _child(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "child", *args], capture_output=True, text=True)
+    if out.returncode != 0:  # e.g. killed for memory: report it, don't hide it
+        return {"failed": f"exit code {out.returncode}", "stderr_tail": out.stderr[-800:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def rss(consumers: list[int], per_shard: int) -> list[dict]:
+    results = []
+    for n in consumers:
+        stores, shards = max(1, n // STORE), max(1, n // per_shard)
+        with tempfile.TemporaryDirectory() as tmp:
+            lines = sum(_child("store", str(k), tmp, str(shards)).get("lines", 0) for k in range(stores))
+            result = {"lines": lines, **_child("build", tmp, str(shards))}
+        print(f"{n:,} consumers, {shards} shards: {result}", flush=True)
+        results.append(result)
+    ok = [r for r in results if "peak_rss_gb" in r]
+    if len(ok) >= 2:
+        print(f"peak RSS ratio largest / smallest: {ok[-1]['peak_rss_gb'] / ok[0]['peak_rss_gb']:.2f} (target <= 1.3)")
+    return results
+
+
+def speedup_child(run: Path, cpus: int) -> dict:
+    """Panel build and scoring of `run`'s sharded panel on a local Ray cluster of `cpus` CPUs."""
+    import shutil
+
+    from offerwise.config import Config, RuntimeConfig
+    from offerwise.data.load import load_data
+    from offerwise.features.shards import build_from_lines
+    from offerwise.pipeline import evaluate
+    from offerwise.runtime import Runtime
+
+    cfg = Config.model_validate_json((run / "prepared" / "config.json").read_text())
+    runtime = RuntimeConfig(engine="ray", shards=cfg.runtime.shards, workers=cpus)
+    Runtime(runtime).map(abs, [0])  # start the cluster outside the timings
+    data = load_data("complete-journey")
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(run / "prepared" / "lines", Path(tmp) / "lines")
+        start = time.perf_counter()
+        build_from_lines(data, cfg.panel, Path(tmp), shards=cfg.runtime.shards, runtime=Runtime(runtime))
+        build_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        evaluate(run / "prepared", run / "models", Path(tmp) / "evaluation", runtime=runtime)
+        score_seconds = time.perf_counter() - start
+    return {"cpus": cpus, "shards": cfg.runtime.shards, "build_seconds": round(build_seconds, 1), "score_seconds": round(score_seconds, 1)}
+
+
+def speedup(run: Path) -> dict:
+    one, two = _child("speedup", str(run), "1"), _child("speedup", str(run), "2")
+    result = {"one_cpu": one, "two_cpus": two}
+    if "build_seconds" in one and "build_seconds" in two:
+        result["build_speedup"] = round(one["build_seconds"] / two["build_seconds"], 2)
+        result["score_speedup"] = round(one["score_seconds"] / two["score_seconds"], 2)
+    print(json.dumps(result, indent=2))
+    return result
+
+
+def _save(section: str, value) -> None:
+    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    results[section] = value
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS} [{section}]")
+
+
+def main(argv: list[str]) -> None:
+    if argv and argv[0] == "child":
+        kind, rest = argv[1], argv[2:]
+        if kind == "store":
+            print(json.dumps(write_store(int(rest[0]), Path(rest[1]), int(rest[2]))))
+        elif kind == "build":
+            print(json.dumps(build(Path(rest[0]), int(rest[1]))))
+        else:
+            print(json.dumps(speedup_child(Path(rest[0]), int(rest[1]))))
+        return
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["rss", "speedup"])
+    parser.add_argument("--consumers", type=int, nargs="+", default=[25_000, 200_000])
+    parser.add_argument("--per-shard", type=int, default=6_250)
+    parser.add_argument("--run", type=Path, help="a sharded run folder (speedup)")
+    args = parser.parse_args(argv)
+    if args.what == "rss":
+        _save("rss", rss(args.consumers, args.per_shard))
+    else:
+        _save("speedup", speedup(args.run))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
