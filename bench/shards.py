@@ -1,7 +1,7 @@
 """Benchmarks of the sharded pipeline (#13). Each measurement runs in a fresh subprocess, so its
 peak RSS (ru_maxrss) is its own; figures go to bench/results/shards.json (merged by section).
 
-    python bench/shards.py rss [--consumers 25000 200000] [--per-shard 6250]
+    python bench/shards.py rss [--consumers 25000 200000] [--per-shard 6250]   (other shard sizes: their own section)
         Peak RSS of the sharded panel build against data size at a fixed shard size. The data:
         simulator "stores" of 25,000 consumers each (seed 100 + k; customer and item ids offset per
         store, so 200,000 consumers = 8 stores with 8 x 240 items), written once as canonical lines
@@ -164,7 +164,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--run", type=Path, help="a sharded run folder (speedup)")
     args = parser.parse_args(argv)
     if args.what == "rss":
-        _save("rss", rss(args.consumers, args.per_shard))
+        _save("rss" if args.per_shard == 6_250 else f"rss_{args.per_shard}_per_shard", rss(args.consumers, args.per_shard))
     else:
         _save("speedup", speedup(args.run))
 
