@@ -22,6 +22,7 @@ import torch
 from offerwise import io
 from offerwise.config import ModelConfig, PanelConfig
 from offerwise.features.manifest import Feature
+from offerwise.features.shards import read_panel
 from offerwise.model.pipeline import _masks, make_slice
 from offerwise.model.tcn import TCNModel, _batch, masked_bce
 from offerwise.model.tensors import Encoders, to_tensors
@@ -33,7 +34,7 @@ def load_panel(panel_dir: Path | None):
     if panel_dir is not None:
         manifest = io.read_json(panel_dir / "features.json")
         return (
-            pl.read_parquet(panel_dir / "panel.parquet"),
+            read_panel(panel_dir),
             [Feature(**f) for f in manifest["features"]],
             pl.read_csv(panel_dir / "splits.csv"),
         )

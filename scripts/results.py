@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from offerwise.features.shards import read_panel
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -166,7 +168,7 @@ def oracle_score(work: Path) -> str:
     manifest = io.read_json(work / "prepared" / "features.json")
     ev, opt = work / "evaluation", work / "optimize"
     table = score_against_truth(
-        pl.read_parquet(work / "prepared" / "panel.parquet"), manifest["anchor"], manifest["period_days"],
+        read_panel(work / "prepared"), manifest["anchor"], manifest["period_days"],
         pl.read_parquet(ev / "pair_elasticity.parquet"), pl.read_parquet(ev / "thresholds.parquet"), pl.read_csv(ev / "elasticity.csv"),
         pl.read_parquet(opt / "offers.parquet"), pl.read_parquet(work / "data" / "ground_truth.parquet"), Config().optimize,
     )  # fmt: skip
@@ -187,7 +189,7 @@ def pooling_table(works: dict[int, Path]) -> str:
     rows = []
     for seed, work in works.items():
         manifest, ev = io.read_json(work / "prepared" / "features.json"), work / "evaluation"
-        panel = pl.read_parquet(work / "prepared" / "panel.parquet")
+        panel = read_panel(work / "prepared")
         pe, th, fits = pl.read_parquet(ev / "pair_elasticity.parquet"), pl.read_parquet(ev / "thresholds.parquet"), pl.read_csv(ev / "elasticity.csv")
         inputs, truth = optimization_inputs(panel, pe, th, fits), pl.read_parquet(work / "data" / "ground_truth.parquet")
         ranges = category_ranges(inputs, Config().optimize.offer_range_percentiles)
