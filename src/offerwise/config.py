@@ -100,6 +100,7 @@ class ModelConfig(_Stage):
     )
     seed: int = 0
     threads: int | None = None  # None: every core torch sees
+    train_workers: int = Field(0, ge=0)  # > 0: the TCN trains data-parallel (DDP) on this many Ray Train workers (model/distributed.py)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     lightgbm_rounds: int = Field(300, ge=1)
     lightgbm_learning_rate: float = Field(0.05, gt=0)

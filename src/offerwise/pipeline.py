@@ -221,6 +221,7 @@ def train(
                 cfg.model,
                 out / f"fold{fold}" / slug(category),
                 progress=progress,
+                runtime=cfg.runtime,
             )
             summary.append({"fold": fold, "category": category, "slug": slug(category), "dir": f"fold{fold}/{slug(category)}", **result})
     io.write_json({"models": summary, "config": cfg.model_dump(mode="json")}, out / "training.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from offerwise import io
-from offerwise.config import ModelConfig
+from offerwise.config import ModelConfig, RuntimeConfig
 from offerwise.features.manifest import Feature
 from offerwise.model.baselines import LightGBMBaseline, RecencyFrequencyRule
 from offerwise.model.metrics import average_precision, bce, roc_auc
@@ -97,12 +98,22 @@ def _raw(sl: Slice, column: str, shape: tuple[int, int]) -> np.ndarray:
     return sl.frame.get_column(column).to_numpy().reshape(shape)
 
 
-def train_slice(sl: Slice, features: list[Feature], cfg: ModelConfig, out: Path, *, progress: bool = True) -> dict[str, object]:
-    """Fit the three models on one slice and save them under `out`."""
+def train_slice(
+    sl: Slice, features: list[Feature], cfg: ModelConfig, out: Path, *, progress: bool = True, runtime: RuntimeConfig | None = None
+) -> dict[str, object]:
+    """Fit the three models on one slice and save them under `out`; the TCN on Ray Train when
+    cfg.train_workers > 0 (on the cluster `runtime` names)."""
     enc = Encoders.fit(sl.frame, features, pl.col("period").is_in(sl.train_periods))
     t = to_tensors(sl.frame, enc)
     m = _masks(t, sl)
-    tcn = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=progress)
+    tcn = TCNModel(config=cfg, encoders=enc)
+    if cfg.train_workers:
+        from offerwise.model.distributed import fit_distributed
+
+        tcn = fit_distributed(tcn, t, m["train"], m["validation"], workers=cfg.train_workers, storage=out / "ray-train", runtime=runtime)
+        shutil.rmtree(out / "ray-train", ignore_errors=True)  # Ray Train's run folder: the checkpoint below is the model
+    else:
+        tcn = tcn.fit(t, m["train"], m["validation"], progress=progress)
     tcn.save(out / "tcn.pt", features=[f.as_dict() for f in features])
     ids = [j for j, c in enumerate(enc.static_categorical) if c in ("customer_id", "item_id")]
     LightGBMBaseline(config=cfg, id_columns=ids).fit(t, m["train"], m["validation"]).save(out / "lightgbm.json")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,32 @@ def masked_bce(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> tor
     return (loss * mask).sum() / mask.sum().clamp(min=1)
 
 
+@dataclass
+class Trained:
+    """What the epochs leave for the final choice: the best checkpoints (validation BCE, weights),
+    the SWA weights (None without SWA), the per-epoch history."""
+
+    best: list[tuple[float, dict]]
+    swa: dict | None
+    history: list[dict[str, float]]
+
+
+class World:
+    """One process training on every pair (the default); model/distributed.py's DDP world
+    overrides the rank, the size and the three methods."""
+
+    rank, size = 0, 1
+
+    def wrap(self, net: torch.nn.Module) -> torch.nn.Module:
+        return net
+
+    def sum(self, value: float) -> float:
+        return value
+
+    def mean_bce(self, total: float, count: int) -> float:
+        return total / count if count else float("nan")
+
+
 class TCNModel:
     """Entity embeddings + TCN + FC head, trained sequence-to-sequence on all pairs of a category."""
 
@@ -77,38 +104,53 @@ class TCNModel:
 
     def fit(self, data: SequenceTensors, train_mask: np.ndarray, val_mask: np.ndarray, *, progress: bool = True) -> TCNModel:
         """train_mask / val_mask: (P, T) booleans of the periods whose targets count in each loss."""
+        return self.finish(self.train_epochs(data, train_mask, val_mask, progress=progress), data, val_mask)
+
+    def train_epochs(
+        self, data: SequenceTensors, train_mask: np.ndarray, val_mask: np.ndarray, *, progress: bool = True, world: World | None = None
+    ) -> Trained:
+        """The recipe's epochs: what `finish` chooses from. `world`: this process's place among
+        data-parallel workers (model/distributed.py): it trains on its share of the pairs, its
+        gradients are averaged by DDP, and the validation loss is summed over all workers, so every
+        worker takes the same early-stopping decisions. Default: one process, all pairs."""
+        world = world or World()
         cfg = self.config
         torch.manual_seed(cfg.seed)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         device = _device(self.config)
-        net = self._build()
+        module = self._build()
         rate = float(np.clip(data.y[train_mask].mean(), 1e-4, 1 - 1e-4))
         with torch.no_grad():  # start at the base rate, not at 0.5: the first epochs then learn structure
-            net.head[-1].bias.fill_(float(np.log(rate / (1 - rate))))
-        net = net.to(device)
+            module.head[-1].bias.fill_(float(np.log(rate / (1 - rate))))
+        module = module.to(device)
+        net = world.wrap(module)
         opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.RMSprop
-        offer = [p for name, p in net.named_parameters() if name.startswith("offer_slope")]
-        rest = [p for name, p in net.named_parameters() if not name.startswith("offer_slope")]
+        offer = [p for name, p in module.named_parameters() if name.startswith("offer_slope")]
+        rest = [p for name, p in module.named_parameters() if not name.startswith("offer_slope")]
         groups = [{"params": rest}] + ([{"params": offer, "lr": cfg.lr * cfg.offer_lr_multiplier}] if offer else [])
         opt = opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         rows = np.flatnonzero(train_mask.any(axis=1))
+        mine = rows[world.rank :: world.size]
         repeats = max(int(np.ceil(cfg.min_batches_per_epoch * cfg.batch_size / max(rows.size, 1))), 1)
-        n_batches = max(int(np.ceil(rows.size * repeats / cfg.batch_size)), 1)
+        n_batches = max(int(np.ceil(rows.size * repeats / cfg.batch_size / world.size)), 1)  # the same on every worker
         sched = self._scheduler(opt, n_batches)
         swa_model, swa_sched = (
-            (AveragedModel(net), SWALR(opt, swa_lr=[cfg.swa_lr * g["lr"] / cfg.lr for g in opt.param_groups])) if cfg.swa else (None, None)
+            (AveragedModel(module), SWALR(opt, swa_lr=[cfg.swa_lr * g["lr"] / cfg.lr for g in opt.param_groups]))
+            if cfg.swa
+            else (None, None)
         )
         swa_from = int(cfg.swa_start * cfg.epochs)
         rng = np.random.default_rng(cfg.seed)
         y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
+        val_mask = val_mask if world.size == 1 else val_mask & np.isin(np.arange(val_mask.shape[0]), mine)[:, None]
         best: list[tuple[float, dict]] = []
-        self.history_: list[dict[str, float]] = []
-        bar = tqdm(range(cfg.epochs), desc="train", disable=None if progress else True, leave=False)  # None: only on a terminal
+        history: list[dict[str, float]] = []
+        bar = tqdm(range(cfg.epochs), desc="train", disable=None if progress and world.rank == 0 else True, leave=False)
         for epoch in bar:
             net.train()
             total, started = 0.0, time.perf_counter()
-            order = np.concatenate([rng.permutation(rows) for _ in range(repeats)])
+            order = np.concatenate([rng.permutation(mine) for _ in range(repeats)])
             for idx in np.array_split(order, n_batches):
                 loss = masked_bce(net(*_batch(data, idx, device)), y[idx], tmask[idx])
                 opt.zero_grad()
@@ -118,8 +160,13 @@ class TCNModel:
                     sched.step()
                 total += loss.item() * idx.size / repeats
             train_seconds = time.perf_counter() - started
-            val = self._loss(net, data, val_mask, device)
-            self.history_.append(
+            val = (
+                self._loss(module, data, val_mask, device)
+                if world.size == 1
+                else world.mean_bce(*self._loss_sum(module, data, val_mask, device))
+            )
+            total = total if world.size == 1 else world.sum(total)
+            history.append(
                 {
                     "epoch": epoch,
                     "train_bce": total / rows.size,
@@ -130,15 +177,21 @@ class TCNModel:
             )
             bar.set_postfix(loss=f"{total / rows.size:.4f}", val_bce=f"{val:.4f}")
             if swa_model is not None and epoch >= swa_from:
-                swa_model.update_parameters(net)
+                swa_model.update_parameters(module)
                 swa_sched.step()
             elif cfg.scheduler == "plateau":
                 sched.step(val)
-            best = sorted(best + [(val, copy.deepcopy(net.state_dict()))], key=lambda b: b[0])[: cfg.average_best]
-            if epoch - min(range(len(self.history_)), key=lambda i: self.history_[i]["val_bce"]) >= cfg.patience:
+            best = sorted(best + [(val, copy.deepcopy(module.state_dict()))], key=lambda b: b[0])[: cfg.average_best]
+            if epoch - min(range(len(history)), key=lambda i: history[i]["val_bce"]) >= cfg.patience:
                 break
-        val_p = self._choose(net, best, swa_model, data, val_mask, device)
-        self.calibration_shift_ = self._calibrate(val_p, data.y[val_mask]) if cfg.calibrate == "intercept" else 0.0
+        swa = swa_model.module.state_dict() if swa_model is not None and swa_model.n_averaged.item() > 0 else None
+        return Trained(best=best, swa=swa, history=history)
+
+    def finish(self, trained: Trained, data: SequenceTensors, val_mask: np.ndarray) -> TCNModel:
+        """Choose the final weights (best checkpoint, checkpoint average or SWA) on validation and calibrate."""
+        self.history_ = trained.history
+        val_p = self._choose(self._build(), trained.best, trained.swa, data, val_mask, torch.device("cpu"))
+        self.calibration_shift_ = self._calibrate(val_p, data.y[val_mask]) if self.config.calibrate == "intercept" else 0.0
         return self
 
     @torch.no_grad()
@@ -168,7 +221,7 @@ class TCNModel:
             return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, min_lr=cfg.min_lr)
         return None
 
-    def _choose(self, net, best, swa_model, data, val_mask, device) -> np.ndarray:
+    def _choose(self, net, best, swa, data, val_mask, device) -> np.ndarray:
         """Keep the lowest-validation-BCE weights among best checkpoint, checkpoint average and SWA;
         return the kept weights' validation probabilities."""
         candidates = {"best_checkpoint": best[0][1]}
@@ -177,8 +230,8 @@ class TCNModel:
         candidates["checkpoint_average"] = {
             k: sum(w * sd[k].float() for w, (_, sd) in zip(weights, best)).to(best[0][1][k].dtype) for k in best[0][1]
         }
-        if swa_model is not None and swa_model.n_averaged.item() > 0:
-            candidates["swa"] = {k: v for k, v in swa_model.module.state_dict().items()}
+        if swa is not None:
+            candidates["swa"] = swa
         self.selection_, val_p = {}, {}
         for name, state in candidates.items():
             net.load_state_dict(state)
@@ -192,6 +245,16 @@ class TCNModel:
     @torch.no_grad()
     def _loss(self, net, data, mask, device) -> float:
         return _bce(self._predict(net, data, device)[mask], data.y[mask]) if mask.any() else float("nan")
+
+    @torch.no_grad()
+    def _loss_sum(self, net, data, mask, device) -> tuple[float, int]:
+        """Summed BCE over the masked targets and their count (to be added over workers)."""
+        rows = np.flatnonzero(mask.any(axis=1))
+        if rows.size == 0:
+            return 0.0, 0
+        sub = SequenceTensors(**{**vars(data), **{k: getattr(data, k)[rows] for k in ("tc", "tcat", "sc", "scat", "y")}})
+        p, y = self._predict(net, sub, device)[mask[rows]], data.y[rows][mask[rows]]
+        return bce(y, p) * y.size, int(y.size)
 
     @torch.no_grad()
     def _predict(self, net, data: SequenceTensors, device, batch: int = 4096) -> np.ndarray:
