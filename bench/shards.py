@@ -10,6 +10,10 @@ peak RSS (ru_maxrss) is its own; figures go to bench/results/shards.json (merged
     python bench/shards.py speedup --run <folder>
         Throughput of engine "ray" with 1 and with 2 CPUs for the panel build and the scoring of a
         sharded run folder (offerwise run --shards N ...), the same shards each time.
+    python bench/shards.py ddp --run <folder> [--epochs 1]
+        TCN training of the run's first fold (its model's slice): Ray Train with 1 and with 2 DDP
+        workers (one thread each), and the local fit with 1 and 2 threads for comparison; seconds of
+        the training epochs (the workers' own timing) and of the whole call (with Ray Train's start).
 """
 
 from __future__ import annotations
@@ -137,6 +141,58 @@ def speedup(run: Path) -> dict:
     return result
 
 
+def ddp(run: Path, epochs: int) -> dict:
+    import polars as pl
+    import ray
+
+    from offerwise.model.distributed import fit_distributed
+    from offerwise.model.pipeline import _masks, make_slice
+    from offerwise.model.tcn import TCNModel
+    from offerwise.model.tensors import Encoders, to_tensors
+    from offerwise.pipeline import read_prepared, training_entries
+
+    p = read_prepared(run / "prepared")
+    entry = training_entries(run / "models")[0]
+    sl = make_slice(p.frame, p.splits, entry["fold"], entry["category"])
+    enc = Encoders.fit(sl.frame, p.features, pl.col("period").is_in(sl.train_periods))
+    t = to_tensors(sl.frame, enc)
+    m = _masks(t, sl)
+    base = TCNModel.load(run / "models" / entry["dir"] / "tcn.pt").config.model_copy(update={"epochs": epochs, "patience": epochs})
+    pair_periods = int(m["train"].sum()) * epochs
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    results = {
+        "slice": f"fold {entry['fold']} {entry['category']}",
+        "train_pair_periods_per_epoch": int(m["train"].sum()),
+        "epochs": epochs,
+    }
+    for threads in (1, 2):
+        start = time.perf_counter()
+        model = TCNModel(config=base.model_copy(update={"threads": threads}), encoders=enc).fit(
+            t, m["train"], m["validation"], progress=False
+        )
+        epoch_s = sum(h["train_seconds"] for h in model.history_)
+        results[f"local_{threads}_threads"] = {"epoch_seconds": round(epoch_s, 1), "call_seconds": round(time.perf_counter() - start, 1)}
+    for workers in (1, 2):
+        start = time.perf_counter()
+        cfg = base.model_copy(update={"threads": 1})
+        with tempfile.TemporaryDirectory() as storage:
+            model = fit_distributed(
+                TCNModel(config=cfg, encoders=enc), t, m["train"], m["validation"], workers=workers, storage=Path(storage)
+            )
+        epoch_s = sum(h["train_seconds"] for h in model.history_)
+        results[f"ray_train_{workers}_workers"] = {
+            "epoch_seconds": round(epoch_s, 1),
+            "call_seconds": round(time.perf_counter() - start, 1),
+            "pair_periods_per_second": round(pair_periods / epoch_s),
+            "validation_bce": round(min(h["val_bce"] for h in model.history_), 4),
+        }
+    one, two = results["ray_train_1_workers"], results["ray_train_2_workers"]
+    results["ddp_speedup_epochs"] = round(one["epoch_seconds"] / two["epoch_seconds"], 2)
+    results["ddp_speedup_calls"] = round(one["call_seconds"] / two["call_seconds"], 2)
+    print(json.dumps(results, indent=2))
+    return results
+
+
 def _save(section: str, value) -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     results[section] = value
@@ -158,15 +214,18 @@ def main(argv: list[str]) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["rss", "speedup"])
+    parser.add_argument("what", choices=["rss", "speedup", "ddp"])
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--consumers", type=int, nargs="+", default=[25_000, 200_000])
     parser.add_argument("--per-shard", type=int, default=6_250)
     parser.add_argument("--run", type=Path, help="a sharded run folder (speedup)")
     args = parser.parse_args(argv)
     if args.what == "rss":
         _save("rss" if args.per_shard == 6_250 else f"rss_{args.per_shard}_per_shard", rss(args.consumers, args.per_shard))
-    else:
+    elif args.what == "speedup":
         _save("speedup", speedup(args.run))
+    else:
+        _save("ddp", ddp(args.run, args.epochs))
 
 
 if __name__ == "__main__":
