@@ -341,30 +341,39 @@ def elasticity(
     evaluation: Path | None = None,
     decision_model: str = "tcn",
     response: ResponseConfig | None = None,
+    runtime: RuntimeConfig | None = None,
     log: Callable[[str], None] = _noop,
 ) -> pl.DataFrame:
     """Category sigmoids and per-pair slopes for one decision (default: the last backtest fold);
     elasticity.csv and pair_elasticity.parquet. With decision_model "stack" (weights and LightGBM's
     probabilities from `evaluation`) each pair's probabilities and slope are the stack's. Returns the fits."""
-    from offerwise.elasticity.pipeline import category_elasticity, stacked
-    from offerwise.model.pipeline import make_slice
-    from offerwise.model.tcn import TCNModel
+    from offerwise.elasticity.pipeline import PairScores, from_scores, score_shard, stacked
+    from offerwise.features.shards import PART
+    from offerwise.runtime import Runtime
 
-    p = read_prepared(panel)
+    sharded = (panel / "panel").is_dir()
+    p = read_prepared(panel, rows=not sharded or response is not None)  # the double-ML estimate reads rows itself
     fold = p.last_backtest_fold if fold is None else fold
     status_quo = p.status_quo_of(fold)
     stack = _stack_inputs(evaluation, fold) if decision_model == "stack" else None
+    entries = [e for e in training_entries(models) if e["fold"] == fold]
+    shared = {"entries": entries, "models": models, "splits": p.splits, "fold": fold, "status_quo": status_quo}
+    if sharded:  # each shard scores its pairs; the category fits need them all
+        parts = Runtime(runtime, progress=log).map(
+            score_shard, sorted((panel / "panel").glob(f"shard=*/{PART}")), shared=shared, what="elasticity shards"
+        )
+    else:
+        parts = [score_shard(p.frame, **shared)]
+    keys = sorted({key for part in parts for key in part})
+    decided = p.decided_period(fold)
     fits, pairs = [], []
-    for entry in (e for e in training_entries(models) if e["fold"] == fold):
-        sl = make_slice(p.frame, p.splits, fold, entry["category"], status_quo)
-        model = TCNModel.load(models / entry["dir"] / "tcn.pt")
-        for (category,), rows in sl.frame.group_by("category", maintain_order=True):
-            log(f"elasticity · {category}")
-            f, pr = category_elasticity(rows, model, cutoff=sl.validation, decided=sl.test, status_quo=status_quo)
-            if stack is not None:
-                pr = stacked(pr, *stack)
-            fits += f
-            pairs.append(pr.with_columns(period=pl.lit(sl.test, pl.Int32)))
+    for key in keys:
+        log(f"elasticity · {key[1]}")
+        f, pr = from_scores(PairScores.combine([part[key] for part in parts if key in part]), status_quo)
+        if stack is not None:
+            pr = stacked(pr, *stack)
+        fits += f
+        pairs.append(pr.with_columns(period=pl.lit(decided, pl.Int32)))
     if not fits:
         raise InputError(f"{models}: no models for fold {fold}; run `offerwise train` on this panel first.")
     table = pl.DataFrame(fits, infer_schema_length=None)
@@ -548,7 +557,9 @@ def recommend(
     """The forward plan: the same elasticity and optimisation as the backtest, at the last cutoff."""
     p = read_prepared(panel)
     fold = p.forward_fold
-    elasticity(panel, models, out, fold=fold, evaluation=evaluation, decision_model=decision_model, response=response, log=log)
+    elasticity(
+        panel, models, out, fold=fold, evaluation=evaluation, decision_model=decision_model, response=response, runtime=runtime, log=log
+    )
     summary = optimize(panel, evaluation, out, out, cfg, fold=fold, decision_model=decision_model, runtime=runtime, log=log)
     start, end = p.period_dates(p.decided_period(fold))
     plan, per_category = recommendation_tables(pl.read_parquet(out / "offers.parquet"), summary, start, end, run_id)
@@ -657,7 +668,9 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
     response = cfg.response if cfg.optimize.response == "dml" else None
     stage(
         "elasticity",
-        lambda: elasticity(prepared, models, evaluation, evaluation=evaluation, decision_model=decider, response=response, log=log),
+        lambda: elasticity(
+            prepared, models, evaluation, evaluation=evaluation, decision_model=decider, response=response, runtime=cfg.runtime, log=log
+        ),
     )
     stage(
         "optimize",

@@ -9,6 +9,9 @@ slope. Nothing realised in the decided period is used: its offer is the decision
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 
@@ -29,51 +32,86 @@ def _fit_row(category: str, source: str, x, y, w, n) -> dict:
         return {"category": category, "source": source, "a": float("nan"), "b": float("nan"), "r2": float("nan"), "n": n, "note": str(exc)}
 
 
-def category_elasticity(
-    rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: int, status_quo: pl.DataFrame, grid: np.ndarray = GRID
-) -> tuple[list[dict], pl.DataFrame]:
-    """rows: panel rows of one category's pairs up to the decided period (its inputs as known at the
-    cutoff, see model.pipeline.make_slice); status_quo: their reference offers.
+@dataclass
+class PairScores:
+    """The model's view of one category's pairs at a decision (sorted by customer_id, item_id):
+    probabilities in the decided and cutoff periods, the offers there, and each pair's response
+    curve over the offer grid. Per shard, then `combine`d: the fits need all of a category's pairs."""
 
-    Returns the two sigmoid fits and the per-pair frame: customer_id, item_id, category,
-    reference_offer_pct, reference_rule, offer_pct, cutoff_offer_pct, probability,
-    probability_at_reference, pair_slope, elasticity, elasticity_counterfactual, elasticity_pair.
-    """
-    category = rows.get_column("category").first()
+    keys: pl.DataFrame  # customer_id, item_id, category
+    prob: np.ndarray
+    prob_cutoff: np.ndarray
+    offers: np.ndarray
+    cutoff_offers: np.ndarray
+    curves: np.ndarray  # (pairs, grid)
+
+    @classmethod
+    def combine(cls, parts: list[PairScores]) -> PairScores:
+        """Shards' scores in the order of the whole category's (customer_id, item_id)."""
+        keys = pl.concat([p.keys for p in parts])
+        order = keys.with_row_index("i").sort("customer_id", "item_id").get_column("i").to_numpy()
+        arrays = {
+            name: np.concatenate([getattr(p, name) for p in parts])[order]
+            for name in ("prob", "prob_cutoff", "offers", "cutoff_offers", "curves")
+        }
+        return cls(keys=keys[order], **arrays)
+
+
+def score_pairs(rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: int, grid: np.ndarray = GRID) -> PairScores:
+    """rows: panel rows of one category's pairs up to the decided period (its inputs as known at the
+    cutoff, see model.pipeline.make_slice), all of each pair's periods; any subset of the pairs."""
     t = to_tensors(rows, model.encoders)
     col, last = int(np.flatnonzero(t.period == decided)[0]), int(np.flatnonzero(t.period == cutoff)[0])
     scores = model.predict_proba(t)
-    prob, prob_cutoff = scores[:, col], scores[:, last]
     at = lambda period: rows.filter(pl.col("period") == period).sort("customer_id", "item_id").get_column("offer_pct").to_numpy()  # noqa: E731
-    offers, cutoff_offers = at(decided), at(cutoff)
+    return PairScores(
+        keys=t.keys.select("customer_id", "item_id", "category"),
+        prob=scores[:, col],
+        prob_cutoff=scores[:, last],
+        offers=at(decided),
+        cutoff_offers=at(cutoff),
+        curves=response_curves(model, t, col, grid),
+    )
+
+
+def category_elasticity(
+    rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: int, status_quo: pl.DataFrame, grid: np.ndarray = GRID
+) -> tuple[list[dict], pl.DataFrame]:
+    """rows: panel rows of one category's pairs up to the decided period; status_quo: their
+    reference offers. The two sigmoid fits and the per-pair frame (see `from_scores`)."""
+    return from_scores(score_pairs(rows, model, cutoff=cutoff, decided=decided, grid=grid), status_quo, grid=grid)
+
+
+def from_scores(s: PairScores, status_quo: pl.DataFrame, *, grid: np.ndarray = GRID) -> tuple[list[dict], pl.DataFrame]:
+    """The two sigmoid fits of a category (all its pairs' scores) and the per-pair frame: customer_id,
+    item_id, category, reference_offer_pct, reference_rule, offer_pct, cutoff_offer_pct, probability,
+    probability_at_reference, pair_slope, elasticity, elasticity_counterfactual, elasticity_pair."""
+    category = s.keys.get_column("category").first()
     bins = (
-        pl.DataFrame({"x": np.floor(cutoff_offers / BIN) * BIN + BIN / 2, "p": prob_cutoff})
+        pl.DataFrame({"x": np.floor(s.cutoff_offers / BIN) * BIN + BIN / 2, "p": s.prob_cutoff})
         .group_by("x")
         .agg(pl.col("p").mean(), pl.len())
         .sort("x")
     )
-    fits = [_fit_row(category, "model_at_historical_offers", bins["x"].to_numpy(), bins["p"].to_numpy(), bins["len"].to_numpy(), prob.size)]
-    curves = response_curves(model, t, col, grid)
-    fits.append(_fit_row(category, "counterfactual", grid, curves.mean(axis=0), None, curves.size))
-    ref = (
-        rows.filter(pl.col("period") == decided)
-        .select("customer_id", "item_id")
-        .join(
-            status_quo.select("customer_id", "item_id", "category", "reference_offer_pct", "reference_rule"),
-            on=["customer_id", "item_id"],
-            how="left",
-        )
-        .sort("customer_id", "item_id")
+    fits = [
+        _fit_row(category, "model_at_historical_offers", bins["x"].to_numpy(), bins["p"].to_numpy(), bins["len"].to_numpy(), s.prob.size)
+    ]
+    fits.append(_fit_row(category, "counterfactual", grid, s.curves.mean(axis=0), None, s.curves.size))
+    ref = s.keys.select("customer_id", "item_id").join(
+        status_quo.select("customer_id", "item_id", "category", "reference_offer_pct", "reference_rule"),
+        on=["customer_id", "item_id"],
+        how="left",
+        maintain_order="left",
     )
     k = ref.get_column("reference_offer_pct").to_numpy()
-    f_k_pair = at_offer(curves, grid, k)
-    slopes = pair_slopes(curves, grid)
+    f_k_pair = at_offer(s.curves, grid, k)
+    slopes = pair_slopes(s.curves, grid)
     a_paper, a_cf = fits[0]["a"], fits[1]["a"]
     f_cat, f_cat_cf = sigmoid(k, a_paper, fits[0]["b"]), sigmoid(k, a_cf, fits[1]["b"])
     pairs = ref.with_columns(
-        offer_pct=pl.Series(offers.astype(np.float64)),
-        cutoff_offer_pct=pl.Series(cutoff_offers.astype(np.float64)),
-        probability=pl.Series(prob.astype(np.float64)),
+        offer_pct=pl.Series(s.offers.astype(np.float64)),
+        cutoff_offer_pct=pl.Series(s.cutoff_offers.astype(np.float64)),
+        probability=pl.Series(s.prob.astype(np.float64)),
         probability_at_reference=pl.Series(f_k_pair.astype(np.float64)),
         pair_slope=pl.Series(slopes.astype(np.float64)),
         elasticity=pl.Series(elasticity(a_paper, k, f_cat)),  # the paper's: category a and f at k
@@ -84,6 +122,24 @@ def category_elasticity(
         fit["avg_elasticity"] = float(pairs.get_column(column).mean())
     fits[1]["avg_elasticity_pair"] = float(pairs.get_column("elasticity_pair").mean())
     return fits, pairs
+
+
+def score_shard(
+    rows: pl.DataFrame | Path, *, entries: list[dict], models: Path, splits: pl.DataFrame, fold: int, status_quo: pl.DataFrame
+) -> dict[tuple[int, str], PairScores]:
+    """PairScores per (entry position, category) for the decision `fold` of the panel rows given (a
+    frame, or one shard's Parquet file)."""
+    from offerwise.model.pipeline import make_slice
+
+    frame, out = (pl.read_parquet(rows) if isinstance(rows, Path) else rows), {}
+    for i, entry in enumerate(entries):
+        sl = make_slice(frame, splits, fold, entry["category"], status_quo)
+        if sl.frame.height == 0:
+            continue
+        model = TCNModel.load(models / entry["dir"] / "tcn.pt")
+        for (category,), rows in sl.frame.group_by("category", maintain_order=True):
+            out[(i, category)] = score_pairs(rows, model, cutoff=sl.validation, decided=sl.test)
+    return out
 
 
 def stacked(pairs: pl.DataFrame, weights: pl.DataFrame, lightgbm: pl.DataFrame) -> pl.DataFrame:
