@@ -114,6 +114,7 @@ class ResponseConfig(_Stage):
     folds: int = Field(2, ge=2)  # cross-fitting folds (grouped by item), each split repeated twice
     level: float = Field(0.90, gt=0, lt=1)  # interval level of the category slopes
     placebo: bool = True  # the backtest also re-estimates with offers permuted within item: its intervals should cover 0
+    placebo_max_rows: int = Field(100_000, ge=1000)  # the placebo's row sample (a check, not an estimate: fewer rows, less time)
 
 
 class OptimizeConfig(_Stage):

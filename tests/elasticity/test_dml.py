@@ -3,9 +3,12 @@ with a known logit offer slope and a retailer that promotes after weak sales."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from offerwise.elasticity import dml
 from offerwise.features.manifest import Feature
@@ -14,7 +17,9 @@ TRUE_SLOPE = 0.04  # logit change per offer point
 CUTOFF = 12
 
 
-def synthetic_panel(seed: int = 0, items: int = 60, customers: int = 200, per_customer: int = 10, periods: int = 14) -> tuple[pl.DataFrame, list[Feature]]:
+def synthetic_panel(
+    seed: int = 0, items: int = 60, customers: int = 200, per_customer: int = 10, periods: int = 14
+) -> tuple[pl.DataFrame, list[Feature]]:
     """Category A: logistic purchases, logit p = affinity + TRUE_SLOPE · offer + item demand shock (AR(1),
     unrecorded); the retailer promotes an item more often after weak sales, which it sees in
     i_buyers_last against i_buyers_mean (recorded features). Category B: a fixed 10 % offer (not
@@ -130,7 +135,9 @@ def test_a_category_s_noisy_group_follows_the_groups_shared_pattern():
         "category": ["A", "A", "B", "B"], "level": ["age"] * 4, "group": ["young", "old", "young", "old"], "n_rows": [150, 5000, 5000, 5000],
         "dev": [-0.3 * 0.05, -0.2 * 0.05, 0.2 * 0.02, -0.2 * 0.02], "dev_se": [0.02, 0.001, 0.0005, 0.0005],
     })  # fmt: skip
-    shared = pl.DataFrame({"level": ["age", "age"], "group": ["young", "old"], "n_rows": [5150, 10000], "dev": [0.2, -0.2], "dev_se": [0.02, 0.02]})
+    shared = pl.DataFrame(
+        {"level": ["age", "age"], "group": ["young", "old"], "n_rows": [5150, 10000], "dev": [0.2, -0.2], "dev_se": [0.02, 0.02]}
+    )
     out, shared_out = dml._shrink(dev, shared, slopes)
     young_a = out.filter((pl.col("category") == "A") & (pl.col("group") == "young")).row(0, named=True)
     assert shared_out.filter(pl.col("group") == "young").get_column("rel").item() > 0.15
@@ -173,3 +180,12 @@ def test_subsample_keeps_small_categories_whole():
     counts = dict(out.group_by("category").len().iter_rows())
     assert out.height == 300 and counts["small"] == 50 and counts["big"] == 250
     assert out.equals(dml._subsample(frame, 300, seed=0))
+
+
+def test_an_estimate_saved_as_json_gives_the_same_pair_slopes(panel, estimate):
+    """The forward plan can reuse the backtest's estimate (model.forward_models = "reuse") from its JSON."""
+    frame, _ = panel
+    decided = frame.filter(pl.col("period") == CUTOFF + 1)
+    again = dml.ResponseEstimate.from_dict(json.loads(json.dumps(estimate.to_dict())))
+    assert_frame_equal(again.pair_slopes(decided), estimate.pair_slopes(decided))
+    assert_frame_equal(again.categories, estimate.categories)
