@@ -122,6 +122,9 @@ class OptimizeConfig(_Stage):
     response_quantile: float = Field(
         0.5, gt=0, lt=1
     )  # dml: each pair's slope at this quantile of its posterior (0.5: the mean; lower: conservative)
+    retention_probability: float = Field(
+        0.9, ge=0, lt=1
+    )  # dml: retention holds for every category slope in its central interval of this probability (docs/optimization.md); 0: point view
     objective: Literal["indicator", "expected"] = "expected"
     solver: Literal["lagrangian", "milp"] = "lagrangian"
     offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # of the non-zero offers faced in the cutoff period

@@ -359,7 +359,7 @@ def offer_response(
     whole estimate), response_placebo.csv (backtest folds, when cfg.placebo). With `reuse` (a folder
     holding an earlier decision's response_estimate.json) that estimate is applied instead of a new
     fit: it only read periods before this fold's, so nothing leaks. Returns customer_id, item_id,
-    dml_slope, dml_slope_sd of the decided pairs."""
+    dml_slope, dml_slope_sd, dml_slope_category_se of the decided pairs."""
     from offerwise.elasticity.dml import ResponseEstimate, estimate_response, placebo
 
     cutoff = p.decided_period(fold) - 1
@@ -379,7 +379,8 @@ def offer_response(
         small = {**options, "max_rows": min(cfg.max_rows, cfg.placebo_max_rows)}
         io.write_csv(placebo(rows, p.features, cutoff=cutoff, **small), out / "response_placebo.csv")
     decided = rows.filter(pl.col("period") == cutoff + 1)
-    return estimate.pair_slopes(decided).select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd")
+    slopes = estimate.pair_slopes(decided)
+    return slopes.select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd", dml_slope_category_se="category_se")
 
 
 def _stack_inputs(evaluation: Path | None, fold: int) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -104,7 +104,7 @@ def test_pair_slopes_are_never_negative_and_keep_the_order(panel, estimate):
     frame, _ = panel
     decided = frame.filter(pl.col("period") == CUTOFF + 1).sample(fraction=1.0, shuffle=True, seed=1)
     out = estimate.pair_slopes(decided)
-    assert out.columns == ["customer_id", "item_id", "slope_mean", "slope_sd"]
+    assert out.columns == ["customer_id", "item_id", "slope_mean", "slope_sd", "category_se"]
     assert out.select("customer_id", "item_id").equals(decided.select("customer_id", "item_id"))
     assert (out.get_column("slope_mean") >= 0).all() and (out.get_column("slope_sd") > 0).all()
     # a category whose slope came out negative is floored at 0 (a deeper offer never lowers p)

@@ -150,11 +150,11 @@ class ResponseEstimate:
         """pairs: decided-period panel rows (customer_id, item_id, category and the feature columns;
         pass all of a consumer's rows, as the past response is the consumer's mean over them).
 
-        Returns customer_id, item_id, slope_mean, slope_sd in the order of `pairs`. slope_mean = the
+        Returns customer_id, item_id, slope_mean, slope_sd, category_se in the order of `pairs`. slope_mean = the
         category slope + the pair's groups' shrunk deviations (additive), floored at 0: a deeper offer
         never lowers the probability. A group the category did not estimate gets its shared relative
         effect x the category slope. slope_sd = √(se_c² + Σ posterior variances), the covariances
-        between the terms ignored."""
+        between the terms ignored; category_se = se_c alone (the part all the category's pairs share)."""
         g = _group_columns(pairs, self.cuts).with_row_index("__row")
         cats = self.categories.select("category", __slope="slope", __se="se")
         out = g.join(cats, on="category", how="left").with_columns(
@@ -185,6 +185,7 @@ class ResponseEstimate:
             "item_id",
             slope_mean=pl.max_horizontal(pl.col("__slope") + dev_total, pl.lit(0.0)).cast(pl.Float64),
             slope_sd=var_total.sqrt().cast(pl.Float64),
+            category_se=pl.col("__se").cast(pl.Float64),
         )
 
 
