@@ -110,7 +110,7 @@ class ModelConfig(_Stage):
 
 class ResponseConfig(_Stage):
     periods: int = Field(8, ge=1)  # labelled periods up to the cutoff that the offer-response estimate learns from
-    max_rows: int = Field(300_000, ge=1000)  # rows sampled from them (stratified by category)
+    max_rows: int = Field(200_000, ge=1000)  # rows sampled from them (stratified by category; docs/results.md: the time it costs)
     folds: int = Field(2, ge=2)  # cross-fitting folds (grouped by item), each split repeated twice
     level: float = Field(0.90, gt=0, lt=1)  # interval level of the category slopes
     placebo: bool = True  # the backtest also re-estimates with offers permuted within item: its intervals should cover 0

@@ -591,7 +591,7 @@ def estimate_response(
     *,
     cutoff: int,
     periods: int = 8,
-    max_rows: int = 300_000,
+    max_rows: int = 200_000,
     level: float = 0.90,
     seed: int = 0,
     folds: int = 2,
