@@ -11,11 +11,13 @@ from offerwise.data.schema import RetailData
 from offerwise.report import figures
 from offerwise.report.calibration import reliability_figure
 from offerwise.report.html import render, table1
+from offerwise.report.uplift import uplift_deciles, uplift_figure
 
 FIGURES = (
     "figure_plan",
     "figure_calibration",
     "figure_slopes",
+    "figure_uplift",
     "figure3_eda",
     "figure4_elasticity",
     "figure5_probabilities",
@@ -76,9 +78,11 @@ def build_report(
         ),
         "figure6_offers": figures.figure6_offers(offers),
     }
-    pngs["figure_calibration"] = reliability_figure(
-        pl.read_parquet(evaluation / "predictions.parquet").filter(pl.col("label").is_not_null()), model="stack"
-    )
+    labelled = pl.read_parquet(evaluation / "predictions.parquet").filter(pl.col("label").is_not_null())
+    pngs["figure_calibration"] = reliability_figure(labelled, model="stack")
+    uplift = _uplift(offers, labelled)
+    io.write_csv(uplift, evaluation / "uplift_deciles.csv")
+    pngs["figure_uplift"] = uplift_figure(uplift)
     if true_slopes is not None:  # simulated data: the estimated offer response against the truth
         pngs["figure_slopes"] = figures.figure_slopes(true_slopes)
     for name, png in pngs.items():
@@ -125,6 +129,12 @@ def build_report(
             pngs["figure_calibration"],
         ),
         *_response_sections(evaluation),
+        (
+            "Predicted offer uplift by decile against realised purchases (backtest fortnight; evaluation/uplift_deciles.csv). The pairs "
+            "faced the status quo offer, so the realised rate checks the predicted rate at the status quo along the uplift ranking; the "
+            "recommended offers never ran, so their predicted rate has no realised counterpart (that needs randomised offers).",
+            pngs["figure_uplift"],
+        ),
         *(
             [("Estimated against true offer slopes per pair (simulated data, forward decision)", pngs["figure_slopes"])]
             if "figure_slopes" in pngs
@@ -149,6 +159,15 @@ def _differences(evaluation: Path) -> pl.DataFrame:
         .pivot(on="metric", index=["category", "comparison"], values="cell")
         .sort("category", "comparison")
     )
+
+
+def _uplift(offers: pl.DataFrame, labelled: pl.DataFrame) -> pl.DataFrame:
+    """uplift_deciles of the backtest's offers against the labels of its decided fortnight: the test
+    split of the last fold with labels (the forward fold has none)."""
+    test = labelled.filter(pl.col("split") == "test")
+    test = test.filter(pl.col("fold") == test.get_column("fold").max()) if "fold" in test.columns else test
+    labels = test.unique(["customer_id", "item_id"], keep="first", maintain_order=True).select("customer_id", "item_id", "label")
+    return uplift_deciles(offers, labels.cast({k: offers.schema[k] for k in ("customer_id", "item_id")}))
 
 
 def _response_sections(evaluation: Path) -> list:
