@@ -6,6 +6,9 @@ per category and overall:
 * slope error of the double-ML pair slopes (`dml_`, the default response) and of the TCN's
   counterfactual pair slopes (`tcn_`, the previous one): mean estimated / mean true slope - 1;
 * their rank correlation with the true slopes, pooled and within category (mean over categories);
+* the same for double ML on a panel prepared without the simulator's offer_history.csv (`dml_nohistory_`:
+  the offer inferred from other buyers' discounts, as on data without the retailer's record), same
+  forward decision, same estimator settings;
 * the backtest and forward policy scores: (ours - status quo) / (oracle - status quo) in true
   expected net revenue, the status quo being the retailer's plan;
 * true retention of our offers and of the plan (the forward decision);
@@ -76,12 +79,26 @@ def _variant_scores(out: Path, policy: pl.DataFrame) -> dict[str, dict[str, floa
     return scores
 
 
-def measure(out: Path) -> list[dict]:
-    """Rows per category (and 'all') of the forward decision, plus the policy scores."""
+def without_history(out: Path, cfg: Config) -> pl.DataFrame:
+    """The forward decision's double-ML pair slopes from a panel prepared without offer_history.csv:
+    customer_id, item_id, dml_nohistory_slope."""
+    cfg = cfg.override("data", use_offer_history=False)
+    folder = out / "no-offer-history"
+    pipeline.prepare(str(out / "data"), folder / "prepared", cfg)
+    p = pipeline.read_prepared(folder / "prepared")
+    slopes = pipeline.offer_response(p, p.forward_fold, folder, cfg.response.model_copy(update={"placebo": False}))
+    return slopes.select("customer_id", "item_id", dml_nohistory_slope="dml_slope")
+
+
+def measure(out: Path, cfg: Config | None = None) -> list[dict]:
+    """Rows per category (and 'all') of the forward decision, plus the policy scores (and, given the
+    run's cfg, the slopes without the offer history)."""
     truth = pl.read_parquet(out / "data" / "ground_truth_future.parquet").select("customer_id", "item_id", "true_a", "true_b")
     plan = pl.read_parquet(out / "recommendations" / "offers.parquet")
     slopes = pl.read_parquet(out / "recommendations" / "pair_elasticity.parquet")
     slopes = slopes.select("customer_id", "item_id", "pair_slope", *[c for c in ("dml_slope",) if c in slopes.columns])
+    if cfg is not None and "dml_slope" in slopes.columns:
+        slopes = slopes.join(without_history(out, cfg), on=["customer_id", "item_id"], how="left")
     frame = plan.join(truth, on=["customer_id", "item_id"]).join(slopes, on=["customer_id", "item_id"]).with_columns(flat=pl.lit(FLAT))
     policy = pl.read_csv(out / "report" / "policy_score.csv")
     variants = _variant_scores(out, policy)
@@ -93,7 +110,7 @@ def measure(out: Path) -> list[dict]:
         oracle, status_quo = value("forward", "oracle", "true_expected_revenue"), value("forward", "status quo", "true_expected_revenue")
         flat = (_revenue(part, "flat") - status_quo.item()) / (oracle.item() - status_quo.item()) if oracle.len() else float("nan")
         row = {"category": category, "pairs": part.height}
-        for name, column in (("dml", "dml_slope"), ("tcn", "pair_slope")):
+        for name, column in (("dml", "dml_slope"), ("dml_nohistory", "dml_nohistory_slope"), ("tcn", "pair_slope")):
             if column in part.columns:
                 row |= {f"{name}_{k}": v for k, v in _slopes(part, column).items()}
         row |= {
@@ -127,16 +144,16 @@ def main() -> None:
             out = WORK / args.label / f"{policy}-{seed}"
             started = time.perf_counter()
             pipeline.run("simulated", out, cfg, log=lambda m: None)
-            rows = measure(out)
+            rows = measure(out, cfg)
             results += [{"policy": policy, "seed": seed, "seconds": round(time.perf_counter() - started), **r} for r in rows]
             overall = rows[-1]
             print(f"{policy:8} seed {seed:3}: backtest {overall['backtest_score']:.3f}  forward {overall['forward_score']:.3f}  "
                   f"flat-30 {overall['flat_30_score']:.3f}  backtest counterfactual {overall.get('backtest_score_counterfactual', float('nan')):.3f}  "
                   f"retention {overall['true_retention']:.3f} (plan {overall['true_retention_plan']:.3f})  "
                   + "  ".join(f"{m}: error {overall[f'{m}_slope_error']:+.0%} rank {overall[f'{m}_rank_corr_pooled']:.2f}/{overall[f'{m}_rank_corr_within']:.2f}"
-                              for m in ("dml", "tcn") if f"{m}_slope_error" in overall), flush=True)  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"response-{args.label}.json").write_text(json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n")
+                              for m in ("dml", "dml_nohistory", "tcn") if f"{m}_slope_error" in overall), flush=True)  # fmt: skip
+            RESULTS.mkdir(parents=True, exist_ok=True)  # after every run: a long benchmark keeps what it measured
+            (RESULTS / f"response-{args.label}.json").write_text(json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n")
     table = pl.DataFrame(results)
     with pl.Config(tbl_rows=200, tbl_cols=20, float_precision=3, tbl_width_chars=200):
         print(table.drop("seconds"))

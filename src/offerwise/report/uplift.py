@@ -85,6 +85,6 @@ def uplift_figure(table: pl.DataFrame) -> bytes:
         ax.set_title(f"{cat} · {int(part.get_column('rows').sum()):,} pairs", fontsize=9)
         ax.set_xlabel("decile of predicted uplift (1 = lowest)")
         ax.set_ylabel("purchase rate")
-        ax.legend(fontsize=6, loc="upper left")
+        ax.legend(fontsize=6, loc="best")
     fig.suptitle("Backtest fortnight: predicted uplift by decile against realised purchases", fontsize=10)
     return _png(fig)
