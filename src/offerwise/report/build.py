@@ -180,11 +180,21 @@ def _response_sections(evaluation: Path) -> list:
             "category", placebo_slope="slope", placebo_low="low", placebo_high="high", placebo_covers_zero="covers_zero"
         )
         response = response.join(placebo, on="category", how="left")
+    unidentified = response.filter(~pl.col("identified")).get_column("category").sort().to_list()
+    where = (
+        f"Here the data cannot identify the effect in {len(unidentified)} of {response.height} categories ({', '.join(unidentified)}): "
+        if unidentified
+        else "Here every category is identified. Where one is not, "
+    )
     note = (
         "Logit change per offer point, estimated by double machine learning from the periods up to the cutoff (docs/response.md), "
-        "with a 90 % interval. A category marked not identified has too little offer variation left once past demand and promotion "
-        "history are accounted for; it gets the pooled slope of all categories with a wider interval, and the optimiser uses that. "
-        "The placebo re-estimates with offers permuted across periods within item: its interval should cover 0."
+        "with a 90 % interval. "
+        + where
+        + "too little offer variation is left once past demand and promotion history are accounted for (see method). Such a "
+        "category gets the pooled slope of the identified ones with a wider interval (their spread added); the optimiser uses that "
+        "slope, and its retention constraint holds over the wider interval (optimize.retention_probability), so it discounts there "
+        "more cautiously when retention binds. The placebo re-estimates with offers permuted across periods within item: its "
+        "interval should cover 0."
     )
     return [
         ("Offer response per category (backtest decision)", note),
