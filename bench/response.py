@@ -16,7 +16,11 @@ per category and overall:
 * the backtest score of every optimisation variant (`backtest_score_<response>`), e.g. the TCN's
   counterfactual slopes against the double-ML ones on the same run.
 
-    python bench/response.py [--seeds 7 11 12 13 14] [--policies random targeted] [--config C] [--label NAME]
+    python bench/response.py [--seeds 7 11 12 13 14] [--policies random targeted] [--config C] [--label NAME] [--slopes-only]
+
+--slopes-only: simulate, prepare (with and without the offer history) and estimate the forward
+decision's double-ML slopes, no training or optimisation (seconds per run instead of minutes):
+the slope columns only, in response-<label>-slopes.json.
 
 Results: bench/results/response-<label>.json (and a table on stdout). No setting of offerwise was
 chosen on seeds 13 and 14 (see docs/results.md for which were).
@@ -125,6 +129,36 @@ def measure(out: Path, cfg: Config | None = None) -> list[dict]:
     return rows
 
 
+def measure_slopes(out: Path, cfg: Config) -> list[dict]:
+    """--slopes-only: the forward decision's double-ML slope errors with and without the offer history,
+    per category and 'all', plus the category slope's SE and the estimator's identification columns."""
+    from offerwise.data.simulate import simulate, write_simulation
+
+    write_simulation(simulate(cfg.simulation), out / "data", cfg.simulation)
+    pipeline.prepare(str(out / "data"), out / "prepared", cfg)
+    p = pipeline.read_prepared(out / "prepared")
+    with_history = pipeline.offer_response(p, p.forward_fold, out, cfg.response.model_copy(update={"placebo": False}))
+    truth = pl.read_parquet(out / "data" / "ground_truth_future.parquet").select("customer_id", "item_id", "true_a")
+    frame = (
+        with_history.join(without_history(out, cfg), on=["customer_id", "item_id"], how="left")
+        .join(p.frame.filter(pl.col("period") == p.decided_period(p.forward_fold)).select("customer_id", "item_id", "category"), on=["customer_id", "item_id"])
+        .join(truth.cast({"customer_id": with_history.schema["customer_id"], "item_id": with_history.schema["item_id"]}), on=["customer_id", "item_id"])
+        .with_columns(pl.col("category").cast(pl.String))
+    )  # fmt: skip
+    categories = pl.read_csv(out / "response.csv").select("category", "se", "identified", "offer_resid_sd", "offer_within_sd", "n_rows")
+    rows = []
+    for category in [*sorted(frame.get_column("category").unique().to_list()), "all"]:
+        part = frame if category == "all" else frame.filter(pl.col("category") == category)
+        row = {"category": category, "pairs": part.height, "true_slope_mean": float(part["true_a"].mean())}
+        for name, column in (("dml", "dml_slope"), ("dml_nohistory", "dml_nohistory_slope")):
+            row |= {f"{name}_{k}": v for k, v in _slopes(part, column).items()}
+        info = categories.filter(pl.col("category") == category)
+        if info.height:
+            row |= {"dml_se_rel": float(info["se"].item() / part["true_a"].mean()), **info.drop("category", "se").row(0, named=True)}
+        rows.append(row)
+    return rows
+
+
 def _one(series: pl.Series) -> float:
     return float(series.item()) if series.len() else float("nan")
 
@@ -135,7 +169,10 @@ def main() -> None:
     parser.add_argument("--policies", nargs="+", default=["random", "targeted"])
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--label", default="default")
+    parser.add_argument("--slopes-only", action="store_true")
     args = parser.parse_args()
+    if args.slopes_only:
+        return slopes_only(args)
     base = Config.from_toml(args.config)
     results = []
     for policy in args.policies:
@@ -157,6 +194,20 @@ def main() -> None:
     table = pl.DataFrame(results)
     with pl.Config(tbl_rows=200, tbl_cols=20, float_precision=3, tbl_width_chars=200):
         print(table.drop("seconds"))
+
+
+def slopes_only(args: argparse.Namespace) -> None:
+    base, results = Config.from_toml(args.config), []
+    for policy in args.policies:
+        for seed in args.seeds:
+            cfg = base.override("simulation", seed=seed, promotion_policy=policy)
+            started = time.perf_counter()
+            rows = measure_slopes(WORK / f"{args.label}-slopes" / f"{policy}-{seed}", cfg)
+            results += [{"policy": policy, "seed": seed, "seconds": round(time.perf_counter() - started), **r} for r in rows]
+            print(f"{policy:8} seed {seed:3}: " + "  ".join(
+                f"{r['category']} {r['dml_slope_error']:+.0%} (no history {r['dml_nohistory_slope_error']:+.0%})" for r in rows), flush=True)  # fmt: skip
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            (RESULTS / f"response-{args.label}-slopes.json").write_text(json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
