@@ -22,6 +22,13 @@ per category and overall:
 decision's double-ML slopes, no training or optimisation (seconds per run instead of minutes):
 the slope columns only, in response-<label>-slopes.json.
 
+    python bench/response.py --time RUN_FOLDER [--config configs/make-run.toml]
+
+--time: CPU and wall seconds of the offer response as `offerwise run` calls it (backtest estimate
+and placebo, then the forward decision: reused under model.forward_models = "reuse", else refitted)
+on a run folder's prepared panel, e.g. the Complete Journey's. CPU time (time.process_time) is the
+stable measure on a shared machine: the fits are single-threaded. Writes nothing but a table.
+
 Results: bench/results/response-<label>.json (and a table on stdout). No setting of offerwise was
 chosen on seeds 13 and 14 (see docs/results.md for which were).
 """
@@ -170,7 +177,10 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--label", default="default")
     parser.add_argument("--slopes-only", action="store_true")
+    parser.add_argument("--time", type=Path, default=None, metavar="RUN_FOLDER")
     args = parser.parse_args()
+    if args.time is not None:
+        return time_response(args.time, Config.from_toml(args.config))
     if args.slopes_only:
         return slopes_only(args)
     base = Config.from_toml(args.config)
@@ -194,6 +204,21 @@ def main() -> None:
     table = pl.DataFrame(results)
     with pl.Config(tbl_rows=200, tbl_cols=20, float_precision=3, tbl_width_chars=200):
         print(table.drop("seconds"))
+
+
+def time_response(run: Path, cfg: Config) -> None:
+    p = pipeline.read_prepared(run / "prepared")
+    scratch = WORK / "time"
+    reuse = {"reuse": scratch / "backtest"} if cfg.model.forward_models == "reuse" else {}
+    total = [0.0, 0.0]
+    for name, fold, extra in (("backtest", p.last_backtest_fold, {}), ("forward", p.forward_fold, reuse)):
+        (scratch / name).mkdir(parents=True, exist_ok=True)
+        cpu, wall = time.process_time(), time.perf_counter()
+        pipeline.offer_response(p, fold, scratch / name, cfg.response, **extra)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        total = [total[0] + cpu, total[1] + wall]
+        print(f"{name:9} cpu {cpu:6.1f} s  wall {wall:6.1f} s{'  (reused)' if extra else ''}", flush=True)
+    print(f"{'total':9} cpu {total[0]:6.1f} s  wall {total[1]:6.1f} s")
 
 
 def slopes_only(args: argparse.Namespace) -> None:
