@@ -6,6 +6,9 @@ per category and overall:
 * slope error of the double-ML pair slopes (`dml_`, the default response) and of the TCN's
   counterfactual pair slopes (`tcn_`, the previous one): mean estimated / mean true slope - 1;
 * their rank correlation with the true slopes, pooled and within category (mean over categories);
+* the same for double ML on a panel prepared without the simulator's offer_history.csv (`dml_nohistory_`:
+  the offer inferred from other buyers' discounts, as on data without the retailer's record), same
+  forward decision, same estimator settings;
 * the backtest and forward policy scores: (ours - status quo) / (oracle - status quo) in true
   expected net revenue, the status quo being the retailer's plan;
 * true retention of our offers and of the plan (the forward decision);
@@ -13,7 +16,18 @@ per category and overall:
 * the backtest score of every optimisation variant (`backtest_score_<response>`), e.g. the TCN's
   counterfactual slopes against the double-ML ones on the same run.
 
-    python bench/response.py [--seeds 7 11 12 13 14] [--policies random targeted] [--config C] [--label NAME]
+    python bench/response.py [--seeds 7 11 12 13 14] [--policies random targeted] [--config C] [--label NAME] [--slopes-only]
+
+--slopes-only: simulate, prepare (with and without the offer history) and estimate the forward
+decision's double-ML slopes, no training or optimisation (seconds per run instead of minutes):
+the slope columns only, in response-<label>-slopes.json.
+
+    python bench/response.py --time RUN_FOLDER [--config configs/make-run.toml]
+
+--time: CPU and wall seconds of the offer response as `offerwise run` calls it (backtest estimate
+and placebo, then the forward decision: reused under model.forward_models = "reuse", else refitted)
+on a run folder's prepared panel, e.g. the Complete Journey's. CPU time (time.process_time) is the
+stable measure on a shared machine: the fits are single-threaded. Writes nothing but a table.
 
 Results: bench/results/response-<label>.json (and a table on stdout). No setting of offerwise was
 chosen on seeds 13 and 14 (see docs/results.md for which were).
@@ -80,12 +94,26 @@ def _variant_scores(out: Path, policy: pl.DataFrame) -> dict[str, dict[str, floa
     return scores
 
 
-def measure(out: Path) -> list[dict]:
-    """Rows per category (and 'all') of the forward decision, plus the policy scores."""
+def without_history(out: Path, cfg: Config) -> pl.DataFrame:
+    """The forward decision's double-ML pair slopes from a panel prepared without offer_history.csv:
+    customer_id, item_id, dml_nohistory_slope."""
+    cfg = cfg.override("data", use_offer_history=False)
+    folder = out / "no-offer-history"
+    pipeline.prepare(str(out / "data"), folder / "prepared", cfg)
+    p = pipeline.read_prepared(folder / "prepared")
+    slopes = pipeline.offer_response(p, p.forward_fold, folder, cfg.response.model_copy(update={"placebo": False}))
+    return slopes.select("customer_id", "item_id", dml_nohistory_slope="dml_slope")
+
+
+def measure(out: Path, cfg: Config | None = None) -> list[dict]:
+    """Rows per category (and 'all') of the forward decision, plus the policy scores (and, given the
+    run's cfg, the slopes without the offer history)."""
     truth = pl.read_parquet(out / "data" / "ground_truth_future.parquet").select("customer_id", "item_id", "true_a", "true_b")
     plan = pl.read_parquet(out / "recommendations" / "offers.parquet")
     slopes = pl.read_parquet(out / "recommendations" / "pair_elasticity.parquet")
     slopes = slopes.select("customer_id", "item_id", "pair_slope", *[c for c in ("dml_slope",) if c in slopes.columns])
+    if cfg is not None and "dml_slope" in slopes.columns:
+        slopes = slopes.join(without_history(out, cfg), on=["customer_id", "item_id"], how="left")
     frame = plan.join(truth, on=["customer_id", "item_id"]).join(slopes, on=["customer_id", "item_id"]).with_columns(flat=pl.lit(FLAT))
     policy = pl.read_csv(out / "report" / "policy_score.csv")
     variants = _variant_scores(out, policy)
@@ -99,7 +127,7 @@ def measure(out: Path) -> list[dict]:
         oracle, status_quo = value("forward", "oracle", "true_expected_revenue"), value("forward", "status quo", "true_expected_revenue")
         flat = (_revenue(part, "flat") - status_quo.item()) / (oracle.item() - status_quo.item()) if oracle.len() else float("nan")
         row = {"category": category, "pairs": part.height}
-        for name, column in (("dml", "dml_slope"), ("tcn", "pair_slope")):
+        for name, column in (("dml", "dml_slope"), ("dml_nohistory", "dml_nohistory_slope"), ("tcn", "pair_slope")):
             if column in part.columns:
                 row |= {f"{name}_{k}": v for k, v in _slopes(part, column).items()}
         row |= {
@@ -114,6 +142,36 @@ def measure(out: Path) -> list[dict]:
     return rows
 
 
+def measure_slopes(out: Path, cfg: Config) -> list[dict]:
+    """--slopes-only: the forward decision's double-ML slope errors with and without the offer history,
+    per category and 'all', plus the category slope's SE and the estimator's identification columns."""
+    from offerwise.data.simulate import simulate, write_simulation
+
+    write_simulation(simulate(cfg.simulation), out / "data", cfg.simulation)
+    pipeline.prepare(str(out / "data"), out / "prepared", cfg)
+    p = pipeline.read_prepared(out / "prepared")
+    with_history = pipeline.offer_response(p, p.forward_fold, out, cfg.response.model_copy(update={"placebo": False}))
+    truth = pl.read_parquet(out / "data" / "ground_truth_future.parquet").select("customer_id", "item_id", "true_a")
+    frame = (
+        with_history.join(without_history(out, cfg), on=["customer_id", "item_id"], how="left")
+        .join(p.frame.filter(pl.col("period") == p.decided_period(p.forward_fold)).select("customer_id", "item_id", "category"), on=["customer_id", "item_id"])
+        .join(truth.cast({"customer_id": with_history.schema["customer_id"], "item_id": with_history.schema["item_id"]}), on=["customer_id", "item_id"])
+        .with_columns(pl.col("category").cast(pl.String))
+    )  # fmt: skip
+    categories = pl.read_csv(out / "response.csv").select("category", "se", "identified", "offer_resid_sd", "offer_within_sd", "n_rows")
+    rows = []
+    for category in [*sorted(frame.get_column("category").unique().to_list()), "all"]:
+        part = frame if category == "all" else frame.filter(pl.col("category") == category)
+        row = {"category": category, "pairs": part.height, "true_slope_mean": float(part["true_a"].mean())}
+        for name, column in (("dml", "dml_slope"), ("dml_nohistory", "dml_nohistory_slope")):
+            row |= {f"{name}_{k}": v for k, v in _slopes(part, column).items()}
+        info = categories.filter(pl.col("category") == category)
+        if info.height:
+            row |= {"dml_se_rel": float(info["se"].item() / part["true_a"].mean()), **info.drop("category", "se").row(0, named=True)}
+        rows.append(row)
+    return rows
+
+
 def _one(series: pl.Series) -> float:
     return float(series.item()) if series.len() else float("nan")
 
@@ -124,7 +182,13 @@ def main() -> None:
     parser.add_argument("--policies", nargs="+", default=["random", "targeted"])
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--label", default="default")
+    parser.add_argument("--slopes-only", action="store_true")
+    parser.add_argument("--time", type=Path, default=None, metavar="RUN_FOLDER")
     args = parser.parse_args()
+    if args.time is not None:
+        return time_response(args.time, Config.from_toml(args.config))
+    if args.slopes_only:
+        return slopes_only(args)
     base = Config.from_toml(args.config)
     results = []
     for policy in args.policies:
@@ -133,19 +197,48 @@ def main() -> None:
             out = WORK / args.label / f"{policy}-{seed}"
             started = time.perf_counter()
             pipeline.run("simulated", out, cfg, log=lambda m: None)
-            rows = measure(out)
+            rows = measure(out, cfg)
             results += [{"policy": policy, "seed": seed, "seconds": round(time.perf_counter() - started), **r} for r in rows]
             overall = rows[-1]
             print(f"{policy:8} seed {seed:3}: backtest {overall['backtest_score']:.3f}  forward {overall['forward_score']:.3f}  "
                   f"flat-30 {overall['flat_30_score']:.3f}  backtest counterfactual {overall.get('backtest_score_counterfactual', float('nan')):.3f}  "
                   f"retention {overall['true_retention']:.3f} (plan {overall['true_retention_plan']:.3f})  "
                   + "  ".join(f"{m}: error {overall[f'{m}_slope_error']:+.0%} rank {overall[f'{m}_rank_corr_pooled']:.2f}/{overall[f'{m}_rank_corr_within']:.2f}"
-                              for m in ("dml", "tcn") if f"{m}_slope_error" in overall), flush=True)  # fmt: skip
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"response-{args.label}.json").write_text(json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n")
+                              for m in ("dml", "dml_nohistory", "tcn") if f"{m}_slope_error" in overall), flush=True)  # fmt: skip
+            RESULTS.mkdir(parents=True, exist_ok=True)  # after every run: a long benchmark keeps what it measured
+            (RESULTS / f"response-{args.label}.json").write_text(json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n")
     table = pl.DataFrame(results)
     with pl.Config(tbl_rows=200, tbl_cols=20, float_precision=3, tbl_width_chars=200):
         print(table.drop("seconds"))
+
+
+def time_response(run: Path, cfg: Config) -> None:
+    p = pipeline.read_prepared(run / "prepared")
+    scratch = WORK / "time"
+    reuse = {"reuse": scratch / "backtest"} if cfg.model.forward_models == "reuse" else {}
+    total = [0.0, 0.0]
+    for name, fold, extra in (("backtest", p.last_backtest_fold, {}), ("forward", p.forward_fold, reuse)):
+        (scratch / name).mkdir(parents=True, exist_ok=True)
+        cpu, wall = time.process_time(), time.perf_counter()
+        pipeline.offer_response(p, fold, scratch / name, cfg.response, **extra)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        total = [total[0] + cpu, total[1] + wall]
+        print(f"{name:9} cpu {cpu:6.1f} s  wall {wall:6.1f} s{'  (reused)' if extra else ''}", flush=True)
+    print(f"{'total':9} cpu {total[0]:6.1f} s  wall {total[1]:6.1f} s")
+
+
+def slopes_only(args: argparse.Namespace) -> None:
+    base, results = Config.from_toml(args.config), []
+    for policy in args.policies:
+        for seed in args.seeds:
+            cfg = base.override("simulation", seed=seed, promotion_policy=policy)
+            started = time.perf_counter()
+            rows = measure_slopes(WORK / f"{args.label}-slopes" / f"{policy}-{seed}", cfg)
+            results += [{"policy": policy, "seed": seed, "seconds": round(time.perf_counter() - started), **r} for r in rows]
+            print(f"{policy:8} seed {seed:3}: " + "  ".join(
+                f"{r['category']} {r['dml_slope_error']:+.0%} (no history {r['dml_nohistory_slope_error']:+.0%})" for r in rows), flush=True)  # fmt: skip
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            (RESULTS / f"response-{args.label}-slopes.json").write_text(json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

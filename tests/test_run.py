@@ -57,7 +57,7 @@ def test_run_simulated_quick_writes_every_artifact_and_resumes(quick_run: Path) 
     assert plan.get_column("period_start").unique().to_list() == [last_in_data + dt.timedelta(days=14)]  # the fortnight after the data
     assert plan.get_column("binding").is_in(["none", "range edge", "retention", "budget"]).all()
     html = (out / "report/report.html").read_text()
-    assert html.count("data:image/png;base64,") == 7 and "Table 1" in html  # figure_slopes: simulated data
+    assert html.count("data:image/png;base64,") == 8 and "Table 1" in html  # figure_slopes: simulated data; figure_uplift
     assert html.index("Offers for") < html.index("Table 1")  # the plan opens the report
     for figure in ("figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers"):
         assert (out / "report" / f"{figure}.png").stat().st_size > 5_000

@@ -111,10 +111,11 @@ class ModelConfig(_Stage):
 
 class ResponseConfig(_Stage):
     periods: int = Field(8, ge=1)  # labelled periods up to the cutoff that the offer-response estimate learns from
-    max_rows: int = Field(300_000, ge=1000)  # rows sampled from them (stratified by category)
+    max_rows: int = Field(200_000, ge=1000)  # rows sampled from them (stratified by category; docs/results.md: the time it costs)
     folds: int = Field(2, ge=2)  # cross-fitting folds (grouped by item), each split repeated twice
     level: float = Field(0.90, gt=0, lt=1)  # interval level of the category slopes
     placebo: bool = True  # the backtest also re-estimates with offers permuted within item: its intervals should cover 0
+    placebo_max_rows: int = Field(100_000, ge=1000)  # the placebo's row sample (a check, not an estimate: fewer rows, less time)
 
 
 class OptimizeConfig(_Stage):
@@ -122,6 +123,9 @@ class OptimizeConfig(_Stage):
     response_quantile: float = Field(
         0.5, gt=0, lt=1
     )  # dml: each pair's slope at this quantile of its posterior (0.5: the mean; lower: conservative)
+    retention_probability: float = Field(
+        0.9, ge=0, lt=1
+    )  # dml: retention holds for every category slope in its central interval of this probability (docs/optimization.md); 0: point view
     objective: Literal["indicator", "expected"] = "expected"
     solver: Literal["lagrangian", "milp"] = "lagrangian"
     offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # of the non-zero offers faced in the cutoff period

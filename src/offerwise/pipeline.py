@@ -342,11 +342,13 @@ def elasticity(
     decision_model: str = "tcn",
     response: ResponseConfig | None = None,
     runtime: RuntimeConfig | None = None,
+    response_from: Path | None = None,
     log: Callable[[str], None] = _noop,
 ) -> pl.DataFrame:
     """Category sigmoids and per-pair slopes for one decision (default: the last backtest fold);
     elasticity.csv and pair_elasticity.parquet. With decision_model "stack" (weights and LightGBM's
-    probabilities from `evaluation`) each pair's probabilities and slope are the stack's. Returns the fits."""
+    probabilities from `evaluation`) each pair's probabilities and slope are the stack's. `response_from`:
+    reuse that folder's offer-response estimate (see offer_response). Returns the fits."""
     from offerwise.elasticity.pipeline import PairScores, from_scores, score_shard, stacked
     from offerwise.features.shards import PART
     from offerwise.runtime import Runtime
@@ -379,30 +381,42 @@ def elasticity(
     table = pl.DataFrame(fits, infer_schema_length=None)
     pairs = pl.concat(pairs)
     if response is not None:  # the orthogonalised estimate, beside the model's counterfactual slopes
-        pairs = pairs.join(offer_response(p, fold, out, response, log=log), on=PAIR, how="left")
+        pairs = pairs.join(offer_response(p, fold, out, response, reuse=response_from, log=log), on=PAIR, how="left")
     io.write_csv(table, out / "elasticity.csv")
     io.write_parquet(pairs, out / "pair_elasticity.parquet")
     return table
 
 
-def offer_response(p: Prepared, fold: int, out: Path, cfg: ResponseConfig, *, log: Callable[[str], None] = _noop) -> pl.DataFrame:
+def offer_response(
+    p: Prepared, fold: int, out: Path, cfg: ResponseConfig, *, reuse: Path | None = None, log: Callable[[str], None] = _noop
+) -> pl.DataFrame:
     """Double/debiased-ML offer slopes from the periods up to the fold's cutoff (elasticity/dml.py):
-    response.csv (category slopes with intervals), response_groups.csv, response_placebo.csv (backtest
-    folds, when cfg.placebo). Returns customer_id, item_id, dml_slope, dml_slope_sd of the decided pairs."""
-    from offerwise.elasticity.dml import estimate_response, placebo
+    response.csv (category slopes with intervals), response_groups.csv, response_estimate.json (the
+    whole estimate), response_placebo.csv (backtest folds, when cfg.placebo). With `reuse` (a folder
+    holding an earlier decision's response_estimate.json) that estimate is applied instead of a new
+    fit: it only read periods before this fold's, so nothing leaks. Returns customer_id, item_id,
+    dml_slope, dml_slope_sd, dml_slope_category_se of the decided pairs."""
+    from offerwise.elasticity.dml import ResponseEstimate, estimate_response, placebo
 
     cutoff = p.decided_period(fold) - 1
     rows = p.frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= cutoff + 1))
     options = {"periods": cfg.periods, "max_rows": cfg.max_rows, "folds": cfg.folds, "level": cfg.level}
-    log("offer response (double ML)")
-    estimate = estimate_response(rows, p.features, cutoff=cutoff, **options)
+    if reuse is not None:
+        log(f"offer response (double ML): reused from {reuse}")
+        estimate = ResponseEstimate.from_dict(io.read_json(reuse / "response_estimate.json"))
+    else:
+        log("offer response (double ML)")
+        estimate = estimate_response(rows, p.features, cutoff=cutoff, **options)
     io.write_csv(estimate.categories, out / "response.csv")
     io.write_csv(estimate.groups, out / "response_groups.csv")
+    io.write_json(estimate.to_dict(), out / "response_estimate.json")
     if cfg.placebo and fold != p.forward_fold:
         log("offer response placebo (offers permuted within item)")
-        io.write_csv(placebo(rows, p.features, cutoff=cutoff, **options), out / "response_placebo.csv")
+        small = {**options, "max_rows": min(cfg.max_rows, cfg.placebo_max_rows)}
+        io.write_csv(placebo(rows, p.features, cutoff=cutoff, **small), out / "response_placebo.csv")
     decided = rows.filter(pl.col("period") == cutoff + 1)
-    return estimate.pair_slopes(decided).select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd")
+    slopes = estimate.pair_slopes(decided)
+    return slopes.select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd", dml_slope_category_se="category_se")
 
 
 def _stack_inputs(evaluation: Path | None, fold: int) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -552,13 +566,24 @@ def recommend(
     decision_model: str = "tcn",
     response: ResponseConfig | None = None,
     runtime: RuntimeConfig | None = None,
+    response_from: Path | None = None,
     log: Callable[[str], None] = _noop,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The forward plan: the same elasticity and optimisation as the backtest, at the last cutoff."""
+    """The forward plan: the same elasticity and optimisation as the backtest, at the last cutoff
+    (`response_from`: reuse the backtest's offer-response estimate from that folder)."""
     p = read_prepared(panel)
     fold = p.forward_fold
     elasticity(
-        panel, models, out, fold=fold, evaluation=evaluation, decision_model=decision_model, response=response, runtime=runtime, log=log
+        panel,
+        models,
+        out,
+        fold=fold,
+        evaluation=evaluation,
+        decision_model=decision_model,
+        response=response,
+        response_from=response_from,
+        runtime=runtime,
+        log=log,
     )
     summary = optimize(panel, evaluation, out, out, cfg, fold=fold, decision_model=decision_model, runtime=runtime, log=log)
     start, end = p.period_dates(p.decided_period(fold))
@@ -698,6 +723,8 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
             decision_model=decider,
             response=response,
             runtime=cfg.runtime,
+            # forward_models = "reuse": the forward plan also reuses the backtest's offer response (one estimate, not two)
+            response_from=evaluation if cfg.model.forward_models == "reuse" else None,
             log=log,
         ),
     )

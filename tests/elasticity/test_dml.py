@@ -3,9 +3,12 @@ with a known logit offer slope and a retailer that promotes after weak sales."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from offerwise.elasticity import dml
 from offerwise.features.manifest import Feature
@@ -101,7 +104,7 @@ def test_pair_slopes_are_never_negative_and_keep_the_order(panel, estimate):
     frame, _ = panel
     decided = frame.filter(pl.col("period") == CUTOFF + 1).sample(fraction=1.0, shuffle=True, seed=1)
     out = estimate.pair_slopes(decided)
-    assert out.columns == ["customer_id", "item_id", "slope_mean", "slope_sd"]
+    assert out.columns == ["customer_id", "item_id", "slope_mean", "slope_sd", "category_se"]
     assert out.select("customer_id", "item_id").equals(decided.select("customer_id", "item_id"))
     assert (out.get_column("slope_mean") >= 0).all() and (out.get_column("slope_sd") > 0).all()
     # a category whose slope came out negative is floored at 0 (a deeper offer never lowers p)
@@ -177,3 +180,12 @@ def test_subsample_keeps_small_categories_whole():
     counts = dict(out.group_by("category").len().iter_rows())
     assert out.height == 300 and counts["small"] == 50 and counts["big"] == 250
     assert out.equals(dml._subsample(frame, 300, seed=0))
+
+
+def test_an_estimate_saved_as_json_gives_the_same_pair_slopes(panel, estimate):
+    """The forward plan can reuse the backtest's estimate (model.forward_models = "reuse") from its JSON."""
+    frame, _ = panel
+    decided = frame.filter(pl.col("period") == CUTOFF + 1)
+    again = dml.ResponseEstimate.from_dict(json.loads(json.dumps(estimate.to_dict())))
+    assert_frame_equal(again.pair_slopes(decided), estimate.pair_slopes(decided))
+    assert_frame_equal(again.categories, estimate.categories)

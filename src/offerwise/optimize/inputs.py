@@ -56,6 +56,6 @@ def optimization_inputs(
             "category_a",
             "pair_slope",
             "cutoff_offer_pct",
-            *[c for c in ("dml_slope", "dml_slope_sd") if c in pair_elasticity.columns],
+            *[c for c in ("dml_slope", "dml_slope_sd", "dml_slope_category_se") if c in pair_elasticity.columns],
         )
     )

@@ -61,6 +61,7 @@ def _metrics(m: Matrices, pairs: pl.DataFrame, choice: np.ndarray) -> dict[str, 
         "pairs_above_cutoff": float((p >= threshold).mean()) if choice.size else float("nan"),
         "expected_revenue": float((p * price * (1 - offers / 100)).sum()),
         "weighted_offer_pct": float((offers * weight).sum() / weight.sum()) if weight.sum() > 0 else 0.0,
+        "retention_low": float(m.constrained[rows, choice].sum() / max(choice.size, 1)),  # what the constraint counts
     }
 
 
@@ -86,6 +87,7 @@ def optimize_category(
         unit_cost_share=cfg.unit_cost_share,
         pair_slope_weight=cfg.pair_slope_weight,
         response_quantile=cfg.response_quantile,
+        retention_probability=cfg.retention_probability,
     )
     before = _metrics(m, pairs, m.status_quo)
     n = pairs.height
@@ -95,11 +97,12 @@ def optimize_category(
     solve = solve_milp if cfg.solver == "milp" else solve_lagrangian
     kwargs = {"time_limit": cfg.milp_time_limit} if cfg.solver == "milp" else {}
     summary |= {f"{k}_before": v for k, v in before.items()} | {"retention_target": R / max(n, 1)}
-    try:
+    summary["retention_probability"] = cfg.retention_probability if m.retention_low is not None else None
+    try:  # the target is the status quo's point-view retention; the constraint counts retention_low where set (problem.py)
         if sharded is not None and cfg.solver != "milp":
-            sol = sharded.solve(m.value, m.retention, m.allowed, R, spend, B, pairs.get_column("customer_id"))
+            sol = sharded.solve(m.value, m.constrained, m.allowed, R, spend, B, pairs.get_column("customer_id"))
         else:
-            sol = solve(m.value, m.retention, m.allowed, R, spend, B, **kwargs)
+            sol = solve(m.value, m.constrained, m.allowed, R, spend, B, **kwargs)
     except InfeasibleError as exc:
         return None, summary | {"status": f"infeasible: {exc}", "best_achievable_retention": exc.best_retention / max(n, 1)}
     after = _metrics(m, pairs, sol.choice)
@@ -133,7 +136,7 @@ def binding(m: Matrices, choice: np.ndarray, *, budget: bool) -> np.ndarray:
     free = m.value.argmax(axis=1)  # best level ignoring the range
     in_range = np.where(m.allowed, m.value, -np.inf).argmax(axis=1)
     moved = choice != in_range
-    more_retention = m.retention[rows, choice] > m.retention[rows, in_range] + 1e-12
+    more_retention = m.constrained[rows, choice] > m.constrained[rows, in_range] + 1e-12
     out = np.full(choice.size, "none", dtype=object)
     out[(~m.allowed[rows, free]) & (choice == in_range)] = "range edge"
     out[moved & (more_retention | ~budget)] = "retention"

@@ -13,6 +13,16 @@ Purchase probability at a new offer o, by `response`:
   logit p = logit f + slope_i·(o − k);
 * dml: the pair's slope from the orthogonalised estimate (elasticity/dml.py) at the
   `response_quantile` of its posterior (the mean at 0.5), never below 0: logit p = logit f + slope_i·(o − k).
+
+Retention with a stated probability (dml, `retention_probability` P): the category slope's posterior
+is normal with its SE s_c, so it lies in its central interval ±z s_c, z = Φ⁻¹((1 + P)/2), with
+probability P. For a fixed offer a pair's probability is monotone in the slope (rising for o > k,
+falling for o < k), so over that interval it is never below the smaller of its values at the two
+ends. `retention_low` counts that smaller value: a plan with Σ retention_low ≥ R keeps retention
+≥ R for every slope in the interval, so with probability ≥ P under the posterior. It stays one
+number per pair and level, so the Lagrangian stays separable. What P covers: the category slope's
+uncertainty (all its pairs' slopes shifted together, the pairs' own deviations at their posterior
+means); not the purchase model's error in f.
 Objective, by `objective`:
 * indicator (the paper's): value = I_p·(1 − o/100)·1[p ≥ Pr_c], retention counts 1[p ≥ Pr_c];
 * expected: value = p·(I_p·(1 − o/100) − unit cost), retention counts p.
@@ -44,6 +54,12 @@ class Matrices:
     spend: np.ndarray  # (n, L) expected promotion spend p · I_p · o / 100
     allowed: np.ndarray  # (n, L) inside the offer range
     status_quo: np.ndarray  # (n,) level index of the reference offer
+    retention_low: np.ndarray | None = None  # (n, L) retention at the slope interval's worse end (retention_probability)
+
+    @property
+    def constrained(self) -> np.ndarray:
+        """(n, L) the retention the constraint counts: retention_low when set, else the point view's."""
+        return self.retention if self.retention_low is None else self.retention_low
 
 
 def _in_range(offers: np.ndarray, offer_range: tuple[float, float]) -> np.ndarray:
@@ -79,10 +95,13 @@ def build(
     unit_cost_share: float | None,
     pair_slope_weight: float = 1.0,
     response_quantile: float = 0.5,
+    retention_probability: float | None = None,
 ) -> Matrices:
-    """pairs: price, reference_offer_pct, probability (f at k), threshold, category_a, pair_slope.
+    """pairs: price, reference_offer_pct, probability (f at k), threshold, category_a, pair_slope
+    (dml: dml_slope, dml_slope_sd, and dml_slope_category_se with retention_probability).
 
     pair_slope_weight (counterfactual response): w x the pair's own slope + (1 - w) x the category's mean slope.
+    retention_probability (dml): also build retention_low (module docstring); None: the point view only.
     """
     k = pairs.get_column("reference_offer_pct").to_numpy().astype(float)
     f = pairs.get_column("probability").to_numpy().astype(float)
@@ -94,7 +113,8 @@ def build(
                 "The 'optimize.response' option 'dml' needs the offer-response estimate; rerun `offerwise elasticity` with it."
             )
         sd = pairs.get_column("dml_slope_sd").fill_null(0.0).to_numpy().astype(float)
-        slope = np.maximum(pairs.get_column("dml_slope").fill_null(0.0).to_numpy().astype(float) + norm.ppf(response_quantile) * sd, 0.0)
+        base = pairs.get_column("dml_slope").fill_null(0.0).to_numpy().astype(float) + norm.ppf(response_quantile) * sd
+        slope = np.maximum(base, 0.0)
     else:
         slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
     if response_kind == "counterfactual" and slope.size:  # partial pooling: noisy per-pair slopes move toward the category's
@@ -102,13 +122,18 @@ def build(
     offers, eta, relative = offer_levels(k, offer_range)
     prob = response(response_kind, f, k, slope, offers)
     unit_value = price * (1 - offers / 100) - (0.0 if unit_cost_share is None else unit_cost_share * price)
-    if objective == "indicator":
-        hit = (prob >= threshold).astype(float)
-        value, retention = unit_value * hit, hit
-    else:
-        value, retention = prob * unit_value, prob
+    counted = (lambda p: (p >= threshold).astype(float)) if objective == "indicator" else (lambda p: p)
+    retention = counted(prob)
+    value = unit_value * retention
+    retention_low = None
+    if response_kind == "dml" and retention_probability is not None:
+        if "dml_slope_category_se" not in pairs.columns:
+            raise InputError("The 'optimize.retention_probability' option needs dml_slope_category_se; rerun `offerwise elasticity`.")
+        half = norm.ppf(0.5 + retention_probability / 2) * pairs.get_column("dml_slope_category_se").fill_null(0.0).to_numpy()
+        ends = [response(response_kind, f, k, np.maximum(base + sign * half, 0.0), offers) for sign in (-1.0, 1.0)]
+        retention_low = counted(np.minimum(*ends))
     allowed = _in_range(offers, offer_range)
     # Status quo: the reference offer itself, or the absolute level nearest to it.
     nearest = np.abs(ABSOLUTE[None, :] - k[:, None]).argmin(axis=1)
     status_quo = np.where(relative, int(np.flatnonzero(STEPS == 0)[0]), nearest)
-    return Matrices(offers, eta, prob, value, retention, prob * price * offers / 100, allowed, status_quo)
+    return Matrices(offers, eta, prob, value, retention, prob * price * offers / 100, allowed, status_quo, retention_low)

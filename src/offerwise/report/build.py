@@ -11,11 +11,13 @@ from offerwise.data.schema import RetailData
 from offerwise.report import figures
 from offerwise.report.calibration import reliability_figure
 from offerwise.report.html import render, table1
+from offerwise.report.uplift import uplift_deciles, uplift_figure
 
 FIGURES = (
     "figure_plan",
     "figure_calibration",
     "figure_slopes",
+    "figure_uplift",
     "figure3_eda",
     "figure4_elasticity",
     "figure5_probabilities",
@@ -76,9 +78,11 @@ def build_report(
         ),
         "figure6_offers": figures.figure6_offers(offers),
     }
-    pngs["figure_calibration"] = reliability_figure(
-        pl.read_parquet(evaluation / "predictions.parquet").filter(pl.col("label").is_not_null()), model="stack"
-    )
+    labelled = pl.read_parquet(evaluation / "predictions.parquet").filter(pl.col("label").is_not_null())
+    pngs["figure_calibration"] = reliability_figure(labelled, model="stack")
+    uplift = _uplift(offers, labelled)
+    io.write_csv(uplift, evaluation / "uplift_deciles.csv")
+    pngs["figure_uplift"] = uplift_figure(uplift)
     if true_slopes is not None:  # simulated data: the estimated offer response against the truth
         pngs["figure_slopes"] = figures.figure_slopes(true_slopes)
     for name, png in pngs.items():
@@ -125,6 +129,12 @@ def build_report(
             pngs["figure_calibration"],
         ),
         *_response_sections(evaluation),
+        (
+            "Predicted offer uplift by decile against realised purchases (backtest fortnight; evaluation/uplift_deciles.csv). The pairs "
+            "faced the status quo offer, so the realised rate checks the predicted rate at the status quo along the uplift ranking; the "
+            "recommended offers never ran, so their predicted rate has no realised counterpart (that needs randomised offers).",
+            pngs["figure_uplift"],
+        ),
         *(
             [("Estimated against true offer slopes per pair (simulated data, forward decision)", pngs["figure_slopes"])]
             if "figure_slopes" in pngs
@@ -151,6 +161,15 @@ def _differences(evaluation: Path) -> pl.DataFrame:
     )
 
 
+def _uplift(offers: pl.DataFrame, labelled: pl.DataFrame) -> pl.DataFrame:
+    """uplift_deciles of the backtest's offers against the labels of its decided fortnight: the test
+    split of the last fold with labels (the forward fold has none)."""
+    test = labelled.filter(pl.col("split") == "test")
+    test = test.filter(pl.col("fold") == test.get_column("fold").max()) if "fold" in test.columns else test
+    labels = test.unique(["customer_id", "item_id"], keep="first", maintain_order=True).select("customer_id", "item_id", "label")
+    return uplift_deciles(offers, labels.cast({k: offers.schema[k] for k in ("customer_id", "item_id")}))
+
+
 def _response_sections(evaluation: Path) -> list:
     """The offer response per category with its interval and method, and the placebo beside it."""
     if not (evaluation / "response.csv").is_file():
@@ -161,11 +180,21 @@ def _response_sections(evaluation: Path) -> list:
             "category", placebo_slope="slope", placebo_low="low", placebo_high="high", placebo_covers_zero="covers_zero"
         )
         response = response.join(placebo, on="category", how="left")
+    unidentified = response.filter(~pl.col("identified")).get_column("category").sort().to_list()
+    where = (
+        f"Here the data cannot identify the effect in {len(unidentified)} of {response.height} categories ({', '.join(unidentified)}): "
+        if unidentified
+        else "Here every category is identified. Where one is not, "
+    )
     note = (
         "Logit change per offer point, estimated by double machine learning from the periods up to the cutoff (docs/response.md), "
-        "with a 90 % interval. A category marked not identified has too little offer variation left once past demand and promotion "
-        "history are accounted for; it gets the pooled slope of all categories with a wider interval, and the optimiser uses that. "
-        "The placebo re-estimates with offers permuted across periods within item: its interval should cover 0."
+        "with a 90 % interval. "
+        + where
+        + "too little offer variation is left once past demand and promotion history are accounted for (see method). Such a "
+        "category gets the pooled slope of the identified ones with a wider interval (their spread added); the optimiser uses that "
+        "slope, and its retention constraint holds over the wider interval (optimize.retention_probability), so it discounts there "
+        "more cautiously when retention binds. The placebo re-estimates with offers permuted across periods within item: its "
+        "interval should cover 0."
     )
     return [
         ("Offer response per category (backtest decision)", note),
