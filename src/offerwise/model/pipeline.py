@@ -99,7 +99,7 @@ def _raw(sl: Slice, column: str, shape: tuple[int, int]) -> np.ndarray:
 
 def train_slice(sl: Slice, features: list[Feature], cfg: ModelConfig, out: Path, *, progress: bool = True) -> dict[str, object]:
     """Fit the three models on one slice and save them under `out`."""
-    enc = Encoders.fit(sl.frame, features, pl.col("period").is_in(sl.train_periods))
+    enc = Encoders.fit(sl.frame, features, pl.col("period").is_in(sl.train_periods), hashed={"customer_id": cfg.customer_buckets})
     t = to_tensors(sl.frame, enc)
     m = _masks(t, sl)
     tcn = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=progress)

@@ -241,7 +241,7 @@ class TCNModel:
     @classmethod
     def load(cls, path: str | Path) -> TCNModel:
         payload = torch.load(path, map_location="cpu", weights_only=False)
-        config = {"offer_term": False, **payload["config"]}  # checkpoints from before the offer term
+        config = {"offer_term": False, "customer_buckets": None, **payload["config"]}  # checkpoints from before these keys
         model = cls(config=ModelConfig.model_validate(config), encoders=Encoders(**payload["encoders"]))
         model.network_ = model._build()
         model.network_.load_state_dict(payload["state_dict"])
