@@ -66,3 +66,16 @@ def test_encoders_reject_negative_buckets() -> None:
     frame, features = _frame()
     with pytest.raises(ValueError, match="buckets of 'customer_id' must be"):
         Encoders.fit(frame, features, pl.col("period") == 0, hashed={"customer_id": -1})
+
+
+def test_clip_bounds_standardised_inputs_and_keeps_the_rest() -> None:
+    frame, features = _frame()
+    frame = frame.with_columns(x=pl.Series([1.0, 1.0, 1.0, 1.0, 1.0, 1_000.0]))  # one row far out
+    plain = to_tensors(frame, Encoders.fit(frame, features, pl.lit(True)))
+    clipped_enc = Encoders.fit(frame, features, pl.lit(True), clip=1.5)
+    clipped = to_tensors(frame, clipped_enc)
+    assert plain.tc.max() > 2.0 and clipped.tc.max() == pytest.approx(1.5)
+    np.testing.assert_allclose(clipped.tc.ravel()[:5], plain.tc.ravel()[:5])  # inside the bounds: unchanged
+    assert Encoders(**clipped_enc.to_dict()).clip == 1.5
+    with pytest.raises(ValueError, match="'clip' parameter of Encoders.fit must be None or > 0"):
+        Encoders.fit(frame, features, pl.lit(True), clip=0.0)

@@ -18,7 +18,8 @@ from offerwise.model.metrics import average_precision, bce, roc_auc
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import Encoders, to_tensors
 
-ALL = "__all__"  # the shared model's "category": no real category can take it (slugs of categories carry a hash)
+ALL = "__all__"
+PAIR = ["customer_id", "item_id"]  # the shared model's "category": no real category can take it (slugs of categories carry a hash)
 
 
 @dataclass
@@ -45,13 +46,26 @@ def model_categories(frame: pl.DataFrame, per_category: bool) -> list[str]:
     return sorted(frame.get_column("category").unique().to_list()) if per_category else [ALL]
 
 
-def make_slice(frame: pl.DataFrame, splits: pl.DataFrame, fold: int, category: str, status_quo: pl.DataFrame | None = None) -> Slice:
+def make_slice(
+    frame: pl.DataFrame,
+    splits: pl.DataFrame,
+    fold: int,
+    category: str,
+    status_quo: pl.DataFrame | None = None,
+    *,
+    validation_as_decided: bool = False,
+) -> Slice:
     """Rows of the fold's relevant pairs up to its decided (test) period.
 
-    With `status_quo` (customer_id, item_id, reference_offer_pct), the decided period's inputs are
-    what is known at the cutoff: its offer is the status quo offer (the decision variable's
-    baseline), and the other retailer-set inputs (display, mailer, coupon exposure) are the
+    With `status_quo` (customer_id, item_id, reference_offer_pct[, reference_rule]), the decided
+    period's inputs are what is known at the cutoff: its offer is the status quo offer (the decision
+    variable's baseline), and the other retailer-set inputs (display, mailer, coupon exposure) are the
     cutoff period's. Nothing realised in the decided period reaches a prediction.
+
+    With `validation_as_decided` too, the validation period's inputs are built the same way at its
+    own cutoff (`validation_status_quo`), so early stopping, calibration and the stack learn from
+    validation rows scored as the decided rows will be. Training periods keep their realised inputs
+    (the network is causal: inputs at the validation period never reach a training period's output).
     """
     s = splits.filter(pl.col("fold") == fold)
     period = lambda name: s.filter(pl.col("split") == name).get_column("period")  # noqa: E731
@@ -61,9 +75,35 @@ def make_slice(frame: pl.DataFrame, splits: pl.DataFrame, fold: int, category: s
         rows = rows.filter(pl.col("category") == category)
     # Sorted once here in the tensors' pair-major order, so raw columns reshape without re-sorting.
     rows = rows.sort("customer_id", "item_id", "period")
-    if status_quo is not None:
+    validation = int(period("validation").item())
+    if status_quo is not None:  # the decided period first: it carries the validation period's realised display, mailer, coupons
         rows = _decided_inputs(rows, test, status_quo)
-    return Slice(rows, period("train").to_list(), int(period("validation").item()), test)
+    if status_quo is not None and validation_as_decided:
+        rows = _decided_inputs(rows, validation, validation_status_quo(rows, validation, status_quo))
+    return Slice(rows, period("train").to_list(), validation, test)
+
+
+def validation_status_quo(rows: pl.DataFrame, validation: int, status_quo: pl.DataFrame) -> pl.DataFrame:
+    """The status quo offer of each pair at the validation period, by the decided period's rule: the
+    offer the retailer ran there where the decided period's status quo is its plan (reference_rule
+    "planned": a record of offers run), else the reference offer from the periods before it.
+
+    Columns: customer_id, item_id, reference_offer_pct.
+    """
+    from offerwise.elasticity.reference import reference_offers
+    from offerwise.pipeline import age_column
+
+    rows = rows.filter(pl.col("period") <= validation)
+    reference = reference_offers(rows, validation, age_column=age_column(rows)).select(PAIR + ["reference_offer_pct"])
+    if "reference_rule" not in status_quo.columns:
+        return reference
+    planned = status_quo.filter(pl.col("reference_rule") == "planned").select(PAIR)
+    ran = rows.filter(pl.col("period") == validation).join(planned, on=PAIR).select(*PAIR, __ran=pl.col("offer_pct").cast(pl.Float64))
+    return (
+        reference.join(ran, on=PAIR, how="left")
+        .with_columns(reference_offer_pct=pl.coalesce("__ran", "reference_offer_pct"))
+        .select(PAIR + ["reference_offer_pct"])
+    )
 
 
 PLANNED_INPUTS = ("display", "mailer", "coupon_exposure")  # retailer-set, known in advance, not decided here
@@ -99,7 +139,9 @@ def _raw(sl: Slice, column: str, shape: tuple[int, int]) -> np.ndarray:
 
 def train_slice(sl: Slice, features: list[Feature], cfg: ModelConfig, out: Path, *, progress: bool = True) -> dict[str, object]:
     """Fit the three models on one slice and save them under `out`."""
-    enc = Encoders.fit(sl.frame, features, pl.col("period").is_in(sl.train_periods), hashed={"customer_id": cfg.customer_buckets})
+    enc = Encoders.fit(
+        sl.frame, features, pl.col("period").is_in(sl.train_periods), hashed={"customer_id": cfg.customer_buckets}, clip=cfg.input_clip
+    )
     t = to_tensors(sl.frame, enc)
     m = _masks(t, sl)
     tcn = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=progress)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import torch
 import torch.nn.functional as F
 from scipy.optimize import brentq
@@ -212,7 +213,7 @@ class TCNModel:
         """(P, G) probabilities at period index `column` with its offer input set to each of `offers`,
         everything else as observed. Exact, and ~G times cheaper than re-scoring whole sequences."""
         j = self.encoders.temporal_continuous.index(OFFER)
-        scaled = (np.asarray(offers, dtype=np.float32) - self.encoders.mean[OFFER]) / self.encoders.std[OFFER]
+        scaled = pl.DataFrame({OFFER: np.asarray(offers, dtype=np.float64)}).select(self.encoders.scaled(OFFER)).to_series().to_numpy()
         net, out = self.network_.eval(), []
         for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1)):
             tc, tcat, sc, scat = (

@@ -27,10 +27,22 @@ class Encoders:
     mean: dict[str, float]
     std: dict[str, float]
     hashed: dict[str, int] = field(default_factory=dict)  # categorical column -> buckets (codes 1..buckets, no levels)
+    clip: float | None = None  # standardised inputs clipped to +-clip: a few rows 100s of sds out (lag skews, kurtoses) swamp a layer
 
     @classmethod
-    def fit(cls, frame: pl.DataFrame, features: list, train_mask: pl.Expr, *, hashed: dict[str, int | None] | None = None) -> Encoders:
-        """hashed: column -> buckets; None keeps one code per level, 0 leaves the column out."""
+    def fit(
+        cls,
+        frame: pl.DataFrame,
+        features: list,
+        train_mask: pl.Expr,
+        *,
+        hashed: dict[str, int | None] | None = None,
+        clip: float | None = None,
+    ) -> Encoders:
+        """hashed: column -> buckets; None keeps one code per level, 0 leaves the column out.
+        clip: standardised continuous inputs are clipped to [-clip, clip] (None: not clipped)."""
+        if clip is not None and not clip > 0:
+            raise ValueError(f"The 'clip' parameter of Encoders.fit must be None or > 0. Got {clip} instead.")
         hashed = hashed or {}
         for column, buckets in hashed.items():
             if buckets is not None and buckets < 0:
@@ -55,7 +67,13 @@ class Encoders:
             mean={c: float(stats[f"m_{c}"] or 0.0) for c in conts},
             std={c: float(stats[f"s_{c}"] or 1.0) or 1.0 for c in conts},
             hashed=buckets,
+            clip=clip,
         )
+
+    def scaled(self, column: str) -> pl.Expr:
+        """A continuous column standardised with the training-row mean and sd (and clipped), as float32."""
+        z = (pl.col(column).cast(pl.Float64) - self.mean[column]) / self.std[column]
+        return (z if self.clip is None else z.clip(-self.clip, self.clip)).cast(pl.Float32).alias(column)
 
     def cardinalities(self, columns: list[str]) -> tuple[int, ...]:
         return tuple(self.hashed[c] + 1 if c in self.hashed else len(self.levels[c]) + 1 for c in columns)
@@ -130,7 +148,7 @@ def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
     def cont(cols: list[str]) -> np.ndarray:
         if not cols:
             return np.zeros((frame.height, 0), dtype=np.float32)
-        return frame.select([((pl.col(c).cast(pl.Float64) - enc.mean[c]) / enc.std[c]).cast(pl.Float32) for c in cols]).to_numpy()
+        return frame.select([enc.scaled(c) for c in cols]).to_numpy()
 
     def cat(cols: list[str]) -> np.ndarray:
         if not cols:
