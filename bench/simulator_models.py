@@ -94,7 +94,8 @@ def main() -> None:
             pipeline.evaluate(work / "prepared", models, evaluation)
             for row in _summary(_with_truth(work / "prepared", evaluation, work / "data")):
                 results.append({"seed": seed, "variant": name, "train_seconds": round(seconds, 1), **row})
-            print(pl.DataFrame([r for r in results if r["seed"] == seed and r["variant"] == name]), flush=True)
+            with pl.Config(tbl_cols=20, float_precision=4):
+                print(pl.DataFrame([r for r in results if r["seed"] == seed and r["variant"] == name]), flush=True)
     table = pl.DataFrame(results)
     overall = table.group_by("variant", "model", maintain_order=True).agg(
         pl.col("mae_true").mean().alias("mae_true_mean"),
@@ -115,7 +116,7 @@ def main() -> None:
         )
         + "\n"
     )
-    with pl.Config(tbl_rows=100, float_precision=4):
+    with pl.Config(tbl_rows=100, tbl_cols=20, float_precision=4):
         print(overall)
 
 

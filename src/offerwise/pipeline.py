@@ -182,8 +182,9 @@ def train(
     log: Callable[[str], None] = _noop,
     progress: bool = True,
 ) -> list[dict]:
-    """Fit the TCN and the baselines per fold and category. With `reuse_for_forward` the forward
-    fold scores with the last backtest fold's models instead of a refit."""
+    """Fit the TCN and the baselines per fold and category (validation inputs as the decided period's,
+    see model.pipeline.make_slice). With `reuse_for_forward` the forward fold scores with the last
+    backtest fold's models instead of a refit."""
     from offerwise.model.pipeline import make_slice, model_categories, slug, train_slice
 
     p = read_prepared(panel)
@@ -198,7 +199,7 @@ def train(
                 continue
             log(f"fold {fold} · {category}")
             result = train_slice(
-                make_slice(p.frame, p.splits, fold, category),
+                make_slice(p.frame, p.splits, fold, category, p.status_quo_of(fold), validation_as_decided=True),
                 p.features,
                 cfg.model,
                 out / f"fold{fold}" / slug(category),
@@ -210,8 +211,8 @@ def train(
 
 
 def evaluate(panel: Path, models: Path, out: Path) -> pl.DataFrame:
-    """Score each fold's validation and decided periods (the decided period at its status quo
-    offers) with every model and the stack of TCN and LightGBM fitted on validation;
+    """Score each fold's validation and decided periods (both with inputs as known at their cutoffs:
+    the status quo offer, see model.pipeline.make_slice) with every model and the stack of TCN and LightGBM fitted on validation;
     predictions.parquet, stack_weights.csv and metrics.csv (labelled rows only). Returns the metrics."""
     from offerwise.model.pipeline import make_slice, metrics_table, predict_slice
     from offerwise.model.stack import apply_stack, fit_stack
@@ -219,7 +220,7 @@ def evaluate(panel: Path, models: Path, out: Path) -> pl.DataFrame:
     p = read_prepared(panel)
     parts = []
     for entry in training_entries(models):
-        sl = make_slice(p.frame, p.splits, entry["fold"], entry["category"], p.status_quo_of(entry["fold"]))
+        sl = make_slice(p.frame, p.splits, entry["fold"], entry["category"], p.status_quo_of(entry["fold"]), validation_as_decided=True)
         parts.append(predict_slice(sl, models / entry["dir"]).with_columns(fold=pl.lit(entry["fold"], pl.Int32)))
     predictions = pl.concat(parts)
     weights = fit_stack(predictions)  # on each fold's validation rows only
