@@ -16,7 +16,7 @@ from offerwise.features.manifest import Feature
 from offerwise.model.baselines import LightGBMBaseline, RecencyFrequencyRule
 from offerwise.model.metrics import average_precision, bce, roc_auc
 from offerwise.model.tcn import TCNModel
-from offerwise.model.tensors import Encoders, to_tensors
+from offerwise.model.tensors import Encoders, SequenceTensors, to_tensors
 
 ALL = "__all__"
 PAIR = ["customer_id", "item_id"]  # the shared model's "category": no real category can take it (slugs of categories carry a hash)
@@ -30,6 +30,7 @@ class Slice:
     train_periods: list[int]
     validation: int
     test: int
+    validation_rows: pl.DataFrame | None = None  # the validation period's rows with inputs as known at its cutoff
 
 
 def slug(category: str) -> str:
@@ -62,10 +63,10 @@ def make_slice(
     variable's baseline), and the other retailer-set inputs (display, mailer, coupon exposure) are the
     cutoff period's. Nothing realised in the decided period reaches a prediction.
 
-    With `validation_as_decided` too, the validation period's inputs are built the same way at its
-    own cutoff (`validation_status_quo`), so early stopping, calibration and the stack learn from
-    validation rows scored as the decided rows will be. Training periods keep their realised inputs
-    (the network is causal: inputs at the validation period never reach a training period's output).
+    With `validation_as_decided` too, `validation_rows` holds the validation period's rows with
+    inputs built the same way at its own cutoff (`validation_status_quo`), so early stopping,
+    calibration and the stack learn from validation rows scored as the decided rows will be. The
+    frame keeps the validation period's realised inputs: they are history for the decided period.
     """
     s = splits.filter(pl.col("fold") == fold)
     period = lambda name: s.filter(pl.col("split") == name).get_column("period")  # noqa: E731
@@ -75,12 +76,15 @@ def make_slice(
         rows = rows.filter(pl.col("category") == category)
     # Sorted once here in the tensors' pair-major order, so raw columns reshape without re-sorting.
     rows = rows.sort("customer_id", "item_id", "period")
-    validation = int(period("validation").item())
-    if status_quo is not None:  # the decided period first: it carries the validation period's realised display, mailer, coupons
+    validation, validation_rows = int(period("validation").item()), None
+    if status_quo is not None:
         rows = _decided_inputs(rows, test, status_quo)
     if status_quo is not None and validation_as_decided:
-        rows = _decided_inputs(rows, validation, validation_status_quo(rows, validation, status_quo))
-    return Slice(rows, period("train").to_list(), validation, test)
+        decided = _decided_inputs(
+            rows.filter(pl.col("period") <= validation), validation, validation_status_quo(rows, validation, status_quo)
+        )
+        validation_rows = decided.filter(pl.col("period") == validation)
+    return Slice(rows, period("train").to_list(), validation, test, validation_rows)
 
 
 def validation_status_quo(rows: pl.DataFrame, validation: int, status_quo: pl.DataFrame) -> pl.DataFrame:
@@ -133,6 +137,16 @@ def _masks(t, sl: Slice) -> dict[str, np.ndarray]:
     }
 
 
+def _validation_as_decided(t: SequenceTensors, sl: Slice, enc: Encoders) -> SequenceTensors:
+    """t with the validation period's inputs replaced, in place, by sl.validation_rows' (if any).
+    Columns after the validation period then see those inputs as history: score the decided period first."""
+    if sl.validation_rows is not None:
+        col = int(np.flatnonzero(t.period == sl.validation)[0])
+        rows = to_tensors(sl.validation_rows, enc)  # same pairs, same order, one period
+        t.tc[:, col], t.tcat[:, col] = rows.tc[:, 0], rows.tcat[:, 0]
+    return t
+
+
 def _raw(sl: Slice, column: str, shape: tuple[int, int]) -> np.ndarray:
     return sl.frame.get_column(column).to_numpy().reshape(shape)
 
@@ -142,7 +156,7 @@ def train_slice(sl: Slice, features: list[Feature], cfg: ModelConfig, out: Path,
     enc = Encoders.fit(
         sl.frame, features, pl.col("period").is_in(sl.train_periods), hashed={"customer_id": cfg.customer_buckets}, clip=cfg.input_clip
     )
-    t = to_tensors(sl.frame, enc)
+    t = _validation_as_decided(to_tensors(sl.frame, enc), sl, enc)  # the decided period is never in a loss
     m = _masks(t, sl)
     tcn = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=progress)
     tcn.save(out / "tcn.pt", features=[f.as_dict() for f in features])
@@ -160,16 +174,17 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
 
     Columns: customer_id, item_id, category, period, split, model, probability, label.
     """
-    tcn = TCNModel.load(models / "tcn.pt")
+    tcn, lgb = TCNModel.load(models / "tcn.pt"), LightGBMBaseline.load(models / "lightgbm.json")
     t = to_tensors(sl.frame, tcn.encoders)
     m = _masks(t, sl)
-    scores = {
-        "tcn": tcn.predict_proba(t),
-        "lightgbm": LightGBMBaseline.load(models / "lightgbm.json").predict_proba(t),
-        "recency_frequency": RecencyFrequencyRule.load(models / "rule.json").predict_proba(
-            _raw(sl, "ci_periods_since_last", t.y.shape), _raw(sl, "ci_order_frequency", t.y.shape)
-        ),
-    }
+    scores = {"tcn": tcn.predict_proba(t), "lightgbm": lgb.predict_proba(t)}  # the decided period, with realised history
+    if sl.validation_rows is not None:
+        v = m["validation"][0]
+        t = _validation_as_decided(t, sl, tcn.encoders)
+        scores["tcn"][:, v], scores["lightgbm"][:, v] = tcn.predict_proba(t)[:, v], lgb.predict_proba(t)[:, v]
+    scores["recency_frequency"] = RecencyFrequencyRule.load(models / "rule.json").predict_proba(
+        _raw(sl, "ci_periods_since_last", t.y.shape), _raw(sl, "ci_order_frequency", t.y.shape)
+    )
     keys = t.keys
     parts = []
     for split in ("validation", "test"):
