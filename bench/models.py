@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--prepared", type=Path, default=None, help="reuse this prepared folder (no prepare stage)")
     parser.add_argument("--train-folds", default=None, help="e.g. '2,3': train only these folds (default: all)")
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--skip-train", action="store_true", help="score the models already in the work folder")
     args = parser.parse_args()
     cfg = Config.from_toml(args.config).override("panel", folds=args.folds).override("model", forward_models="reuse")
     prepared, models, evaluation = args.prepared or WORK / "prepared", WORK / "models", WORK / "evaluation"
@@ -43,7 +44,7 @@ def main() -> None:
     seconds = {}
     for name, action in (
         ("prepare", (lambda: None) if args.prepared else lambda: pipeline.prepare("complete-journey", prepared, cfg)),
-        ("train", lambda: pipeline.train(prepared, models, cfg, folds=folds, reuse_for_forward=True, progress=False)),
+        ("train", (lambda: None) if args.skip_train else lambda: pipeline.train(prepared, models, cfg, folds=folds, reuse_for_forward=True, progress=False)),
         ("evaluate", lambda: pipeline.evaluate(prepared, models, evaluation)),
         ("thresholds", lambda: pipeline.thresholds(evaluation, evaluation)),
     ):
