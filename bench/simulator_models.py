@@ -96,28 +96,24 @@ def main() -> None:
                 results.append({"seed": seed, "variant": name, "train_seconds": round(seconds, 1), **row})
             with pl.Config(tbl_cols=20, float_precision=4):
                 print(pl.DataFrame([r for r in results if r["seed"] == seed and r["variant"] == name]), flush=True)
-    table = pl.DataFrame(results)
-    overall = table.group_by("variant", "model", maintain_order=True).agg(
-        pl.col("mae_true").mean().alias("mae_true_mean"),
-        pl.col("mae_true").max().alias("mae_true_max"),
-        pl.col("bce").mean().alias("bce_mean"),
-    )
-    (RESULTS / f"{args.out}.json").write_text(
-        json.dumps(
-            {
-                "config": str(args.config),
-                "seeds": args.seeds,
-                "folds": args.folds,
-                "variants": variants,
-                "summary": overall.to_dicts(),
-                "per_seed": results,
-            },
-            indent=1,
+            _write(args, variants, results)  # after every training: a run cut short keeps what it measured
+
+
+def _write(args: argparse.Namespace, variants: dict, results: list[dict]) -> None:
+    overall = (
+        pl.DataFrame(results)
+        .group_by("variant", "model", maintain_order=True)
+        .agg(
+            pl.col("mae_true").mean().alias("mae_true_mean"),
+            pl.col("mae_true").max().alias("mae_true_max"),
+            pl.col("bce").mean().alias("bce_mean"),
+            pl.col("seed").n_unique().alias("seeds"),
         )
-        + "\n"
     )
+    document = {"config": str(args.config), "seeds": args.seeds, "folds": args.folds, "variants": variants}
+    (RESULTS / f"{args.out}.json").write_text(json.dumps({**document, "summary": overall.to_dicts(), "per_seed": results}, indent=1) + "\n")
     with pl.Config(tbl_rows=100, tbl_cols=20, float_precision=4):
-        print(overall)
+        print(overall, flush=True)
 
 
 if __name__ == "__main__":
