@@ -6,6 +6,8 @@ largest departments and every fold: test BCE and category-cut-off F1 of the stac
 LightGBM, and the paired household-bootstrap differences with 90 % intervals.
 
     python bench/models.py [--folds 3] [--config configs/make-run.toml]
+    python bench/models.py --prepared results-work/models/prepared --train-folds 2,3 --results bench/results/X.json
+        (reuse a prepared panel; train and score only some folds: a cheaper, partial check)
 
 Results: bench/results/models-complete-journey.json and a table on stdout.
 """
@@ -31,13 +33,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--config", type=Path, default=Path("configs/make-run.toml"))
+    parser.add_argument("--prepared", type=Path, default=None, help="reuse this prepared folder (no prepare stage)")
+    parser.add_argument("--train-folds", default=None, help="e.g. '2,3': train only these folds (default: all)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--skip-train", action="store_true", help="score the models already in the work folder")
     args = parser.parse_args()
     cfg = Config.from_toml(args.config).override("panel", folds=args.folds).override("model", forward_models="reuse")
-    prepared, models, evaluation = WORK / "prepared", WORK / "models", WORK / "evaluation"
+    prepared, models, evaluation = args.prepared or WORK / "prepared", WORK / "models", WORK / "evaluation"
+    folds = [int(f) for f in args.train_folds.split(",")] if args.train_folds else None
     seconds = {}
     for name, action in (
-        ("prepare", lambda: pipeline.prepare("complete-journey", prepared, cfg)),
-        ("train", lambda: pipeline.train(prepared, models, cfg, reuse_for_forward=True, progress=False)),
+        ("prepare", (lambda: None) if args.prepared else lambda: pipeline.prepare("complete-journey", prepared, cfg)),
+        ("train", (lambda: None) if args.skip_train else lambda: pipeline.train(prepared, models, cfg, folds=folds, reuse_for_forward=True, progress=False)),
         ("evaluate", lambda: pipeline.evaluate(prepared, models, evaluation)),
         ("thresholds", lambda: pipeline.thresholds(evaluation, evaluation)),
     ):
@@ -62,9 +69,9 @@ def main() -> None:
         .sort("category", "fold", "model")
     )
     differences = pl.read_csv(evaluation / "model_differences.csv").filter(pl.col("category").is_in(largest))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "config": str(args.config), "folds": args.folds, "seconds": seconds,
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({
+        "config": str(args.config), "folds": args.folds, "trained_folds": folds, "prepared": str(prepared), "seconds": seconds,
         "metrics": table.to_dicts(), "differences": differences.to_dicts(),
     }, indent=1, default=str) + "\n")  # fmt: skip
     with pl.Config(tbl_rows=200, tbl_cols=20, float_precision=4, tbl_width_chars=200):

@@ -55,6 +55,7 @@ class Prepared:
     splits: pl.DataFrame
     manifest: dict
     status_quo: pl.DataFrame  # fold, customer_id, item_id, category, reference_offer_pct, reference_rule
+    validation_sq: pl.DataFrame | None = None  # fold, customer_id, item_id, reference_offer_pct: the status quo at each cutoff
 
     def folds(self, decision: str | None = None) -> list[int]:
         s = self.splits if decision is None else self.splits.filter(pl.col("decision") == decision)
@@ -77,12 +78,18 @@ class Prepared:
     def status_quo_of(self, fold: int) -> pl.DataFrame:
         return self.status_quo.filter(pl.col("fold") == fold).drop("fold")
 
+    def validation_sq_of(self, fold: int) -> pl.DataFrame | None:
+        return None if self.validation_sq is None else self.validation_sq.filter(pl.col("fold") == fold).drop("fold")
+
 
 def period_dates(manifest: dict, period: int) -> tuple[dt.date, dt.date]:
     """First and last day of a period, from the panel manifest (features.json)."""
     days = int(manifest["period_days"])
     start = dt.date.fromisoformat(manifest["anchor"]) + dt.timedelta(days=days * period)
     return start, start + dt.timedelta(days=days - 1)
+
+
+VALIDATION_SQ = "validation_status_quo.parquet"
 
 
 def read_prepared(panel: Path, *, rows: bool = True) -> Prepared:
@@ -101,6 +108,7 @@ def read_prepared(panel: Path, *, rows: bool = True) -> Prepared:
         splits=pl.read_csv(panel / "splits.csv"),
         manifest=manifest,
         status_quo=pl.read_parquet(panel / "status_quo.parquet"),
+        validation_sq=pl.read_parquet(panel / VALIDATION_SQ) if (panel / VALIDATION_SQ).is_file() else None,
     )
 
 
@@ -148,7 +156,7 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
     from offerwise.elasticity.reference import status_quo_offers
     from offerwise.features.build import build_panel
     from offerwise.features.shards import build_panel_shards, read_panel
-    from offerwise.model.pipeline import ALL, make_slice
+    from offerwise.model.pipeline import ALL, make_slice, validation_status_quo
     from offerwise.runtime import Runtime
 
     data = load_data(source, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
@@ -165,16 +173,19 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
         rows_for_reference = panel.frame
     plans = _plans(data, source, panel, planned_offers, history, log)
     age = age_column(rows_for_reference)
-    status_quo = []
+    status_quo, validation_sq = [], []
     for fold in sorted(panel.splits.get_column("fold").unique().to_list()):
-        rows = make_slice(rows_for_reference, panel.splits, fold, ALL).frame
-        decided = int(rows.get_column("period").max())
-        sq = status_quo_offers(rows, decided, age_column=age, planned=plans.get(fold))
+        sl = make_slice(rows_for_reference, panel.splits, fold, ALL)
+        decided = int(sl.frame.get_column("period").max())
+        sq = status_quo_offers(sl.frame, decided, age_column=age, planned=plans.get(fold))
         status_quo.append(sq.with_columns(fold=pl.lit(fold, pl.Int32)))
+        # The status quo at the cutoff itself, for scoring the validation period like the decided one (model.pipeline.make_slice).
+        validation_sq.append(validation_status_quo(sl.frame, sl.validation, sq).with_columns(fold=pl.lit(fold, pl.Int32)))
     if cfg.runtime.shards == 1:
         io.write_parquet(panel.frame, out / "panel.parquet")
     io.write_csv(panel.splits, out / "splits.csv")
     io.write_parquet(pl.concat(status_quo), out / "status_quo.parquet")
+    io.write_parquet(pl.concat(validation_sq), out / VALIDATION_SQ)
     io.write_json({**panel.manifest(), "load_report": data.report.as_rows()}, out / "features.json")
     io.write_json(cfg.model_dump(mode="json"), out / "config.json")
     return {**panel.info, "features": len(panel.features), "planned_folds": sorted(k for k, v in plans.items() if v is not None)}
@@ -200,8 +211,9 @@ def train(
     log: Callable[[str], None] = _noop,
     progress: bool = True,
 ) -> list[dict]:
-    """Fit the TCN and the baselines per fold and category. With `reuse_for_forward` the forward
-    fold scores with the last backtest fold's models instead of a refit."""
+    """Fit the TCN and the baselines per fold and category (validation inputs as the decided period's,
+    see model.pipeline.make_slice). With `reuse_for_forward` the forward fold scores with the last
+    backtest fold's models instead of a refit."""
     from offerwise.model.pipeline import make_slice, model_categories, slug, train_slice
 
     p = read_prepared(panel)
@@ -216,7 +228,15 @@ def train(
                 continue
             log(f"fold {fold} · {category}")
             result = train_slice(
-                make_slice(p.frame, p.splits, fold, category),
+                make_slice(
+                    p.frame,
+                    p.splits,
+                    fold,
+                    category,
+                    p.status_quo_of(fold),
+                    validation_as_decided=True,
+                    validation_sq=p.validation_sq_of(fold),
+                ),
                 p.features,
                 cfg.model,
                 out / f"fold{fold}" / slug(category),
@@ -231,10 +251,10 @@ def train(
 def evaluate(
     panel: Path, models: Path, out: Path, *, runtime: RuntimeConfig | None = None, log: Callable[[str], None] = _noop
 ) -> pl.DataFrame:
-    """Score each fold's validation and decided periods (the decided period at its status quo
-    offers) with every model and the stack of TCN and LightGBM fitted on validation;
-    predictions.parquet, stack_weights.csv and metrics.csv (labelled rows only). Returns the metrics.
-    A sharded panel is scored shard by shard on the runtime's engine."""
+    """Score each fold's validation and decided periods (both with inputs as known at their cutoffs:
+    the status quo offer, see model.pipeline.make_slice) with every model and the stack of TCN and
+    LightGBM fitted on validation; predictions.parquet, stack_weights.csv and metrics.csv (labelled
+    rows only). Returns the metrics. A sharded panel is scored shard by shard on the runtime's engine."""
     from offerwise.features.shards import PART
     from offerwise.model.pipeline import metrics_table, score_rows, score_shard
     from offerwise.model.stack import apply_stack, fit_stack
@@ -244,12 +264,14 @@ def evaluate(
     if (panel / "panel").is_dir():
         p = read_prepared(panel, rows=False)
         shards = sorted((panel / "panel").glob(f"shard=*/{PART}"))
-        shared = {"entries": entries, "models": models, "splits": p.splits, "status_quo": p.status_quo}
+        shared = {"entries": entries, "models": models, "splits": p.splits, "status_quo": p.status_quo, "validation_sq": p.validation_sq}
         scored = Runtime(runtime, progress=log).map(score_shard, shards, shared=shared, what="scoring shards")
         predictions = score_rows(pl.concat([s for s in scored if s.height]))
     else:
         p = read_prepared(panel)
-        predictions = score_rows(score_shard(p.frame, entries=entries, models=models, splits=p.splits, status_quo=p.status_quo))
+        predictions = score_rows(
+            score_shard(p.frame, entries=entries, models=models, splits=p.splits, status_quo=p.status_quo, validation_sq=p.validation_sq)
+        )
     weights = fit_stack(predictions)  # on each fold's validation rows only
     predictions = pl.concat([predictions, apply_stack(predictions, weights)])
     metrics = metrics_table(predictions)

@@ -15,8 +15,13 @@ from offerwise.model.tensors import Encoders, to_tensors
 
 
 @pytest.fixture(scope="package")
-def category_slice(small_sim_dir: Path):
-    panel = build_panel(read_amexpert(small_sim_dir), PanelConfig())
+def small_panel(small_sim_dir: Path):
+    return build_panel(read_amexpert(small_sim_dir), PanelConfig())
+
+
+@pytest.fixture(scope="package")
+def category_slice(small_panel):
+    panel = small_panel
     category = panel.frame.get_column("category").unique().sort()[0]
     sl = make_slice(panel.frame, panel.splits, 0, category)
     enc = Encoders.fit(sl.frame, panel.features, pl.col("period").is_in(sl.train_periods))

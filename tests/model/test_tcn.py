@@ -6,12 +6,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
-from offerwise.config import ModelConfig, PanelConfig
-from offerwise.data.amexpert import read_amexpert
-from offerwise.features.build import build_panel
+from offerwise.config import ModelConfig
 from offerwise.model.metrics import average_precision, roc_auc
-from offerwise.model.pipeline import _masks, make_slice
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import Encoders, to_tensors
 
@@ -83,3 +81,29 @@ def test_intercept_calibration_matches_the_validation_rate_and_keeps_rankings(ca
     assert p_cal[m["validation"]].mean() == pytest.approx(t.y[m["validation"]].mean(), abs=1e-4)
     logit = lambda p: np.log(p / (1 - p))  # noqa: E731
     np.testing.assert_allclose(logit(p_cal) - logit(p_raw), calibrated.calibration_shift_, atol=2e-3)  # one shift everywhere
+
+
+def test_hashed_consumer_ids_save_load_and_score_new_consumers(small_panel, category_slice, tmp_path: Path) -> None:
+    sl, _, _, m = category_slice
+    hashed = Encoders.fit(sl.frame, small_panel.features, pl.col("period").is_in(sl.train_periods), hashed={"customer_id": 64})
+    t = to_tensors(sl.frame, hashed)
+    cfg = FAST.model_copy(update={"epochs": 1, "customer_buckets": 64})
+    model = TCNModel(config=cfg, encoders=hashed).fit(t, m["train"], m["validation"], progress=False)
+    assert model.network_.static_emb[hashed.static_categorical.index("customer_id")].num_embeddings == 65
+    model.save(tmp_path / "tcn.pt")
+    loaded = TCNModel.load(tmp_path / "tcn.pt")
+    np.testing.assert_array_equal(model.predict_proba(t), loaded.predict_proba(t))
+    unseen = to_tensors(sl.frame.with_columns(pl.col("customer_id") + 10_000_000), loaded.encoders)
+    assert (unseen.scat[:, hashed.static_categorical.index("customer_id")] >= 1).all()  # a bucket, not the unknown code
+
+
+def test_checkpoints_from_before_hashed_ids_still_load(category_slice, tmp_path: Path) -> None:
+    _, enc, t, m = category_slice
+    model = TCNModel(config=FAST.model_copy(update={"epochs": 1}), encoders=enc).fit(t, m["train"], m["validation"], progress=False)
+    model.save(tmp_path / "tcn.pt")
+    payload = torch.load(tmp_path / "tcn.pt", weights_only=False)
+    del payload["config"]["customer_buckets"], payload["encoders"]["hashed"]
+    torch.save(payload, tmp_path / "old.pt")
+    old = TCNModel.load(tmp_path / "old.pt")
+    assert old.config.customer_buckets is None and old.encoders.hashed == {}
+    np.testing.assert_array_equal(model.predict_proba(t), old.predict_proba(t))

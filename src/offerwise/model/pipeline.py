@@ -17,9 +17,10 @@ from offerwise.features.manifest import Feature
 from offerwise.model.baselines import LightGBMBaseline, RecencyFrequencyRule
 from offerwise.model.metrics import average_precision, bce, roc_auc
 from offerwise.model.tcn import TCNModel
-from offerwise.model.tensors import Encoders, to_tensors
+from offerwise.model.tensors import Encoders, SequenceTensors, to_tensors
 
-ALL = "__all__"  # the shared model's "category": no real category can take it (slugs of categories carry a hash)
+ALL = "__all__"
+PAIR = ["customer_id", "item_id"]  # the shared model's "category": no real category can take it (slugs of categories carry a hash)
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Slice:
     train_periods: list[int]
     validation: int
     test: int
+    validation_rows: pl.DataFrame | None = None  # the validation period's rows with inputs as known at its cutoff
 
 
 def slug(category: str) -> str:
@@ -46,13 +48,29 @@ def model_categories(frame: pl.DataFrame, per_category: bool) -> list[str]:
     return sorted(frame.get_column("category").unique().to_list()) if per_category else [ALL]
 
 
-def make_slice(frame: pl.DataFrame, splits: pl.DataFrame, fold: int, category: str, status_quo: pl.DataFrame | None = None) -> Slice:
+def make_slice(
+    frame: pl.DataFrame,
+    splits: pl.DataFrame,
+    fold: int,
+    category: str,
+    status_quo: pl.DataFrame | None = None,
+    *,
+    validation_as_decided: bool = False,
+    validation_sq: pl.DataFrame | None = None,
+) -> Slice:
     """Rows of the fold's relevant pairs up to its decided (test) period.
 
-    With `status_quo` (customer_id, item_id, reference_offer_pct), the decided period's inputs are
-    what is known at the cutoff: its offer is the status quo offer (the decision variable's
-    baseline), and the other retailer-set inputs (display, mailer, coupon exposure) are the
+    With `status_quo` (customer_id, item_id, reference_offer_pct[, reference_rule]), the decided
+    period's inputs are what is known at the cutoff: its offer is the status quo offer (the decision
+    variable's baseline), and the other retailer-set inputs (display, mailer, coupon exposure) are the
     cutoff period's. Nothing realised in the decided period reaches a prediction.
+
+    With `validation_as_decided` too, `validation_rows` holds the validation period's rows with
+    inputs built the same way at its own cutoff (`validation_status_quo`), so early stopping,
+    calibration and the stack learn from validation rows scored as the decided rows will be. The
+    frame keeps the validation period's realised inputs: they are history for the decided period.
+    `validation_sq`: that status quo as prepared for all consumers (prepare's validation_status_quo.parquet);
+    without it, it is computed from these rows (the same where the slice holds every consumer).
     """
     s = splits.filter(pl.col("fold") == fold)
     period = lambda name: s.filter(pl.col("split") == name).get_column("period")  # noqa: E731
@@ -62,9 +80,37 @@ def make_slice(frame: pl.DataFrame, splits: pl.DataFrame, fold: int, category: s
         rows = rows.filter(pl.col("category") == category)
     # Sorted once here in the tensors' pair-major order, so raw columns reshape without re-sorting.
     rows = rows.sort("customer_id", "item_id", "period")
+    validation, validation_rows = int(period("validation").item()), None
     if status_quo is not None:
         rows = _decided_inputs(rows, test, status_quo)
-    return Slice(rows, period("train").to_list(), int(period("validation").item()), test)
+    if status_quo is not None and validation_as_decided:
+        sq = validation_sq if validation_sq is not None else validation_status_quo(rows, validation, status_quo)
+        decided = _decided_inputs(rows.filter(pl.col("period") <= validation), validation, sq)
+        validation_rows = decided.filter(pl.col("period") == validation)
+    return Slice(rows, period("train").to_list(), validation, test, validation_rows)
+
+
+def validation_status_quo(rows: pl.DataFrame, validation: int, status_quo: pl.DataFrame) -> pl.DataFrame:
+    """The status quo offer of each pair at the validation period, by the decided period's rule: the
+    offer the retailer ran there where the decided period's status quo is its plan (reference_rule
+    "planned": a record of offers run), else the reference offer from the periods before it.
+
+    Columns: customer_id, item_id, reference_offer_pct.
+    """
+    from offerwise.elasticity.reference import reference_offers
+    from offerwise.pipeline import age_column
+
+    rows = rows.filter(pl.col("period") <= validation)
+    reference = reference_offers(rows, validation, age_column=age_column(rows)).select(PAIR + ["reference_offer_pct"])
+    if "reference_rule" not in status_quo.columns:
+        return reference
+    planned = status_quo.filter(pl.col("reference_rule") == "planned").select(PAIR)
+    ran = rows.filter(pl.col("period") == validation).join(planned, on=PAIR).select(*PAIR, __ran=pl.col("offer_pct").cast(pl.Float64))
+    return (
+        reference.join(ran, on=PAIR, how="left")
+        .with_columns(reference_offer_pct=pl.coalesce("__ran", "reference_offer_pct"))
+        .select(PAIR + ["reference_offer_pct"])
+    )
 
 
 PLANNED_INPUTS = ("display", "mailer", "coupon_exposure")  # retailer-set, known in advance, not decided here
@@ -94,6 +140,16 @@ def _masks(t, sl: Slice) -> dict[str, np.ndarray]:
     }
 
 
+def _validation_as_decided(t: SequenceTensors, sl: Slice, enc: Encoders) -> SequenceTensors:
+    """t with the validation period's inputs replaced, in place, by sl.validation_rows' (if any).
+    Columns after the validation period then see those inputs as history: score the decided period first."""
+    if sl.validation_rows is not None:
+        col = int(np.flatnonzero(t.period == sl.validation)[0])
+        rows = to_tensors(sl.validation_rows, enc)  # same pairs, same order, one period
+        t.tc[:, col], t.tcat[:, col] = rows.tc[:, 0], rows.tcat[:, 0]
+    return t
+
+
 def _raw(sl: Slice, column: str, shape: tuple[int, int]) -> np.ndarray:
     return sl.frame.get_column(column).to_numpy().reshape(shape)
 
@@ -103,8 +159,10 @@ def train_slice(
 ) -> dict[str, object]:
     """Fit the three models on one slice and save them under `out`; the TCN on Ray Train when
     cfg.train_workers > 0 (on the cluster `runtime` names)."""
-    enc = Encoders.fit(sl.frame, features, pl.col("period").is_in(sl.train_periods))
-    t = to_tensors(sl.frame, enc)
+    enc = Encoders.fit(
+        sl.frame, features, pl.col("period").is_in(sl.train_periods), hashed={"customer_id": cfg.customer_buckets}, clip=cfg.input_clip
+    )
+    t = _validation_as_decided(to_tensors(sl.frame, enc), sl, enc)  # the decided period is never in a loss
     m = _masks(t, sl)
     tcn = TCNModel(config=cfg, encoders=enc)
     if cfg.train_workers:
@@ -129,16 +187,17 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
 
     Columns: customer_id, item_id, category, period, split, model, probability, label.
     """
-    tcn = TCNModel.load(models / "tcn.pt")
+    tcn, lgb = TCNModel.load(models / "tcn.pt"), LightGBMBaseline.load(models / "lightgbm.json")
     t = to_tensors(sl.frame, tcn.encoders)
     m = _masks(t, sl)
-    scores = {
-        "tcn": tcn.predict_proba(t),
-        "lightgbm": LightGBMBaseline.load(models / "lightgbm.json").predict_proba(t),
-        "recency_frequency": RecencyFrequencyRule.load(models / "rule.json").predict_proba(
-            _raw(sl, "ci_periods_since_last", t.y.shape), _raw(sl, "ci_order_frequency", t.y.shape)
-        ),
-    }
+    scores = {"tcn": tcn.predict_proba(t), "lightgbm": lgb.predict_proba(t)}  # the decided period, with realised history
+    if sl.validation_rows is not None:
+        v = m["validation"][0]
+        t = _validation_as_decided(t, sl, tcn.encoders)
+        scores["tcn"][:, v], scores["lightgbm"][:, v] = tcn.predict_proba(t)[:, v], lgb.predict_proba(t)[:, v]
+    scores["recency_frequency"] = RecencyFrequencyRule.load(models / "rule.json").predict_proba(
+        _raw(sl, "ci_periods_since_last", t.y.shape), _raw(sl, "ci_order_frequency", t.y.shape)
+    )
     keys = t.keys
     parts = []
     for split in ("validation", "test"):

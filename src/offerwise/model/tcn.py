@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import torch
 import torch.nn.functional as F
 from scipy.optimize import brentq
@@ -275,7 +276,7 @@ class TCNModel:
         """(P, G) probabilities at period index `column` with its offer input set to each of `offers`,
         everything else as observed. Exact, and ~G times cheaper than re-scoring whole sequences."""
         j = self.encoders.temporal_continuous.index(OFFER)
-        scaled = (np.asarray(offers, dtype=np.float32) - self.encoders.mean[OFFER]) / self.encoders.std[OFFER]
+        scaled = pl.DataFrame({OFFER: np.asarray(offers, dtype=np.float64)}).select(self.encoders.scaled(OFFER)).to_series().to_numpy()
         net, out = self.network_.eval(), []
         for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1)):
             tc, tcat, sc, scat = (
@@ -304,7 +305,7 @@ class TCNModel:
     @classmethod
     def load(cls, path: str | Path) -> TCNModel:
         payload = torch.load(path, map_location="cpu", weights_only=False)
-        config = {"offer_term": False, **payload["config"]}  # checkpoints from before the offer term
+        config = {"offer_term": False, "customer_buckets": None, **payload["config"]}  # checkpoints from before these keys
         model = cls(config=ModelConfig.model_validate(config), encoders=Encoders(**payload["encoders"]))
         model.network_ = model._build()
         model.network_.load_state_dict(payload["state_dict"])

@@ -1,13 +1,15 @@
 """Panel rows -> dense tensors for the network, with encoders that survive save / load.
 
 Categorical levels map to codes 1..n; code 0 is "unknown" (a level unseen at fit time), so a saved
-model scores new consumers, items or levels without error. Continuous features are standardised
-with training-row statistics.
+model scores new consumers, items or levels without error. A hashed column (the consumer id, by
+default) maps to 1 + hash(value) mod buckets instead: no list of levels to store, and a new consumer
+gets a bucket like any other. Continuous features are standardised with training-row statistics.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -24,14 +26,35 @@ class Encoders:
     levels: dict[str, list[str]]  # categorical column -> known levels (code = index + 1)
     mean: dict[str, float]
     std: dict[str, float]
+    hashed: dict[str, int] = field(default_factory=dict)  # categorical column -> buckets (codes 1..buckets, no levels)
+    clip: float | None = None  # standardised inputs clipped to +-clip: a few rows 100s of sds out (lag skews, kurtoses) swamp a layer
 
     @classmethod
-    def fit(cls, frame: pl.DataFrame, features: list, train_mask: pl.Expr) -> Encoders:
+    def fit(
+        cls,
+        frame: pl.DataFrame,
+        features: list,
+        train_mask: pl.Expr,
+        *,
+        hashed: dict[str, int | None] | None = None,
+        clip: float | None = None,
+    ) -> Encoders:
+        """hashed: column -> buckets; None keeps one code per level, 0 leaves the column out.
+        clip: standardised continuous inputs are clipped to [-clip, clip] (None: not clipped)."""
+        if clip is not None and not clip > 0:
+            raise ValueError(f"The 'clip' parameter of Encoders.fit must be None or > 0. Got {clip} instead.")
+        hashed = hashed or {}
+        for column, buckets in hashed.items():
+            if buckets is not None and buckets < 0:
+                raise ValueError(f"The buckets of '{column}' must be None, 0 or a whole number >= 1. Got {buckets} instead.")
+        dropped = {c for c, b in hashed.items() if b == 0}
         groups = {
-            g: by_group(features, g) for g in ("temporal_continuous", "static_continuous", "temporal_categorical", "static_categorical")
+            g: [c for c in by_group(features, g) if c not in dropped]
+            for g in ("temporal_continuous", "static_continuous", "temporal_categorical", "static_categorical")
         }
+        buckets = {c: int(b) for c, b in hashed.items() if b and c in groups["temporal_categorical"] + groups["static_categorical"]}
         train = frame.filter(train_mask)
-        cats = groups["temporal_categorical"] + groups["static_categorical"]
+        cats = [c for c in groups["temporal_categorical"] + groups["static_categorical"] if c not in buckets]
         levels = {c: sorted(train.get_column(c).cast(pl.String).unique().drop_nulls().to_list()) for c in cats}
         conts = groups["temporal_continuous"] + groups["static_continuous"]
         stats = train.select(
@@ -43,10 +66,23 @@ class Encoders:
             levels=levels,
             mean={c: float(stats[f"m_{c}"] or 0.0) for c in conts},
             std={c: float(stats[f"s_{c}"] or 1.0) or 1.0 for c in conts},
+            hashed=buckets,
+            clip=clip,
         )
 
+    def scaled(self, column: str) -> pl.Expr:
+        """A continuous column standardised with the training-row mean and sd (and clipped), as float32."""
+        z = (pl.col(column).cast(pl.Float64) - self.mean[column]) / self.std[column]
+        return (z if self.clip is None else z.clip(-self.clip, self.clip)).cast(pl.Float32).alias(column)
+
     def cardinalities(self, columns: list[str]) -> tuple[int, ...]:
-        return tuple(len(self.levels[c]) + 1 for c in columns)
+        return tuple(self.hashed[c] + 1 if c in self.hashed else len(self.levels[c]) + 1 for c in columns)
+
+    def codes(self, frame: pl.DataFrame, column: str) -> np.ndarray:
+        """(rows,) int64 codes of one categorical column: 0 for unknown levels and nulls."""
+        if column in self.hashed:
+            return _hashed_codes(frame.get_column(column), self.hashed[column])
+        return _codes(frame, column, self.levels[column])
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -76,6 +112,30 @@ def _codes(frame: pl.DataFrame, column: str, levels: list[str]) -> np.ndarray:
     )
 
 
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """A fixed 64-bit mix (SplitMix64's finaliser): stable across runs, versions and machines."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _hashed_codes(values: pl.Series, buckets: int) -> np.ndarray:
+    """1 + hash(value) mod buckets; 0 for nulls. Integer ids are mixed directly, others through their
+    text's BLAKE2b digest (one digest per distinct value), so codes never depend on the data seen."""
+    if values.dtype.is_integer():
+        raw = values.cast(pl.Int64).fill_null(0).to_numpy().view(np.uint64)
+    else:
+        text = values.cast(pl.String)
+        distinct = text.unique().drop_nulls()
+        digests = [int.from_bytes(hashlib.blake2b(v.encode(), digest_size=8).digest(), "little") for v in distinct.to_list()]
+        table = pl.DataFrame({"v": distinct, "h": pl.Series(digests, dtype=pl.UInt64)})
+        raw = pl.DataFrame({"v": text}).join(table, on="v", how="left", maintain_order="left").get_column("h").fill_null(0).to_numpy()
+    codes = (_splitmix64(raw) % np.uint64(buckets)).astype(np.int64) + 1
+    return np.where(values.is_null().to_numpy(), 0, codes)
+
+
 def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
     """frame: panel rows of whole pairs (every period of each pair)."""
     frame = frame.sort("customer_id", "item_id", "period")
@@ -88,12 +148,12 @@ def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
     def cont(cols: list[str]) -> np.ndarray:
         if not cols:
             return np.zeros((frame.height, 0), dtype=np.float32)
-        return frame.select([((pl.col(c).cast(pl.Float64) - enc.mean[c]) / enc.std[c]).cast(pl.Float32) for c in cols]).to_numpy()
+        return frame.select([enc.scaled(c) for c in cols]).to_numpy()
 
     def cat(cols: list[str]) -> np.ndarray:
         if not cols:
             return np.zeros((frame.height, 0), dtype=np.int64)
-        return np.stack([_codes(frame, c, enc.levels[c]) for c in cols], axis=1).astype(np.int64)
+        return np.stack([enc.codes(frame, c) for c in cols], axis=1).astype(np.int64)
 
     first = np.arange(P) * T  # static features: the pair's first row
     return SequenceTensors(

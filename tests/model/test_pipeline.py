@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from offerwise.model.pipeline import make_slice
+
+SPLITS = pl.DataFrame({"fold": [0] * 4, "period": [0, 1, 2, 3], "split": ["train", "train", "validation", "test"]})
+
+
+def _frame() -> pl.DataFrame:
+    # Pair (1, 7) bought at offers 10 and 30 in the training periods; pair (2, 7) never at an offer.
+    return pl.DataFrame(
+        {
+            "customer_id": [1] * 4 + [2] * 4,
+            "item_id": [7] * 8,
+            "category": ["A"] * 8,
+            "relevant_from_fold": [0] * 8,
+            "period": [0, 1, 2, 3] * 2,
+            "target": [1, 1, 0, 1, 0, 0, 1, 0],
+            "offer_pct": [10.0, 30.0, 5.0, 6.0, 0.0, 0.0, 8.0, 9.0],
+            "display": [0.0, 0.1, 0.2, 0.3, 0.0, 0.1, 0.2, 0.3],
+        }
+    )
+
+
+def test_validation_as_decided_builds_validation_inputs_at_its_own_cutoff() -> None:
+    sq = pl.DataFrame(
+        {"customer_id": [1, 2], "item_id": [7, 7], "reference_offer_pct": [25.0, 15.0], "reference_rule": ["pair_recent", "planned"]}
+    )
+    plain = make_slice(_frame(), SPLITS, 0, "A", sq).frame
+    sl = make_slice(_frame(), SPLITS, 0, "A", sq, validation_as_decided=True)
+    both, rows = sl.frame, sl.validation_rows
+    at = lambda f, period, col: f.filter(pl.col("period") == period).sort("customer_id").get_column(col).to_list()  # noqa: E731
+    assert at(plain, 3, "offer_pct") == at(both, 3, "offer_pct") == [25.0, 15.0]  # decided period: the status quo
+    assert at(plain, 3, "display") == at(both, 3, "display") == [0.2, 0.2]  # carried from the (realised) validation period
+    assert at(plain, 2, "offer_pct") == [5.0, 8.0] and at(plain, 2, "display") == [0.2, 0.2]  # untouched without the flag
+    # Pair 1: the reference offer at period 2 (its purchase offers in the two periods before: mean of 10 and 30);
+    # pair 2: its decided status quo is the retailer's plan, so the validation period keeps the offer that ran.
+    assert at(rows, 2, "offer_pct") == [20.0, 8.0] and at(rows, 2, "display") == [0.1, 0.1] and rows.height == 2
+    assert_frame_equal(plain, both)  # the frame keeps realised validation inputs: history for the decided period
+
+
+def test_validation_as_decided_changes_validation_scores_only(small_panel, tmp_path) -> None:
+    from offerwise.config import ModelConfig
+    from offerwise.elasticity.reference import status_quo_offers
+    from offerwise.model.pipeline import predict_slice, train_slice
+
+    category = small_panel.frame.get_column("category").unique().sort()[0]
+    plain = make_slice(small_panel.frame, small_panel.splits, 0, category)
+    sq = status_quo_offers(plain.frame, plain.test, age_column=None)
+    decided = make_slice(small_panel.frame, small_panel.splits, 0, category, sq, validation_as_decided=True)
+    cfg = ModelConfig(epochs=1, channels=4, hidden=[8, 4, 2], batch_size=64, threads=1, lightgbm_rounds=5)
+    train_slice(decided, small_panel.features, cfg, tmp_path, progress=False)
+    a = predict_slice(make_slice(small_panel.frame, small_panel.splits, 0, category, sq), tmp_path)
+    b = predict_slice(decided, tmp_path)
+    split = lambda f, s: f.filter(pl.col("split") == s).get_column("probability").to_numpy()  # noqa: E731
+    assert (split(a, "test") == split(b, "test")).all()  # the decided period sees the realised validation inputs as history
+    assert (split(a, "validation") != split(b, "validation")).any()
