@@ -220,15 +220,32 @@ SCORE_ORDER = {"split": ["validation", "test"], "model": ["tcn", "lightgbm", "re
 
 
 def score_shard(
-    rows: pl.DataFrame | Path, *, entries: list[dict], models: Path, splits: pl.DataFrame, status_quo: pl.DataFrame
+    rows: pl.DataFrame | Path,
+    *,
+    entries: list[dict],
+    models: Path,
+    splits: pl.DataFrame,
+    status_quo: pl.DataFrame,
+    validation_sq: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Predictions of every trained entry (fold, category, dir) for the panel rows given (a frame,
-    or one shard's Parquet file), with `entry` = the entry's position, for `score_rows`."""
+    or one shard's Parquet file), with `entry` = the entry's position, for `score_rows`. Both the
+    validation and the decided period are scored with inputs as known at their cutoffs
+    (`validation_sq`: prepare's status quo at each cutoff, fold column included)."""
     frame = pl.read_parquet(rows) if isinstance(rows, Path) else rows
+    of_fold = lambda table, fold: None if table is None else table.filter(pl.col("fold") == fold).drop("fold")  # noqa: E731
     parts = []
     for i, entry in enumerate(entries):
         fold = entry["fold"]
-        sl = make_slice(frame, splits, fold, entry["category"], status_quo.filter(pl.col("fold") == fold).drop("fold"))
+        sl = make_slice(
+            frame,
+            splits,
+            fold,
+            entry["category"],
+            of_fold(status_quo, fold),
+            validation_as_decided=True,
+            validation_sq=of_fold(validation_sq, fold),
+        )
         if sl.frame.height:
             parts.append(predict_slice(sl, models / entry["dir"]).with_columns(fold=pl.lit(fold, pl.Int32), entry=pl.lit(i)))
     return pl.concat(parts) if parts else pl.DataFrame()
