@@ -255,15 +255,14 @@ def evaluate(
     the status quo offer, see model.pipeline.make_slice) with every model and the stack of TCN and
     LightGBM fitted on validation; predictions.parquet, stack_weights.csv and metrics.csv (labelled
     rows only). Returns the metrics. A sharded panel is scored shard by shard on the runtime's engine."""
-    from offerwise.features.shards import PART
+    from offerwise.features.shards import panel_parts
     from offerwise.model.pipeline import metrics_table, score_rows, score_shard
     from offerwise.model.stack import apply_stack, fit_stack
     from offerwise.runtime import Runtime
 
     entries = training_entries(models)
-    if (panel / "panel").is_dir():
+    if shards := panel_parts(panel):
         p = read_prepared(panel, rows=False)
-        shards = sorted((panel / "panel").glob(f"shard=*/{PART}"))
         shared = {"entries": entries, "models": models, "splits": p.splits, "status_quo": p.status_quo, "validation_sq": p.validation_sq}
         scored = Runtime(runtime, progress=log).map(score_shard, shards, shared=shared, what="scoring shards")
         predictions = score_rows(pl.concat([s for s in scored if s.height]))
@@ -372,20 +371,18 @@ def elasticity(
     probabilities from `evaluation`) each pair's probabilities and slope are the stack's. `response_from`:
     reuse that folder's offer-response estimate (see offer_response). Returns the fits."""
     from offerwise.elasticity.pipeline import PairScores, from_scores, score_shard, stacked
-    from offerwise.features.shards import PART
+    from offerwise.features.shards import panel_parts
     from offerwise.runtime import Runtime
 
-    sharded = (panel / "panel").is_dir()
-    p = read_prepared(panel, rows=not sharded or response is not None)  # the double-ML estimate reads rows itself
+    shards = panel_parts(panel)
+    p = read_prepared(panel, rows=not shards or response is not None)  # the double-ML estimate reads rows itself
     fold = p.last_backtest_fold if fold is None else fold
     status_quo = p.status_quo_of(fold)
     stack = _stack_inputs(evaluation, fold) if decision_model == "stack" else None
     entries = [e for e in training_entries(models) if e["fold"] == fold]
     shared = {"entries": entries, "models": models, "splits": p.splits, "fold": fold, "status_quo": status_quo}
-    if sharded:  # each shard scores its pairs; the category fits need them all
-        parts = Runtime(runtime, progress=log).map(
-            score_shard, sorted((panel / "panel").glob(f"shard=*/{PART}")), shared=shared, what="elasticity shards"
-        )
+    if shards:  # each shard scores its pairs; the category fits need them all
+        parts = Runtime(runtime, progress=log).map(score_shard, shards, shared=shared, what="elasticity shards")
     else:
         parts = [score_shard(p.frame, **shared)]
     keys = sorted({key for part in parts for key in part})

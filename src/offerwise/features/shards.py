@@ -190,6 +190,11 @@ def _key(cfg: PanelConfig, plan: PanelPlan, categories: list[str], totals: Total
     return h.hexdigest()[:16]
 
 
+def panel_parts(prepared: Path) -> list[Path]:
+    """The shards' panel files of a prepared folder, in shard order; [] when the panel is one file."""
+    return sorted((prepared / "panel").glob(f"shard=*/{PART}"), key=lambda f: int(f.parent.name.split("=")[1]))
+
+
 def read_panel(prepared: Path, columns: list[str] | None = None) -> pl.DataFrame:
     """The prepared panel, whichever layout: panel.parquet, or panel/shard=k/ in the same row order
     (category, customer, item, period)."""

@@ -113,6 +113,7 @@ class PairBlock:
     def __init__(self, v, r, allowed, c=None) -> None:
         self.v, self.r, self.allowed, self.c = v, r, allowed, c
         self.v_masked = np.where(allowed, v, NEG)
+        self.target = self.v_masked.argmax(axis=1)  # each pair's best level in range: where the repair moves it
         self.rows = np.arange(v.shape[0])
         self.choices: dict[str, np.ndarray] = {}  # "dual": the last dual argmax; "repaired", "best"
 
@@ -148,8 +149,7 @@ class PairBlock:
     def movers(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The repair's candidates from choice `source`: pairs whose unconstrained best level in
         range gains value; (gain, retention loss, extra spend) of each, in row order."""
-        choice = self.choices[source]
-        target = self.v_masked.argmax(axis=1)
+        choice, target = self.choices[source], self.target
         gain = self.v[self.rows, target] - self.v[self.rows, choice]
         movers = gain > 1e-12
         loss = self.r[self.rows, choice] - self.r[self.rows, target]
@@ -158,8 +158,7 @@ class PairBlock:
 
     def move(self, source: str, moved: np.ndarray) -> tuple[float, float, float]:
         """Move the movers of `source` flagged in `moved` (in movers' order) to their best level: "repaired"."""
-        choice = self.choices[source]
-        target = self.v_masked.argmax(axis=1)
+        choice, target = self.choices[source], self.target
         movers = np.flatnonzero(self.v[self.rows, target] - self.v[self.rows, choice] > 1e-12)
         out = choice.copy()
         out[movers[moved]] = target[movers[moved]]
