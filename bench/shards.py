@@ -10,14 +10,21 @@ peak RSS (ru_maxrss) is its own; figures go to bench/results/shards.json (merged
     python bench/shards.py speedup --run <folder>
         Throughput of engine "ray" with 1 and with 2 CPUs for the panel build and the scoring of a
         sharded run folder (offerwise run --shards N ...), the same shards each time.
+    python bench/shards.py engines [--data simulated complete-journey]
+        `offerwise run --data D --quick` on the local engine with one panel file, against
+        `--shards 4 --engine ray` on a 2-CPU local cluster: the largest differences in the offers'
+        probabilities and each category's objective (expected revenue after), and whether every
+        recommended offer is the same.
     python bench/shards.py ddp --run <folder> [--epochs 1]
         TCN training of the run's first fold (its model's slice): Ray Train with 1 and with 2 DDP
-        workers (one thread each), and the local fit with 1 and 2 threads for comparison; seconds of
-        the training epochs (the workers' own timing) and of the whole call (with Ray Train's start).
+        workers (one thread each), handed the slice's tensors and, for a sharded run, reading their
+        own shards; the local fit with 1 and 2 threads for comparison; seconds of the training epochs
+        (the workers' own timing) and of the whole call (with Ray Train's start).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import resource
 import subprocess
@@ -149,18 +156,27 @@ def ddp(run: Path, epochs: int) -> dict:
     import polars as pl
     import ray
 
+    from offerwise.features.shards import panel_parts
     from offerwise.model.distributed import fit_distributed
-    from offerwise.model.pipeline import _masks, make_slice
+    from offerwise.model.pipeline import make_slice, slice_tensors
     from offerwise.model.tcn import TCNModel
-    from offerwise.model.tensors import Encoders, to_tensors
+    from offerwise.model.tensors import Encoders
     from offerwise.pipeline import read_prepared, training_entries
 
     p = read_prepared(run / "prepared")
     entry = training_entries(run / "models")[0]
-    sl = make_slice(p.frame, p.splits, entry["fold"], entry["category"])
+    slicer = functools.partial(
+        make_slice,
+        splits=p.splits,
+        fold=entry["fold"],
+        category=entry["category"],
+        status_quo=p.status_quo_of(entry["fold"]),
+        validation_as_decided=True,
+        validation_sq=p.validation_sq_of(entry["fold"]),
+    )
+    sl = slicer(p.frame)
     enc = Encoders.fit(sl.frame, p.features, pl.col("period").is_in(sl.train_periods))
-    t = to_tensors(sl.frame, enc)
-    m = _masks(t, sl)
+    t, m = slice_tensors(sl, enc)
     base = TCNModel.load(run / "models" / entry["dir"] / "tcn.pt").config.model_copy(update={"epochs": epochs, "patience": epochs})
     pair_periods = int(m["train"].sum()) * epochs
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -176,15 +192,25 @@ def ddp(run: Path, epochs: int) -> dict:
         )
         epoch_s = sum(h["train_seconds"] for h in model.history_)
         results[f"local_{threads}_threads"] = {"epoch_seconds": round(epoch_s, 1), "call_seconds": round(time.perf_counter() - start, 1)}
-    for workers in (1, 2):
+    runs = [(1, "ray_train_1_workers", None), (2, "ray_train_2_workers", None)]
+    if shards := panel_parts(run / "prepared"):  # each worker reads its own shards
+        runs += [(1, "ray_train_1_workers_own_shards", shards), (2, "ray_train_2_workers_own_shards", shards)]
+    for workers, name, own in runs:
         start = time.perf_counter()
         cfg = base.model_copy(update={"threads": 1})
         with tempfile.TemporaryDirectory() as storage:
             model = fit_distributed(
-                TCNModel(config=cfg, encoders=enc), t, m["train"], m["validation"], workers=workers, storage=Path(storage)
+                TCNModel(config=cfg, encoders=enc),
+                t,
+                m["train"],
+                m["validation"],
+                workers=workers,
+                storage=Path(storage),
+                shards=own,
+                slicer=slicer,
             )
         epoch_s = sum(h["train_seconds"] for h in model.history_)
-        results[f"ray_train_{workers}_workers"] = {
+        results[name] = {
             "epoch_seconds": round(epoch_s, 1),
             "call_seconds": round(time.perf_counter() - start, 1),
             "pair_periods_per_second": round(pair_periods / epoch_s),
@@ -193,7 +219,54 @@ def ddp(run: Path, epochs: int) -> dict:
     one, two = results["ray_train_1_workers"], results["ray_train_2_workers"]
     results["ddp_speedup_epochs"] = round(one["epoch_seconds"] / two["epoch_seconds"], 2)
     results["ddp_speedup_calls"] = round(one["call_seconds"] / two["call_seconds"], 2)
+    if shards:
+        one, two = results["ray_train_1_workers_own_shards"], results["ray_train_2_workers_own_shards"]
+        results["ddp_own_shards_speedup_epochs"] = round(one["epoch_seconds"] / two["epoch_seconds"], 2)
+        results["ddp_own_shards_speedup_calls"] = round(one["call_seconds"] / two["call_seconds"], 2)
     print(json.dumps(results, indent=2))
+    return results
+
+
+def engines(datasets: list[str]) -> dict:
+    import polars as pl
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for data in datasets:
+            runs = {
+                "local": ["--engine", "local"],
+                "ray_4_shards": ["--shards", "4", "--engine", "ray"],
+            }  # ray: a local cluster of this machine's CPUs
+            seconds = {}
+            for name, flags in runs.items():
+                start = time.perf_counter()
+                cmd = [
+                    str(Path(sys.executable).parent / "offerwise"),
+                    "run",
+                    "--data",
+                    data,
+                    "--quick",
+                    "--out",
+                    f"{tmp}/{data}-{name}",
+                    *flags,
+                ]
+                subprocess.run(cmd, check=True, capture_output=True)
+                seconds[name] = round(time.perf_counter() - start, 1)
+            local, ray = (Path(tmp) / f"{data}-{name}" / "recommendations" for name in runs)
+            a, b = (pl.read_parquet(f / "offers.parquet").sort("customer_id", "item_id") for f in (local, ray))
+            sa, sb = (pl.read_csv(f / "summary.csv").sort("category") for f in (local, ray))
+            probability = ["p_reference", "p_recommended"]
+            results[data] = {
+                "offers": a.height,
+                "same_pairs": a.select("customer_id", "item_id").equals(b.select("customer_id", "item_id")),
+                "same_recommended_offers": a.get_column("recommended_offer_pct").equals(b.get_column("recommended_offer_pct")),
+                "max_abs_probability_difference": max(float((a[c] - b[c]).abs().max()) for c in probability),
+                "max_rel_objective_difference": float(
+                    ((sa["expected_revenue_after"] - sb["expected_revenue_after"]).abs() / sa["expected_revenue_after"].abs()).max()
+                ),
+                "seconds": seconds,
+            }
+            print(data, results[data], flush=True)
     return results
 
 
@@ -218,7 +291,8 @@ def main(argv: list[str]) -> None:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["rss", "speedup", "ddp"])
+    parser.add_argument("what", choices=["rss", "speedup", "ddp", "engines"])
+    parser.add_argument("--data", nargs="+", default=["simulated", "complete-journey"])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--consumers", type=int, nargs="+", default=[25_000, 200_000])
     parser.add_argument("--per-shard", type=int, default=6_250)
@@ -228,6 +302,8 @@ def main(argv: list[str]) -> None:
         _save("rss" if args.per_shard == 6_250 else f"rss_{args.per_shard}_per_shard", rss(args.consumers, args.per_shard))
     elif args.what == "speedup":
         _save("speedup", speedup(args.run))
+    elif args.what == "engines":
+        _save("engines", engines(args.data))
     else:
         _save("ddp", ddp(args.run, args.epochs))
 

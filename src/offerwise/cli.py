@@ -167,7 +167,9 @@ EXPECTED_MINUTES = {
 
 EngineOption = Annotated[
     str | None,
-    typer.Option("--engine", help="Where shard tasks run: 'local' (this process) or 'ray' (pip install 'offerwise[ray]'); runtime.engine."),
+    typer.Option(
+        "--engine", help="Where shard tasks run: 'local' (this process) or 'ray' (pip install 'offerwise\\[ray]'); runtime.engine."
+    ),
 ]
 ShardsOption = Annotated[
     int | None, typer.Option("--shards", help="Consumer shards, hash(customer_id) mod N, N <= 128 (runtime.shards; 1 = one panel file).")

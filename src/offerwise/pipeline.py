@@ -19,6 +19,7 @@ the CLI parses options, calls these functions and prints what they return.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import time
@@ -214,6 +215,7 @@ def train(
     """Fit the TCN and the baselines per fold and category (validation inputs as the decided period's,
     see model.pipeline.make_slice). With `reuse_for_forward` the forward fold scores with the last
     backtest fold's models instead of a refit."""
+    from offerwise.features.shards import panel_parts
     from offerwise.model.pipeline import make_slice, model_categories, slug, train_slice
 
     p = read_prepared(panel)
@@ -227,21 +229,24 @@ def train(
                 summary.append({**source, "fold": fold, "dir": source["dir"], "reused_from_fold": source["fold"]})
                 continue
             log(f"fold {fold} · {category}")
+            slicer = functools.partial(
+                make_slice,
+                splits=p.splits,
+                fold=fold,
+                category=category,
+                status_quo=p.status_quo_of(fold),
+                validation_as_decided=True,
+                validation_sq=p.validation_sq_of(fold),
+            )
             result = train_slice(
-                make_slice(
-                    p.frame,
-                    p.splits,
-                    fold,
-                    category,
-                    p.status_quo_of(fold),
-                    validation_as_decided=True,
-                    validation_sq=p.validation_sq_of(fold),
-                ),
+                slicer(p.frame),
                 p.features,
                 cfg.model,
                 out / f"fold{fold}" / slug(category),
                 progress=progress,
                 runtime=cfg.runtime,
+                shards=panel_parts(panel),  # Ray Train workers read their own shards ([]: one panel file)
+                slicer=slicer,
             )
             summary.append({"fold": fold, "category": category, "slug": slug(category), "dir": f"fold{fold}/{slug(category)}", **result})
     io.write_json({"models": summary, "config": cfg.model_dump(mode="json")}, out / "training.json")

@@ -15,6 +15,9 @@ from offerwise.config import RuntimeConfig
 from offerwise.errors import InputError
 
 NO_RAY = "engine 'ray' needs Ray: pip install 'offerwise[ray]' (the Makefile's set-up installs it)."
+# A shard task asks Ray for one CPU, so it runs one thread: Polars (and BLAS, torch via OpenMP) would
+# otherwise start a thread per core in every task and the tasks of one node would fight over them.
+ONE_THREAD = {name: "1" for name in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 class Runtime:
@@ -40,7 +43,7 @@ class Runtime:
             return results
         ray = ensure_ray(self.cfg)
         refs = {name: ray.put(value) for name, value in shared.items()}
-        task = ray.remote(num_cpus=1, max_retries=self.cfg.retries, retry_exceptions=False)(fn)
+        task = ray.remote(num_cpus=1, max_retries=self.cfg.retries, retry_exceptions=False, runtime_env={"env_vars": ONE_THREAD})(fn)
         pending = [task.remote(shard, **refs) for shard in shards]
         done = 0
         remaining = list(pending)

@@ -7,20 +7,27 @@ early-stopping decisions. Worker 0 hands back the best checkpoints and the SWA w
 choice and calibration happen here, exactly as after a local fit, and the checkpoint format is the
 same (`TCNModel.save`).
 
-Every worker receives the slice's tensors through Ray's object store (one copy per node); it does
-not yet read only its own shards.
+Where the data comes from: with `shards` (a sharded prepared panel), worker r reads only the
+shard files r, r + n, r + 2n, ... and builds its own slice and tensors with the driver's encoders,
+so no worker holds more than its share; otherwise every worker gets the slice's tensors through
+Ray's object store (one copy per node) and trains on every n-th pair. Either way, after the epochs
+each worker scores its own validation pairs with every candidate weight set and worker 0 gathers
+them, so the driver chooses and calibrates without the validation tensors.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import torch
 
 from offerwise.config import ModelConfig, RuntimeConfig
-from offerwise.model.tcn import TCNModel, Trained, World
+from offerwise.model.pipeline import Slice
+from offerwise.model.tcn import TCNModel, Trained, World, own_validation
 from offerwise.model.tensors import SequenceTensors
 from offerwise.runtime import ensure_ray
 
@@ -28,11 +35,11 @@ from offerwise.runtime import ensure_ray
 class DDPWorld(World):
     """This Ray Train worker's rank and size; DDP for the network, all-reduce for the sums."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, owns_data: bool = False) -> None:
         import ray.train
 
         context = ray.train.get_context()
-        self.rank, self.size = context.get_world_rank(), context.get_world_size()
+        self.rank, self.size, self.owns_data = context.get_world_rank(), context.get_world_size(), owns_data
 
     def wrap(self, net: torch.nn.Module) -> torch.nn.Module:
         from ray.train.torch import prepare_model
@@ -52,19 +59,44 @@ class DDPWorld(World):
         return total / count if count else float("nan")
 
 
+def _own_tensors(shards: list[Path], slicer: Callable[[pl.DataFrame], Slice], encoders, rank: int, size: int):
+    """This worker's slice from its own shard files only: tensors, training and validation masks."""
+    from offerwise.model.pipeline import slice_tensors
+
+    mine = shards[rank::size]
+    sl = slicer(pl.concat([pl.read_parquet(f) for f in mine]))
+    if sl.frame.height == 0:
+        raise ValueError(
+            f"Ray Train worker {rank}: its shards {[f.parent.name for f in mine]} hold no rows of this slice; use fewer workers."
+        )
+    t, masks = slice_tensors(sl, encoders)
+    return t, masks["train"], masks["validation"]
+
+
 def _worker(config: dict) -> None:
     import ray
     import ray.train
 
     torch.set_num_threads(config["threads"])
-    data, train_mask, val_mask = ray.get(config["inputs"])
     model = TCNModel(config=ModelConfig.model_validate(config["model"]), encoders=config["encoders"])
-    world = DDPWorld()
+    world = DDPWorld(owns_data="shards" in config)
+    if world.owns_data:
+        data, train_mask, val_mask = _own_tensors(config["shards"], config["slicer"], config["encoders"], world.rank, world.size)
+    else:
+        data, train_mask, val_mask = ray.get(config["inputs"])
     trained = model.train_epochs(data, train_mask, val_mask, progress=False, world=world)
+    # Every worker scores its own validation pairs; worker 0 gathers them for the driver's choice.
+    own = own_validation(val_mask, np.flatnonzero(train_mask.any(axis=1))[world.rank :: world.size], world)
+    scored = (model.validation_predictions(trained, data, own), data.y[own])
+    gathered = [None] * world.size if world.rank == 0 else None
+    torch.distributed.gather_object(scored, gathered, dst=0)
     metrics = {"epochs": len(trained.history), "val_bce": min(h["val_bce"] for h in trained.history)}
     if world.rank == 0:
+        val_p = {name: np.concatenate([p[name] for p, _ in gathered]) for name in gathered[0][0]}
+        val_y = np.concatenate([y for _, y in gathered])
         with tempfile.TemporaryDirectory() as folder:
-            torch.save({"best": trained.best, "swa": trained.swa, "history": trained.history}, Path(folder) / "trained.pt")
+            saved = {"best": trained.best, "swa": trained.swa, "history": trained.history, "val_p": val_p, "val_y": val_y}
+            torch.save(saved, Path(folder) / "trained.pt")
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(folder))
     else:
         ray.train.report(metrics)
@@ -79,9 +111,13 @@ def fit_distributed(
     workers: int,
     storage: Path,
     runtime: RuntimeConfig | None = None,
+    shards: list[Path] | None = None,
+    slicer: Callable[[pl.DataFrame], Slice] | None = None,
 ) -> TCNModel:
     """`model.fit` on `workers` Ray Train workers (one CPU each); `storage`: where Ray Train keeps its
-    run folder (on a cluster: a path every node sees)."""
+    run folder (on a cluster: a path every node sees). With `shards` (the panel's shard files, on a
+    path every node sees) and `slicer` (panel rows -> this model's Slice), each worker reads its own
+    shards instead of receiving `data`; `data` and the masks are then not sent anywhere."""
     ray = ensure_ray(runtime or RuntimeConfig())
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
@@ -89,9 +125,12 @@ def fit_distributed(
     config = {
         "model": model.config.model_dump(mode="json"),
         "encoders": model.encoders,
-        "inputs": ray.put((data, train_mask, val_mask)),
         "threads": model.config.threads or 1,
     }
+    if shards and slicer is not None:
+        config |= {"shards": [f.resolve() for f in shards], "slicer": slicer}
+    else:
+        config["inputs"] = ray.put((data, train_mask, val_mask))
     storage.mkdir(parents=True, exist_ok=True)
     trainer = TorchTrainer(
         _worker,
@@ -102,4 +141,4 @@ def fit_distributed(
     result = trainer.fit()
     with result.checkpoint.as_directory() as folder:
         saved = torch.load(Path(folder) / "trained.pt", weights_only=False)
-    return model.finish(Trained(best=saved["best"], swa=saved["swa"], history=saved["history"]), data, val_mask)
+    return model.finish_from(Trained(best=saved["best"], swa=saved["swa"], history=saved["history"]), saved["val_p"], saved["val_y"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,25 +151,49 @@ def _validation_as_decided(t: SequenceTensors, sl: Slice, enc: Encoders) -> Sequ
     return t
 
 
+def slice_tensors(sl: Slice, enc: Encoders) -> tuple[SequenceTensors, dict[str, np.ndarray]]:
+    """A slice's tensors (validation inputs as decided) and its train / validation / test masks."""
+    t = _validation_as_decided(to_tensors(sl.frame, enc), sl, enc)  # the decided period is never in a loss
+    return t, _masks(t, sl)
+
+
 def _raw(sl: Slice, column: str, shape: tuple[int, int]) -> np.ndarray:
     return sl.frame.get_column(column).to_numpy().reshape(shape)
 
 
 def train_slice(
-    sl: Slice, features: list[Feature], cfg: ModelConfig, out: Path, *, progress: bool = True, runtime: RuntimeConfig | None = None
+    sl: Slice,
+    features: list[Feature],
+    cfg: ModelConfig,
+    out: Path,
+    *,
+    progress: bool = True,
+    runtime: RuntimeConfig | None = None,
+    shards: list[Path] | None = None,
+    slicer: Callable[[pl.DataFrame], Slice] | None = None,
 ) -> dict[str, object]:
     """Fit the three models on one slice and save them under `out`; the TCN on Ray Train when
-    cfg.train_workers > 0 (on the cluster `runtime` names)."""
+    cfg.train_workers > 0 (on the cluster `runtime` names), each worker reading its own panel
+    `shards` through `slicer` (rows -> this slice) when given."""
     enc = Encoders.fit(
         sl.frame, features, pl.col("period").is_in(sl.train_periods), hashed={"customer_id": cfg.customer_buckets}, clip=cfg.input_clip
     )
-    t = _validation_as_decided(to_tensors(sl.frame, enc), sl, enc)  # the decided period is never in a loss
-    m = _masks(t, sl)
+    t, m = slice_tensors(sl, enc)
     tcn = TCNModel(config=cfg, encoders=enc)
     if cfg.train_workers:
         from offerwise.model.distributed import fit_distributed
 
-        tcn = fit_distributed(tcn, t, m["train"], m["validation"], workers=cfg.train_workers, storage=out / "ray-train", runtime=runtime)
+        tcn = fit_distributed(
+            tcn,
+            t,
+            m["train"],
+            m["validation"],
+            workers=cfg.train_workers,
+            storage=out / "ray-train",
+            runtime=runtime,
+            shards=shards,
+            slicer=slicer,
+        )
         shutil.rmtree(out / "ray-train", ignore_errors=True)  # Ray Train's run folder: the checkpoint below is the model
     else:
         tcn = tcn.fit(t, m["train"], m["validation"], progress=progress)

@@ -61,9 +61,10 @@ class Trained:
 
 class World:
     """One process training on every pair (the default); model/distributed.py's DDP world
-    overrides the rank, the size and the three methods."""
+    overrides the rank, the size and the three methods. `owns_data`: each worker was handed only its
+    own pairs (read from its own shards), not every pair to take its share of."""
 
-    rank, size = 0, 1
+    rank, size, owns_data = 0, 1, False
 
     def wrap(self, net: torch.nn.Module) -> torch.nn.Module:
         return net
@@ -73,6 +74,29 @@ class World:
 
     def mean_bce(self, total: float, count: int) -> float:
         return total / count if count else float("nan")
+
+
+def own_validation(val_mask: np.ndarray, mine: np.ndarray, world: World) -> np.ndarray:
+    """The validation targets this worker scores: all of its data's when it owns its data, else
+    those of its share of the pairs."""
+    if world.size == 1 or world.owns_data:
+        return val_mask
+    return val_mask & np.isin(np.arange(val_mask.shape[0]), mine)[:, None]
+
+
+def _candidates(trained: Trained) -> dict[str, dict]:
+    """The final weights to choose from: best checkpoint, the best checkpoints averaged (weighted by
+    1 / validation BCE), and SWA when it ran."""
+    best = trained.best
+    weights = np.array([1.0 / max(loss, 1e-9) for loss, _ in best])
+    weights /= weights.sum()
+    candidates = {
+        "best_checkpoint": best[0][1],
+        "checkpoint_average": {k: sum(w * sd[k].float() for w, (_, sd) in zip(weights, best)).to(best[0][1][k].dtype) for k in best[0][1]},
+    }
+    if trained.swa is not None:
+        candidates["swa"] = trained.swa
+    return candidates
 
 
 class TCNModel:
@@ -132,9 +156,10 @@ class TCNModel:
         groups = [{"params": rest}] + ([{"params": offer, "lr": cfg.lr * cfg.offer_lr_multiplier}] if offer else [])
         opt = opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         rows = np.flatnonzero(train_mask.any(axis=1))
-        mine = rows[world.rank :: world.size]
-        repeats = max(int(np.ceil(cfg.min_batches_per_epoch * cfg.batch_size / max(rows.size, 1))), 1)
-        n_batches = max(int(np.ceil(rows.size * repeats / cfg.batch_size / world.size)), 1)  # the same on every worker
+        mine = rows if world.owns_data else rows[world.rank :: world.size]
+        n_rows = int(world.sum(rows.size)) if world.owns_data else rows.size  # training pairs over all workers
+        repeats = max(int(np.ceil(cfg.min_batches_per_epoch * cfg.batch_size / max(n_rows, 1))), 1)
+        n_batches = max(int(np.ceil(n_rows * repeats / cfg.batch_size / world.size)), 1)  # the same on every worker
         sched = self._scheduler(opt, n_batches)
         swa_model, swa_sched = (
             (AveragedModel(module), SWALR(opt, swa_lr=[cfg.swa_lr * g["lr"] / cfg.lr for g in opt.param_groups]))
@@ -144,7 +169,7 @@ class TCNModel:
         swa_from = int(cfg.swa_start * cfg.epochs)
         rng = np.random.default_rng(cfg.seed)
         y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
-        val_mask = val_mask if world.size == 1 else val_mask & np.isin(np.arange(val_mask.shape[0]), mine)[:, None]
+        val_mask = own_validation(val_mask, mine, world)
         best: list[tuple[float, dict]] = []
         history: list[dict[str, float]] = []
         bar = tqdm(range(cfg.epochs), desc="train", disable=None if progress and world.rank == 0 else True, leave=False)
@@ -170,13 +195,13 @@ class TCNModel:
             history.append(
                 {
                     "epoch": epoch,
-                    "train_bce": total / rows.size,
+                    "train_bce": total / n_rows,
                     "val_bce": val,
                     "train_seconds": train_seconds,
                     "seconds": time.perf_counter() - started,
                 }
             )
-            bar.set_postfix(loss=f"{total / rows.size:.4f}", val_bce=f"{val:.4f}")
+            bar.set_postfix(loss=f"{total / n_rows:.4f}", val_bce=f"{val:.4f}")
             if swa_model is not None and epoch >= swa_from:
                 swa_model.update_parameters(module)
                 swa_sched.step()
@@ -190,9 +215,27 @@ class TCNModel:
 
     def finish(self, trained: Trained, data: SequenceTensors, val_mask: np.ndarray) -> TCNModel:
         """Choose the final weights (best checkpoint, checkpoint average or SWA) on validation and calibrate."""
+        return self.finish_from(trained, self.validation_predictions(trained, data, val_mask), data.y[val_mask])
+
+    def validation_predictions(self, trained: Trained, data: SequenceTensors, val_mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Each candidate's validation probabilities (flattened like data.y[val_mask])."""
+        net = self._build()
+        out = {}
+        for name, state in _candidates(trained).items():
+            net.load_state_dict(state)
+            out[name] = self._predict(net, data, torch.device("cpu"))[val_mask]
+        return out
+
+    def finish_from(self, trained: Trained, val_p: dict[str, np.ndarray], val_y: np.ndarray) -> TCNModel:
+        """`finish` from the candidates' validation probabilities and labels (e.g. gathered from
+        data-parallel workers): keep the lowest-BCE candidate, then recalibrate its intercept."""
         self.history_ = trained.history
-        val_p = self._choose(self._build(), trained.best, trained.swa, data, val_mask, torch.device("cpu"))
-        self.calibration_shift_ = self._calibrate(val_p, data.y[val_mask]) if self.config.calibrate == "intercept" else 0.0
+        self.selection_ = {name: _bce(p, val_y) for name, p in val_p.items()}
+        self.chosen_ = min(self.selection_, key=self.selection_.get)
+        net = self._build()
+        net.load_state_dict(_candidates(trained)[self.chosen_])
+        self.network_ = net.cpu().eval()
+        self.calibration_shift_ = self._calibrate(val_p[self.chosen_], val_y) if self.config.calibrate == "intercept" else 0.0
         return self
 
     @torch.no_grad()
@@ -221,27 +264,6 @@ class TCNModel:
         if cfg.scheduler == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=1, min_lr=cfg.min_lr)
         return None
-
-    def _choose(self, net, best, swa, data, val_mask, device) -> np.ndarray:
-        """Keep the lowest-validation-BCE weights among best checkpoint, checkpoint average and SWA;
-        return the kept weights' validation probabilities."""
-        candidates = {"best_checkpoint": best[0][1]}
-        weights = np.array([1.0 / max(loss, 1e-9) for loss, _ in best])
-        weights /= weights.sum()
-        candidates["checkpoint_average"] = {
-            k: sum(w * sd[k].float() for w, (_, sd) in zip(weights, best)).to(best[0][1][k].dtype) for k in best[0][1]
-        }
-        if swa is not None:
-            candidates["swa"] = swa
-        self.selection_, val_p = {}, {}
-        for name, state in candidates.items():
-            net.load_state_dict(state)
-            val_p[name] = self._predict(net, data, device)[val_mask]
-            self.selection_[name] = _bce(val_p[name], data.y[val_mask])
-        self.chosen_ = min(self.selection_, key=self.selection_.get)
-        net.load_state_dict(candidates[self.chosen_])
-        self.network_ = net.cpu().eval()
-        return val_p[self.chosen_]
 
     @torch.no_grad()
     def _loss(self, net, data, mask, device) -> float:
@@ -276,7 +298,12 @@ class TCNModel:
         """(P, G) probabilities at period index `column` with its offer input set to each of `offers`,
         everything else as observed. Exact, and ~G times cheaper than re-scoring whole sequences."""
         j = self.encoders.temporal_continuous.index(OFFER)
-        scaled = pl.DataFrame({OFFER: np.asarray(offers, dtype=np.float64)}).select(self.encoders.scaled(OFFER)).to_series().to_numpy()
+        scaled = (
+            pl.DataFrame({OFFER: np.asarray(offers, dtype=np.float64)})
+            .select(self.encoders.scaled(OFFER))
+            .to_series()
+            .to_numpy(writable=True)
+        )
         net, out = self.network_.eval(), []
         for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1)):
             tc, tcat, sc, scat = (
