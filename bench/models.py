@@ -44,7 +44,12 @@ def main() -> None:
     seconds = {}
     for name, action in (
         ("prepare", (lambda: None) if args.prepared else lambda: pipeline.prepare("complete-journey", prepared, cfg)),
-        ("train", (lambda: None) if args.skip_train else lambda: pipeline.train(prepared, models, cfg, folds=folds, reuse_for_forward=True, progress=False)),
+        (
+            "train",
+            (lambda: None)
+            if args.skip_train
+            else lambda: pipeline.train(prepared, models, cfg, folds=folds, reuse_for_forward=True, progress=False),
+        ),
         ("evaluate", lambda: pipeline.evaluate(prepared, models, evaluation)),
         ("thresholds", lambda: pipeline.thresholds(evaluation, evaluation)),
     ):

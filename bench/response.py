@@ -238,7 +238,9 @@ def slopes_only(args: argparse.Namespace) -> None:
             print(f"{policy:8} seed {seed:3}: " + "  ".join(
                 f"{r['category']} {r['dml_slope_error']:+.0%} (no history {r['dml_nohistory_slope_error']:+.0%})" for r in rows), flush=True)  # fmt: skip
             RESULTS.mkdir(parents=True, exist_ok=True)
-            (RESULTS / f"response-{args.label}-slopes.json").write_text(json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n")
+            (RESULTS / f"response-{args.label}-slopes.json").write_text(
+                json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n"
+            )
 
 
 if __name__ == "__main__":

@@ -61,6 +61,9 @@ class PanelConfig(_Stage):
     lag_windows: list[int] = [2, 4, 8]
     max_customers: int | None = None  # a documented sample for quick looks
     top_categories: int | None = None  # keep only the N categories with the most relevant pairs
+    # The decided fortnight's offer where the retailer has no plan: the pair's mean offer over the last
+    # 4 weeks ("recent_offers"), or the paper's reference offer ("paper"; see elasticity/reference.py).
+    status_quo_rule: Literal["recent_offers", "paper"] = "recent_offers"
 
     _lag_windows = field_validator("lag_windows")(_positive_ints)
 

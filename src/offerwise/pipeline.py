@@ -178,10 +178,11 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
     for fold in sorted(panel.splits.get_column("fold").unique().to_list()):
         sl = make_slice(rows_for_reference, panel.splits, fold, ALL)
         decided = int(sl.frame.get_column("period").max())
-        sq = status_quo_offers(sl.frame, decided, age_column=age, planned=plans.get(fold))
+        rule = cfg.panel.status_quo_rule
+        sq = status_quo_offers(sl.frame, decided, age_column=age, planned=plans.get(fold), rule=rule)
         status_quo.append(sq.with_columns(fold=pl.lit(fold, pl.Int32)))
         # The status quo at the cutoff itself, for scoring the validation period like the decided one (model.pipeline.make_slice).
-        validation_sq.append(validation_status_quo(sl.frame, sl.validation, sq).with_columns(fold=pl.lit(fold, pl.Int32)))
+        validation_sq.append(validation_status_quo(sl.frame, sl.validation, sq, rule).with_columns(fold=pl.lit(fold, pl.Int32)))
     if cfg.runtime.shards == 1:
         io.write_parquet(panel.frame, out / "panel.parquet")
     io.write_csv(panel.splits, out / "splits.csv")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from offerwise.elasticity.reference import reference_offers
+from offerwise.elasticity.reference import reference_offers, status_quo_offers
 
 
 def _rows(customer, item, age, history):
@@ -30,6 +30,26 @@ def test_no_discount_anywhere_gives_zero_with_rule_none() -> None:
     panel = pl.DataFrame(_rows(1, 1, None, [(4, 1, 0.0), (5, 0, 0.0)]))
     ref = reference_offers(panel, 5, age_column="demo_age_range")
     assert ref.row(0, named=True)["reference_rule"] == "none" and ref.row(0, named=True)["reference_offer_pct"] == 0.0
+
+
+def test_recent_offers_average_every_offer_of_the_last_four_weeks_zeros_included() -> None:
+    panel = pl.DataFrame(
+        _rows(1, 1, "30-39", [(2, 1, 40.0), (3, 1, 10.0), (4, 0, 0.0), (5, 0, 99.0)])  # (10 + 0) / 2: bought or not, period 2 too old
+        + _rows(1, 2, "30-39", [(5, 0, 99.0)])  # no earlier rows: 0
+    )
+    sq = status_quo_offers(panel, 5, age_column="demo_age_range").sort("customer_id", "item_id")
+    assert sq.get_column("reference_rule").to_list() == ["recent_offers", "recent_offers"]
+    assert sq.get_column("reference_offer_pct").to_list() == [5.0, 0.0]  # the decided period's own offer (99) is never read
+    paper = status_quo_offers(panel, 5, age_column="demo_age_range", rule="paper").sort("customer_id", "item_id")
+    assert paper.get_column("reference_rule").to_list() == ["pair_recent", "age_category_recent"]
+
+
+def test_a_plan_overrides_either_rule() -> None:
+    panel = pl.DataFrame(_rows(1, 1, None, [(4, 1, 20.0), (5, 0, 0.0)]))
+    planned = pl.DataFrame({"item_id": [1], "customer_id": [None], "offer_pct": [35.0]}, schema_overrides={"customer_id": pl.Int64})
+    for rule in ("recent_offers", "paper"):
+        sq = status_quo_offers(panel, 5, age_column=None, planned=planned, rule=rule)
+        assert sq.row(0, named=True)["reference_rule"] == "planned" and sq.row(0, named=True)["reference_offer_pct"] == 35.0
 
 
 def test_stacked_probabilities_keep_the_response_models_slope_and_stay_monotone() -> None:

@@ -91,18 +91,19 @@ def make_slice(
     return Slice(rows, period("train").to_list(), validation, test, validation_rows)
 
 
-def validation_status_quo(rows: pl.DataFrame, validation: int, status_quo: pl.DataFrame) -> pl.DataFrame:
+def validation_status_quo(rows: pl.DataFrame, validation: int, status_quo: pl.DataFrame, rule: str = "recent_offers") -> pl.DataFrame:
     """The status quo offer of each pair at the validation period, by the decided period's rule: the
     offer the retailer ran there where the decided period's status quo is its plan (reference_rule
-    "planned": a record of offers run), else the reference offer from the periods before it.
+    "planned": a record of offers run), else the unplanned status quo (`rule`, panel.status_quo_rule)
+    from the periods before it.
 
     Columns: customer_id, item_id, reference_offer_pct.
     """
-    from offerwise.elasticity.reference import reference_offers
+    from offerwise.elasticity.reference import unplanned_offers
     from offerwise.pipeline import age_column
 
     rows = rows.filter(pl.col("period") <= validation)
-    reference = reference_offers(rows, validation, age_column=age_column(rows)).select(PAIR + ["reference_offer_pct"])
+    reference = unplanned_offers(rows, validation, age_column=age_column(rows), rule=rule).select(PAIR + ["reference_offer_pct"])
     if "reference_rule" not in status_quo.columns:
         return reference
     planned = status_quo.filter(pl.col("reference_rule") == "planned").select(PAIR)
