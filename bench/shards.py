@@ -11,10 +11,10 @@ peak RSS (ru_maxrss) is its own; figures go to bench/results/shards.json (merged
         Throughput of engine "ray" with 1 and with 2 CPUs for the panel build and the scoring of a
         sharded run folder (offerwise run --shards N ...), the same shards each time.
     python bench/shards.py engines [--data simulated complete-journey]
-        `offerwise run --data D --quick` on the local engine with one panel file, against
-        `--shards 4 --engine ray` on a 2-CPU local cluster: the largest differences in the offers'
-        probabilities and each category's objective (expected revenue after), and whether every
-        recommended offer is the same.
+        `offerwise run --data D --quick` with `--shards 4` on engine local and on engine ray (a local
+        cluster of this machine's CPUs), and with one panel file: the largest differences in the
+        forward plan's probabilities and each category's objective (expected revenue after), and
+        whether every recommended offer is the same.
     python bench/shards.py ddp --run <folder> [--epochs 1]
         TCN training of the run's first fold (its model's slice): Ray Train with 1 and with 2 DDP
         workers (one thread each), handed the slice's tensors and, for a sharded run, reading their
@@ -227,16 +227,34 @@ def ddp(run: Path, epochs: int) -> dict:
     return results
 
 
-def engines(datasets: list[str]) -> dict:
+def _compare(a_run: Path, b_run: Path) -> dict:
+    """The largest differences between two runs' forward plans (recommendations/)."""
     import polars as pl
 
+    a, b = (pl.read_parquet(r / "recommendations" / "offers.parquet").sort("customer_id", "item_id") for r in (a_run, b_run))
+    sa, sb = (pl.read_csv(r / "recommendations" / "summary.csv").sort("category") for r in (a_run, b_run))
+    return {
+        "offers": a.height,
+        "same_pairs": a.select("customer_id", "item_id").equals(b.select("customer_id", "item_id")),
+        "same_recommended_offers": a.get_column("recommended_offer_pct").equals(b.get_column("recommended_offer_pct")),
+        "max_abs_probability_difference": max(float((a[c] - b[c]).abs().max()) for c in ("p_reference", "p_recommended")),
+        "max_rel_objective_difference": float(
+            ((sa["expected_revenue_after"] - sb["expected_revenue_after"]).abs() / sa["expected_revenue_after"].abs()).max()
+        ),
+    }
+
+
+def engines(datasets: list[str]) -> dict:
+    """Engine ray against engine local on the same 4 shards (the engine is the only difference),
+    and the 4 shards against one panel file (what sharding itself changes: float sums in the totals)."""
+    runs = {
+        "local_1_file": ["--engine", "local"],
+        "local_4_shards": ["--shards", "4"],
+        "ray_4_shards": ["--shards", "4", "--engine", "ray"],
+    }
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for data in datasets:
-            runs = {
-                "local": ["--engine", "local"],
-                "ray_4_shards": ["--shards", "4", "--engine", "ray"],
-            }  # ray: a local cluster of this machine's CPUs
             seconds = {}
             for name, flags in runs.items():
                 start = time.perf_counter()
@@ -252,21 +270,13 @@ def engines(datasets: list[str]) -> dict:
                 ]
                 subprocess.run(cmd, check=True, capture_output=True)
                 seconds[name] = round(time.perf_counter() - start, 1)
-            local, ray = (Path(tmp) / f"{data}-{name}" / "recommendations" for name in runs)
-            a, b = (pl.read_parquet(f / "offers.parquet").sort("customer_id", "item_id") for f in (local, ray))
-            sa, sb = (pl.read_csv(f / "summary.csv").sort("category") for f in (local, ray))
-            probability = ["p_reference", "p_recommended"]
+            folder = lambda name: Path(tmp) / f"{data}-{name}"  # noqa: E731
             results[data] = {
-                "offers": a.height,
-                "same_pairs": a.select("customer_id", "item_id").equals(b.select("customer_id", "item_id")),
-                "same_recommended_offers": a.get_column("recommended_offer_pct").equals(b.get_column("recommended_offer_pct")),
-                "max_abs_probability_difference": max(float((a[c] - b[c]).abs().max()) for c in probability),
-                "max_rel_objective_difference": float(
-                    ((sa["expected_revenue_after"] - sb["expected_revenue_after"]).abs() / sa["expected_revenue_after"].abs()).max()
-                ),
+                "ray_vs_local_same_shards": _compare(folder("local_4_shards"), folder("ray_4_shards")),
+                "4_shards_vs_1_file": _compare(folder("local_1_file"), folder("local_4_shards")),
                 "seconds": seconds,
             }
-            print(data, results[data], flush=True)
+            print(data, json.dumps(results[data], indent=1), flush=True)
     return results
 
 

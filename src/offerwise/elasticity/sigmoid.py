@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import expit, logit
 
 
@@ -36,7 +37,9 @@ def fit_sigmoid(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
         raise ValueError(f"A sigmoid needs offers at two or more distinct values; got {np.unique(x).size} distinct value(s).")
     # Start from the straight line through the logits: a good basin for the non-linear fit.
     a0, b0 = np.polyfit(x, logit(np.clip(y, 1e-4, 1 - 1e-4)), 1, w=np.sqrt(w))
-    (a, b), _ = curve_fit(sigmoid, x, y, p0=(a0, b0), sigma=1 / np.sqrt(w), maxfev=20_000)
+    with warnings.catch_warnings():  # the parameters' covariance is not used: its "could not be estimated" is noise on the terminal
+        warnings.simplefilter("ignore", OptimizeWarning)
+        (a, b), _ = curve_fit(sigmoid, x, y, p0=(a0, b0), sigma=1 / np.sqrt(w), maxfev=20_000)
     resid = y - sigmoid(x, a, b)
     total = np.sum(w * (y - np.average(y, weights=w)) ** 2)
     r2 = 1 - np.sum(w * resid**2) / total if total > 0 else float("nan")
