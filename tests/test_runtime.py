@@ -32,6 +32,19 @@ def test_ray_map_equals_local(ray_cluster) -> None:
     assert Runtime(RuntimeConfig(engine="ray")).map(_square_plus, args, shared={"offset": 1}) == [a * a + 1 for a in args]
 
 
+def _threads_seen(shard: int) -> tuple[str | None, int]:
+    import os
+
+    import polars as pl
+
+    return os.environ.get("POLARS_MAX_THREADS"), pl.thread_pool_size()
+
+
+def test_a_ray_shard_task_runs_one_thread(ray_cluster) -> None:
+    """Each task asks Ray for one CPU, so Polars (and BLAS, OpenMP) in it run one thread."""
+    assert Runtime(RuntimeConfig(engine="ray")).map(_threads_seen, [0, 1]) == [("1", 1), ("1", 1)]
+
+
 def test_unknown_engine_is_one_clear_line() -> None:
     result = runner.invoke(app, ["run", "--data", "simulated", "--quick", "--engine", "spark"])
     assert result.exit_code == 2

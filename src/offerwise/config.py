@@ -103,6 +103,9 @@ class ModelConfig(_Stage):
     decision_model: Literal["tcn", "stack"] = (
         "stack"  # whose probabilities feed cut-offs and decisions: the stack of TCN and LightGBM, or the TCN alone
     )
+    # The stack fitted on validation: "logistic" (two weights and an intercept) or "convex" (a weighted
+    # average of the two logits, no intercept: the level stays the parts', not the validation fortnight's).
+    stack_form: Literal["logistic", "convex"] = "logistic"
     seed: int = 0
     threads: int | None = None  # None: every core torch sees
     train_workers: int = Field(0, ge=0)  # > 0: the TCN trains data-parallel (DDP) on this many Ray Train workers (model/distributed.py)

@@ -139,3 +139,33 @@ def test_fit_needs_validation_rows_with_both_parts(synthetic: pl.DataFrame) -> N
         fit_stack(synthetic.filter(pl.col("model") == "tcn"))
     with pytest.raises(ValueError, match="shrinkage"):
         fit_stack(synthetic, shrinkage=-1)
+
+
+def test_convex_form_averages_the_two_logits_without_an_intercept() -> None:
+    rng = np.random.default_rng(5)
+    tcn_only = _frame(rng, "Bakery", 6000, (1.0, 0.0, 0.0))  # the label follows the TCN's logit alone
+    even = _frame(rng, "Dairy", 6000, (0.5, 0.5, 0.0), start=10**6)
+    weights = fit_stack(pl.concat([tcn_only, even]), form="convex", shrinkage=0.0)
+    np.testing.assert_allclose(weights.get_column("w_tcn") + weights.get_column("w_lightgbm"), 1.0)
+    assert (weights.get_column("intercept") == 0).all()
+    assert weights.get_column("w_tcn").is_between(0, 1).all()
+    assert _row(weights, "Bakery")[0] > 0.85 and 0.3 < _row(weights, "Dairy")[0] < 0.7
+
+
+def test_convex_form_keeps_the_parts_level_when_validation_shifts_it() -> None:
+    """A validation fortnight with an unusual purchase rate moves the logistic stack's intercept to
+    its rate, not the convex stack: each of its probabilities lies between its parts'."""
+    rng = np.random.default_rng(8)
+    shifted = _frame(rng, "Bakery", 6000, (0.5, 0.5, 0.8))  # purchases well above what both parts say
+    rate = shifted.filter(pl.col("model") == "tcn").get_column("label").mean()
+    stack = apply_stack(shifted, fit_stack(shifted, form="convex")).get_column("probability").to_numpy()
+    parts = np.stack([shifted.filter(pl.col("model") == m).get_column("probability").to_numpy() for m in ("tcn", "lightgbm")])
+    assert (stack >= parts.min(axis=0) - 1e-12).all() and (stack <= parts.max(axis=0) + 1e-12).all()
+    assert stack.mean() < rate - 0.05
+    logistic = apply_stack(shifted, fit_stack(shifted)).get_column("probability")
+    assert logistic.mean() == pytest.approx(rate, abs=0.01)  # the intercept took the validation level
+
+
+def test_unknown_form_is_refused(synthetic: pl.DataFrame) -> None:
+    with pytest.raises(ValueError, match="form"):
+        fit_stack(synthetic, form="mean")

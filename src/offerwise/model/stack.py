@@ -73,6 +73,27 @@ def _fit(X: np.ndarray, y: np.ndarray, prior: np.ndarray | None, strength: float
     return res.x
 
 
+def _fit_convex(X: np.ndarray, y: np.ndarray, prior: np.ndarray | None, strength: float) -> np.ndarray:
+    """(w, 1 - w, 0): the weight 0 <= w <= 1 of the TCN's logit in a weighted average of the two
+    logits, minimising summed log-loss + strength·(w - w_prior)². No intercept: the level stays the
+    parts' own (the TCN's from its validation recalibration, LightGBM's from its training periods),
+    not one fitted to the validation fortnight's purchase rate."""
+    diff, base = X[:, 0] - X[:, 1], X[:, 1]
+    centre = 0.5 if prior is None else float(prior[0])
+    lam = strength if prior is not None else 0.0
+
+    def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = base + w[0] * diff
+        loss = np.sum(np.logaddexp(0.0, z) - y * z) + lam * (w[0] - centre) ** 2
+        return float(loss), np.array([float(diff @ (expit(z) - y)) + 2 * lam * (w[0] - centre)])
+
+    w = float(minimize(objective, np.array([centre]), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)]).x[0])
+    return np.array([w, 1.0 - w, 0.0])
+
+
+FORMS = {"logistic": _fit, "convex": _fit_convex}
+
+
 def _paired(predictions: pl.DataFrame) -> pl.DataFrame:
     """One row per key with both parts: KEYS, label, logit_tcn, logit_lightgbm (fold 0 if absent)."""
     missing = {"customer_id", "item_id", "category", "period", "split", "model", "probability", "label"} - set(predictions.columns)
@@ -90,15 +111,19 @@ def _paired(predictions: pl.DataFrame) -> pl.DataFrame:
     ).drop("p_tcn", "p_lightgbm")
 
 
-def fit_stack(predictions: pl.DataFrame, *, shrinkage: float = DEFAULT_SHRINKAGE) -> pl.DataFrame:
+def fit_stack(predictions: pl.DataFrame, *, shrinkage: float = DEFAULT_SHRINKAGE, form: str = "logistic") -> pl.DataFrame:
     """Fit the stack on the validation rows that have both a TCN and a LightGBM probability.
 
     Columns: fold, category, w_tcn, w_lightgbm, intercept, n_validation — one row per fold and
     category plus one per fold with category "__pooled__" (the unshrunk fit on all categories,
-    used for categories absent from validation). Weights are >= 0.
+    used for categories absent from validation). Weights are >= 0. `form`: "logistic" (two
+    weights and an intercept) or "convex" (w_tcn + w_lightgbm = 1, no intercept; `_fit_convex`).
     """
     if not shrinkage >= 0:
         raise ValueError(f"shrinkage: must be >= 0, got {shrinkage}")
+    if form not in FORMS:
+        raise ValueError(f"form: one of {sorted(FORMS)}, got {form!r}")
+    fit = FORMS[form]
     paired = _paired(predictions).filter(pl.col("split") == "validation")
     if paired.height == 0:
         raise ValueError("predictions: no validation rows with both 'tcn' and 'lightgbm' probabilities")
@@ -106,12 +131,12 @@ def fit_stack(predictions: pl.DataFrame, *, shrinkage: float = DEFAULT_SHRINKAGE
     for (fold,), part in paired.sort("fold", "category").group_by("fold", maintain_order=True):
         X = part.select("logit_tcn", "logit_lightgbm").to_numpy()
         y = part.get_column("label").to_numpy().astype(np.float64)
-        pooled = _fit(X, y, None, 0.0)
+        pooled = fit(X, y, None, 0.0)
         rows.append((fold, POOLED, *pooled, part.height))
         cats = part.get_column("category").to_numpy()
         for cat in np.unique(cats):
             mask = cats == cat
-            rows.append((fold, str(cat), *_fit(X[mask], y[mask], pooled, shrinkage), int(mask.sum())))
+            rows.append((fold, str(cat), *fit(X[mask], y[mask], pooled, shrinkage), int(mask.sum())))
     schema = {
         "fold": pl.Int32,
         "category": pl.String,
