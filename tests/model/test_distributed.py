@@ -53,7 +53,7 @@ def _shard_files(frame: pl.DataFrame, folder: Path, n: int) -> list[Path]:
 
 
 def test_each_worker_builds_its_slice_from_its_own_shards_only(small_panel, category_slice, tmp_path: Path) -> None:
-    from offerwise.model.distributed import _own_tensors
+    from offerwise.model.distributed import _own_tensors, assign_shards
     from offerwise.model.pipeline import make_slice
 
     sl, enc, t, m = category_slice
@@ -62,7 +62,7 @@ def test_each_worker_builds_its_slice_from_its_own_shards_only(small_panel, cate
     keys = []
     for rank in (0, 1):
         own, train, validation = _own_tensors(files, slicer, enc, rank, 2)
-        mine = pl.concat([pl.read_parquet(f) for f in files[rank::2]]).get_column("customer_id").unique()
+        mine = pl.concat([pl.read_parquet(f) for f in assign_shards(files, 2)[rank]]).get_column("customer_id").unique()
         assert own.keys.get_column("customer_id").is_in(mine.implode()).all()  # nothing from another worker's shards
         assert train.shape == validation.shape == own.y.shape
         keys.append(own.keys.select("customer_id", "item_id"))
@@ -98,3 +98,18 @@ def test_shard_reading_workers_match_the_local_fit(small_panel, category_slice, 
     np.testing.assert_array_equal(fits[1].predict_proba(t), local.predict_proba(t))
     y = t.y[m["validation"]]
     assert bce(y, fits[2].predict_proba(t)[m["validation"]]) < bce(y, np.full(y.size, y.mean()))
+
+
+def test_shards_go_to_workers_balanced_by_their_pairs(tmp_path: Path) -> None:
+    from offerwise.model.distributed import assign_shards
+
+    files = []
+    for k, pairs in enumerate([10, 40, 20, 30, 25]):
+        folder = tmp_path / f"shard={k}"
+        folder.mkdir()
+        (folder / "meta.json").write_text(f'{{"pairs": {pairs}}}')
+        files.append(folder / "part-0.parquet")
+    share = assign_shards(files, 2)
+    loads = [sum([10, 40, 20, 30, 25][files.index(f)] for f in s) for s in share]
+    assert sorted(loads) == [60, 65] and sorted(f for s in share for f in s) == sorted(files)
+    assert assign_shards(files[:1], 2)[1] == []  # more workers than shards: one gets none

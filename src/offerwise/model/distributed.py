@@ -7,8 +7,8 @@ early-stopping decisions. Worker 0 hands back the best checkpoints and the SWA w
 choice and calibration happen here, exactly as after a local fit, and the checkpoint format is the
 same (`TCNModel.save`).
 
-Where the data comes from: with `shards` (a sharded prepared panel), worker r reads only the
-shard files r, r + n, r + 2n, ... and builds its own slice and tensors with the driver's encoders,
+Where the data comes from: with `shards` (a sharded prepared panel), worker r reads only its share
+of the shard files (`assign_shards`: balanced by pairs) and builds its own slice and tensors with the driver's encoders,
 so no worker holds more than its share; otherwise every worker gets the slice's tensors through
 Ray's object store (one copy per node) and trains on every n-th pair. Either way, after the epochs
 each worker scores its own validation pairs with every candidate weight set and worker 0 gathers
@@ -59,11 +59,29 @@ class DDPWorld(World):
         return total / count if count else float("nan")
 
 
+def assign_shards(shards: list[Path], size: int) -> list[list[Path]]:
+    """Shard files per worker, balanced by their pairs (the shard's meta.json, written by the panel
+    build; 1 pair where it has none): the largest first, each to the worker with the fewest so
+    far. Every DDP step waits for the slowest worker, so equal shares matter more than which."""
+    from offerwise import io
+
+    def pairs(f: Path) -> int:
+        meta = f.parent / "meta.json"
+        return int(io.read_json(meta).get("pairs", 1)) if meta.is_file() else 1
+
+    loads, share = [0] * size, [[] for _ in range(size)]
+    for f in sorted(shards, key=lambda f: -pairs(f)):  # stable: equal sizes keep the shard order
+        w = loads.index(min(loads))
+        share[w].append(f)
+        loads[w] += pairs(f)
+    return [sorted(s, key=shards.index) for s in share]
+
+
 def _own_tensors(shards: list[Path], slicer: Callable[[pl.DataFrame], Slice], encoders, rank: int, size: int):
     """This worker's slice from its own shard files only: tensors, training and validation masks."""
     from offerwise.model.pipeline import slice_tensors
 
-    mine = shards[rank::size]
+    mine = assign_shards(shards, size)[rank]
     sl = slicer(pl.concat([pl.read_parquet(f) for f in mine]))
     if sl.frame.height == 0:
         raise ValueError(
@@ -127,7 +145,7 @@ def fit_distributed(
         "encoders": model.encoders,
         "threads": model.config.threads or 1,
     }
-    if shards and slicer is not None:
+    if shards and slicer is not None and len(shards) >= workers:  # fewer shards than workers: the tensors go to every worker
         config |= {"shards": [f.resolve() for f in shards], "slicer": slicer}
     else:
         config["inputs"] = ray.put((data, train_mask, val_mask))
