@@ -105,7 +105,7 @@ class ModelConfig(_Stage):
     )
     # The stack fitted on validation: "logistic" (two weights and an intercept) or "convex" (a weighted
     # average of the two logits, no intercept: the level stays the parts', not the validation fortnight's).
-    stack_form: Literal["logistic", "convex"] = "logistic"
+    stack_form: Literal["logistic", "convex"] = "convex"
     seed: int = 0
     threads: int | None = None  # None: every core torch sees
     train_workers: int = Field(0, ge=0)  # > 0: the TCN trains data-parallel (DDP) on this many Ray Train workers (model/distributed.py)

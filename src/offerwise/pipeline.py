@@ -277,7 +277,7 @@ def evaluate(
         predictions = score_rows(
             score_shard(p.frame, entries=entries, models=models, splits=p.splits, status_quo=p.status_quo, validation_sq=p.validation_sq)
         )
-    form = io.read_json(models / "training.json").get("config", {}).get("model", {}).get("stack_form", "logistic")
+    form = io.read_json(models / "training.json").get("config", {}).get("model", {}).get("stack_form", "convex")
     weights = fit_stack(predictions, form=form)  # on each fold's validation rows only
     predictions = pl.concat([predictions, apply_stack(predictions, weights)])
     metrics = metrics_table(predictions)

@@ -49,7 +49,7 @@ def _row(weights: pl.DataFrame, category: str) -> np.ndarray:
 
 
 def test_recovers_known_mix(synthetic: pl.DataFrame) -> None:
-    weights = fit_stack(synthetic)
+    weights = fit_stack(synthetic, form="logistic")
     assert set(weights.columns) == {"fold", "category", "w_tcn", "w_lightgbm", "intercept", "n_validation"}
     assert set(weights.get_column("category")) == {"Bakery", "Dairy", "Tiny", POOLED}
     np.testing.assert_allclose(_row(weights, "Bakery"), [0.8, 0.4, -0.2], atol=0.15)
@@ -62,13 +62,13 @@ def test_weights_never_negative() -> None:
     rng = np.random.default_rng(5)
     # LightGBM's logit is anti-informative: an unconstrained fit would give it a negative weight.
     frame = _frame(rng, "Bakery", 4000, (1.0, -0.8, 0.0))
-    weights = fit_stack(frame)
+    weights = fit_stack(frame, form="logistic")
     assert (weights.get_column("w_tcn") >= 0).all() and (weights.get_column("w_lightgbm") >= 0).all()
     assert _row(weights, "Bakery")[1] == pytest.approx(0.0, abs=1e-8)
 
 
 def test_small_category_is_pulled_to_pooled_fit(synthetic: pl.DataFrame) -> None:
-    shrunk, free = fit_stack(synthetic), fit_stack(synthetic, shrinkage=0.0)
+    shrunk, free = fit_stack(synthetic, form="logistic"), fit_stack(synthetic, shrinkage=0.0, form="logistic")
     pooled = _row(shrunk, POOLED)
     np.testing.assert_allclose(pooled, _row(free, POOLED))  # the pooled row itself is never shrunk
     tiny_shrunk, tiny_free = np.linalg.norm(_row(shrunk, "Tiny") - pooled), np.linalg.norm(_row(free, "Tiny") - pooled)
@@ -78,7 +78,7 @@ def test_small_category_is_pulled_to_pooled_fit(synthetic: pl.DataFrame) -> None
 
 
 def test_stack_log_loss_not_worse_than_parts(synthetic: pl.DataFrame) -> None:
-    stack = apply_stack(synthetic, fit_stack(synthetic))
+    stack = apply_stack(synthetic, fit_stack(synthetic, form="logistic"))
     validation = pl.concat([synthetic, stack]).filter(pl.col("split") == "validation")
     loss = {m: bce(g.get_column("label").to_numpy(), g.get_column("probability").to_numpy()) for (m,), g in validation.group_by("model")}
     assert loss["stack"] <= loss["tcn"] and loss["stack"] <= loss["lightgbm"]
@@ -87,7 +87,7 @@ def test_stack_log_loss_not_worse_than_parts(synthetic: pl.DataFrame) -> None:
 def test_apply_stack_rows_and_columns(synthetic: pl.DataFrame) -> None:
     # One TCN row dropped: that key has no stack row.
     dropped = synthetic.filter(~((pl.col("model") == "tcn") & (pl.col("customer_id") == 0) & (pl.col("item_id") == 0)))
-    stack = apply_stack(dropped, fit_stack(synthetic))
+    stack = apply_stack(dropped, fit_stack(synthetic, form="logistic"))
     assert stack.columns == synthetic.columns and stack.schema == synthetic.schema
     assert set(stack.get_column("model")) == {"stack"}
     assert stack.height == synthetic.height // 2 - 1
@@ -120,7 +120,7 @@ def test_apply_uses_fold_weights_and_pooled_fallback() -> None:
 
 
 def test_stack_logit_monotone_in_tcn_logit(synthetic: pl.DataFrame) -> None:
-    weights = fit_stack(synthetic)
+    weights = fit_stack(synthetic, form="logistic")
     grid = np.linspace(-8, 8, 401)
     for row in weights.iter_rows(named=True):
         for l_lgbm in (-5.0, 0.0, 3.0):
@@ -162,7 +162,7 @@ def test_convex_form_keeps_the_parts_level_when_validation_shifts_it() -> None:
     parts = np.stack([shifted.filter(pl.col("model") == m).get_column("probability").to_numpy() for m in ("tcn", "lightgbm")])
     assert (stack >= parts.min(axis=0) - 1e-12).all() and (stack <= parts.max(axis=0) + 1e-12).all()
     assert stack.mean() < rate - 0.05
-    logistic = apply_stack(shifted, fit_stack(shifted)).get_column("probability")
+    logistic = apply_stack(shifted, fit_stack(shifted, form="logistic")).get_column("probability")
     assert logistic.mean() == pytest.approx(rate, abs=0.01)  # the intercept took the validation level
 
 
