@@ -241,6 +241,7 @@ def _compare(a_run: Path, b_run: Path) -> dict:
         "offers": a.height,
         "same_pairs": a.select("customer_id", "item_id").equals(b.select("customer_id", "item_id")),
         "same_recommended_offers": a.get_column("recommended_offer_pct").equals(b.get_column("recommended_offer_pct")),
+        "differing_offers": int((a.get_column("recommended_offer_pct") != b.get_column("recommended_offer_pct")).sum()),
         "max_abs_probability_difference": max(float((a[c] - b[c]).abs().max()) for c in ("p_reference", "p_recommended")),
         "max_rel_objective_difference": float(((objective[0] - objective[1]).abs() / objective[0].abs()).max()),
     }
