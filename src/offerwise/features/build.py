@@ -78,7 +78,9 @@ def plan_panel(transactions: pl.DataFrame | pl.LazyFrame, cfg: PanelConfig) -> P
     """transactions: customer_id and timestamp of every line (other columns are ignored); lazy for a
     sharded build, so that only these two columns are read."""
     transactions = transactions.lazy().select("customer_id", "timestamp")
-    stamps = transactions.select(first=pl.col("timestamp").min(), last=pl.col("timestamp").max()).collect()
+    # Projections, filters, min / max and unique: operations Polars' streaming engine runs natively, so
+    # the driver never holds the lines (periods are arithmetic on dates, no group_by_dynamic / rolling).
+    stamps = transactions.select(first=pl.col("timestamp").min(), last=pl.col("timestamp").max()).collect(engine="streaming")
     anchor = cfg.start or default_anchor(stamps.item(0, "first").date())
     n_complete = complete_periods(cfg.end or stamps.item(0, "last").date(), anchor=anchor, period_days=cfg.period_days)
     splits = decision_splits(n_complete, train_periods=cfg.train_periods, folds=cfg.folds)
@@ -86,7 +88,7 @@ def plan_panel(transactions: pl.DataFrame | pl.LazyFrame, cfg: PanelConfig) -> P
     sampled = None
     if cfg.max_customers is not None:
         period = (pl.col("timestamp").dt.date() - pl.lit(anchor)).dt.total_days() // cfg.period_days
-        seen = transactions.filter(period.is_between(0, validations[0] - 1)).select("customer_id").unique().collect()
+        seen = transactions.filter(period.is_between(0, validations[0] - 1)).select("customer_id").unique().collect(engine="streaming")
         sampled = _sample_customers(seen, cfg.max_customers)
     return PanelPlan(cfg, anchor, n_complete, splits, validations, sampled)
 
