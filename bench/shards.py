@@ -315,8 +315,9 @@ def main(argv: list[str]) -> None:
         _save("rss" if args.per_shard == 6_250 else f"rss_{args.per_shard}_per_shard", rss(args.consumers, args.per_shard))
     elif args.what == "speedup":
         _save("speedup", speedup(args.run))
-    elif args.what == "engines":
-        _save("engines", engines(args.data))
+    elif args.what == "engines":  # merged by data set: a run of one data set keeps the other's figures
+        previous = json.loads(RESULTS.read_text()).get("engines", {}) if RESULTS.is_file() else {}
+        _save("engines", {**previous, **engines(args.data)})
     else:
         _save("ddp", ddp(args.run, args.epochs))
 
