@@ -61,4 +61,7 @@ def test_sharded_run_on_ray_writes_the_same_offers(quick_run: Path, tmp_path: Pa
     assert not (out / "prepared" / "panel.parquet").exists()
     for name in ("recommendations/offers.parquet", "optimize/offers.parquet"):
         ours, theirs = (pl.read_parquet(run / name).drop("run_id", strict=False) for run in (out, quick_run))
-        assert_frame_equal(ours, theirs, check_exact=False, rel_tol=1e-9)
+        assert ours.get_column("recommended_offer_pct").equals(theirs.get_column("recommended_offer_pct"))  # every offer the same
+        # Sharding sums the totals in another order (and a shard task runs one thread), so the last
+        # bits of features and probabilities may differ: bench/shards.py engines measures < 1e-8 here.
+        assert_frame_equal(ours, theirs, check_exact=False, rel_tol=1e-6, abs_tol=1e-7)
