@@ -73,3 +73,11 @@ def test_stacked_probabilities_keep_the_response_models_slope_and_stay_monotone(
     curve = response("counterfactual", out["probability_at_reference"].to_numpy(), out["reference_offer_pct"].to_numpy(),
                      out["pair_slope"].to_numpy(), np.tile(np.arange(0, 60, 5.0), (2, 1)))  # fmt: skip
     assert (np.diff(curve, axis=1) >= 0).all()  # a deeper offer never lowers the probability
+
+
+def test_rule_of_a_status_quo_table() -> None:
+    from offerwise.elasticity.reference import rule_of
+
+    panel = pl.DataFrame(_rows(1, 1, "30-39", [(4, 1, 20.0), (5, 0, 0.0)]))
+    for rule in ("recent_offers", "paper"):
+        assert rule_of(status_quo_offers(panel, 5, age_column="demo_age_range", rule=rule)) == rule

@@ -78,6 +78,15 @@ def recent_offers(panel: pl.DataFrame, period: int) -> pl.DataFrame:
     )
 
 
+PAPER_RULES = ("pair_recent", "pair_history", "age_category_recent", "category_history", "none")
+
+
+def rule_of(status_quo: pl.DataFrame) -> str:
+    """The panel.status_quo_rule a status quo table was made with (its reference_rule values)."""
+    rules = set(status_quo.get_column("reference_rule").unique().to_list()) if "reference_rule" in status_quo.columns else set()
+    return "paper" if rules & set(PAPER_RULES) else "recent_offers"
+
+
 def unplanned_offers(panel: pl.DataFrame, period: int, *, age_column: str | None, rule: str = "recent_offers") -> pl.DataFrame:
     """The status quo where the retailer has no plan, by `panel.status_quo_rule`."""
     return recent_offers(panel, period) if rule == "recent_offers" else reference_offers(panel, period, age_column=age_column)

@@ -14,6 +14,7 @@ import polars as pl
 
 from offerwise import io
 from offerwise.config import ModelConfig, RuntimeConfig
+from offerwise.elasticity.reference import rule_of
 from offerwise.features.manifest import Feature
 from offerwise.model.baselines import LightGBMBaseline, RecencyFrequencyRule
 from offerwise.model.metrics import average_precision, bce, roc_auc
@@ -85,7 +86,7 @@ def make_slice(
     if status_quo is not None:
         rows = _decided_inputs(rows, test, status_quo)
     if status_quo is not None and validation_as_decided:
-        sq = validation_sq if validation_sq is not None else validation_status_quo(rows, validation, status_quo)
+        sq = validation_sq if validation_sq is not None else validation_status_quo(rows, validation, status_quo, rule_of(status_quo))
         decided = _decided_inputs(rows.filter(pl.col("period") <= validation), validation, sq)
         validation_rows = decided.filter(pl.col("period") == validation)
     return Slice(rows, period("train").to_list(), validation, test, validation_rows)
