@@ -61,8 +61,9 @@ def test_each_worker_builds_its_slice_from_its_own_shards_only(small_panel, cate
     slicer = functools.partial(make_slice, splits=small_panel.splits, fold=0, category=sl.frame.get_column("category")[0])
     keys = []
     for rank in (0, 1):
-        own, train, validation = _own_tensors(files, slicer, enc, rank, 2)
-        mine = pl.concat([pl.read_parquet(f) for f in assign_shards(files, 2)[rank]]).get_column("customer_id").unique()
+        share = assign_shards(files, 2)[rank]
+        own, train, validation = _own_tensors(share, slicer, enc, rank)
+        mine = pl.concat([pl.read_parquet(f) for f in share]).get_column("customer_id").unique()
         assert own.keys.get_column("customer_id").is_in(mine.implode()).all()  # nothing from another worker's shards
         assert train.shape == validation.shape == own.y.shape
         keys.append(own.keys.select("customer_id", "item_id"))

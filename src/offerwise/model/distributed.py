@@ -77,11 +77,10 @@ def assign_shards(shards: list[Path], size: int) -> list[list[Path]]:
     return [sorted(s, key=shards.index) for s in share]
 
 
-def _own_tensors(shards: list[Path], slicer: Callable[[pl.DataFrame], Slice], encoders, rank: int, size: int):
+def _own_tensors(mine: list[Path], slicer: Callable[[pl.DataFrame], Slice], encoders, rank: int):
     """This worker's slice from its own shard files only: tensors, training and validation masks."""
     from offerwise.model.pipeline import slice_tensors
 
-    mine = assign_shards(shards, size)[rank]
     sl = slicer(pl.concat([pl.read_parquet(f) for f in mine]))
     if sl.frame.height == 0:
         raise ValueError(
@@ -99,12 +98,12 @@ def _worker(config: dict) -> None:
     model = TCNModel(config=ModelConfig.model_validate(config["model"]), encoders=config["encoders"])
     world = DDPWorld(owns_data="shards" in config)
     if world.owns_data:
-        data, train_mask, val_mask = _own_tensors(config["shards"], config["slicer"], config["encoders"], world.rank, world.size)
+        data, train_mask, val_mask = _own_tensors(config["shards"][world.rank], config["slicer"], config["encoders"], world.rank)
     else:
         data, train_mask, val_mask = ray.get(config["inputs"])
     trained = model.train_epochs(data, train_mask, val_mask, progress=False, world=world)
     # Every worker scores its own validation pairs; worker 0 gathers them for the driver's choice.
-    own = own_validation(val_mask, np.flatnonzero(train_mask.any(axis=1))[world.rank :: world.size], world)
+    own = own_validation(val_mask, train_mask, world)
     scored = (model.validation_predictions(trained, data, own), data.y[own])
     gathered = [None] * world.size if world.rank == 0 else None
     torch.distributed.gather_object(scored, gathered, dst=0)
@@ -146,7 +145,7 @@ def fit_distributed(
         "threads": model.config.threads or 1,
     }
     if shards and slicer is not None and len(shards) >= workers:  # fewer shards than workers: the tensors go to every worker
-        config |= {"shards": [f.resolve() for f in shards], "slicer": slicer}
+        config |= {"shards": assign_shards([f.resolve() for f in shards], workers), "slicer": slicer}  # worker r reads shards[r]
     else:
         config["inputs"] = ray.put((data, train_mask, val_mask))
     storage.mkdir(parents=True, exist_ok=True)

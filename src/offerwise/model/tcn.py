@@ -75,12 +75,17 @@ class World:
     def mean_bce(self, total: float, count: int) -> float:
         return total / count if count else float("nan")
 
+    def share(self, rows: np.ndarray) -> np.ndarray:
+        """The rows (pair indices) this worker trains and validates on: all of them when it owns
+        its data, else every size-th from its rank."""
+        return rows if self.owns_data else rows[self.rank :: self.size]
 
-def own_validation(val_mask: np.ndarray, mine: np.ndarray, world: World) -> np.ndarray:
-    """The validation targets this worker scores: all of its data's when it owns its data, else
-    those of its share of the pairs."""
+
+def own_validation(val_mask: np.ndarray, train_mask: np.ndarray, world: World) -> np.ndarray:
+    """The validation targets this worker scores: those of its share of the training pairs."""
     if world.size == 1 or world.owns_data:
         return val_mask
+    mine = world.share(np.flatnonzero(train_mask.any(axis=1)))
     return val_mask & np.isin(np.arange(val_mask.shape[0]), mine)[:, None]
 
 
@@ -156,7 +161,7 @@ class TCNModel:
         groups = [{"params": rest}] + ([{"params": offer, "lr": cfg.lr * cfg.offer_lr_multiplier}] if offer else [])
         opt = opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         rows = np.flatnonzero(train_mask.any(axis=1))
-        mine = rows if world.owns_data else rows[world.rank :: world.size]
+        mine = world.share(rows)
         n_rows = int(world.sum(rows.size)) if world.owns_data else rows.size  # training pairs over all workers
         repeats = max(int(np.ceil(cfg.min_batches_per_epoch * cfg.batch_size / max(n_rows, 1))), 1)
         n_batches = max(int(np.ceil(n_rows * repeats / cfg.batch_size / world.size)), 1)  # the same on every worker
@@ -169,7 +174,7 @@ class TCNModel:
         swa_from = int(cfg.swa_start * cfg.epochs)
         rng = np.random.default_rng(cfg.seed)
         y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
-        val_mask = own_validation(val_mask, mine, world)
+        val_mask = own_validation(val_mask, train_mask, world)
         best: list[tuple[float, dict]] = []
         history: list[dict[str, float]] = []
         bar = tqdm(range(cfg.epochs), desc="train", disable=None if progress and world.rank == 0 else True, leave=False)
