@@ -189,3 +189,60 @@ def test_an_estimate_saved_as_json_gives_the_same_pair_slopes(panel, estimate):
     again = dml.ResponseEstimate.from_dict(json.loads(json.dumps(estimate.to_dict())))
     assert_frame_equal(again.pair_slopes(decided), estimate.pair_slopes(decided))
     assert_frame_equal(again.categories, estimate.categories)
+
+
+@pytest.mark.parametrize("final_stage", ["linear", "logistic"])
+def test_both_final_stages_recover_the_slope(panel, final_stage):
+    frame, features = panel
+    est = dml.estimate_response(frame, features, cutoff=CUTOFF, level=0.95, final_stage=final_stage)
+    a = est.categories.filter(pl.col("category") == "A").row(0, named=True)
+    assert f"{final_stage} final stage" in a["method"]
+    assert a["low"] <= TRUE_SLOPE <= a["high"], a
+    assert est.info["final_stage"] == final_stage
+
+
+def test_the_logistic_score_with_the_regressor_as_instrument_is_the_logistic_regression():
+    """With instrument = regressor and no offset the logistic final stage solves the likelihood
+    equations: the same coefficients as Newton's method on the log-likelihood."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    x, group = rng.uniform(0, 40, n), rng.integers(0, 2, n)
+    D = np.column_stack([np.ones(n), np.where(group == 1, 1.0, -1.0)])
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2.0 + (D @ np.array([0.04, 0.01])) * x)))).astype(float)
+    final = dml._Final(True, y, x, x, np.full(n, -2.0))
+    beta, V = dml._cluster_fit(D, final, np.arange(n))
+    Z = D * x[:, None]
+    ref = np.zeros(2)
+    for _ in range(30):
+        p = 1 / (1 + np.exp(-(Z @ ref - 2.0)))
+        ref += np.linalg.solve(Z.T @ (Z * (p * (1 - p))[:, None]), Z.T @ (y - p))
+    np.testing.assert_allclose(beta, ref, rtol=1e-6)
+    assert np.all(np.diag(V) > 0) and abs(beta[0] - 0.04) < 4 * np.sqrt(V[0, 0])
+
+
+def test_an_ill_posed_logistic_stage_keeps_the_linear_result():
+    linear = ((0.03, 0.002), {"A": (0.04, 0.003), "B": (0.02, 0.004)}, [{"category": "A", "dev": 0.001}, {"category": "B", "dev": 0.002}], None)
+    logistic = ((0.035, 0.002), {"A": (0.045, 0.003), "B": (-0.1, 4000.0)}, [{"category": "A", "dev": 0.0}, {"category": "B", "dev": 9.0}], None)
+    pooled, slopes, devs, _, failed = dml._keep_well_posed(logistic, linear)
+    assert failed == {"B"} and slopes == {"A": (0.045, 0.003), "B": (0.02, 0.004)} and pooled == (0.035, 0.002)
+    assert sorted(d["dev"] for d in devs) == [0.0, 0.002]
+
+
+def test_the_offer_model_works_at_the_level_the_offer_is_set(panel):
+    frame, features = panel
+    window = frame.filter(pl.col("period").is_between(CUTOFF - 7, CUTOFF))
+    controls = dml.control_columns(window, features)
+    item_level = [controls[i] for i in dml.item_period_columns(window, controls)]
+    assert {"i_buyers_last", "i_buyers_mean", "i_regular_price", "category"} <= set(item_level)
+    assert "lag_target_mean_2" not in item_level and "demo_age_range" not in item_level  # the consumer's own columns
+    personalised = window.with_columns(offer_pct=pl.col("offer_pct") + (pl.col("customer_id") % 2).cast(pl.Float32))
+    assert dml.item_period_columns(personalised, controls) is None  # offers vary within an item-period: every control
+
+    # fitted on the distinct item-level rows (mean offer, weight = rows): repeating every row changes nothing
+    W = dml._control_matrix(window, controls)
+    T = window.get_column("offer_pct").to_numpy().astype(float)
+    cols = dml.item_period_columns(window, controls)
+    params = dml._nuisance_params(T.size, 2, 0)[1]
+    once = dml.OfferRegressor(cols, **params).fit(W, T).predict(W)
+    twice = dml.OfferRegressor(cols, **params).fit(np.vstack([W, W]), np.concatenate([T, T])).predict(W)
+    np.testing.assert_allclose(once, twice, rtol=1e-6)

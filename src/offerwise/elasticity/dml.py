@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 from scipy import stats
+from scipy.special import expit
 
 from offerwise.features.manifest import Feature
 
@@ -75,6 +76,8 @@ MIN_RESID_SD = 1.0  # offer points: less residual offer variation cannot identif
 MIN_OFFER_ROWS = 200  # rows with a non-zero offer
 MIN_OFFER_ITEMS = 5  # distinct items with a non-zero offer (the clusters that carry the variation)
 MIN_GROUP_ROWS = 100  # a group with fewer rows gets no deviation of its own (its shared effect only)
+ILL_POSED_SE_RATIO = 5.0  # a logistic-stage SE this many times the linear stage's marks an ill-posed score
+MAX_LOGIT_STEP = 0.5  # the logistic final stage's Newton steps move no row's logit further (it diverged from 0 unguarded)
 MAX_CATEGORICAL_LEVELS = 255  # string / categorical controls with more levels are text: dropped
 
 # Nuisances: few, regularised trees (speed: ~300k rows in well under a minute on 2 cores). The
@@ -368,23 +371,86 @@ def _group_columns(frame: pl.DataFrame, cuts: dict) -> pl.DataFrame:
 # ---------------------------------------------------------------- nuisances
 
 
+def _nuisance_params(n_rows: int, folds: int, seed: int) -> tuple[dict, dict]:
+    """LightGBM settings of the outcome and offer nuisances; leaves scale with the data (the tuned
+    sizes at ~20k and ~200k training rows)."""
+    common = {"random_state": seed, "n_jobs": 1, "verbose": -1, "deterministic": True}
+    n_train = n_rows * (folds - 1) // folds
+    return (
+        {**LGBM_Y, **common, "min_child_samples": int(np.clip(n_train // 100, 20, LGBM_Y["min_child_samples"]))},
+        {**LGBM_T, **common, "min_child_samples": int(np.clip(n_train // 40, 50, LGBM_T["min_child_samples"]))},
+    )
+
+
+class OfferRegressor:
+    """The offer nuisance E[T | X] as a LightGBM regressor on `columns` of X only (None: all), fitted
+    on the distinct rows of those columns (mean offer, weight = rows or summed sample weights).
+
+    A retailer sets an offer per item and period, and every consumer row of that item-period repeats
+    it. Fitted on the consumer rows with the consumer columns, the model's errors (fitting noise on
+    columns that cannot predict the offer) enter T − m_T and flatten the slope as measurement error
+    in a regressor does: on the simulator, more leaves made the slopes 5–10 % flatter under random
+    promotions, where the offer is exogenous. Written here because the grouping of duplicate rows has
+    no sklearn or LightGBM equivalent; EconML calls it as any sklearn regressor."""
+
+    def __init__(self, columns: list[int] | None, **params):
+        self.columns, self.params = columns, params
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"columns": self.columns, **self.params}
+
+    def set_params(self, **params) -> OfferRegressor:
+        self.columns = params.pop("columns", self.columns)
+        self.params.update(params)
+        return self
+
+    def _select(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X if self.columns is None else X[:, self.columns], dtype=np.float32)
+
+    def fit(self, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> OfferRegressor:
+        from lightgbm import LGBMRegressor
+
+        Z, y = self._select(X), np.asarray(y, float).ravel()
+        w = np.ones(y.size) if sample_weight is None else np.asarray(sample_weight, float)
+        keys = np.ascontiguousarray(np.nan_to_num(Z, nan=np.float32(-3.4e38))).view(np.dtype((np.void, Z.dtype.itemsize * Z.shape[1])))
+        _, first, inverse = np.unique(keys.ravel(), return_index=True, return_inverse=True)
+        weight = np.bincount(inverse, w)
+        target = np.bincount(inverse, w * y) / np.maximum(weight, 1e-300)
+        params = {**self.params, "min_child_samples": int(np.clip(first.size // 40, 10, self.params["min_child_samples"]))}
+        self.model_ = LGBMRegressor(**params).fit(Z[first], target, sample_weight=weight)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(self._select(X))
+
+
+def item_period_columns(window: pl.DataFrame, controls: list[str]) -> list[int] | None:
+    """Indices of the controls that are constant within every item-period of the window, when the
+    offer itself is (the retailer sets one offer per item and period); None otherwise (offers vary
+    across an item-period's consumers, e.g. inferred or personalised: the offer model sees every
+    control)."""
+    columns = [TREATMENT, *controls]
+    counts = window.group_by("item_id", "period").agg(pl.col(c).n_unique() for c in columns).select(pl.col(columns).max())
+    if counts.height == 0 or counts.item(0, TREATMENT) > 1:
+        return None
+    keep = [i for i, c in enumerate(controls) if counts.item(0, c) <= 1]
+    return keep or None
+
+
 def cross_fit(
-    Y: np.ndarray, T: np.ndarray, W: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int
+    Y: np.ndarray, T: np.ndarray, W: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int, offer_columns: list[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Cross-fitted residuals (Y − m_Y, T − m_T) from EconML's LinearDML with LightGBM nuisances and
-    folds grouped by `clusters` (shuffled by seed); also EconML's own probability-scale effect (a
-    cross-check)."""
+    """Cross-fitted residuals (Y − m_Y, T − m_T) from EconML's LinearDML with LightGBM nuisances (the
+    offer's on `offer_columns`, `OfferRegressor`) and folds grouped by `clusters` (shuffled by seed);
+    also EconML's own probability-scale effect (a cross-check)."""
     from econml.dml import LinearDML
-    from lightgbm import LGBMClassifier, LGBMRegressor
+    from lightgbm import LGBMClassifier
     from sklearn.model_selection import GroupKFold
 
-    common = {"random_state": seed, "n_jobs": 1, "verbose": -1, "deterministic": True}
-    n_train = Y.size * (folds - 1) // folds  # leaves scale with the data (the tuned sizes at ~20k and ~200k training rows)
-    y_params = {**LGBM_Y, "min_child_samples": int(np.clip(n_train // 100, 20, LGBM_Y["min_child_samples"]))}
-    t_params = {**LGBM_T, "min_child_samples": int(np.clip(n_train // 40, 50, LGBM_T["min_child_samples"]))}
+    y_params, t_params = _nuisance_params(Y.size, folds, seed)
     est = LinearDML(
-        model_y=LGBMClassifier(**y_params, **common),
-        model_t=LGBMRegressor(**t_params, **common),
+        model_y=LGBMClassifier(**y_params),
+        model_t=OfferRegressor(offer_columns, **t_params),
         discrete_outcome=True,
         cv=GroupKFold(n_splits=folds, shuffle=True, random_state=seed),
         random_state=seed,
@@ -397,21 +463,108 @@ def cross_fit(
     return np.asarray(y_res, float).ravel(), np.asarray(t_res, float).ravel(), float(np.ravel(est.intercept_)[0])
 
 
+def logistic_nuisances(
+    Y: np.ndarray,
+    T: np.ndarray,
+    W: np.ndarray,
+    clusters: np.ndarray,
+    slope: np.ndarray,
+    *,
+    folds: int,
+    seed: int,
+    offer_columns: list[int] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-fitted nuisances of the logistic final stage (partially linear logistic model,
+    logit P(Y = 1 | T, X) = a T + r(X); Liu, Zhang and Zhou 2021), for a preliminary slope per row:
+    r̂(X) from a LightGBM classifier on X with the offset slope · T (LightGBM's init_score), and
+    m_w(X) = E_w[T | X], the offer regression weighted by w = p(1 − p) at the row's offer. With the
+    instrument T − m_w the score (Y − expit(a T + r̂)) (T − m_w) is Neyman-orthogonal in r and m_w, so
+    the preliminary slope and the nuisances' errors move the estimate only to second order.
+    Returns (r̂, T − m_w) on held-out folds (grouped by `clusters`, shuffled by seed).
+
+    Why not DoubleML's DoubleMLLPLR: it fits one slope per call (no groups, no item-clustered
+    covariance) and double cross-fits a third nuisance E[logit M(T, X) | X] to build r̂; the offset
+    does that in one fit given the linear stage's slope."""
+    from lightgbm import LGBMClassifier
+    from sklearn.model_selection import GroupKFold
+
+    y_params, t_params = _nuisance_params(Y.size, folds, seed)
+    offset, m_w = np.zeros(Y.size), np.zeros(Y.size)
+    for train, test in GroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(W, groups=clusters):
+        known = slope[train] * T[train]
+        outcome = LGBMClassifier(**y_params).fit(W[train], Y[train], init_score=known)
+        offset[test] = outcome.predict(W[test], raw_score=True)
+        p = expit(known + outcome.predict(W[train], raw_score=True))
+        m_w[test] = OfferRegressor(offer_columns, **t_params).fit(W[train], T[train], sample_weight=p * (1 - p)).predict(W[test])
+    return offset, T - m_w
+
+
 # ---------------------------------------------------------------- final stage
 
 
-def _cluster_ols(Z: np.ndarray, y: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """OLS of y on Z with the covariance clustered by `clusters` (CR1: G/(G−1) · (n−1)/(n−k))."""
-    inv = np.linalg.pinv(Z.T @ Z)
-    beta = inv @ (Z.T @ y)
-    u = y - Z @ beta
+@dataclass
+class _Final:
+    """What the final stage fits, per row, for one cross-fitting repetition.
+
+    linear:   (Y − m_Y) = (D · x) β + e, x = q (T − m_T): least squares (instrument = regressor).
+    logistic: P(Y = 1) = expit((D · T) β + r̂(X)), solved with the instrument D · (T − m_w(X)).
+    D is the design (1 and the groups' effects columns) the fit multiplies in."""
+
+    logistic: bool
+    y: np.ndarray
+    x: np.ndarray  # regressor per row before the design
+    z: np.ndarray  # instrument per row before the design
+    offset: np.ndarray
+
+    def subset(self, m: np.ndarray) -> _Final:
+        return _Final(self.logistic, self.y[m], self.x[m], self.z[m], self.offset[m])
+
+
+def _linear_final(y_res: np.ndarray, x: np.ndarray) -> _Final:
+    return _Final(False, y_res, x, x, np.zeros(x.size))
+
+
+def _cluster_fit(D: np.ndarray, final: _Final, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Solves Σ_i (y_i − g((D_i x_i) β + offset_i)) D_i z_i = 0 (g: identity, or expit for the
+    logistic stage) by Newton steps, halved while the score's norm grows, and returns β with the
+    sandwich covariance clustered by `clusters` (CR1: G/(G−1) · (n−1)/(n−k)). The linear case is
+    OLS, solved in one step. Written here, not taken from statsmodels: its GLM has no instrument
+    other than the regressor, and the logistic stage's orthogonal score needs T − m_w(X) there."""
+    Zr, Zi = D * final.x[:, None], D * final.z[:, None]
+    beta = np.zeros(D.shape[1])
+
+    def residual(b: np.ndarray) -> np.ndarray:
+        eta = Zr @ b + final.offset
+        return final.y - (expit(eta) if final.logistic else eta)
+
+    def jacobian_inverse(b: np.ndarray) -> np.ndarray:
+        if not final.logistic:
+            return np.linalg.pinv(Zi.T @ Zr)
+        gain = expit(Zr @ b + final.offset)
+        return np.linalg.pinv(Zi.T @ (Zr * (gain * (1 - gain))[:, None]))
+
+    u = residual(beta)
+    for _ in range(1 if not final.logistic else 100):
+        inv = jacobian_inverse(beta)
+        step, score = inv @ (Zi.T @ u), np.linalg.norm(Zi.T @ u)
+        if final.logistic:  # trust region: no row's logit moves more than MAX_LOGIT_STEP per step
+            step = step * min(1.0, MAX_LOGIT_STEP / max(float(np.max(np.abs(Zr @ step))), 1e-300))
+            for _ in range(20):
+                if np.linalg.norm(Zi.T @ residual(beta + step)) <= score:
+                    break
+                step = step / 2
+        beta = beta + step
+        u = residual(beta)
+        if np.max(np.abs(Zr @ step)) < 1e-9:
+            break
+    inv = jacobian_inverse(beta) if final.logistic else inv
     _, idx = np.unique(clusters, return_inverse=True)
     G = int(idx.max()) + 1
-    scores = np.zeros((G, Z.shape[1]))
-    np.add.at(scores, idx, Z * u[:, None])
-    n, k = Z.shape
+    scores = np.zeros((G, D.shape[1]))
+    np.add.at(scores, idx, Zi * u[:, None])
+    n, k = D.shape
     adj = (G / max(G - 1, 1)) * ((n - 1) / max(n - k, 1))
-    return beta, adj * inv @ (scores.T @ scores) @ inv
+    return beta, adj * inv @ (scores.T @ scores) @ inv.T
 
 
 def _tau2(est: np.ndarray, se: np.ndarray) -> float:
@@ -496,14 +649,15 @@ def _labels(groups: pl.DataFrame) -> dict[str, np.ndarray]:
     return {lv: groups.get_column(f"__g_{lv}").cast(pl.String).fill_null(MISSING).to_numpy() for lv in LEVELS}
 
 
-def _category_fit(yr: np.ndarray, x: np.ndarray, groups: pl.DataFrame, clusters: np.ndarray) -> tuple[float, float, list[dict]]:
-    """One category: yr on x · [1, effects-coded groups]; the intercept is the category slope."""
+def _category_fit(final: _Final, groups: pl.DataFrame, clusters: np.ndarray) -> tuple[float, float, list[dict]]:
+    """One category: the final stage with the design [1, effects-coded groups]; the intercept is the
+    category slope."""
     E, effects = _effects_columns(_labels(groups))
-    beta, V = _cluster_ols(np.column_stack([np.ones(x.size), E]) * x[:, None], yr, clusters)
+    beta, V = _cluster_fit(np.column_stack([np.ones(final.y.size), E]), final, clusters)
     return float(beta[0]), float(np.sqrt(max(V[0, 0], 0.0))), _deviations(effects, beta[1:], V[1:, 1:])
 
 
-def _shared_fit(yr: np.ndarray, x: np.ndarray, cats: np.ndarray, slope_of: dict, groups: pl.DataFrame, clusters: np.ndarray) -> list[dict]:
+def _shared_fit(final: _Final, cats: np.ndarray, slope_of: dict, groups: pl.DataFrame, clusters: np.ndarray) -> list[dict]:
     """All identified categories: a(X) = slope_c + slope_c · Σ r_g with one relative effect r_g per
     group shared by every category (slope_c free per category, the fitted slopes plugged in as the
     scale of r_g). Returns the relative deviations r_g with SEs."""
@@ -511,7 +665,7 @@ def _shared_fit(yr: np.ndarray, x: np.ndarray, cats: np.ndarray, slope_of: dict,
     names = sorted(slope_of)
     scale = np.array([slope_of[c] for c in cats])
     D = np.column_stack([*((cats == c).astype(float) for c in names), E * scale[:, None]])
-    beta, V = _cluster_ols(D * x[:, None], yr, clusters)
+    beta, V = _cluster_fit(D, final, clusters)
     k = len(names)
     return _deviations(effects, beta[k:], V[k:, k:])
 
@@ -596,6 +750,8 @@ def estimate_response(
     seed: int = 0,
     folds: int = 2,
     repeats: int = 2,
+    final_stage: str = "linear",
+    offer_model: str = "item_period",
 ) -> ResponseEstimate:
     """The offer response (logit slope per offer point) of the rows' categories, from the labelled
     periods (cutoff − periods, cutoff]; no row after the cutoff is read. The cross-fitting (`folds`
@@ -619,7 +775,8 @@ def estimate_response(
     groups = _group_columns(window, cuts)
     z = float(stats.norm.ppf(0.5 + level / 2))
 
-    fits = [cross_fit(Y, T, W, items, folds=folds, seed=seed + r) for r in range(repeats)]
+    offer_columns = item_period_columns(window, controls) if offer_model == "item_period" else None
+    fits = [cross_fit(Y, T, W, items, folds=folds, seed=seed + r, offer_columns=offer_columns) for r in range(repeats)]
     names = [str(c) for c in np.unique(cats)]
     masks = {c: cats == c for c in names}
     within = T - window.select(pl.col(TREATMENT).cast(pl.Float64).mean().over("item_id")).to_series().to_numpy()
@@ -645,34 +802,27 @@ def estimate_response(
     ident = [r["category"] for r in cat_rows if r["identified"]]
     in_ident = np.isin(cats, ident)
 
-    pooled_r, cat_r, dev_r, shared_r, mean_q = [], [], [], [], []
-    for y_res, t_res, _ in fits:
+    pooled_r, cat_r, dev_r, shared_r, mean_q, fallback = [], [], [], [], [], set()
+    pool = in_ident if ident else np.ones(items.size, bool)  # the identified categories' rows
+    for r, (y_res, t_res, _) in enumerate(fits):
         q = np.clip(Y - y_res, 1e-4, 1 - 1e-4)
         q = q * (1 - q)
-        x = q * t_res  # the logit-scale regressor
+        final = _linear_final(y_res, q * t_res)  # the logit-scale regressor
         mean_q.append([float(np.mean(q[masks[c]])) for c in names])
-        pool = in_ident if ident else np.ones(items.size, bool)  # the identified categories' rows
-        beta, V = _cluster_ols(x[pool, None], y_res[pool], items[pool])
-        pooled_r.append((float(beta[0]), float(np.sqrt(V[0, 0]))))
-        slopes, devs = {}, []
-        for c in ident:
-            m = masks[c]
-            slope, se, d = _category_fit(y_res[m], x[m], groups.filter(pl.Series(m)), items[m])
-            slopes[c] = (slope, se)
-            devs += [{"category": c, **row} for row in d]
+        pooled_fit, slopes, devs, shared_fit = _final_stage(final, cats, ident, pool, masks, groups, items)
+        if final_stage == "logistic":
+            first = np.full(Y.size, pooled_fit[0])
+            for c, (slope, _) in slopes.items():
+                first[masks[c]] = slope
+            offset, t_w = logistic_nuisances(Y, T, W, items, first, folds=folds, seed=seed + r, offer_columns=offer_columns)
+            logistic = _final_stage(_Final(True, Y, T, t_w, offset), cats, ident, pool, masks, groups, items)
+            pooled_fit, slopes, devs, shared_fit, failed = _keep_well_posed(logistic, (pooled_fit, slopes, devs, shared_fit))
+            fallback |= failed
+        pooled_r.append(pooled_fit)
         cat_r.append(slopes)
         dev_r.append(devs)
-        if ident:
-            shared_r.append(
-                _shared_fit(
-                    y_res[in_ident],
-                    x[in_ident],
-                    cats[in_ident],
-                    {c: v[0] for c, v in slopes.items()},
-                    groups.filter(pl.Series(in_ident)),
-                    items[in_ident],
-                )
-            )
+        if shared_fit is not None:
+            shared_r.append(shared_fit)
 
     p_est, p_se = _median_combine(np.array([[p[0]] for p in pooled_r]), np.array([[p[1]] for p in pooled_r]))
     pooled = {"slope": float(p_est[0]), "se": float(p_se[0])}
@@ -685,10 +835,11 @@ def estimate_response(
     for r, q_mean in zip(cat_rows, mq):
         r["mean_q"] = float(q_mean)
         if r["identified"]:
+            stage = final_stage if r["category"] not in fallback else "linear (the logistic stage was ill-posed)"
             r.update(
                 slope=slope_of[r["category"]],
                 se=se_of[r["category"]],
-                method=f"dml ({repeats}x{folds}-fold cross-fitting, item-clustered SE)",
+                method=f"dml ({stage} final stage, {repeats}x{folds}-fold cross-fitting, item-clustered SE)",
             )
         else:
             r.update(
@@ -738,12 +889,52 @@ def estimate_response(
         "controls": len(controls),
         "folds": folds,
         "repeats": repeats,
+        "final_stage": final_stage,
         "econml_effect_prob_scale": float(np.median([f[2] for f in fits])),
         "seconds": time.perf_counter() - started,
     }
     return ResponseEstimate(
         categories=categories, groups=group_table, shared=shared.cast(SHARED_SCHEMA), pooled=pooled, cuts=cuts, info=info
     )
+
+
+def _final_stage(
+    final: _Final, cats: np.ndarray, ident: list[str], pool: np.ndarray, masks: dict, groups: pl.DataFrame, items: np.ndarray
+) -> tuple[tuple[float, float], dict, list[dict], list[dict] | None]:
+    """One repetition's final stage: the pooled slope over `pool`, each identified category's slope
+    and group deviations, and the groups' relative effects shared by all identified categories."""
+    beta, V = _cluster_fit(np.ones((int(pool.sum()), 1)), final.subset(pool), items[pool])
+    slopes, devs = {}, []
+    for c in ident:
+        m = masks[c]
+        slope, se, d = _category_fit(final.subset(m), groups.filter(pl.Series(m)), items[m])
+        slopes[c] = (slope, se)
+        devs += [{"category": c, **row} for row in d]
+    shared = None
+    if ident:
+        shared = _shared_fit(
+            final.subset(pool), cats[pool], {c: v[0] for c, v in slopes.items()}, groups.filter(pl.Series(pool)), items[pool]
+        )
+    return (float(beta[0]), float(np.sqrt(V[0, 0]))), slopes, devs, shared
+
+
+def _keep_well_posed(logistic: tuple, linear: tuple) -> tuple:
+    """The logistic final stage's results, except where its score is ill-posed: a category whose
+    slope or SE is not finite, or whose SE exceeds ILL_POSED_SE_RATIO x the linear stage's (the
+    instrument T − m_w makes the Jacobian non-symmetric; with few purchases in a group it can be
+    near-singular), keeps the linear stage's slope and deviations; so does the pooled slope and the
+    shared fit. Returns (pooled, slopes, devs, shared, the categories that fell back)."""
+    (pooled, slopes, devs, shared), (pooled_lin, slopes_lin, devs_lin, shared_lin) = logistic, linear
+
+    def bad(fit: tuple[float, float], ref: tuple[float, float]) -> bool:
+        return not (np.isfinite(fit[0]) and np.isfinite(fit[1]) and fit[1] <= ILL_POSED_SE_RATIO * ref[1])
+
+    failed = {c for c in slopes if bad(slopes[c], slopes_lin[c])}
+    slopes = {c: slopes_lin[c] if c in failed else v for c, v in slopes.items()}
+    devs = [d for d in devs if d["category"] not in failed] + [d for d in devs_lin if d["category"] in failed]
+    if shared is not None and not all(np.isfinite(d["dev"]) and np.isfinite(d["dev_se"]) or np.isnan(d["dev_se"]) for d in shared):
+        shared = shared_lin
+    return (pooled_lin if bad(pooled, pooled_lin) else pooled), slopes, devs, shared, failed
 
 
 def _combine_rows(per_repeat: list[list[dict]], keys: list[str]) -> pl.DataFrame:
