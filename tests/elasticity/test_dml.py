@@ -221,8 +221,18 @@ def test_the_logistic_score_with_the_regressor_as_instrument_is_the_logistic_reg
 
 
 def test_an_ill_posed_logistic_stage_keeps_the_linear_result():
-    linear = ((0.03, 0.002), {"A": (0.04, 0.003), "B": (0.02, 0.004)}, [{"category": "A", "dev": 0.001}, {"category": "B", "dev": 0.002}], None)
-    logistic = ((0.035, 0.002), {"A": (0.045, 0.003), "B": (-0.1, 4000.0)}, [{"category": "A", "dev": 0.0}, {"category": "B", "dev": 9.0}], None)
+    linear = (
+        (0.03, 0.002),
+        {"A": (0.04, 0.003), "B": (0.02, 0.004)},
+        [{"category": "A", "dev": 0.001}, {"category": "B", "dev": 0.002}],
+        None,
+    )
+    logistic = (
+        (0.035, 0.002),
+        {"A": (0.045, 0.003), "B": (-0.1, 4000.0)},
+        [{"category": "A", "dev": 0.0}, {"category": "B", "dev": 9.0}],
+        None,
+    )
     pooled, slopes, devs, _, failed = dml._keep_well_posed(logistic, linear)
     assert failed == {"B"} and slopes == {"A": (0.045, 0.003), "B": (0.02, 0.004)} and pooled == (0.035, 0.002)
     assert sorted(d["dev"] for d in devs) == [0.0, 0.002]
