@@ -347,13 +347,21 @@ DIFFERENCES = (("stack", "lightgbm"), ("tcn", "lightgbm"), ("stack", "tcn"))
 
 def model_differences(predictions: pl.DataFrame) -> pl.DataFrame:
     """Paired household-bootstrap differences (a − b, 90 % interval, verdict "tie" when it covers 0)
-    in test BCE, ROC-AUC and F1 under one F1-optimal cut-off per category (fitted on validation)."""
+    in test BCE, ROC-AUC and F1 under one F1-optimal cut-off per category (fitted on validation), per
+    fold; with several folds also over all of them together (fold empty)."""
     from offerwise.model.evidence import paired_bootstrap
 
     present = set(predictions.get_column("model").unique().to_list())
     pairs = [(a, b) for a, b in DIFFERENCES if {a, b} <= present]
+    pooled = [False, True] if predictions.get_column("fold").n_unique() > 1 else [False]
     return pl.concat(
-        [paired_bootstrap(predictions, a, b, metric=m) for a, b in pairs for m in ("bce", "roc_auc", "f1")], how="diagonal_relaxed"
+        [
+            paired_bootstrap(predictions, a, b, metric=m, pool_folds=pool)
+            for pool in pooled
+            for a, b in pairs
+            for m in ("bce", "roc_auc", "f1")
+        ],
+        how="diagonal_relaxed",
     )
 
 

@@ -119,3 +119,23 @@ def test_bad_arguments(predictions: pl.DataFrame) -> None:
         metric_intervals(predictions, "bce", n_boot=0)
     with pytest.raises(ValueError, match="level"):
         metric_intervals(predictions, "bce", level=1.5)
+
+
+@pytest.mark.parametrize("metric", ["bce", "f1"])
+def test_pooled_folds_score_every_fold_s_rows_together(metric: str) -> None:
+    """Two folds pooled: the estimate is the metric over both folds' test rows, each scored as in its
+    own fold (F1: its own fold's cut-off), and the interval is narrower than a single fold's."""
+    first, second = _predictions(seed=1), _predictions(seed=2).with_columns(fold=pl.lit(1, pl.Int32), period=pl.col("period") + 1)
+    both = pl.concat([first, second])
+    per_fold = paired_bootstrap(both, "good", "bad", metric=metric, n_boot=200)
+    pooled = paired_bootstrap(both, "good", "bad", metric=metric, n_boot=200, pool_folds=True)
+    assert per_fold.get_column("fold").to_list() == [0, 0, 1, 1] and pooled.get_column("fold").null_count() == 2
+    assert (pooled.get_column("rows") == 600).all()
+    for category in ("Bakery", "Dairy"):
+        row = pooled.filter(pl.col("category") == category).row(0, named=True)
+        folds = per_fold.filter(pl.col("category") == category)
+        if metric == "bce":  # equal rows per fold: the pooled BCE difference is the folds' mean
+            assert row["estimate"] == pytest.approx(folds.get_column("estimate").mean())
+        else:
+            assert folds.get_column("estimate").min() <= row["estimate"] <= folds.get_column("estimate").max()
+        assert row["high"] - row["low"] < (folds.get_column("high") - folds.get_column("low")).min()

@@ -27,6 +27,7 @@ from offerwise.thresholds.decide import _cutoffs
 Metric = Literal["bce", "roc_auc", "f1"]
 HIGHER_IS_BETTER = {"bce": False, "roc_auc": True, "f1": True}
 _EPS = 1e-7  # metrics.bce's clip
+_POOLED_FOLD = -1  # the draws' seed key of the folds pooled
 _CELLS = 2_000_000  # draws × score levels held at once by the AUC computation
 
 
@@ -151,8 +152,13 @@ def paired_bootstrap(
     n_boot: int = 200,
     seed: int = 0,
     level: float = 0.90,
+    pool_folds: bool = False,
 ) -> pl.DataFrame:
     """Difference a − b of a test-split metric with a household-bootstrap interval, per fold and category.
+
+    pool_folds: one row per category over the test rows of every fold together (fold null), each
+    row scored as in its own fold (F1: its fold's cut-off); a household is drawn once for all folds,
+    since its rows in different fortnights are correlated too.
 
     Rows are paired: only (customer_id, item_id[, period]) present for both models count. For
     "f1" the decisions are `decisions` (customer_id, item_id, category, model, label, predicted, and
@@ -166,6 +172,8 @@ def paired_bootstrap(
     """
     _check(metric, n_boot, level)
     rows = _scored(predictions, metric, decisions)
+    if pool_folds:
+        rows = rows.with_columns(fold=pl.lit(_POOLED_FOLD, pl.Int32))
     for name, model in (("model_a", model_a), ("model_b", model_b)):
         if rows.filter(pl.col("model") == model).height == 0:
             raise ValueError(f"{name}: no test rows for model {model!r}")
@@ -181,7 +189,7 @@ def paired_bootstrap(
             est_b, draws_b = _metric(metric, counts, hh, y, g.get_column("score_b").to_numpy().astype(np.float64))
             estimate, (low, high) = est_a - est_b, _interval(draws_a - draws_b, level)
             verdict = _verdict(sign * low, sign * high)
-            out.append((fold, category, metric, model_a, model_b, g.height, estimate, low, high, verdict))
+            out.append((None if pool_folds else fold, category, metric, model_a, model_b, g.height, estimate, low, high, verdict))
     schema = {
         "fold": pl.Int32,
         "category": pl.String,

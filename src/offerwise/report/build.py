@@ -120,8 +120,8 @@ def build_report(
             f1_wide.select("category", *sorted(c for c in f1_wide.columns if c != "category")),
         ),
         (
-            "Model differences on the backtest's fortnight: a − b with a 90 % household-bootstrap interval (tie: the interval covers 0; "
-            "for BCE lower is better)",
+            "Model differences on the backtest's fortnights (every fold together when there are several): a − b with a 90 % "
+            "household-bootstrap interval (tie: the interval covers 0; for BCE lower is better)",
             _differences(evaluation),
         ),
         (
@@ -150,9 +150,11 @@ def build_report(
 
 
 def _differences(evaluation: Path) -> pl.DataFrame:
-    """model_differences.csv as one compact row per category and comparison."""
+    """model_differences.csv as one compact row per category and comparison: over every backtest
+    fold together when there are several (the rows with an empty fold), else the one fold."""
     diff = pl.read_csv(evaluation / "model_differences.csv")
-    diff = diff.filter(pl.col("fold") == diff.get_column("fold").max())
+    pooled = diff.filter(pl.col("fold").is_null())
+    diff = pooled if pooled.height else diff.filter(pl.col("fold") == diff.get_column("fold").max())
     cell = pl.format("{} [{}, {}] {}", *(pl.col(c).round(4) for c in ("estimate", "low", "high")), pl.col("verdict").fill_null("–"))
     return (
         diff.with_columns(comparison=pl.col("model_a") + " − " + pl.col("model_b"), cell=cell)
