@@ -106,6 +106,8 @@ class ModelConfig(_Stage):
     # The stack fitted on validation: "logistic" (two weights and an intercept) or "convex" (a weighted
     # average of the two logits, no intercept: the level stays the parts', not the validation fortnight's).
     stack_form: Literal["logistic", "convex"] = "convex"
+    # Fold k's stack weights from the validation fortnights of folds <= k, or of fold k only (model/stack.py).
+    stack_validation: Literal["past_folds", "fold"] = "past_folds"
     seed: int = 0
     threads: int | None = None  # None: every core torch sees
     train_workers: int = Field(0, ge=0)  # > 0: the TCN trains data-parallel (DDP) on this many Ray Train workers (model/distributed.py)

@@ -277,8 +277,10 @@ def evaluate(
         predictions = score_rows(
             score_shard(p.frame, entries=entries, models=models, splits=p.splits, status_quo=p.status_quo, validation_sq=p.validation_sq)
         )
-    form = io.read_json(models / "training.json").get("config", {}).get("model", {}).get("stack_form", "convex")
-    weights = fit_stack(predictions, form=form)  # on each fold's validation rows only
+    model_cfg = io.read_json(models / "training.json").get("config", {}).get("model", {})
+    weights = fit_stack(  # on validation rows only: each fold's own, and by default the earlier folds' too
+        predictions, form=model_cfg.get("stack_form", "convex"), validation=model_cfg.get("stack_validation", "past_folds")
+    )
     predictions = pl.concat([predictions, apply_stack(predictions, weights)])
     metrics = metrics_table(predictions)
     io.write_parquet(predictions, out / "predictions.parquet")

@@ -169,3 +169,26 @@ def test_convex_form_keeps_the_parts_level_when_validation_shifts_it() -> None:
 def test_unknown_form_is_refused(synthetic: pl.DataFrame) -> None:
     with pytest.raises(ValueError, match="form"):
         fit_stack(synthetic, form="mean")
+
+
+def test_a_fold_s_weights_use_its_own_and_earlier_validation_never_later() -> None:
+    """Fold 1 fits on the validation fortnights of folds 0 and 1 ("past_folds"), fold 0 on its own:
+    changing fold 1's labels leaves fold 0's weights alone; "fold" uses each fold's rows only."""
+    rng = np.random.default_rng(9)
+    early = _frame(rng, "Bakery", 4000, (1.0, 0.0, 0.0), fold=0)  # the TCN alone explains fold 0
+    late = _frame(rng, "Bakery", 4000, (0.0, 1.0, 0.0), fold=1, start=10**6)  # LightGBM alone fold 1
+    both = pl.concat([early, late])
+    past = fit_stack(both, form="convex", shrinkage=0.0)
+    own = fit_stack(both, form="convex", shrinkage=0.0, validation="fold")
+    w = {
+        (f, v): t.filter((pl.col("fold") == f) & (pl.col("category") == "Bakery")).get_column("w_tcn").item()
+        for v, t in (("past", past), ("own", own))
+        for f in (0, 1)
+    }
+    assert w[(0, "past")] == w[(0, "own")] > 0.85 and w[(1, "own")] < 0.15
+    assert w[(1, "own")] < w[(1, "past")] < w[(0, "past")]  # fold 1 weighs both fortnights
+    assert past.filter(pl.col("fold") == 1).get_column("n_validation").max() == 8000
+    flipped = pl.concat([early, late.with_columns(label=1 - pl.col("label"))])
+    assert fit_stack(flipped, form="convex", shrinkage=0.0).filter(pl.col("fold") == 0).equals(past.filter(pl.col("fold") == 0))
+    with pytest.raises(ValueError, match="validation"):
+        fit_stack(both, validation="all")

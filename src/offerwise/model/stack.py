@@ -19,8 +19,12 @@ validation rows shrink. ``c`` (``DEFAULT_SHRINKAGE`` = 50) is in log-loss units 
 coefficient: one validation row carries about p(1-p)·logit² ≈ 0.1-0.5 of curvature, so a category
 with ~30 rows sits close to the pooled fit and one with a few thousand rows is essentially its own.
 
-Folds are fitted separately: fold k+1's validation period is fold k's test period, so weights
-pooled over folds would see the labels they are later scored on.
+Fold k's weights are fitted on the validation rows of folds <= k (``validation = "past_folds"``,
+the default; each fold's rows scored by that fold's models), or on fold k's alone (``"fold"``).
+Every one of those fortnights ends before fold k's test fortnight, so no weight sees a label it is
+scored on; a later fold's are never used (fold k+1's validation period is fold k's test period).
+One fortnight of validation moved the pooled TCN weight between 0.30 and 0.50 from fold to fold on
+the Complete Journey; the earlier folds' fortnights steady it (docs/results.md).
 """
 
 from __future__ import annotations
@@ -115,25 +119,34 @@ def _paired(predictions: pl.DataFrame) -> pl.DataFrame:
     ).drop("p_tcn", "p_lightgbm")
 
 
-def fit_stack(predictions: pl.DataFrame, *, shrinkage: float = DEFAULT_SHRINKAGE, form: str = "convex") -> pl.DataFrame:
+VALIDATION = ("past_folds", "fold")
+
+
+def fit_stack(
+    predictions: pl.DataFrame, *, shrinkage: float = DEFAULT_SHRINKAGE, form: str = "convex", validation: str = "past_folds"
+) -> pl.DataFrame:
     """Fit the stack on the validation rows that have both a TCN and a LightGBM probability.
 
     Columns: fold, category, w_tcn, w_lightgbm, intercept, n_validation — one row per fold and
     category plus one per fold with category "__pooled__" (the unshrunk fit on all categories,
     used for categories absent from validation). Weights are >= 0. `form` (model.stack_form):
     "convex" (w_tcn + w_lightgbm = 1, no intercept; `_fit_convex`) or "logistic" (two weights and an
-    intercept).
+    intercept). `validation` (model.stack_validation): fold k fits on the validation rows of folds <= k
+    ("past_folds") or of fold k only ("fold"); n_validation counts the rows used.
     """
     if not shrinkage >= 0:
         raise ValueError(f"shrinkage: must be >= 0, got {shrinkage}")
     if form not in FORMS:
         raise ValueError(f"form: one of {sorted(FORMS)}, got {form!r}")
+    if validation not in VALIDATION:
+        raise ValueError(f"validation: one of {list(VALIDATION)}, got {validation!r}")
     fit = FORMS[form]
     paired = _paired(predictions).filter(pl.col("split") == "validation")
     if paired.height == 0:
         raise ValueError("predictions: no validation rows with both 'tcn' and 'lightgbm' probabilities")
     rows = []
-    for (fold,), part in paired.sort("fold", "category").group_by("fold", maintain_order=True):
+    for fold in sorted(paired.get_column("fold").unique().to_list()):
+        part = paired.filter((pl.col("fold") <= fold) if validation == "past_folds" else (pl.col("fold") == fold)).sort("fold", "category")
         X = part.select("logit_tcn", "logit_lightgbm").to_numpy()
         y = part.get_column("label").to_numpy().astype(np.float64)
         pooled = fit(X, y, None, 0.0)
