@@ -120,7 +120,7 @@ class ModelConfig(_Stage):
 
 
 class ResponseConfig(_Stage):
-    periods: int = Field(8, ge=1)  # labelled periods up to the cutoff that the offer-response estimate learns from
+    periods: int = Field(16, ge=1)  # labelled periods up to the cutoff the offer-response estimate learns from (docs/response.md: 8 vs 16)
     max_rows: int = Field(200_000, ge=1000)  # rows sampled from them (stratified by category; docs/results.md: the time it costs)
     folds: int = Field(2, ge=2)  # cross-fitting folds (grouped by item), each split repeated twice
     final_stage: Literal["linear", "logistic"] = "linear"  # residual regression, or the partially linear logistic score (docs/response.md)

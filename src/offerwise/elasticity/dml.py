@@ -744,7 +744,7 @@ def estimate_response(
     features: list[Feature],
     *,
     cutoff: int,
-    periods: int = 8,
+    periods: int = 16,
     max_rows: int = 200_000,
     level: float = 0.90,
     seed: int = 0,
