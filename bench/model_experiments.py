@@ -28,10 +28,10 @@ from offerwise import pipeline
 from offerwise.config import Config
 from offerwise.model.baselines import LightGBMBaseline
 from offerwise.model.metrics import bce
-from offerwise.model.pipeline import ALL, _masks, make_slice
+from offerwise.model.pipeline import ALL, make_slice, slice_tensors
 from offerwise.model.stack import apply_stack, fit_stack
-from offerwise.model.tcn import TCNModel
-from offerwise.model.tensors import Encoders, to_tensors
+from offerwise.model.tcn import OFFER, TCNModel
+from offerwise.model.tensors import Encoders
 
 
 def _scores(name: str, p: np.ndarray, t, m: dict, cats: np.ndarray) -> list[dict]:
@@ -86,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = Config.from_toml(args.config).model
     prep = pipeline.read_prepared(args.prepared)
-    frame = prep.frame.filter(pl.col("category").is_in(args.categories.split(",")))
+    frame = prep.frame if args.categories == ALL else prep.frame.filter(pl.col("category").is_in(args.categories.split(",")))
     sq, results = prep.status_quo_of(args.fold), []
     for name, overrides in json.loads(args.variants).items():
         overrides = dict(overrides)
@@ -94,11 +94,20 @@ def main() -> None:
         as_decided = bool(overrides.pop("validation_as_decided", False))
         features = [f for f in prep.features if f.name not in drop]
         vcfg = cfg.model_validate({**cfg.model_dump(), **overrides})
-        sl = make_slice(frame, prep.splits, args.fold, ALL, sq, validation_as_decided=as_decided)
+        sl = make_slice(
+            frame, prep.splits, args.fold, ALL, sq, validation_as_decided=as_decided, validation_sq=prep.validation_sq_of(args.fold)
+        )
         train = pl.col("period").is_in(sl.train_periods)
-        enc = Encoders.fit(sl.frame, features, train, hashed={"customer_id": vcfg.customer_buckets}, clip=vcfg.input_clip)
-        t = to_tensors(sl.frame, enc)
-        m, cats = _masks(t, sl), t.keys.get_column("category").to_numpy()
+        enc = Encoders.fit(
+            sl.frame,
+            features,
+            train,
+            hashed={"customer_id": vcfg.customer_buckets},
+            clip=vcfg.input_clip,
+            linear=[OFFER],
+        )
+        t, m = slice_tensors(sl, enc)  # as the pipeline trains: validation inputs as decided when asked for
+        cats = t.keys.get_column("category").to_numpy()
         started = time.perf_counter()
         tcn = TCNModel(config=vcfg, encoders=enc).fit(t, m["train"], m["validation"], progress=False)
         seconds = time.perf_counter() - started

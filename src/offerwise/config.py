@@ -76,7 +76,8 @@ class ModelConfig(_Stage):
     weight_norm: bool = True
     hidden: list[int] = [64, 32, 16]  # the paper's 3 fully connected ReLU layers
     max_embedding: int = Field(16, ge=1)
-    input_clip: float | None = Field(None, gt=0)  # standardised continuous inputs clipped to +-input_clip sds; None: not clipped
+    # Standardised continuous inputs (the offer excepted: its term stays linear) clipped to +-input_clip sds; None: not clipped.
+    input_clip: float | None = Field(None, gt=0)
     customer_buckets: int | None = Field(0, ge=0)  # consumer id input: 0 none, N hashed into N buckets, None one code per consumer
     offer_term: bool = True  # logit += slope(static inputs) x offer_t: a direct, per-pair offer response
     offer_lr_multiplier: float = Field(1.0, gt=0)  # the offer term's learning rate, x lr

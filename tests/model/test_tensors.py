@@ -79,3 +79,16 @@ def test_clip_bounds_standardised_inputs_and_keeps_the_rest() -> None:
     assert Encoders(**clipped_enc.to_dict()).clip == 1.5
     with pytest.raises(ValueError, match="'clip' parameter of Encoders.fit must be None or > 0"):
         Encoders.fit(frame, features, pl.lit(True), clip=0.0)
+
+
+def test_linear_columns_are_never_clipped() -> None:
+    """The offer term's input must stay linear in the offer: a clipped offer would flatten every
+    counterfactual curve beyond the clip."""
+    frame, features = _frame()
+    frame = frame.with_columns(x=pl.Series([1.0, 1.0, 1.0, 1.0, 1.0, 1_000.0]), z=pl.Series([1.0, 1.0, 1.0, 1.0, 1.0, 1_000.0]))
+    features = [*features, Feature("z", "offer", "temporal_continuous", "float32", "z")]
+    enc = Encoders.fit(frame, features, pl.lit(True), clip=1.5, linear=["z", "not_a_column"])
+    t = to_tensors(frame, enc)
+    x, z = t.tc[..., 0].ravel(), t.tc[..., 1].ravel()
+    assert x.max() == pytest.approx(1.5) and z.max() > 2.0
+    assert Encoders(**enc.to_dict()).linear == ["z"]

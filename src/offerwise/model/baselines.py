@@ -9,7 +9,7 @@ import lightgbm as lgb
 import numpy as np
 
 from offerwise.config import ModelConfig
-from offerwise.model.tensors import SequenceTensors
+from offerwise.model.tensors import SequenceTensors, last_periods
 
 
 def flat_features(t: SequenceTensors, id_columns: list[int]) -> tuple[np.ndarray, list[int]]:
@@ -36,9 +36,7 @@ class LightGBMBaseline:
 
     def fit(self, data: SequenceTensors, train_mask: np.ndarray, val_mask: np.ndarray) -> LightGBMBaseline:
         X, cats = flat_features(data, self.id_columns)
-        if self.config.lightgbm_train_periods is not None:  # a row model: recent periods carry the history in their features
-            periods = np.flatnonzero(train_mask.any(axis=0))
-            train_mask = train_mask & np.isin(np.arange(train_mask.shape[1]), periods[-self.config.lightgbm_train_periods :])[None, :]
+        train_mask = last_periods(train_mask, self.config.lightgbm_train_periods)  # a row model: recent rows' features carry the history
         params = {
             "objective": "binary",
             "learning_rate": self.config.lightgbm_learning_rate,

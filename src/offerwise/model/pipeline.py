@@ -18,7 +18,7 @@ from offerwise.elasticity.reference import rule_of
 from offerwise.features.manifest import Feature
 from offerwise.model.baselines import LightGBMBaseline, RecencyFrequencyRule
 from offerwise.model.metrics import average_precision, bce, roc_auc
-from offerwise.model.tcn import TCNModel
+from offerwise.model.tcn import OFFER, TCNModel
 from offerwise.model.tensors import Encoders, SequenceTensors, to_tensors
 
 ALL = "__all__"
@@ -178,7 +178,12 @@ def train_slice(
     cfg.train_workers > 0 (on the cluster `runtime` names), each worker reading its own panel
     `shards` through `slicer` (rows -> this slice) when given."""
     enc = Encoders.fit(
-        sl.frame, features, pl.col("period").is_in(sl.train_periods), hashed={"customer_id": cfg.customer_buckets}, clip=cfg.input_clip
+        sl.frame,
+        features,
+        pl.col("period").is_in(sl.train_periods),
+        hashed={"customer_id": cfg.customer_buckets},
+        clip=cfg.input_clip,
+        linear=[OFFER],
     )
     t, m = slice_tensors(sl, enc)
     tcn = TCNModel(config=cfg, encoders=enc)

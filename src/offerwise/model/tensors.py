@@ -28,6 +28,7 @@ class Encoders:
     std: dict[str, float]
     hashed: dict[str, int] = field(default_factory=dict)  # categorical column -> buckets (codes 1..buckets, no levels)
     clip: float | None = None  # standardised inputs clipped to +-clip: a few rows 100s of sds out (lag skews, kurtoses) swamp a layer
+    linear: list[str] = field(default_factory=list)  # continuous columns never clipped (the offer term's input: its response stays linear)
 
     @classmethod
     def fit(
@@ -38,9 +39,11 @@ class Encoders:
         *,
         hashed: dict[str, int | None] | None = None,
         clip: float | None = None,
+        linear: list[str] | None = None,
     ) -> Encoders:
         """hashed: column -> buckets; None keeps one code per level, 0 leaves the column out.
-        clip: standardised continuous inputs are clipped to [-clip, clip] (None: not clipped)."""
+        clip: standardised continuous inputs are clipped to [-clip, clip] (None: not clipped).
+        linear: continuous columns kept standardised only, never clipped."""
         if clip is not None and not clip > 0:
             raise ValueError(f"The 'clip' parameter of Encoders.fit must be None or > 0. Got {clip} instead.")
         hashed = hashed or {}
@@ -68,12 +71,16 @@ class Encoders:
             std={c: float(stats[f"s_{c}"] or 1.0) or 1.0 for c in conts},
             hashed=buckets,
             clip=clip,
+            linear=[c for c in (linear or []) if c in conts],
         )
 
     def scaled(self, column: str) -> pl.Expr:
-        """A continuous column standardised with the training-row mean and sd (and clipped), as float32."""
+        """A continuous column standardised with the training-row mean and sd (and clipped unless it
+        is in `linear`), as float32."""
         z = (pl.col(column).cast(pl.Float64) - self.mean[column]) / self.std[column]
-        return (z if self.clip is None else z.clip(-self.clip, self.clip)).cast(pl.Float32).alias(column)
+        if self.clip is not None and column not in self.linear:
+            z = z.clip(-self.clip, self.clip)
+        return z.cast(pl.Float32).alias(column)
 
     def cardinalities(self, columns: list[str]) -> tuple[int, ...]:
         return tuple(self.hashed[c] + 1 if c in self.hashed else len(self.levels[c]) + 1 for c in columns)
@@ -99,6 +106,14 @@ class SequenceTensors:
     y: np.ndarray  # (P, T) float32
     period: np.ndarray  # (T,) the periods covered
     keys: pl.DataFrame  # (P) customer_id, item_id, category, relevant_from_fold
+
+
+def last_periods(mask: np.ndarray, n: int | None) -> np.ndarray:
+    """A (P, T) target mask restricted to its last n periods with any target (None: unchanged)."""
+    if n is None:
+        return mask
+    periods = np.flatnonzero(mask.any(axis=0))
+    return mask & np.isin(np.arange(mask.shape[1]), periods[-n:])[None, :]
 
 
 def _codes(frame: pl.DataFrame, column: str, levels: list[str]) -> np.ndarray:
