@@ -1,0 +1,86 @@
+"""Experiment: where to fit the TCN's intercept shift (model.calibrate), measured offline.
+
+Trains the TCN as `make run` does (configs/make-run.toml, every category, one shared model) on one
+fold of a prepared panel without the shift, then solves the shift on the validation fortnight
+plus the last k − 1 training fortnights (k = 0: no shift; k = 1: the shipped "intercept") and prints
+one JSON line: per k, the shift and the decided fortnight's test BCE over the six largest
+Complete Journey departments (every category elsewhere), and with a simulator's data folder the
+mean absolute error to the true purchase probabilities.
+
+    python bench/calibration_shift.py PREPARED FOLD [SIMULATOR_DATA]
+    python bench/calibration_shift.py results-work/models/prepared 2
+    python bench/calibration_shift.py results-work/simulator-models/seed1/prepared 0 results-work/simulator-models/seed1/data
+
+docs/results.md (session 7) has the table; nothing is written to bench/results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+import numpy as np
+import polars as pl
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+from offerwise import pipeline
+from offerwise.config import Config
+from offerwise.model.metrics import bce
+from offerwise.model.pipeline import ALL, make_slice, slice_tensors
+from offerwise.model.tcn import OFFER, TCNModel
+from offerwise.model.tensors import Encoders, last_periods
+
+prepared, fold, data = Path(sys.argv[1]), int(sys.argv[2]), (Path(sys.argv[3]) if len(sys.argv) > 3 else None)
+cfg = Config.from_toml(Path("configs/make-run.toml")).model.model_copy(update={"calibrate": "none"})
+prep = pipeline.read_prepared(prepared)
+sl = make_slice(
+    prep.frame, prep.splits, fold, ALL, prep.status_quo_of(fold), validation_as_decided=True, validation_sq=prep.validation_sq_of(fold)
+)
+enc = Encoders.fit(
+    sl.frame,
+    prep.features,
+    pl.col("period").is_in(sl.train_periods),
+    hashed={"customer_id": cfg.customer_buckets},
+    clip=cfg.input_clip,
+    linear=[OFFER],
+)
+t, m = slice_tensors(sl, enc)
+tcn = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=False)
+p = tcn.predict_proba(t).astype(np.float64)
+z = logit(np.clip(p, 1e-7, 1 - 1e-7))
+test_col = int(np.flatnonzero(m["test"][0])[0])
+cats = t.keys.get_column("category").to_numpy()
+big = ["GROCERY", "PRODUCE", "DRUG GM", "MEAT-PCKGD", "MEAT", "DELI"]
+sel = np.isin(cats, big) if np.isin(cats, big).any() else np.ones(cats.size, bool)
+truth = None
+if data is not None:
+    anchor, days = dt.date.fromisoformat(prep.manifest["anchor"]), int(prep.manifest["period_days"])
+    g = pl.read_parquet(data / "ground_truth.parquet").with_columns(
+        period=((pl.col("period_start") - pl.lit(anchor)).dt.total_days() // days)
+    )
+    test_period = int(t.period[test_col])
+    keys = t.keys.select("customer_id", "item_id").with_row_index("row")
+    g = (
+        g.filter(pl.col("period") == test_period)
+        .select("customer_id", "item_id", "true_probability")
+        .cast({"customer_id": keys.schema["customer_id"], "item_id": keys.schema["item_id"]})
+    )
+    truth = keys.join(g, on=["customer_id", "item_id"], how="left").sort("row").get_column("true_probability").to_numpy()
+out = {"prepared": str(prepared), "fold": fold}
+for k in (0, 1, 2, 4, 8):
+    if k == 0:
+        shift = 0.0
+    else:
+        mask = m["validation"] | last_periods(m["train"], k - 1) if k > 1 else m["validation"]
+        rate = float(t.y[mask].mean())
+        shift = brentq(lambda a: float(np.mean(expit(z[mask] + a))) - rate, -10, 10)
+    q = expit(z[:, test_col] + shift)
+    y = t.y[:, test_col]
+    lab = ~np.isnan(y) if np.issubdtype(y.dtype, np.floating) else np.ones(y.size, bool)
+    row = {"shift": round(shift, 4), "bce": bce(y[sel & lab], q[sel & lab])}
+    if truth is not None:
+        ok = sel & ~np.isnan(truth)
+        row["mae"] = float(np.mean(np.abs(q[ok] - truth[ok])))
+    out[f"k{k}"] = row
+print(json.dumps(out), flush=True)
