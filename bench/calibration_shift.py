@@ -20,10 +20,12 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+
 import numpy as np
 import polars as pl
 from scipy.optimize import brentq
 from scipy.special import expit, logit
+
 from offerwise import pipeline
 from offerwise.config import Config
 from offerwise.model.metrics import bce
