@@ -76,7 +76,8 @@ for k in (0, 1, 2, 4, 8):
     else:
         mask = m["validation"] | last_periods(m["train"], k - 1) if k > 1 else m["validation"]
         rate = float(t.y[mask].mean())
-        shift = brentq(lambda a: float(np.mean(expit(z[mask] + a))) - rate, -10, 10)
+        zm = z[mask]
+        shift = brentq(lambda a, zm=zm, rate=rate: float(np.mean(expit(zm + a))) - rate, -10, 10)
     q = expit(z[:, test_col] + shift)
     y = t.y[:, test_col]
     lab = ~np.isnan(y) if np.issubdtype(y.dtype, np.floating) else np.ones(y.size, bool)
