@@ -29,9 +29,9 @@ from scipy.special import expit, logit
 from offerwise import pipeline
 from offerwise.config import Config
 from offerwise.model.metrics import bce
-from offerwise.model.pipeline import ALL, make_slice, slice_tensors
-from offerwise.model.tcn import OFFER, TCNModel
-from offerwise.model.tensors import Encoders, last_periods
+from offerwise.model.pipeline import ALL, fit_encoders, make_slice, slice_tensors
+from offerwise.model.tcn import TCNModel
+from offerwise.model.tensors import last_periods
 
 prepared, fold, data = Path(sys.argv[1]), int(sys.argv[2]), (Path(sys.argv[3]) if len(sys.argv) > 3 else None)
 cfg = Config.from_toml(Path("configs/make-run.toml")).model.model_copy(update={"calibrate": "none"})
@@ -39,14 +39,7 @@ prep = pipeline.read_prepared(prepared)
 sl = make_slice(
     prep.frame, prep.splits, fold, ALL, prep.status_quo_of(fold), validation_as_decided=True, validation_sq=prep.validation_sq_of(fold)
 )
-enc = Encoders.fit(
-    sl.frame,
-    prep.features,
-    pl.col("period").is_in(sl.train_periods),
-    hashed={"customer_id": cfg.customer_buckets},
-    clip=cfg.input_clip,
-    linear=[OFFER],
-)
+enc = fit_encoders(sl, prep.features, cfg)
 t, m = slice_tensors(sl, enc)
 tcn = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=False)
 p = tcn.predict_proba(t).astype(np.float64)

@@ -28,10 +28,9 @@ from offerwise import pipeline
 from offerwise.config import Config
 from offerwise.model.baselines import LightGBMBaseline
 from offerwise.model.metrics import bce
-from offerwise.model.pipeline import ALL, make_slice, slice_tensors
+from offerwise.model.pipeline import ALL, fit_encoders, make_slice, slice_tensors
 from offerwise.model.stack import apply_stack, fit_stack
-from offerwise.model.tcn import OFFER, TCNModel
-from offerwise.model.tensors import Encoders
+from offerwise.model.tcn import TCNModel
 
 
 def _scores(name: str, p: np.ndarray, t, m: dict, cats: np.ndarray) -> list[dict]:
@@ -97,15 +96,7 @@ def main() -> None:
         sl = make_slice(
             frame, prep.splits, args.fold, ALL, sq, validation_as_decided=as_decided, validation_sq=prep.validation_sq_of(args.fold)
         )
-        train = pl.col("period").is_in(sl.train_periods)
-        enc = Encoders.fit(
-            sl.frame,
-            features,
-            train,
-            hashed={"customer_id": vcfg.customer_buckets},
-            clip=vcfg.input_clip,
-            linear=[OFFER],
-        )
+        enc = fit_encoders(sl, features, vcfg)
         t, m = slice_tensors(sl, enc)  # as the pipeline trains: validation inputs as decided when asked for
         cats = t.keys.get_column("category").to_numpy()
         started = time.perf_counter()

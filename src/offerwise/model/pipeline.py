@@ -153,6 +153,13 @@ def _validation_as_decided(t: SequenceTensors, sl: Slice, enc: Encoders) -> Sequ
     return t
 
 
+def fit_encoders(sl: Slice, features: list[Feature], cfg: ModelConfig) -> Encoders:
+    """The encoders a slice's models train with: statistics of its training periods, the consumer id
+    as cfg.customer_buckets says, the offer never clipped (its term stays linear in the offer)."""
+    train = pl.col("period").is_in(sl.train_periods)
+    return Encoders.fit(sl.frame, features, train, hashed={"customer_id": cfg.customer_buckets}, clip=cfg.input_clip, linear=[OFFER])
+
+
 def slice_tensors(sl: Slice, enc: Encoders) -> tuple[SequenceTensors, dict[str, np.ndarray]]:
     """A slice's tensors (validation inputs as decided) and its train / validation / test masks."""
     t = _validation_as_decided(to_tensors(sl.frame, enc), sl, enc)  # the decided period is never in a loss
@@ -177,14 +184,7 @@ def train_slice(
     """Fit the three models on one slice and save them under `out`; the TCN on Ray Train when
     cfg.train_workers > 0 (on the cluster `runtime` names), each worker reading its own panel
     `shards` through `slicer` (rows -> this slice) when given."""
-    enc = Encoders.fit(
-        sl.frame,
-        features,
-        pl.col("period").is_in(sl.train_periods),
-        hashed={"customer_id": cfg.customer_buckets},
-        clip=cfg.input_clip,
-        linear=[OFFER],
-    )
+    enc = fit_encoders(sl, features, cfg)
     t, m = slice_tensors(sl, enc)
     tcn = TCNModel(config=cfg, encoders=enc)
     if cfg.train_workers:
