@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from scipy.special import expit
+import statsmodels.api as sm
 
 from offerwise import pipeline
 from offerwise.config import Config
@@ -60,13 +60,9 @@ def _truth(out: Path, p: pipeline.Prepared, like: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def offset_mle(t: np.ndarray, y: np.ndarray, offset: np.ndarray, steps: int = 30) -> float:
-    """The logistic slope of y on t with a known offset (Newton's method: one parameter, concave)."""
-    k = 0.0
-    for _ in range(steps):
-        p = expit(k * t + offset)
-        k += float(np.sum((y - p) * t) / max(np.sum(p * (1 - p) * t * t), 1e-12))
-    return k
+def offset_mle(t: np.ndarray, y: np.ndarray, offset: np.ndarray) -> float:
+    """The logistic slope of y on t (no intercept) with a known offset: statsmodels' binomial GLM."""
+    return float(sm.GLM(y, t[:, None], family=sm.families.Binomial(), offset=offset).fit().params[0])
 
 
 def measure(out: Path, cfg: Config) -> list[dict]:
