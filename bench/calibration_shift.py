@@ -16,13 +16,13 @@ docs/results.md (session 7) has the table; nothing is written to bench/results.
 
 from __future__ import annotations
 
-import datetime as dt
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+from response_oracle import truth_rows  # bench/ is on the path when run as a script
 from scipy.optimize import brentq
 from scipy.special import expit, logit
 
@@ -33,50 +33,53 @@ from offerwise.model.pipeline import ALL, fit_encoders, make_slice, slice_tensor
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import last_periods
 
-prepared, fold, data = Path(sys.argv[1]), int(sys.argv[2]), (Path(sys.argv[3]) if len(sys.argv) > 3 else None)
-cfg = Config.from_toml(Path("configs/make-run.toml")).model.model_copy(update={"calibrate": "none"})
-prep = pipeline.read_prepared(prepared)
-sl = make_slice(
-    prep.frame, prep.splits, fold, ALL, prep.status_quo_of(fold), validation_as_decided=True, validation_sq=prep.validation_sq_of(fold)
-)
-enc = fit_encoders(sl, prep.features, cfg)
-t, m = slice_tensors(sl, enc)
-tcn = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=False)
-p = tcn.predict_proba(t).astype(np.float64)
-z = logit(np.clip(p, 1e-7, 1 - 1e-7))
-test_col = int(np.flatnonzero(m["test"][0])[0])
-cats = t.keys.get_column("category").to_numpy()
-big = ["GROCERY", "PRODUCE", "DRUG GM", "MEAT-PCKGD", "MEAT", "DELI"]
-sel = np.isin(cats, big) if np.isin(cats, big).any() else np.ones(cats.size, bool)
-truth = None
-if data is not None:
-    anchor, days = dt.date.fromisoformat(prep.manifest["anchor"]), int(prep.manifest["period_days"])
-    g = pl.read_parquet(data / "ground_truth.parquet").with_columns(
-        period=((pl.col("period_start") - pl.lit(anchor)).dt.total_days() // days)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Where to fit the TCN's intercept shift, measured offline.")
+    parser.add_argument("prepared", type=Path)
+    parser.add_argument("fold", type=int)
+    parser.add_argument("data", type=Path, nargs="?", default=None, help="the simulation's data folder (truth)")
+    args = parser.parse_args()
+    prepared, fold, data = args.prepared, args.fold, args.data
+    cfg = Config.from_toml(Path("configs/make-run.toml")).model.model_copy(update={"calibrate": "none"})
+    prep = pipeline.read_prepared(prepared)
+    sl = make_slice(
+        prep.frame, prep.splits, fold, ALL, prep.status_quo_of(fold), validation_as_decided=True, validation_sq=prep.validation_sq_of(fold)
     )
-    test_period = int(t.period[test_col])
-    keys = t.keys.select("customer_id", "item_id").with_row_index("row")
-    g = (
-        g.filter(pl.col("period") == test_period)
-        .select("customer_id", "item_id", "true_probability")
-        .cast({"customer_id": keys.schema["customer_id"], "item_id": keys.schema["item_id"]})
-    )
-    truth = keys.join(g, on=["customer_id", "item_id"], how="left").sort("row").get_column("true_probability").to_numpy()
-out = {"prepared": str(prepared), "fold": fold}
-for k in (0, 1, 2, 4, 8):
-    if k == 0:
-        shift = 0.0
-    else:
-        mask = m["validation"] | last_periods(m["train"], k - 1) if k > 1 else m["validation"]
-        rate = float(t.y[mask].mean())
-        zm = z[mask]
-        shift = brentq(lambda a, zm=zm, rate=rate: float(np.mean(expit(zm + a))) - rate, -10, 10)
-    q = expit(z[:, test_col] + shift)
-    y = t.y[:, test_col]
-    lab = ~np.isnan(y) if np.issubdtype(y.dtype, np.floating) else np.ones(y.size, bool)
-    row = {"shift": round(shift, 4), "bce": bce(y[sel & lab], q[sel & lab])}
-    if truth is not None:
-        ok = sel & ~np.isnan(truth)
-        row["mae"] = float(np.mean(np.abs(q[ok] - truth[ok])))
-    out[f"k{k}"] = row
-print(json.dumps(out), flush=True)
+    enc = fit_encoders(sl, prep.features, cfg)
+    t, m = slice_tensors(sl, enc)
+    tcn = TCNModel(config=cfg, encoders=enc).fit(t, m["train"], m["validation"], progress=False)
+    p = tcn.predict_proba(t).astype(np.float64)
+    z = logit(np.clip(p, 1e-7, 1 - 1e-7))
+    test_col = int(np.flatnonzero(m["test"][0])[0])
+    cats = t.keys.get_column("category").to_numpy()
+    big = ["GROCERY", "PRODUCE", "DRUG GM", "MEAT-PCKGD", "MEAT", "DELI"]
+    sel = np.isin(cats, big) if np.isin(cats, big).any() else np.ones(cats.size, bool)
+    truth = None
+    if data is not None:
+        test_period = int(t.period[test_col])
+        keys = t.keys.select("customer_id", "item_id").with_row_index("row")
+        g = truth_rows(data, prep, sl.frame).filter(pl.col("period") == test_period).select("customer_id", "item_id", "true_probability")
+        truth = keys.join(g, on=["customer_id", "item_id"], how="left").sort("row").get_column("true_probability").to_numpy()
+    out = {"prepared": str(prepared), "fold": fold}
+    for k in (0, 1, 2, 4, 8):
+        if k == 0:
+            shift = 0.0
+        else:
+            mask = m["validation"] | last_periods(m["train"], k - 1) if k > 1 else m["validation"]
+            rate = float(t.y[mask].mean())
+            zm = z[mask]
+            shift = brentq(lambda a, zm=zm, rate=rate: float(np.mean(expit(zm + a))) - rate, -10, 10)
+        q = expit(z[:, test_col] + shift)
+        y = t.y[:, test_col]
+        lab = ~np.isnan(y) if np.issubdtype(y.dtype, np.floating) else np.ones(y.size, bool)
+        row = {"shift": round(shift, 4), "bce": bce(y[sel & lab], q[sel & lab])}
+        if truth is not None:
+            ok = sel & ~np.isnan(truth)
+            row["mae"] = float(np.mean(np.abs(q[ok] - truth[ok])))
+        out[f"k{k}"] = row
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

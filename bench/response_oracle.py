@@ -50,11 +50,12 @@ def _prepared(out: Path, cfg: Config) -> pipeline.Prepared:
     return pipeline.read_prepared(out / "prepared")
 
 
-def _truth(out: Path, p: pipeline.Prepared, like: pl.DataFrame) -> pl.DataFrame:
-    """Ground truth rows with the panel's period index: customer_id, item_id, period, category, offer_pct, purchased, true_a, true_b."""
+def truth_rows(data: Path, p: pipeline.Prepared, like: pl.DataFrame) -> pl.DataFrame:
+    """A simulation's ground truth rows (`data`: its folder) with the panel's period index and id
+    types of `like`: customer_id, item_id, period, category, offer_pct, purchased, true_a, true_b, ..."""
     anchor, days = dt.date.fromisoformat(p.manifest["anchor"]), int(p.manifest["period_days"])
     return (
-        pl.read_parquet(out / "data" / "ground_truth.parquet")
+        pl.read_parquet(data / "ground_truth.parquet")
         .with_columns(period=((pl.col("period_start") - pl.lit(anchor)).dt.total_days() // days).cast(like.schema["period"]))
         .cast({"customer_id": like.schema["customer_id"], "item_id": like.schema["item_id"]})
     )
@@ -70,7 +71,7 @@ def measure(out: Path, cfg: Config) -> list[dict]:
     fold = p.forward_fold
     cutoff = p.decided_period(fold) - 1
     rows = p.frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= cutoff + 1))
-    truth = _truth(out, p, rows)
+    truth = truth_rows(out / "data", p, rows)
     rows = rows.join(
         truth.select("customer_id", "item_id", "period", "true_a", "true_b"), on=["customer_id", "item_id", "period"], how="left"
     )
