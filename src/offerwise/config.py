@@ -125,6 +125,9 @@ class ResponseConfig(_Stage):
     max_rows: int = Field(200_000, ge=1000)  # rows sampled from them (stratified by category; docs/results.md: the time it costs)
     folds: int = Field(2, ge=2)  # cross-fitting folds (grouped by item), each split repeated twice
     final_stage: Literal["linear", "logistic"] = "linear"  # residual regression, or the partially linear logistic score (docs/response.md)
+    offer_noise: Literal["correct", "ignore"] = (
+        "correct"  # inferred offers' sampling error: divide slopes by the offer's reliability, and a category whose offer is mostly noise is not identified (docs/response.md)
+    )
     level: float = Field(0.90, gt=0, lt=1)  # interval level of the category slopes
     placebo: bool = True  # the backtest also re-estimates with offers permuted within item: its intervals should cover 0
     placebo_max_rows: int = Field(100_000, ge=1000)  # the placebo's row sample (a check, not an estimate: fewer rows, less time)

@@ -63,6 +63,7 @@ from scipy import stats
 from scipy.special import expit
 
 from offerwise.features.manifest import Feature
+from offerwise.features.offers import OFFER_NOISE
 
 TREATMENT = "offer_pct"
 OUTCOME = "target"
@@ -75,6 +76,7 @@ MISSING = "missing"
 MIN_RESID_SD = 1.0  # offer points: less residual offer variation cannot identify a slope
 MIN_OFFER_ROWS = 200  # rows with a non-zero offer
 MIN_OFFER_ITEMS = 5  # distinct items with a non-zero offer (the clusters that carry the variation)
+MIN_OFFER_RELIABILITY = 0.5  # share of the residual offer variance that is not the inferred offer's sampling error (fixed a priori, docs/response.md)
 MIN_GROUP_ROWS = 100  # a group with fewer rows gets no deviation of its own (its shared effect only)
 ILL_POSED_SE_RATIO = 5.0  # a logistic-stage SE this many times the linear stage's marks an ill-posed score
 MAX_LOGIT_STEP = 0.5  # the logistic final stage's Newton steps move no row's logit further (it diverged from 0 unguarded)
@@ -119,7 +121,7 @@ SHARED_SCHEMA = {
 class ResponseEstimate:
     categories: (
         pl.DataFrame
-    )  # category, slope, se, low, high, n_rows, offer_resid_sd, identified, method, offer_within_sd, mean_q, rows_offered
+    )  # category, slope, se, low, high, n_rows, offer_resid_sd, identified, method, offer_within_sd, mean_q, rows_offered, offer_reliability
     groups: pl.DataFrame  # category, level, group, slope_raw, se, slope (shrunk), n_rows, category_slope, shared_rel, shrink, post_sd
     shared: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SHARED_SCHEMA))  # relative group effects, all categories
     pooled: dict = field(default_factory=dict)  # slope, se, tau2 (between categories), se_wide
@@ -752,12 +754,18 @@ def estimate_response(
     repeats: int = 2,
     final_stage: str = "linear",
     offer_model: str = "item_period",
+    offer_noise: str = "correct",
 ) -> ResponseEstimate:
     """The offer response (logit slope per offer point) of the rows' categories, from the labelled
     periods (cutoff − periods, cutoff]; no row after the cutoff is read. The cross-fitting (`folds`
     folds grouped by item) is repeated `repeats` times with different splits and the final-stage
     estimates combined by `_median_combine`, so the intervals include the variation that the
-    nuisance fits bring (refitting them moved a slope by 0.2–1.1 SE on one fixed data set)."""
+    nuisance fits bring (refitting them moved a slope by 0.2–1.1 SE on one fixed data set).
+
+    `offer_noise = "correct"`: where the rows carry the inferred offer's sampling variance
+    (OFFER_NOISE), each category's slope, SE and group deviations are divided by the offer's
+    reliability (`offer_reliability`; regression calibration for classical measurement error), and a
+    category whose reliability is below MIN_OFFER_RELIABILITY is not identified. "ignore": neither."""
     started = time.perf_counter()
     window = _subsample(_window(rows, cutoff, periods), max_rows, seed)
     if window.height == 0:
@@ -780,11 +788,14 @@ def estimate_response(
     names = [str(c) for c in np.unique(cats)]
     masks = {c: cats == c for c in names}
     within = T - window.select(pl.col(TREATMENT).cast(pl.Float64).mean().over("item_id")).to_series().to_numpy()
+    noise = offer_noise_variance(window) if offer_noise == "correct" else None
+    weights = [_final_weights(Y, y_res) for y_res, _, _ in fits]
     cat_rows = []
     for c in names:
         m, offered = masks[c], masks[c] & (T > 0)
         resid_sd = float(np.mean([np.std(t_res[m]) for _, t_res, _ in fits]))
         within_sd = float(np.sqrt(np.mean(within[m] ** 2)))
+        reliability = np.nan if noise is None else float(np.mean([offer_reliability(f[1][m], noise[m], q[m]) for f, q in zip(fits, weights)]))
         cat_rows.append(
             {
                 "category": c,
@@ -792,10 +803,12 @@ def estimate_response(
                 "offer_resid_sd": resid_sd,
                 "offer_within_sd": within_sd,
                 "rows_offered": int(offered.sum()),
+                "offer_reliability": reliability,
                 "identified": bool(
                     min(resid_sd, within_sd) >= MIN_RESID_SD
                     and offered.sum() >= MIN_OFFER_ROWS
                     and np.unique(items[offered]).size >= MIN_OFFER_ITEMS
+                    and not reliability < MIN_OFFER_RELIABILITY  # NaN (no noise measured) passes
                 ),
             }
         )
@@ -805,8 +818,7 @@ def estimate_response(
     pooled_r, cat_r, dev_r, shared_r, mean_q, fallback = [], [], [], [], [], set()
     pool = in_ident if ident else np.ones(items.size, bool)  # the identified categories' rows
     for r, (y_res, t_res, _) in enumerate(fits):
-        q = np.clip(Y - y_res, 1e-4, 1 - 1e-4)
-        q = q * (1 - q)
+        q = weights[r]
         final = _linear_final(y_res, q * t_res)  # the logit-scale regressor
         mean_q.append([float(np.mean(q[masks[c]])) for c in names])
         pooled_fit, slopes, devs, shared_fit = _final_stage(final, cats, ident, pool, masks, groups, items)
@@ -818,6 +830,9 @@ def estimate_response(
             logistic = _final_stage(_Final(True, Y, T, t_w, offset), cats, ident, pool, masks, groups, items)
             pooled_fit, slopes, devs, shared_fit, failed = _keep_well_posed(logistic, (pooled_fit, slopes, devs, shared_fit))
             fallback |= failed
+        if noise is not None:
+            scale = {c: offer_reliability(t_res[masks[c]], noise[masks[c]], q[masks[c]]) for c in ident}
+            pooled_fit, slopes, devs = _deattenuate(pooled_fit, slopes, devs, scale, offer_reliability(t_res[pool], noise[pool], q[pool]))
         pooled_r.append(pooled_fit)
         cat_r.append(slopes)
         dev_r.append(devs)
@@ -836,10 +851,11 @@ def estimate_response(
         r["mean_q"] = float(q_mean)
         if r["identified"]:
             stage = final_stage if r["category"] not in fallback else "linear (the logistic stage was ill-posed)"
+            corrected = ", divided by the offer's reliability" if noise is not None else ""
             r.update(
                 slope=slope_of[r["category"]],
                 se=se_of[r["category"]],
-                method=f"dml ({stage} final stage, {repeats}x{folds}-fold cross-fitting, item-clustered SE)",
+                method=f"dml ({stage} final stage, {repeats}x{folds}-fold cross-fitting, item-clustered SE{corrected})",
             )
         else:
             r.update(
@@ -847,7 +863,8 @@ def estimate_response(
                 se=pooled["se_wide"],
                 method=(
                     f"pooled (all categories): not identified (offer SD within items {r['offer_within_sd']:.2f} pt, residual "
-                    f"{r['offer_resid_sd']:.2f} pt, {r['rows_offered']} rows with an offer)"
+                    f"{r['offer_resid_sd']:.2f} pt, {r['rows_offered']} rows with an offer"
+                    + (f", offer reliability {r['offer_reliability']:.2f})" if np.isfinite(r["offer_reliability"]) else ")")
                 ),
             )
         r["low"], r["high"] = r["slope"] - z * r["se"], r["slope"] + z * r["se"]
@@ -864,6 +881,7 @@ def estimate_response(
         "offer_within_sd",
         "mean_q",
         "rows_offered",
+        "offer_reliability",
     )
 
     group_table, shared = pl.DataFrame(schema=GROUP_SCHEMA), pl.DataFrame(schema=SHARED_SCHEMA)
@@ -896,6 +914,44 @@ def estimate_response(
     return ResponseEstimate(
         categories=categories, groups=group_table, shared=shared.cast(SHARED_SCHEMA), pooled=pooled, cuts=cuts, info=info
     )
+
+
+def _final_weights(Y: np.ndarray, y_res: np.ndarray) -> np.ndarray:
+    """q = m_Y (1 − m_Y): the linear final stage's logit-scale weight of each row."""
+    q = np.clip(Y - y_res, 1e-4, 1 - 1e-4)
+    return q * (1 - q)
+
+
+def offer_noise_variance(window: pl.DataFrame) -> np.ndarray | None:
+    """Each row's inferred-offer sampling variance (offer points²; 0 where the offer was recorded),
+    or None where the rows do not carry it (a panel built before it existed). A row without one
+    (fewer than 2 other buyers to measure it from) gets its category's mean."""
+    if OFFER_NOISE not in window.columns:
+        return None
+    v = pl.col(OFFER_NOISE).cast(pl.Float64)
+    return window.select(v.fill_null(v.mean().over("category")).fill_null(0.0)).to_series().to_numpy()
+
+
+def offer_reliability(t_res: np.ndarray, noise: np.ndarray, q: np.ndarray) -> float:
+    """The share of the final stage's offer variation that is signal, not the inferred offer's
+    sampling error: 1 − Σ q² σ²_u / Σ q² (T − m_T)². The linear stage's slope converges to this
+    share of the true slope (classical measurement error in the regressor q (T − m_T); Fuller 1987),
+    so dividing by it de-attenuates. 1 where the offers were recorded."""
+    w = q**2
+    total = float(np.sum(w * t_res**2))
+    return 1.0 - float(np.sum(w * noise)) / total if total > 0 else np.nan
+
+
+def _deattenuate(pooled: tuple, slopes: dict, devs: list[dict], reliability: dict, pooled_reliability: float) -> tuple:
+    """One repetition's estimates divided by their offer reliability (regression calibration): the
+    pooled slope, each identified category's slope and SE, and its group deviations."""
+    # Never divided by less than MIN_OFFER_RELIABILITY: one repetition's share can dip below the mean
+    # that identified the category, and the pooled share spans every row when none is identified.
+    div = {c: max(r, MIN_OFFER_RELIABILITY) for c, r in reliability.items()}
+    slopes = {c: (s / div[c], se / div[c]) for c, (s, se) in slopes.items()}
+    devs = [{**d, "dev": d["dev"] / div[d["category"]], "dev_se": d["dev_se"] / div[d["category"]]} for d in devs]
+    pooled_div = max(pooled_reliability, MIN_OFFER_RELIABILITY) if np.isfinite(pooled_reliability) else 1.0
+    return (pooled[0] / pooled_div, pooled[1] / pooled_div), slopes, devs
 
 
 def _final_stage(

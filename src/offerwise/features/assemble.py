@@ -12,7 +12,7 @@ from offerwise.features import history as h
 from offerwise.features.calendar import calendar_features
 from offerwise.features.lags import rolling_stats
 from offerwise.features.manifest import Family, Feature, Group
-from offerwise.features.offers import offer_matrix
+from offerwise.features.offers import OFFER_NOISE, offer_matrix
 
 MAX_ITEM_ATTRIBUTE_LEVELS = 5000
 TE_SMOOTHING = 20.0
@@ -73,9 +73,11 @@ class Totals:
     features need from other consumers. Each consumer's lines live in one shard, so the totals of
     the whole data are the sums of the shards' totals (`combine`), exactly for the counts.
 
-    items: item_id, period, disc, gross, qty, listv, hits, new, buyers; categories: the same by
-    category without buyers. hits = consumer-items bought in the period; new = those bought for
-    the first time (their repurchase exposure starts); buyers = distinct consumers."""
+    items: item_id, period, disc, gross, qty, listv, hits, new, buyers, dd, dg, gg, clusters;
+    categories: the same by category without buyers. hits = consumer-items bought in the period;
+    new = those bought for the first time (their repurchase exposure starts); buyers = distinct
+    consumers; dd, dg, gg = sums over consumers of their discount², discount × gross and gross²,
+    clusters = consumers with lines (the offer's sampling variance)."""
 
     items: pl.DataFrame
     categories: pl.DataFrame
@@ -98,7 +100,21 @@ class Totals:
                 listv=(pl.col("list_price") * pl.col("quantity")).sum(),
             )
             counts = bought.group_by(key, "period").agg(pl.col("hits").sum(), pl.col("new").sum(), buyers=pl.col("customer_id").n_unique())
-            return sums.join(counts, on=[key, "period"], how="left").with_columns(pl.col("period").cast(pl.Int64))
+            # Per-consumer sums of squares: the sampling variance of the discount rate, clustered by
+            # consumer (offers.loo_rate_and_variance); they add up over shards like the sums.
+            per_consumer = (
+                tx.group_by(key, "period", "customer_id")
+                .agg(d=pl.col("retail_discount").sum(), g=pl.col("gross").sum())
+                .sort(key, "period", "customer_id")  # a fixed summation order: the same sums from any engine
+            )
+            squares = per_consumer.group_by(key, "period").agg(
+                dd=(pl.col("d") ** 2).sum(), dg=(pl.col("d") * pl.col("g")).sum(), gg=(pl.col("g") ** 2).sum(), clusters=pl.len().cast(pl.Float64)
+            )
+            return (
+                sums.join(counts, on=[key, "period"], how="left")
+                .join(squares, on=[key, "period"], how="left")
+                .with_columns(pl.col("period").cast(pl.Int64))
+            )
 
         return cls(items=by("item_id"), categories=by("category").drop("buyers"))
 
@@ -187,7 +203,7 @@ def assemble(
     )
     c_baskets = _consumer_features(cols, tx, cust_index.height, T, p_cust)
     _item_features(cols, item_totals, item_index.height, T, p_item)
-    offer = _price_offer_features(
+    offer, offer_noise = _price_offer_features(
         cols, tx, pp, item_totals, cat_totals, item_index.height, cat_index.height, T, p_item, p_cat, p_cust, recorded
     )
     _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T)
@@ -205,6 +221,9 @@ def assemble(
         "period_start": pl.Series(starts * P, dtype=pl.Date),
         "target": pl.Series(bought.ravel().astype(np.int8)).scatter(np.flatnonzero(np.tile(np.arange(T) >= labelled, P)), None),
         "relevant_from_fold": np.repeat(pairs.get_column("relevant_from_fold").to_numpy(), T),
+        # Not a feature (no model reads it): period t's value comes from period t's lines. Only the
+        # offer-response estimate reads it, over labelled periods up to its cutoff.
+        OFFER_NOISE: pl.Series(offer_noise.ravel()).fill_nan(None),
     }
     frame = pl.DataFrame({**keys, **{k: v for k, v in cols.data.items() if k not in keys}})
     return frame, cols.features
@@ -271,33 +290,34 @@ def _sums(tx: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
-def _price_offer_features(cols, tx, pp, item, cat, n_items, n_cats, T, p_item, p_cat, p_cust, recorded=None) -> np.ndarray:
-    """item, cat: the item and category totals (over every consumer); tx: the pairs' consumers' lines."""
+def _price_offer_features(cols, tx, pp, item, cat, n_items, n_cats, T, p_item, p_cat, p_cust, recorded=None) -> tuple[np.ndarray, np.ndarray]:
+    """item, cat: the item and category totals (over every consumer); tx: the pairs' consumers' lines.
+    Returns the (P, T) offer and its sampling variance (0 where recorded)."""
     P = p_item.size
     # The consumer's own lines in the category, whether or not they bought this item: (C, K, T) -> (P, T).
     own = _sums(tx.filter(pl.col("customer_id_idx").is_not_null()), ["customer_id_idx", "category_idx"])
     own_cube = {v: np.zeros((int(p_cust.max()) + 1, n_cats, T)) for v in ("disc", "gross")}
     for v, cube in own_cube.items():
         cube[own["customer_id_idx"].to_numpy(), own["category_idx"].to_numpy(), own["period"].to_numpy()] = own[v].to_numpy()
-    item_disc, item_gross = dense(item, "item_id_idx", "disc", n_items, T), dense(item, "item_id_idx", "gross", n_items, T)
-    cat_disc, cat_gross = dense(cat, "category_idx", "disc", n_cats, T), dense(cat, "category_idx", "gross", n_cats, T)
-    offer = offer_matrix(
-        item_disc=item_disc,
-        item_gross=item_gross,
+    sums = ("disc", "gross", "dd", "dg", "gg", "clusters")
+    item_sums = {v: dense(item, "item_id_idx", v, n_items, T) for v in sums}
+    cat_sums = {v: dense(cat, "category_idx", v, n_cats, T) for v in sums}
+    item_disc, item_gross = item_sums["disc"], item_sums["gross"]
+    offer, noise = offer_matrix(
+        item=item_sums,
         pair_item=p_item,
         pair_disc=dense(pp, "pair_idx", "disc", P, T),
         pair_gross=dense(pp, "pair_idx", "gross", P, T),
-        cat_disc=cat_disc,
-        cat_gross=cat_gross,
+        cat=cat_sums,
         pair_cat=p_cat,
         own_cat_disc=own_cube["disc"][p_cust, p_cat],
         own_cat_gross=own_cube["gross"][p_cust, p_cat],
     )
     how = "Offer % available to the consumer in period t (see offer_rule)."
     if recorded is not None:  # the retailer's own record beats an inference from other consumers' discounts
-        offer[recorded.get_column("pair_idx").to_numpy(), recorded.get_column("period").to_numpy()] = recorded.get_column(
-            "offer_pct"
-        ).to_numpy()
+        at = recorded.get_column("pair_idx").to_numpy(), recorded.get_column("period").to_numpy()
+        offer[at] = recorded.get_column("offer_pct").to_numpy()
+        noise[at] = 0.0
         how = "Offer % the retailer recorded for the consumer and item in period t (offer_history); inferred by offer_rule where it has no record."
     cols.temporal("offer_pct", offer, "price_offer", how, advance=True)
     item_qty, cat_qty = dense(item, "item_id_idx", "qty", n_items, T), dense(cat, "category_idx", "qty", n_cats, T)
@@ -326,7 +346,7 @@ def _price_offer_features(cols, tx, pp, item, cat, n_items, n_cats, T, p_item, p
         "Offer % on the pair's own purchases before t (the item's historical offer % where none).",
         fill=0.0,
     )
-    return offer
+    return offer, noise
 
 
 def _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from offerwise.features.history import last_before
 
+OFFER_NOISE = "offer_noise_var"  # panel column: the inferred offer's sampling variance (offer points²)
 OFFER_RULE = __doc__.split("Rule (also written into the feature manifest):\n", 1)[1].strip()
 
 
@@ -27,37 +28,71 @@ def leave_one_out_rate(total_disc: np.ndarray, total_gross: np.ndarray, own_disc
         return np.where(others > 1e-9, 100.0 * (total_disc - own_disc) / others, np.nan)
 
 
-def carried_forward(rate: np.ndarray) -> np.ndarray:
-    """(N, T): at t, the latest defined rate strictly before t (NaN if none)."""
+def carried_forward(rate: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+    """(N, T): at t, the latest defined rate strictly before t (NaN if none); with `values`, the
+    values at that period instead (a carried rate keeps its sampling variance)."""
     prev = last_before(~np.isnan(rate))
     rows = np.arange(rate.shape[0])[:, None]
-    return np.where(prev >= 0, rate[rows, np.maximum(prev, 0)], np.nan)
+    values = rate if values is None else values
+    return np.where(prev >= 0, values[rows, np.maximum(prev, 0)], np.nan)
+
+
+def loo_rate_and_variance(total: dict[str, np.ndarray], own_disc: np.ndarray, own_gross: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rate %, its sampling variance in offer points²) among the lines of everyone but the own
+    consumer; NaN where nobody else bought (variance also where fewer than 2 others did).
+
+    `total`: sums over every consumer (disc, gross, and per consumer dd = Σ d², dg = Σ d·g,
+    gg = Σ g², clusters = consumers). The rate D / G is a ratio estimator over consumers, so its
+    delta-method variance is Σ_c (d_c − R g_c)² / G² · n / (n − 1), clustered by consumer: one
+    consumer's lines share a coupon or a loyalty card. This is the measurement error of the
+    inferred offer (docs/response.md); a recorded offer has none."""
+    rate = leave_one_out_rate(total["disc"], total["gross"], own_disc, own_gross)
+    gross = total["gross"] - own_gross
+    r = rate / 100.0
+    resid = (
+        (total["dd"] - own_disc**2)
+        - 2 * r * (total["dg"] - own_disc * own_gross)
+        + r**2 * (total["gg"] - own_gross**2)
+    )
+    n = total["clusters"] - (own_gross > 1e-9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var = np.where(n >= 2, 1e4 * np.maximum(resid, 0.0) / gross**2 * n / np.maximum(n - 1, 1), np.nan)
+    return rate, np.where(np.isnan(rate), np.nan, var)
 
 
 def offer_matrix(
     *,
-    item_disc: np.ndarray,
-    item_gross: np.ndarray,
+    item: dict[str, np.ndarray],
     pair_item: np.ndarray,
     pair_disc: np.ndarray,
     pair_gross: np.ndarray,
-    cat_disc: np.ndarray,
-    cat_gross: np.ndarray,
+    cat: dict[str, np.ndarray],
     pair_cat: np.ndarray,
     own_cat_disc: np.ndarray,
     own_cat_gross: np.ndarray,
-) -> np.ndarray:
-    """(P, T) offer % per pair and period by the rule above.
+) -> tuple[np.ndarray, np.ndarray]:
+    """(P, T) offer % per pair and period by the rule above, and (P, T) its sampling variance
+    (`loo_rate_and_variance`; a carried rate keeps the variance it had; NaN where no rate applied
+    or fewer than 2 other consumers bought).
 
-    item_*: (I, T) sums over all lines; pair_*: (P, T) the pair's own lines; cat_*: (K, T) sums over
-    all lines of the category; own_cat_*: (P, T) the pair's consumer's own lines in that category.
+    item: (I, T) sums over all lines (disc, gross, dd, dg, gg, clusters); pair_*: (P, T) the pair's
+    own lines; cat: (K, T) the same sums by category; own_cat_*: (P, T) the pair's consumer's own
+    lines in that category.
     """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        item_rate = np.where(item_gross > 1e-9, 100.0 * item_disc / item_gross, np.nan)
-        cat_rate = np.where(cat_gross > 1e-9, 100.0 * cat_disc / cat_gross, np.nan)
-    offer = leave_one_out_rate(item_disc[pair_item], item_gross[pair_item], pair_disc, pair_gross)
-    offer = np.where(np.isnan(offer), carried_forward(item_rate)[pair_item], offer)
-    cat_loo = leave_one_out_rate(cat_disc[pair_cat], cat_gross[pair_cat], own_cat_disc, own_cat_gross)
-    offer = np.where(np.isnan(offer), cat_loo, offer)
-    offer = np.where(np.isnan(offer), carried_forward(cat_rate)[pair_cat], offer)
-    return np.nan_to_num(offer, nan=0.0).astype(np.float32)
+    zero_items, zero_cats = np.zeros_like(item["disc"]), np.zeros_like(cat["disc"])
+    item_rate, item_var = loo_rate_and_variance(item, zero_items, zero_items)
+    cat_rate, cat_var = loo_rate_and_variance(cat, zero_cats, zero_cats)
+    pair_total = {k: v[pair_item] for k, v in item.items()}
+    offer, var = loo_rate_and_variance(pair_total, pair_disc, pair_gross)
+    cat_total = {k: v[pair_cat] for k, v in cat.items()}
+    steps = (
+        (carried_forward(item_rate)[pair_item], carried_forward(item_rate, item_var)[pair_item]),
+        loo_rate_and_variance(cat_total, own_cat_disc, own_cat_gross),
+        (carried_forward(cat_rate)[pair_cat], carried_forward(cat_rate, cat_var)[pair_cat]),
+    )
+    for rate, rate_var in steps:
+        missing = np.isnan(offer)
+        offer = np.where(missing, rate, offer)
+        var = np.where(missing, rate_var, var)
+    return np.nan_to_num(offer, nan=0.0).astype(np.float32), var.astype(np.float32)
+
