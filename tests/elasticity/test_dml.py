@@ -12,6 +12,7 @@ from polars.testing import assert_frame_equal
 
 from offerwise.elasticity import dml
 from offerwise.features.manifest import Feature
+from offerwise.features.offers import OFFER_NOISE
 
 TRUE_SLOPE = 0.04  # logit change per offer point
 CUTOFF = 12
@@ -256,3 +257,42 @@ def test_the_offer_model_works_at_the_level_the_offer_is_set(panel):
     once = dml.OfferRegressor(cols, **params).fit(W, T).predict(W)
     twice = dml.OfferRegressor(cols, **params).fit(np.vstack([W, W]), np.concatenate([T, T])).predict(W)
     np.testing.assert_allclose(once, twice, rtol=1e-6)
+
+
+def _with_measurement_error(frame: pl.DataFrame, sd: float, seed: int = 5) -> pl.DataFrame:
+    """The offer observed with an item-period error of SD `sd` (as an offer inferred from other
+    buyers' discounts is), and that error's variance in the noise column."""
+    ip = frame.select("item_id", "period").unique().sort("item_id", "period")
+    error = ip.with_columns(__e=pl.Series(np.random.default_rng(seed).normal(0, sd, ip.height)))
+    return (
+        frame.join(error, on=["item_id", "period"], how="left", maintain_order="left")
+        .with_columns((pl.col("offer_pct") + pl.col("__e")).cast(pl.Float32), pl.lit(sd**2).alias(OFFER_NOISE))
+        .drop("__e")
+    )
+
+
+def test_offer_measurement_error_is_corrected_and_a_category_of_noise_is_not_identified(panel):
+    """Category A's offers with an error of SD 9 pt keep ~60 % of their residual variance as signal:
+    ignored, the slope comes out that much flatter; divided by the measured reliability it is
+    recovered. Category B's fixed offer plus the error is all noise: identified by variation alone,
+    not once its reliability is known (not 0: the offer model's own fitting error counts as signal)."""
+    frame, features = panel
+    noisy = _with_measurement_error(frame, sd=9.0)
+    ignored = dml.estimate_response(noisy, features, cutoff=CUTOFF, level=0.95, offer_noise="ignore").categories
+    corrected = dml.estimate_response(noisy, features, cutoff=CUTOFF, level=0.95).categories
+    a_ign, a_cor = (t.filter(pl.col("category") == "A").row(0, named=True) for t in (ignored, corrected))
+    assert 0.3 < a_cor["offer_reliability"] < 0.8, a_cor
+    assert a_ign["high"] < TRUE_SLOPE, a_ign  # attenuated
+    assert a_cor["low"] <= TRUE_SLOPE <= a_cor["high"], a_cor
+    assert a_cor["slope"] == pytest.approx(a_ign["slope"] / a_cor["offer_reliability"], rel=0.1)
+    b_ign, b_cor = (t.filter(pl.col("category") == "B").row(0, named=True) for t in (ignored, corrected))
+    assert b_ign["identified"] and np.isnan(b_ign["offer_reliability"])
+    assert not b_cor["identified"] and b_cor["offer_reliability"] < dml.MIN_OFFER_RELIABILITY and "offer reliability" in b_cor["method"]
+
+
+def test_recorded_offers_need_no_correction(panel, estimate):
+    frame, features = panel
+    recorded = dml.estimate_response(frame.with_columns(pl.lit(0.0).alias(OFFER_NOISE)), features, cutoff=CUTOFF, level=0.95)
+    a = recorded.categories.filter(pl.col("category") == "A").row(0, named=True)
+    assert a["offer_reliability"] == 1.0
+    assert a["slope"] == pytest.approx(estimate.categories.filter(pl.col("category") == "A").get_column("slope").item())

@@ -131,3 +131,41 @@ def test_own_purchase_in_period_t_does_not_move_the_offer_the_consumer_faced(sma
     mine = (pl.col("customer_id") == buyer["customer_id"]) & (pl.col("period") == t)
     assert after.frame.filter(mine & (pl.col("item_id") == buyer["item_id"])).get_column("target").item() == 0
     assert_frame_equal(before.frame.filter(mine).select("item_id", "offer_pct"), after.frame.filter(mine).select("item_id", "offer_pct"))
+
+
+def _three_buyers() -> RetailData:
+    lines = [
+        _line(1, 1, 0, 1.0), _line(2, 1, 1, 3.0), _line(3, 1, 2, 0.0),  # period 0: item 1 at 10, 30 and 0 %
+        _line(1, 1, 30, 2.0),  # period 2: item 1, consumer 1 alone
+        _line(2, 1, 69, 0.0),  # last day of period 4 fixes the horizon
+    ]  # fmt: skip
+    items = pl.DataFrame({"item_id": [1], "category": ["A"], "brand": ["x"], "brand_type": ["N"]})
+    customers = pl.DataFrame({"customer_id": [1, 2, 3]})
+    return RetailData(transactions=pl.DataFrame(lines), items=items, customers=customers, report=LoadReport("three"))
+
+
+def test_the_inferred_offer_carries_its_sampling_variance_and_a_recorded_one_none() -> None:
+    """Delta-method variance of the others' discount rate D / G, clustered by consumer:
+    Σ_c (d_c − R g_c)² / G² · n / (n − 1), in offer points²."""
+    panel = build_panel(_three_buyers(), TINY)
+    # Consumer 1 in period 0: the others are (3 of 10) and (0 of 10): R = 15 %, residuals ±1.5.
+    assert _value(panel, 1, 1, 0, "offer_pct") == pytest.approx(15.0)
+    assert _value(panel, 1, 1, 0, "offer_noise_var") == pytest.approx(1e4 * (1.5**2 + 1.5**2) / 20**2 * 2 / 1)
+    # Period 1: nobody bought, so period 0's rate over all three (4 of 30) is carried, with its variance.
+    r = 4 / 30
+    expected = 1e4 * ((1 - 10 * r) ** 2 + (3 - 10 * r) ** 2 + (0 - 10 * r) ** 2) / 30**2 * 3 / 2
+    assert _value(panel, 1, 1, 1, "offer_pct") == pytest.approx(100 * r, rel=1e-5)
+    assert _value(panel, 1, 1, 1, "offer_noise_var") == pytest.approx(expected, rel=1e-5)
+    # Period 2: one other buyer cannot measure the variance; the rate itself is still known.
+    assert _value(panel, 2, 1, 2, "offer_pct") == pytest.approx(20.0)
+    assert _value(panel, 2, 1, 2, "offer_noise_var") is None
+    assert "offer_noise_var" not in [f.name for f in panel.features]  # no model reads it
+
+    history = pl.DataFrame(
+        {"item_id": [1], "customer_id": [None], "start_date": [ANCHOR.date()], "end_date": [ANCHOR.date() + dt.timedelta(days=13)], "offer_pct": [25.0]},
+        schema_overrides={"customer_id": pl.Int64},
+    )
+    recorded = build_panel(_three_buyers(), TINY, offer_history=history)
+    assert _value(recorded, 1, 1, 0, "offer_pct") == pytest.approx(25.0)
+    assert _value(recorded, 1, 1, 0, "offer_noise_var") == 0.0
+    assert _value(recorded, 1, 1, 1, "offer_noise_var") == pytest.approx(expected, rel=1e-5)  # not recorded: inferred
