@@ -176,7 +176,9 @@ def _response_sections(evaluation: Path) -> list:
     """The offer response per category with its interval and method, and the placebo beside it."""
     if not (evaluation / "response.csv").is_file():
         return []
-    response = pl.read_csv(evaluation / "response.csv").select("category", "slope", "low", "high", "identified", "method", "n_rows")
+    response = pl.read_csv(evaluation / "response.csv")
+    reliability = ["offer_reliability"] if "offer_reliability" in response.columns else []  # absent in runs before it existed
+    response = response.select("category", "slope", "low", "high", "identified", *reliability, "method", "n_rows")
     if (evaluation / "response_placebo.csv").is_file():
         placebo = pl.read_csv(evaluation / "response_placebo.csv").select(
             "category", placebo_slope="slope", placebo_low="low", placebo_high="high", placebo_covers_zero="covers_zero"
@@ -192,7 +194,9 @@ def _response_sections(evaluation: Path) -> list:
         "Logit change per offer point, estimated by double machine learning from the periods up to the cutoff (docs/response.md), "
         "with a 90 % interval. "
         + where
-        + "too little offer variation is left once past demand and promotion history are accounted for (see method). Such a "
+        + "too little offer variation is left once past demand and promotion history are accounted for, or most of what is left "
+        "is the sampling error of an offer inferred from other buyers' discounts (offer_reliability below 0.5; an identified "
+        "category's slope is divided by its reliability, which undoes the flattening that error causes; see method). Such a "
         "category gets the pooled slope of the identified ones with a wider interval (their spread added); the optimiser uses that "
         "slope, and its retention constraint holds over the wider interval (optimize.retention_probability), so it discounts there "
         "more cautiously when retention binds. The placebo re-estimates with offers permuted across periods within item: its "
