@@ -436,7 +436,14 @@ def offer_response(
 
     cutoff = p.decided_period(fold) - 1
     rows = p.frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= cutoff + 1))
-    options = {"periods": cfg.periods, "max_rows": cfg.max_rows, "folds": cfg.folds, "level": cfg.level, "final_stage": cfg.final_stage, "offer_noise": cfg.offer_noise}
+    options = {
+        "periods": cfg.periods,
+        "max_rows": cfg.max_rows,
+        "folds": cfg.folds,
+        "level": cfg.level,
+        "final_stage": cfg.final_stage,
+        "offer_noise": cfg.offer_noise,
+    }
     if reuse is not None:
         log(f"offer response (double ML): reused from {reuse}")
         estimate = ResponseEstimate.from_dict(io.read_json(reuse / "response_estimate.json"))

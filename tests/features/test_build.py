@@ -162,7 +162,13 @@ def test_the_inferred_offer_carries_its_sampling_variance_and_a_recorded_one_non
     assert "offer_noise_var" not in [f.name for f in panel.features]  # no model reads it
 
     history = pl.DataFrame(
-        {"item_id": [1], "customer_id": [None], "start_date": [ANCHOR.date()], "end_date": [ANCHOR.date() + dt.timedelta(days=13)], "offer_pct": [25.0]},
+        {
+            "item_id": [1],
+            "customer_id": [None],
+            "start_date": [ANCHOR.date()],
+            "end_date": [ANCHOR.date() + dt.timedelta(days=13)],
+            "offer_pct": [25.0],
+        },
         schema_overrides={"customer_id": pl.Int64},
     )
     recorded = build_panel(_three_buyers(), TINY, offer_history=history)

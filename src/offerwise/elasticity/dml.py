@@ -76,7 +76,9 @@ MISSING = "missing"
 MIN_RESID_SD = 1.0  # offer points: less residual offer variation cannot identify a slope
 MIN_OFFER_ROWS = 200  # rows with a non-zero offer
 MIN_OFFER_ITEMS = 5  # distinct items with a non-zero offer (the clusters that carry the variation)
-MIN_OFFER_RELIABILITY = 0.5  # share of the residual offer variance that is not the inferred offer's sampling error (fixed a priori, docs/response.md)
+MIN_OFFER_RELIABILITY = (
+    0.5  # share of the residual offer variance that is not the inferred offer's sampling error (fixed a priori, docs/response.md)
+)
 MIN_GROUP_ROWS = 100  # a group with fewer rows gets no deviation of its own (its shared effect only)
 ILL_POSED_SE_RATIO = 5.0  # a logistic-stage SE this many times the linear stage's marks an ill-posed score
 MAX_LOGIT_STEP = 0.5  # the logistic final stage's Newton steps move no row's logit further (it diverged from 0 unguarded)
@@ -119,9 +121,7 @@ SHARED_SCHEMA = {
 
 @dataclass
 class ResponseEstimate:
-    categories: (
-        pl.DataFrame
-    )  # category, slope, se, low, high, n_rows, offer_resid_sd, identified, method, offer_within_sd, mean_q, rows_offered, offer_reliability
+    categories: pl.DataFrame  # category, slope, se, low, high, n_rows, offer_resid_sd, identified, method, offer_within_sd, mean_q, rows_offered, offer_reliability
     groups: pl.DataFrame  # category, level, group, slope_raw, se, slope (shrunk), n_rows, category_slope, shared_rel, shrink, post_sd
     shared: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SHARED_SCHEMA))  # relative group effects, all categories
     pooled: dict = field(default_factory=dict)  # slope, se, tau2 (between categories), se_wide
@@ -795,7 +795,9 @@ def estimate_response(
         m, offered = masks[c], masks[c] & (T > 0)
         resid_sd = float(np.mean([np.std(t_res[m]) for _, t_res, _ in fits]))
         within_sd = float(np.sqrt(np.mean(within[m] ** 2)))
-        reliability = np.nan if noise is None else float(np.mean([offer_reliability(f[1][m], noise[m], q[m]) for f, q in zip(fits, weights)]))
+        reliability = (
+            np.nan if noise is None else float(np.mean([offer_reliability(f[1][m], noise[m], q[m]) for f, q in zip(fits, weights)]))
+        )
         cat_rows.append(
             {
                 "category": c,

@@ -108,7 +108,10 @@ class Totals:
                 .sort(key, "period", "customer_id")  # a fixed summation order: the same sums from any engine
             )
             squares = per_consumer.group_by(key, "period").agg(
-                dd=(pl.col("d") ** 2).sum(), dg=(pl.col("d") * pl.col("g")).sum(), gg=(pl.col("g") ** 2).sum(), clusters=pl.len().cast(pl.Float64)
+                dd=(pl.col("d") ** 2).sum(),
+                dg=(pl.col("d") * pl.col("g")).sum(),
+                gg=(pl.col("g") ** 2).sum(),
+                clusters=pl.len().cast(pl.Float64),
             )
             return (
                 sums.join(counts, on=[key, "period"], how="left")
@@ -290,7 +293,9 @@ def _sums(tx: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     )
 
 
-def _price_offer_features(cols, tx, pp, item, cat, n_items, n_cats, T, p_item, p_cat, p_cust, recorded=None) -> tuple[np.ndarray, np.ndarray]:
+def _price_offer_features(
+    cols, tx, pp, item, cat, n_items, n_cats, T, p_item, p_cat, p_cust, recorded=None
+) -> tuple[np.ndarray, np.ndarray]:
     """item, cat: the item and category totals (over every consumer); tx: the pairs' consumers' lines.
     Returns the (P, T) offer and its sampling variance (0 where recorded)."""
     P = p_item.size

@@ -49,11 +49,7 @@ def loo_rate_and_variance(total: dict[str, np.ndarray], own_disc: np.ndarray, ow
     rate = leave_one_out_rate(total["disc"], total["gross"], own_disc, own_gross)
     gross = total["gross"] - own_gross
     r = rate / 100.0
-    resid = (
-        (total["dd"] - own_disc**2)
-        - 2 * r * (total["dg"] - own_disc * own_gross)
-        + r**2 * (total["gg"] - own_gross**2)
-    )
+    resid = (total["dd"] - own_disc**2) - 2 * r * (total["dg"] - own_disc * own_gross) + r**2 * (total["gg"] - own_gross**2)
     n = total["clusters"] - (own_gross > 1e-9)
     with np.errstate(invalid="ignore", divide="ignore"):
         var = np.where(n >= 2, 1e4 * np.maximum(resid, 0.0) / gross**2 * n / np.maximum(n - 1, 1), np.nan)
@@ -95,4 +91,3 @@ def offer_matrix(
         offer = np.where(missing, rate, offer)
         var = np.where(missing, rate_var, var)
     return np.nan_to_num(offer, nan=0.0).astype(np.float32), var.astype(np.float32)
-
