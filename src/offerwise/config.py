@@ -76,6 +76,10 @@ class ModelConfig(_Stage):
     weight_norm: bool = True
     hidden: list[int] = [64, 32, 16]  # the paper's 3 fully connected ReLU layers
     max_embedding: int = Field(16, ge=1)
+    # Training replaces each calendar code (temporal categorical) by "unknown" with this probability, so
+    # the unknown code's embedding learns the average period: with one year of data the decided
+    # fortnight's week of year never occurs in training (docs/results.md). 0: unknown stays untrained.
+    unknown_level_dropout: float = Field(0.0, ge=0, lt=1)
     # Standardised continuous inputs (the offer excepted: its term stays linear) clipped to +-input_clip sds; None: not clipped.
     input_clip: float | None = Field(None, gt=0)
     customer_buckets: int | None = Field(0, ge=0)  # consumer id input: 0 none, N hashed into N buckets, None one code per consumer

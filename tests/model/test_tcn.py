@@ -107,3 +107,28 @@ def test_checkpoints_from_before_hashed_ids_still_load(category_slice, tmp_path:
     old = TCNModel.load(tmp_path / "old.pt")
     assert old.config.customer_buckets is None and old.encoders.hashed == {}
     np.testing.assert_array_equal(model.predict_proba(t), old.predict_proba(t))
+
+
+def _unknown_embedding_shift(enc, t, m, dropout: float) -> float:
+    """How far training moves the "unknown" calendar code's embeddings from their initial values."""
+    cfg = FAST.model_copy(update={"weight_decay": 0.0, "swa": False, "unknown_level_dropout": dropout})
+    model = TCNModel(config=cfg, encoders=enc)
+    torch.manual_seed(cfg.seed)
+    initial = [e.weight[0].detach().clone() for e in model._build().temporal_emb]
+    model.fit(t, m["train"], m["validation"], progress=False)
+    trained = [e.weight[0].detach() for e in model.network_.temporal_emb]
+    assert enc.temporal_categorical and len(initial) == len(trained)
+    return max(float((a - b).abs().max()) for a, b in zip(initial, trained))
+
+
+def test_unknown_level_dropout_trains_the_unknown_calendar_embedding(small_panel, category_slice) -> None:
+    """With every calendar level known (encoders fitted on all periods) no input carries the
+    "unknown" code, so without the dropout its embedding never moves from its random start: a week
+    never seen in training would get that random vector. With it, training replaces codes by unknown
+    and that embedding learns."""
+    sl, _, _, m = category_slice
+    enc = Encoders.fit(sl.frame, small_panel.features, pl.lit(True))
+    t = to_tensors(sl.frame, enc)
+    assert (t.tcat > 0).all()
+    assert _unknown_embedding_shift(enc, t, m, 0.0) == 0.0
+    assert _unknown_embedding_shift(enc, t, m, 0.3) > 1e-3

@@ -173,6 +173,7 @@ class TCNModel:
         )
         swa_from = int(cfg.swa_start * cfg.epochs)
         rng = np.random.default_rng(cfg.seed)
+        unknown_rng = torch.Generator().manual_seed(cfg.seed + world.rank)
         y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
         val_mask = own_validation(val_mask, train_mask, world)
         best: list[tuple[float, dict]] = []
@@ -183,7 +184,10 @@ class TCNModel:
             total, started = 0.0, time.perf_counter()
             order = np.concatenate([rng.permutation(mine) for _ in range(repeats)])
             for idx in np.array_split(order, n_batches):
-                loss = masked_bce(net(*_batch(data, idx, device)), y[idx], tmask[idx])
+                tc, tcat, sc, scat = _batch(data, idx, device)
+                if cfg.unknown_level_dropout > 0:
+                    tcat = tcat.masked_fill(torch.rand(tcat.shape, generator=unknown_rng).to(device) < cfg.unknown_level_dropout, 0)
+                loss = masked_bce(net(tc, tcat, sc, scat), y[idx], tmask[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
