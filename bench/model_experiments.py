@@ -94,7 +94,14 @@ def main() -> None:
         features = [f for f in prep.features if f.name not in drop]
         vcfg = cfg.model_validate({**cfg.model_dump(), **overrides})
         sl = make_slice(
-            frame, prep.splits, args.fold, ALL, sq, validation_as_decided=as_decided, validation_sq=prep.validation_sq_of(args.fold)
+            frame,
+            prep.splits,
+            args.fold,
+            ALL,
+            sq,
+            validation_as_decided=as_decided,
+            validation_sq=prep.validation_sq_of(args.fold),
+            min_orders=prep.min_orders(vcfg),
         )
         enc = fit_encoders(sl, features, vcfg)
         t, m = slice_tensors(sl, enc)  # as the pipeline trains: validation inputs as decided when asked for

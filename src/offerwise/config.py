@@ -120,6 +120,9 @@ class ModelConfig(_Stage):
     lightgbm_rounds: int = Field(300, ge=1)
     lightgbm_learning_rate: float = Field(0.05, gt=0)
     lightgbm_train_periods: int | None = Field(None, ge=1)  # None: every training period; N: the last N only
+    # Training rows: "eligible" counts a row only once its pair had min_purchases order periods before it,
+    # as every decided row has (model.pipeline.eligible_rows); "all": every row of a relevant pair.
+    train_rows: Literal["eligible", "all"] = "eligible"
 
     _layer_lists = field_validator("dilations", "hidden")(_positive_ints)
 

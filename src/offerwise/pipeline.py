@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from offerwise import io
-from offerwise.config import Config, OptimizeConfig, ResponseConfig, RuntimeConfig
+from offerwise.config import Config, ModelConfig, OptimizeConfig, ResponseConfig, RuntimeConfig
 from offerwise.errors import InputError
 from offerwise.features.manifest import Feature
 
@@ -69,6 +69,10 @@ class Prepared:
     @property
     def last_backtest_fold(self) -> int:
         return self.folds("backtest")[-1]
+
+    def min_orders(self, model: ModelConfig) -> int:
+        """The order periods a pair must have had before a training row counts (model.train_rows)."""
+        return int(self.manifest.get("min_purchases", 0)) if model.train_rows == "eligible" else 0
 
     def decided_period(self, fold: int) -> int:
         return int(self.splits.filter((pl.col("fold") == fold) & (pl.col("split") == "test")).get_column("period").item())
@@ -238,6 +242,7 @@ def train(
                 status_quo=p.status_quo_of(fold),
                 validation_as_decided=True,
                 validation_sq=p.validation_sq_of(fold),
+                min_orders=p.min_orders(cfg.model),
             )
             result = train_slice(
                 slicer(p.frame),

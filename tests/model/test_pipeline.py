@@ -57,3 +57,27 @@ def test_validation_as_decided_changes_validation_scores_only(small_panel, tmp_p
     split = lambda f, s: f.filter(pl.col("split") == s).get_column("probability").to_numpy()  # noqa: E731
     assert (split(a, "test") == split(b, "test")).all()  # the decided period sees the realised validation inputs as history
     assert (split(a, "validation") != split(b, "validation")).any()
+
+
+def test_a_training_row_counts_only_once_its_pair_had_min_orders_before_it() -> None:
+    """Pair (1, 7) was bought in periods 0 and 1: by period 1 it had one order period, so with
+    min_orders = 1 its period-0 row is out (its purchase there is what made it relevant), its
+    period-1 row in. Validation and test masks do not change."""
+    import numpy as np
+
+    from offerwise.model.pipeline import _masks, eligible_rows
+
+    frame = _frame().with_columns(ci_orders=pl.Series([0, 1, 2, 2, 0, 0, 0, 1], dtype=pl.Float32))
+    every, eligible = (make_slice(frame, SPLITS, 0, "A", min_orders=k) for k in (0, 1))
+    assert eligible_rows(every, (2, 4)).all()
+    np.testing.assert_array_equal(eligible_rows(eligible, (2, 4)), [[False, True, True, True], [False, False, False, True]])
+
+    class Periods:  # what _masks reads of the tensors
+        y = np.zeros((2, 4))
+        period = np.arange(4)
+
+    all_masks, eligible_masks = _masks(Periods, every), _masks(Periods, eligible)
+    np.testing.assert_array_equal(eligible_masks["train"], [[False, True, False, False], [False, False, False, False]])
+    np.testing.assert_array_equal(all_masks["train"], [[True, True, False, False], [True, True, False, False]])
+    for split in ("validation", "test"):
+        np.testing.assert_array_equal(eligible_masks[split], all_masks[split])

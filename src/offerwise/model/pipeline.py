@@ -34,6 +34,7 @@ class Slice:
     validation: int
     test: int
     validation_rows: pl.DataFrame | None = None  # the validation period's rows with inputs as known at its cutoff
+    min_orders: int = 0  # a training row counts only if its pair had this many order periods before it (`eligible_rows`)
 
 
 def slug(category: str) -> str:
@@ -59,6 +60,7 @@ def make_slice(
     *,
     validation_as_decided: bool = False,
     validation_sq: pl.DataFrame | None = None,
+    min_orders: int = 0,
 ) -> Slice:
     """Rows of the fold's relevant pairs up to its decided (test) period.
 
@@ -73,6 +75,7 @@ def make_slice(
     frame keeps the validation period's realised inputs: they are history for the decided period.
     `validation_sq`: that status quo as prepared for all consumers (prepare's validation_status_quo.parquet);
     without it, it is computed from these rows (the same where the slice holds every consumer).
+    `min_orders`: see `eligible_rows`.
     """
     s = splits.filter(pl.col("fold") == fold)
     period = lambda name: s.filter(pl.col("split") == name).get_column("period")  # noqa: E731
@@ -89,7 +92,7 @@ def make_slice(
         sq = validation_sq if validation_sq is not None else validation_status_quo(rows, validation, status_quo, rule_of(status_quo))
         decided = _decided_inputs(rows.filter(pl.col("period") <= validation), validation, sq)
         validation_rows = decided.filter(pl.col("period") == validation)
-    return Slice(rows, period("train").to_list(), validation, test, validation_rows)
+    return Slice(rows, period("train").to_list(), validation, test, validation_rows, min_orders)
 
 
 def validation_status_quo(rows: pl.DataFrame, validation: int, status_quo: pl.DataFrame, rule: str = "recent_offers") -> pl.DataFrame:
@@ -133,11 +136,24 @@ def _decided_inputs(rows: pl.DataFrame, test: int, status_quo: pl.DataFrame) -> 
     ).drop("__sq")
 
 
+def eligible_rows(sl: Slice, shape: tuple[int, int]) -> np.ndarray:
+    """(P, T): rows whose pair had at least `sl.min_orders` order periods before the row's period.
+
+    A pair is in the panel because it was bought in >= min_purchases periods before the fold's
+    validation period. Before it reached that count, its rows' targets are conditioned on the
+    future: it *will* be bought again before the cutoff (on the Complete Journey such rows' purchase
+    rate in the last 8 training periods is 0.30, against 0.05-0.17 for the rest). Every decided
+    row has reached it, so only rows that have, by their own past, are like them."""
+    if sl.min_orders <= 0:
+        return np.ones(shape, bool)
+    return _raw(sl, "ci_orders", shape) >= sl.min_orders
+
+
 def _masks(t, sl: Slice) -> dict[str, np.ndarray]:
     P = t.y.shape[0]
     col = lambda cond: np.broadcast_to(cond[None, :], (P, t.period.size))  # noqa: E731
     return {
-        "train": col(np.isin(t.period, sl.train_periods)),
+        "train": col(np.isin(t.period, sl.train_periods)) & eligible_rows(sl, t.y.shape),
         "validation": col(t.period == sl.validation),
         "test": col(t.period == sl.test),
     }
