@@ -81,3 +81,15 @@ def test_a_training_row_counts_only_once_its_pair_had_min_orders_before_it() -> 
     np.testing.assert_array_equal(all_masks["train"], [[True, True, False, False], [True, True, False, False]])
     for split in ("validation", "test"):
         np.testing.assert_array_equal(eligible_masks[split], all_masks[split])
+
+
+def test_no_eligible_training_row_is_a_clear_input_error(small_panel, tmp_path) -> None:
+    import pytest
+
+    from offerwise.config import ModelConfig
+    from offerwise.errors import InputError
+    from offerwise.model.pipeline import ALL, train_slice
+
+    sl = make_slice(small_panel.frame, small_panel.splits, 0, ALL, min_orders=10_000)
+    with pytest.raises(InputError, match="train_rows"):
+        train_slice(sl, small_panel.features, ModelConfig(epochs=1), tmp_path / "all", progress=False)

@@ -15,6 +15,7 @@ import polars as pl
 from offerwise import io
 from offerwise.config import ModelConfig, RuntimeConfig
 from offerwise.elasticity.reference import rule_of
+from offerwise.errors import InputError
 from offerwise.features.manifest import Feature
 from offerwise.model.baselines import LightGBMBaseline, RecencyFrequencyRule
 from offerwise.model.metrics import average_precision, bce, roc_auc
@@ -202,6 +203,12 @@ def train_slice(
     `shards` through `slicer` (rows -> this slice) when given."""
     enc = fit_encoders(sl, features, cfg)
     t, m = slice_tensors(sl, enc)
+    if not m["train"].any():
+        raise InputError(
+            f"No training row in {out.name}: no pair had {sl.min_orders} order periods before a training period "
+            "(model.train_rows = 'eligible'). Use more training periods (panel.train_periods), a lower panel.min_purchases, "
+            "or model.train_rows = 'all'."
+        )
     tcn = TCNModel(config=cfg, encoders=enc)
     if cfg.train_workers:
         from offerwise.model.distributed import fit_distributed
