@@ -790,14 +790,17 @@ def estimate_response(
     within = T - window.select(pl.col(TREATMENT).cast(pl.Float64).mean().over("item_id")).to_series().to_numpy()
     noise = offer_noise_variance(window) if offer_noise == "correct" else None
     weights = [_final_weights(Y, y_res) for y_res, _, _ in fits]
+    # Each repetition's reliability per category: their mean identifies, each corrects its own repetition.
+    reliabilities = [
+        {c: offer_reliability(t_res[masks[c]], noise[masks[c]], q[masks[c]]) for c in names} if noise is not None else {}
+        for (_, t_res, _), q in zip(fits, weights)
+    ]
     cat_rows = []
     for c in names:
         m, offered = masks[c], masks[c] & (T > 0)
         resid_sd = float(np.mean([np.std(t_res[m]) for _, t_res, _ in fits]))
         within_sd = float(np.sqrt(np.mean(within[m] ** 2)))
-        reliability = (
-            np.nan if noise is None else float(np.mean([offer_reliability(f[1][m], noise[m], q[m]) for f, q in zip(fits, weights)]))
-        )
+        reliability = np.nan if noise is None else float(np.mean([rel[c] for rel in reliabilities]))
         cat_rows.append(
             {
                 "category": c,
@@ -833,7 +836,7 @@ def estimate_response(
             pooled_fit, slopes, devs, shared_fit, failed = _keep_well_posed(logistic, (pooled_fit, slopes, devs, shared_fit))
             fallback |= failed
         if noise is not None:
-            scale = {c: offer_reliability(t_res[masks[c]], noise[masks[c]], q[masks[c]]) for c in ident}
+            scale = {c: reliabilities[r][c] for c in ident}
             pooled_fit, slopes, devs = _deattenuate(pooled_fit, slopes, devs, scale, offer_reliability(t_res[pool], noise[pool], q[pool]))
         pooled_r.append(pooled_fit)
         cat_r.append(slopes)
