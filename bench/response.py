@@ -6,6 +6,9 @@ per category and overall:
 * slope error of the double-ML pair slopes (`dml_`, the default response) and of the TCN's
   counterfactual pair slopes (`tcn_`, the previous one): mean estimated / mean true slope - 1;
 * their rank correlation with the true slopes, pooled and within category (mean over categories);
+* their response error on the scale the decisions use (`_response_error`): the purchases one more
+  offer point adds at the plan's offer, Σ slope · p̂ (1 − p̂) with the decision's probabilities,
+  against Σ true_a · p (1 − p), minus 1;
 * the same for double ML on a panel prepared without the simulator's offer_history.csv (`dml_nohistory_`:
   the offer inferred from other buyers' discounts, as on data without the retailer's record), same
   forward decision, same estimator settings;
@@ -21,6 +24,9 @@ per category and overall:
 --slopes-only: simulate, prepare (with and without the offer history) and estimate the forward
 decision's double-ML slopes, no training or optimisation (seconds per run instead of minutes):
 the slope columns only, in response-<label>-slopes.json.
+
+--remeasure: measure the run folders of an earlier run of the same label again (after a new column
+was added here), without running offerwise; the slopes without the offer history are re-estimated.
 
     python bench/response.py --time RUN_FOLDER [--config configs/make-run.toml]
 
@@ -69,6 +75,16 @@ def _slopes(part: pl.DataFrame, column: str) -> dict[str, float]:
         "rank_corr_pooled": float(spearmanr(part[column], part["true_a"])[0]),
         "rank_corr_within": float(np.nanmean(within)) if within else float("nan"),
     }
+
+
+def _response_error(part: pl.DataFrame, column: str) -> float:
+    """The response as the decisions use it, against the truth's: the purchases one more offer point
+    adds at the plan's offer, summed over the pairs, Σ slope · p̂ (1 − p̂) with the decision's
+    probability p̂, over Σ true_a · p (1 − p) with the true probability, minus 1. Unlike the logit
+    slope this scale is collapsible: it does not depend on how much of each pair's own propensity
+    the model sees (a logit slope fitted on what the features show is flatter than each pair's own)."""
+    p_hat, p = part["p_reference"].to_numpy(), _true_p(part, "reference_offer_pct")
+    return float(np.sum(part[column].to_numpy() * p_hat * (1 - p_hat)) / np.sum(part["true_a"].to_numpy() * p * (1 - p)) - 1)
 
 
 def _variant_scores(out: Path, policy: pl.DataFrame) -> dict[str, dict[str, float]]:
@@ -130,6 +146,7 @@ def measure(out: Path, cfg: Config | None = None) -> list[dict]:
         for name, column in (("dml", "dml_slope"), ("dml_nohistory", "dml_nohistory_slope"), ("tcn", "pair_slope")):
             if column in part.columns:
                 row |= {f"{name}_{k}": v for k, v in _slopes(part, column).items()}
+                row[f"{name}_response_error"] = _response_error(part, column)
         row |= {
             "backtest_score": _one(value("backtest", "ours", "score")),
             "forward_score": _one(value("forward", "ours", "score")),
@@ -184,6 +201,7 @@ def main() -> None:
     parser.add_argument("--label", default="default")
     parser.add_argument("--slopes-only", action="store_true")
     parser.add_argument("--time", type=Path, default=None, metavar="RUN_FOLDER")
+    parser.add_argument("--remeasure", action="store_true", help="measure the label's existing run folders again, without running them")
     args = parser.parse_args()
     if args.time is not None:
         return time_response(args.time, Config.from_toml(args.config))
@@ -196,14 +214,15 @@ def main() -> None:
             cfg = base.override("simulation", seed=seed, promotion_policy=policy)
             out = WORK / args.label / f"{policy}-{seed}"
             started = time.perf_counter()
-            pipeline.run("simulated", out, cfg, log=lambda m: None)
+            if not args.remeasure:
+                pipeline.run("simulated", out, cfg, log=lambda m: None)
             rows = measure(out, cfg)
             results += [{"policy": policy, "seed": seed, "seconds": round(time.perf_counter() - started), **r} for r in rows]
             overall = rows[-1]
             print(f"{policy:8} seed {seed:3}: backtest {overall['backtest_score']:.3f}  forward {overall['forward_score']:.3f}  "
                   f"flat-30 {overall['flat_30_score']:.3f}  backtest counterfactual {overall.get('backtest_score_counterfactual', float('nan')):.3f}  "
                   f"retention {overall['true_retention']:.3f} (plan {overall['true_retention_plan']:.3f})  "
-                  + "  ".join(f"{m}: error {overall[f'{m}_slope_error']:+.0%} rank {overall[f'{m}_rank_corr_pooled']:.2f}/{overall[f'{m}_rank_corr_within']:.2f}"
+                  + "  ".join(f"{m}: error {overall[f'{m}_slope_error']:+.0%} response {overall[f'{m}_response_error']:+.0%} rank {overall[f'{m}_rank_corr_pooled']:.2f}/{overall[f'{m}_rank_corr_within']:.2f}"
                               for m in ("dml", "dml_nohistory", "tcn") if f"{m}_slope_error" in overall), flush=True)  # fmt: skip
             RESULTS.mkdir(parents=True, exist_ok=True)  # after every run: a long benchmark keeps what it measured
             (RESULTS / f"response-{args.label}.json").write_text(json.dumps({"config": str(args.config), "rows": results}, indent=1) + "\n")

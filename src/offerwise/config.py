@@ -132,6 +132,9 @@ class ResponseConfig(_Stage):
     max_rows: int = Field(200_000, ge=1000)  # rows sampled from them (stratified by category; docs/results.md: the time it costs)
     folds: int = Field(2, ge=2)  # cross-fitting folds (grouped by item), each split repeated twice
     final_stage: Literal["linear", "logistic"] = "linear"  # residual regression, or the partially linear logistic score (docs/response.md)
+    # The logistic stage's nuisances: "refit" (a LightGBM fit with the linear slope as offset, and an offer fit weighted by
+    # p (1 − p)), or "reuse" the linear stage's (no further fit; elasticity.dml.reused_logistic_nuisances).
+    logistic_fit: Literal["refit", "reuse"] = "refit"
     offer_noise: Literal["correct", "ignore"] = (
         "correct"  # inferred offers' sampling error: divide slopes by the offer's reliability, and a category whose offer is mostly noise is not identified (docs/response.md)
     )

@@ -448,6 +448,7 @@ def offer_response(
         "level": cfg.level,
         "final_stage": cfg.final_stage,
         "offer_noise": cfg.offer_noise,
+        "logistic_fit": cfg.logistic_fit,
     }
     if reuse is not None:
         log(f"offer response (double ML): reused from {reuse}")

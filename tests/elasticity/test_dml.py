@@ -192,14 +192,23 @@ def test_an_estimate_saved_as_json_gives_the_same_pair_slopes(panel, estimate):
     assert_frame_equal(again.categories, estimate.categories)
 
 
-@pytest.mark.parametrize("final_stage", ["linear", "logistic"])
-def test_both_final_stages_recover_the_slope(panel, final_stage):
+@pytest.mark.parametrize(("final_stage", "logistic_fit"), [("linear", "refit"), ("logistic", "refit"), ("logistic", "reuse")])
+def test_both_final_stages_recover_the_slope(panel, final_stage, logistic_fit):
     frame, features = panel
-    est = dml.estimate_response(frame, features, cutoff=CUTOFF, level=0.95, final_stage=final_stage)
+    est = dml.estimate_response(frame, features, cutoff=CUTOFF, level=0.95, final_stage=final_stage, logistic_fit=logistic_fit)
     a = est.categories.filter(pl.col("category") == "A").row(0, named=True)
     assert f"{final_stage} final stage" in a["method"]
     assert a["low"] <= TRUE_SLOPE <= a["high"], a
     assert est.info["final_stage"] == final_stage
+
+
+def test_reused_logistic_nuisances_are_the_linear_stage_s_on_the_logit_scale():
+    """r̂ = logit m_Y − slope · m_T and the instrument T − m_T, from the residuals alone."""
+    Y, T = np.array([1.0, 0.0, 1.0]), np.array([10.0, 0.0, 30.0])
+    m_y, m_t = np.array([0.5, 0.2, 0.75]), np.array([5.0, 5.0, 20.0])
+    offset, instrument = dml.reused_logistic_nuisances(Y, T, Y - m_y, T - m_t, np.full(3, 0.02))
+    np.testing.assert_allclose(offset, np.log(m_y / (1 - m_y)) - 0.02 * m_t)
+    np.testing.assert_allclose(instrument, T - m_t)
 
 
 def test_the_logistic_score_with_the_regressor_as_instrument_is_the_logistic_regression():
