@@ -509,7 +509,7 @@ def reused_logistic_nuisances(
     average is not the average logit over the offers a row might have had, and m_T is not weighted
     by p (1 − p); the score is orthogonal in r, so the first error enters only multiplied by the
     second (Liu, Zhang and Zhou 2021). Why: the refit's fits nearly double the estimate's time on the
-    Complete Journey; reusing adds a few per cent to the linear stage's (docs/response.md)."""
+    Complete Journey; reusing adds 3 % to the linear stage's (docs/response.md)."""
     return logit(np.clip(Y - y_res, 1e-4, 1 - 1e-4)) - slope * (T - t_res), t_res
 
 
