@@ -74,6 +74,23 @@ def _stack(p: np.ndarray, q: np.ndarray, t, m: dict) -> np.ndarray:
     return out
 
 
+def training_tensors(prep, frame: pl.DataFrame, fold: int, cfg, features: list, *, validation_as_decided: bool):
+    """A fold's encoders, tensors and masks as the pipeline trains (validation inputs as decided when asked for)."""
+    sl = make_slice(
+        frame,
+        prep.splits,
+        fold,
+        ALL,
+        prep.status_quo_of(fold),
+        validation_as_decided=validation_as_decided,
+        validation_sq=prep.validation_sq_of(fold),
+        min_orders=prep.min_orders(cfg),
+    )
+    enc = fit_encoders(sl, features, cfg)
+    t, m = slice_tensors(sl, enc)
+    return enc, t, m
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prepared", type=Path, default=Path("results-work/models/prepared"))
@@ -86,25 +103,14 @@ def main() -> None:
     cfg = Config.from_toml(args.config).model
     prep = pipeline.read_prepared(args.prepared)
     frame = prep.frame if args.categories == ALL else prep.frame.filter(pl.col("category").is_in(args.categories.split(",")))
-    sq, results = prep.status_quo_of(args.fold), []
+    results = []
     for name, overrides in json.loads(args.variants).items():
         overrides = dict(overrides)
         drop = set(overrides.pop("drop_features", []))
         as_decided = bool(overrides.pop("validation_as_decided", False))
         features = [f for f in prep.features if f.name not in drop]
         vcfg = cfg.model_validate({**cfg.model_dump(), **overrides})
-        sl = make_slice(
-            frame,
-            prep.splits,
-            args.fold,
-            ALL,
-            sq,
-            validation_as_decided=as_decided,
-            validation_sq=prep.validation_sq_of(args.fold),
-            min_orders=prep.min_orders(vcfg),
-        )
-        enc = fit_encoders(sl, features, vcfg)
-        t, m = slice_tensors(sl, enc)  # as the pipeline trains: validation inputs as decided when asked for
+        enc, t, m = training_tensors(prep, frame, args.fold, vcfg, features, validation_as_decided=as_decided)
         cats = t.keys.get_column("category").to_numpy()
         started = time.perf_counter()
         tcn = TCNModel(config=vcfg, encoders=enc).fit(t, m["train"], m["validation"], progress=False)

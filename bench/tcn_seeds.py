@@ -16,13 +16,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from model_experiments import training_tensors  # a sibling in bench/ (the script's folder is on sys.path)
 from scipy.special import expit, logit
 
 from offerwise import pipeline
 from offerwise.config import Config
 from offerwise.model.baselines import LightGBMBaseline
 from offerwise.model.metrics import bce
-from offerwise.model.pipeline import ALL, fit_encoders, make_slice, slice_tensors
 from offerwise.model.tcn import TCNModel
 
 RESULTS = Path(__file__).parent / "results"
@@ -38,18 +38,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = Config.from_toml(args.config).model
     prep = pipeline.read_prepared(args.prepared)
-    sl = make_slice(
-        prep.frame,
-        prep.splits,
-        args.fold,
-        ALL,
-        prep.status_quo_of(args.fold),
-        validation_as_decided=True,
-        validation_sq=prep.validation_sq_of(args.fold),
-        min_orders=prep.min_orders(cfg),
-    )
-    enc = fit_encoders(sl, prep.features, cfg)
-    t, m = slice_tensors(sl, enc)
+    enc, t, m = training_tensors(prep, prep.frame, args.fold, cfg, prep.features, validation_as_decided=True)
     cats = t.keys.get_column("category").to_numpy()
     test = int(np.flatnonzero(m["test"][0])[0])
     y = t.y[:, test]
