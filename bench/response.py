@@ -9,6 +9,10 @@ per category and overall:
 * their response error on the scale the decisions use (`_response_error`): the purchases one more
   offer point adds at the plan's offer, Σ slope · p̂ (1 − p̂) with the decision's probabilities,
   against Σ true_a · p (1 − p), minus 1;
+* the double-ML category slope's precision against that truth: `dml_se_rel` (SE over the mean true
+  slope), `dml_slope_z` (the slope error in SEs) and `dml_within_10_chance`, the chance that an
+  unbiased estimate with that SE falls within ±10 % of the truth (on the 'all' row: in every
+  category of the run; the product over runs is the chance over the whole benchmark);
 * the same for double ML on a panel prepared without the simulator's offer_history.csv (`dml_nohistory_`:
   the offer inferred from other buyers' discounts, as on data without the retailer's record), same
   forward decision, same estimator settings;
@@ -49,7 +53,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from scipy.special import expit
-from scipy.stats import spearmanr
+from scipy.stats import norm, spearmanr
 
 from offerwise import pipeline
 from offerwise.config import Config
@@ -85,6 +89,17 @@ def _response_error(part: pl.DataFrame, column: str) -> float:
     the model sees (a logit slope fitted on what the features show is flatter than each pair's own)."""
     p_hat, p = part["p_reference"].to_numpy(), _true_p(part, "reference_offer_pct")
     return float(np.sum(part[column].to_numpy() * p_hat * (1 - p_hat)) / np.sum(part["true_a"].to_numpy() * p * (1 - p)) - 1)
+
+
+def _precision(part: pl.DataFrame, categories: pl.DataFrame, category: str, error: float) -> dict[str, float]:
+    """How precise a category's double-ML slope is against its slope error's truth (the mean true
+    slope of the decided pairs): `dml_se_rel`, the category slope's SE over that truth; `dml_slope_z`,
+    the slope error in SEs (|z| > 1.645: the 90 % interval misses the truth); `dml_within_10_chance`,
+    the chance that an unbiased estimate with this SE lies within ±10 % of the truth,
+    Φ(0.1 / se_rel) − Φ(−0.1 / se_rel)."""
+    se_rel = categories.filter(pl.col("category") == category).get_column("se").item() / part.get_column("true_a").mean()
+    chance = float(norm.cdf(0.1 / se_rel) - norm.cdf(-0.1 / se_rel))
+    return {"dml_se_rel": float(se_rel), "dml_slope_z": error / se_rel, "dml_within_10_chance": chance}
 
 
 def _variant_scores(out: Path, policy: pl.DataFrame) -> dict[str, dict[str, float]]:
@@ -133,7 +148,8 @@ def measure(out: Path, cfg: Config | None = None) -> list[dict]:
     frame = plan.join(truth, on=["customer_id", "item_id"]).join(slopes, on=["customer_id", "item_id"]).with_columns(flat=pl.lit(FLAT))
     policy = pl.read_csv(out / "report" / "policy_score.csv")
     variants = _variant_scores(out, policy)
-    rows = []
+    categories = pl.read_csv(out / "recommendations" / "response.csv").with_columns(pl.col("category").cast(pl.String))
+    rows, chances = [], []
     for category in [*sorted(frame.get_column("category").unique().to_list()), "all"]:
         part = frame if category == "all" else frame.filter(pl.col("category") == category)
         score = policy.filter(pl.col("category") == category)
@@ -147,6 +163,11 @@ def measure(out: Path, cfg: Config | None = None) -> list[dict]:
             if column in part.columns:
                 row |= {f"{name}_{k}": v for k, v in _slopes(part, column).items()}
                 row[f"{name}_response_error"] = _response_error(part, column)
+        if "dml_slope_error" in row and category != "all":
+            row |= _precision(part, categories, category, row["dml_slope_error"])
+            chances.append(row["dml_within_10_chance"])
+        elif chances:  # 'all': the chance of ±10 % in every category of the run
+            row["dml_within_10_chance"] = float(np.prod(chances))
         row |= {
             "backtest_score": _one(value("backtest", "ours", "score")),
             "forward_score": _one(value("forward", "ours", "score")),
@@ -229,6 +250,21 @@ def main() -> None:
     table = pl.DataFrame(results)
     with pl.Config(tbl_rows=200, tbl_cols=20, float_precision=3, tbl_width_chars=200):
         print(table.drop("seconds"))
+    if "dml_se_rel" in table.columns:
+        print_precision(table)
+
+
+def print_precision(table: pl.DataFrame) -> None:
+    """Per policy: categories whose double-ML slope is within ±10 % of the truth, against what an
+    unbiased estimate with the same SEs would reach, and the 90 % intervals' coverage of the truth."""
+    for (policy,), part in table.filter(pl.col("category") != "all").group_by("policy", maintain_order=True):
+        error, z = part.get_column("dml_slope_error"), part.get_column("dml_slope_z")
+        print(
+            f"{policy:8} within ±10 %: {(error.abs() <= 0.1).sum()} of {part.height}; an unbiased estimate with these SEs: "
+            f"{part.get_column('dml_within_10_chance').sum():.1f} expected, all {part.height} with chance "
+            f"{part.get_column('dml_within_10_chance').product():.2f}; SE / true slope {part.get_column('dml_se_rel').mean():.3f}; "
+            f"90 % intervals cover the truth in {(z.abs() <= 1.645).sum()} of {part.height} (z SD {z.std():.2f})"
+        )
 
 
 def time_response(run: Path, cfg: Config) -> None:

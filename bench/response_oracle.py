@@ -106,14 +106,19 @@ def measure(out: Path, cfg: Config) -> list[dict]:
     ).to_dicts()
 
 
-def main() -> None:
+def run_arguments(results: Path) -> argparse.Namespace:
+    """The command line of this bench and of its siblings that read the same work folders."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 12, 13, 14])
     parser.add_argument("--policies", nargs="+", default=["random", "targeted"])
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--work", type=Path, default=Path("results-work") / "response" / "oracle")
-    parser.add_argument("--results", type=Path, default=RESULTS)
-    args = parser.parse_args()
+    parser.add_argument("--results", type=Path, default=results)
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = run_arguments(RESULTS)
     base, results = Config.from_toml(args.config), []
     for policy in args.policies:
         for seed in args.seeds:

@@ -753,6 +753,24 @@ def _one_blas_thread(fn: Callable) -> Callable:
 
 
 @_one_blas_thread
+def design(
+    rows: pl.DataFrame, features: list[Feature], *, cutoff: int, periods: int, max_rows: int, seed: int
+) -> tuple[pl.DataFrame, list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """What the estimate fits on: the labelled rows of periods (cutoff − periods, cutoff] (at most
+    max_rows, sampled by pair), sorted by category, consumer, item and period, with the item's
+    promotion history joined; their control columns, control matrix W, outcome Y and offer T."""
+    window = _subsample(_window(rows, cutoff, periods), max_rows, seed)
+    if window.height == 0:
+        raise ValueError(f"no labelled rows in periods ({cutoff - periods}, {cutoff}]")
+    window = window.with_columns(pl.col("category").cast(pl.String)).sort("category", "customer_id", "item_id", "period")
+    history = item_history(rows, cutoff)
+    window = window.join(history, on=["item_id", "period"], how="left", maintain_order="left")
+    controls = control_columns(window, features) + [c for c in history.columns if c not in ("item_id", "period")]
+    Y = window.get_column(OUTCOME).cast(pl.Float64).to_numpy()
+    T = window.get_column(TREATMENT).cast(pl.Float64).fill_null(0.0).to_numpy()
+    return window, controls, _control_matrix(window, controls), Y, T
+
+
 def estimate_response(
     rows: pl.DataFrame,
     features: list[Feature],
@@ -780,16 +798,7 @@ def estimate_response(
     reliability (`offer_reliability`; regression calibration for classical measurement error), and a
     category whose reliability is below MIN_OFFER_RELIABILITY is not identified. "ignore": neither."""
     started = time.perf_counter()
-    window = _subsample(_window(rows, cutoff, periods), max_rows, seed)
-    if window.height == 0:
-        raise ValueError(f"no labelled rows in periods ({cutoff - periods}, {cutoff}]")
-    window = window.with_columns(pl.col("category").cast(pl.String)).sort("category", "customer_id", "item_id", "period")
-    history = item_history(rows, cutoff)
-    window = window.join(history, on=["item_id", "period"], how="left", maintain_order="left")
-    controls = control_columns(window, features) + [c for c in history.columns if c not in ("item_id", "period")]
-    W = _control_matrix(window, controls)
-    Y = window.get_column(OUTCOME).cast(pl.Float64).to_numpy()
-    T = window.get_column(TREATMENT).cast(pl.Float64).fill_null(0.0).to_numpy()
+    window, controls, W, Y, T = design(rows, features, cutoff=cutoff, periods=periods, max_rows=max_rows, seed=seed)
     items = window.get_column("item_id").to_numpy()
     cats = window.get_column("category").to_numpy()
     cuts = _fit_cuts(window)
