@@ -8,6 +8,7 @@ unseen normal part of SD σ it is flatter by the factor 1 / sqrt(1 + c² σ²), 
 (Zeger, Liang and Albert 1988). For the forward decision's labelled window of each seed and
 promotion policy, per category:
 
+* `baseline_corr`: the correlation of the true baseline logit `true_b` with logit m_Y(X);
 * `baseline_resid_sd`: SD of the true baseline logit `true_b` around a linear calibration of the
   cross-fitted logit m_Y(X) (the purchase nuisance of the double-ML estimate): what the features miss;
 * `baseline_resid_sd_pair`: SD of its mean per consumer-item pair (the persistent part);
@@ -99,6 +100,7 @@ def measure(out: Path, cfg: Config) -> list[dict]:
             {
                 "category": str(category),
                 "rows": g.height,
+                "baseline_corr": float(np.corrcoef(base, seen)[0, 1]),
                 "baseline_resid_sd": sd,
                 "baseline_resid_sd_pair": float(means.std()),
                 "implied_slope_error": float(1 / np.sqrt(1 + C2 * sd**2) - 1),
