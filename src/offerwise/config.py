@@ -84,7 +84,6 @@ class ModelConfig(_Stage):
     input_clip: float | None = Field(None, gt=0)
     customer_buckets: int | None = Field(0, ge=0)  # consumer id input: 0 none, N hashed into N buckets, None one code per consumer
     offer_term: bool = True  # logit += slope(static inputs) x offer_t: a direct, per-pair offer response
-    static_into_tcn: bool = False  # the static inputs also enter the TCN beside every period's (not only the head)
     offer_lr_multiplier: float = Field(1.0, gt=0)  # the offer term's learning rate, x lr
     optimizer: Literal["adam", "rmsprop"] = "adam"
     lr: float = Field(1e-3, gt=0)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import pytest
 import torch
 
 from offerwise.model.network import NetworkShape, TCNNetwork
@@ -18,10 +17,9 @@ def _inputs(B: int = 4, T: int = 12) -> tuple[torch.Tensor, ...]:
     )
 
 
-@pytest.mark.parametrize("static_into_tcn", [False, True])
-def test_receptive_field_is_causal(static_into_tcn: bool) -> None:
+def test_receptive_field_is_causal() -> None:
     torch.manual_seed(0)
-    net = TCNNetwork(SHAPE, channels=8, dilations=(1, 2, 4), kernel_size=3, dropout=0.0, static_into_tcn=static_into_tcn).eval()
+    net = TCNNetwork(SHAPE, channels=8, dilations=(1, 2, 4), kernel_size=3, dropout=0.0).eval()
     tc, tcat, sc, scat = _inputs()
     base = net(tc, tcat, sc, scat)
     t = 6
@@ -57,15 +55,12 @@ def test_offer_term_starts_at_zero_and_adds_slope_times_offer_at_each_period() -
         assert torch.allclose(with_term(tc, tcat, sc, scat), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("static_into_tcn", [False, True])
-def test_last_period_logits_equal_full_rescoring_for_every_variant(static_into_tcn: bool) -> None:
+def test_last_period_logits_equal_full_rescoring_for_every_variant() -> None:
     shape = NetworkShape(
         temporal_continuous=3, static_continuous=2, temporal_cardinalities=(5,), static_cardinalities=(7, 4), offer_index=1
     )
     torch.manual_seed(1)
-    net = TCNNetwork(
-        shape, channels=6, dilations=(1, 2, 4), kernel_size=3, dropout=0.0, offer_term=True, static_into_tcn=static_into_tcn
-    ).eval()
+    net = TCNNetwork(shape, channels=6, dilations=(1, 2, 4), kernel_size=3, dropout=0.0, offer_term=True).eval()
     with torch.no_grad():
         net.offer_slope.bias.fill_(0.3)
     tc, tcat, sc, scat = _inputs(B=5, T=7)  # shorter than the receptive field: left padding matters
@@ -76,11 +71,3 @@ def test_last_period_logits_equal_full_rescoring_for_every_variant(static_into_t
         changed[:, -1, :] = variant
         with torch.no_grad():
             assert torch.allclose(fast[:, g], net(changed, tcat, sc, scat)[:, -1], atol=1e-5)
-
-
-def test_static_inputs_reach_the_convolutions_only_when_asked() -> None:
-    torch.manual_seed(0)
-    head_only = TCNNetwork(SHAPE, channels=4, dilations=(1,), dropout=0.0).eval()
-    into_tcn = TCNNetwork(SHAPE, channels=4, dilations=(1,), dropout=0.0, static_into_tcn=True).eval()
-    static_dim = 2 + sum(e.embedding_dim for e in into_tcn.static_emb)
-    assert into_tcn.tcn[0].conv1.in_channels == head_only.tcn[0].conv1.in_channels + static_dim

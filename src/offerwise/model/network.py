@@ -62,21 +62,17 @@ class TCNNetwork(nn.Module):
         hidden: tuple[int, ...] = (64, 32, 16),
         max_embedding: int = 16,
         offer_term: bool = False,
-        static_into_tcn: bool = False,
     ) -> None:
         super().__init__()
         self.temporal_emb = nn.ModuleList(nn.Embedding(n, embedding_size(n, max_embedding)) for n in shape.temporal_cardinalities)
         self.static_emb = nn.ModuleList(nn.Embedding(n, embedding_size(n, max_embedding)) for n in shape.static_cardinalities)
-        static_dim = shape.static_continuous + sum(e.embedding_dim for e in self.static_emb)
-        # The static inputs beside every period's temporal ones: the convolutions can then weigh the
-        # history by item and consumer attributes, not only the head.
-        self.static_into_tcn = static_into_tcn
-        c_in = shape.temporal_continuous + sum(e.embedding_dim for e in self.temporal_emb) + (static_dim if static_into_tcn else 0)
+        c_in = shape.temporal_continuous + sum(e.embedding_dim for e in self.temporal_emb)
         blocks, c = [], c_in
         for d in dilations:
             blocks.append(_TemporalBlock(c, channels, kernel_size, d, dropout, use_weight_norm))
             c = channels
         self.tcn = nn.Sequential(*blocks)
+        static_dim = shape.static_continuous + sum(e.embedding_dim for e in self.static_emb)
         layers, width = [], channels + static_dim
         for size in hidden:  # the paper's 3 fully connected ReLU layers
             layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
@@ -93,12 +89,8 @@ class TCNNetwork(nn.Module):
     def _static(self, sc: torch.Tensor, scat: torch.Tensor) -> torch.Tensor:
         return torch.cat([sc] + [emb(scat[:, j]) for j, emb in enumerate(self.static_emb)], dim=-1)  # (B, S)
 
-    def _temporal(self, tc: torch.Tensor, tcat: torch.Tensor, static: torch.Tensor) -> torch.Tensor:
-        """tc (B, T, Ftc) or (B, Ftc), tcat likewise, static (B, S) -> the TCN's inputs (..., C_in)."""
-        parts = [tc] + [emb(tcat[..., j]) for j, emb in enumerate(self.temporal_emb)]
-        if self.static_into_tcn:
-            parts.append(static.unsqueeze(1).expand(-1, tc.shape[1], -1) if tc.dim() == 3 else static)
-        return torch.cat(parts, dim=-1)
+    def _temporal(self, tc: torch.Tensor, tcat: torch.Tensor) -> torch.Tensor:
+        return torch.cat([tc] + [emb(tcat[..., j]) for j, emb in enumerate(self.temporal_emb)], dim=-1)  # (..., C_in)
 
     def _logits(self, h: torch.Tensor, static: torch.Tensor, tc: torch.Tensor) -> torch.Tensor:
         """h (B, T, channels), static (B, S), tc (B, T, Ftc) -> (B, T)."""
@@ -109,9 +101,8 @@ class TCNNetwork(nn.Module):
 
     def forward(self, tc: torch.Tensor, tcat: torch.Tensor, sc: torch.Tensor, scat: torch.Tensor) -> torch.Tensor:
         """tc (B, T, Ftc) float, tcat (B, T, Ktc) long, sc (B, Fsc) float, scat (B, Ksc) long -> logits (B, T)."""
-        static = self._static(sc, scat)
-        h = self.tcn(self._temporal(tc, tcat, static).transpose(1, 2)).transpose(1, 2)  # (B, T, channels)
-        return self._logits(h, static, tc)
+        h = self.tcn(self._temporal(tc, tcat).transpose(1, 2)).transpose(1, 2)  # (B, T, channels)
+        return self._logits(h, self._static(sc, scat), tc)
 
     @torch.no_grad()
     def last_period_logits(
@@ -122,17 +113,18 @@ class TCNNetwork(nn.Module):
         Causality makes this cheap and exact: the inputs before the last period are unchanged, so each
         block's activations there are computed once and only the last position is recomputed per variant.
         """
-        static = self._static(sc, scat)
-        x = self._temporal(tc, tcat, static).transpose(1, 2)  # (B, C_in, T)
+        x = self._temporal(tc, tcat).transpose(1, 2)  # (B, C_in, T)
         padded = []
         for block in self.tcn:  # the same arithmetic as _TemporalBlock.forward, keeping padded inputs
             xp = F.pad(x, (block.left_pad, 0))
             h1p = F.pad(F.relu(block.conv1(xp)), (block.left_pad, 0))
             padded.append((xp, h1p))
             x = F.relu(F.relu(block.conv2(h1p)) + block.skip(x))
+        static = self._static(sc, scat)
+        last_cat = [emb(tcat[:, -1, j]) for j, emb in enumerate(self.temporal_emb)]
         out = []
         for tc_last in variants:
-            x_last = self._temporal(tc_last, tcat[:, -1], static).unsqueeze(-1)  # (B, C_in, 1)
+            x_last = torch.cat([tc_last] + last_cat, dim=-1).unsqueeze(-1)  # (B, C_in, 1)
             for block, (xp, h1p) in zip(self.tcn, padded):
                 width = block.left_pad  # (kernel - 1) x dilation earlier positions in each window
                 h1 = F.relu(block.conv1(torch.cat([xp[..., xp.shape[-1] - 1 - width : -1], x_last], dim=-1)))

@@ -130,7 +130,6 @@ class TCNModel:
             hidden=tuple(cfg.hidden),
             max_embedding=cfg.max_embedding,
             offer_term=cfg.offer_term,
-            static_into_tcn=cfg.static_into_tcn,
         )
 
     def fit(self, data: SequenceTensors, train_mask: np.ndarray, val_mask: np.ndarray, *, progress: bool = True) -> TCNModel:
@@ -342,12 +341,7 @@ class TCNModel:
     @classmethod
     def load(cls, path: str | Path) -> TCNModel:
         payload = torch.load(path, map_location="cpu", weights_only=False)
-        config = {
-            "offer_term": False,
-            "customer_buckets": None,
-            "static_into_tcn": False,
-            **payload["config"],
-        }  # checkpoints from before these keys
+        config = {"offer_term": False, "customer_buckets": None, **payload["config"]}  # checkpoints from before these keys
         model = cls(config=ModelConfig.model_validate(config), encoders=Encoders(**payload["encoders"]))
         model.network_ = model._build()
         model.network_.load_state_dict(payload["state_dict"])
