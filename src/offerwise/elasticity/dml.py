@@ -752,7 +752,6 @@ def _one_blas_thread(fn: Callable) -> Callable:
     return wrapper
 
 
-@_one_blas_thread
 def design(
     rows: pl.DataFrame, features: list[Feature], *, cutoff: int, periods: int, max_rows: int, seed: int
 ) -> tuple[pl.DataFrame, list[str], np.ndarray, np.ndarray, np.ndarray]:
@@ -771,6 +770,7 @@ def design(
     return window, controls, _control_matrix(window, controls), Y, T
 
 
+@_one_blas_thread
 def estimate_response(
     rows: pl.DataFrame,
     features: list[Feature],
