@@ -91,8 +91,8 @@ def measure(out: Path, cfg: Config) -> list[dict]:
     result = []
     for (category,), g in window.group_by("category"):
         base, seen = g.get_column("true_b").to_numpy(), logit(g.get_column("m_y").to_numpy())
-        design = np.c_[np.ones_like(seen), seen]
-        resid = base - design @ np.linalg.lstsq(design, base, rcond=None)[0]
+        calibration = np.c_[np.ones_like(seen), seen]
+        resid = base - calibration @ np.linalg.lstsq(calibration, base, rcond=None)[0]
         pair = g.select(pl.struct("customer_id", "item_id").rank("dense") - 1).to_series().to_numpy()
         sd = float(resid.std())
         means = np.bincount(pair, resid) / np.bincount(pair)
