@@ -53,6 +53,17 @@ def test_decomposition_matches_milp_within_its_certified_gap(seed: int, with_bud
     assert fast.gap < 1e-3
 
 
+@pytest.mark.parametrize("with_budget", [False, True])
+def test_milp_without_a_solution_in_its_time_limit_falls_back_to_a_feasible_one(with_budget: bool) -> None:
+    v, r, c, allowed = _instance(0, n=400)
+    R = 0.93 * np.where(allowed, r, -1).max(axis=1).sum()
+    B = 0.7 * np.where(allowed, c, -1).max(axis=1).sum() if with_budget else None
+    args = (c, B) if with_budget else (None, None)
+    sol = solve_milp(v, r, allowed, R, *args, time_limit=1e-9)  # stops before any incumbent
+    _check(sol, v, r, c, allowed, R, B)
+    assert "no feasible solution within optimize.milp_time_limit" in sol.solver
+
+
 def test_unreachable_retention_reports_the_best_achievable() -> None:
     v, r, c, allowed = _instance(0)
     best = np.where(allowed, r, -1).max(axis=1).sum()

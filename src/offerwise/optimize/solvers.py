@@ -97,6 +97,17 @@ def solve_milp(v, r, allowed, R, c=None, B=None, *, time_limit: float = 60.0, mi
     if status not in (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit) or (n and col_value.size != m):
         raise RuntimeError(f"HiGHS ended with model status '{h.modelStatusToString(status)}'.")
     info = h.getInfo()
+    if (
+        n
+        and status == highspy.HighsModelStatus.kTimeLimit
+        and info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible
+    ):
+        # No incumbent within the limit: HiGHS's column values are then no solution at all (they can
+        # break retention). The Lagrangian solver's repaired choice is feasible; say so in its name.
+        sol = solve_lagrangian(v, r, allowed, R, c, B)
+        sol.solver = f"lagrangian (the MILP found no feasible solution within optimize.milp_time_limit = {time_limit:g} s)"
+        sol.seconds += time.perf_counter() - start
+        return sol
     x = np.zeros((n, L))
     x[pair, level] = col_value
     choice = x.argmax(axis=1)
