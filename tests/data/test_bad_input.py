@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 
 from offerwise.cli import app
 from offerwise.data.load import load_data
+from offerwise.data.plans import offers_for_period, read_offer_table
+from offerwise.errors import InputError
 from tests.conftest import ITEMS_CSV, TX_HEADER, write_amexpert
 
 runner = CliRunner()
@@ -85,6 +87,13 @@ def _set(column: str, row: int, value: object, dtype: pl.DataType = pl.String())
         return frame.with_columns(pl.Series(column, values, dtype=dtype))
 
     return change
+
+
+def _with(**columns: pl.Expr) -> Callable[[pl.DataFrame], pl.DataFrame]:
+    return lambda frame: frame.with_columns(**columns)
+
+
+DEMO_HEADER = "customer_id,age_range,marital_status,rented,family_size,no_of_children,income_bracket\n"
 
 
 class Case(NamedTuple):
@@ -189,6 +198,53 @@ LOAD_CASES = {
         "customers.csv",
         "customer_id",
         "not whole numbers",
+    ),
+    # one customer listed twice with different values: its demographics cannot be known
+    "demographics-duplicate-id": Case(
+        _amex(
+            extra={"customer_demographics.csv": DEMO_HEADER + "1,46-55,Married,0,2,1,4\n2,26-35,Single,1,1,0,3\n1,46-55,Married,0,2,1,5\n"}
+        ),
+        "customer_demographics.csv",
+        "customer_id",
+        "listed more than once with different values (which line is right cannot be known). Examples (2 rows in all)",
+    ),
+    "customers-duplicate-id": Case(
+        lambda f: (_canonical()(f), (f / "customers.csv").write_text("customer_id,age\n1,30\n2,40\n1,31\n")),
+        "customers.csv",
+        "customer_id",
+        "listed more than once with different values",
+    ),
+    # Parquet column types that cannot be the field (Categorical ids and text are read as their text)
+    "parquet-quantity-list": Case(
+        _canonical(_with(quantity=pl.concat_list("quantity")), tx_format="parquet"), PQ_TX, "quantity", "type List"
+    ),
+    "parquet-id-struct": Case(
+        _canonical(_with(customer_id=pl.struct("customer_id")), tx_format="parquet"), PQ_TX, "customer_id", "type Struct"
+    ),
+    "parquet-quantity-binary": Case(
+        _canonical(_with(quantity=pl.col("quantity").cast(pl.String).cast(pl.Binary)), tx_format="parquet"), PQ_TX, "quantity", "Binary"
+    ),
+    "parquet-quantity-boolean": Case(_canonical(_with(quantity=pl.col("quantity") > 0), tx_format="parquet"), PQ_TX, "quantity", "Boolean"),
+    "parquet-quantity-duration": Case(
+        _canonical(_with(quantity=pl.duration(seconds=1)), tx_format="parquet"), PQ_TX, "quantity", "type Duration"
+    ),
+    "parquet-items-category-list": Case(
+        _canonical(items=CANONICAL_ITEMS.with_columns(pl.concat_list("category")), items_format="parquet"),
+        "items.parquet",
+        "category",
+        "type List",
+    ),
+    # malformed CSV: one line naming the line, never polars' advice
+    "csv-too-many-fields": Case(_amex("2017-01-02,1,1,1,10.0,0.0,0.0,9,9"), AMEX_TX, None, "line 122 has 9 fields, the header has 7"),
+    "csv-unclosed-quote": Case(_amex('2017-01-02,1,"1,1,10.0,0.0,0.0'), AMEX_TX, None, "line 122: unexpected end of data"),
+    "csv-header-repeats-column": Case(
+        lambda f: write_amexpert(f, TX_HEADER.rstrip() + ",quantity\n" + "".join(f"{line},999\n" for line in _good_lines()), ITEMS_CSV),
+        AMEX_TX,
+        "quantity",
+        "the header has this column more than once",
+    ),
+    "csv-items-header-repeats-column": Case(
+        _amex(items="item_id,brand,brand_type,category,category\n1,10,Local,Meat,Fish\n"), "item_data.csv", "category", "more than once"
     ),
 }
 
@@ -335,3 +391,106 @@ def test_data_without_any_offer_still_summarises(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "summary", "--data", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     assert "mean offer % on discounted lines" in result.output
+
+
+def test_exact_duplicate_customer_lines_are_dropped_and_noted(tmp_path: Path) -> None:
+    demo = DEMO_HEADER + "1,46-55,Married,0,2,1,4\n2,26-35,Single,1,1,0,3\n1,46-55,Married,0,2,1,4\n"
+    data = _load(_amex(extra={"customer_demographics.csv": demo}), tmp_path / "a")
+    assert data.customers.get_column("customer_id").is_unique().all() and data.customers.height == 5
+    assert data.customers.filter(pl.col("customer_id") == 2).get_column("age_range").to_list() == ["26-35"]
+    assert "1 exact duplicate line of customer_demographics.csv dropped" in data.report.notes
+    _canonical()(tmp_path / "c")
+    pl.DataFrame({"customer_id": [3, 1, 3], "age": [30, 40, 30]}).write_parquet(tmp_path / "c" / "customers.parquet")
+    assert load_data(tmp_path / "c").customers.sort("customer_id").get_column("age").to_list() == [40, None, 30, None]
+
+
+def test_demographics_stay_on_their_own_consumer_row() -> None:
+    """The panel attaches attributes by key, one row per pair: a repeated key stops instead of shifting rows."""
+    from offerwise.features.assemble import _attach
+
+    pairs = pl.DataFrame({"customer_id": [3, 1, 3, 2]})
+    got = _attach(pairs, pl.DataFrame({"customer_id": [1, 2, 3], "age": ["a", "b", "c"]}), "customer_id", "customers")
+    assert got.get_column("age").to_list() == ["c", "a", "c", "b"]
+    with pytest.raises(ValueError, match=r"lists customer_id \[1\] more than once"):
+        _attach(pairs, pl.DataFrame({"customer_id": [1, 1, 3], "age": ["a", "a", "c"]}), "customer_id", "customers")
+
+
+def test_categorical_parquet_ids_and_text_are_read_as_text(tmp_path: Path) -> None:
+    as_category = {c: pl.col(c).cast(pl.String).cast(pl.Categorical) for c in ("customer_id", "item_id")}
+    items = CANONICAL_ITEMS.with_columns(
+        pl.col("item_id").cast(pl.String).cast(pl.Categorical),
+        pl.col("category").cast(pl.Enum(["A", "B"])),
+        level=pl.lit("x").cast(pl.Categorical),
+    )
+    _canonical(_with(**as_category), tx_format="parquet", items=items, items_format="parquet")(tmp_path / "c")
+    pl.DataFrame({"customer_id": ["1", "2"], "age": ["30", "40"]}).cast(pl.Categorical).write_parquet(tmp_path / "c" / "customers.parquet")
+    data = load_data(tmp_path / "c")
+    plain = _load(_canonical(), tmp_path / "plain")
+    assert data.transactions.equals(plain.transactions)
+    assert data.items.schema["category"] == data.items.schema["level"] == pl.String and data.items.get_column("item_id").to_list() == [1, 2]
+    assert data.customers.schema["age"] == pl.String
+
+
+# ---- the retailer's offer records (data/plans.py)
+
+PLAN_ITEMS = pl.DataFrame({"item_id": [1, 2, 3]})
+
+
+def _offers(tmp_path: Path, text: str, *, dated: bool = False, name: str = "planned_offers.csv") -> pl.DataFrame:
+    (tmp_path / name).write_text(text)
+    return read_offer_table(tmp_path / name, items=PLAN_ITEMS, dated=dated)
+
+
+def _refused(tmp_path: Path, text: str, *needles: str, dated: bool = False, name: str = "planned_offers.csv") -> str:
+    with pytest.raises(InputError) as caught:
+        _offers(tmp_path, text, dated=dated, name=name)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(str(tmp_path / name)), message
+    for needle in needles:
+        assert needle in message, message
+    return message
+
+
+def test_planned_offer_needs_both_dates_or_neither(tmp_path: Path) -> None:
+    header = "item_id,start_date,end_date,offer_pct\n"
+    _refused(tmp_path, header + "1,2018-07-30,2018-08-12,5\n2,2018-07-30,,10\n", "column 'end_date'", "both be given", "'row': 3")
+    _refused(tmp_path, header + "1,,2018-08-12,5\n", "column 'start_date'", "both be given", "'row': 2")
+    _refused(tmp_path, "item_id,start_date,offer_pct\n1,2018-07-30,5\n", "column 'end_date'", "missing")
+    _refused(tmp_path, header + "1,2018-07-30,,5\n", "column 'end_date'", "both be given", dated=True, name="offer_history.csv")
+    # An undated row of a dated plan is the whole decided period.
+    plan = _offers(tmp_path, header + "1,2018-07-30,2018-08-12,5\n2,,,10\n")
+    got = offers_for_period(plan, dt.date(2018, 7, 30), dt.date(2018, 8, 12), strict=True)
+    assert sorted(got.get_column("offer_pct").to_list()) == [5.0, 10.0]
+
+
+def test_offer_dates_must_be_iso(tmp_path: Path) -> None:
+    header = "item_id,start_date,end_date,offer_pct\n"
+    history = header + "1,2018-01-01,2018-01-14,5\n1,15/01/2018,28/01/2018,5\n2,2018-01-01,2018-01-14,0\n"
+    _refused(tmp_path, history, "column 'start_date'", "ISO date", "(1 row in all): [{'row': 3, 'start_date': '15/01/2018'}]", dated=True)
+    us = header + "1,01/02/2018,01/14/2018,5\n2,01/02/2018,01/14/2018,5\n"  # never guessed: day and month could swap
+    _refused(tmp_path, us, "column 'start_date'", "(2 rows in all)", dated=True, name="offer_history.csv")
+    midnight = _offers(tmp_path, header + "1,2018-01-01 00:00:00,2018-01-14T00:00:00,5\n", dated=True)
+    assert midnight.row(0)[3:] == (dt.date(2018, 1, 1), dt.date(2018, 1, 14))
+    _refused(tmp_path, header + "1,2018-01-01,2018-01-14 23:59:00,5\n", "column 'end_date'", "'row': 2", dated=True)
+
+
+def test_parquet_offer_dates_may_be_dates_or_midnight_datetimes(tmp_path: Path) -> None:
+    day = [dt.date(2018, 1, 1), dt.date(2018, 1, 15)]
+    frame = pl.DataFrame(
+        {"item_id": [1, 1], "start_date": day, "end_date": [dt.date(2018, 1, 14), dt.date(2018, 1, 28)], "offer_pct": [5.0, 0.0]}
+    )
+    for name, start in (("date", pl.col("start_date")), ("datetime", pl.col("start_date").cast(pl.Datetime("ms")))):
+        frame.with_columns(start).write_parquet(tmp_path / f"{name}.parquet")
+        got = read_offer_table(tmp_path / f"{name}.parquet", items=PLAN_ITEMS, dated=True)
+        assert got.get_column("start_date").to_list() == day, name
+    frame.with_columns(pl.col("start_date").cast(pl.Datetime) + pl.duration(hours=9)).write_parquet(tmp_path / "offer_history.parquet")
+    with pytest.raises(InputError, match=r"column 'start_date': expected an ISO date .*'row': 2, 'start_date': '2018-01-01 09:00"):
+        read_offer_table(tmp_path / "offer_history.parquet", items=PLAN_ITEMS, dated=True)
+    frame.with_columns(pl.concat_list("offer_pct")).write_parquet(tmp_path / "offer_history.parquet")
+    with pytest.raises(InputError, match=r"column 'offer_pct': the column has type List"):
+        read_offer_table(tmp_path / "offer_history.parquet", items=PLAN_ITEMS, dated=True)
+
+
+def test_malformed_offer_file_is_one_line(tmp_path: Path) -> None:
+    _refused(tmp_path, "item_id,offer_pct\n1,5\n2,5,7\n", "line 3 has 3 fields, the header has 2")
+    _refused(tmp_path, "item_id,offer_pct,offer_pct\n1,5,7\n", "column 'offer_pct'", "more than once")

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 
 from offerwise.data.clean import CleaningReport, UnknownItemPolicy, clean_transactions
-from offerwise.data.schema import RetailData
+from offerwise.data.schema import LoadReport, RetailData
 from offerwise.data.validate import (
     cast_strict,
     parse_dates,
@@ -16,6 +16,7 @@ from offerwise.data.validate import (
     require_columns,
     require_file,
     require_rows,
+    text_column,
 )
 from offerwise.errors import input_error
 
@@ -49,7 +50,7 @@ def read_amexpert(folder: Path, *, unknown_items: UnknownItemPolicy = "drop") ->
     return RetailData(
         transactions=transactions,
         items=items,
-        customers=_customers(folder, transactions),
+        customers=_customers(folder, transactions, report),
         report=report,
         campaigns=campaigns,
         coupons=coupons,
@@ -88,24 +89,28 @@ def _raw_transactions(path: Path) -> pl.DataFrame:
 
 
 def read_items(path: Path) -> pl.DataFrame:
-    """The item table from a .csv or .parquet file; extra (hierarchy) columns are kept as they are."""
+    """The item table from a .csv or .parquet file; extra (hierarchy) columns are kept as they are (Categorical ones as text)."""
     frame = read_table(path)
     file = str(path)
     require_columns(frame, ["item_id", "brand", "brand_type", "category"], file=file)
     require_rows(frame, file=file, what="items")
+    # Categorical / Enum columns (what pandas 'category' columns become in Parquet) are read as their text.
+    named = ["item_id", "category", "brand", "brand_type"]
+    labels = [c for c, t in frame.schema.items() if c not in named and isinstance(t, (pl.Categorical, pl.Enum))]
     items = frame.with_columns(
+        *(text_column(frame, c, file=file) for c in labels),
         item_id=cast_strict(frame, "item_id", pl.Int64(), file=file),
-        category=pl.col("category").cast(pl.String).fill_null("UNKNOWN"),
-        brand=pl.col("brand").cast(pl.String).fill_null("UNKNOWN"),
-        brand_type=pl.col("brand_type").cast(pl.String).fill_null("UNKNOWN"),
+        category=text_column(frame, "category", file=file).fill_null("UNKNOWN"),
+        brand=text_column(frame, "brand", file=file).fill_null("UNKNOWN"),
+        brand_type=text_column(frame, "brand_type", file=file).fill_null("UNKNOWN"),
     )
     dups = items.filter(pl.col("item_id").is_duplicated())
     if dups.height:
         raise input_error(file=file, column="item_id", problem="item ids listed more than once.", examples=dups)
-    return items.select("item_id", "category", "brand", "brand_type", pl.exclude("item_id", "category", "brand", "brand_type"))
+    return items.select(*named, pl.exclude(named))
 
 
-def _customers(folder: Path, transactions: pl.DataFrame) -> pl.DataFrame:
+def _customers(folder: Path, transactions: pl.DataFrame, report: LoadReport) -> pl.DataFrame:
     """All transacting customers; demographics where the optional file has them (gaps stay null)."""
     customers = transactions.select("customer_id").unique().sort("customer_id")
     path = folder / DEMOGRAPHICS
@@ -114,8 +119,29 @@ def _customers(folder: Path, transactions: pl.DataFrame) -> pl.DataFrame:
     frame = read_csv_strings(path)
     require_columns(frame, DEMOGRAPHIC_COLUMNS, file=str(path))
     demo = frame.select(DEMOGRAPHIC_COLUMNS).with_columns(customer_id=cast_strict(frame, "customer_id", pl.Int64(), file=str(path)))
-    # Both sides' customers are kept: a customer with demographics but no purchases is still known.
-    return customers.join(demo, on="customer_id", how="full", coalesce=True).sort("customer_id")
+    return join_customers(customers, demo, file=str(path), report=report)
+
+
+def join_customers(customers: pl.DataFrame, extra: pl.DataFrame, *, file: str, report: LoadReport) -> pl.DataFrame:
+    """The transacting customers with a customer file's attributes, one row per customer.
+
+    A line repeated exactly is dropped and noted in the load report; one customer_id with different
+    values is an InputError (which line is right cannot be known)."""
+    rows = extra.height
+    extra = extra.unique(maintain_order=True)
+    if extra.height < rows:
+        dropped = rows - extra.height
+        report.notes.append(f"{dropped:,} exact duplicate line{'' if dropped == 1 else 's'} of {Path(file).name} dropped")
+    repeated = extra.filter(pl.col("customer_id").is_duplicated()).sort("customer_id", maintain_order=True)
+    if repeated.height:
+        raise input_error(
+            file=file,
+            column="customer_id",
+            problem="customer ids listed more than once with different values (which line is right cannot be known).",
+            examples=repeated,
+        )
+    # Both sides' customers are kept: a customer with attributes but no purchases is still known.
+    return customers.join(extra, on="customer_id", how="full", coalesce=True).sort("customer_id")
 
 
 def _campaigns(folder: Path) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:

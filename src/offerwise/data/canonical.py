@@ -6,12 +6,13 @@ from pathlib import Path
 
 import polars as pl
 
-from offerwise.data.amexpert import read_items
+from offerwise.data.amexpert import join_customers, read_items
 from offerwise.data.clean import CleaningReport, UnknownItemPolicy, clean_transactions
 from offerwise.data.schema import RetailData
-from offerwise.data.validate import cast_strict, read_table, require_columns, require_rows
+from offerwise.data.validate import cast_strict, read_table, require_columns, require_rows, text_column
 from offerwise.errors import input_error
 
+TEXT_LIKE = (pl.Categorical, pl.Enum, pl.Binary, pl.Object)
 REQUIRED = ["customer_id", "item_id", "timestamp", "quantity", "paid", "retail_discount", "coupon_discount"]
 
 
@@ -55,8 +56,14 @@ def read_canonical(folder: Path, *, unknown_items: UnknownItemPolicy = "drop") -
     transactions = clean_transactions(raw, items, file=file, report=report, unknown_items=unknown_items)
     customers = transactions.select("customer_id").unique().sort("customer_id")
     if (cust_path := find_table(folder, "customers")) is not None:
-        extra = read_table(cust_path)
-        require_columns(extra, ["customer_id"], file=str(cust_path))
-        extra = extra.with_columns(customer_id=cast_strict(extra, "customer_id", pl.Int64(), file=str(cust_path)))
-        customers = customers.join(extra, on="customer_id", how="full", coalesce=True).sort("customer_id")
+        extra, cust_file = read_table(cust_path), str(cust_path)
+        require_columns(extra, ["customer_id"], file=cust_file)
+        # Attributes become categorical features: Categorical / Enum columns are read as their text,
+        # a type that cannot be one (list, struct, binary) is an error naming the column.
+        odd = [c for c, t in extra.schema.items() if c != "customer_id" and (isinstance(t, TEXT_LIKE) or t.is_nested())]
+        extra = extra.with_columns(
+            *(text_column(extra, c, file=cust_file) for c in odd),
+            customer_id=cast_strict(extra, "customer_id", pl.Int64(), file=cust_file),
+        )
+        customers = join_customers(customers, extra, file=cust_file, report=report)
     return RetailData(transactions=transactions, items=items, customers=customers, report=report, name=folder.name)

@@ -17,10 +17,12 @@ from pathlib import Path
 
 import polars as pl
 
+from offerwise.data.validate import first_line, read_csv_text
 from offerwise.errors import InputError, input_error
 
 PLANNED = "planned_offers"
 HISTORY = "offer_history"
+OFFER_COLUMNS = ["item_id", "customer_id", "offer_pct", "start_date", "end_date"]
 
 
 def find_plan_file(folder: str | Path, name: str) -> Path | None:
@@ -35,19 +37,51 @@ def find_plan_file(folder: str | Path, name: str) -> Path | None:
 
 
 def _read(path: Path) -> pl.DataFrame:
+    if path.suffix != ".parquet":
+        return read_csv_text(path)  # every column as text; a malformed line or a repeated column name stops
     try:
-        frame = pl.read_parquet(path) if path.suffix == ".parquet" else pl.read_csv(path, infer_schema=False)
+        return pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for unreadable files
-        raise InputError(f"{path}: cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]}).") from None
-    return frame.with_columns(pl.all().cast(pl.String))
+        raise InputError(f"{path}: cannot be read ({type(exc).__name__}: {first_line(exc)}).") from None
 
 
 def _cast(frame: pl.DataFrame, path: Path, column: str, dtype: pl.DataType, what: str) -> pl.DataFrame:
-    raw = pl.col(column).str.strip_chars()
-    cast = raw.str.to_date(strict=False) if dtype == pl.Date else raw.cast(dtype, strict=False)
-    bad = frame.with_row_index("row", offset=2).filter(cast.is_null() & raw.is_not_null() & (raw != ""))
+    if dtype == pl.Date:
+        return _cast_dates(frame, path, column, what)
+    found = frame.schema[column]
+    if found.is_nested() or isinstance(found, (pl.Binary, pl.Object, pl.Date, pl.Datetime, pl.Duration, pl.Time)):
+        raise input_error(file=str(path), column=column, problem=f"the column has type {found}; expected {what}.")
+    raw = pl.col(column).cast(pl.String).str.strip_chars()
+    return _checked(frame, path, column, raw, raw.cast(dtype, strict=False), what)
+
+
+def _cast_dates(frame: pl.DataFrame, path: Path, column: str, what: str) -> pl.DataFrame:
+    """ISO dates (YYYY-MM-DD) and nothing else: a guessed format could read 01/02/2018 as either day
+    first or month first. Date columns (Parquet) are used as they are, date-times at midnight (also
+    as text, 2018-01-01 00:00:00) as their date; a time of day is refused, an offer runs whole days."""
+    found = frame.schema[column]
+    if isinstance(found, (pl.Date, pl.Null)):
+        return frame.with_columns(pl.col(column).cast(pl.Date))
+    if isinstance(found, pl.Datetime):
+        stamp = pl.col(column).dt.replace_time_zone(None) if found.time_zone else pl.col(column)
+        return _checked(frame, path, column, stamp, pl.when(stamp == stamp.dt.truncate("1d")).then(stamp.dt.date()), what)
+    if not isinstance(found, (pl.String, pl.Categorical, pl.Enum)):
+        raise input_error(file=str(path), column=column, problem=f"the column has type {found}; expected {what}.")
+    raw = pl.col(column).cast(pl.String).str.strip_chars()
+    midnight = pl.coalesce(
+        [raw.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f")]
+    )
+    cast = raw.str.to_date("%Y-%m-%d", strict=False).fill_null(pl.when(midnight == midnight.dt.truncate("1d")).then(midnight.dt.date()))
+    return _checked(frame, path, column, raw, cast, what)
+
+
+def _checked(frame: pl.DataFrame, path: Path, column: str, raw: pl.Expr, cast: pl.Expr, what: str) -> pl.DataFrame:
+    """`cast` as the column; a value that is given but does not convert stops, naming its rows."""
+    given = raw.is_not_null() & (raw.cast(pl.String) != "")
+    bad = frame.with_row_index("row", offset=2).filter(cast.is_null() & given)
     if bad.height:
-        raise input_error(file=str(path), column=column, problem=f"expected {what}.", examples=bad.select("row", column))
+        shown = bad.select("row", pl.col(column).cast(pl.String))
+        raise input_error(file=str(path), column=column, problem=f"expected {what}.", examples=shown)
     return frame.with_columns(cast.alias(column))
 
 
@@ -63,14 +97,17 @@ def read_offer_table(path: str | Path, *, items: pl.DataFrame, dated: bool) -> p
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise input_error(file=str(path), column=missing[0], problem=f"missing; the file needs columns {required} (has {frame.columns}).")
-    for column in ("customer_id", "start_date", "end_date"):
-        if column not in frame.columns:
-            frame = frame.with_columns(pl.lit(None, pl.String).alias(column))
+    dates = [c for c in ("start_date", "end_date") if c in frame.columns]
+    if len(dates) == 1:
+        other = "end_date" if dates == ["start_date"] else "start_date"
+        problem = f"missing; a file with {dates[0]} needs {other} too (has {frame.columns})."
+        raise input_error(file=str(path), column=other, problem=problem)
+    frame = frame.select(pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c) for c in OFFER_COLUMNS)
     frame = _cast(frame, path, "item_id", pl.Int64, "whole-number item ids")
     frame = _cast(frame, path, "customer_id", pl.Int64, "whole-number customer ids or empty (every consumer)")
     frame = _cast(frame, path, "offer_pct", pl.Float64, "an offer in percent (a number from 0 to 100)")
     for column in ("start_date", "end_date"):
-        frame = _cast(frame, path, column, pl.Date, "an ISO date (YYYY-MM-DD)")
+        frame = _cast(frame, path, column, pl.Date, "an ISO date (YYYY-MM-DD, e.g. 2018-01-31; a date-time only at midnight)")
     frame = frame.select("item_id", "customer_id", "offer_pct", "start_date", "end_date").with_row_index("row", offset=2)
     _check(frame, path, items, dated)
     return frame.drop("row")
@@ -87,15 +124,13 @@ def _check(frame: pl.DataFrame, path: Path, items: pl.DataFrame, dated: bool) ->
         ),
         ("item_id", frame.join(items.select("item_id"), on="item_id", how="anti"), "names items that are not in the item table."),
     ]
+    start, end = pl.col("start_date"), pl.col("end_date")
+    both = "start_date and end_date must both be given" + ("." if dated else " (or both left empty: the whole decided period).")
     if dated:
-        problems.append(
-            (
-                "start_date",
-                frame.filter(pl.col("start_date").is_null() | pl.col("end_date").is_null()),
-                "start_date and end_date must both be given.",
-            )
-        )
-        problems.append(("end_date", frame.filter(pl.col("end_date") < pl.col("start_date")), "ends before it starts."))
+        problems.append(("start_date", frame.filter(start.is_null()), both))
+    problems.append(("end_date", frame.filter(end.is_null() & (start.is_not_null() | dated)), both))
+    problems.append(("start_date", frame.filter(start.is_null() & end.is_not_null()), both))
+    problems.append(("end_date", frame.filter(end < start), "ends before it starts."))
     key = ["item_id", "customer_id"] + (["start_date"] if dated else [])
     problems.append((key[-1], frame.filter(pl.struct(key).is_duplicated()), f"duplicate rows for the same {' / '.join(key)}."))
     if dated:
@@ -118,11 +153,13 @@ def offers_for_period(
     table: pl.DataFrame, start: dt.date, end: dt.date, *, path: str | Path | None = None, strict: bool = False
 ) -> pl.DataFrame:
     """item_id, customer_id, offer_pct of the entries covering [start, end]. An undated table (a
-    plan) applies as a whole; with `strict`, dated entries that miss the period stop the run."""
-    dated = table.filter(pl.col("start_date").is_not_null())
+    plan) applies as a whole, and so does an undated row of a dated plan; with `strict`, dated entries
+    that miss the period (or lack one of their dates) stop the run."""
+    undated = pl.col("start_date").is_null() & pl.col("end_date").is_null()
+    dated = table.filter(~undated)
     if dated.height == 0:
         return table.select("item_id", "customer_id", "offer_pct")
-    covering = (pl.col("start_date") <= end) & (pl.col("end_date") >= start)
+    covering = undated | ((pl.col("start_date") <= end) & (pl.col("end_date") >= start)).fill_null(False)
     if strict and dated.filter(~covering).height:
         raise input_error(
             file=str(path),

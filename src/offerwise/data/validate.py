@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import polars as pl
@@ -26,12 +27,55 @@ def require_file(folder: Path, name: str) -> Path:
     return path
 
 
+def first_line(exc: BaseException) -> str:
+    """An exception's message cut to its first line (polars appends multi-line advice for its own API)."""
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(" .:") if text else type(exc).__name__
+
+
+def read_csv_text(path: Path) -> pl.DataFrame:
+    """Every column as text, blank lines kept (as all-null rows, so row i is line i + 2).
+
+    A header naming a column twice, a line with more fields than the header or an unclosed quote
+    is an InputError naming the file (and the column or line)."""
+    file = str(path)
+    header = _csv_header(path)
+    repeated = [name for name in dict.fromkeys(header) if header.count(name) > 1]
+    if repeated:
+        raise input_error(file=file, column=repeated[0], problem=f"the header has this column more than once ({header}).")
+    try:
+        return pl.read_csv(path, infer_schema=False)
+    except pl.exceptions.PolarsError as exc:
+        where = _malformed_line(path, len(header))
+        raise input_error(file=file, column=None, problem=f"not a readable CSV file ({where or first_line(exc)}).") from exc
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+            return next(csv.reader(handle), [])
+    except (csv.Error, OSError):
+        return []  # polars reports the problem
+
+
+def _malformed_line(path: Path, fields: int) -> str | None:
+    """The first line polars cannot read, found by a plain second pass with Python's csv module."""
+    start = 1
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle, strict=True)
+        try:
+            for row in reader:
+                if start > 1 and len(row) > fields:
+                    return f"line {start} has {len(row)} fields, the header has {fields}"
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            return f"line {start}: {first_line(exc)}; check the quotes from that line on"
+    return None
+
+
 def read_csv_strings(path: Path) -> pl.DataFrame:
     """Read every column as text so that typing errors can be reported row by row; blank lines are skipped."""
-    try:
-        frame = pl.read_csv(path, infer_schema=False)
-    except pl.exceptions.PolarsError as exc:
-        raise input_error(file=str(path), column=None, problem=f"not a readable CSV file ({exc}).") from exc
+    frame = read_csv_text(path)
     return frame.filter(~pl.all_horizontal(pl.all().is_null())) if frame.width else frame
 
 
@@ -42,7 +86,7 @@ def read_table(path: Path) -> pl.DataFrame:
     try:
         return pl.read_parquet(path)
     except (pl.exceptions.PolarsError, OSError) as exc:
-        raise input_error(file=str(path), column=None, problem=f"not a readable Parquet file ({exc}).") from exc
+        raise input_error(file=str(path), column=None, problem=f"not a readable Parquet file ({first_line(exc)}).") from exc
 
 
 def require_rows(frame: pl.DataFrame, *, file: str, what: str) -> None:
@@ -62,11 +106,13 @@ def require_columns(frame: pl.DataFrame, columns: list[str], *, file: str) -> No
 
 def cast_strict(frame: pl.DataFrame, column: str, dtype: pl.DataType, *, file: str, required: bool = True) -> pl.Series:
     """Cast one column; raise with the failing rows when a value does not parse, is not finite or a required one is empty."""
-    raw = frame.get_column(column)
+    kind = "dates or date-times" if isinstance(dtype, pl.Datetime) else _KINDS.get(type(dtype), str(dtype))
+    refuse = (pl.Boolean, pl.Duration, pl.Time) + (() if isinstance(dtype, pl.Datetime) else (pl.Date, pl.Datetime))
+    raw = _readable(frame.get_column(column), file=file, kind=kind, refuse=refuse)
     if raw.dtype == pl.String:
         raw = raw.str.strip_chars().replace("", None)
     cast = _convert(raw, dtype)
-    problem = DATE_PROBLEM if isinstance(dtype, pl.Datetime) else f"values that are not {_KINDS.get(type(dtype), dtype)}."
+    problem = DATE_PROBLEM if isinstance(dtype, pl.Datetime) else f"values that are not {kind}."
     _reject(frame, cast.is_null() & raw.is_not_null(), file=file, column=column, problem=problem)
     if dtype == pl.Float64:
         problem = "values that are not finite numbers (NaN or infinity); fix or remove those lines."
@@ -74,6 +120,21 @@ def cast_strict(frame: pl.DataFrame, column: str, dtype: pl.DataType, *, file: s
     if required:
         _reject(frame, cast.is_null(), file=file, column=column, problem="missing values.")
     return cast
+
+
+def text_column(frame: pl.DataFrame, column: str, *, file: str) -> pl.Series:
+    """A text column (names, codes, demographics) as String; Categorical and Enum (pandas 'category') are read as their text."""
+    return _readable(frame.get_column(column), file=file, kind="text", refuse=()).cast(pl.String)
+
+
+def _readable(raw: pl.Series, *, file: str, kind: str, refuse: tuple[type[pl.DataType], ...]) -> pl.Series:
+    """Categorical / Enum columns as their text; a column type that cannot hold `kind` (lists, structs, binary,
+    objects, and the types in `refuse`) is an InputError naming the file, the column and the type found."""
+    if isinstance(raw.dtype, (pl.Categorical, pl.Enum)):
+        return raw.cast(pl.String)
+    if raw.dtype.is_nested() or isinstance(raw.dtype, (pl.Binary, pl.Object, *refuse)):
+        raise input_error(file=file, column=raw.name, problem=f"the column has type {raw.dtype}, which cannot hold {kind}.")
+    return raw
 
 
 def _convert(raw: pl.Series, dtype: pl.DataType) -> pl.Series:

@@ -404,13 +404,11 @@ def _static_features(cols, pairs, items, customers) -> None:
         for c in items.columns
         if c != "item_id" and items.schema[c] == pl.String and items.get_column(c).n_unique() <= MAX_ITEM_ATTRIBUTE_LEVELS
     ]
-    attrs = pairs.select("item_id").join(items.select("item_id", *item_cols), on="item_id", how="left", maintain_order="left")
+    attrs = _attach(pairs, items.select("item_id", *item_cols), "item_id", "items")
     for c in item_cols:
         cols.static(c, attrs.get_column(c).fill_null("missing"), "attribute", "static_categorical", f"Item attribute '{c}'.")
     demo_cols = [c for c in customers.columns if c != "customer_id"]
-    demo = pairs.select("customer_id").join(
-        customers.select("customer_id", *demo_cols), on="customer_id", how="left", maintain_order="left"
-    )
+    demo = _attach(pairs, customers.select("customer_id", *demo_cols), "customer_id", "customers")
     for c in demo_cols:
         cols.static(
             f"demo_{c}",
@@ -419,6 +417,19 @@ def _static_features(cols, pairs, items, customers) -> None:
             "static_categorical",
             f"Consumer attribute '{c}' ('missing' where unknown).",
         )
+
+
+def _attach(pairs: pl.DataFrame, table: pl.DataFrame, key: str, what: str) -> pl.DataFrame:
+    """`table`'s row for each pair, in the pairs' order (null where it has none). A key listed twice
+    in `table` would add rows and move every later attribute onto another pair's row, so it stops."""
+    repeated = table.filter(pl.col(key).is_duplicated())
+    if repeated.height:
+        ids = repeated.get_column(key).unique().sort().head(5).to_list()
+        raise ValueError(f"the {what} table lists {key} {ids} more than once; each needs exactly one row.")
+    out = pairs.select(key).join(table, on=key, how="left", maintain_order="left")
+    if out.height != pairs.height or not out.get_column(key).equals(pairs.get_column(key)):  # never a shifted row
+        raise RuntimeError(f"the {what} attributes do not line up with the panel's pairs")
+    return out
 
 
 def _target_encodings(cols: Columns, tx: pl.DataFrame, pairs: pl.DataFrame, item_totals, cat_totals, T: int) -> None:
