@@ -31,6 +31,17 @@ from offerwise.errors import InputError
         ("[data]\nunknown_items = 'ignore'\n", "The 'data.unknown_items' option must be 'drop' or 'error'. Got 'ignore' instead."),
         ("[panel]\nlag_window = [2]\n", "The 'panel.lag_window' option is not known"),
         ("[panel]\nfolds = 'two'\n", "The 'panel.folds' option must be a valid integer"),
+        ("[panel]\nmax_customers = -3\n", "The 'panel.max_customers' option must be >= 1. Got -3 instead."),
+        ("[panel]\nmax_customers = 0\n", "The 'panel.max_customers' option must be >= 1. Got 0 instead."),
+        ("[panel]\ntop_categories = -1\n", "The 'panel.top_categories' option must be >= 1. Got -1 instead."),
+        ("[panel]\ntop_categories = 0\n", "The 'panel.top_categories' option must be >= 1. Got 0 instead."),
+        ("[simulation]\nseed = -1\n", "The 'simulation.seed' option must be >= 0. Got -1 instead."),
+        ("[model]\nseed = -1\n", "The 'model.seed' option must be >= 0. Got -1 instead."),
+        ("[model]\nthreads = -2\n", "The 'model.threads' option must be >= 0. Got -2 instead."),
+        ("[model]\nbase_lr = -1.0\n", "The 'model.base_lr' option must be >= 0"),
+        ("[model]\nmin_lr = -1e-6\n", "The 'model.min_lr' option must be >= 0"),
+        ("[model]\nswa_lr = 0.0\n", "The 'model.swa_lr' option must be > 0"),
+        ("[model]\ndevice = 'tpu'\n", "The 'model.device' option must be 'auto', 'cpu' or 'cuda'. Got 'tpu' instead."),
     ],
 )
 def test_bad_toml_value_names_the_key(tmp_path: Path, toml: str, message: str) -> None:
@@ -58,6 +69,17 @@ def test_good_files_load(tmp_path: Path) -> None:
     (tmp_path / "cfg.json").write_text(cfg.model_dump_json())
     assert Config.from_toml(tmp_path / "cfg.json") == cfg
     assert Config.from_toml(None) == Config()
+
+
+def test_limits_keep_their_meaning_at_the_edge(tmp_path: Path) -> None:
+    """None (no sample, every category, every core) and 0 (all cores; a learning-rate floor of 0) stay allowed."""
+    path = tmp_path / "edge.toml"
+    path.write_text(
+        "[panel]\nmax_customers = 1\ntop_categories = 1\n[simulation]\nseed = 0\n[model]\nthreads = 0\nbase_lr = 0.0\nmin_lr = 0.0\n"
+    )
+    cfg = Config.from_toml(path)
+    assert (cfg.panel.max_customers, cfg.panel.top_categories, cfg.model.threads, cfg.model.base_lr) == (1, 1, 0, 0.0)
+    assert Config().panel.max_customers is None and Config().panel.top_categories is None and Config().model.threads is None
 
 
 def test_unreadable_and_missing_files_are_input_errors(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from offerwise import pipeline
 from offerwise.cli import app
-from offerwise.config import Config, ModelConfig, PanelConfig
+from offerwise.config import Config, ModelConfig, OptimizeConfig, OptionError, PanelConfig
 from offerwise.data.amexpert import read_amexpert
 from offerwise.features.build import build_panel
 
@@ -201,3 +201,50 @@ def test_resume_reruns_every_stage_when_the_data_changed(sim, tmp_path: Path) ->
     changed = CliRunner().invoke(app, command)
     assert changed.exit_code == 0, changed.output
     assert "resumed" not in changed.output and "the input data changed" in changed.output
+
+
+def _infeasible(R: float, B: float | None = None) -> str:
+    """A category's status as optimize_category writes it when the solvers' feasibility check fails."""
+    import numpy as np
+
+    from offerwise.optimize.solvers import InfeasibleError, check_feasible
+
+    retained, spend = np.array([[0.2, 0.5], [0.3, 0.6]]), np.array([[1.0, 2.0], [1.0, 2.0]])  # at most 1.1 retained, spend >= 2
+    with pytest.raises(InfeasibleError) as caught:
+        check_feasible(np.ones((2, 2), bool), retained, R, spend, B)
+    return f"infeasible: {caught.value}"
+
+
+@pytest.mark.parametrize(
+    ("failures", "named"),
+    [
+        (["retention", "retention"], ["'optimize.retention' option (5,"]),
+        (["budget"], ["'optimize.budget' option (1e-09"]),
+        (["retention", "budget"], ["'optimize.retention'", "'optimize.budget'"]),
+    ],
+)
+def test_no_category_optimised_names_the_option_at_fault(failures: list[str], named: list[str]) -> None:
+    cfg = OptimizeConfig(retention=5.0, budget=1e-9)
+    statuses = [_infeasible(R=5.0) if f == "retention" else _infeasible(R=0.5, B=1.0) for f in failures]
+    error = pipeline._unoptimised(cfg, statuses)
+    assert isinstance(error, OptionError) and str(error).startswith("No category could be optimised")
+    assert all(key in str(error) for key in named)
+
+
+def test_no_category_optimised_for_another_reason_names_no_option() -> None:
+    cfg = OptimizeConfig(retention=5.0)
+    error = pipeline._unoptimised(cfg, [_infeasible(R=5.0), "infeasible: 3 pair(s) have no offer level inside the offer range."])
+    assert not isinstance(error, OptionError) and str(error) == "No category could be optimised; see the messages above."
+
+
+def test_cuda_where_torch_has_none_stops_before_training(tmp_path: Path, monkeypatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    pipeline.check_device(ModelConfig(device="auto"))
+    cuda = Config(model=ModelConfig(device="cuda"))
+    with pytest.raises(OptionError, match=r"^The 'model.device' option is 'cuda'"):
+        pipeline.train(tmp_path / "no-panel", tmp_path / "models", cuda)
+    with pytest.raises(OptionError, match="'model.device'"):
+        pipeline.run("simulated", tmp_path / "run", cuda)
+    assert not (tmp_path / "models").exists() and not (tmp_path / "run").exists()

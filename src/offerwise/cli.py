@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
@@ -12,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from offerwise.config import Config, SimulationConfig
+from offerwise.config import Config, OptionError, SimulationConfig
 from offerwise.errors import InputError
 
 app = typer.Typer(
@@ -46,23 +49,56 @@ DataOption = Annotated[str, typer.Option("--data", help="'complete-journey' or a
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
 
 
+PATH_ERRORS = (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)  # an --out or input path the user gave
+
+
 def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input ends as one red line and exit code 2, never a traceback."""
+    """Bad input ends as one red line and exit code 2, never a traceback. An option found wrong only
+    against the data (OptionError) is put after the --config file, like a value wrong in itself."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except InputError as exc:
-            err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True)
+            source = kwargs.get("config") if isinstance(exc, OptionError) else None
+            message = f"{source}: {exc}" if source else str(exc)
+            err_console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
             raise typer.Exit(code=2) from None
-        except (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:  # an --out or input path the user gave
+        except PATH_ERRORS as exc:
             err_console.print(
                 f"[bold red]error:[/bold red] {escape(str(exc.filename or exc))}: {escape(exc.strerror or str(exc))}.", soft_wrap=True
             )
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+@contextlib.contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """Create the --out folder (one clear line when it cannot be) and, when the command ends on bad
+    input (exit 2), leave it as it was: a folder this command made is removed with what it wrote, an
+    empty one is emptied again. A folder holding earlier results (a run to resume) is left alone."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: is a file; give a folder.")
+    made = list(itertools.takewhile(lambda p: not p.exists(), [out, *out.parents]))  # the folders mkdir will make
+    was_empty = out.is_dir() and not any(out.iterdir())
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create this folder ({exc.strerror or exc}).") from None
+    try:
+        yield out
+    except (InputError, *PATH_ERRORS):
+        if made:
+            shutil.rmtree(made[-1], ignore_errors=True)
+        elif was_empty:
+            for child in out.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        raise
 
 
 def _kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
@@ -111,7 +147,7 @@ def simulate_command(
 
     overrides = {"customers": customers, "items": items, "weeks": weeks, "categories": categories, "seed": seed}
     cfg = Config.from_toml(config).override("simulation", **overrides).simulation
-    with console.status("simulating ..."):
+    with console.status("simulating ..."), output_folder(out):
         sim = simulate(cfg)
         write_simulation(sim, out, cfg)
     console.print(
@@ -199,7 +235,7 @@ def prepare_command(
     from offerwise import pipeline
 
     cfg = Config.from_toml(config).override("panel", folds=folds).override("runtime", engine=engine, shards=shards)
-    with console.status(f"loading {data} and building the panel ..."):
+    with console.status(f"loading {data} and building the panel ..."), output_folder(out):
         info = pipeline.prepare(data, out, cfg, planned_offers=planned_offers, log=_log)
     console.print(
         f"panel: {info['rows']:,} rows ({info['pairs']:,} pairs x {info['periods']} periods, the last one the fortnight from "
@@ -228,7 +264,8 @@ def train_command(
     from offerwise import pipeline
 
     cfg = Config.from_toml(config).override("model", epochs=epochs, per_category=False if shared else None)
-    trained = pipeline.train(panel, out, cfg, reuse_for_forward=reuse_models, log=_log)
+    with output_folder(out):
+        trained = pipeline.train(panel, out, cfg, reuse_for_forward=reuse_models, log=_log)
     console.print(f"trained {len(trained)} model set(s) -> {out}")
 
 
@@ -244,7 +281,8 @@ def evaluate_command(
 
     from offerwise import pipeline
 
-    metrics = pipeline.evaluate(panel, models, out)
+    with output_folder(out):
+        metrics = pipeline.evaluate(panel, models, out)
     test = metrics.filter(pl.col("split") == "test")
     console.print(
         _table(
@@ -268,7 +306,8 @@ def thresholds_command(
 
     from offerwise import pipeline
 
-    f1 = pipeline.thresholds(evaluation, out or evaluation, panel=panel)
+    with output_folder(out or evaluation):
+        f1 = pipeline.thresholds(evaluation, out or evaluation, panel=panel)
     summary = f1.group_by("rule", "model").agg(pl.col("f1").min().alias("min F1"), pl.col("f1").max().alias("max F1")).sort("rule", "model")
     console.print(_table(summary, "Test F1 across categories (oracle_test peeks at the test labels)"))
 
@@ -287,7 +326,7 @@ def elasticity_command(
 
     cfg = Config.from_toml(config)
     response = cfg.response if cfg.optimize.response == "dml" else None
-    with console.status("elasticity ..."):
+    with console.status("elasticity ..."), output_folder(out):
         fits = pipeline.elasticity(
             panel, models, out, fold=fold, evaluation=out, decision_model=cfg.model.decision_model, response=response
         )
@@ -312,9 +351,10 @@ def optimize_command(
     from offerwise import pipeline
 
     cfg = Config.from_toml(config)
-    table = pipeline.optimize(
-        panel, evaluation, evaluation, out, cfg.optimize, fold=fold, compare=compare, decision_model=cfg.model.decision_model, log=_log
-    )
+    with output_folder(out):
+        table = pipeline.optimize(
+            panel, evaluation, evaluation, out, cfg.optimize, fold=fold, compare=compare, decision_model=cfg.model.decision_model, log=_log
+        )
     console.print(
         _table(
             table,
@@ -395,14 +435,8 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
         soft_wrap=True,
         highlight=False,
     )
-    fresh = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    try:
+    with output_folder(out):  # e.g. a category with no data: leave nothing behind
         plan = pipeline.run(data, out, cfg, planned_offers=planned_offers, log=_log)
-    except InputError:
-        if fresh:  # e.g. a category with no data: leave nothing behind
-            shutil.rmtree(out, ignore_errors=True)
-        raise
     _print_plan(plan)
 
 

@@ -14,6 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from offerwise.errors import InputError, config_error
 
 
+class OptionError(InputError):
+    """A config option's value that only the data (or this machine) shows to be wrong, found after the
+    config was loaded; its message names the key ("The 'panel.start' option ..."). The CLI puts the
+    config file in front, as config_error does for values wrong in themselves."""
+
+
 class _Stage(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -38,7 +44,7 @@ class SimulationConfig(_Stage):
     weeks: int = Field(60, ge=4)
     categories: int = Field(4, ge=1)
     items_per_customer: int = Field(14, ge=1)
-    seed: int = 7
+    seed: int = Field(7, ge=0)
     start: dt.date = dt.date(2018, 1, 1)
     # "random": an exogenous promotion calendar; "targeted": offers react to last period's weak sales
     # (docs/simulator.md, Confounding). promotion_strength 0 makes "targeted" offers random again.
@@ -59,8 +65,8 @@ class PanelConfig(_Stage):
     train_periods: int = Field(24, ge=1)
     folds: int = Field(1, ge=1)
     lag_windows: list[int] = [2, 4, 8]
-    max_customers: int | None = None  # a documented sample for quick looks
-    top_categories: int | None = None  # keep only the N categories with the most relevant pairs
+    max_customers: int | None = Field(None, ge=1)  # a documented sample for quick looks; None: every consumer
+    top_categories: int | None = Field(None, ge=1)  # keep only the N categories with the most relevant pairs; None: all
     # The decided fortnight's offer where the retailer has no plan: the pair's mean offer over the last
     # 4 weeks ("recent_offers"), or the paper's reference offer ("paper"; see elasticity/reference.py).
     status_quo_rule: Literal["recent_offers", "paper"] = "recent_offers"
@@ -89,16 +95,16 @@ class ModelConfig(_Stage):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(1e-5, ge=0)
     scheduler: Literal["cyclic", "plateau", "none"] = "cyclic"
-    base_lr: float = 1e-6  # CyclicLR lower bound; max is `lr`
+    base_lr: float = Field(1e-6, ge=0)  # CyclicLR lower bound; max is `lr`
     cycle_epochs: float = Field(0.5, gt=0)  # CyclicLR step size = cycle_epochs x batches per epoch
-    min_lr: float = 1e-6  # ReduceLROnPlateau floor
+    min_lr: float = Field(1e-6, ge=0)  # ReduceLROnPlateau floor
     epochs: int = Field(20, ge=1)
     batch_size: int = Field(128, ge=1)  # pairs (whole sequences) per batch
     min_batches_per_epoch: int = Field(50, ge=1)  # small categories repeat pairs so an epoch still trains
     patience: int = Field(4, ge=1)  # early stopping on validation BCE
     swa: bool = True
     swa_start: float = Field(0.6, ge=0, le=1)  # fraction of epochs before SWA starts averaging
-    swa_lr: float = 1e-3
+    swa_lr: float = Field(1e-3, gt=0)  # SWALR's learning rate once averaging starts
     calibrate: Literal["none", "intercept"] = "intercept"  # shift the logit so validation probabilities average the validation rate
     average_best: int = Field(3, ge=1)  # checkpoints averaged, weighted by validation loss
     per_category: bool = True  # False: one shared model with a category embedding
@@ -113,8 +119,8 @@ class ModelConfig(_Stage):
     stack_form: Literal["logistic", "convex"] = "convex"
     # Fold k's stack weights from the validation fortnights of folds <= k, or of fold k only (model/stack.py).
     stack_validation: Literal["past_folds", "fold"] = "past_folds"
-    seed: int = 0
-    threads: int | None = None  # None: every core torch sees
+    seed: int = Field(0, ge=0)
+    threads: int | None = Field(None, ge=0)  # None or 0: every core torch sees
     train_workers: int = Field(0, ge=0)  # > 0: the TCN trains data-parallel (DDP) on this many Ray Train workers (model/distributed.py)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     lightgbm_rounds: int = Field(300, ge=1)

@@ -32,7 +32,7 @@ from typing import Any
 import polars as pl
 
 from offerwise import io
-from offerwise.config import Config, ModelConfig, OptimizeConfig, ResponseConfig, RuntimeConfig
+from offerwise.config import Config, ModelConfig, OptimizeConfig, OptionError, PanelConfig, ResponseConfig, RuntimeConfig
 from offerwise.errors import InputError
 from offerwise.features.manifest import Feature
 
@@ -129,20 +129,27 @@ def _offer_history(data, source: str, cfg: Config) -> pl.DataFrame | None:
     return read_offer_table(path, items=data.items, dated=True) if path else None
 
 
-def _plans(
-    data, source: str, panel, planned_offers: Path | None, history: pl.DataFrame | None, log: Callable[[str], None]
-) -> dict[int, pl.DataFrame | None]:
+def _planned_offers(
+    data, source: str, cfg: Config, planned_offers: Path | None, log: Callable[[str], None]
+) -> tuple[Path | None, pl.DataFrame | None]:
+    """The retailer's planned offers (the --planned-offers file, else the data folder's planned_offers
+    file), read and validated before anything is built or written; (None, None) without a plan."""
+    from offerwise.data.plans import PLANNED, find_plan_file, read_offer_table
+
+    planned_path = planned_offers or find_plan_file(source, PLANNED)
+    if cfg.panel.item_level != "item_id" and planned_path:
+        log("planned offers ignored: the panel models a coarser item level than item_id")
+        return None, None
+    return planned_path, read_offer_table(planned_path, items=data.items, dated=False) if planned_path else None
+
+
+def _plans(panel, planned_path: Path | None, planned: pl.DataFrame | None, history: pl.DataFrame | None) -> dict[int, pl.DataFrame | None]:
     """The retailer's plan for each fold's decided period: planned_offers for the forward fold, the
     offer history's entries for backtest folds (None where there is no record)."""
-    from offerwise.data.plans import PLANNED, find_plan_file, offers_for_period, read_offer_table
+    from offerwise.data.plans import offers_for_period
 
     splits, info = panel.splits, panel.info
     days, anchor = int(info["period_days"]), dt.date.fromisoformat(info["anchor"])
-    planned_path = planned_offers or find_plan_file(source, PLANNED)
-    if info.get("item_level", "item_id") != "item_id" and planned_path:
-        log("planned offers ignored: the panel models a coarser item level than item_id")
-        return {}
-    planned = read_offer_table(planned_path, items=data.items, dated=False) if planned_path else None
     plans: dict[int, pl.DataFrame | None] = {}
     for fold, decision, period in splits.filter(pl.col("split") == "test").select("fold", "decision", "period").iter_rows():
         start = anchor + dt.timedelta(days=days * period)
@@ -152,6 +159,44 @@ def _plans(
         elif history is not None:
             plans[fold] = offers_for_period(history, start, end)
     return plans
+
+
+def check_panel_options(cfg: PanelConfig, data) -> None:
+    """The panel options only the data's dates can show wrong (start, end, min_purchases), each named
+    with its value and the data's dates, before anything is built or written (item_level: coarsen_items)."""
+    from offerwise.features.periods import complete_periods, default_anchor
+
+    stamps = data.transactions.select(first=pl.col("timestamp").min().dt.date(), last=pl.col("timestamp").max().dt.date())
+    first, last = stamps.item(0, "first"), stamps.item(0, "last")
+    if first is None:
+        return  # no lines: the panel build says so
+    dates = f"the data runs from {first} to {last}"
+    if cfg.start is not None and cfg.start > last:
+        raise OptionError(f"The 'panel.start' option ({cfg.start}) is after the data's last day: {dates}.")
+    if cfg.end is not None and cfg.start is not None and cfg.end < cfg.start:
+        raise OptionError(f"The 'panel.end' option ({cfg.end}) is before panel.start ({cfg.start}); {dates}.")
+    if cfg.end is not None and cfg.end < first:
+        raise OptionError(f"The 'panel.end' option ({cfg.end}) is before the data's first day: {dates}.")
+    anchor = cfg.start or default_anchor(first)
+    n_complete = complete_periods(cfg.end or last, anchor=anchor, period_days=cfg.period_days)
+    if n_complete < cfg.folds + 2 and not (cfg.start or cfg.end):
+        return  # the panel build says: too little history
+    if n_complete < cfg.folds + 2:
+        named = [f"'panel.{k}'" for k in ("start", "end") if getattr(cfg, k) is not None]
+        keys = " and ".join(named) + (" options leave" if len(named) > 1 else " option leaves")
+        window = (
+            f"{anchor} ({'panel.start' if cfg.start else 'its Monday'}) to {cfg.end or last} ({'panel.end' if cfg.end else 'its last day'})"
+        )
+        raise OptionError(
+            f"The {keys} too little history: the data from {window} holds {n_complete} complete period(s) of "
+            f"{cfg.period_days} days; {cfg.folds} backtest fold(s) and the forward plan need at least {cfg.folds + 2} ({dates})."
+        )
+    before_cutoff = n_complete - 1  # periods before the forward plan's cutoff, the latest a pair can become relevant at
+    if cfg.min_purchases > before_cutoff:
+        raise OptionError(
+            f"The 'panel.min_purchases' option ({cfg.min_purchases}) is more than the {before_cutoff} period(s) of {cfg.period_days} days "
+            f"before the last cutoff ({dates}), so no consumer-item pair can qualify."
+        )
 
 
 def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None = None, log: Callable[[str], None] = _noop) -> dict:
@@ -165,7 +210,9 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
     from offerwise.runtime import Runtime
 
     data = load_data(source, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
+    check_panel_options(cfg.panel, data)
     history = _offer_history(data, source, cfg)
+    planned_path, planned = _planned_offers(data, source, cfg, planned_offers, log)
     if cfg.runtime.shards > 1:
         (out / "panel.parquet").unlink(missing_ok=True)
         panel = build_panel_shards(
@@ -176,7 +223,7 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
     else:
         panel = build_panel(data, cfg.panel, offer_history=history)
         rows_for_reference = panel.frame
-    plans = _plans(data, source, panel, planned_offers, history, log)
+    plans = _plans(panel, planned_path, planned, history)
     age = age_column(rows_for_reference)
     status_quo, validation_sq = [], []
     for fold in sorted(panel.splits.get_column("fold").unique().to_list()):
@@ -198,6 +245,18 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
 
 
 # ---------------------------------------------------------------- models
+
+
+def check_device(model: ModelConfig) -> None:
+    """model.device = "cuda" where torch cannot use CUDA: one clear line before anything is written."""
+    if model.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise OptionError(
+                "The 'model.device' option is 'cuda', but torch on this machine cannot use a CUDA GPU (torch.cuda.is_available() "
+                "is False). Use 'auto' (a GPU when there is one) or 'cpu'."
+            )
 
 
 def training_entries(models: Path) -> list[dict]:
@@ -223,6 +282,7 @@ def train(
     from offerwise.features.shards import panel_parts
     from offerwise.model.pipeline import make_slice, model_categories, slug, train_slice
 
+    check_device(cfg.model)
     p = read_prepared(panel)
     folds = p.folds() if folds is None else folds
     summary = []
@@ -526,7 +586,7 @@ def optimize(
         model=decision_model,
     )
     variants = [v for v in _variants(cfg, compare) if v.response != "dml" or "dml_slope" in inputs.columns]
-    summary, by_variant = [], {}
+    summary, by_variant, failures = [], {}, []
     ranges = category_ranges(inputs, cfg.offer_range_percentiles)
     sharded = runtime is not None and (runtime.shards > 1 or runtime.engine == "ray")
     with ShardedSolver(runtime) if sharded else nullcontext() as solver:
@@ -538,9 +598,11 @@ def optimize(
                     by_variant.setdefault(f"{variant.response}_{variant.objective}", []).append(chosen)
                 if row["status"] != "ok":
                     log(f"{category} ({variant.response}, {variant.objective}): {row['status']}")
+                    if (variant.response, variant.objective) == (cfg.response, cfg.objective):
+                        failures.append(str(row["status"]))
     default = by_variant.get(f"{cfg.response}_{cfg.objective}")
     if not default:
-        raise InputError("No category could be optimised; see the messages above.")
+        raise _unoptimised(cfg, failures)
     result = pl.concat(default)
     io.write_parquet(result, out / "offers.parquet")
     io.write_csv(_rounded(result.drop("binding")), out / "offers.csv")
@@ -549,6 +611,25 @@ def optimize(
     table = pl.DataFrame(summary, infer_schema_length=None)
     io.write_csv(table, out / "optimization_summary.csv")
     return table
+
+
+def _unoptimised(cfg: OptimizeConfig, failures: list[str]) -> InputError:
+    """Why no category could be optimised: the option at fault when every category failed on an
+    unreachable retention target or budget (optimize/solvers.py's messages), else see the log."""
+    retention = [f for f in failures if ("retention target" in f and "unreachable" in f) or "cannot both hold" in f]
+    budget = [f for f in failures if "budget" in f and cfg.budget is not None]
+    if not failures or any(f not in retention and f not in budget for f in failures):
+        return InputError("No category could be optimised; see the messages above.")
+    keys = []
+    if retention:
+        mode = "x the status quo's retention" if cfg.retention_mode == "relative" else "a share of pairs (retention_mode 'absolute')"
+        keys.append(f"lower the 'optimize.retention' option ({cfg.retention:g}, {mode})")
+    if budget:
+        keys.append(f"raise or unset the 'optimize.budget' option ({cfg.budget:g} x the status quo's spend)")
+    what = " and ".join(k for k, on in (("retention target", retention), ("budget", budget)) if on)
+    return OptionError(
+        f"No category could be optimised: the {what} cannot be met in any of them (see the messages above); {' or '.join(keys)}."
+    )
 
 
 RECOMMENDATION_COLUMNS = [
@@ -718,6 +799,7 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
     from offerwise import __version__
     from offerwise.data.simulate import simulate, write_simulation
 
+    check_device(cfg.model)  # before anything is written
     io.write_text(cfg.model_dump_json(indent=2), out / "config.json")
     simulated = data == "simulated"
     source = str(out / "data") if simulated else data

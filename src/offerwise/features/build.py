@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from offerwise.config import PanelConfig
+from offerwise.config import OptionError, PanelConfig
 from offerwise.data.schema import RetailData
 from offerwise.errors import InputError
 from offerwise.features.assemble import Totals, assemble
@@ -222,7 +222,7 @@ def _sample_customers(seen: pl.DataFrame, max_customers: int) -> pl.Series:
 def coarsen_items(tx: pl.DataFrame, items: pl.DataFrame, level: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Model a coarser item attribute (e.g. product_type) as the item; ids become attribute codes."""
     if level not in items.columns:
-        raise InputError(f"The 'item_level' option must be 'item_id' or an item column {items.columns}. Got '{level}' instead.")
+        raise OptionError(f"The 'panel.item_level' option must be 'item_id' or an item column {items.columns}. Got {level!r} instead.")
     levels = (
         items.select(level=pl.col(level).cast(pl.String).fill_null("UNKNOWN"), category=pl.col("category"))
         .group_by("level")
@@ -267,6 +267,12 @@ def select_categories(sizes: pl.DataFrame, cfg: PanelConfig) -> tuple[list[str],
     """The categories the panel keeps, and those it skips with the reason; `sizes` (category, len)
     over all consumers, shards' rows summed here. Raises when none is kept."""
     sizes = sizes.group_by("category").agg(pl.col("len").sum())
+    if sizes.get_column("len").sum() == 0:
+        raise OptionError(
+            f"No consumer-item pair was bought in at least {cfg.min_purchases} periods before a cutoff, so no pair is relevant: "
+            f"lower the 'panel.min_purchases' option ({cfg.min_purchases})"
+            + (f" or raise panel.max_customers ({cfg.max_customers})." if cfg.max_customers is not None else ".")
+        )
     skipped: dict[str, str] = {}
     if cfg.categories is not None:
         for cat in sorted(set(cfg.categories) - set(sizes.get_column("category").to_list())):
