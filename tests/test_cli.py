@@ -85,3 +85,29 @@ def test_train_without_panel_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--panel", str(tmp_path), "--out", str(tmp_path / "m")])
     assert result.exit_code == 2
     assert "run `offerwise prepare" in result.output
+
+
+def test_tables_fold_no_number_on_a_narrow_terminal() -> None:
+    import polars as pl
+    from rich.console import Console
+
+    from offerwise.cli import PLAN_HEADERS, _table
+
+    frame = pl.DataFrame(
+        {
+            "category": ["GROCERY", "TRAVEL & LEISURE"],
+            "pairs": [124_871, 762],
+            "planned_offer_mean": [12.6, 19.1],
+            "recommended_offer_mean": [24.0, 24.8],
+            "expected_revenue_before": [1_234_567, 2_345],
+            "expected_revenue_after": [1_345_678, 2_456],
+            "retention_before": [0.0901, 0.058],
+            "retention_after": [0.114, 0.069],
+        }
+    )
+    console = Console(width=80, record=True)
+    console.print(_table(frame, "plan", PLAN_HEADERS, {"planned_offer_mean": 1, "recommended_offer_mean": 1}))
+    lines = console.export_text().splitlines()
+    assert all(line.rstrip()[-1] in "┓┃┩│┘" for line in lines[1:]), "the table was cropped at 80 characters"
+    for cell in ("124,871", "1,234,567", "1,345,678", "12.6", "0.090", "0.114", "LEISURE"):
+        assert any(cell in line for line in lines), cell  # whole, on one line (a name may wrap at a space)

@@ -160,9 +160,10 @@ def _log(message: str) -> None:
     console.print(message, soft_wrap=True, highlight=False)
 
 
-def _table(frame, title: str, columns: list[str] | dict[str, str] | None = None, digits: int = 3) -> Table:
+def _table(frame, title: str, columns: list[str] | dict[str, str] | None = None, digits: int | dict[str, int] = 3) -> Table:
     """A rich table of a frame that fits the terminal: `columns` maps names to short headers, numbers
-    are rounded for people, '–' marks what does not apply."""
+    are rounded for people (`digits`: decimals, for all columns or per column, 3 where not given),
+    '–' marks what does not apply. A number is never folded: on a narrow terminal headers and names wrap at spaces."""
     import polars as pl
 
     headers = (
@@ -173,15 +174,21 @@ def _table(frame, title: str, columns: list[str] | dict[str, str] | None = None,
         else dict(zip(columns, columns))
     )
     headers = {c: h for c, h in headers.items() if c in frame.columns}
-    table = Table(title=title, title_justify="left")
-    for col, header in headers.items():
+    places = {c: digits.get(c, 3) if isinstance(digits, dict) else digits for c in headers}
+    rows = [[_cell(v, places[c]) for c, v in zip(headers, row)] for row in frame.select(list(headers)).iter_rows()]
+    table = Table(title=title, title_justify="left", collapse_padding=True, pad_edge=False)  # 8 columns fit 80 characters
+    for i, (col, header) in enumerate(headers.items()):
         text = frame.schema[col] == pl.String
-        width = max(min(int(frame.get_column(col).str.len_chars().max() or 0), 22), len(header)) if text else None  # names stay whole
+        widest = max((len(row[i]) for row in rows), default=0)
         table.add_column(
-            header, justify="left" if text else "right", overflow="ellipsis" if text else "fold", no_wrap=text, min_width=width
+            header,
+            justify="left" if text else "right",
+            overflow="ellipsis" if text else "fold",
+            no_wrap=False,
+            min_width=max(min(widest, 10), len(header)) if text else widest,  # a name gives way first, never a number
         )
-    for row in frame.select(list(headers)).iter_rows():
-        table.add_row(*(_cell(v, digits) for v in row))
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -374,6 +381,18 @@ def optimize_command(
     )
 
 
+PLAN_HEADERS = {
+    "category": "category",
+    "pairs": "pairs",
+    "planned_offer_mean": "plan %",
+    "recommended_offer_mean": "new %",
+    "expected_revenue_before": "rev. plan",
+    "expected_revenue_after": "rev. new",
+    "retention_before": "kept plan",
+    "retention_after": "kept new",
+}
+
+
 def _print_plan(plan: dict) -> None:
     import polars as pl
 
@@ -385,17 +404,8 @@ def _print_plan(plan: dict) -> None:
         _table(
             per_category,
             "The plan per category (the model's expectation)",
-            {
-                "category": "category",
-                "pairs": "pairs",
-                "planned_offer_mean": "plan %",
-                "recommended_offer_mean": "new %",
-                "expected_revenue_before": "rev. plan",
-                "expected_revenue_after": "rev. new",
-                "retention_before": "kept plan",
-                "retention_after": "kept new",
-            },
-            3,
+            PLAN_HEADERS,
+            {"planned_offer_mean": 1, "recommended_offer_mean": 1},
         )
     )
     console.print("[dim]% = mean offer; rev. = expected net revenue; kept = expected retention (mean purchase probability)[/dim]")
