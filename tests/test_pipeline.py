@@ -161,6 +161,30 @@ def test_overlapping_offer_history_is_refused(sim, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "offer_history.csv" in result.output and "start_date" in result.output
 
 
+def test_offer_history_of_other_dates_is_refused(sim, tmp_path: Path) -> None:
+    folder, _, _ = sim
+    copy = _copy(folder, tmp_path / "data")
+    years = pl.duration(days=20 * 364)
+    history = pl.read_csv(folder / "offer_history.csv", try_parse_dates=True)
+    history.with_columns(pl.col("start_date") - years, pl.col("end_date") - years).write_csv(copy / "offer_history.csv")
+    result = CliRunner().invoke(app, ["prepare", "--data", str(copy), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2 and "offer_history.csv: no row falls in the data's dates" in result.output, result.output
+    assert not (tmp_path / "p").exists()
+
+
+def test_offer_history_rows_that_change_nothing_are_counted(sim, tmp_path: Path) -> None:
+    folder, _, _ = sim
+    copy = _copy(folder, tmp_path / "data")
+    history = pl.read_csv(folder / "offer_history.csv", try_parse_dates=True)
+    stranger = history.head(1).with_columns(
+        customer_id=pl.lit(10**9), start_date=pl.lit(dt.date(1990, 1, 1)), end_date=pl.lit(dt.date(1990, 1, 14))
+    )
+    pl.concat([history, stranger], how="diagonal_relaxed").write_csv(copy / "offer_history.csv")
+    messages: list[str] = []
+    pipeline.prepare(str(copy), tmp_path / "p", Config(), log=messages.append)
+    assert any(f"1 of {history.height + 1:,} rows outside the data's dates, 1 naming consumers" in m for m in messages), messages
+
+
 def test_planned_offers_are_the_forward_status_quo(sim, tmp_path: Path) -> None:
     folder, _, _ = sim
     out = tmp_path / "prepared"

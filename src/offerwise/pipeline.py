@@ -121,12 +121,35 @@ def age_column(frame: pl.DataFrame) -> str | None:
     return next((c for c in frame.columns if c in ("demo_age_range", "demo_age")), None)
 
 
-def _offer_history(data, source: str, cfg: Config) -> pl.DataFrame | None:
-    """The data folder's offer_history.{csv,parquet}, validated (None when absent or ignored)."""
+def _offer_history(data, source: str, cfg: Config, log: Callable[[str], None] = _noop) -> pl.DataFrame | None:
+    """The data folder's offer_history.{csv,parquet}, validated (None when absent or ignored). Rows
+    outside the data's dates or naming consumers without transactions change nothing: they are
+    counted in the log; a history none of whose rows falls in the data's dates is the wrong file."""
     from offerwise.data.plans import HISTORY, find_plan_file, read_offer_table
 
     path = find_plan_file(source, HISTORY) if cfg.data.use_offer_history and cfg.panel.item_level == "item_id" else None
-    return read_offer_table(path, items=data.items, dated=True) if path else None
+    if path is None:
+        return None
+    history = read_offer_table(path, items=data.items, dated=True)
+    days = data.transactions.select(first=pl.col("timestamp").min().dt.date(), last=pl.col("timestamp").max().dt.date()).row(0)
+    if history.height == 0 or days[0] is None:
+        return history
+    inside = (pl.col("end_date") >= days[0]) & (pl.col("start_date") <= days[1])
+    outside = history.filter(~inside).height
+    if outside == history.height:
+        span = history.select(pl.col("start_date").min(), pl.col("end_date").max()).row(0)
+        raise InputError(
+            f"{path}: no row falls in the data's dates ({days[0]} to {days[1]}); its rows run from {span[0]} to {span[1]}. "
+            "Is it this data's offer history?"
+        )
+    named = history.filter(pl.col("customer_id").is_not_null())
+    strangers = named.join(data.customers.select("customer_id"), on="customer_id", how="anti").height
+    if outside or strangers:
+        log(
+            f"{path.name}: {outside:,} of {history.height:,} rows outside the data's dates, {strangers:,} naming consumers "
+            "with no transactions; they change nothing"
+        )
+    return history
 
 
 def _planned_offers(
@@ -211,7 +234,7 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
 
     data = load_data(source, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
     check_panel_options(cfg.panel, data)
-    history = _offer_history(data, source, cfg)
+    history = _offer_history(data, source, cfg, log)
     planned_path, planned = _planned_offers(data, source, cfg, planned_offers, log)
     if cfg.runtime.shards > 1:
         (out / "panel.parquet").unlink(missing_ok=True)
