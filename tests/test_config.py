@@ -24,6 +24,7 @@ from offerwise.errors import InputError
         ("[optimize]\noffer_range_percentiles = [50, 50]\n", "'optimize.offer_range_percentiles'"),
         ("[panel]\nlag_windows = []\n", "The 'panel.lag_windows' option must be a non-empty list of whole numbers >= 1. Got [] instead."),
         ("[panel]\nlag_windows = [2, 0]\n", "'panel.lag_windows' option must be a non-empty list"),
+        ("[panel]\nlag_windows = [2, 2, 4]\n", "'panel.lag_windows' option lists a window more than once ([2, 2, 4])"),
         ("[model]\ndilations = []\n", "'model.dilations' option must be a non-empty list"),
         ("[model]\ndilations = [1, -2]\n", "'model.dilations'"),
         ("[model]\nhidden = []\n", "'model.hidden' option must be a non-empty list"),

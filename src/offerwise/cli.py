@@ -439,6 +439,11 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
     if planned_offers is not None and not planned_offers.is_file():
         raise InputError(f"--planned-offers {planned_offers}: file not found.")
     out = _run_folder(out, data)
+    if data not in ("complete-journey", "simulated") and out.resolve().is_relative_to(Path(data).resolve()):
+        raise InputError(
+            f"--out {out}: inside the --data folder {data}; the run's own files would count as changed data on every rerun "
+            "(nothing would resume). Give a folder outside it."
+        )
     console.print(
         f"offerwise: {data} -> {out}. The backtest (the decision one fortnight before the data ends, scored against it), then the "
         f"plan for the fortnight after the data. {EXPECTED_MINUTES.get(data, EXPECTED_MINUTES['folder'])}; rerun the same line to resume.",

@@ -71,7 +71,13 @@ class PanelConfig(_Stage):
     # 4 weeks ("recent_offers"), or the paper's reference offer ("paper"; see elasticity/reference.py).
     status_quo_rule: Literal["recent_offers", "paper"] = "recent_offers"
 
-    _lag_windows = field_validator("lag_windows")(_positive_ints)
+    @field_validator("lag_windows")
+    @classmethod
+    def _distinct_windows(cls, values: list[int]) -> list[int]:
+        values = _positive_ints(values)
+        if len(set(values)) < len(values):  # each window names its features: a repeat would make them twice
+            raise ValueError(f"lists a window more than once ({values})")
+        return values
 
 
 class ModelConfig(_Stage):

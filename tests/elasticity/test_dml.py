@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from offerwise.config import OptionError
 from offerwise.elasticity import dml
 from offerwise.features.manifest import Feature
 from offerwise.features.offers import OFFER_NOISE
@@ -92,6 +93,13 @@ def test_dml_recovers_the_slope_where_the_naive_regression_is_biased(panel, esti
     naive = _naive_logit_slope(frame.filter((pl.col("category") == "A") & pl.col("period").is_between(CUTOFF - 7, CUTOFF)))
     assert naive < 0.8 * TRUE_SLOPE  # promotions follow weak demand: the raw association is too flat
     assert not (a["low"] <= naive <= a["high"])
+
+
+def test_more_folds_than_items_name_the_option(panel):
+    frame, features = panel
+    items = frame.get_column("item_id").n_unique()
+    with pytest.raises(OptionError, match=f"'response.folds' option \\({items + 1}\\) is more than the {items} items"):
+        dml.estimate_response(frame, features, cutoff=CUTOFF, folds=items + 1)
 
 
 def test_a_category_without_offer_variation_gets_the_pooled_slope(estimate):

@@ -62,6 +62,7 @@ import polars as pl
 from scipy import stats
 from scipy.special import expit, logit
 
+from offerwise.config import OptionError
 from offerwise.features.manifest import Feature
 from offerwise.features.offers import OFFER_NOISE
 
@@ -806,6 +807,11 @@ def estimate_response(
     z = float(stats.norm.ppf(0.5 + level / 2))
 
     offer_columns = item_period_columns(window, controls) if offer_model == "item_period" else None
+    if np.unique(items).size < folds:  # cross-fitting folds are groups of items
+        raise OptionError(
+            f"The 'response.folds' option ({folds}) is more than the {np.unique(items).size} items the offer response is "
+            "cross-fitted over; use fewer folds."
+        )
     fits = [cross_fit(Y, T, W, items, folds=folds, seed=seed + r, offer_columns=offer_columns) for r in range(repeats)]
     names = [str(c) for c in np.unique(cats)]
     masks = {c: cats == c for c in names}
