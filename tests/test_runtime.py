@@ -10,8 +10,8 @@ from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
 from offerwise.cli import app
-from offerwise.config import RuntimeConfig
-from offerwise.runtime import Runtime
+from offerwise.config import OptionError, RuntimeConfig
+from offerwise.runtime import Runtime, ensure_ray
 
 runner = CliRunner()
 
@@ -49,6 +49,17 @@ def test_unknown_engine_is_one_clear_line() -> None:
     result = runner.invoke(app, ["run", "--data", "simulated", "--quick", "--engine", "spark"])
     assert result.exit_code == 2
     assert "engine" in result.output and "Traceback" not in result.output
+
+
+def test_a_ray_address_where_nothing_listens_is_one_line_within_seconds(monkeypatch) -> None:
+    import time
+
+    ray = pytest.importorskip("ray")
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process, whatever other tests started
+    started = time.perf_counter()
+    with pytest.raises(OptionError, match=r"'runtime.address' option \('127.0.0.1:1'\): nothing answers there"):
+        ensure_ray(RuntimeConfig(engine="ray", address="127.0.0.1:1"))
+    assert time.perf_counter() - started < 30  # Ray's own retries took minutes
 
 
 @pytest.mark.slow

@@ -8,10 +8,11 @@ of shared inputs (its object store) and the retries; nothing here reimplements t
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from offerwise.config import RuntimeConfig
+from offerwise.config import OptionError, RuntimeConfig
 from offerwise.errors import InputError
 
 NO_RAY = "engine 'ray' needs Ray: pip install 'offerwise[ray]' (the Makefile's set-up installs it)."
@@ -65,5 +66,29 @@ def ensure_ray(cfg: RuntimeConfig):
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         if cfg.address is None:
             options["num_cpus"] = cfg.workers
-        ray.init(address=cfg.address, **options)
+            ray.init(**options)
+            return ray
+        if not _listening(cfg.address):  # Ray itself retries a silent address for minutes
+            raise OptionError(f"The 'runtime.address' option ({cfg.address!r}): nothing answers there within {CONNECT_SECONDS} s.")
+        try:
+            ray.init(address=cfg.address, **options)
+        except (ConnectionError, ValueError, TimeoutError) as exc:  # no cluster there, or not an address
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise OptionError(f"The 'runtime.address' option ({cfg.address!r}): Ray cannot connect ({first})") from None
     return ray
+
+
+CONNECT_SECONDS = 5
+
+
+def _listening(address: str) -> bool:
+    """Whether host:port (also ray://host:port) accepts a TCP connection within CONNECT_SECONDS;
+    True for what is not host:port ("auto"), which Ray resolves and reports itself."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return True
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS):
+            return True
+    except OSError:
+        return False
