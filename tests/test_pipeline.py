@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -161,6 +162,17 @@ def test_overlapping_offer_history_is_refused(sim, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "offer_history.csv" in result.output and "start_date" in result.output
 
 
+def test_one_piece_prepare_over_a_sharded_one_leaves_no_shard_to_read(sim, tmp_path: Path) -> None:
+    from offerwise.features.shards import panel_parts
+
+    folder, _, _ = sim
+    sharded = Config().override("runtime", shards=2)
+    pipeline.prepare(str(folder), tmp_path, sharded)
+    assert panel_parts(tmp_path)
+    pipeline.prepare(str(folder), tmp_path, Config())
+    assert panel_parts(tmp_path) == [] and not (tmp_path / "lines").exists()  # the stages would score the old shards' rows
+
+
 def test_offer_history_of_other_dates_is_refused(sim, tmp_path: Path) -> None:
     folder, _, _ = sim
     copy = _copy(folder, tmp_path / "data")
@@ -272,3 +284,90 @@ def test_cuda_where_torch_has_none_stops_before_training(tmp_path: Path, monkeyp
     with pytest.raises(OptionError, match="'model.device'"):
         pipeline.run("simulated", tmp_path / "run", cuda)
     assert not (tmp_path / "models").exists() and not (tmp_path / "run").exists()
+
+
+def _stages(out: Path, messages: list[str], **key: str) -> pipeline.Stages:
+    return pipeline.Stages(out, {"config_hash": "c", "inputs": "i", "version": "v", **key}, messages.append)
+
+
+def _writes(out: Path, *files: str, text: str = "x") -> Callable[[], None]:
+    def action() -> None:
+        for name in files:
+            (out / name).parent.mkdir(parents=True, exist_ok=True)
+            (out / name).write_text(text)
+
+    return action
+
+
+def test_resume_reruns_a_stage_whose_outputs_are_missing_or_changed(tmp_path: Path) -> None:
+    def once(**key: str) -> list[str]:
+        messages: list[str] = []
+        stage = _stages(tmp_path, messages, **key)
+        stage("evaluate", _writes(tmp_path, "evaluation/metrics.csv", "evaluation/predictions.parquet"))
+        stage("thresholds", _writes(tmp_path, "evaluation/metrics.csv", text="joined"))  # rewrites evaluate's file: no rerun for that
+        stage("recommend", _writes(tmp_path, "recommendations/offers.csv", "recommendations/summary.csv"))
+        return [m for m in messages if "──" in m or "✓" in m]
+
+    assert all("not run yet" in m or "──" in m for m in once())
+    assert all("resumed" in m for m in once())
+    (tmp_path / "recommendations/offers.csv").unlink()
+    assert "recommendations/offers.csv is missing" in once()[-1]
+    (tmp_path / "evaluation/predictions.parquet").write_text("cut")
+    first = once()
+    assert "evaluation/predictions.parquet changed since it was written" in first[0] and "evaluate reran" in first[1]
+    assert "the config changed" in once(config_hash="other")[0]  # the earlier reasons still hold
+    assert all("resumed" in m for m in once(config_hash="other"))
+
+
+def test_an_interrupted_stage_and_a_broken_or_old_record_rerun(tmp_path: Path) -> None:
+    messages: list[str] = []
+    _stages(tmp_path, messages)("prepare", _writes(tmp_path, "prepared/splits.csv"))
+
+    def interrupted() -> None:
+        _writes(tmp_path, "prepared/splits.csv", text="half")()
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _stages(tmp_path, messages, config_hash="B")("prepare", interrupted)  # another config: Ctrl-C while rewriting
+    assert not (tmp_path / ".stages/prepare.json").exists()  # removed before the outputs were touched
+    _stages(tmp_path, messages)("prepare", _writes(tmp_path, "prepared/splits.csv"))
+    assert (
+        messages[-2].startswith("[bold]── prepare")
+        and "prepared/splits.csv" in pipeline.io.read_json(tmp_path / ".stages/prepare.json")["outputs"]
+    )
+    (tmp_path / ".stages/prepare.json").write_text("{")
+    _stages(tmp_path, messages)("prepare", _writes(tmp_path, "prepared/splits.csv"))
+    assert "its record is unreadable" in messages[-2]
+    (tmp_path / ".stages/prepare.json").write_text('{"config_hash": "c", "inputs": "i", "version": "v"}')  # before outputs were recorded
+    _stages(tmp_path, messages)("prepare", _writes(tmp_path, "prepared/splits.csv"))
+    assert "lists no outputs" in messages[-2]
+
+
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        ("empty.parquet", "status_quo.parquet: not a readable Parquet file"),
+        ("cut.json", "features.json: not a readable JSON file"),
+        ("{}.json", "features.json: not the expected JSON: no key 'features'"),
+        ("garbage.csv", "splits.csv: not a readable CSV file: no column"),
+        ("empty.csv", "splits.csv: not a readable CSV file"),
+        ("missing.parquet", "status_quo.parquet: missing"),
+    ],
+)
+def test_damaged_prepared_file_is_one_input_error_naming_it_and_prepare(tmp_path: Path, damage: str, named: str) -> None:
+    panel = tmp_path / "prepared"
+    panel.mkdir()
+    pl.DataFrame({"fold": [0], "period": [0], "split": ["test"], "decision": ["forward"]}).write_csv(panel / "splits.csv")
+    (panel / "features.json").write_text('{"features": [], "period_days": 14, "anchor": "2020-01-06"}')
+    pl.DataFrame({"fold": [0], "customer_id": [1], "item_id": [2]}).write_parquet(panel / "status_quo.parquet")
+    pl.DataFrame({"customer_id": [1]}).write_parquet(panel / "panel.parquet")
+    pipeline.read_prepared(panel)  # intact
+    target = {"parquet": "status_quo.parquet", "json": "features.json", "csv": "splits.csv"}[damage.split(".")[1]]
+    content = {"empty": "", "cut": '{"features": [', "{}": "{}", "garbage": "garbage\n"}.get(damage.split(".")[0])
+    if content is None:
+        (panel / target).unlink()
+    else:
+        (panel / target).write_text(content)
+    with pytest.raises(pipeline.InputError) as error:
+        pipeline.read_prepared(panel)
+    assert named in str(error.value) and f"offerwise prepare --out {panel}" in str(error.value) and "\n" not in str(error.value)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from offerwise import pipeline
 from offerwise.cli import app
 
 runner = CliRunner()
@@ -84,3 +86,83 @@ def test_bad_input_to_run_is_one_line_and_writes_nothing(tmp_path: Path, data: s
     assert len(result.output.strip().splitlines()[-1]) > 20 and "error" in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        ("truncated tcn.pt", "tcn.pt: not a readable TCN checkpoint"),
+        ("missing rule.json", "rule.json: missing"),
+        ("truncated lightgbm.json", "lightgbm.json: not a readable JSON file"),
+        ("training.json not json", "training.json: not a readable JSON file"),
+        ("training.json without slugs", "training.json: not the expected JSON"),
+        ("models of another panel's folds", "training.json: models of fold(s) [99]"),
+    ],
+)
+def test_evaluate_on_damaged_models_is_one_line_naming_the_file_and_train(quick_run: Path, tmp_path: Path, damage: str, named: str) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(quick_run / "models", models)
+    checkpoint = min(models.glob("fold0/*/"))
+    if damage == "truncated tcn.pt":
+        _truncate(checkpoint / "tcn.pt")
+    if damage == "missing rule.json":
+        (checkpoint / "rule.json").unlink()
+    if damage == "truncated lightgbm.json":
+        _truncate(checkpoint / "lightgbm.json")
+    if damage == "training.json not json":
+        (models / "training.json").write_text("not json")
+    if damage == "training.json without slugs":
+        (models / "training.json").write_text('{"models": [{"fold": 0}]}')
+    if damage == "models of another panel's folds":
+        (models / "training.json").write_text((models / "training.json").read_text().replace('"fold": 0', '"fold": 99'))
+    out = tmp_path / "evaluation"
+    result = runner.invoke(app, ["evaluate", "--panel", str(quick_run / "prepared"), "--models", str(models), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert named in result.output and "offerwise train" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_thresholds_without_metrics_and_a_run_with_a_truncated_summary(quick_run: Path, tmp_path: Path) -> None:
+    evaluation = tmp_path / "evaluation"
+    shutil.copytree(quick_run / "evaluation", evaluation)
+    (evaluation / "metrics.csv").unlink()
+    result = runner.invoke(app, ["thresholds", "--evaluation", str(evaluation), "--panel", str(quick_run / "prepared")])
+    assert result.exit_code == 2 and "metrics.csv: missing; run `offerwise evaluate" in result.output, result.output
+    out = tmp_path / "run"
+    shutil.copytree(quick_run, out, ignore=shutil.ignore_patterns("data", "models", "report"))
+    _truncate(out / "recommendations" / "summary.csv")
+    with pytest.raises(pipeline.InputError, match=r"summary.csv: not a readable CSV file"):
+        pipeline.summary(out)
+
+
+def test_run_refuses_an_out_folder_inside_the_data_folder(tmp_path: Path, small_sim_dir: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(small_sim_dir, data)
+    result = runner.invoke(app, ["run", "--data", str(data), "--out", str(data / "out")])
+    assert result.exit_code == 2 and "inside the --data folder" in result.output, result.output
+    assert not (data / "out").exists()
+
+
+@pytest.mark.slow
+def test_optimize_refuses_a_fold_or_an_elasticity_folder_that_is_not_the_panels(quick_run: Path, tmp_path: Path) -> None:
+    prepared = quick_run / "prepared"
+    evaluation = tmp_path / "evaluation"
+    shutil.copytree(quick_run / "evaluation", evaluation)
+    result = runner.invoke(
+        app, ["optimize", "--panel", str(prepared), "--evaluation", str(evaluation), "--out", str(tmp_path / "o"), "--fold", "5"]
+    )
+    assert result.exit_code == 2 and "--fold 5: the panel has folds" in result.output, result.output
+    pairs = pl.read_parquet(evaluation / "pair_elasticity.parquet")
+    pairs.with_columns(pl.col("customer_id") + 10**6).write_parquet(evaluation / "pair_elasticity.parquet")  # another run's pairs
+    result = runner.invoke(app, ["optimize", "--panel", str(prepared), "--evaluation", str(evaluation), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "made from another panel" in result.output, result.output
+    pairs.with_columns(pl.col("period") + 1).write_parquet(evaluation / "pair_elasticity.parquet")  # another fold's decision
+    result = runner.invoke(app, ["optimize", "--panel", str(prepared), "--evaluation", str(evaluation), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "run `offerwise elasticity --fold" in result.output, result.output
+    assert not (tmp_path / "o").exists()

@@ -22,6 +22,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +71,15 @@ class Prepared:
     def last_backtest_fold(self) -> int:
         return self.folds("backtest")[-1]
 
+    def decision_fold(self, fold: int | None) -> int:
+        """`fold` (--fold) checked against the panel's folds; None: the last backtest fold."""
+        if fold is None:
+            return self.last_backtest_fold
+        if fold not in self.folds():
+            kinds = ", ".join(f"{f} ({'forward' if f == self.forward_fold else 'backtest'})" for f in self.folds())
+            raise InputError(f"--fold {fold}: the panel has folds {kinds}.")
+        return fold
+
     def min_orders(self, model: ModelConfig) -> int:
         """The order periods a pair must have had before a training row counts (model.train_rows)."""
         return int(self.manifest.get("min_purchases", 0)) if model.train_rows == "eligible" else 0
@@ -98,23 +108,45 @@ VALIDATION_SQ = "validation_status_quo.parquet"
 
 
 def read_prepared(panel: Path, *, rows: bool = True) -> Prepared:
-    """rows=False: everything but the panel's rows (frame empty), for stages that read shards themselves."""
-    from offerwise.features.shards import read_panel
-
+    """rows=False: everything but the panel's rows (frame empty), for stages that read shards themselves.
+    A damaged or incomplete file is an InputError naming it and `offerwise prepare`."""
     for name in ("features.json", "splits.csv", "status_quo.parquet"):
         if not (panel / name).is_file():
             raise InputError(f"{panel / name}: missing; run `offerwise prepare --out {panel}` first.")
     if not (panel / "panel.parquet").is_file() and not (panel / "panel").is_dir():
         raise InputError(f"{panel / 'panel.parquet'}: missing; run `offerwise prepare --out {panel}` first.")
-    manifest = io.read_json(panel / "features.json")
+    again = io.rerun("prepare", panel)
+    manifest = io.read_json(panel / "features.json", rerun=again, require=["features", "period_days", "anchor"])
+    try:
+        features = [Feature(**f) for f in manifest["features"]]
+    except TypeError:  # not a list of objects with Feature's fields
+        raise io.damaged(panel / "features.json", "JSON file", again, "not the expected JSON: its 'features' are not features") from None
+    splits = io.read_csv(panel / "splits.csv", rerun=again, require=["split", "decision"], numeric=["fold", "period"])
+    if not splits.height:
+        raise io.damaged(panel / "splits.csv", "CSV file", again, "no rows")
+    sq = io.read_parquet(panel / "status_quo.parquet", rerun=again, require=PAIR, numeric=["fold"])
+    validation_sq = io.read_parquet(panel / VALIDATION_SQ, rerun=again, require=PAIR) if (panel / VALIDATION_SQ).is_file() else None
     return Prepared(
-        frame=read_panel(panel) if rows else pl.DataFrame(),
-        features=[Feature(**f) for f in manifest["features"]],
-        splits=pl.read_csv(panel / "splits.csv"),
+        frame=_read_panel_rows(panel, again) if rows else pl.DataFrame(),
+        features=features,
+        splits=splits,
         manifest=manifest,
-        status_quo=pl.read_parquet(panel / "status_quo.parquet"),
-        validation_sq=pl.read_parquet(panel / VALIDATION_SQ) if (panel / VALIDATION_SQ).is_file() else None,
+        status_quo=sq,
+        validation_sq=validation_sq,
     )
+
+
+def _read_panel_rows(panel: Path, again: str) -> pl.DataFrame:
+    """The panel's rows (features.shards.read_panel), or InputError naming the file that cannot be read."""
+    from offerwise.features.shards import read_panel
+
+    try:
+        return read_panel(panel)
+    except io.UNREADABLE_PARQUET:
+        where = panel / "panel.parquet" if (panel / "panel.parquet").is_file() else panel / "panel"
+        raise io.damaged(where, "Parquet file" if where.suffix else "set of Parquet shards", again) from None
+    except pl.exceptions.SchemaError:  # shards of different prepares (an interrupted one)
+        raise io.damaged(panel / "panel", "", again, "its shards hold different columns (an interrupted prepare?)") from None
 
 
 def age_column(frame: pl.DataFrame) -> str | None:
@@ -234,6 +266,10 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
 
     data = load_data(source, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
     check_panel_options(cfg.panel, data)
+    if cfg.runtime.engine == "ray":  # connect before a shard is written: a wrong runtime.address stops here
+        from offerwise.runtime import ensure_ray
+
+        ensure_ray(cfg.runtime)
     history = _offer_history(data, source, cfg, log)
     planned_path, planned = _planned_offers(data, source, cfg, planned_offers, log)
     if cfg.runtime.shards > 1:
@@ -246,6 +282,8 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
     else:
         panel = build_panel(data, cfg.panel, offer_history=history)
         rows_for_reference = panel.frame
+        for layout in ("panel", "lines"):  # an earlier sharded prepare's: the stages would read its shards
+            shutil.rmtree(out / layout, ignore_errors=True)
     plans = _plans(panel, planned_path, planned, history)
     age = age_column(rows_for_reference)
     status_quo, validation_sq = [], []
@@ -286,7 +324,12 @@ def training_entries(models: Path) -> list[dict]:
     """The model sets `offerwise train` saved: fold, category, slug, dir (relative to `models`)."""
     if not (models / "training.json").is_file():
         raise InputError(f"{models / 'training.json'}: missing; run `offerwise train --out {models}` first.")
-    return [{"dir": f"fold{e['fold']}/{e['slug']}", **e} for e in io.read_json(models / "training.json")["models"]]
+    entries = io.read_json(models / "training.json", rerun=io.rerun("train", models), require=["models"])["models"]
+    keys = ("fold", "category", "slug")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and all(k in e for k in keys) for e in entries):
+        problem = f"not the expected JSON: each of its 'models' needs {', '.join(keys)}"
+        raise io.damaged(models / "training.json", "JSON file", io.rerun("train", models), problem)
+    return [{"dir": f"fold{e['fold']}/{e['slug']}", **e} for e in entries]
 
 
 def train(
@@ -342,6 +385,16 @@ def train(
     return summary
 
 
+def _check_model_folds(entries: list[dict], p: Prepared, panel: Path, models: Path) -> None:
+    """Models of folds the panel does not have were trained on another panel: scoring them would fail or mislead."""
+    unknown = sorted({e["fold"] for e in entries} - set(p.folds()))
+    if unknown:
+        raise InputError(
+            f"{models / 'training.json'}: models of fold(s) {unknown}, which {panel} does not have (trained on another panel?); "
+            f"run `offerwise train --panel {panel} --out {models}` again."
+        )
+
+
 def evaluate(
     panel: Path, models: Path, out: Path, *, runtime: RuntimeConfig | None = None, log: Callable[[str], None] = _noop
 ) -> pl.DataFrame:
@@ -357,11 +410,13 @@ def evaluate(
     entries = training_entries(models)
     if shards := panel_parts(panel):
         p = read_prepared(panel, rows=False)
+        _check_model_folds(entries, p, panel, models)
         shared = {"entries": entries, "models": models, "splits": p.splits, "status_quo": p.status_quo, "validation_sq": p.validation_sq}
         scored = Runtime(runtime, progress=log).map(score_shard, shards, shared=shared, what="scoring shards")
         predictions = score_rows(pl.concat([s for s in scored if s.height]))
     else:
         p = read_prepared(panel)
+        _check_model_folds(entries, p, panel, models)
         predictions = score_rows(
             score_shard(p.frame, entries=entries, models=models, splits=p.splits, status_quo=p.status_quo, validation_sq=p.validation_sq)
         )
@@ -377,6 +432,9 @@ def evaluate(
     return metrics
 
 
+PREDICTION_COLUMNS = ["fold", "customer_id", "item_id", "split", "model", "probability", "label"]
+
+
 def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.DataFrame:
     """Per-consumer F1 cut-offs fitted on each fold's validation period; the backtest folds' test F1
     of every decision rule. Returns f1.csv's frame."""
@@ -385,7 +443,8 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
 
     if not (evaluation / "predictions.parquet").is_file():
         raise InputError(f"{evaluation / 'predictions.parquet'}: missing; run `offerwise evaluate --out {evaluation}` first.")
-    predictions = pl.read_parquet(evaluation / "predictions.parquet")
+    again = io.rerun("evaluate", evaluation)
+    predictions = io.read_parquet(evaluation / "predictions.parquet", rerun=again, require=PREDICTION_COLUMNS)
     frame = read_panel(panel, columns=["customer_id", "item_id", "period", "ci_periods_since_last"]) if panel else None
     fitted, tables = [], []
     for (fold,), fold_preds in predictions.group_by("fold", maintain_order=True):
@@ -405,7 +464,7 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
     if not tables:  # only the forward plan was scored: no F1 to report yet
         return pl.DataFrame()
     f1 = pl.concat(tables)
-    metrics = pl.read_csv(evaluation / "metrics.csv")
+    metrics = io.read_csv(evaluation / "metrics.csv", rerun=again, require=["category", "model", "split"], numeric=["fold"])
     honest = f1.filter(pl.col("rule") == "consumer_cutoff").select(
         "fold", "category", "model", pl.lit("test").alias("split"), "precision", "recall", "f1", f1_rule=pl.lit("consumer_cutoff")
     )
@@ -481,7 +540,7 @@ def elasticity(
 
     shards = panel_parts(panel)
     p = read_prepared(panel, rows=not shards or response is not None)  # the double-ML estimate reads rows itself
-    fold = p.last_backtest_fold if fold is None else fold
+    fold = p.decision_fold(fold)
     status_quo = p.status_quo_of(fold)
     stack = _stack_inputs(evaluation, fold) if decision_model == "stack" else None
     entries = [e for e in training_entries(models) if e["fold"] == fold]
@@ -555,9 +614,12 @@ def _stack_inputs(evaluation: Path | None, fold: int) -> tuple[pl.DataFrame, pl.
     """The fold's stack weights and LightGBM's decided-period probabilities, from `evaluate`."""
     if evaluation is None or not (evaluation / "stack_weights.csv").is_file():
         raise InputError(f"{evaluation}: no stack_weights.csv; run `offerwise evaluate` first (or set model.decision_model = 'tcn').")
-    weights = pl.read_csv(evaluation / "stack_weights.csv").filter(pl.col("fold") == fold)
+    again = io.rerun("evaluate", evaluation)
+    weights = io.read_csv(
+        evaluation / "stack_weights.csv", rerun=again, require=["category"], numeric=["fold", "w_tcn", "w_lightgbm", "intercept"]
+    ).filter(pl.col("fold") == fold)
     lightgbm = (
-        pl.read_parquet(evaluation / "predictions.parquet")
+        io.read_parquet(evaluation / "predictions.parquet", rerun=again, require=PREDICTION_COLUMNS)
         .filter((pl.col("fold") == fold) & (pl.col("split") == "test") & (pl.col("model") == "lightgbm"))
         .select(*PAIR, p_lightgbm="probability")
     )
@@ -599,10 +661,12 @@ def optimize(
         if not path.is_file():
             raise InputError(f"{path}: missing; run `offerwise thresholds` and `offerwise elasticity` first.")
     p = read_prepared(panel)
-    fold = p.last_backtest_fold if fold is None else fold
+    fold = p.decision_fold(fold)
+    pair_elasticity = pl.read_parquet(decision / "pair_elasticity.parquet")
+    _check_decision_inputs(p, fold, pair_elasticity, decision)
     inputs = optimization_inputs(
         p.frame,
-        pl.read_parquet(decision / "pair_elasticity.parquet"),
+        pair_elasticity,
         pl.read_parquet(evaluation / "thresholds.parquet"),
         pl.read_csv(decision / "elasticity.csv"),
         fold=fold,
@@ -634,6 +698,25 @@ def optimize(
     table = pl.DataFrame(summary, infer_schema_length=None)
     io.write_csv(table, out / "optimization_summary.csv")
     return table
+
+
+def _check_decision_inputs(p: Prepared, fold: int, pair_elasticity: pl.DataFrame, decision: Path) -> None:
+    """The elasticity folder's pairs must be this panel's, for this fold's decided period: another
+    run's, or another fold's, would be optimised with prices and probabilities that do not belong."""
+    period = p.decided_period(fold)
+    made_for = pair_elasticity.get_column("period").unique().to_list()
+    if made_for != [period]:
+        raise InputError(
+            f"{decision / 'pair_elasticity.parquet'}: made for period(s) {made_for}, but fold {fold} decides period {period}; "
+            f"run `offerwise elasticity --fold {fold}` into that folder first."
+        )
+    decided = p.frame.filter(pl.col("period") == period).select("customer_id", "item_id")
+    strangers = pair_elasticity.select("customer_id", "item_id").join(decided, on=["customer_id", "item_id"], how="anti").height
+    if strangers:
+        raise InputError(
+            f"{decision / 'pair_elasticity.parquet'}: {strangers:,} of {pair_elasticity.height:,} pairs are not in the panel's "
+            f"decided period {period}: it was made from another panel (another run's folder?)."
+        )
 
 
 def _unoptimised(cfg: OptimizeConfig, failures: list[str]) -> InputError:
@@ -781,30 +864,75 @@ def _file_fingerprint(path: Path | None) -> str | None:
 
 class Stages:
     """Completion records under <out>/.stages: a stage is skipped only when its config, its inputs'
-    fingerprint and the package version all match the record; otherwise it reruns and says why."""
+    fingerprint and the package version all match the record and every output it recorded is still
+    there at its recorded size; otherwise it reruns and says why.
+
+    A stage's outputs are the files of every folder it wrote in (paths relative to the run folder,
+    with their sizes; no hashes: panels can be large). A later stage that rewrites one of them (thresholds
+    rewrites evaluate's metrics.csv) updates the size in the earlier records. The record is removed
+    before the stage starts, so an interrupted stage always reruns. A record without outputs (from an
+    offerwise that did not record them) or one that cannot be read counts as not run: the stage reruns."""
 
     def __init__(self, out: Path, key: dict[str, Any], log: Callable[[str], None]) -> None:
         self.out, self.key, self.log = out, key, log
+        self.folder = out / ".stages"
         self.ran: list[str] = []  # a stage that reruns makes every later stage rerun
 
     def __call__(self, name: str, action: Callable[[], Any]) -> None:
-        record = self.out / ".stages" / f"{name}.json"
-        previous = io.read_json(record) if record.is_file() else None
-        why = self._why_rerun(previous)
+        record = self.folder / f"{name}.json"
+        previous = self._read(record)
+        why = self._why_rerun(previous) if previous is not None else ("not run yet" if not record.exists() else "its record is unreadable")
         if why is None:
             self.log(f"[dim]✓ {name} (done earlier, resumed)[/dim]")
             return
-        self.log(f"[bold]── {name}[/bold]" + (f" [dim]({why})[/dim]" if previous else ""))
+        self.log(f"[bold]── {name}[/bold]" + (f" [dim]({why})[/dim]" if record.exists() else ""))
+        record.unlink(missing_ok=True)  # from here on the outputs may be half rewritten: an interruption must rerun the stage
+        before = self._files()
         started = time.perf_counter()
         action()
         seconds = round(time.perf_counter() - started, 1)
-        io.write_json({"stage": name, **self.key, "seconds": seconds}, record)
+        after = self._files()
+        touched = {p for p in before.keys() | after.keys() if before.get(p) != after.get(p)}
+        folders = {p.split("/")[0] for p in touched if "/" in p}
+        outputs = {p: size for p, (size, _) in sorted(after.items()) if p in touched or p.split("/")[0] in folders}
+        self._update_others(name, touched, after)
+        io.write_json({"stage": name, **self.key, "seconds": seconds, "outputs": outputs}, record)
         self.ran.append(name)
         self.log(f"[dim]{name}: {seconds:.0f} s[/dim]")
 
-    def _why_rerun(self, previous: dict | None) -> str | None:
-        if previous is None:
-            return "not run yet"
+    def _files(self) -> dict[str, tuple[int, int]]:
+        """Every file of the run folder but hidden ones (.stages, temporary files): relative path -> (size, mtime)."""
+        files = {}
+        for path in self.out.rglob("*"):
+            rel = path.relative_to(self.out)
+            if not any(part.startswith(".") for part in rel.parts) and path.is_file():
+                stat = path.stat()
+                files[rel.as_posix()] = (stat.st_size, stat.st_mtime_ns)
+        return files
+
+    def _read(self, record: Path) -> dict | None:
+        """The record, or None when there is none or it cannot be read (an unreadable record means: not run)."""
+        if not record.is_file():
+            return None
+        try:
+            previous = io.read_json(record)
+        except InputError:
+            return None
+        return previous if isinstance(previous, dict) else None
+
+    def _update_others(self, name: str, touched: set[str], after: dict[str, tuple[int, int]]) -> None:
+        """The sizes, in other stages' records, of the files this stage rewrote (or removed)."""
+        for record in sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []:
+            other = self._read(record)
+            if record.stem == name or other is None or not isinstance(other.get("outputs"), dict):
+                continue
+            outputs = other["outputs"]
+            changed = {p: after[p][0] for p in touched & outputs.keys() if p in after}
+            removed = [p for p in touched & outputs.keys() if p not in after]
+            if changed or removed:
+                io.write_json({**other, "outputs": {p: s for p, s in {**outputs, **changed}.items() if p not in removed}}, record)
+
+    def _why_rerun(self, previous: dict) -> str | None:
         if self.ran:
             return f"{self.ran[-1]} reran"
         for field, reason in (
@@ -814,6 +942,15 @@ class Stages:
         ):
             if previous.get(field) != self.key[field]:
                 return reason
+        outputs = previous.get("outputs")
+        if not isinstance(outputs, dict):
+            return "its record lists no outputs to check (an older offerwise wrote it)"
+        for rel, size in outputs.items():
+            path = self.out / rel
+            if not path.is_file():
+                return f"{rel} is missing"
+            if path.stat().st_size != size:
+                return f"{rel} changed since it was written"
         return None
 
 
@@ -888,8 +1025,10 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
 
 def summary(out: Path) -> dict[str, Any]:
     """What a person wants first: where the plan is, for which dates, and its expected effect."""
-    plan = pl.read_parquet(out / "recommendations" / "offers.parquet")
-    per_category = pl.read_csv(out / "recommendations" / "summary.csv")
+    again = f"run `offerwise run` with --out {out} again (it resumes)"
+    plan = io.read_parquet(out / "recommendations" / "offers.parquet", rerun=again, require=["period_start", "period_end"])
+    numbers = ["pairs", "expected_revenue_before", "expected_revenue_after", "retention_before", "retention_after"]
+    per_category = io.read_csv(out / "recommendations" / "summary.csv", rerun=again, numeric=numbers)
     before, after = per_category.get_column("expected_revenue_before").sum(), per_category.get_column("expected_revenue_after").sum()
     weights = per_category.get_column("pairs")
     retention = lambda c: float((per_category.get_column(c) * weights).sum() / weights.sum())  # noqa: E731

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import lightgbm as lgb
@@ -69,10 +68,23 @@ class LightGBMBaseline:
 
     @classmethod
     def load(cls, path: Path) -> LightGBMBaseline:
-        saved = json.loads(Path(path).read_text())
+        from offerwise import io
+
+        saved = io.read_json(path, rerun=retrain(path), require=["id_columns", "booster"])
         model = cls(id_columns=saved["id_columns"])
-        model.booster_ = lgb.Booster(model_str=saved["booster"])
+        try:
+            model.booster_ = lgb.Booster(model_str=saved["booster"])
+        except lgb.basic.LightGBMError:
+            raise io.damaged(path, "LightGBM model", retrain(path)) from None
         return model
+
+
+def retrain(checkpoint: str | Path) -> str:
+    """What writes a model checkpoint (<models>/fold<k>/<slug>/<file>) again."""
+    from offerwise import io
+
+    parents = Path(checkpoint).parents
+    return io.rerun("train", parents[2]) if len(parents) > 2 and parents[1].name.startswith("fold") else "run `offerwise train` again"
 
 
 class RecencyFrequencyRule:
@@ -105,7 +117,9 @@ class RecencyFrequencyRule:
 
     @classmethod
     def load(cls, path: Path) -> RecencyFrequencyRule:
-        saved = json.loads(Path(path).read_text())
+        from offerwise import io
+
+        saved = io.read_json(path, rerun=retrain(path), require=["max_recency", "table"])
         rule = cls(max_recency=saved["max_recency"])
         rule.table_ = np.array(saved["table"], dtype=np.float32)
         return rule

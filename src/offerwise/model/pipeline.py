@@ -287,7 +287,12 @@ def score_shard(
     or one shard's Parquet file), with `entry` = the entry's position, for `score_rows`. Both the
     validation and the decided period are scored with inputs as known at their cutoffs
     (`validation_sq`: prepare's status quo at each cutoff, fold column included)."""
-    frame = pl.read_parquet(rows) if isinstance(rows, Path) else rows
+    if isinstance(rows, Path):  # <prepared>/panel/shard=k/part.parquet
+        from offerwise import io
+
+        frame = io.read_parquet(rows, rerun=io.rerun("prepare", rows.parents[2]))
+    else:
+        frame = rows
     of_fold = lambda table, fold: None if table is None else table.filter(pl.col("fold") == fold).drop("fold")  # noqa: E731
     parts = []
     for i, entry in enumerate(entries):

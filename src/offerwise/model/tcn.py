@@ -9,6 +9,7 @@ weights are whichever of {best checkpoint, checkpoint average, SWA} has the lowe
 from __future__ import annotations
 
 import copy
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,7 +341,16 @@ class TCNModel:
 
     @classmethod
     def load(cls, path: str | Path) -> TCNModel:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        from offerwise import io
+        from offerwise.model.baselines import retrain
+
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=False)
+        except (OSError, EOFError, RuntimeError, pickle.UnpicklingError):  # missing, truncated or not a checkpoint
+            raise io.damaged(path, "TCN checkpoint", retrain(path)) from None
+        missing = [k for k in ("state_dict", "config", "encoders", "history", "selection", "chosen") if k not in payload]
+        if missing:
+            raise io.damaged(path, "TCN checkpoint", retrain(path), f"not a TCN checkpoint: no {', '.join(missing)}")
         config = {"offer_term": False, "customer_buckets": None, **payload["config"]}  # checkpoints from before these keys
         model = cls(config=ModelConfig.model_validate(config), encoders=Encoders(**payload["encoders"]))
         model.network_ = model._build()
