@@ -138,3 +138,16 @@ def test_bad_input_leaves_a_folder_with_earlier_results_alone(tmp_path: Path, sm
     result = runner.invoke(app, ["prepare", "--data", str(small_sim_dir), "--out", str(out), "--planned-offers", str(plan)])
     assert result.exit_code == 2
     assert [p.name for p in out.iterdir()] == ["earlier.txt"]
+
+
+@pytest.mark.parametrize("verb", ["train", "evaluate", "thresholds"])
+def test_a_file_where_a_stage_folder_is_expected_is_named_as_such(tmp_path: Path, verb: str) -> None:
+    given = tmp_path / "panel.parquet"
+    given.write_bytes(b"PAR1")
+    options = {
+        "train": ["--panel", str(given)],
+        "evaluate": ["--panel", str(tmp_path), "--models", str(given)],
+        "thresholds": ["--evaluation", str(given)],
+    }[verb]
+    result = CliRunner().invoke(app, [verb, *options, "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and f"{given}: is a file; give the folder" in result.output, result.output

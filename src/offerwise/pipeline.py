@@ -107,9 +107,16 @@ def period_dates(manifest: dict, period: int) -> tuple[dt.date, dt.date]:
 VALIDATION_SQ = "validation_status_quo.parquet"
 
 
+def _stage_folder(path: Path, option: str, verb: str) -> None:
+    """A stage's input is the folder a verb wrote; a file given there gets its own line, not a hint to write into it."""
+    if path.is_file():
+        raise InputError(f"--{option} {path}: is a file; give the folder `offerwise {verb}` wrote (here perhaps {path.parent}).")
+
+
 def read_prepared(panel: Path, *, rows: bool = True) -> Prepared:
     """rows=False: everything but the panel's rows (frame empty), for stages that read shards themselves.
     A damaged or incomplete file is an InputError naming it and `offerwise prepare`."""
+    _stage_folder(panel, "panel", "prepare")
     for name in ("features.json", "splits.csv", "status_quo.parquet"):
         if not (panel / name).is_file():
             raise InputError(f"{panel / name}: missing; run `offerwise prepare --out {panel}` first.")
@@ -322,6 +329,7 @@ def check_device(model: ModelConfig) -> None:
 
 def training_entries(models: Path) -> list[dict]:
     """The model sets `offerwise train` saved: fold, category, slug, dir (relative to `models`)."""
+    _stage_folder(models, "models", "train")
     if not (models / "training.json").is_file():
         raise InputError(f"{models / 'training.json'}: missing; run `offerwise train --out {models}` first.")
     entries = io.read_json(models / "training.json", rerun=io.rerun("train", models), require=["models"])["models"]
@@ -441,6 +449,7 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
     from offerwise.features.shards import read_panel
     from offerwise.thresholds.decide import decide, f1_table, fit_thresholds
 
+    _stage_folder(evaluation, "evaluation", "evaluate")
     if not (evaluation / "predictions.parquet").is_file():
         raise InputError(f"{evaluation / 'predictions.parquet'}: missing; run `offerwise evaluate --out {evaluation}` first.")
     again = io.rerun("evaluate", evaluation)
@@ -657,6 +666,7 @@ def optimize(
     from offerwise.optimize.pipeline import category_ranges, optimize_category
     from offerwise.optimize.shards import ShardedSolver
 
+    _stage_folder(evaluation, "evaluation", "evaluate")
     for path in (evaluation / "thresholds.parquet", decision / "elasticity.csv", decision / "pair_elasticity.parquet"):
         if not path.is_file():
             raise InputError(f"{path}: missing; run `offerwise thresholds` and `offerwise elasticity` first.")
