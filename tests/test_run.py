@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -102,6 +103,7 @@ def _truncate(path: Path) -> None:
         ("training.json not json", "training.json: not a readable JSON file"),
         ("training.json without slugs", "training.json: not the expected JSON"),
         ("models of another panel's folds", "training.json: models of fold(s) [99]"),
+        ("models tuned on the decided period", "slice.json: fold 0's models were validated on period"),
     ],
 )
 def test_evaluate_on_damaged_models_is_one_line_naming_the_file_and_train(quick_run: Path, tmp_path: Path, damage: str, named: str) -> None:
@@ -120,6 +122,9 @@ def test_evaluate_on_damaged_models_is_one_line_naming_the_file_and_train(quick_
         (models / "training.json").write_text('{"models": [{"fold": 0}]}')
     if damage == "models of another panel's folds":
         (models / "training.json").write_text((models / "training.json").read_text().replace('"fold": 0', '"fold": 99'))
+    if damage == "models tuned on the decided period":  # as a panel with one fold more shifts every fold's periods
+        record = json.loads((checkpoint / "slice.json").read_text())
+        (checkpoint / "slice.json").write_text(json.dumps(record | {"validation": record["test"], "test": record["test"] + 1}))
     out = tmp_path / "evaluation"
     result = runner.invoke(app, ["evaluate", "--panel", str(quick_run / "prepared"), "--models", str(models), "--out", str(out)])
     assert result.exit_code == 2, result.output

@@ -394,13 +394,28 @@ def train(
 
 
 def _check_model_folds(entries: list[dict], p: Prepared, panel: Path, models: Path) -> None:
-    """Models of folds the panel does not have were trained on another panel: scoring them would fail or mislead."""
+    """Models must be this panel's: of folds it has, each validated and deciding the periods its fold
+    does (slice.json). Models of another panel would fail, or be scored on the period they were tuned
+    on (early stopping, calibration and the stack all read the validation period): a leak."""
+    again = f"run `offerwise train --panel {panel} --out {models}` again"
     unknown = sorted({e["fold"] for e in entries} - set(p.folds()))
     if unknown:
         raise InputError(
-            f"{models / 'training.json'}: models of fold(s) {unknown}, which {panel} does not have (trained on another panel?); "
-            f"run `offerwise train --panel {panel} --out {models}` again."
+            f"{models / 'training.json'}: models of fold(s) {unknown}, which {panel} does not have (trained on another panel?); {again}."
         )
+    for e in entries:
+        record = models / e["dir"] / "slice.json"
+        if not record.is_file():
+            continue  # a models folder from before slice.json: nothing to check against
+        trained = io.read_json(record, rerun=again, require=["validation", "test"])
+        fold = p.splits.filter(pl.col("fold") == e["fold"])
+        panel_periods = {split: int(fold.filter(pl.col("split") == split).get_column("period").item()) for split in ("validation", "test")}
+        if {k: trained[k] for k in panel_periods} != panel_periods:
+            raise InputError(
+                f"{record}: fold {e['fold']}'s models were validated on period {trained['validation']} to decide {trained['test']}, "
+                f"but {panel}'s fold {e['fold']} validates on {panel_periods['validation']} to decide {panel_periods['test']} "
+                f"(trained on another panel); {again}."
+            )
 
 
 def evaluate(
