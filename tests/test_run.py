@@ -171,3 +171,21 @@ def test_optimize_refuses_a_fold_or_an_elasticity_folder_that_is_not_the_panels(
     result = runner.invoke(app, ["optimize", "--panel", str(prepared), "--evaluation", str(evaluation), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "run `offerwise elasticity --fold" in result.output, result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_stages_refuse_folders_made_from_another_panel(quick_run: Path, tmp_path: Path) -> None:
+    from offerwise import pipeline
+    from offerwise.config import Config
+
+    other = tmp_path / "other"
+    pipeline.prepare(str(quick_run / "data"), other, Config().override("panel", min_purchases=3))  # the same data, another panel
+    commands = {
+        "evaluate": ["evaluate", "--panel", str(other), "--models", str(quick_run / "models"), "--out", str(tmp_path / "e")],
+        "thresholds": ["thresholds", "--evaluation", str(quick_run / "evaluation"), "--panel", str(other), "--out", str(tmp_path / "t")],
+        "optimize": ["optimize", "--panel", str(other), "--evaluation", str(quick_run / "evaluation"), "--out", str(tmp_path / "o")],
+    }
+    for verb, command in commands.items():
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and "made from another panel than" in result.output, (verb, result.output)
+    assert not any((tmp_path / name).exists() for name in ("e", "t", "o"))

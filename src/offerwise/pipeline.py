@@ -58,6 +58,7 @@ class Prepared:
     manifest: dict
     status_quo: pl.DataFrame  # fold, customer_id, item_id, category, reference_offer_pct, reference_rule
     validation_sq: pl.DataFrame | None = None  # fold, customer_id, item_id, reference_offer_pct: the status quo at each cutoff
+    panel_id: str = ""  # a fingerprint of the manifest and splits: what later stages' folders record and check (MADE_FROM)
 
     def folds(self, decision: str | None = None) -> list[int]:
         s = self.splits if decision is None else self.splits.filter(pl.col("decision") == decision)
@@ -140,7 +141,26 @@ def read_prepared(panel: Path, *, rows: bool = True) -> Prepared:
         manifest=manifest,
         status_quo=sq,
         validation_sq=validation_sq,
+        panel_id=hashlib.sha256((json.dumps(manifest, sort_keys=True, default=str) + splits.write_csv()).encode()).hexdigest()[:16],
     )
+
+
+MADE_FROM = "made_from.json"
+
+
+def _stamp(folder: Path, p: Prepared, panel: Path) -> None:
+    """Record in a stage's output folder which panel it was made from (checked by `_check_made_from`)."""
+    io.write_json({"panel_id": p.panel_id, "panel": str(panel)}, folder / MADE_FROM)
+
+
+def _check_made_from(folder: Path, p: Prepared, panel: Path, record: str = MADE_FROM) -> None:
+    """A stage's input folder must come from this panel: another run's models or evaluation would be
+    scored or optimised against pairs, prices and periods that are not theirs. Folders from before
+    the record existed are not checked."""
+    path = folder / record
+    made = io.read_json(path).get("panel_id") if path.is_file() else None
+    if made is not None and made != p.panel_id:
+        raise InputError(f"{folder}: made from another panel than {panel} (its {record} says so); run the stages on {panel} again.")
 
 
 def _read_panel_rows(panel: Path, again: str) -> pl.DataFrame:
@@ -389,7 +409,7 @@ def train(
                 slicer=slicer,
             )
             summary.append({"fold": fold, "category": category, "slug": slug(category), "dir": f"fold{fold}/{slug(category)}", **result})
-    io.write_json({"models": summary, "config": cfg.model_dump(mode="json")}, out / "training.json")
+    io.write_json({"models": summary, "config": cfg.model_dump(mode="json"), "panel_id": p.panel_id}, out / "training.json")
     return summary
 
 
@@ -398,6 +418,7 @@ def _check_model_folds(entries: list[dict], p: Prepared, panel: Path, models: Pa
     does (slice.json). Models of another panel would fail, or be scored on the period they were tuned
     on (early stopping, calibration and the stack all read the validation period): a leak."""
     again = f"run `offerwise train --panel {panel} --out {models}` again"
+    _check_made_from(models, p, panel, "training.json")
     unknown = sorted({e["fold"] for e in entries} - set(p.folds()))
     if unknown:
         raise InputError(
@@ -452,6 +473,7 @@ def evaluate(
     io.write_parquet(predictions, out / "predictions.parquet")
     io.write_csv(weights, out / "stack_weights.csv")
     io.write_csv(metrics, out / "metrics.csv")
+    _stamp(out, p, panel)
     return metrics
 
 
@@ -469,6 +491,8 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
         raise InputError(f"{evaluation / 'predictions.parquet'}: missing; run `offerwise evaluate --out {evaluation}` first.")
     again = io.rerun("evaluate", evaluation)
     predictions = io.read_parquet(evaluation / "predictions.parquet", rerun=again, require=PREDICTION_COLUMNS)
+    if panel:
+        _check_made_from(evaluation, read_prepared(panel, rows=False), panel)
     frame = read_panel(panel, columns=["customer_id", "item_id", "period", "ci_periods_since_last"]) if panel else None
     fitted, tables = [], []
     for (fold,), fold_preds in predictions.group_by("fold", maintain_order=True):
@@ -565,6 +589,9 @@ def elasticity(
     shards = panel_parts(panel)
     p = read_prepared(panel, rows=not shards or response is not None)  # the double-ML estimate reads rows itself
     fold = p.decision_fold(fold)
+    _check_made_from(models, p, panel, "training.json")
+    if evaluation is not None:
+        _check_made_from(evaluation, p, panel)
     status_quo = p.status_quo_of(fold)
     stack = _stack_inputs(evaluation, fold) if decision_model == "stack" else None
     entries = [e for e in training_entries(models) if e["fold"] == fold]
@@ -591,6 +618,7 @@ def elasticity(
         pairs = pairs.join(offer_response(p, fold, out, response, reuse=response_from, log=log), on=PAIR, how="left")
     io.write_csv(table, out / "elasticity.csv")
     io.write_parquet(pairs, out / "pair_elasticity.parquet")
+    _stamp(out, p, panel)
     return table
 
 
@@ -687,6 +715,8 @@ def optimize(
             raise InputError(f"{path}: missing; run `offerwise thresholds` and `offerwise elasticity` first.")
     p = read_prepared(panel)
     fold = p.decision_fold(fold)
+    for folder in {evaluation, decision}:
+        _check_made_from(folder, p, panel)
     pair_elasticity = pl.read_parquet(decision / "pair_elasticity.parquet")
     _check_decision_inputs(p, fold, pair_elasticity, decision)
     inputs = optimization_inputs(
