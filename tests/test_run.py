@@ -189,3 +189,16 @@ def test_stages_refuse_folders_made_from_another_panel(quick_run: Path, tmp_path
         result = runner.invoke(app, command)
         assert result.exit_code == 2 and "made from another panel than" in result.output, (verb, result.output)
     assert not any((tmp_path / name).exists() for name in ("e", "t", "o"))
+
+
+@pytest.mark.slow
+def test_evaluate_accepts_a_forward_fold_scored_with_the_backtests_models(quick_run: Path, tmp_path: Path) -> None:
+    # model.forward_models = "reuse" (make run's setting): the forward entries point at the backtest's models
+    models = tmp_path / "models"
+    shutil.copytree(quick_run / "models", models)
+    training = json.loads((models / "training.json").read_text())
+    backtest = [e for e in training["models"] if e["fold"] == 0]
+    training["models"] = backtest + [{**e, "fold": 1, "reused_from_fold": 0} for e in backtest]
+    (models / "training.json").write_text(json.dumps(training))
+    result = runner.invoke(app, ["evaluate", "--panel", str(quick_run / "prepared"), "--models", str(models), "--out", str(tmp_path / "e")])
+    assert result.exit_code == 0, result.output

@@ -429,12 +429,13 @@ def _check_model_folds(entries: list[dict], p: Prepared, panel: Path, models: Pa
         if not record.is_file():
             continue  # a models folder from before slice.json: nothing to check against
         trained = io.read_json(record, rerun=again, require=["validation", "test"])
-        fold = p.splits.filter(pl.col("fold") == e["fold"])
+        source = e.get("reused_from_fold", e["fold"])  # a forward fold scored with the backtest's models (forward_models = "reuse")
+        fold = p.splits.filter(pl.col("fold") == source)
         panel_periods = {split: int(fold.filter(pl.col("split") == split).get_column("period").item()) for split in ("validation", "test")}
         if {k: trained[k] for k in panel_periods} != panel_periods:
             raise InputError(
-                f"{record}: fold {e['fold']}'s models were validated on period {trained['validation']} to decide {trained['test']}, "
-                f"but {panel}'s fold {e['fold']} validates on {panel_periods['validation']} to decide {panel_periods['test']} "
+                f"{record}: fold {source}'s models were validated on period {trained['validation']} to decide {trained['test']}, "
+                f"but {panel}'s fold {source} validates on {panel_periods['validation']} to decide {panel_periods['test']} "
                 f"(trained on another panel); {again}."
             )
 
