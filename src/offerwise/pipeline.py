@@ -453,15 +453,14 @@ def evaluate(
     from offerwise.runtime import Runtime
 
     entries = training_entries(models)
-    if shards := panel_parts(panel):
-        p = read_prepared(panel, rows=False)
-        _check_model_folds(entries, p, panel, models)
+    shards = panel_parts(panel)
+    p = read_prepared(panel, rows=not shards)  # shards are read by their own tasks
+    _check_model_folds(entries, p, panel, models)
+    if shards:
         shared = {"entries": entries, "models": models, "splits": p.splits, "status_quo": p.status_quo, "validation_sq": p.validation_sq}
         scored = Runtime(runtime, progress=log).map(score_shard, shards, shared=shared, what="scoring shards")
         predictions = score_rows(pl.concat([s for s in scored if s.height]))
     else:
-        p = read_prepared(panel)
-        _check_model_folds(entries, p, panel, models)
         predictions = score_rows(
             score_shard(p.frame, entries=entries, models=models, splits=p.splits, status_quo=p.status_quo, validation_sq=p.validation_sq)
         )
