@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import build
 from offerwise.optimize.solvers import solve_lagrangian, solve_milp
 
@@ -32,7 +33,7 @@ def instance(n: int, seed: int = 0):
         "category_a": np.full(n, 0.03),
         "pair_slope": np.abs(rng.normal(0.03, 0.015, n)),
     })  # fmt: skip
-    m = build(pairs, response_kind="counterfactual", objective="expected", offer_range=(5.0, 50.0), unit_cost_share=None)
+    m = build(pairs, response_kind="counterfactual", objective="expected", levels=CategoryLevels.paper((5.0, 50.0)), unit_cost_share=None)
     # Halfway between the revenue-optimal offers' retention and the most achievable: the constraint binds.
     free = np.where(m.allowed, m.value, -np.inf).argmax(axis=1)
     unconstrained = float(m.retention[np.arange(n), free].sum())

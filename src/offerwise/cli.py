@@ -226,6 +226,14 @@ PlannedOption = Annotated[
     ),
 ]
 
+RulesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--offer-rules",
+        help="The offer levels each category may use (CSV or Parquet: category, levels or min/max/step, allow_no_offer).",
+    ),
+]
+
 
 @app.command("prepare")
 @clear_errors
@@ -235,6 +243,7 @@ def prepare_command(
     config: ConfigOption = None,
     folds: Annotated[int | None, typer.Option(help="Backtest folds (decisions at earlier cutoffs).")] = None,
     planned_offers: PlannedOption = None,
+    offer_rules: RulesOption = None,
     engine: EngineOption = None,
     shards: ShardsOption = None,
 ) -> None:
@@ -243,7 +252,7 @@ def prepare_command(
 
     cfg = Config.from_toml(config).override("panel", folds=folds).override("runtime", engine=engine, shards=shards)
     with console.status(f"loading {data} and building the panel ..."), output_folder(out):
-        info = pipeline.prepare(data, out, cfg, planned_offers=planned_offers, log=_log)
+        info = pipeline.prepare(data, out, cfg, planned_offers=planned_offers, offer_rules=offer_rules, log=_log)
     console.print(
         f"panel: {info['rows']:,} rows ({info['pairs']:,} pairs x {info['periods']} periods, the last one the fortnight from "
         f"{info['future_period_start']} to decide), {info['features']} features -> {out}"
@@ -428,7 +437,7 @@ def _run_folder(out: Path | None, data: str) -> Path:
     return out
 
 
-def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, reuse_models: bool) -> None:
+def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, reuse_models: bool, offer_rules: Path | None) -> None:
     if reuse_models:
         cfg = cfg.override("model", forward_models="reuse")
     from offerwise import pipeline
@@ -436,8 +445,9 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
 
     if data not in ("complete-journey", "simulated"):
         load_data(data, with_promotions=False)  # fail fast, before anything is written, on a wrong folder
-    if planned_offers is not None and not planned_offers.is_file():
-        raise InputError(f"--planned-offers {planned_offers}: file not found.")
+    for option, path in (("--planned-offers", planned_offers), ("--offer-rules", offer_rules)):
+        if path is not None and not path.is_file():
+            raise InputError(f"{option} {path}: file not found.")
     out = _run_folder(out, data)
     if data not in ("complete-journey", "simulated") and out.resolve().is_relative_to(Path(data).resolve()):
         raise InputError(
@@ -451,7 +461,7 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
         highlight=False,
     )
     with output_folder(out):  # e.g. a category with no data: leave nothing behind
-        plan = pipeline.run(data, out, cfg, planned_offers=planned_offers, log=_log)
+        plan = pipeline.run(data, out, cfg, planned_offers=planned_offers, offer_rules=offer_rules, log=_log)
     _print_plan(plan)
 
 
@@ -468,6 +478,7 @@ def run_command(
         typer.Option("--quick", metavar="", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs)."),
     ] = False,
     planned_offers: PlannedOption = None,
+    offer_rules: RulesOption = None,
     reuse_models: Annotated[
         bool, typer.Option("--reuse-models", metavar="", help="The forward plan reuses the backtest's models instead of refitting.")
     ] = False,
@@ -475,7 +486,7 @@ def run_command(
     shards: ShardsOption = None,
 ) -> None:
     """Every stage end to end: the backtest (scored against the last fortnight) and the plan for the fortnight after the data."""
-    _run(data, out, _config(config, quick).override("runtime", engine=engine, shards=shards), planned_offers, reuse_models)
+    _run(data, out, _config(config, quick).override("runtime", engine=engine, shards=shards), planned_offers, reuse_models, offer_rules)
 
 
 @app.command("recommend")
@@ -483,6 +494,7 @@ def run_command(
 def recommend_command(
     data: Annotated[str, typer.Option("--data", help="complete-journey, simulated, or a folder.")] = "complete-journey",
     planned_offers: PlannedOption = None,
+    offer_rules: RulesOption = None,
     config: ConfigOption = None,
     out: Annotated[
         Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")
@@ -498,7 +510,7 @@ def recommend_command(
     shards: ShardsOption = None,
 ) -> None:
     """Offers for the fortnight after the data ends (recommendations/offers.csv), with the backtest as evidence."""
-    _run(data, out, _config(config, quick).override("runtime", engine=engine, shards=shards), planned_offers, reuse_models)
+    _run(data, out, _config(config, quick).override("runtime", engine=engine, shards=shards), planned_offers, reuse_models, offer_rules)
 
 
 def _config(path: Path | None, quick: bool) -> Config:

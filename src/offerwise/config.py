@@ -165,7 +165,15 @@ class OptimizeConfig(_Stage):
     )  # dml: retention holds for every category slope in its central interval of this probability (docs/optimization.md); 0: point view
     objective: Literal["indicator", "expected"] = "expected"
     solver: Literal["lagrangian", "milp"] = "lagrangian"
-    offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # of the non-zero offers faced in the cutoff period
+    # The offer levels a category may use (optimize/levels.py, docs/optimization.md): "history" (no offer plus the
+    # depths the category ran up to the cutoff), a list of offers % for every category, or "paper" (the relative
+    # grid inside the cutoff fortnight's offer_range_percentiles). An offer rules file overrides per category.
+    levels: Literal["history", "paper"] | list[float] = "history"
+    level_step: float = Field(5.0, gt=0, le=100)  # history: depths snapped to this step; the grid "without rules"
+    max_depth_percentile: float = Field(95.0, gt=0, le=100)  # history: no level deeper than this percentile of the non-zero offers
+    offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # levels = "paper": of the non-zero offers faced in the cutoff period
+    # "category": the paper's retention target in every category; "plan": one target over the whole plan (one multiplier).
+    retention_scope: Literal["category", "plan"] = "category"
     pair_slope_weight: float = Field(
         0.25, ge=0, le=1
     )  # counterfactual: w x pair slope + (1 - w) x category mean slope (docs/results.md: chosen on simulator seed 7, checked on 11, 12)
@@ -174,6 +182,13 @@ class OptimizeConfig(_Stage):
     unit_cost_share: float | None = Field(None, ge=0, le=1)  # margin objective: unit cost = share x price
     budget: float | None = Field(None, gt=0)  # promotion spend cap, x status-quo expected spend
     milp_time_limit: float = Field(60.0, gt=0)
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: str | list[float]) -> str | list[float]:
+        if isinstance(value, list) and (not value or min(value) < 0 or max(value) > 100):
+            raise ValueError("must be 'history', 'paper' or a non-empty list of offers % within [0, 100]")
+        return value
 
     @field_validator("offer_range_percentiles")
     @classmethod

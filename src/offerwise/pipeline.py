@@ -106,6 +106,8 @@ def period_dates(manifest: dict, period: int) -> tuple[dt.date, dt.date]:
 
 
 VALIDATION_SQ = "validation_status_quo.parquet"
+OFFER_RULES = "offer_rules.parquet"  # prepared/: the retailer's offer rules, validated (data/offer_rules.py)
+LEVELS = "offer_levels.json"  # each decision's folder: the levels every category was allowed (optimize/levels.py)
 
 
 def _stage_folder(path: Path, option: str, verb: str) -> None:
@@ -225,6 +227,15 @@ def _planned_offers(
     return planned_path, read_offer_table(planned_path, items=data.items, dated=False) if planned_path else None
 
 
+def _read_offer_rules(data, source: str, offer_rules: Path | None) -> pl.DataFrame | None:
+    """The retailer's offer rules (the --offer-rules file, else the data folder's), validated; None without one."""
+    from offerwise.data.offer_rules import find_rules_file, read_offer_rules
+
+    path = offer_rules or find_rules_file(source)
+    categories = data.items.get_column("category").drop_nulls().unique().to_list()
+    return read_offer_rules(path, categories=categories) if path else None
+
+
 def _plans(panel, planned_path: Path | None, planned: pl.DataFrame | None, history: pl.DataFrame | None) -> dict[int, pl.DataFrame | None]:
     """The retailer's plan for each fold's decided period: planned_offers for the forward fold, the
     offer history's entries for backtest folds (None where there is no record)."""
@@ -281,8 +292,17 @@ def check_panel_options(cfg: PanelConfig, data) -> None:
         )
 
 
-def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None = None, log: Callable[[str], None] = _noop) -> dict:
-    """Load, build the panel with its future period, and fix each decision's status quo offers.
+def prepare(
+    source: str,
+    out: Path,
+    cfg: Config,
+    *,
+    planned_offers: Path | None = None,
+    offer_rules: Path | None = None,
+    log: Callable[[str], None] = _noop,
+) -> dict:
+    """Load, build the panel with its future period, and fix each decision's status quo offers; the
+    retailer's offer rules (`offer_rules`, else the data folder's file) validated for `optimize`.
     runtime.shards > 1: the panel is built and written shard by shard (features/shards.py)."""
     from offerwise.data.load import load_data
     from offerwise.elasticity.reference import status_quo_offers
@@ -299,6 +319,7 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
         ensure_ray(cfg.runtime)
     history = _offer_history(data, source, cfg, log)
     planned_path, planned = _planned_offers(data, source, cfg, planned_offers, log)
+    rules = _read_offer_rules(data, source, offer_rules)
     if cfg.runtime.shards > 1:
         (out / "panel.parquet").unlink(missing_ok=True)
         panel = build_panel_shards(
@@ -327,6 +348,10 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
     io.write_csv(panel.splits, out / "splits.csv")
     io.write_parquet(pl.concat(status_quo), out / "status_quo.parquet")
     io.write_parquet(pl.concat(validation_sq), out / VALIDATION_SQ)
+    if rules is not None:
+        io.write_parquet(rules, out / OFFER_RULES)
+    else:
+        (out / OFFER_RULES).unlink(missing_ok=True)  # an earlier prepare's rules are not this run's
     io.write_json({**panel.manifest(), "load_report": data.report.as_rows()}, out / "features.json")
     io.write_json(cfg.model_dump(mode="json"), out / "config.json")
     return {**panel.info, "features": len(panel.features), "planned_folds": sorted(k for k, v in plans.items() if v is not None)}
@@ -706,7 +731,8 @@ def optimize(
     from contextlib import nullcontext
 
     from offerwise.optimize.inputs import optimization_inputs
-    from offerwise.optimize.pipeline import category_ranges, optimize_category
+    from offerwise.optimize.levels import category_levels
+    from offerwise.optimize.pipeline import optimize_all
     from offerwise.optimize.shards import ShardedSolver
 
     _stage_folder(evaluation, "evaluation", "evaluate")
@@ -729,18 +755,18 @@ def optimize(
     )
     variants = [v for v in _variants(cfg, compare) if v.response != "dml" or "dml_slope" in inputs.columns]
     summary, by_variant, failures = [], {}, []
-    ranges = category_ranges(inputs, cfg.offer_range_percentiles)
+    levels = category_levels(inputs, _offer_levels_history(p, fold), cfg, _offer_rules(panel))
     sharded = runtime is not None and (runtime.shards > 1 or runtime.engine == "ray")
     with ShardedSolver(runtime) if sharded else nullcontext() as solver:
-        for (category,), pairs in inputs.group_by("category", maintain_order=True):
-            for variant in variants:
-                chosen, row = optimize_category(pairs, variant, ranges[category], sharded=solver)
+        for variant in variants:
+            main = (variant.response, variant.objective) == (cfg.response, cfg.objective)
+            for chosen, row in optimize_all(inputs, variant, levels, sharded=solver, without_rules=main):
                 summary.append(row)
                 if chosen is not None:
                     by_variant.setdefault(f"{variant.response}_{variant.objective}", []).append(chosen)
                 if row["status"] != "ok":
-                    log(f"{category} ({variant.response}, {variant.objective}): {row['status']}")
-                    if (variant.response, variant.objective) == (cfg.response, cfg.objective):
+                    log(f"{row['category']} ({variant.response}, {variant.objective}): {row['status']}")
+                    if main:
                         failures.append(str(row["status"]))
     default = by_variant.get(f"{cfg.response}_{cfg.objective}")
     if not default:
@@ -752,7 +778,22 @@ def optimize(
         io.write_parquet(pl.concat(parts), out / "variants" / f"offers_{name}.parquet")
     table = pl.DataFrame(summary, infer_schema_length=None)
     io.write_csv(table, out / "optimization_summary.csv")
+    io.write_json({c: lv.to_dict() for c, lv in levels.items()}, out / LEVELS)
     return table
+
+
+def _offer_levels_history(p: Prepared, fold: int) -> pl.DataFrame:
+    """category, offer_pct of every pair and period up to the fold's cutoff that the decision knows
+    (pairs relevant by then: a pair that became relevant later exists only because of later data)."""
+    cutoff = p.decided_period(fold) - 1
+    known = (pl.col("period") <= cutoff) & (pl.col("relevant_from_fold") <= fold)
+    return p.frame.filter(known).select("category", "offer_pct")
+
+
+def _offer_rules(panel: Path) -> pl.DataFrame | None:
+    """The retailer's offer rules that `prepare` validated (category, levels), None without a rules file."""
+    path = panel / OFFER_RULES
+    return io.read_parquet(path, rerun=io.rerun("prepare", panel), require=["category", "levels"]) if path.is_file() else None
 
 
 def _check_decision_inputs(p: Prepared, fold: int, pair_elasticity: pl.DataFrame, decision: Path) -> None:
@@ -1009,7 +1050,15 @@ class Stages:
         return None
 
 
-def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None, log: Callable[[str], None] = _noop) -> dict[str, Any]:
+def run(
+    data: str,
+    out: Path,
+    cfg: Config,
+    *,
+    planned_offers: Path | None = None,
+    offer_rules: Path | None = None,
+    log: Callable[[str], None] = _noop,
+) -> dict[str, Any]:
     """Every stage end to end: the backtest (scored) and the forward plan, then the report."""
     from offerwise import __version__
     from offerwise.data.simulate import simulate, write_simulation
@@ -1021,6 +1070,7 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
     inputs = {
         "data": cfg.simulation.model_dump_json() if simulated else data_fingerprint(data),
         "planned_offers": _file_fingerprint(planned_offers),
+        **({"offer_rules": _file_fingerprint(offer_rules)} if offer_rules else {}),  # folders from before the option resume
     }
     key = {
         "config_hash": cfg.hash(),
@@ -1031,7 +1081,7 @@ def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None
     prepared, models, evaluation = out / "prepared", out / "models", out / "evaluation"
     if simulated:
         stage("simulate", lambda: write_simulation(simulate(cfg.simulation), out / "data", cfg.simulation))
-    stage("prepare", lambda: prepare(source, prepared, cfg, planned_offers=planned_offers, log=log))
+    stage("prepare", lambda: prepare(source, prepared, cfg, planned_offers=planned_offers, offer_rules=offer_rules, log=log))
     stage("train", lambda: train(prepared, models, cfg, reuse_for_forward=cfg.model.forward_models == "reuse", log=log))
     stage("evaluate", lambda: evaluate(prepared, models, evaluation, runtime=cfg.runtime, log=log))
     stage("thresholds", lambda: thresholds(evaluation, evaluation, panel=prepared))
@@ -1137,11 +1187,19 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
             chosen,
             truth,
             cfg.optimize,
+            _read_levels(offers.parent),
             fold=fold,
             model=cfg.model.decision_model,
         )
         tables.append(score.with_columns(decision=pl.lit(decision)))
     return pl.concat(tables) if tables else None
+
+
+def _read_levels(folder: Path) -> dict:
+    """The levels each category of a decision was allowed (offer_levels.json, written by optimize)."""
+    from offerwise.optimize.levels import CategoryLevels
+
+    return {c: CategoryLevels.from_dict(d) for c, d in io.read_json(folder / LEVELS, rerun=io.rerun("optimize", folder)).items()}
 
 
 def _true_slopes(out: Path, source: str) -> pl.DataFrame | None:
@@ -1205,11 +1263,11 @@ class Pipeline:
         self.config = config or Config()
         self.out, self.log = out, log
 
-    def _run(self, data: str, planned_offers: Path | None) -> Path:
+    def _run(self, data: str, planned_offers: Path | None, offer_rules: Path | None = None) -> Path:
         import tempfile
 
         out = self.out or Path(tempfile.mkdtemp(prefix="offerwise-"))
-        run(data, out, self.config, planned_offers=planned_offers, log=self.log)
+        run(data, out, self.config, planned_offers=planned_offers, offer_rules=offer_rules, log=self.log)
         return out
 
     def backtest(self, data: str) -> dict[str, pl.DataFrame]:
@@ -1225,9 +1283,9 @@ class Pipeline:
             frames["policy_score"] = pl.read_csv(out / "report" / "policy_score.csv")
         return frames
 
-    def recommend(self, data: str, planned_offers: Path | None = None) -> dict[str, pl.DataFrame]:
+    def recommend(self, data: str, planned_offers: Path | None = None, offer_rules: Path | None = None) -> dict[str, pl.DataFrame]:
         """The forward plan for the fortnight after the data: offers and the per-category summary."""
-        out = self._run(data, planned_offers)
+        out = self._run(data, planned_offers, offer_rules)
         return {
             "offers": pl.read_parquet(out / "recommendations" / "offers.parquet"),
             "summary": pl.read_csv(out / "recommendations" / "summary.csv"),

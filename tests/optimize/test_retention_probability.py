@@ -12,6 +12,7 @@ from scipy.stats import norm
 from offerwise.config import OptimizeConfig
 from offerwise.errors import InputError
 from offerwise.optimize.pipeline import optimize_category
+from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import build
 
 SE = 0.01  # the category slope's standard error
@@ -43,7 +44,9 @@ def test_the_point_view_plan_breaks_retention_inside_the_interval_and_the_chance
     shifts = np.linspace(-z, z, 9)
     plans = {}
     for probability in (0.0, 0.9):
-        chosen, row = optimize_category(pairs, OptimizeConfig(retention_probability=probability, unit_cost_share=0.6), (5.0, 55.0))
+        chosen, row = optimize_category(
+            pairs, OptimizeConfig(retention_probability=probability, unit_cost_share=0.6), CategoryLevels.paper((5.0, 55.0))
+        )
         assert row["status"] == "ok"
         plans[probability] = (chosen.get_column("recommended_offer_pct").to_numpy(), row)
     target = plans[0.0][1]["retention_target"]
@@ -59,21 +62,47 @@ def test_the_point_view_plan_breaks_retention_inside_the_interval_and_the_chance
 
 def test_retention_low_is_the_smaller_end_and_equals_the_point_view_at_the_status_quo() -> None:
     pairs = _category(n=6)
-    m = build(pairs, response_kind="dml", objective="expected", offer_range=(5.0, 55.0), unit_cost_share=None, retention_probability=0.9)
+    m = build(
+        pairs,
+        response_kind="dml",
+        objective="expected",
+        levels=CategoryLevels.paper((5.0, 55.0)),
+        unit_cost_share=None,
+        retention_probability=0.9,
+    )
     assert (m.retention_low <= m.retention + 1e-12).all()
     rows = np.arange(pairs.height)
     assert np.allclose(m.retention_low[rows, m.status_quo], m.retention[rows, m.status_quo])  # o = k: no slope dependence
     wider = build(
-        pairs, response_kind="dml", objective="expected", offer_range=(5.0, 55.0), unit_cost_share=None, retention_probability=0.99
+        pairs,
+        response_kind="dml",
+        objective="expected",
+        levels=CategoryLevels.paper((5.0, 55.0)),
+        unit_cost_share=None,
+        retention_probability=0.99,
     )
     assert (wider.retention_low <= m.retention_low + 1e-12).all()
-    none = build(pairs, response_kind="dml", objective="expected", offer_range=(5.0, 55.0), unit_cost_share=None)
+    none = build(pairs, response_kind="dml", objective="expected", levels=CategoryLevels.paper((5.0, 55.0)), unit_cost_share=None)
     assert none.retention_low is None and none.constrained is none.retention
-    zero = build(pairs, response_kind="dml", objective="expected", offer_range=(5.0, 55.0), unit_cost_share=None, retention_probability=0.0)
+    zero = build(
+        pairs,
+        response_kind="dml",
+        objective="expected",
+        levels=CategoryLevels.paper((5.0, 55.0)),
+        unit_cost_share=None,
+        retention_probability=0.0,
+    )
     assert np.allclose(zero.retention_low, zero.retention)  # probability 0: the interval is the point
 
 
 def test_retention_probability_needs_the_category_se() -> None:
     pairs = _category(n=4).drop("dml_slope_category_se")
     with pytest.raises(InputError, match="retention_probability"):
-        build(pairs, response_kind="dml", objective="expected", offer_range=(5.0, 55.0), unit_cost_share=None, retention_probability=0.9)
+        build(
+            pairs,
+            response_kind="dml",
+            objective="expected",
+            levels=CategoryLevels.paper((5.0, 55.0)),
+            unit_cost_share=None,
+            retention_probability=0.9,
+        )

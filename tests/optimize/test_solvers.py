@@ -5,7 +5,8 @@ import polars as pl
 import pytest
 
 from offerwise.config import OptimizeConfig
-from offerwise.optimize.pipeline import offer_range, optimize_category
+from offerwise.optimize.levels import CategoryLevels, offer_range
+from offerwise.optimize.pipeline import optimize_category
 from offerwise.optimize.problem import build
 from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
 
@@ -92,7 +93,7 @@ def test_indicator_form_retention_never_binds() -> None:
     """Paper's form: tipping a pair over its cut-off always adds revenue, so the unconstrained
     optimum already retains every pair that can be retained; the constraint is slack or infeasible."""
     pairs = _pairs([10, 20, 30, 15, 25], [0.1, 0.25, 0.35, 0.28, 0.05])
-    m = build(pairs, response_kind="linear", objective="indicator", offer_range=(0, 60), unit_cost_share=None)
+    m = build(pairs, response_kind="linear", objective="indicator", levels=CategoryLevels.paper((0, 60)), unit_cost_share=None)
     free = solve_lagrangian(m.value, m.retention, m.allowed, 0.0)
     best = np.where(m.allowed, m.retention, -1).max(axis=1).sum()
     assert m.retention[np.arange(5), free.choice].sum() == best
@@ -100,7 +101,7 @@ def test_indicator_form_retention_never_binds() -> None:
 
 def test_expected_form_trades_revenue_for_retention() -> None:
     pairs = _pairs([10, 20, 30, 15, 25], [0.1, 0.25, 0.35, 0.28, 0.05])
-    m = build(pairs, response_kind="counterfactual", objective="expected", offer_range=(0, 60), unit_cost_share=None)
+    m = build(pairs, response_kind="counterfactual", objective="expected", levels=CategoryLevels.paper((0, 60)), unit_cost_share=None)
     free = solve_lagrangian(m.value, m.retention, m.allowed, 0.0)
     high = solve_lagrangian(m.value, m.retention, m.allowed, np.where(m.allowed, m.retention, -1).max(axis=1).sum() * 0.999)
     assert high.objective < free.objective  # binding: more retention costs revenue
@@ -112,7 +113,7 @@ def test_expected_form_trades_revenue_for_retention() -> None:
 )
 def test_degenerate_categories(k, f, status) -> None:
     pairs = _pairs(k, f).cast({"reference_offer_pct": pl.Float64, "probability": pl.Float64})
-    offers, summary = optimize_category(pairs, OptimizeConfig(response="counterfactual"), (5.0, 50.0))
+    offers, summary = optimize_category(pairs, OptimizeConfig(response="counterfactual"), CategoryLevels.paper((5.0, 50.0)))
     assert summary["status"] == status
     if k and all(v == 0 for v in k):  # k = 0 pairs move on the absolute grid inside the range
         assert offers.get_column("recommended_offer_pct").is_between(5.0, 50.0).all()
@@ -121,14 +122,16 @@ def test_degenerate_categories(k, f, status) -> None:
 
 def test_infeasible_category_is_reported_not_raised() -> None:
     offers, summary = optimize_category(
-        _pairs([20.0, 30.0], [0.3, 0.4]), OptimizeConfig(response="counterfactual", retention=2.0), (5.0, 50.0)
+        _pairs([20.0, 30.0], [0.3, 0.4]), OptimizeConfig(response="counterfactual", retention=2.0), CategoryLevels.paper((5.0, 50.0))
     )
     assert offers is None and summary["status"].startswith("infeasible") and summary["best_achievable_retention"] > 0
 
 
 def test_pairs_whose_relative_grid_misses_the_range_use_the_absolute_grid() -> None:
     # k = 1 % reaches at most 1.95 %: below a 5-50 % range, so the pair moves on 0, 5, 10, ... %.
-    offers, summary = optimize_category(_pairs([1.0, 20.0], [0.2, 0.3]), OptimizeConfig(response="counterfactual"), (5.0, 50.0))
+    offers, summary = optimize_category(
+        _pairs([1.0, 20.0], [0.2, 0.3]), OptimizeConfig(response="counterfactual"), CategoryLevels.paper((5.0, 50.0))
+    )
     assert summary["status"] == "ok"
     by_k = dict(zip(offers.get_column("reference_offer_pct"), offers.get_column("recommended_offer_pct")))
     assert by_k[1.0] % 5 == 0 and 5.0 <= by_k[1.0] <= 50.0
@@ -152,8 +155,15 @@ def test_dml_response_uses_the_posterior_quantile_and_never_a_negative_slope() -
     from offerwise.optimize.problem import build
 
     pairs = _pairs([20.0, 30.0], [0.3, 0.4]).with_columns(dml_slope=pl.Series([0.04, 0.01]), dml_slope_sd=pl.Series([0.01, 0.02]))
-    mean = build(pairs, response_kind="dml", objective="expected", offer_range=(5.0, 50.0), unit_cost_share=None)
-    low = build(pairs, response_kind="dml", objective="expected", offer_range=(5.0, 50.0), unit_cost_share=None, response_quantile=0.1)
+    mean = build(pairs, response_kind="dml", objective="expected", levels=CategoryLevels.paper((5.0, 50.0)), unit_cost_share=None)
+    low = build(
+        pairs,
+        response_kind="dml",
+        objective="expected",
+        levels=CategoryLevels.paper((5.0, 50.0)),
+        unit_cost_share=None,
+        response_quantile=0.1,
+    )
     assert (np.diff(mean.prob, axis=1) >= 0).all() and (np.diff(low.prob, axis=1) >= 0).all()  # monotone in the offer
     assert (low.prob[0, -1] - low.prob[0, 0]) < (mean.prob[0, -1] - mean.prob[0, 0])  # conservative: a flatter response
     assert np.allclose(low.prob[1], low.prob[1, 0])  # 0.01 - 1.28 x 0.02 < 0: floored at a flat response

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
 from offerwise.config import OptimizeConfig
-from offerwise.optimize.problem import ABSOLUTE, Matrices, build
+from offerwise.optimize.levels import CategoryLevels, offer_range
+from offerwise.optimize.problem import Matrices, build
 from offerwise.optimize.shards import ShardedSolver
-from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
+from offerwise.optimize.solvers import InfeasibleError, Solution, solve_lagrangian, solve_milp
 
 OFFER_COLUMNS = [
     "customer_id",
@@ -26,24 +29,8 @@ OFFER_COLUMNS = [
 ]
 
 
-def offer_range(offers: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
-    """(o1, o2) from the non-zero offers of the category's pairs in the cutoff period (the latest known).
-
-    A range with no 5-point level inside (a category with one or two discounted lines, e.g. 42.7-42.7 %)
-    is widened to the 5-point step around it, so there is something to choose from.
-    """
-    nonzero = offers[offers > 0]
-    if nonzero.size == 0:
-        return (0.0, 0.0)
-    lo, hi = (float(v) for v in np.percentile(nonzero, percentiles))
-    step = float(ABSOLUTE[1] - ABSOLUTE[0])
-    if np.floor(hi / step) * step < lo - 1e-9:
-        lo, hi = float(np.floor(lo / step) * step), float(np.ceil(hi / step) * step)
-    return lo, hi
-
-
 def category_ranges(inputs: pl.DataFrame, percentiles: tuple[float, float]) -> dict[str, tuple[float, float]]:
-    """offer_range of every category in the optimiser inputs."""
+    """The paper's offer_range of every category in the optimiser inputs."""
     return {c: offer_range(g.get_column("cutoff_offer_pct").to_numpy(), percentiles) for (c,), g in inputs.group_by("category")}
 
 
@@ -65,25 +52,25 @@ def _metrics(m: Matrices, pairs: pl.DataFrame, choice: np.ndarray) -> dict[str, 
     }
 
 
-def optimize_category(
-    pairs: pl.DataFrame, cfg: OptimizeConfig, o_range: tuple[float, float], *, sharded: ShardedSolver | None = None
-) -> tuple[pl.DataFrame | None, dict]:
-    """pairs: one category's inputs (see problem.build). Returns (offers, summary row). With
-    `sharded`, the Lagrangian solver runs over consumer shards (optimize/shards.py)."""
-    category = pairs.get_column("category").first() if pairs.height else None
-    summary: dict = {
-        "category": category,
-        "response": cfg.response,
-        "objective_form": cfg.objective,
-        "pairs": pairs.height,
-        "offer_min": o_range[0],
-        "offer_max": o_range[1],
-    }
+@dataclass
+class Problem:
+    """One category's matrices, its status-quo metrics and its share of the coupling targets."""
+
+    pairs: pl.DataFrame
+    levels: CategoryLevels
+    m: Matrices
+    before: dict[str, float]
+    R: float  # retention target (sum over pairs)
+    B: float | None  # promotion budget
+
+
+def category_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLevels) -> Problem:
+    """pairs: one category's inputs (see problem.build)."""
     m = build(
         pairs,
         response_kind=cfg.response,
         objective=cfg.objective,
-        offer_range=o_range,
+        levels=levels,
         unit_cost_share=cfg.unit_cost_share,
         pair_slope_weight=cfg.pair_slope_weight,
         response_quantile=cfg.response_quantile,
@@ -93,30 +80,48 @@ def optimize_category(
     n = pairs.height
     R = cfg.retention * before["retention"] * n if cfg.retention_mode == "relative" else cfg.retention * n
     B = None if cfg.budget is None else cfg.budget * float(m.spend[np.arange(n), m.status_quo].sum())
+    return Problem(pairs, levels, m, before, R, B)
+
+
+def _solve(m: Matrices, R: float, B: float | None, customers: pl.Series, cfg: OptimizeConfig, sharded: ShardedSolver | None) -> Solution:
+    """The target is the status quo's point-view retention; the constraint counts retention_low where set (problem.py)."""
     spend = None if B is None else m.spend
-    solve = solve_milp if cfg.solver == "milp" else solve_lagrangian
-    kwargs = {"time_limit": cfg.milp_time_limit} if cfg.solver == "milp" else {}
-    summary |= {f"{k}_before": v for k, v in before.items()} | {"retention_target": R / max(n, 1)}
-    summary["retention_probability"] = cfg.retention_probability if m.retention_low is not None else None
-    try:  # the target is the status quo's point-view retention; the constraint counts retention_low where set (problem.py)
-        if sharded is not None and cfg.solver != "milp":
-            sol = sharded.solve(m.value, m.constrained, m.allowed, R, spend, B, pairs.get_column("customer_id"))
-        else:
-            sol = solve(m.value, m.constrained, m.allowed, R, spend, B, **kwargs)
-    except InfeasibleError as exc:
-        return None, summary | {"status": f"infeasible: {exc}", "best_achievable_retention": exc.best_retention / max(n, 1)}
-    after = _metrics(m, pairs, sol.choice)
-    rows = np.arange(n)
+    if sharded is not None and cfg.solver != "milp":
+        return sharded.solve(m.value, m.constrained, m.allowed, R, spend, B, customers)
+    if cfg.solver == "milp":
+        return solve_milp(m.value, m.constrained, m.allowed, R, spend, B, time_limit=cfg.milp_time_limit)
+    return solve_lagrangian(m.value, m.constrained, m.allowed, R, spend, B)
+
+
+def _head(problem: Problem, cfg: OptimizeConfig) -> dict:
+    pairs, n = problem.pairs, problem.pairs.height
+    summary = {
+        "category": pairs.get_column("category").first() if n else None,
+        "response": cfg.response,
+        "objective_form": cfg.objective,
+        "pairs": n,
+        "offer_min": problem.levels.offer_range[0],
+        "offer_max": problem.levels.offer_range[1],
+    }
+    summary |= {f"{k}_before": v for k, v in problem.before.items()} | {"retention_target": problem.R / max(n, 1)}
+    summary["retention_probability"] = cfg.retention_probability if problem.m.retention_low is not None else None
+    return summary | {"levels": problem.levels.text(), "levels_source": problem.levels.source, "retention_scope": cfg.retention_scope}
+
+
+def _result(problem: Problem, cfg: OptimizeConfig, sol: Solution, choice: np.ndarray) -> tuple[pl.DataFrame, dict]:
+    """The category's offers and summary row under `choice` (its rows of the solution `sol`)."""
+    m, pairs, rows = problem.m, problem.pairs, np.arange(choice.size)
+    after = _metrics(m, pairs, choice)
     offers = pairs.with_columns(
-        binding=pl.Series(binding(m, sol.choice, budget=B is not None)),
-        recommended_offer_pct=pl.Series(m.offers[rows, sol.choice]),
-        eta=pl.Series(m.eta[rows, sol.choice]).fill_nan(None),
-        predicted_probability=pl.Series(m.prob[rows, sol.choice]),
+        binding=pl.Series(binding(m, choice, budget=problem.B is not None)),
+        recommended_offer_pct=pl.Series(m.offers[rows, choice]),
+        eta=pl.Series(m.eta[rows, choice]).fill_nan(None),
+        predicted_probability=pl.Series(m.prob[rows, choice]),
     ).with_columns(
         predicted_purchase=(pl.col("predicted_probability") >= pl.col("threshold")).cast(pl.Int8),
         expected_revenue=pl.col("predicted_probability") * pl.col("price") * (1 - pl.col("recommended_offer_pct") / 100),
     )
-    summary |= {f"{k}_after": v for k, v in after.items()}
+    summary = _head(problem, cfg) | {f"{k}_after": v for k, v in after.items()}
     summary |= {
         "status": "ok",
         "solver": sol.solver,
@@ -124,8 +129,76 @@ def optimize_category(
         "bound": sol.bound,
         "seconds": sol.seconds,
         "retention_multiplier": sol.multiplier,
+        "no_offer_share": float((m.offers[rows, choice] == 0).mean()) if choice.size else float("nan"),
     }
     return offers.select(*OFFER_COLUMNS, "predicted_probability", "binding"), summary
+
+
+def _failed(problem: Problem, cfg: OptimizeConfig, exc: InfeasibleError, n: int) -> dict:
+    return _head(problem, cfg) | {"status": f"infeasible: {exc}", "best_achievable_retention": exc.best_retention / max(n, 1)}
+
+
+def optimize_category(
+    pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLevels, *, sharded: ShardedSolver | None = None
+) -> tuple[pl.DataFrame | None, dict]:
+    """pairs: one category's inputs (see problem.build). Returns (offers, summary row). With
+    `sharded`, the Lagrangian solver runs over consumer shards (optimize/shards.py)."""
+    problem = category_problem(pairs, cfg, levels)
+    try:
+        sol = _solve(problem.m, problem.R, problem.B, pairs.get_column("customer_id"), cfg, sharded)
+    except InfeasibleError as exc:
+        return None, _failed(problem, cfg, exc, pairs.height)
+    return _result(problem, cfg, sol, sol.choice)
+
+
+def optimize_all(
+    inputs: pl.DataFrame,
+    cfg: OptimizeConfig,
+    levels: dict[str, CategoryLevels],
+    *,
+    sharded: ShardedSolver | None = None,
+    without_rules: bool = False,
+) -> list[tuple[pl.DataFrame | None, dict]]:
+    """(offers, summary row) per category of the inputs, in their order: one retention target per
+    category, or under retention_scope = "plan" one over the whole plan (one multiplier). With
+    `without_rules`, each row also gets expected_revenue_without_rules: the same problem with every
+    level of the grid allowed (what the rules cost, in the model's view)."""
+    groups = [(c, g) for (c,), g in inputs.group_by("category", maintain_order=True)]
+    if cfg.retention_scope == "category":
+        results = [optimize_category(g, cfg, levels[c], sharded=sharded) for c, g in groups]
+    else:
+        results = _optimize_plan([category_problem(g, cfg, levels[c]) for c, g in groups], cfg, sharded)
+    if without_rules:
+        free = cfg.model_copy(update={"retention_scope": "category"})
+        for (c, g), (_, row) in zip(groups, results, strict=True):
+            chosen, unconstrained = optimize_category(g, free, levels[c].without_rules(), sharded=sharded)
+            row["expected_revenue_without_rules"] = unconstrained.get("expected_revenue_after", float("nan"))
+    return results
+
+
+def _optimize_plan(problems: list[Problem], cfg: OptimizeConfig, sharded: ShardedSolver | None) -> list[tuple[pl.DataFrame | None, dict]]:
+    """One retention target (and budget) over every category's pairs: their matrices side by side,
+    levels a category lacks forbidden, one solve."""
+    if not problems:
+        return []
+    width = max(p.m.value.shape[1] for p in problems)
+    pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
+    stack = lambda name, fill: np.concatenate([pad(getattr(p.m, name), fill) for p in problems])  # noqa: E731
+    R = sum(p.R for p in problems)
+    B = None if problems[0].B is None else sum(p.B for p in problems)
+    merged = Matrices(
+        *(stack(name, 0.0) for name in ("offers", "eta", "prob", "value", "retention", "spend")),
+        stack("allowed", False),
+        np.concatenate([p.m.status_quo for p in problems]),
+        None if problems[0].m.retention_low is None else stack("retention_low", 0.0),
+    )
+    customers = pl.concat([p.pairs.get_column("customer_id") for p in problems])
+    try:
+        sol = _solve(merged, R, B, customers, cfg, sharded)
+    except InfeasibleError as exc:
+        return [(None, _failed(p, cfg, exc, p.pairs.height)) for p in problems]
+    bounds = np.cumsum([0] + [p.pairs.height for p in problems])
+    return [_result(p, cfg, sol, sol.choice[a:b]) for p, a, b in zip(problems, bounds[:-1], bounds[1:], strict=True)]
 
 
 def binding(m: Matrices, choice: np.ndarray, *, budget: bool) -> np.ndarray:

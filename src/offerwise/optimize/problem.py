@@ -1,7 +1,10 @@
 """From per-pair inputs to the (pairs x offer levels) matrices of the offer problem (paper §3.4).
 
-Offer levels: k·(1 + η) with η = 0.05·j, j = −19 … 19 (the paper's grid). Pairs with k = 0 would
-stay at 0 whatever η, so they move on an absolute grid instead: 0, 5, 10, … % (39 levels); so do
+Offer levels (optimize/levels.py): under the retailer's rules, the category's candidate grid (the
+allowed levels and every level "without rules") plus one last column holding the pair's status quo
+offer k, which is always allowed; levels the rules do not allow are forbidden.
+Under levels = "paper": k·(1 + η) with η = 0.05·j, j = −19 … 19 (the paper's grid). Pairs with k = 0
+would stay at 0 whatever η, so they move on an absolute grid instead: 0, 5, 10, … % (39 levels); so do
 pairs whose whole relative grid [0.05 k, 1.95 k] misses the offer range (a tiny or a huge k).
 Levels outside the category's offer range (o1, o2) are forbidden.
 
@@ -38,6 +41,7 @@ from scipy.special import expit, logit
 from scipy.stats import norm
 
 from offerwise.errors import InputError
+from offerwise.optimize.levels import CategoryLevels
 
 STEPS = np.arange(-19, 20)
 ETA = 0.05 * STEPS
@@ -52,7 +56,7 @@ class Matrices:
     value: np.ndarray  # (n, L) objective contribution
     retention: np.ndarray  # (n, L) retention contribution
     spend: np.ndarray  # (n, L) expected promotion spend p · I_p · o / 100
-    allowed: np.ndarray  # (n, L) inside the offer range
+    allowed: np.ndarray  # (n, L) allowed by the rules (inside the offer range)
     status_quo: np.ndarray  # (n,) level index of the reference offer
     retention_low: np.ndarray | None = None  # (n, L) retention at the slope interval's worse end (retention_probability)
 
@@ -91,7 +95,7 @@ def build(
     *,
     response_kind: str,
     objective: str,
-    offer_range: tuple[float, float],
+    levels: CategoryLevels,
     unit_cost_share: float | None,
     pair_slope_weight: float = 1.0,
     response_quantile: float = 0.5,
@@ -119,7 +123,7 @@ def build(
         slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
     if response_kind == "counterfactual" and slope.size:  # partial pooling: noisy per-pair slopes move toward the category's
         slope = pair_slope_weight * slope + (1 - pair_slope_weight) * slope.mean()
-    offers, eta, relative = offer_levels(k, offer_range)
+    offers, eta, allowed, status_quo = _candidates(k, levels)
     prob = response(response_kind, f, k, slope, offers)
     unit_value = price * (1 - offers / 100) - (0.0 if unit_cost_share is None else unit_cost_share * price)
     counted = (lambda p: (p >= threshold).astype(float)) if objective == "indicator" else (lambda p: p)
@@ -132,8 +136,19 @@ def build(
         half = norm.ppf(0.5 + retention_probability / 2) * pairs.get_column("dml_slope_category_se").fill_null(0.0).to_numpy()
         ends = [response(response_kind, f, k, np.maximum(base + sign * half, 0.0), offers) for sign in (-1.0, 1.0)]
         retention_low = counted(np.minimum(*ends))
-    allowed = _in_range(offers, offer_range)
-    # Status quo: the reference offer itself, or the absolute level nearest to it.
-    nearest = np.abs(ABSOLUTE[None, :] - k[:, None]).argmin(axis=1)
-    status_quo = np.where(relative, int(np.flatnonzero(STEPS == 0)[0]), nearest)
     return Matrices(offers, eta, prob, value, retention, prob * price * offers / 100, allowed, status_quo, retention_low)
+
+
+def _candidates(k: np.ndarray, levels: CategoryLevels) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(offers, eta, allowed, status_quo) of every pair: the rules' grid and the status quo column,
+    or the paper's relative grid in its range (status quo: k itself, or the absolute level nearest to it)."""
+    if levels.allowed is None:
+        offers, eta, relative = offer_levels(k, levels.offer_range)
+        nearest = np.abs(ABSOLUTE[None, :] - k[:, None]).argmin(axis=1)
+        status_quo = np.where(relative, int(np.flatnonzero(STEPS == 0)[0]), nearest)
+        return offers, eta, _in_range(offers, levels.offer_range), status_quo
+    grid = np.asarray(levels.grid, dtype=float)
+    n = k.size
+    offers = np.concatenate([np.broadcast_to(grid, (n, grid.size)), k[:, None]], axis=1)
+    allowed = np.concatenate([np.broadcast_to(np.isin(grid, levels.allowed), (n, grid.size)), np.ones((n, 1), bool)], axis=1)
+    return offers, np.full(offers.shape, np.nan), allowed, np.full(n, grid.size)

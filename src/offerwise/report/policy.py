@@ -1,8 +1,13 @@
-"""Policy score on simulated data: status quo, our offers and the oracle's, all under the true response.
+"""Policy score on simulated data: status quo, our offers and two oracles, all under the true response.
 
-The oracle runs the same optimisation on the simulator's true response (which is logistic in the
-offer, so a pair's true curve is exactly logit p = true_a · o + true_b). Score:
-(ours − status quo) / (oracle − status quo) of true expected net revenue.
+The oracles optimise on the simulator's true response (logistic in the offer, so a pair's true curve
+is exactly logit p = true_a · o + true_b), with the plan's retention target:
+* the rules oracle: the levels the plan was allowed (optimize/levels.py), so its score measures the
+  estimates inside the rules;
+* the unconstrained oracle: every whole offer % from 0 to the deepest any category ran, so the
+  score against it also counts what the rules cost.
+Score: (ours − status quo) / (oracle − status quo) of true expected net revenue; `score` against the
+rules oracle, `score_unconstrained` against the other.
 """
 
 from __future__ import annotations
@@ -11,59 +16,82 @@ import numpy as np
 import polars as pl
 
 from offerwise.config import OptimizeConfig
-from offerwise.optimize.pipeline import optimize_category
+from offerwise.optimize.levels import CategoryLevels
+from offerwise.optimize.pipeline import optimize_all
+
+PAIR = ["customer_id", "item_id"]
+ORACLES = {"rules oracle": "score", "unconstrained oracle": "score_unconstrained"}
 
 
 def _true_p(o: pl.Expr) -> pl.Expr:
     return 1 / (1 + (-(pl.col("true_a") * o + pl.col("true_b"))).exp())
 
 
+def unconstrained(levels: dict[str, CategoryLevels]) -> dict[str, CategoryLevels]:
+    """Every whole offer % from 0 to the top of the grid "without rules" (the deepest offer run)."""
+    top = max(max(lv.grid) for lv in levels.values()) if levels else 0.0
+    grid = tuple(float(v) for v in np.arange(0.0, top + 0.5, 1.0))
+    return {c: CategoryLevels("none", grid, grid, (0.0, top)) for c in levels}
+
+
+def _oracle(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: dict[str, CategoryLevels]) -> pl.DataFrame:
+    """The oracle's offers (customer_id, item_id, offer) on the true per-pair response."""
+    true_inputs = pairs.with_columns(probability=_true_p(pl.col("reference_offer_pct")), pair_slope=pl.col("true_a"))
+    oracle_cfg = cfg.model_copy(update={"response": "counterfactual", "pair_slope_weight": 1.0})  # the true per-pair slopes
+    chosen = [offers for offers, _ in optimize_all(true_inputs.drop("true_a", "true_b"), oracle_cfg, levels) if offers is not None]
+    frame = (
+        pl.concat(chosen)
+        if chosen
+        else pl.DataFrame(schema={"customer_id": pl.Int64, "item_id": pl.Int64, "recommended_offer_pct": pl.Float64})
+    )
+    return frame.select(*PAIR, offer=pl.col("recommended_offer_pct"))
+
+
+def _scored(name: str, chosen: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """One policy's true expected revenue and retention per category."""
+    return (
+        chosen.join(pairs, on=PAIR)
+        .with_columns(p=_true_p(pl.col("offer")))
+        .group_by("category", maintain_order=True)
+        .agg(
+            policy=pl.lit(name),
+            true_expected_revenue=(pl.col("p") * pl.col("price") * (1 - pl.col("offer") / 100)).sum(),
+            true_retention=pl.col("p").mean(),
+            pairs=pl.len(),
+        )
+    )
+
+
 def policy_score(
-    inputs: pl.DataFrame, offers: pl.DataFrame, truth: pl.DataFrame, cfg: OptimizeConfig, ranges: dict[str, tuple[float, float]]
+    inputs: pl.DataFrame, offers: pl.DataFrame, truth: pl.DataFrame, cfg: OptimizeConfig, levels: dict[str, CategoryLevels]
 ) -> pl.DataFrame:
     """inputs: optimiser inputs; offers: our recommendations; truth: customer_id, item_id, true_a, true_b
-    at the scored period. Columns: category, policy, true_expected_revenue, true_retention, pairs, score;
-    category "all" sums every category (the overall score is the ratio of summed gains)."""
-    pairs = inputs.join(truth, on=["customer_id", "item_id"])
-    oracle_inputs = pairs.with_columns(probability=_true_p(pl.col("reference_offer_pct")), pair_slope=pl.col("true_a"))
-    oracle_cfg = cfg.model_copy(update={"response": "counterfactual", "pair_slope_weight": 1.0})  # the true per-pair slopes
-    rows = []
-    for (category,), group in oracle_inputs.group_by("category", maintain_order=True):
-        oracle, _ = optimize_category(group.drop("true_a", "true_b"), oracle_cfg, ranges[category])
-        ours = offers.filter(pl.col("category") == category)
-        policies = {"status quo": group.select("customer_id", "item_id", offer=pl.col("reference_offer_pct"))}
-        policies["ours"] = ours.select("customer_id", "item_id", offer=pl.col("recommended_offer_pct"))
-        if oracle is not None:
-            policies["oracle"] = oracle.select("customer_id", "item_id", offer=pl.col("recommended_offer_pct"))
-        for name, chosen in policies.items():
-            scored = chosen.join(pairs.filter(pl.col("category") == category), on=["customer_id", "item_id"]).with_columns(
-                p=_true_p(pl.col("offer"))
-            )
-            rows.append(
-                {
-                    "category": category,
-                    "policy": name,
-                    "true_expected_revenue": scored.select((pl.col("p") * pl.col("price") * (1 - pl.col("offer") / 100)).sum()).item(),
-                    "true_retention": scored["p"].mean(),
-                    "pairs": scored.height,
-                }
-            )
-    table = pl.DataFrame(rows)
+    at the scored period; levels: the plan's. Columns: category, policy (status quo / ours / rules
+    oracle / unconstrained oracle), true_expected_revenue, true_retention, pairs, score,
+    score_unconstrained; category "all" sums every category (the overall score is the ratio of summed gains)."""
+    pairs = inputs.join(truth, on=PAIR)
+    policies = {
+        "status quo": pairs.select(*PAIR, offer=pl.col("reference_offer_pct")),
+        "ours": offers.select(*PAIR, offer=pl.col("recommended_offer_pct")),
+        "rules oracle": _oracle(pairs, cfg, levels),
+        "unconstrained oracle": _oracle(pairs, cfg, unconstrained(levels)),
+    }
+    table = pl.concat([_scored(name, chosen, pairs) for name, chosen in policies.items()])
     overall = table.group_by("policy", maintain_order=True).agg(
         category=pl.lit("all"),
         true_expected_revenue=pl.col("true_expected_revenue").sum(),
         true_retention=(pl.col("true_retention") * pl.col("pairs")).sum() / pl.col("pairs").sum(),
         pairs=pl.col("pairs").sum(),
     )
-    complete = table.group_by("category").len().get_column("len").min() == 3  # an oracle in every category
+    complete = table.group_by("category").len().get_column("len").min() == len(policies)  # every oracle in every category
     table = pl.concat([table, overall.select(table.columns)]) if complete else table
     wide = table.pivot(on="policy", index="category", values="true_expected_revenue")
-    score = (
-        wide.select("category", score=(pl.col("ours") - pl.col("status quo")) / (pl.col("oracle") - pl.col("status quo")))
-        if "oracle" in wide.columns
-        else wide.select("category", score=pl.lit(np.nan))
-    )
-    return table.join(score, on="category", how="left")
+    gain = pl.col("ours") - pl.col("status quo")
+    scores = [
+        (gain / (pl.col(oracle) - pl.col("status quo")) if oracle in wide.columns else pl.lit(np.nan)).alias(column)
+        for oracle, column in ORACLES.items()
+    ]
+    return table.join(wide.select("category", *scores), on="category", how="left")
 
 
 def score_against_truth(
@@ -74,6 +102,7 @@ def score_against_truth(
     offers: pl.DataFrame,
     truth: pl.DataFrame,
     cfg: OptimizeConfig,
+    levels: dict[str, CategoryLevels],
     *,
     fold: int | None = None,
     model: str = "tcn",
@@ -82,7 +111,6 @@ def score_against_truth(
     period (customer_id, item_id, true_a, true_b). The status quo is the decision's reference offer:
     the retailer's plan where it gave one."""
     from offerwise.optimize.inputs import optimization_inputs
-    from offerwise.optimize.pipeline import category_ranges
 
     inputs = optimization_inputs(panel, pair_elasticity, thresholds, fits, fold=fold, model=model)
-    return policy_score(inputs, offers, truth, cfg, category_ranges(inputs, cfg.offer_range_percentiles))
+    return policy_score(inputs, offers, truth, cfg, levels)
