@@ -17,7 +17,8 @@ per category and overall:
   the offer inferred from other buyers' discounts, as on data without the retailer's record), same
   forward decision, same estimator settings;
 * the backtest and forward policy scores: (ours - status quo) / (oracle - status quo) in true
-  expected net revenue, the status quo being the retailer's plan;
+  expected net revenue, the status quo being the retailer's plan, against the rules oracle (the
+  plan's allowed levels) and, forward, the unconstrained oracle (`forward_score_unconstrained`);
 * true retention of our offers and of the plan (the forward decision);
 * the score of a flat 30 % discount to every pair, for scale;
 * the backtest score of every optimisation variant (`backtest_score_<response>`), e.g. the TCN's
@@ -116,7 +117,7 @@ def _variant_scores(out: Path, policy: pl.DataFrame) -> dict[str, dict[str, floa
             value = lambda name: back.filter((pl.col("category") == category) & (pl.col("policy") == name)).get_column(
                 "true_expected_revenue"
             )  # noqa: E731
-            oracle, status_quo = value("oracle"), value("status quo")
+            oracle, status_quo = value("rules oracle"), value("status quo")
             if oracle.len():
                 ours = _revenue(part, "recommended_offer_pct")
                 scores.setdefault(category, {})[path.stem.removeprefix("offers_").removesuffix("_expected")] = (
@@ -156,7 +157,7 @@ def measure(out: Path, cfg: Config | None = None) -> list[dict]:
         value = lambda decision, name, column: score.filter((pl.col("decision") == decision) & (pl.col("policy") == name)).get_column(
             column
         )  # noqa: E731
-        oracle, status_quo = value("forward", "oracle", "true_expected_revenue"), value("forward", "status quo", "true_expected_revenue")
+        oracle, status_quo = value("forward", "rules oracle", "true_expected_revenue"), value("forward", "status quo", "true_expected_revenue")
         flat = (_revenue(part, "flat") - status_quo.item()) / (oracle.item() - status_quo.item()) if oracle.len() else float("nan")
         row = {"category": category, "pairs": part.height}
         for name, column in (("dml", "dml_slope"), ("dml_nohistory", "dml_nohistory_slope"), ("tcn", "pair_slope")):
@@ -171,6 +172,7 @@ def measure(out: Path, cfg: Config | None = None) -> list[dict]:
         row |= {
             "backtest_score": _one(value("backtest", "ours", "score")),
             "forward_score": _one(value("forward", "ours", "score")),
+            "forward_score_unconstrained": _one(value("forward", "ours", "score_unconstrained")),
             "true_retention": float(_true_p(part, "recommended_offer_pct").mean()),
             "true_retention_plan": float(_true_p(part, "reference_offer_pct").mean()),
             "flat_30_score": flat,

@@ -51,7 +51,7 @@ def test_run_simulated_quick_writes_every_artifact_and_resumes(quick_run: Path) 
     assert offers.height == test_tcn.height  # one backtest offer per scored pair
     assert predictions.get_column("category").n_unique() == 2  # --quick: the two largest categories
     policy = pl.read_csv(out / "report/policy_score.csv")
-    assert set(policy.get_column("policy")) == {"status quo", "ours", "oracle"}
+    assert set(policy.get_column("policy")) == {"status quo", "ours", "rules oracle", "unconstrained oracle"}
     assert set(policy.get_column("decision")) == {"backtest", "forward"}
     plan = pl.read_parquet(out / "recommendations/offers.parquet")
     future = pl.read_parquet(out / "prepared/panel.parquet").filter(pl.col("target").is_null())

@@ -424,6 +424,11 @@ def _print_plan(plan: dict) -> None:
         f"(planned {plan['retention_before']:.3f})",
         soft_wrap=True,
     )
+    console.print(
+        f"{plan['no_offer_share']:.0%} of the pairs get no offer; with every level from 0 to the deepest offer run allowed "
+        f"(no rules) the model expects {plan['revenue_change_without_rules']:+.1%}",
+        soft_wrap=True,
+    )
     console.print(f"offers: {plan['offers']}", soft_wrap=True)  # one line each: copy-pasteable
     console.print(f"report: {plan['report']}", soft_wrap=True)
 

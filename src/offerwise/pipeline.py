@@ -730,8 +730,6 @@ def optimize(
     With runtime shards > 1 or engine "ray", the Lagrangian solver runs over consumer shards."""
     from contextlib import nullcontext
 
-    from offerwise.optimize.inputs import optimization_inputs
-    from offerwise.optimize.levels import category_levels
     from offerwise.optimize.pipeline import optimize_all
     from offerwise.optimize.shards import ShardedSolver
 
@@ -739,23 +737,9 @@ def optimize(
     for path in (evaluation / "thresholds.parquet", decision / "elasticity.csv", decision / "pair_elasticity.parquet"):
         if not path.is_file():
             raise InputError(f"{path}: missing; run `offerwise thresholds` and `offerwise elasticity` first.")
-    p = read_prepared(panel)
-    fold = p.decision_fold(fold)
-    for folder in {evaluation, decision}:
-        _check_made_from(folder, p, panel)
-    pair_elasticity = pl.read_parquet(decision / "pair_elasticity.parquet")
-    _check_decision_inputs(p, fold, pair_elasticity, decision)
-    inputs = optimization_inputs(
-        p.frame,
-        pair_elasticity,
-        pl.read_parquet(evaluation / "thresholds.parquet"),
-        pl.read_csv(decision / "elasticity.csv"),
-        fold=fold,
-        model=decision_model,
-    )
+    inputs, levels = decision_inputs(panel, evaluation, decision, cfg, fold=fold, decision_model=decision_model)
     variants = [v for v in _variants(cfg, compare) if v.response != "dml" or "dml_slope" in inputs.columns]
     summary, by_variant, failures = [], {}, []
-    levels = category_levels(inputs, _offer_levels_history(p, fold), cfg, _offer_rules(panel))
     sharded = runtime is not None and (runtime.shards > 1 or runtime.engine == "ray")
     with ShardedSolver(runtime) if sharded else nullcontext() as solver:
         for variant in variants:
@@ -780,6 +764,30 @@ def optimize(
     io.write_csv(table, out / "optimization_summary.csv")
     io.write_json({c: lv.to_dict() for c, lv in levels.items()}, out / LEVELS)
     return table
+
+
+def decision_inputs(
+    panel: Path, evaluation: Path, decision: Path, cfg: OptimizeConfig, *, fold: int | None = None, decision_model: str = "tcn"
+) -> tuple[pl.DataFrame, dict]:
+    """One decision's optimiser inputs (optimize.inputs) and each category's offer levels (optimize.levels)."""
+    from offerwise.optimize.inputs import optimization_inputs
+    from offerwise.optimize.levels import category_levels
+
+    p = read_prepared(panel)
+    fold = p.decision_fold(fold)
+    for folder in {evaluation, decision}:
+        _check_made_from(folder, p, panel)
+    pair_elasticity = pl.read_parquet(decision / "pair_elasticity.parquet")
+    _check_decision_inputs(p, fold, pair_elasticity, decision)
+    inputs = optimization_inputs(
+        p.frame,
+        pair_elasticity,
+        pl.read_parquet(evaluation / "thresholds.parquet"),
+        pl.read_csv(decision / "elasticity.csv"),
+        fold=fold,
+        model=decision_model,
+    )
+    return inputs, category_levels(inputs, _offer_levels_history(p, fold), cfg, _offer_rules(panel))
 
 
 def _offer_levels_history(p: Prepared, fold: int) -> pl.DataFrame:
@@ -880,9 +888,12 @@ def recommendation_tables(
         expected_revenue_after=pl.col("expected_revenue_recommended").sum(),
         retention_before=pl.col("p_reference").mean(),
         retention_after=pl.col("p_recommended").mean(),
+        no_offer_share=(pl.col("recommended_offer_pct") == 0).mean(),
+        bound_by_rules_share=(pl.col("binding") == "range edge").mean(),
+        bound_by_retention_share=(pl.col("binding") == "retention").mean(),
     )
     main = summary.filter(pl.col("status") == "ok").unique("category", keep="first", maintain_order=True)
-    extra = [c for c in ("retention_multiplier", "status") if c in main.columns]
+    extra = [c for c in ("retention_multiplier", "status", "levels", "expected_revenue_without_rules") if c in main.columns]
     per_category = per_category.join(main.select("category", *extra), on="category", how="left").sort("category")
     return plan.select(RECOMMENDATION_COLUMNS), per_category
 
@@ -1146,6 +1157,10 @@ def summary(out: Path) -> dict[str, Any]:
         "revenue_change": (after - before) / before if before else float("nan"),
         "retention_before": retention("retention_before"),
         "retention_after": retention("retention_after"),
+        "no_offer_share": retention("no_offer_share") if "no_offer_share" in per_category.columns else float("nan"),
+        "revenue_change_without_rules": (per_category.get_column("expected_revenue_without_rules").sum() - before) / before
+        if before and "expected_revenue_without_rules" in per_category.columns
+        else float("nan"),
         "per_category": per_category,
     }
 
@@ -1187,7 +1202,7 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
             chosen,
             truth,
             cfg.optimize,
-            _read_levels(offers.parent),
+            read_levels(offers.parent),
             fold=fold,
             model=cfg.model.decision_model,
         )
@@ -1195,7 +1210,7 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
     return pl.concat(tables) if tables else None
 
 
-def _read_levels(folder: Path) -> dict:
+def read_levels(folder: Path) -> dict:
     """The levels each category of a decision was allowed (offer_levels.json, written by optimize)."""
     from offerwise.optimize.levels import CategoryLevels
 

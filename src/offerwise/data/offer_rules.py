@@ -38,10 +38,9 @@ def read_offer_rules(path: str | Path, *, categories: list[str]) -> pl.DataFrame
         raise input_error(file=str(path), column="category", problem=f"missing; an offer rules file needs it (has {frame.columns}).")
     if "levels" not in frame.columns and not {"min", "max"} <= set(frame.columns):
         raise input_error(file=str(path), column="levels", problem=f"missing; give levels, or min and max (has {frame.columns}).")
-    frame = frame.with_row_index("row", offset=2).with_columns(pl.col("category").cast(pl.String))
-    given = [c for c in ("min", "max", "step") if c in frame.columns]
-    for column in given:
+    for column in [c for c in ("min", "max", "step") if c in frame.columns]:
         frame = _cast(frame, path, column, pl.Float64, "an offer in percent (a number from 0 to 100)")
+    frame = frame.with_row_index("row", offset=2).with_columns(pl.col("category").cast(pl.String))
     _check_rows(frame, path, categories)
     levels = [_row_levels(row, path) for row in frame.iter_rows(named=True)]
     return pl.DataFrame(

@@ -34,7 +34,9 @@ def _plan_sections(plan: dict, recommendations: Path, out: Path) -> list:
     headline = (
         f"Offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}: {plan['pairs']:,} consumer-item offers; "
         f"expected net revenue {plan['revenue_change']:+.1%} against the planned offers; expected retention "
-        f"{plan['retention_after']:.3f} (planned {plan['retention_before']:.3f}). The offers are in {recommendations / 'offers.csv'}."
+        f"{plan['retention_after']:.3f} (planned {plan['retention_before']:.3f}); {plan['no_offer_share']:.0%} of the pairs get no "
+        f"offer; without the offer rules the model would expect {plan['revenue_change_without_rules']:+.1%}. "
+        f"The offers are in {recommendations / 'offers.csv'}."
     )
     per_category = plan["per_category"].select(
         "category",
@@ -49,8 +51,17 @@ def _plan_sections(plan: dict, recommendations: Path, out: Path) -> list:
     return [
         ("The plan", headline),
         ("The plan per category (the model's expectation)", per_category),
+        ("The retailer's rules: offer levels allowed per category, and what they cost (the model's expectation)", _rules_table(plan)),
         ("Recommended against planned offer depth", png),
     ]
+
+
+def _rules_table(plan: dict) -> pl.DataFrame:
+    """Per category: the allowed levels, the share of pairs with no offer, what bound the offers, and
+    the expected net revenue with the rules against every level from 0 to the deepest offer run."""
+    table = plan["per_category"]
+    wanted = ["levels", "no_offer_share", "bound_by_rules_share", "bound_by_retention_share", "expected_revenue_after"]
+    return table.select("category", *[c for c in [*wanted, "expected_revenue_without_rules"] if c in table.columns])
 
 
 def build_report(
