@@ -29,7 +29,7 @@ from scipy.special import expit, logit
 from offerwise import pipeline
 from offerwise.config import Config
 from offerwise.model.metrics import bce
-from offerwise.model.pipeline import ALL, fit_encoders, make_slice, slice_tensors
+from offerwise.model.slices import ALL, fit_encoders, make_slice, slice_tensors
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import last_periods
 

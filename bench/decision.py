@@ -33,7 +33,7 @@ import polars as pl
 
 from offerwise import pipeline
 from offerwise.config import Config, OptimizeConfig
-from offerwise.optimize.pipeline import optimize_all
+from offerwise.optimize.offers import optimize_all
 from offerwise.report.policy import score_against_truth
 
 RESULTS = Path(__file__).parent / "results"

@@ -11,7 +11,7 @@ curves and per-category BCE and mean probability, and writes them to a JSON file
 A variant is a dict of [model] config overrides applied to configs/make-run.toml's; the key
 "drop_features" (a list of feature names) leaves features out of both models' inputs, and
 "validation_as_decided": true builds the validation period's inputs as the decided period's
-(model.pipeline.make_slice). The stack of the variant's TCN and LightGBM is fitted on validation.
+(model.slices.make_slice). The stack of the variant's TCN and LightGBM is fitted on validation.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from offerwise import pipeline
 from offerwise.config import Config
 from offerwise.model.baselines import LightGBMBaseline
 from offerwise.model.metrics import bce
-from offerwise.model.pipeline import ALL, fit_encoders, make_slice, slice_tensors
+from offerwise.model.slices import ALL, fit_encoders, make_slice, slice_tensors
 from offerwise.model.stack import apply_stack, fit_stack
 from offerwise.model.tcn import TCNModel
 

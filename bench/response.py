@@ -53,11 +53,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from scipy.special import expit
 from scipy.stats import norm, spearmanr
 
 from offerwise import pipeline
 from offerwise.config import Config
+from offerwise.report.policy import true_probability
 
 RESULTS = Path(__file__).parent / "results"
 WORK = Path("results-work") / "response"
@@ -65,7 +65,7 @@ FLAT = 30.0
 
 
 def _true_p(frame: pl.DataFrame, offer: str) -> np.ndarray:
-    return expit(frame.get_column("true_a").to_numpy() * frame.get_column(offer).to_numpy() + frame.get_column("true_b").to_numpy())
+    return true_probability(frame, offer).to_numpy()
 
 
 def _revenue(frame: pl.DataFrame, offer: str) -> float:

@@ -158,7 +158,7 @@ def ddp(run: Path, epochs: int) -> dict:
 
     from offerwise.features.shards import panel_parts
     from offerwise.model.distributed import fit_distributed
-    from offerwise.model.pipeline import make_slice, slice_tensors
+    from offerwise.model.slices import make_slice, slice_tensors
     from offerwise.model.tcn import TCNModel
     from offerwise.model.tensors import Encoders
     from offerwise.pipeline import read_prepared, training_entries

@@ -23,7 +23,7 @@ from offerwise import io
 from offerwise.config import ModelConfig, PanelConfig
 from offerwise.features.manifest import Feature
 from offerwise.features.shards import read_panel
-from offerwise.model.pipeline import _masks, make_slice
+from offerwise.model.slices import make_slice, split_masks
 from offerwise.model.tcn import TCNModel, _batch, masked_bce
 from offerwise.model.tensors import Encoders, to_tensors
 
@@ -72,7 +72,7 @@ def main() -> None:
     sl = make_slice(frame, splits, 0, args.category)
     enc = Encoders.fit(sl.frame, features, pl.col("period").is_in(sl.train_periods))
     t = to_tensors(sl.frame, enc)
-    m = _masks(t, sl)
+    m = split_masks(t, sl)
     cfg = ModelConfig(epochs=args.epochs, patience=args.epochs + 1)
     model = TCNModel(config=cfg, encoders=enc)
     reference = reference_steps_per_second(model, t, cfg)

@@ -91,7 +91,8 @@ def test_tables_fold_no_number_on_a_narrow_terminal() -> None:
     import polars as pl
     from rich.console import Console
 
-    from offerwise.cli import PLAN_HEADERS, _table
+    from offerwise.render import PLAN_HEADERS
+    from offerwise.render import frame_table as _table
 
     frame = pl.DataFrame(
         {

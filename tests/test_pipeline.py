@@ -13,11 +13,14 @@ import pytest
 from polars.testing import assert_frame_equal
 from typer.testing import CliRunner
 
-from offerwise import pipeline
+from offerwise import io, pipeline
 from offerwise.cli import app
 from offerwise.config import Config, ModelConfig, OptimizeConfig, OptionError, PanelConfig
 from offerwise.data.amexpert import read_amexpert
+from offerwise.errors import InputError
 from offerwise.features.build import build_panel
+from offerwise.pipeline.decide import _unoptimised
+from offerwise.pipeline.resume import StageRecords
 
 TX = "customer_transaction_data.csv"
 PERIOD = dt.timedelta(days=14)
@@ -262,14 +265,14 @@ def _infeasible(R: float, B: float | None = None) -> str:
 def test_no_category_optimised_names_the_option_at_fault(failures: list[str], named: list[str]) -> None:
     cfg = OptimizeConfig(retention=5.0, budget=1e-9)
     statuses = [_infeasible(R=5.0) if f == "retention" else _infeasible(R=0.5, B=1.0) for f in failures]
-    error = pipeline._unoptimised(cfg, statuses)
+    error = _unoptimised(cfg, statuses)
     assert isinstance(error, OptionError) and str(error).startswith("No category could be optimised")
     assert all(key in str(error) for key in named)
 
 
 def test_no_category_optimised_for_another_reason_names_no_option() -> None:
     cfg = OptimizeConfig(retention=5.0)
-    error = pipeline._unoptimised(cfg, [_infeasible(R=5.0), "infeasible: 3 pair(s) have no offer level inside the offer range."])
+    error = _unoptimised(cfg, [_infeasible(R=5.0), "infeasible: 3 pair(s) have no offer level inside the offer range."])
     assert not isinstance(error, OptionError) and str(error) == "No category could be optimised; see the messages above."
 
 
@@ -286,8 +289,8 @@ def test_cuda_where_torch_has_none_stops_before_training(tmp_path: Path, monkeyp
     assert not (tmp_path / "models").exists() and not (tmp_path / "run").exists()
 
 
-def _stages(out: Path, messages: list[str], **key: str) -> pipeline.Stages:
-    return pipeline.Stages(out, {"config_hash": "c", "inputs": "i", "version": "v", **key}, messages.append)
+def _stages(out: Path, messages: list[str], **key: str) -> StageRecords:
+    return StageRecords(out, {"config_hash": "c", "inputs": "i", "version": "v", **key}, messages.append)
 
 
 def _writes(out: Path, *files: str, text: str = "x") -> Callable[[], None]:
@@ -332,8 +335,7 @@ def test_an_interrupted_stage_and_a_broken_or_old_record_rerun(tmp_path: Path) -
     assert not (tmp_path / ".stages/prepare.json").exists()  # removed before the outputs were touched
     _stages(tmp_path, messages)("prepare", _writes(tmp_path, "prepared/splits.csv"))
     assert (
-        messages[-2].startswith("[bold]── prepare")
-        and "prepared/splits.csv" in pipeline.io.read_json(tmp_path / ".stages/prepare.json")["outputs"]
+        messages[-2].startswith("[bold]── prepare") and "prepared/splits.csv" in io.read_json(tmp_path / ".stages/prepare.json")["outputs"]
     )
     (tmp_path / ".stages/prepare.json").write_text("{")
     _stages(tmp_path, messages)("prepare", _writes(tmp_path, "prepared/splits.csv"))
@@ -368,6 +370,6 @@ def test_damaged_prepared_file_is_one_input_error_naming_it_and_prepare(tmp_path
         (panel / target).unlink()
     else:
         (panel / target).write_text(content)
-    with pytest.raises(pipeline.InputError) as error:
+    with pytest.raises(InputError) as error:
         pipeline.read_prepared(panel)
     assert named in str(error.value) and f"offerwise prepare --out {panel}" in str(error.value) and "\n" not in str(error.value)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from offerwise import pipeline
 from offerwise.cli import app
+from offerwise.errors import InputError
 
 runner = CliRunner()
 
@@ -142,7 +143,7 @@ def test_thresholds_without_metrics_and_a_run_with_a_truncated_summary(quick_run
     out = tmp_path / "run"
     shutil.copytree(quick_run, out, ignore=shutil.ignore_patterns("data", "models", "report"))
     _truncate(out / "recommendations" / "summary.csv")
-    with pytest.raises(pipeline.InputError, match=r"summary.csv: not a readable CSV file"):
+    with pytest.raises(InputError, match=r"summary.csv: not a readable CSV file"):
         pipeline.summary(out)
 
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import itertools
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Callable
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from offerwise.config import Config, OptionError, SimulationConfig
+from offerwise.boundary import clear_errors, output_folder
+from offerwise.config import Config, SimulationConfig
 from offerwise.errors import InputError
+from offerwise.render import frame_table, kv_table, print_plan
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Which offer to give each consumer on each item."
@@ -25,7 +22,6 @@ data_app = typer.Typer(no_args_is_help=True, help="Load and inspect retail data.
 app.add_typer(data_app, name="data")
 console = Console()
 SIM = SimulationConfig()  # the defaults `simulate --help` shows (a --config file can change them)
-err_console = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -49,67 +45,6 @@ DataOption = Annotated[str, typer.Option("--data", help="'complete-journey' or a
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
 
 
-PATH_ERRORS = (FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError)  # an --out or input path the user gave
-
-
-def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input ends as one red line and exit code 2, never a traceback. An option found wrong only
-    against the data (OptionError) is put after the --config file, like a value wrong in itself."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except InputError as exc:
-            source = kwargs.get("config") if isinstance(exc, OptionError) else None
-            message = f"{source}: {exc}" if source else str(exc)
-            err_console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
-            raise typer.Exit(code=2) from None
-        except PATH_ERRORS as exc:
-            err_console.print(
-                f"[bold red]error:[/bold red] {escape(str(exc.filename or exc))}: {escape(exc.strerror or str(exc))}.", soft_wrap=True
-            )
-            raise typer.Exit(code=2) from None
-
-    return wrapper
-
-
-@contextlib.contextmanager
-def output_folder(out: Path) -> Iterator[Path]:
-    """Create the --out folder (one clear line when it cannot be) and, when the command ends on bad
-    input (exit 2), leave it as it was: a folder this command made is removed with what it wrote, an
-    empty one is emptied again. A folder holding earlier results (a run to resume) is left alone."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: is a file; give a folder.")
-    made = list(itertools.takewhile(lambda p: not p.exists(), [out, *out.parents]))  # the folders mkdir will make
-    was_empty = out.is_dir() and not any(out.iterdir())
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot create this folder ({exc.strerror or exc}).") from None
-    try:
-        yield out
-    except (InputError, *PATH_ERRORS):
-        if made:
-            shutil.rmtree(made[-1], ignore_errors=True)
-        elif was_empty:
-            for child in out.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
-        raise
-
-
-def _kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    for key, value in rows:
-        table.add_row(key, str(value))
-    return table
-
-
 @data_app.command("summary")
 @clear_errors
 def data_summary(data: DataOption = "complete-journey", config: ConfigOption = None) -> None:
@@ -120,8 +55,8 @@ def data_summary(data: DataOption = "complete-journey", config: ConfigOption = N
     cfg = Config.from_toml(config)
     with console.status(f"loading {data} ..."):
         loaded = load_data(data, unknown_items=cfg.data.unknown_items, with_promotions=False)
-    console.print(_kv_table(f"Data: {loaded.report.source}", list(summarize(loaded).items())))
-    console.print(_kv_table("Load report", loaded.report.as_rows()))
+    console.print(kv_table(f"Data: {loaded.report.source}", list(summarize(loaded).items())))
+    console.print(kv_table("Load report", loaded.report.as_rows()))
     cats = category_table(loaded)
     table = Table(title="Largest categories", title_justify="left")
     for col in cats.columns:
@@ -158,48 +93,6 @@ def simulate_command(
 
 def _log(message: str) -> None:
     console.print(message, soft_wrap=True, highlight=False)
-
-
-def _table(frame, title: str, columns: list[str] | dict[str, str] | None = None, digits: int | dict[str, int] = 3) -> Table:
-    """A rich table of a frame that fits the terminal: `columns` maps names to short headers, numbers
-    are rounded for people (`digits`: decimals, for all columns or per column, 3 where not given),
-    '–' marks what does not apply. A number is never folded: on a narrow terminal headers and names wrap at spaces."""
-    import polars as pl
-
-    headers = (
-        dict(zip(frame.columns, frame.columns))
-        if columns is None
-        else columns
-        if isinstance(columns, dict)
-        else dict(zip(columns, columns))
-    )
-    headers = {c: h for c, h in headers.items() if c in frame.columns}
-    places = {c: digits.get(c, 3) if isinstance(digits, dict) else digits for c in headers}
-    rows = [[_cell(v, places[c]) for c, v in zip(headers, row)] for row in frame.select(list(headers)).iter_rows()]
-    table = Table(title=title, title_justify="left", collapse_padding=True, pad_edge=False)  # 8 columns fit 80 characters
-    for i, (col, header) in enumerate(headers.items()):
-        text = frame.schema[col] == pl.String
-        widest = max((len(row[i]) for row in rows), default=0)
-        table.add_column(
-            header,
-            justify="left" if text else "right",
-            overflow="ellipsis" if text else "fold",
-            no_wrap=False,
-            min_width=max(min(widest, 10), len(header)) if text else widest,  # a name gives way first, never a number
-        )
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def _cell(value: Any, digits: int) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return escape(str(value))
 
 
 EXPECTED_MINUTES = {
@@ -301,7 +194,7 @@ def evaluate_command(
         metrics = pipeline.evaluate(panel, models, out)
     test = metrics.filter(pl.col("split") == "test")
     console.print(
-        _table(
+        frame_table(
             test,
             "Test metrics (the backtest's decided fortnight)",
             ["fold", "category", "model", "rows", "positives", "bce", "roc_auc", "pr_auc"],
@@ -325,7 +218,7 @@ def thresholds_command(
     with output_folder(out or evaluation):
         f1 = pipeline.thresholds(evaluation, out or evaluation, panel=panel)
     summary = f1.group_by("rule", "model").agg(pl.col("f1").min().alias("min F1"), pl.col("f1").max().alias("max F1")).sort("rule", "model")
-    console.print(_table(summary, "Test F1 across categories (oracle_test peeks at the test labels)"))
+    console.print(frame_table(summary, "Test F1 across categories (oracle_test peeks at the test labels)"))
 
 
 @app.command("elasticity")
@@ -346,7 +239,7 @@ def elasticity_command(
         fits = pipeline.elasticity(
             panel, models, out, fold=fold, evaluation=out, decision_model=cfg.model.decision_model, response=response
         )
-    console.print(_table(fits, "Offer response per category", ["category", "source", "a", "b", "r2", "n", "avg_elasticity"], 4))
+    console.print(frame_table(fits, "Offer response per category", ["category", "source", "a", "b", "r2", "n", "avg_elasticity"], 4))
 
 
 @app.command("optimize")
@@ -372,7 +265,7 @@ def optimize_command(
             panel, evaluation, evaluation, out, cfg.optimize, fold=fold, compare=compare, decision_model=cfg.model.decision_model, log=_log
         )
     console.print(
-        _table(
+        frame_table(
             table,
             "Optimisation (the model's view)",
             {
@@ -390,49 +283,6 @@ def optimize_command(
     )
 
 
-PLAN_HEADERS = {
-    "category": "category",
-    "pairs": "pairs",
-    "planned_offer_mean": "plan %",
-    "recommended_offer_mean": "new %",
-    "expected_revenue_before": "rev. plan",
-    "expected_revenue_after": "rev. new",
-    "retention_before": "kept plan",
-    "retention_after": "kept new",
-}
-
-
-def _print_plan(plan: dict) -> None:
-    import polars as pl
-
-    money = ("expected_revenue_before", "expected_revenue_after")
-    per_category = plan["per_category"].with_columns(
-        *(pl.col(c).round(0).cast(pl.Int64) for c in money), *(pl.col(c).round(1) for c in ("planned_offer_mean", "recommended_offer_mean"))
-    )
-    console.print(
-        _table(
-            per_category,
-            "The plan per category (the model's expectation)",
-            PLAN_HEADERS,
-            {"planned_offer_mean": 1, "recommended_offer_mean": 1},
-        )
-    )
-    console.print("[dim]% = mean offer; rev. = expected net revenue; kept = expected retention (mean purchase probability)[/dim]")
-    console.print(
-        f"[bold green]offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}[/bold green]: {plan['pairs']:,} consumer-item offers, "
-        f"expected net revenue {plan['revenue_change']:+.1%} against the planned offers, retention {plan['retention_after']:.3f} "
-        f"(planned {plan['retention_before']:.3f})",
-        soft_wrap=True,
-    )
-    console.print(
-        f"{plan['no_offer_share']:.0%} of the pairs get no offer; with every level from 0 to the deepest offer run allowed "
-        f"(no rules) the model expects {plan['revenue_change_without_rules']:+.1%}",
-        soft_wrap=True,
-    )
-    console.print(f"offers: {plan['offers']}", soft_wrap=True)  # one line each: copy-pasteable
-    console.print(f"report: {plan['report']}", soft_wrap=True)
-
-
 def _run_folder(out: Path | None, data: str) -> Path:
     import datetime as dt
 
@@ -446,19 +296,9 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
     if reuse_models:
         cfg = cfg.override("model", forward_models="reuse")
     from offerwise import pipeline
-    from offerwise.data.load import load_data
 
-    if data not in ("complete-journey", "simulated"):
-        load_data(data, with_promotions=False)  # fail fast, before anything is written, on a wrong folder
-    for option, path in (("--planned-offers", planned_offers), ("--offer-rules", offer_rules)):
-        if path is not None and not path.is_file():
-            raise InputError(f"{option} {path}: file not found.")
     out = _run_folder(out, data)
-    if data not in ("complete-journey", "simulated") and out.resolve().is_relative_to(Path(data).resolve()):
-        raise InputError(
-            f"--out {out}: inside the --data folder {data}; the run's own files would count as changed data on every rerun "
-            "(nothing would resume). Give a folder outside it."
-        )
+    pipeline.preflight(data, out, planned_offers=planned_offers, offer_rules=offer_rules)  # before anything is written
     console.print(
         f"offerwise: {data} -> {out}. The backtest (the decision one fortnight before the data ends, scored against it), then the "
         f"plan for the fortnight after the data. {EXPECTED_MINUTES.get(data, EXPECTED_MINUTES['folder'])}; rerun the same line to resume.",
@@ -466,8 +306,8 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
         highlight=False,
     )
     with output_folder(out):  # e.g. a category with no data: leave nothing behind
-        plan = pipeline.run(data, out, cfg, planned_offers=planned_offers, offer_rules=offer_rules, log=_log)
-    _print_plan(plan)
+        plan = pipeline.run(data, out, cfg, planned_offers=planned_offers, offer_rules=offer_rules, log=_log, checked=True)
+    print_plan(console, plan)
 
 
 @app.command("run")
@@ -494,28 +334,11 @@ def run_command(
     _run(data, out, _config(config, quick).override("runtime", engine=engine, shards=shards), planned_offers, reuse_models, offer_rules)
 
 
-@app.command("recommend")
-@clear_errors
-def recommend_command(
-    data: Annotated[str, typer.Option("--data", help="complete-journey, simulated, or a folder.")] = "complete-journey",
-    planned_offers: PlannedOption = None,
-    offer_rules: RulesOption = None,
-    config: ConfigOption = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (default ./offerwise-out/<data>-<timestamp>); reuse it to resume.")
-    ] = None,
-    reuse_models: Annotated[
-        bool, typer.Option("--reuse-models", metavar="", help="Reuse the backtest's models instead of refitting.")
-    ] = False,
-    quick: Annotated[
-        bool,
-        typer.Option("--quick", metavar="", help="A small documented sample for a first look (400 consumers, 2 categories, 3 epochs)."),
-    ] = False,
-    engine: EngineOption = None,
-    shards: ShardsOption = None,
-) -> None:
-    """Offers for the fortnight after the data ends (recommendations/offers.csv), with the backtest as evidence."""
-    _run(data, out, _config(config, quick).override("runtime", engine=engine, shards=shards), planned_offers, reuse_models, offer_rules)
+# `recommend` is `run` under the name a retailer looks for: the forward plan, with the backtest as its evidence.
+app.command(
+    "recommend",
+    help="Offers for the fortnight after the data ends (recommendations/offers.csv), with the backtest as evidence; an alias of run.",
+)(run_command)
 
 
 def _config(path: Path | None, quick: bool) -> Config:

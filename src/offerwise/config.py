@@ -68,7 +68,7 @@ class PanelConfig(_Stage):
     max_customers: int | None = Field(None, ge=1)  # a documented sample for quick looks; None: every consumer
     top_categories: int | None = Field(None, ge=1)  # keep only the N categories with the most relevant pairs; None: all
     # The decided fortnight's offer where the retailer has no plan: the pair's mean offer over the last
-    # 4 weeks ("recent_offers"), or the paper's reference offer ("paper"; see elasticity/reference.py).
+    # 4 weeks ("recent_offers"), or the paper's reference offer ("paper"; see features/status_quo.py).
     status_quo_rule: Literal["recent_offers", "paper"] = "recent_offers"
 
     @field_validator("lag_windows")
@@ -133,7 +133,7 @@ class ModelConfig(_Stage):
     lightgbm_learning_rate: float = Field(0.05, gt=0)
     lightgbm_train_periods: int | None = Field(None, ge=1)  # None: every training period; N: the last N only
     # Training rows: "eligible" counts a row only once its pair had min_purchases order periods before it,
-    # as every decided row has (model.pipeline.eligible_rows); "all": every row of a relevant pair.
+    # as every decided row has (model.slices.eligible_rows); "all": every row of a relevant pair.
     train_rows: Literal["eligible", "all"] = "eligible"
 
     _layer_lists = field_validator("dilations", "hidden")(_positive_ints)

@@ -10,7 +10,7 @@ import pytest
 from offerwise.config import PanelConfig
 from offerwise.data.amexpert import read_amexpert
 from offerwise.features.build import build_panel
-from offerwise.model.pipeline import _masks, make_slice
+from offerwise.model.slices import make_slice, split_masks
 from offerwise.model.tensors import Encoders, to_tensors
 
 
@@ -26,4 +26,4 @@ def category_slice(small_panel):
     sl = make_slice(panel.frame, panel.splits, 0, category)
     enc = Encoders.fit(sl.frame, panel.features, pl.col("period").is_in(sl.train_periods))
     t = to_tensors(sl.frame, enc)
-    return sl, enc, t, _masks(t, sl)
+    return sl, enc, t, split_masks(t, sl)

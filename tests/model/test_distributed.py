@@ -54,7 +54,7 @@ def _shard_files(frame: pl.DataFrame, folder: Path, n: int) -> list[Path]:
 
 def test_each_worker_builds_its_slice_from_its_own_shards_only(small_panel, category_slice, tmp_path: Path) -> None:
     from offerwise.model.distributed import _own_tensors, assign_shards
-    from offerwise.model.pipeline import make_slice
+    from offerwise.model.slices import make_slice
 
     sl, enc, t, m = category_slice
     files = _shard_files(small_panel.frame, tmp_path, 3)
@@ -76,7 +76,7 @@ def test_shard_reading_workers_match_the_local_fit(small_panel, category_slice, 
     """One worker reading every shard is the local fit exactly; two workers, each reading its own
     shards, train a model that beats the base rate."""
     from offerwise.model.distributed import fit_distributed
-    from offerwise.model.pipeline import make_slice
+    from offerwise.model.slices import make_slice
 
     sl, enc, t, m = category_slice
     files = _shard_files(small_panel.frame, tmp_path / "panel", 4)

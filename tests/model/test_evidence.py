@@ -6,7 +6,7 @@ import pytest
 
 from offerwise.model.evidence import _draw_counts, _metric, metric_intervals, paired_bootstrap
 from offerwise.model.metrics import bce, roc_auc
-from offerwise.thresholds.decide import decide, f1_table
+from offerwise.thresholds.cutoffs import apply_cutoffs, f1_table
 
 
 def _predictions(seed: int = 0, households: int = 60, items: int = 5) -> pl.DataFrame:
@@ -77,13 +77,13 @@ def test_estimates_match_metrics_module(predictions: pl.DataFrame) -> None:
     assert got.get_column("estimate").item() == pytest.approx(roc_auc(y, p))
 
 
-def test_f1_uses_the_category_cutoff_of_decide(predictions: pl.DataFrame) -> None:
-    _, decisions = decide(predictions)
+def test_f1_uses_the_category_cutoff_of_apply_cutoffs(predictions: pl.DataFrame) -> None:
+    _, decisions = apply_cutoffs(predictions)
     table = f1_table(decisions).filter(pl.col("rule") == "category_cutoff").select("category", "model", "f1")
     got = metric_intervals(predictions, "f1", n_boot=20).join(table, on=["category", "model"])
     assert got.height == 6
     np.testing.assert_allclose(got.get_column("estimate").to_numpy(), got.get_column("f1").to_numpy())
-    # The same numbers from decide()'s decisions passed in directly (one rule).
+    # The same numbers from apply_cutoffs()'s decisions passed in directly (one rule).
     given = metric_intervals(predictions, "f1", decisions=decisions.filter(pl.col("rule") == "category_cutoff"), n_boot=20)
     np.testing.assert_allclose(given.sort("category", "model")["estimate"].to_numpy(), got.sort("category", "model")["estimate"].to_numpy())
     with pytest.raises(ValueError, match="decisions"):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from offerwise.model.pipeline import ALL, slug
+from offerwise.model.slices import ALL, slug
 
 
 def test_category_folders_never_collide() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from offerwise.config import OptimizeConfig
 from offerwise.optimize.levels import CategoryLevels, category_levels, history_levels, unconstrained_grid
-from offerwise.optimize.pipeline import optimize_all, optimize_category
+from offerwise.optimize.offers import optimize_all, optimize_category
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ from scipy.stats import norm
 
 from offerwise.config import OptimizeConfig
 from offerwise.errors import InputError
-from offerwise.optimize.pipeline import optimize_category
 from offerwise.optimize.levels import CategoryLevels
+from offerwise.optimize.offers import optimize_category
 from offerwise.optimize.problem import build
 
 SE = 0.01  # the category slope's standard error

@@ -6,7 +6,7 @@ import pytest
 
 from offerwise.config import OptimizeConfig
 from offerwise.optimize.levels import CategoryLevels, offer_range
-from offerwise.optimize.pipeline import optimize_category
+from offerwise.optimize.offers import optimize_category
 from offerwise.optimize.problem import build
 from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
 

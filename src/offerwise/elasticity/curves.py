@@ -4,10 +4,10 @@ value of a grid, everything else fixed, giving every consumer-item its own curve
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import logit
 
 from offerwise.model.tcn import OFFER, TCNModel
 from offerwise.model.tensors import SequenceTensors
+from offerwise.probability import clipped_logit
 
 
 def response_curves(model: TCNModel, data: SequenceTensors, column: int, grid: np.ndarray) -> np.ndarray:
@@ -23,7 +23,7 @@ def response_curves(model: TCNModel, data: SequenceTensors, column: int, grid: n
 
 def pair_slopes(curves: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """Least-squares slope of logit(p) on offer % per pair: the pair's own `a`."""
-    z = logit(np.clip(curves, 1e-6, 1 - 1e-6))
+    z = clipped_logit(curves)
     x = grid - grid.mean()
     return (z - z.mean(axis=1, keepdims=True)) @ x / (x @ x)
 

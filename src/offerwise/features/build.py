@@ -21,10 +21,19 @@ import polars as pl
 from offerwise.config import OptionError, PanelConfig
 from offerwise.data.schema import RetailData
 from offerwise.errors import InputError
-from offerwise.features.assemble import Totals, assemble
+from offerwise.features.assemble import assemble
 from offerwise.features.manifest import Feature
+from offerwise.features.matrix import Totals
 from offerwise.features.offers import OFFER_RULE
-from offerwise.features.periods import assign_periods, complete_periods, default_anchor, period_starts, rolling_splits
+from offerwise.features.periods import (
+    assign_periods,
+    complete_periods,
+    data_dates,
+    default_anchor,
+    period_of,
+    period_starts,
+    rolling_splits,
+)
 
 SAMPLE_SALT = "offerwise"  # customer sampling hashes ids with this salt: a stable draw that no later data moves
 
@@ -80,14 +89,14 @@ def plan_panel(transactions: pl.DataFrame | pl.LazyFrame, cfg: PanelConfig) -> P
     transactions = transactions.lazy().select("customer_id", "timestamp")
     # Projections, filters, min / max and unique: operations Polars' streaming engine runs natively, so
     # the driver never holds the lines (periods are arithmetic on dates, no group_by_dynamic / rolling).
-    stamps = transactions.select(first=pl.col("timestamp").min(), last=pl.col("timestamp").max()).collect(engine="streaming")
-    anchor = cfg.start or default_anchor(stamps.item(0, "first").date())
-    n_complete = complete_periods(cfg.end or stamps.item(0, "last").date(), anchor=anchor, period_days=cfg.period_days)
+    first, last = data_dates(transactions)
+    anchor = cfg.start or default_anchor(first)
+    n_complete = complete_periods(cfg.end or last, anchor=anchor, period_days=cfg.period_days)
     splits = decision_splits(n_complete, train_periods=cfg.train_periods, folds=cfg.folds)
     validations = splits.filter(pl.col("split") == "validation").sort("fold").get_column("period").unique(maintain_order=True).to_list()
     sampled = None
     if cfg.max_customers is not None:
-        period = (pl.col("timestamp").dt.date() - pl.lit(anchor)).dt.total_days() // cfg.period_days
+        period = period_of(anchor=anchor, period_days=cfg.period_days)
         seen = transactions.filter(period.is_between(0, validations[0] - 1)).select("customer_id").unique().collect(engine="streaming")
         sampled = _sample_customers(seen, cfg.max_customers)
     return PanelPlan(cfg, anchor, n_complete, splits, validations, sampled)

@@ -6,6 +6,8 @@ import datetime as dt
 
 import polars as pl
 
+from offerwise.features.periods import period_dates
+
 
 def _thanksgiving(year: int) -> dt.date:
     nov1 = dt.date(year, 11, 1)
@@ -29,7 +31,7 @@ def calendar_features(starts: list[dt.date], period_days: int) -> pl.DataFrame:
     """One row per period: period, period_start, week_of_year, month, quarter, season, holiday."""
     rows = []
     for t, start in enumerate(starts):
-        end = start + dt.timedelta(days=period_days - 1)
+        end = period_dates(0, anchor=start, period_days=period_days)[1]
         holidays = _holidays(start.year) + (_holidays(end.year) if end.year != start.year else [])
         rows.append(
             {

@@ -14,10 +14,14 @@ def default_anchor(first_day: dt.date) -> dt.date:
     return first_day - dt.timedelta(days=first_day.weekday())
 
 
+def period_of(*, anchor: dt.date, period_days: int) -> pl.Expr:
+    """The 0-based index of the period containing a line's `timestamp`."""
+    return ((pl.col("timestamp").dt.date() - pl.lit(anchor)).dt.total_days() // period_days).cast(pl.Int32)
+
+
 def assign_periods(transactions: pl.DataFrame, *, anchor: dt.date, period_days: int) -> pl.DataFrame:
     """Add `period` (0-based index of the period containing the line's date)."""
-    days = (pl.col("timestamp").dt.date() - pl.lit(anchor)).dt.total_days()
-    return transactions.with_columns(period=(days // period_days).cast(pl.Int32))
+    return transactions.with_columns(period=period_of(anchor=anchor, period_days=period_days))
 
 
 def complete_periods(last_day: dt.date, *, anchor: dt.date, period_days: int) -> int:
@@ -25,8 +29,21 @@ def complete_periods(last_day: dt.date, *, anchor: dt.date, period_days: int) ->
     return ((last_day - anchor).days + 1) // period_days
 
 
+def period_dates(period: int, *, anchor: dt.date, period_days: int) -> tuple[dt.date, dt.date]:
+    """First and last day of a period."""
+    start = anchor + dt.timedelta(days=period_days * period)
+    return start, start + dt.timedelta(days=period_days - 1)
+
+
 def period_starts(n_periods: int, *, anchor: dt.date, period_days: int) -> list[dt.date]:
-    return [anchor + dt.timedelta(days=period_days * t) for t in range(n_periods)]
+    return [period_dates(t, anchor=anchor, period_days=period_days)[0] for t in range(n_periods)]
+
+
+def data_dates(transactions: pl.DataFrame | pl.LazyFrame) -> tuple[dt.date | None, dt.date | None]:
+    """The first and the last day with a transaction (None, None without any). Lazy frames run on
+    Polars' streaming engine, so a sharded build's driver never holds the lines."""
+    dates = transactions.lazy().select(pl.col("timestamp").min().dt.date(), pl.col("timestamp").max().dt.date())
+    return dates.collect(engine="streaming").row(0)
 
 
 def rolling_splits(n_periods: int, *, train_periods: int, folds: int) -> pl.DataFrame:

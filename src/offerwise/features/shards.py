@@ -26,7 +26,6 @@ import polars.selectors as cs
 from offerwise import io
 from offerwise.config import PanelConfig
 from offerwise.data.schema import RetailData
-from offerwise.features.assemble import Totals
 from offerwise.features.build import (
     Panel,
     PanelPlan,
@@ -39,6 +38,7 @@ from offerwise.features.build import (
     shard_panel,
 )
 from offerwise.features.manifest import Feature
+from offerwise.features.matrix import Totals
 from offerwise.runtime import Runtime
 
 GOLDEN = 0x9E3779B97F4A7C15  # Fibonacci hashing: stable across Polars versions, unlike Expr.hash

@@ -25,8 +25,9 @@ import numpy as np
 import polars as pl
 import torch
 
+from offerwise import io
 from offerwise.config import ModelConfig, RuntimeConfig
-from offerwise.model.pipeline import Slice
+from offerwise.model.slices import Slice
 from offerwise.model.tcn import TCNModel, Trained, World, own_validation
 from offerwise.model.tensors import SequenceTensors
 from offerwise.runtime import ensure_ray
@@ -63,7 +64,6 @@ def assign_shards(shards: list[Path], size: int) -> list[list[Path]]:
     """Shard files per worker, balanced by their pairs (the shard's meta.json, written by the panel
     build; 1 pair where it has none): the largest first, each to the worker with the fewest so
     far. Every DDP step waits for the slowest worker, so equal shares matter more than which."""
-    from offerwise import io
 
     def pairs(f: Path) -> int:
         meta = f.parent / "meta.json"
@@ -79,9 +79,9 @@ def assign_shards(shards: list[Path], size: int) -> list[list[Path]]:
 
 def _own_tensors(mine: list[Path], slicer: Callable[[pl.DataFrame], Slice], encoders, rank: int):
     """This worker's slice from its own shard files only: tensors, training and validation masks."""
-    from offerwise.model.pipeline import slice_tensors
+    from offerwise.model.slices import slice_tensors
 
-    sl = slicer(pl.concat([pl.read_parquet(f) for f in mine]))
+    sl = slicer(pl.concat([io.read_parquet(f, rerun=io.rerun("prepare", f.parents[2])) for f in mine]))
     if sl.frame.height == 0:
         raise ValueError(
             f"Ray Train worker {rank}: its shards {[f.parent.name for f in mine]} hold no rows of this slice; use fewer workers."

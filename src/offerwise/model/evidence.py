@@ -22,11 +22,12 @@ import polars as pl
 from scipy import sparse
 
 from offerwise.model.metrics import bce, roc_auc
-from offerwise.thresholds.decide import _cutoffs
+from offerwise.probability import clipped
+from offerwise.thresholds.cutoffs import _cutoffs
 
 Metric = Literal["bce", "roc_auc", "f1"]
 HIGHER_IS_BETTER = {"bce": False, "roc_auc": True, "f1": True}
-_EPS = 1e-7  # metrics.bce's clip
+
 _POOLED_FOLD = -1  # the draws' seed key of the folds pooled
 _CELLS = 2_000_000  # draws × score levels held at once by the AUC computation
 
@@ -110,7 +111,7 @@ def _metric(metric: str, counts: np.ndarray, hh: np.ndarray, y: np.ndarray, scor
     """(full-sample value, value per draw) of one model on one fold and category."""
     y = y.astype(np.float64)
     if metric == "bce":
-        p = np.clip(score, _EPS, 1 - _EPS)
+        p = clipped(score)
         loss = -(y * np.log(p) + (1 - y) * np.log(1 - p))
         return bce(y, score), _ratio(_per_household(counts, hh, loss), _per_household(counts, hh, np.ones_like(y)))
     if metric == "roc_auc":
@@ -162,7 +163,7 @@ def paired_bootstrap(
 
     Rows are paired: only (customer_id, item_id[, period]) present for both models count. For
     "f1" the decisions are `decisions` (customer_id, item_id, category, model, label, predicted, and
-    fold when predictions hold several folds; one rule only — e.g. decide()'s output filtered to a
+    fold when predictions hold several folds; one rule only — e.g. apply_cutoffs()'s output filtered to a
     rule), or when None each fold/category/model's F1-optimal cut-off on validation.
 
     Columns: fold, category, metric, model_a, model_b, rows, estimate (a − b on the full sample),
@@ -251,3 +252,39 @@ def metric_intervals(
         "high": pl.Float64,
     }
     return pl.DataFrame(out, schema=schema, orient="row")
+
+
+DIFFERENCES = (("stack", "lightgbm"), ("tcn", "lightgbm"), ("stack", "tcn"))
+
+
+def scored_folds(predictions: pl.DataFrame) -> pl.DataFrame:
+    """The predictions of the folds whose decided period has labels (the backtest's)."""
+    folds = predictions.filter((pl.col("split") == "test") & pl.col("label").is_not_null()).get_column("fold").unique()
+    return predictions.filter(pl.col("fold").is_in(folds.implode()))
+
+
+def bootstrap_intervals(predictions: pl.DataFrame) -> pl.DataFrame:
+    """90 % household-bootstrap intervals of test BCE and ROC-AUC: fold, category, model, split, {bce,roc_auc}_{low,high}."""
+    parts = [
+        metric_intervals(predictions, m).select("fold", "category", "model", **{f"{m}_low": "low", f"{m}_high": "high"})
+        for m in ("bce", "roc_auc")
+    ]
+    return parts[0].join(parts[1], on=["fold", "category", "model"]).with_columns(split=pl.lit("test"))
+
+
+def model_differences(predictions: pl.DataFrame) -> pl.DataFrame:
+    """Paired household-bootstrap differences (a − b, 90 % interval, verdict "tie" when it covers 0)
+    in test BCE, ROC-AUC and F1 under one F1-optimal cut-off per category (fitted on validation), per
+    fold; with several folds also over all of them together (fold empty)."""
+    present = set(predictions.get_column("model").unique().to_list())
+    pairs = [(a, b) for a, b in DIFFERENCES if {a, b} <= present]
+    pooled = [False, True] if predictions.get_column("fold").n_unique() > 1 else [False]
+    return pl.concat(
+        [
+            paired_bootstrap(predictions, a, b, metric=m, pool_folds=pool)
+            for pool in pooled
+            for a, b in pairs
+            for m in ("bce", "roc_auc", "f1")
+        ],
+        how="diagonal_relaxed",
+    )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
+from offerwise.probability import clipped
+
 
 def bce(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
+    p = clipped(p)
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 

@@ -32,17 +32,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 from scipy.optimize import minimize
-from scipy.special import expit, logit
+
+from offerwise.probability import clipped_logit, expit
 
 POOLED = "__pooled__"
 DEFAULT_SHRINKAGE = 50.0
 PARTS = ("tcn", "lightgbm")
 KEYS = ["customer_id", "item_id", "category", "period", "split", "fold"]
-_EPS = 1e-7  # the clip offerwise.model.metrics.bce applies to probabilities
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    return logit(np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS))
 
 
 def stack_logit(logit_tcn: np.ndarray, logit_lgbm: np.ndarray, w) -> np.ndarray:
@@ -114,8 +110,8 @@ def _paired(predictions: pl.DataFrame) -> pl.DataFrame:
     ]
     both = parts[0].join(parts[1], on=KEYS, how="inner")
     return both.with_columns(
-        logit_tcn=pl.Series(_logit(both.get_column("p_tcn").to_numpy())),
-        logit_lightgbm=pl.Series(_logit(both.get_column("p_lightgbm").to_numpy())),
+        logit_tcn=pl.Series(clipped_logit(both.get_column("p_tcn").to_numpy())),
+        logit_lightgbm=pl.Series(clipped_logit(both.get_column("p_lightgbm").to_numpy())),
     ).drop("p_tcn", "p_lightgbm")
 
 

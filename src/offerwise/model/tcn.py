@@ -19,7 +19,6 @@ import polars as pl
 import torch
 import torch.nn.functional as F
 from scipy.optimize import brentq
-from scipy.special import expit, logit
 from torch.optim.swa_utils import SWALR, AveragedModel
 from tqdm.auto import tqdm
 
@@ -27,6 +26,7 @@ from offerwise.config import ModelConfig
 from offerwise.model.metrics import bce
 from offerwise.model.network import NetworkShape, TCNNetwork
 from offerwise.model.tensors import Encoders, SequenceTensors
+from offerwise.probability import clipped_logit, expit
 
 OFFER = "offer_pct"  # the period's own offer: the input counterfactual curves vary
 
@@ -156,22 +156,14 @@ class TCNModel:
             module.head[-1].bias.fill_(float(np.log(rate / (1 - rate))))
         module = module.to(device)
         net = world.wrap(module)
-        opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.RMSprop
-        offer = [p for name, p in module.named_parameters() if name.startswith("offer_slope")]
-        rest = [p for name, p in module.named_parameters() if not name.startswith("offer_slope")]
-        groups = [{"params": rest}] + ([{"params": offer, "lr": cfg.lr * cfg.offer_lr_multiplier}] if offer else [])
-        opt = opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = self._optimizer(module)
         rows = np.flatnonzero(train_mask.any(axis=1))
         mine = world.share(rows)
         n_rows = int(world.sum(rows.size)) if world.owns_data else rows.size  # training pairs over all workers
         repeats = max(int(np.ceil(cfg.min_batches_per_epoch * cfg.batch_size / max(n_rows, 1))), 1)
         n_batches = max(int(np.ceil(n_rows * repeats / cfg.batch_size / world.size)), 1)  # the same on every worker
         sched = self._scheduler(opt, n_batches)
-        swa_model, swa_sched = (
-            (AveragedModel(module), SWALR(opt, swa_lr=[cfg.swa_lr * g["lr"] / cfg.lr for g in opt.param_groups]))
-            if cfg.swa
-            else (None, None)
-        )
+        swa_model, swa_sched = (AveragedModel(module), SWALR(opt, swa_lr=self._swa_rates(opt))) if cfg.swa else (None, None)
         swa_from = int(cfg.swa_start * cfg.epochs)
         rng = np.random.default_rng(cfg.seed)
         unknown_rng = torch.Generator().manual_seed(cfg.seed + world.rank)
@@ -223,6 +215,19 @@ class TCNModel:
         swa = swa_model.module.state_dict() if swa_model is not None and swa_model.n_averaged.item() > 0 else None
         return Trained(best=best, swa=swa, history=history)
 
+    def _swa_rates(self, opt: torch.optim.Optimizer) -> list[float]:
+        """SWALR's learning rate per parameter group: swa_lr, scaled like the group's own rate."""
+        return [self.config.swa_lr * g["lr"] / self.config.lr for g in opt.param_groups]
+
+    def _optimizer(self, module: torch.nn.Module) -> torch.optim.Optimizer:
+        """Adam or RMSprop; the offer term at its own learning rate (offer_lr_multiplier)."""
+        cfg = self.config
+        opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.RMSprop
+        offer = [p for name, p in module.named_parameters() if name.startswith("offer_slope")]
+        rest = [p for name, p in module.named_parameters() if not name.startswith("offer_slope")]
+        groups = [{"params": rest}] + ([{"params": offer, "lr": cfg.lr * cfg.offer_lr_multiplier}] if offer else [])
+        return opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
     def finish(self, trained: Trained, data: SequenceTensors, val_mask: np.ndarray) -> TCNModel:
         """Choose the final weights (best checkpoint, checkpoint average or SWA) on validation and calibrate."""
         return self.finish_from(trained, self.validation_predictions(trained, data, val_mask), data.y[val_mask])
@@ -257,8 +262,7 @@ class TCNModel:
         """
         if val_y.size == 0 or val_y.min() == val_y.max():
             return 0.0
-        p = np.clip(val_p.astype(np.float64), 1e-7, 1 - 1e-7)
-        z, rate = logit(p), float(val_y.mean())
+        z, rate = clipped_logit(val_p), float(val_y.mean())
         shift = brentq(lambda a: float(np.mean(expit(z + a))) - rate, -10.0, 10.0)
         self.network_.head[-1].bias += float(shift)
         return float(shift)

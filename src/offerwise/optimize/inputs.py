@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import polars as pl
 
-PAIR = ["customer_id", "item_id"]
+from offerwise.columns import PAIR
+
+# What every optimiser row carries from its inputs to its offers.
+PAIR_COLUMNS = [*PAIR, "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity"]
 
 
 def optimization_inputs(
@@ -46,13 +49,7 @@ def optimization_inputs(
             price=pl.col("price").fill_null(0.0),
         )
         .select(
-            *PAIR,
-            "category",
-            "price",
-            "reference_offer_pct",
-            "probability",
-            "threshold",
-            "elasticity",
+            *PAIR_COLUMNS,
             "category_a",
             "pair_slope",
             "cutoff_offer_pct",

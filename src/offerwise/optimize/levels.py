@@ -134,3 +134,10 @@ def offer_range(offers: np.ndarray, percentiles: tuple[float, float], step: floa
     if np.floor(hi / step) * step < lo - 1e-9:
         lo, hi = float(np.floor(lo / step) * step), float(np.ceil(hi / step) * step)
     return lo, hi
+
+
+def offers_known_at(panel: pl.DataFrame, fold: int, cutoff: int) -> pl.DataFrame:
+    """category, offer_pct of every pair and period up to the cutoff that the decision `fold` knows
+    (pairs relevant by then: a pair that became relevant later exists only because of later data)."""
+    known = (pl.col("period") <= cutoff) & (pl.col("relevant_from_fold") <= fold)
+    return panel.filter(known).select("category", "offer_pct")

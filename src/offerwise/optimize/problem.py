@@ -37,11 +37,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.special import expit, logit
 from scipy.stats import norm
 
 from offerwise.errors import InputError
 from offerwise.optimize.levels import CategoryLevels
+from offerwise.probability import clipped_logit, expit
 
 STEPS = np.arange(-19, 20)
 ETA = 0.05 * STEPS
@@ -79,15 +79,11 @@ def offer_levels(k: np.ndarray, offer_range: tuple[float, float]) -> tuple[np.nd
     return offers, eta, relative
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    return logit(np.clip(p, 1e-6, 1 - 1e-6))
-
-
 def response(kind: str, f: np.ndarray, k: np.ndarray, slope: np.ndarray, offers: np.ndarray) -> np.ndarray:
     delta = offers - k[:, None]
     if kind == "linear":
         return np.clip(f[:, None] + slope[:, None] * f[:, None] * (1 - f[:, None]) * delta, 0.0, 1.0)
-    return expit(_logit(f)[:, None] + slope[:, None] * delta)
+    return expit(clipped_logit(f)[:, None] + slope[:, None] * delta)
 
 
 def build(

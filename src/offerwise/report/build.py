@@ -1,12 +1,12 @@
-"""Collect every stage's artifacts into report.html and the figure PNGs (all I/O here)."""
+"""report.html from every stage's frames: the figures (PNG bytes), the tables and the page (pure; the
+hub reads the artifacts into ReportInputs and writes what `build_report` returns)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import polars as pl
 
-from offerwise import io
 from offerwise.data.schema import RetailData
 from offerwise.report import figures
 from offerwise.report.calibration import reliability_figure
@@ -26,17 +26,46 @@ FIGURES = (
 # figure_slopes only on simulated data (it needs the true response)
 
 
-def _plan_sections(plan: dict, recommendations: Path, out: Path) -> list:
+@dataclass
+class ReportInputs:
+    """What the report reads: the backtest's evaluation folder (metrics, f1, fits, predictions,
+    thresholds, pair_elasticity, model_differences, response, placebo), its offers and optimisation
+    summary, the forward plan's offers and summary (pipeline.report.summary), and on simulated data
+    the policy scores and the true slopes."""
+
+    data: RetailData
+    metrics: pl.DataFrame
+    f1: pl.DataFrame
+    fits: pl.DataFrame
+    predictions: pl.DataFrame
+    thresholds: pl.DataFrame
+    pair_elasticity: pl.DataFrame
+    offers: pl.DataFrame  # the backtest's
+    summary: pl.DataFrame  # optimization_summary.csv, every variant
+    differences: pl.DataFrame | None = None
+    response: pl.DataFrame | None = None
+    placebo: pl.DataFrame | None = None
+    plan: dict | None = None  # the forward plan's summary (pipeline.report.summary)
+    plan_offers: pl.DataFrame | None = None
+    policy: pl.DataFrame | None = None
+    true_slopes: pl.DataFrame | None = None
+
+
+@dataclass
+class Report:
+    html: str
+    pngs: dict[str, bytes] = field(default_factory=dict)  # name -> PNG, written as <name>.png
+    uplift: pl.DataFrame | None = None  # evaluation/uplift_deciles.csv
+
+
+def _plan_sections(plan: dict, offers: pl.DataFrame, png: bytes) -> list:
     """The decision first: dates, number of offers, expected effect, per category, and a figure."""
-    offers = pl.read_parquet(recommendations / "offers.parquet")
-    png = figures.figure_plan(offers)
-    io.write_bytes(png, out / "figure_plan.png")
     headline = (
         f"Offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}: {plan['pairs']:,} consumer-item offers; "
         f"expected net revenue {plan['revenue_change']:+.1%} against the planned offers; expected retention "
         f"{plan['retention_after']:.3f} (planned {plan['retention_before']:.3f}); {plan['no_offer_share']:.0%} of the pairs get no "
         f"offer; without the offer rules the model would expect {plan['revenue_change_without_rules']:+.1%}. "
-        f"The offers are in {recommendations / 'offers.csv'}."
+        f"The offers are in {plan['offers']}."
     )
     per_category = plan["per_category"].select(
         "category",
@@ -64,40 +93,22 @@ def _rules_table(plan: dict) -> pl.DataFrame:
     return table.select("category", *[c for c in [*wanted, "expected_revenue_without_rules"] if c in table.columns])
 
 
-def build_report(
-    data: RetailData,
-    evaluation: Path,
-    optimize: Path,
-    out: Path,
-    *,
-    title: str,
-    policy: pl.DataFrame | None = None,
-    recommendations: Path | None = None,
-    plan: dict | None = None,
-    true_slopes: pl.DataFrame | None = None,
-) -> Path:
-    metrics = pl.read_csv(evaluation / "metrics.csv")
-    f1 = pl.read_csv(evaluation / "f1.csv")
-    fits = pl.read_csv(evaluation / "elasticity.csv")
-    summary = pl.read_csv(optimize / "optimization_summary.csv")
-    offers = pl.read_parquet(optimize / "offers.parquet")
+def build_report(r: ReportInputs, *, title: str) -> Report:
+    metrics, f1, fits, summary, offers = r.metrics, r.f1, r.fits, r.summary, r.offers
     pngs = {
-        "figure3_eda": figures.figure3_eda(data.transactions, data.items),
-        "figure4_elasticity": figures.figure4_elasticity(pl.read_parquet(evaluation / "pair_elasticity.parquet"), fits),
-        "figure5_probabilities": figures.figure5_probabilities(
-            pl.read_parquet(evaluation / "predictions.parquet"), pl.read_parquet(evaluation / "thresholds.parquet")
-        ),
+        "figure3_eda": figures.figure3_eda(r.data.transactions, r.data.items),
+        "figure4_elasticity": figures.figure4_elasticity(r.pair_elasticity, fits),
+        "figure5_probabilities": figures.figure5_probabilities(r.predictions, r.thresholds),
         "figure6_offers": figures.figure6_offers(offers),
     }
-    labelled = pl.read_parquet(evaluation / "predictions.parquet").filter(pl.col("label").is_not_null())
+    labelled = r.predictions.filter(pl.col("label").is_not_null())
     pngs["figure_calibration"] = reliability_figure(labelled, model="stack")
     uplift = _uplift(offers, labelled)
-    io.write_csv(uplift, evaluation / "uplift_deciles.csv")
     pngs["figure_uplift"] = uplift_figure(uplift)
-    if true_slopes is not None:  # simulated data: the estimated offer response against the truth
-        pngs["figure_slopes"] = figures.figure_slopes(true_slopes)
-    for name, png in pngs.items():
-        io.write_bytes(png, out / f"{name}.png")
+    if r.true_slopes is not None:  # simulated data: the estimated offer response against the truth
+        pngs["figure_slopes"] = figures.figure_slopes(r.true_slopes)
+    if r.plan is not None and r.plan_offers is not None:
+        pngs["figure_plan"] = figures.figure_plan(r.plan_offers)
     f1_wide = f1.filter(pl.col("fold") == f1["fold"].max()) if "fold" in f1.columns else f1
     f1_wide = f1_wide.with_columns(column=pl.col("rule") + " · " + pl.col("model")).pivot(on="column", index="category", values="f1")
     keep = [
@@ -118,7 +129,8 @@ def build_report(
         )
         if c in summary.columns
     ]
-    sections: list = _plan_sections(plan, recommendations, out) if plan is not None and recommendations is not None else []
+    sections: list = _plan_sections(r.plan, r.plan_offers, pngs["figure_plan"]) if "figure_plan" in pngs else []
+    policy = r.policy
     if policy is not None:
         sections.append(
             ("Policy score against the simulator's true response (backtest: the last fortnight in the data; forward: the plan)", policy)
@@ -133,13 +145,13 @@ def build_report(
         (
             "Model differences on the backtest's fortnights (every fold together when there are several): a − b with a 90 % "
             "household-bootstrap interval (tie: the interval covers 0; for BCE lower is better)",
-            _differences(evaluation),
+            _differences(r.differences),
         ),
         (
             "Calibration: predicted against realised purchase rate by decile of the stack's probability (backtest fortnight)",
             pngs["figure_calibration"],
         ),
-        *_response_sections(evaluation),
+        *_response_sections(r.response, r.placebo),
         (
             "Predicted offer uplift by decile against realised purchases (backtest fortnight; evaluation/uplift_deciles.csv). The pairs "
             "faced the status quo offer, so the realised rate checks the predicted rate at the status quo along the uplift ranking; the "
@@ -157,13 +169,14 @@ def build_report(
         ("Figure 6: recommended offers per category", pngs["figure6_offers"]),
         ("details:Optimisation summary of every response x objective variant (the model's view)", summary.select(keep)),
     ]
-    return io.write_text(render(title, sections), out / "report.html")
+    return Report(render(title, sections), pngs, uplift)
 
 
-def _differences(evaluation: Path) -> pl.DataFrame:
+def _differences(diff: pl.DataFrame | None) -> pl.DataFrame:
     """model_differences.csv as one compact row per category and comparison: over every backtest
     fold together when there are several (the rows with an empty fold), else the one fold."""
-    diff = pl.read_csv(evaluation / "model_differences.csv")
+    if diff is None:
+        return pl.DataFrame()
     pooled = diff.filter(pl.col("fold").is_null())
     diff = pooled if pooled.height else diff.filter(pl.col("fold") == diff.get_column("fold").max())
     cell = pl.format("{} [{}, {}] {}", *(pl.col(c).round(4) for c in ("estimate", "low", "high")), pl.col("verdict").fill_null("–"))
@@ -183,15 +196,14 @@ def _uplift(offers: pl.DataFrame, labelled: pl.DataFrame) -> pl.DataFrame:
     return uplift_deciles(offers, labels.cast({k: offers.schema[k] for k in ("customer_id", "item_id")}))
 
 
-def _response_sections(evaluation: Path) -> list:
+def _response_sections(response: pl.DataFrame | None, placebo: pl.DataFrame | None) -> list:
     """The offer response per category with its interval and method, and the placebo beside it."""
-    if not (evaluation / "response.csv").is_file():
+    if response is None:
         return []
-    response = pl.read_csv(evaluation / "response.csv")
     reliability = ["offer_reliability"] if "offer_reliability" in response.columns else []  # absent in runs before it existed
     response = response.select("category", "slope", "low", "high", "identified", *reliability, "method", "n_rows")
-    if (evaluation / "response_placebo.csv").is_file():
-        placebo = pl.read_csv(evaluation / "response_placebo.csv").select(
+    if placebo is not None:
+        placebo = placebo.select(
             "category", placebo_slope="slope", placebo_low="low", placebo_high="high", placebo_covers_zero="covers_zero"
         )
         response = response.join(placebo, on="category", how="left")

@@ -15,16 +15,20 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from offerwise.columns import PAIR
 from offerwise.config import OptimizeConfig
+from offerwise.elasticity.sigmoid import sigmoid
 from offerwise.optimize.levels import CategoryLevels
-from offerwise.optimize.pipeline import optimize_all
+from offerwise.optimize.offers import optimize_all
 
-PAIR = ["customer_id", "item_id"]
 ORACLES = {"rules oracle": "score", "unconstrained oracle": "score_unconstrained"}
 
 
-def _true_p(o: pl.Expr) -> pl.Expr:
-    return 1 / (1 + (-(pl.col("true_a") * o + pl.col("true_b"))).exp())
+def true_probability(frame: pl.DataFrame, offer: str) -> pl.Series:
+    """The simulator's true purchase probability of each row at its `offer` column: sigmoid(true_a · o + true_b)."""
+    return pl.Series(
+        sigmoid(frame.get_column(offer).to_numpy(), frame.get_column("true_a").to_numpy(), frame.get_column("true_b").to_numpy())
+    )
 
 
 def unconstrained(levels: dict[str, CategoryLevels]) -> dict[str, CategoryLevels]:
@@ -36,7 +40,7 @@ def unconstrained(levels: dict[str, CategoryLevels]) -> dict[str, CategoryLevels
 
 def _oracle(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: dict[str, CategoryLevels]) -> pl.DataFrame:
     """The oracle's offers (customer_id, item_id, offer) on the true per-pair response."""
-    true_inputs = pairs.with_columns(probability=_true_p(pl.col("reference_offer_pct")), pair_slope=pl.col("true_a"))
+    true_inputs = pairs.with_columns(probability=true_probability(pairs, "reference_offer_pct"), pair_slope=pl.col("true_a"))
     oracle_cfg = cfg.model_copy(update={"response": "counterfactual", "pair_slope_weight": 1.0})  # the true per-pair slopes
     chosen = [offers for offers, _ in optimize_all(true_inputs.drop("true_a", "true_b"), oracle_cfg, levels) if offers is not None]
     frame = (
@@ -49,9 +53,9 @@ def _oracle(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: dict[str, Category
 
 def _scored(name: str, chosen: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """One policy's true expected revenue and retention per category."""
+    scored = chosen.join(pairs, on=PAIR)
     return (
-        chosen.join(pairs, on=PAIR)
-        .with_columns(p=_true_p(pl.col("offer")))
+        scored.with_columns(p=true_probability(scored, "offer"))
         .group_by("category", maintain_order=True)
         .agg(
             policy=pl.lit(name),

@@ -23,10 +23,10 @@ matplotlib.use("Agg")
 import numpy as np
 import polars as pl
 
+from offerwise.columns import PAIR
 from offerwise.report.figures import _grid, _png
 
 DECILES = 10
-PAIR = ["customer_id", "item_id"]
 ALL = "all"
 
 

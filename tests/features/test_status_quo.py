@@ -3,7 +3,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from offerwise.elasticity.reference import reference_offers, status_quo_offers
+from offerwise.features.status_quo import reference_offers, status_quo_offers
 
 
 def _rows(customer, item, age, history):
@@ -55,7 +55,7 @@ def test_a_plan_overrides_either_rule() -> None:
 def test_stacked_probabilities_keep_the_response_models_slope_and_stay_monotone() -> None:
     import numpy as np
 
-    from offerwise.elasticity.pipeline import stacked
+    from offerwise.elasticity.scores import stacked
     from offerwise.optimize.problem import response
 
     pairs = pl.DataFrame({
@@ -76,7 +76,7 @@ def test_stacked_probabilities_keep_the_response_models_slope_and_stay_monotone(
 
 
 def test_rule_of_a_status_quo_table() -> None:
-    from offerwise.elasticity.reference import rule_of
+    from offerwise.features.status_quo import rule_of
 
     panel = pl.DataFrame(_rows(1, 1, "30-39", [(4, 1, 20.0), (5, 0, 0.0)]))
     for rule in ("recent_offers", "paper"):

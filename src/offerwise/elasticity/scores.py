@@ -15,10 +15,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from offerwise import io
 from offerwise.elasticity.curves import at_offer, pair_slopes, response_curves
 from offerwise.elasticity.sigmoid import elasticity, fit_sigmoid, sigmoid
+from offerwise.model.stack import POOLED, stack_logit
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import to_tensors
+from offerwise.probability import clipped_logit, expit
 
 GRID = np.arange(0.0, 61.0, 5.0)
 BIN = 5.0
@@ -59,7 +62,7 @@ class PairScores:
 
 def score_pairs(rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: int, grid: np.ndarray = GRID) -> PairScores:
     """rows: panel rows of one category's pairs up to the decided period (its inputs as known at the
-    cutoff, see model.pipeline.make_slice), all of each pair's periods; any subset of the pairs."""
+    cutoff, see model.slices.make_slice), all of each pair's periods; any subset of the pairs."""
     t = to_tensors(rows, model.encoders)
     col, last = int(np.flatnonzero(t.period == decided)[0]), int(np.flatnonzero(t.period == cutoff)[0])
     scores = model.predict_proba(t)
@@ -124,14 +127,17 @@ def from_scores(s: PairScores, status_quo: pl.DataFrame, *, grid: np.ndarray = G
     return fits, pairs
 
 
-def score_shard(
+def pair_scores_of_shard(
     rows: pl.DataFrame | Path, *, entries: list[dict], models: Path, splits: pl.DataFrame, fold: int, status_quo: pl.DataFrame
 ) -> dict[tuple[int, str], PairScores]:
     """PairScores per (entry position, category) for the decision `fold` of the panel rows given (a
     frame, or one shard's Parquet file)."""
-    from offerwise.model.pipeline import make_slice
+    from offerwise.model.slices import make_slice
 
-    frame, out = (pl.read_parquet(rows) if isinstance(rows, Path) else rows), {}
+    out: dict[tuple[int, str], PairScores] = {}
+    frame = (
+        io.read_parquet(rows, rerun=io.rerun("prepare", rows.parents[2])) if isinstance(rows, Path) else rows
+    )  # a shard task reads its own shard
     for i, entry in enumerate(entries):
         sl = make_slice(frame, splits, fold, entry["category"], status_quo)
         if sl.frame.height == 0:
@@ -145,25 +151,15 @@ def score_shard(
 def stacked(pairs: pl.DataFrame, weights: pl.DataFrame, lightgbm: pl.DataFrame) -> pl.DataFrame:
     """The stack's probabilities with the response model's slope: each pair's probability at its
     status quo offer is the stack's, logit p = w_tcn · logit p_tcn + w_lgbm · logit p_lgbm + c
-    (weights fitted on validation), and the offer response around it stays the response model's,
-    logit p(o) = logit p_stack(k) + slope · (o − k). Scaling the slope by w_tcn instead would let
-    a weak TCN erase the offer effect; the response stays monotone wherever slope >= 0.
-    weights: the fold's stack_weights rows; lightgbm: customer_id, item_id, p_lightgbm."""
-    from offerwise.model.stack import POOLED
-
+    (weights fitted on validation, model.stack.stack_logit), and the offer response around it stays
+    the response model's, logit p(o) = logit p_stack(k) + slope · (o − k). Scaling the slope by
+    w_tcn instead would let a weak TCN erase the offer effect; the response stays monotone wherever
+    slope >= 0. weights: the fold's stack_weights rows; lightgbm: customer_id, item_id, p_lightgbm."""
     own = weights.filter(pl.col("category") == pairs.get_column("category").first())
     w = (own if own.height else weights.filter(pl.col("category") == POOLED)).row(0, named=True)
-    clip = lambda c: pl.col(c).clip(1e-7, 1 - 1e-7)  # noqa: E731
-    logit = lambda c: (clip(c) / (1 - clip(c))).log()  # noqa: E731
-    base = pl.lit(w["w_lightgbm"]) * logit("p_lightgbm") + w["intercept"]
-    out = pairs.join(lightgbm, on=["customer_id", "item_id"], how="left").with_columns(
-        probability=expit_expr(w["w_tcn"] * logit("probability") + base),
-        probability_at_reference=expit_expr(w["w_tcn"] * logit("probability_at_reference") + base),
-    )
-    return out.with_columns(
-        elasticity_pair=pl.col("pair_slope") * pl.col("reference_offer_pct") * (1 - pl.col("probability_at_reference"))
-    ).drop("p_lightgbm")
-
-
-def expit_expr(z: pl.Expr) -> pl.Expr:
-    return 1 / (1 + (-z).exp())
+    out = pairs.join(lightgbm, on=["customer_id", "item_id"], how="left")
+    lgbm = clipped_logit(out.get_column("p_lightgbm").to_numpy())
+    at = lambda column: pl.Series(expit(stack_logit(clipped_logit(out.get_column(column).to_numpy()), lgbm, w))).fill_nan(None)  # noqa: E731
+    out = out.with_columns(probability=at("probability"), probability_at_reference=at("probability_at_reference"))
+    k, f = out.get_column("reference_offer_pct").to_numpy(), out.get_column("probability_at_reference").to_numpy()
+    return out.with_columns(elasticity_pair=pl.Series(elasticity(out.get_column("pair_slope").to_numpy(), k, f))).drop("p_lightgbm")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from offerwise.thresholds.decide import decide, f1_table, fit_thresholds
+from offerwise.thresholds.cutoffs import apply_cutoffs, f1_table, fit_thresholds
 
 
 def _preds(split: str, rows: list[tuple[int, int, float, int]]) -> pl.DataFrame:
@@ -30,7 +30,7 @@ def test_consumer_cutoffs_with_category_fallback() -> None:
 
 def test_rules_on_test_and_the_oracle_is_labelled() -> None:
     recency = pl.DataFrame({"customer_id": [1, 1, 1, 2, 2], "item_id": [1, 2, 3, 1, 2], "periods_since_last": [1, 5, 2, 9, 1]})
-    _, decisions = decide(pl.concat([VALIDATION, TEST]), recency)
+    _, decisions = apply_cutoffs(pl.concat([VALIDATION, TEST]), recency)
     table = f1_table(decisions)
     row = lambda rule: table.filter(pl.col("rule") == rule).row(0, named=True)  # noqa: E731
     # consumer_cutoff: customer 1 at 0.4 predicts items 1, 2 (both bought); customer 2 at 0.9 nothing.
@@ -44,7 +44,7 @@ def test_rules_on_test_and_the_oracle_is_labelled() -> None:
 def test_vectorised_cutoffs_equal_the_scalar_search_per_group_with_ties() -> None:
     import numpy as np
 
-    from offerwise.thresholds.decide import _cutoffs
+    from offerwise.thresholds.cutoffs import _cutoffs
     from offerwise.thresholds.f1 import best_threshold
 
     rng = np.random.default_rng(4)

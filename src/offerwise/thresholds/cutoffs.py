@@ -79,7 +79,7 @@ def _expected_f1_decisions(test: pl.DataFrame) -> pl.Series:
     return pl.Series("predicted", chosen)
 
 
-def decide(predictions: pl.DataFrame, recency: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def apply_cutoffs(predictions: pl.DataFrame, recency: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """predictions: one fold's validation and test rows. Returns (thresholds, test decisions).
 
     Decisions columns: customer_id, item_id, category, model, label, rule, predicted.
@@ -130,4 +130,36 @@ def f1_table(decisions: pl.DataFrame) -> pl.DataFrame:
         )
         .select("category", "model", "rule", "honest", "rows", "predicted", "positives", "precision", "recall", "f1")
         .sort("category", "rule", "model")
+    )
+
+
+def fold_cutoffs(predictions: pl.DataFrame, recency: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Every fold's cut-offs (fitted on its validation period) and, for the folds whose decided period
+    has labels, the F1 of every decision rule on it: (thresholds with `fold`, f1_table's frame with
+    `fold` or None). recency: customer_id, item_id, period, ci_periods_since_last of the panel."""
+    fitted, tables = [], []
+    for (fold,), fold_preds in predictions.group_by("fold", maintain_order=True):
+        test = fold_preds.filter(pl.col("split") == "test")
+        if test.get_column("label").null_count():  # the forward plan: nothing to score yet
+            fitted.append(fit_thresholds(fold_preds.filter(pl.col("split") == "validation")).with_columns(fold=pl.lit(fold, pl.Int32)))
+            continue
+        recent = None
+        if recency is not None:
+            recent = recency.filter(pl.col("period") == test.get_column("period").first()).select(
+                "customer_id", "item_id", periods_since_last="ci_periods_since_last"
+            )
+        cut, decisions = apply_cutoffs(fold_preds, recent)
+        fitted.append(cut.with_columns(fold=pl.lit(fold, pl.Int32)))
+        tables.append(f1_table(decisions).with_columns(fold=pl.lit(fold, pl.Int32)))
+    return pl.concat(fitted, how="diagonal_relaxed"), (pl.concat(tables) if tables else None)
+
+
+def with_test_f1(metrics: pl.DataFrame, f1: pl.DataFrame) -> pl.DataFrame:
+    """metrics.csv's test rows with the honest rule's precision, recall and F1 (per-consumer cut-offs
+    fitted on validation), replacing any earlier ones."""
+    honest = f1.filter(pl.col("rule") == "consumer_cutoff").select(
+        "fold", "category", "model", pl.lit("test").alias("split"), "precision", "recall", "f1", f1_rule=pl.lit("consumer_cutoff")
+    )
+    return metrics.drop([c for c in ("precision", "recall", "f1", "f1_rule") if c in metrics.columns]).join(
+        honest, on=["fold", "category", "model", "split"], how="left"
     )

@@ -8,20 +8,14 @@ import numpy as np
 import polars as pl
 
 from offerwise.config import OptimizeConfig
+from offerwise.optimize.inputs import PAIR_COLUMNS
 from offerwise.optimize.levels import CategoryLevels, offer_range
 from offerwise.optimize.problem import Matrices, build
 from offerwise.optimize.shards import ShardedSolver
 from offerwise.optimize.solvers import InfeasibleError, Solution, solve_lagrangian, solve_milp
 
 OFFER_COLUMNS = [
-    "customer_id",
-    "item_id",
-    "category",
-    "price",
-    "reference_offer_pct",
-    "probability",
-    "threshold",
-    "elasticity",
+    *PAIR_COLUMNS,
     "recommended_offer_pct",
     "eta",
     "predicted_purchase",

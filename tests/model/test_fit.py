@@ -3,7 +3,7 @@ from __future__ import annotations
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from offerwise.model.pipeline import make_slice
+from offerwise.model.slices import make_slice
 
 SPLITS = pl.DataFrame({"fold": [0] * 4, "period": [0, 1, 2, 3], "split": ["train", "train", "validation", "test"]})
 
@@ -43,8 +43,8 @@ def test_validation_as_decided_builds_validation_inputs_at_its_own_cutoff() -> N
 
 def test_validation_as_decided_changes_validation_scores_only(small_panel, tmp_path) -> None:
     from offerwise.config import ModelConfig
-    from offerwise.elasticity.reference import status_quo_offers
-    from offerwise.model.pipeline import predict_slice, train_slice
+    from offerwise.features.status_quo import status_quo_offers
+    from offerwise.model.fit import predict_slice, train_slice
 
     category = small_panel.frame.get_column("category").unique().sort()[0]
     plain = make_slice(small_panel.frame, small_panel.splits, 0, category)
@@ -65,18 +65,18 @@ def test_a_training_row_counts_only_once_its_pair_had_min_orders_before_it() -> 
     period-1 row in. Validation and test masks do not change."""
     import numpy as np
 
-    from offerwise.model.pipeline import _masks, eligible_rows
+    from offerwise.model.slices import eligible_rows, split_masks
 
     frame = _frame().with_columns(ci_orders=pl.Series([0, 1, 2, 2, 0, 0, 0, 1], dtype=pl.Float32))
     every, eligible = (make_slice(frame, SPLITS, 0, "A", min_orders=k) for k in (0, 1))
     assert eligible_rows(every, (2, 4)).all()
     np.testing.assert_array_equal(eligible_rows(eligible, (2, 4)), [[False, True, True, True], [False, False, False, True]])
 
-    class Periods:  # what _masks reads of the tensors
+    class Periods:  # what split_masks reads of the tensors
         y = np.zeros((2, 4))
         period = np.arange(4)
 
-    all_masks, eligible_masks = _masks(Periods, every), _masks(Periods, eligible)
+    all_masks, eligible_masks = split_masks(Periods, every), split_masks(Periods, eligible)
     np.testing.assert_array_equal(eligible_masks["train"], [[False, True, False, False], [False, False, False, False]])
     np.testing.assert_array_equal(all_masks["train"], [[True, True, False, False], [True, True, False, False]])
     for split in ("validation", "test"):
@@ -88,7 +88,8 @@ def test_no_eligible_training_row_is_a_clear_input_error(small_panel, tmp_path) 
 
     from offerwise.config import ModelConfig
     from offerwise.errors import InputError
-    from offerwise.model.pipeline import ALL, train_slice
+    from offerwise.model.fit import train_slice
+    from offerwise.model.slices import ALL
 
     sl = make_slice(small_panel.frame, small_panel.splits, 0, ALL, min_orders=10_000)
     with pytest.raises(InputError, match="train_rows"):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import polars as pl
 
-PAIR = ["customer_id", "item_id"]
+from offerwise.columns import PAIR
 
 
 def reference_offers(panel: pl.DataFrame, period: int, *, age_column: str | None) -> pl.DataFrame:

@@ -1,0 +1,94 @@
+"""The elasticity stage as one call: a decision's category fits, per-pair slopes and offer response.
+
+The hub scores the pairs (per shard, on its engine) with `scores.pair_scores_of_shard`, reads the
+stack's inputs and any earlier estimate, then calls `decision_response` once and writes what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from offerwise.columns import PAIR
+from offerwise.config import ResponseConfig
+from offerwise.elasticity.dml import ResponseEstimate, estimate_response, placebo
+from offerwise.elasticity.scores import PairScores, from_scores, stacked
+from offerwise.features.manifest import Feature
+
+
+@dataclass
+class DecisionResponse:
+    fits: pl.DataFrame  # elasticity.csv: the category sigmoids
+    pairs: pl.DataFrame  # pair_elasticity.parquet: per pair, with the double-ML slopes when estimated
+    estimate: ResponseEstimate | None = None  # the double-ML estimate (response.csv, response_groups.csv, response_estimate.json)
+    placebo: pl.DataFrame | None = None  # response_placebo.csv
+
+
+def response_rows(frame: pl.DataFrame, fold: int, cutoff: int) -> pl.DataFrame:
+    """The panel rows the offer response of decision `fold` may read: pairs relevant by then, periods up to the decided one."""
+    return frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= cutoff + 1))
+
+
+def offer_response(
+    rows: pl.DataFrame,
+    features: list[Feature],
+    *,
+    cutoff: int,
+    cfg: ResponseConfig,
+    estimate: ResponseEstimate | None = None,
+    with_placebo: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> tuple[ResponseEstimate, pl.DataFrame | None, pl.DataFrame]:
+    """Double/debiased-ML offer slopes from the periods up to the cutoff (elasticity/dml.py), or the
+    `estimate` given (an earlier decision's: it only read periods before this one's, so nothing leaks).
+    Returns (estimate, placebo table or None, the decided pairs' customer_id, item_id, dml_slope,
+    dml_slope_sd, dml_slope_category_se)."""
+    options = {
+        "periods": cfg.periods,
+        "max_rows": cfg.max_rows,
+        "folds": cfg.folds,
+        "level": cfg.level,
+        "final_stage": cfg.final_stage,
+        "offer_noise": cfg.offer_noise,
+        "logistic_fit": cfg.logistic_fit,
+    }
+    if estimate is None:
+        log("offer response (double ML)")
+        estimate = estimate_response(rows, features, cutoff=cutoff, **options)
+    permuted = None
+    if with_placebo:
+        log("offer response placebo (offers permuted within item)")
+        permuted = placebo(rows, features, cutoff=cutoff, **{**options, "max_rows": min(cfg.max_rows, cfg.placebo_max_rows)})
+    slopes = estimate.pair_slopes(rows.filter(pl.col("period") == cutoff + 1))
+    return estimate, permuted, slopes.select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd", dml_slope_category_se="category_se")
+
+
+def decision_response(
+    parts: list[dict],
+    status_quo: pl.DataFrame,
+    *,
+    decided: int,
+    stack: tuple[pl.DataFrame, pl.DataFrame] | None = None,
+    response: dict | None = None,
+    log: Callable[[str], None] = lambda message: None,
+) -> DecisionResponse:
+    """parts: pair_scores_of_shard's answers, one per shard; stack: the fold's stack weights and
+    LightGBM's probabilities (each pair's probability is then the stack's); response: offer_response's
+    keyword arguments (rows, features, cutoff, cfg, estimate, with_placebo), None for no double-ML estimate."""
+    fits, pairs = [], []
+    for key in sorted({key for part in parts for key in part}):
+        log(f"elasticity · {key[1]}")
+        f, pr = from_scores(PairScores.combine([part[key] for part in parts if key in part]), status_quo)
+        if stack is not None:
+            pr = stacked(pr, *stack)
+        fits += f
+        pairs.append(pr.with_columns(period=pl.lit(decided, pl.Int32)))
+    if not fits:
+        return DecisionResponse(pl.DataFrame(), pl.DataFrame())
+    out = DecisionResponse(pl.DataFrame(fits, infer_schema_length=None), pl.concat(pairs))
+    if response is not None:  # the orthogonalised estimate, beside the model's counterfactual slopes
+        out.estimate, out.placebo, slopes = offer_response(**response, log=log)
+        out.pairs = out.pairs.join(slopes, on=PAIR, how="left")
+    return out

@@ -1,0 +1,46 @@
+"""The one place that sequences stages (the hub), one idea per file:
+
+* run.py: `run` (every stage, resumable), the `Pipeline` notebook API;
+* resume.py: stage records, input fingerprints, why a stage reruns;
+* folders.py: the run folder's contract (what each stage writes; reading it back, checked);
+* one runner per stage group, each reading its inputs once, calling its stage and writing its
+  outputs: prepare.py, models.py (train, evaluate, thresholds), decide.py (elasticity, optimize,
+  recommend), report.py.
+
+Stages (data/, features/, model/, elasticity/, thresholds/, optimize/, report/) never import it;
+the CLI parses options, calls these functions and prints what they return.
+"""
+
+from offerwise.pipeline.decide import decision_inputs, elasticity, offer_response, optimize, recommend
+from offerwise.pipeline.folders import Prepared, period_dates, read_levels, read_prepared, training_entries
+from offerwise.pipeline.models import check_device, evaluate, thresholds, train
+from offerwise.pipeline.prepare import check_panel_options, prepare
+from offerwise.pipeline.report import policy_scores, report, summary
+from offerwise.pipeline.resume import data_fingerprint
+from offerwise.pipeline.run import Pipeline, preflight, run
+
+__all__ = [
+    "Pipeline",
+    "Prepared",
+    "check_device",
+    "check_panel_options",
+    "data_fingerprint",
+    "decision_inputs",
+    "elasticity",
+    "evaluate",
+    "offer_response",
+    "optimize",
+    "period_dates",
+    "policy_scores",
+    "preflight",
+    "prepare",
+    "read_levels",
+    "read_prepared",
+    "recommend",
+    "report",
+    "run",
+    "summary",
+    "thresholds",
+    "train",
+    "training_entries",
+]

@@ -1,0 +1,100 @@
+"""Tables for the terminal: frames rendered for people (rich), the plan's summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+
+def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table
+
+
+def frame_table(frame, title: str, columns: list[str] | dict[str, str] | None = None, digits: int | dict[str, int] = 3) -> Table:
+    """A rich table of a frame that fits the terminal: `columns` maps names to short headers, numbers
+    are rounded for people (`digits`: decimals, for all columns or per column, 3 where not given),
+    '–' marks what does not apply. A number is never folded: on a narrow terminal headers and names wrap at spaces."""
+    headers = (
+        dict(zip(frame.columns, frame.columns))
+        if columns is None
+        else columns
+        if isinstance(columns, dict)
+        else dict(zip(columns, columns))
+    )
+    headers = {c: h for c, h in headers.items() if c in frame.columns}
+    places = {c: digits.get(c, 3) if isinstance(digits, dict) else digits for c in headers}
+    rows = [[cell(v, places[c]) for c, v in zip(headers, row)] for row in frame.select(list(headers)).iter_rows()]
+    table = Table(title=title, title_justify="left", collapse_padding=True, pad_edge=False)  # 8 columns fit 80 characters
+    for i, (col, header) in enumerate(headers.items()):
+        text = frame.schema[col] == pl.String
+        widest = max((len(row[i]) for row in rows), default=0)
+        table.add_column(
+            header,
+            justify="left" if text else "right",
+            overflow="ellipsis" if text else "fold",
+            no_wrap=False,
+            min_width=max(min(widest, 10), len(header)) if text else widest,  # a name gives way first, never a number
+        )
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def cell(value: Any, digits: int) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return escape(str(value))
+
+
+PLAN_HEADERS = {
+    "category": "category",
+    "pairs": "pairs",
+    "planned_offer_mean": "plan %",
+    "recommended_offer_mean": "new %",
+    "expected_revenue_before": "rev. plan",
+    "expected_revenue_after": "rev. new",
+    "retention_before": "kept plan",
+    "retention_after": "kept new",
+}
+
+
+def print_plan(console: Console, plan: dict) -> None:
+    money = ("expected_revenue_before", "expected_revenue_after")
+    per_category = plan["per_category"].with_columns(
+        *(pl.col(c).round(0).cast(pl.Int64) for c in money), *(pl.col(c).round(1) for c in ("planned_offer_mean", "recommended_offer_mean"))
+    )
+    console.print(
+        frame_table(
+            per_category,
+            "The plan per category (the model's expectation)",
+            PLAN_HEADERS,
+            {"planned_offer_mean": 1, "recommended_offer_mean": 1},
+        )
+    )
+    console.print("[dim]% = mean offer; rev. = expected net revenue; kept = expected retention (mean purchase probability)[/dim]")
+    console.print(
+        f"[bold green]offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}[/bold green]: {plan['pairs']:,} consumer-item offers, "
+        f"expected net revenue {plan['revenue_change']:+.1%} against the planned offers, retention {plan['retention_after']:.3f} "
+        f"(planned {plan['retention_before']:.3f})",
+        soft_wrap=True,
+    )
+    console.print(
+        f"{plan['no_offer_share']:.0%} of the pairs get no offer; with every level from 0 to the deepest offer run allowed "
+        f"(no rules) the model expects {plan['revenue_change_without_rules']:+.1%}",
+        soft_wrap=True,
+    )
+    console.print(f"offers: {plan['offers']}", soft_wrap=True)  # one line each: copy-pasteable
+    console.print(f"report: {plan['report']}", soft_wrap=True)
