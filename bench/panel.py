@@ -11,6 +11,7 @@ period (offer carried forward) against the rest, and whether the offer value giv
 
 from __future__ import annotations
 
+import argparse
 import json
 import resource
 import subprocess
@@ -87,25 +88,28 @@ def run_one(min_purchases: int) -> dict[str, float]:
 
 
 def main() -> None:
-    if len(sys.argv) > 2 and sys.argv[1] != "--shards":
-        print(json.dumps(run_sharded(int(sys.argv[1]), int(sys.argv[2]))))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shards", type=int, default=16, help="shards of the sharded builds (default 16)")
+    parser.add_argument("min_purchases", type=int, nargs="?", help=argparse.SUPPRESS)  # one configuration, in a subprocess
+    parser.add_argument("one_shards", type=int, nargs="?", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.min_purchases is not None:
+        one = run_one(args.min_purchases) if args.one_shards is None else run_sharded(args.min_purchases, args.one_shards)
+        print(json.dumps(one))
         return
-    if len(sys.argv) == 2:
-        print(json.dumps(run_one(int(sys.argv[1]))))
-        return
-    shards = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    shards = args.shards
     results = []
     # All pairs in memory (min_purchases 1, no shards) was killed for memory on a 24 GB machine (exit -9,
     # the earlier bench/results/panel.json): not rerun by default, it would take the machine down with it.
-    for args in (["2"], ["2", str(shards)], ["1", str(shards)]):
-        min_purchases = int(args[0])
-        out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    for config in (["2"], ["2", str(shards)], ["1", str(shards)]):
+        min_purchases = int(config[0])
+        out = subprocess.run([sys.executable, __file__, *config], capture_output=True, text=True)
         if out.returncode != 0:  # e.g. killed for memory: report it, don't hide it
             result = {"min_purchases": min_purchases, "failed": f"exit code {out.returncode}", "stderr_tail": out.stderr[-500:]}
         else:
             result = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(result)
-        print(f"pairs with >= {min_purchases} purchases{f', {args[1]} shards' if len(args) > 1 else ', in memory'}: {result}")
+        print(f"pairs with >= {min_purchases} purchases{f', {config[1]} shards' if len(config) > 1 else ', in memory'}: {result}")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {RESULTS}")

@@ -2,7 +2,7 @@
 
 #15 asks for a mean absolute error (MAE) to the true probabilities of at most 0.03 on the project's
 simulator. Part of every pair's logit is a constant of its own, affinity noise u ~ N(0, 0.6²)
-(offerwise.data.simulate._pairs), which no feature states: a model can only infer it from the
+(offerwise.data.simulate, its pairs), which no feature states: a model can only infer it from the
 pair's own purchases. This script computes the error of a predictor that knows *everything else*
 exactly (each consumer's and item's effects, need, habit, season, drift, demand shocks, the offer
 slope and the offer) and infers u by Bayes' rule from the pair's purchases in every period before
@@ -29,21 +29,15 @@ from offerwise.config import Config
 from offerwise.data import simulate as sim
 
 RESULTS = Path(__file__).parent / "results"
-AFFINITY_NOISE_SD = 0.6  # simulate._pairs: rng.normal(0, 0.6, n), the pair's own share of its affinity
+AFFINITY_NOISE_SD = 0.6  # the simulator's pairs: rng.normal(0, 0.6, n), the pair's own share of its affinity
 GRID = np.linspace(-4, 4, 161) * AFFINITY_NOISE_SD
 
 
 def dynamics(seed: int, config: Path) -> tuple[dict, dict]:
     """The simulator's pairs and dynamics for a seed, drawn in simulate.simulate's order."""
     cfg = Config.from_toml(config).simulation.model_copy(update={"seed": seed})
-    rng = np.random.default_rng(cfg.seed)
-    periods = max(cfg.weeks // 2, 1)
-    categories = sim._categories(cfg, rng)
-    items = sim._items(cfg, rng)
-    customers = sim._customers(cfg, rng)
-    pairs = sim._pairs(cfg, rng, items, customers, categories)
-    draws = sim._offer_draws(cfg, rng, items, periods)
-    truth = sim._run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
+    world = sim.hidden_state(cfg)
+    truth, pairs, items, customers = world["truth"], world["pairs"], world["items"], world["customers"]
     known = sim.BASE_LOGIT + customers["activity"][pairs["cust"]] + items["popularity"][pairs["item"]]
     return truth, {"noise": pairs["affinity"] - known, "a": pairs["a"]}
 

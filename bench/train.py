@@ -24,7 +24,7 @@ from offerwise.config import ModelConfig, PanelConfig
 from offerwise.features.manifest import Feature
 from offerwise.features.shards import read_panel
 from offerwise.model.slices import make_slice, split_masks
-from offerwise.model.tcn import TCNModel, _batch, masked_bce
+from offerwise.model.tcn import TCNModel, batch_inputs, masked_bce
 from offerwise.model.tensors import Encoders, to_tensors
 
 RESULTS = Path(__file__).parent / "results" / "train.json"
@@ -48,13 +48,13 @@ def load_panel(panel_dir: Path | None):
 def reference_steps_per_second(model: TCNModel, t, cfg: ModelConfig, seconds: float = 20.0) -> float:
     """A bare loop: random batches of whole sequences, forward, BCE, backward, Adam step."""
     torch.manual_seed(0)
-    net = model._build()
+    net = model.build_network()
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     y, mask = torch.from_numpy(t.y), torch.ones(t.y.shape)
     rng, steps, start = np.random.default_rng(0), 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         idx = rng.choice(t.y.shape[0], cfg.batch_size, replace=False)
-        loss = masked_bce(net(*_batch(t, idx, torch.device("cpu"))), y[idx], mask[idx])
+        loss = masked_bce(net(*batch_inputs(t, idx, torch.device("cpu"))), y[idx], mask[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -73,8 +73,11 @@ class SimulatedData:
     future_truth: pl.DataFrame  # consumer x item for the fortnight after the data: expected truth
 
 
-def simulate(cfg: SimulationConfig) -> SimulatedData:
-    rng = np.random.default_rng(cfg.seed)
+def hidden_state(cfg: SimulationConfig, rng: np.random.Generator | None = None) -> dict[str, dict]:
+    """The simulated world no data file shows: categories, items, customers, pairs (with each pair's
+    affinity and slope `a`) and the dynamics (`truth`: bought, base, offer, prob per period x pair),
+    drawn in the order `simulate` draws them (pass its rng to go on drawing from it)."""
+    rng = np.random.default_rng(cfg.seed) if rng is None else rng
     periods = max(cfg.weeks // 2, 1)
     categories = _categories(cfg, rng)
     items = _items(cfg, rng)
@@ -82,6 +85,14 @@ def simulate(cfg: SimulationConfig) -> SimulatedData:
     pairs = _pairs(cfg, rng, items, customers, categories)
     draws = _offer_draws(cfg, rng, items, periods)
     truth = _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
+    return {"categories": categories, "items": items, "customers": customers, "pairs": pairs, "truth": truth}
+
+
+def simulate(cfg: SimulationConfig) -> SimulatedData:
+    rng = np.random.default_rng(cfg.seed)
+    world = hidden_state(cfg, rng)
+    categories, items, customers, truth = world["categories"], world["items"], world["customers"], world["truth"]
+    periods = max(cfg.weeks // 2, 1)
     offers = truth["item_offer"]  # (items, periods + 1): the data periods, then the plan
     return SimulatedData(
         transactions=_transactions(cfg, rng, truth, items, offers),

@@ -37,7 +37,7 @@ def _device(cfg: ModelConfig) -> torch.device:
     return torch.device(cfg.device)
 
 
-def _batch(t: SequenceTensors, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
+def batch_inputs(t: SequenceTensors, idx: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
     return tuple(torch.from_numpy(a[idx]).to(device) for a in (t.tc, t.tcat, t.sc, t.scat))
 
 
@@ -112,7 +112,7 @@ class TCNModel:
         self.config = config
         self.encoders = encoders
 
-    def _build(self) -> TCNNetwork:
+    def build_network(self) -> TCNNetwork:
         enc, cfg = self.encoders, self.config
         self.shape_ = NetworkShape(
             temporal_continuous=len(enc.temporal_continuous),
@@ -150,7 +150,7 @@ class TCNModel:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         device = _device(self.config)
-        module = self._build()
+        module = self.build_network()
         rate = float(np.clip(data.y[train_mask].mean(), 1e-4, 1 - 1e-4))
         with torch.no_grad():  # start at the base rate, not at 0.5: the first epochs then learn structure
             module.head[-1].bias.fill_(float(np.log(rate / (1 - rate))))
@@ -177,7 +177,7 @@ class TCNModel:
             total, started = 0.0, time.perf_counter()
             order = np.concatenate([rng.permutation(mine) for _ in range(repeats)])
             for idx in np.array_split(order, n_batches):
-                tc, tcat, sc, scat = _batch(data, idx, device)
+                tc, tcat, sc, scat = batch_inputs(data, idx, device)
                 if cfg.unknown_level_dropout > 0:
                     tcat = tcat.masked_fill(torch.rand(tcat.shape, generator=unknown_rng).to(device) < cfg.unknown_level_dropout, 0)
                 loss = masked_bce(net(tc, tcat, sc, scat), y[idx], tmask[idx])
@@ -234,7 +234,7 @@ class TCNModel:
 
     def validation_predictions(self, trained: Trained, data: SequenceTensors, val_mask: np.ndarray) -> dict[str, np.ndarray]:
         """Each candidate's validation probabilities (flattened like data.y[val_mask])."""
-        net = self._build()
+        net = self.build_network()
         out = {}
         for name, state in _candidates(trained).items():
             net.load_state_dict(state)
@@ -247,7 +247,7 @@ class TCNModel:
         self.history_ = trained.history
         self.selection_ = {name: _bce(p, val_y) for name, p in val_p.items()}
         self.chosen_ = min(self.selection_, key=self.selection_.get)
-        net = self._build()
+        net = self.build_network()
         net.load_state_dict(_candidates(trained)[self.chosen_])
         self.network_ = net.cpu().eval()
         self.calibration_shift_ = self._calibrate(val_p[self.chosen_], val_y) if self.config.calibrate == "intercept" else 0.0
@@ -297,7 +297,7 @@ class TCNModel:
     def _predict(self, net, data: SequenceTensors, device, batch: int = 4096) -> np.ndarray:
         net.eval()
         out = [
-            torch.sigmoid(net(*_batch(data, idx, device))).cpu().numpy()
+            torch.sigmoid(net(*batch_inputs(data, idx, device))).cpu().numpy()
             for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1))
         ]
         net.train()
@@ -357,7 +357,7 @@ class TCNModel:
             raise io.damaged(path, "TCN checkpoint", retrain(path), f"not a TCN checkpoint: no {', '.join(missing)}")
         config = {"offer_term": False, "customer_buckets": None, **payload["config"]}  # checkpoints from before these keys
         model = cls(config=ModelConfig.model_validate(config), encoders=Encoders(**payload["encoders"]))
-        model.network_ = model._build()
+        model.network_ = model.build_network()
         model.network_.load_state_dict(payload["state_dict"])
         model.network_.eval()
         model.history_, model.selection_, model.chosen_ = payload["history"], payload["selection"], payload["chosen"]
