@@ -189,7 +189,7 @@ def _offer_history(data, source: str, cfg: Config, log: Callable[[str], None] = 
     path = find_plan_file(source, HISTORY) if cfg.data.use_offer_history and cfg.panel.item_level == "item_id" else None
     if path is None:
         return None
-    history = read_offer_table(path, items=data.items, dated=True)
+    history = read_offer_table(path, items=data.items, dated=True, transactions=data.transactions)
     days = data.transactions.select(first=pl.col("timestamp").min().dt.date(), last=pl.col("timestamp").max().dt.date()).row(0)
     if history.height == 0 or days[0] is None:
         return history
@@ -222,7 +222,9 @@ def _planned_offers(
     if cfg.panel.item_level != "item_id" and planned_path:
         log("planned offers ignored: the panel models a coarser item level than item_id")
         return None, None
-    return planned_path, read_offer_table(planned_path, items=data.items, dated=False) if planned_path else None
+    return planned_path, read_offer_table(
+        planned_path, items=data.items, dated=False, transactions=data.transactions
+    ) if planned_path else None
 
 
 def _plans(panel, planned_path: Path | None, planned: pl.DataFrame | None, history: pl.DataFrame | None) -> dict[int, pl.DataFrame | None]:
@@ -285,13 +287,19 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
     """Load, build the panel with its future period, and fix each decision's status quo offers.
     runtime.shards > 1: the panel is built and written shard by shard (features/shards.py)."""
     from offerwise.data.load import load_data
+    from offerwise.data.summary import load_lines
     from offerwise.elasticity.reference import status_quo_offers
     from offerwise.features.build import build_panel
     from offerwise.features.shards import build_panel_shards, read_panel
     from offerwise.model.pipeline import ALL, make_slice, validation_status_quo
     from offerwise.runtime import Runtime
 
-    data = load_data(source, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
+    data = load_data(
+        source,
+        unknown_items=cfg.data.unknown_items,
+        with_promotions=cfg.data.with_promotions,
+        max_lines_per_consumer_ratio=cfg.data.max_lines_per_consumer_ratio,
+    )
     check_panel_options(cfg.panel, data)
     if cfg.runtime.engine == "ray":  # connect before a shard is written: a wrong runtime.address stops here
         from offerwise.runtime import ensure_ray
@@ -329,6 +337,8 @@ def prepare(source: str, out: Path, cfg: Config, *, planned_offers: Path | None 
     io.write_parquet(pl.concat(validation_sq), out / VALIDATION_SQ)
     io.write_json({**panel.manifest(), "load_report": data.report.as_rows()}, out / "features.json")
     io.write_json(cfg.model_dump(mode="json"), out / "config.json")
+    for line in load_lines(data.report):  # what cleaning dropped, said by every run (bad input stops above with one line)
+        log(line)
     return {**panel.info, "features": len(panel.features), "planned_folds": sorted(k for k, v in plans.items() if v is not None)}
 
 
