@@ -77,3 +77,17 @@ def test_headline_says_what_the_plan_is_measured_against() -> None:
 @pytest.mark.slow
 def test_run_summary_counts_the_planned_pairs(quick_run: Path) -> None:
     assert pipeline.summary(quick_run)["planned_share"] == 1.0  # the simulator writes a plan for every item
+
+
+def test_prepare_says_what_cleaning_dropped(small_sim_dir: Path, tmp_path: Path) -> None:
+    data = _copy(small_sim_dir, tmp_path / "data")
+    tx = pl.read_csv(data / "customer_transaction_data.csv")
+    tx.with_columns(quantity=pl.when(pl.int_range(pl.len()) % 5 == 0).then(0).otherwise("quantity")).write_csv(
+        data / "customer_transaction_data.csv"
+    )
+    result = runner.invoke(app, ["prepare", "--data", str(data), "--out", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    dropped = (tx.height + 4) // 5
+    assert (
+        f"load: {tx.height:,} lines read, {tx.height - dropped:,} kept; dropped: {dropped:,} zero-quantity lines (20.0%)" in result.output
+    )
