@@ -120,3 +120,23 @@ def test_truncated_gzip_is_one_line(tmp_path: Path) -> None:
     (folder / f"{TX}.gz").write_bytes(packed[: len(packed) // 2])
     (folder / TX).unlink()
     _one_line(folder, f"{TX}.gz")
+
+
+def test_upper_case_suffixes_are_read(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    (folder / TX).rename(folder / "customer_transaction_data.CSV")
+    assert load_data(folder).report.kept_lines == 60
+
+
+def test_utf16_text_is_named_as_such(tmp_path: Path) -> None:
+    folder = _folder(tmp_path)
+    (folder / TX).write_bytes((TX_HEADER + LINES).encode("utf-16"))
+    _one_line(folder, TX, "UTF-16 text", "save it as 'CSV UTF-8'")
+
+
+def test_a_workbook_under_an_input_name_is_pointed_at(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "transactions.xlsx", "w") as book:
+        book.writestr("xl/worksheets/sheet1.xml", "<sheetData/>")
+    _one_line(folder, "unknown layout", "Found transactions.xlsx: save it as CSV")

@@ -18,6 +18,8 @@ BINARY_KINDS = (
     (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook, not a text CSV file; save the sheet as CSV (comma-separated)"),
     (b"PAR1", "a Parquet file named .csv; rename it to .parquet"),
     (b"%PDF", "a PDF document, not a CSV file"),
+    (b"\xff\xfe", "UTF-16 text (Excel's 'Unicode text'), not UTF-8; save it as 'CSV UTF-8'"),
+    (b"\xfe\xff", "UTF-16 text, not UTF-8; save it as 'CSV UTF-8'"),
 )
 OTHER_DELIMITERS = {";": "';'", "\t": "tabs", "|": "'|'"}
 SNIFF_BYTES = 64 * 1024
@@ -28,16 +30,32 @@ def input_names(stem: str) -> list[str]:
 
 
 def find_input(folder: str | Path, stem: str) -> Path | None:
-    """`stem`.parquet, .csv or .csv.gz in `folder`; None when none is there. Two of them is an
-    InputError naming both: which one holds the data cannot be known."""
+    """`stem`.parquet, .csv or .csv.gz in `folder` (any case: Windows exports write .CSV); None when
+    none is there. Two of them is an InputError naming both: which one holds the data cannot be known."""
     folder = Path(folder)
-    found = [folder / name for name in input_names(stem) if (folder / name).is_file()]
+    names = {name.lower() for name in input_names(stem)}
+    found = sorted((p for p in folder.iterdir() if p.name.lower() in names and p.is_file()), key=lambda p: SUFFIXES.index(suffix_of(p)))
     if len(found) > 1:
         names = " and ".join(p.name for p in found)
         raise input_error(
             file=str(folder), column=None, problem=f"{names} are both here; which one is the {stem} file cannot be known. Keep one of them."
         )
     return found[0] if found else None
+
+
+def suffix_of(path: Path) -> str:
+    """'.parquet', '.csv' or '.csv.gz' (lower case) for an input file's name."""
+    name = path.name.lower()
+    return next((s for s in sorted(SUFFIXES, key=len, reverse=True) if name.endswith(s)), path.suffix.lower())
+
+
+def is_parquet(path: Path) -> bool:
+    return suffix_of(Path(path)) == ".parquet"
+
+
+def similar_files(folder: Path, stems: tuple[str, ...]) -> list[str]:
+    """Files named like an input but in a form offerwise does not read (transactions.xlsx, item_data.tsv)."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.split(".")[0].lower() in stems and suffix_of(p) not in SUFFIXES)
 
 
 def require_input(folder: str | Path, stem: str) -> Path:

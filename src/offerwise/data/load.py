@@ -10,7 +10,7 @@ from offerwise.data.amexpert import is_amexpert_folder, read_amexpert
 from offerwise.data.canonical import is_canonical_folder, read_canonical
 from offerwise.data.clean import UnknownItemPolicy
 from offerwise.data.complete_journey import read_complete_journey
-from offerwise.data.files import find_input
+from offerwise.data.files import find_input, similar_files
 from offerwise.data.plans import HISTORY, PLANNED
 from offerwise.data.sanity import drop_catch_all_consumers
 from offerwise.data.schema import RetailData
@@ -56,11 +56,13 @@ def _layout(folder: Path) -> str:
             file=str(folder), column=None, problem=f"{both} are both here; which one holds the data cannot be known. Keep one of them."
         )
     if not amex and not canon:
+        others = similar_files(folder, (amexpert.TRANSACTIONS, "transactions"))
+        found = f" Found {', '.join(others)}: save it as CSV (comma-separated, UTF-8)." if others else ""
         raise input_error(
             file=str(folder),
             column=None,
             problem="unknown layout: expected customer_transaction_data.csv (AmExpert 2019) or transactions.csv (canonical), "
-            "each also as .csv.gz or .parquet.",
+            f"each also as .csv.gz or .parquet.{found}",
         )
     return "amexpert" if amex else "canonical"
 

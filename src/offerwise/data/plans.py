@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from offerwise.data.files import find_input
+from offerwise.data.files import find_input, is_parquet
 from offerwise.data.sanity import check_offer_scale
 from offerwise.data.validate import FOUR_DIGIT_YEAR, first_line, read_csv_text
 from offerwise.errors import InputError, input_error
@@ -34,7 +34,7 @@ def find_plan_file(folder: str | Path, name: str) -> Path | None:
 
 
 def _read(path: Path) -> pl.DataFrame:
-    if path.suffix != ".parquet":
+    if not is_parquet(path):
         return read_csv_text(path)  # every column as text; a malformed line or a repeated column name stops
     try:
         return pl.read_parquet(path)

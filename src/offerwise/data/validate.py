@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from offerwise.data.files import check_text_csv, first_non_utf8_line, not_utf8_problem, open_text
+from offerwise.data.files import check_text_csv, first_non_utf8_line, is_parquet, not_utf8_problem, open_text
 from offerwise.errors import input_error
 
 _KINDS = {pl.Float64: "numbers", pl.Int64: "whole numbers (ids)", pl.Date: "dates"}
@@ -84,7 +84,7 @@ def read_csv_strings(path: Path) -> pl.DataFrame:
 
 def read_table(path: Path) -> pl.DataFrame:
     """A .csv (or .csv.gz) file as text columns, a .parquet file with its own column types."""
-    if Path(path).suffix != ".parquet":
+    if not is_parquet(path):
         return read_csv_strings(path)
     try:
         return pl.read_parquet(path)
