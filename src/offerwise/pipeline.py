@@ -1200,7 +1200,7 @@ def report(out: Path, source: str, data: str, cfg: Config) -> Path:
     policy = policy_scores(out, source, cfg)
     if policy is not None:
         io.write_csv(policy, out / "report" / "policy_score.csv")
-    loaded = load_data(source, with_promotions=False)
+    loaded = load_data(source, with_promotions=False, max_lines_per_consumer_ratio=cfg.data.max_lines_per_consumer_ratio)
     path = build_report(
         loaded,
         evaluation,
