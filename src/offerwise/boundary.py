@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from offerwise.config import OptionError
 from offerwise.errors import InputError
+from offerwise.lock import FolderBusy
 
 err_console = Console(stderr=True)
 
@@ -37,12 +38,19 @@ def clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             err_console.print(f"[bold red]error:[/bold red] {escape(message)}", soft_wrap=True)
             raise typer.Exit(code=2) from None
         except PATH_ERRORS as exc:
-            err_console.print(
-                f"[bold red]error:[/bold red] {escape(str(exc.filename or exc))}: {escape(exc.strerror or str(exc))}.", soft_wrap=True
-            )
+            err_console.print(f"[bold red]error:[/bold red] {escape(_path_problem(exc, kwargs.get('out')))}", soft_wrap=True)
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def _path_problem(exc: OSError, out: Path | None) -> str:
+    """'<file>: <why>.', led by '--out <folder>' when the file is in the --out folder (the option the user can change)."""
+    path = Path(str(exc.filename)) if exc.filename else None
+    why = exc.strerror or str(exc)
+    if out is not None and path is not None and path.resolve().is_relative_to(Path(out).resolve()):
+        return f"--out {out}: cannot write {path.relative_to(out) if path.is_relative_to(out) else path} ({why}); give a folder you can write to."
+    return f"{path or exc}: {why}."
 
 
 @contextlib.contextmanager
@@ -60,6 +68,8 @@ def output_folder(out: Path) -> Iterator[Path]:
         raise InputError(f"--out {out}: cannot create this folder ({exc.strerror or exc}).") from None
     try:
         yield out
+    except FolderBusy:
+        raise  # another run's folder: not ours to tidy
     except (InputError, *PATH_ERRORS):
         if made:
             shutil.rmtree(made[-1], ignore_errors=True)

@@ -54,7 +54,12 @@ def data_summary(data: DataOption = "complete-journey", config: ConfigOption = N
 
     cfg = Config.from_toml(config)
     with console.status(f"loading {data} ..."):
-        loaded = load_data(data, unknown_items=cfg.data.unknown_items, with_promotions=False)
+        loaded = load_data(
+            data,
+            unknown_items=cfg.data.unknown_items,
+            with_promotions=False,
+            max_lines_per_consumer_ratio=cfg.data.max_lines_per_consumer_ratio,
+        )
     console.print(kv_table(f"Data: {loaded.report.source}", list(summarize(loaded).items())))
     console.print(kv_table("Load report", loaded.report.as_rows()))
     cats = category_table(loaded)

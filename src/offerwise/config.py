@@ -36,6 +36,9 @@ class DataConfig(_Stage):
     use_offer_history: bool = (
         True  # offer_history.{csv,parquet} in the data folder replaces the inferred offers and gives backtests their plan
     )
+    # A consumer id with more lines than this x the median consumer's (a store card swiped for walk-in
+    # customers) would get offers and move everyone's models and offer ranges: dropped and counted. 0: off.
+    max_lines_per_consumer_ratio: float = Field(50.0, ge=0)
 
 
 class SimulationConfig(_Stage):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -13,11 +14,16 @@ import polars as pl
 
 from offerwise.errors import InputError
 
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # what mkstemp names below: .<file>.<8 random characters>.tmp
+
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except PermissionError as exc:  # name the file the user asked for, not the temporary one
+        raise PermissionError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -27,6 +33,15 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_temp_files(folder: Path) -> int:
+    """Remove what writes killed mid-way left behind (their temp files) under `folder`; how many.
+    Only for a folder no other process writes into (pipeline.run holds its lock)."""
+    leftovers = [p for p in Path(folder).rglob(".*.tmp") if p.is_file() and TEMP_NAME.match(p.name)]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return len(leftovers)
 
 
 def write_parquet(frame: pl.DataFrame, path: str | Path) -> Path:

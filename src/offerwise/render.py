@@ -87,7 +87,7 @@ def print_plan(console: Console, plan: dict) -> None:
     console.print("[dim]% = mean offer; rev. = expected net revenue; kept = expected retention (mean purchase probability)[/dim]")
     console.print(
         f"[bold green]offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}[/bold green]: {plan['pairs']:,} consumer-item offers, "
-        f"expected net revenue {plan['revenue_change']:+.1%} against the planned offers, retention {plan['retention_after']:.3f} "
+        f"expected net revenue {plan['revenue_change']:+.1%} against {compared_with(plan['planned_share'])}, retention {plan['retention_after']:.3f} "
         f"(planned {plan['retention_before']:.3f})",
         soft_wrap=True,
     )
@@ -98,3 +98,12 @@ def print_plan(console: Console, plan: dict) -> None:
     )
     console.print(f"offers: {plan['offers']}", soft_wrap=True)  # one line each: copy-pasteable
     console.print(f"report: {plan['report']}", soft_wrap=True)
+
+
+def compared_with(planned_share: float) -> str:
+    """What the plan's effect is measured against: the retailer's plan only where it gave one."""
+    if planned_share >= 1:
+        return "the planned offers"
+    if planned_share <= 0:
+        return "the status quo offers (no planned offers given: panel.status_quo_rule)"
+    return f"the planned offers ({planned_share:.0%} of pairs; the rest: the status quo rule)"

@@ -52,7 +52,7 @@ def test_messy_folder_is_cleaned_and_counted(tmp_path: Path) -> None:
     [
         ("2012-13-45,1,1,1,80.0,-20.0,0.0", "date", "do not parse"),
         ("2012-01-02,1,1,1,abc,-20.0,0.0", "selling_price", "not numbers"),
-        ("2012-01-02,1,1,1,-5.0,0.0,0.0", "paid", "negative amounts"),
+        ("2012-01-02,1,1,1,-5.0,0.0,0.0", "selling_price", "negative amounts"),  # the file's column, not the internal "paid"
         ("2012-01-02,x,1,1,5.0,0.0,0.0", "customer_id", "not whole numbers"),
         ("2012-01-02,1,1,1,5.0,2.0,0.0", "other_discount", "positive discounts"),
         ("2012-01-02,1,,1,5.0,0.0,0.0", "item_id", "missing values"),

@@ -8,32 +8,28 @@ import polars as pl
 
 from offerwise.data.amexpert import join_customers, read_items
 from offerwise.data.clean import CleaningReport, UnknownItemPolicy, clean_transactions
+from offerwise.data.files import find_input
 from offerwise.data.schema import RetailData
 from offerwise.data.validate import cast_strict, read_table, require_columns, require_rows, text_column
 from offerwise.errors import input_error
 
 TEXT_LIKE = (pl.Categorical, pl.Enum, pl.Binary, pl.Object)
 REQUIRED = ["customer_id", "item_id", "timestamp", "quantity", "paid", "retail_discount", "coupon_discount"]
-
-
-def find_table(folder: Path, name: str) -> Path | None:
-    for suffix in (".parquet", ".csv"):
-        if (path := Path(folder) / f"{name}{suffix}").is_file():
-            return path
-    return None
+INPUTS = ("transactions", "items", "customers")  # file names without suffix: .parquet, .csv or .csv.gz (data/files.py)
 
 
 def is_canonical_folder(folder: Path) -> bool:
-    return find_table(folder, "transactions") is not None
+    return find_input(folder, "transactions") is not None
 
 
 def read_canonical(folder: Path, *, unknown_items: UnknownItemPolicy = "drop") -> RetailData:
-    """Load transactions.{parquet,csv}, items.{parquet,csv} and optional customers.{parquet,csv}."""
+    """Load transactions, items and optional customers, each .parquet, .csv or .csv.gz."""
     folder = Path(folder)
-    tx_path, item_path = find_table(folder, "transactions"), find_table(folder, "items")
+    tx_path, item_path = find_input(folder, "transactions"), find_input(folder, "items")
     if tx_path is None or item_path is None:
-        raise input_error(file=str(folder), column=None, problem="needs transactions and items files (.parquet or .csv).")
-    items = read_items(item_path)
+        raise input_error(file=str(folder), column=None, problem="needs transactions and items files (.parquet, .csv or .csv.gz).")
+    report = CleaningReport(source=f"canonical files ({folder})")
+    items = read_items(item_path, report)
     frame, file = read_table(tx_path), str(tx_path)
     require_columns(frame, REQUIRED, file=file)
     require_rows(frame, file=file, what="transaction lines")
@@ -52,10 +48,9 @@ def read_canonical(folder: Path, *, unknown_items: UnknownItemPolicy = "drop") -
             "coupon_discount": cast_strict(frame, "coupon_discount", pl.Float64(), file=file, required=False),
         }
     )
-    report = CleaningReport(source=f"canonical files ({folder})")
     transactions = clean_transactions(raw, items, file=file, report=report, unknown_items=unknown_items)
     customers = transactions.select("customer_id").unique().sort("customer_id")
-    if (cust_path := find_table(folder, "customers")) is not None:
+    if (cust_path := find_input(folder, "customers")) is not None:
         extra, cust_file = read_table(cust_path), str(cust_path)
         require_columns(extra, ["customer_id"], file=cust_file)
         # Attributes become categorical features: Categorical / Enum columns are read as their text,

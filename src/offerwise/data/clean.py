@@ -8,6 +8,7 @@ from typing import Literal
 
 import polars as pl
 
+from offerwise.data.sanity import require_plausible_dates
 from offerwise.data.schema import TRANSACTION_SCHEMA, LoadReport
 from offerwise.errors import input_error
 
@@ -26,6 +27,7 @@ class CleaningReport(LoadReport):
     quantity_outliers_dropped: int = 0
     price_outliers_dropped: int = 0
     far_dates_dropped: int = 0
+    catch_all_lines_dropped: int = 0  # data/sanity.py: consumers with far more lines than the rest
 
     def as_rows(self) -> list[tuple[str, str]]:
         rows = super().as_rows()
@@ -34,11 +36,12 @@ class CleaningReport(LoadReport):
             (f"quantity outliers (over {OUTLIER_FACTOR:,.0f}x the item's median) dropped", self.quantity_outliers_dropped),
             (f"unit price outliers ({OUTLIER_FACTOR:,.0f}x off the item's median) dropped", self.price_outliers_dropped),
             ("lines dated far outside the bulk of the data dropped", self.far_dates_dropped),
+            ("lines of catch-all consumer ids dropped", self.catch_all_lines_dropped),
         ]
         return rows[:at] + [(k, f"{v:,}") for k, v in extra] + rows[at:]
 
     def check_balance(self) -> None:
-        outliers = self.quantity_outliers_dropped + self.price_outliers_dropped + self.far_dates_dropped
+        outliers = self.quantity_outliers_dropped + self.price_outliers_dropped + self.far_dates_dropped + self.catch_all_lines_dropped
         LoadReport.check_balance(dataclasses.replace(self, kept_lines=self.kept_lines + outliers))
 
 
@@ -50,11 +53,14 @@ def clean_transactions(
     report: CleaningReport,
     unknown_items: UnknownItemPolicy = "drop",
     max_unknown_share: float = 0.05,
+    date_column: str = "timestamp",
 ) -> pl.DataFrame:
-    """Apply the cleaning policy to raw lines with canonical names and discounts >= 0.
+    """Apply the cleaning policy to raw lines with canonical names and discounts >= 0 (returns, with
+    quantity < 0, may have amounts of either sign: they are dropped and counted).
 
     Expects customer_id, item_id, timestamp, basket_id, quantity, paid, retail_discount,
-    coupon_discount. Returns the canonical transaction table (TRANSACTION_SCHEMA).
+    coupon_discount; `date_column` is the file's name for timestamp. Returns the canonical
+    transaction table (TRANSACTION_SCHEMA).
     """
     report.raw_lines = raw.height
     _reject_invalid(raw, ["quantity", "paid", "retail_discount", "coupon_discount"], file=file)
@@ -74,6 +80,8 @@ def clean_transactions(
     report.kept_lines = lines.height
     report.check_balance()
     _require_lines_left(report, file=file)
+    require_plausible_dates(lines, file=file, column=date_column)
+    _note_lost_items(raw, lines, items, report)
     return lines.with_columns(
         list_price=gross / pl.col("quantity"),
         offer_pct=100.0 * pl.col("retail_discount") / gross,
@@ -90,9 +98,26 @@ def _reject_invalid(frame: pl.DataFrame, columns: list[str], *, file: str) -> No
         bad = frame.filter(pl.col(column).is_nan() | pl.col(column).is_infinite())
         if bad.height:
             raise input_error(file=file, column=column, problem="values that are not finite numbers (NaN or infinity).", examples=bad)
-        bad = frame.filter(pl.col(column) < 0)
-        if bad.height and column != "quantity":  # a negative quantity is a return, dropped and counted
-            raise input_error(file=file, column=column, problem="negative amounts.", examples=bad)
+        # A negative quantity is a return, dropped and counted whatever the signs of its amounts.
+        bad = frame.filter((pl.col(column) < 0) & (pl.col("quantity") >= 0))
+        if bad.height and column != "quantity":
+            problem = "negative amounts on lines with a positive quantity (returns, with a negative quantity, are dropped and counted)."
+            raise input_error(file=file, column=column, problem=problem, examples=bad)
+
+
+def _note_lost_items(raw: pl.DataFrame, kept: pl.DataFrame, items: pl.DataFrame, report: LoadReport) -> None:
+    """A note naming the known items that cleaning left without a line: they get no offers at all."""
+    lost = (
+        raw.select("item_id")
+        .unique()
+        .join(items.select("item_id"), on="item_id", how="semi")
+        .join(kept.select("item_id"), on="item_id", how="anti")
+    )
+    if lost.height:
+        ids = ", ".join(str(i) for i in lost.get_column("item_id").sort().head(5))
+        report.notes.append(
+            f"{lost.height:,} item(s) lost every line to cleaning and get no offers: {ids}{' ...' if lost.height > 5 else ''}"
+        )
 
 
 def _drop_outliers(lines: pl.DataFrame, gross: pl.Expr, report: CleaningReport) -> pl.DataFrame:

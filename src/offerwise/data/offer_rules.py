@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from offerwise.data.plans import _cast, _read, find_plan_file
+from offerwise.data.plans import cast_column, find_plan_file, read_table
 from offerwise.errors import InputError, input_error
 
 RULES = "offer_rules"
@@ -33,13 +33,13 @@ def read_offer_rules(path: str | Path, *, categories: list[str]) -> pl.DataFrame
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found.")
-    frame = _read(path)
+    frame = read_table(path)
     if "category" not in frame.columns:
         raise input_error(file=str(path), column="category", problem=f"missing; an offer rules file needs it (has {frame.columns}).")
     if "levels" not in frame.columns and not {"min", "max"} <= set(frame.columns):
         raise input_error(file=str(path), column="levels", problem=f"missing; give levels, or min and max (has {frame.columns}).")
     for column in [c for c in ("min", "max", "step") if c in frame.columns]:
-        frame = _cast(frame, path, column, pl.Float64, "an offer in percent (a number from 0 to 100)")
+        frame = cast_column(frame, path, column, pl.Float64, "an offer in percent (a number from 0 to 100)")
     frame = frame.with_row_index("row", offset=2).with_columns(pl.col("category").cast(pl.String))
     _check_rows(frame, path, categories)
     levels = [_row_levels(row, path) for row in frame.iter_rows(named=True)]

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import polars as pl
 
-from offerwise.data.validate import first_line, read_csv_text
+from offerwise.data.files import find_input, is_parquet
+from offerwise.data.sanity import check_offer_scale
+from offerwise.data.validate import FOUR_DIGIT_YEAR, first_line, read_csv_text
 from offerwise.errors import InputError, input_error
 
 PLANNED = "planned_offers"
@@ -26,18 +28,13 @@ OFFER_COLUMNS = ["item_id", "customer_id", "offer_pct", "start_date", "end_date"
 
 
 def find_plan_file(folder: str | Path, name: str) -> Path | None:
-    """`name`.parquet or `name`.csv in a data folder (None for the embedded data or when absent)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return None
-    for suffix in (".parquet", ".csv"):
-        if (folder / f"{name}{suffix}").is_file():
-            return folder / f"{name}{suffix}"
-    return None
+    """`name`.parquet, .csv or .csv.gz in a data folder (None for the embedded data or when absent;
+    two of them is an InputError naming both)."""
+    return find_input(folder, name) if Path(folder).is_dir() else None
 
 
-def _read(path: Path) -> pl.DataFrame:
-    if path.suffix != ".parquet":
+def read_table(path: Path) -> pl.DataFrame:
+    if not is_parquet(path):
         return read_csv_text(path)  # every column as text; a malformed line or a repeated column name stops
     try:
         return pl.read_parquet(path)
@@ -45,7 +42,7 @@ def _read(path: Path) -> pl.DataFrame:
         raise InputError(f"{path}: cannot be read ({type(exc).__name__}: {first_line(exc)}).") from None
 
 
-def _cast(frame: pl.DataFrame, path: Path, column: str, dtype: pl.DataType, what: str) -> pl.DataFrame:
+def cast_column(frame: pl.DataFrame, path: Path, column: str, dtype: pl.DataType, what: str) -> pl.DataFrame:
     if dtype == pl.Date:
         return _cast_dates(frame, path, column, what)
     found = frame.schema[column]
@@ -68,10 +65,11 @@ def _cast_dates(frame: pl.DataFrame, path: Path, column: str, what: str) -> pl.D
     if not isinstance(found, (pl.String, pl.Categorical, pl.Enum)):
         raise input_error(file=str(path), column=column, problem=f"the column has type {found}; expected {what}.")
     raw = pl.col(column).cast(pl.String).str.strip_chars()
+    text = pl.when(raw.str.contains(FOUR_DIGIT_YEAR)).then(raw)  # %Y reads '19-02-25' as the year 19
     midnight = pl.coalesce(
-        [raw.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f")]
+        [text.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f")]
     )
-    cast = raw.str.to_date("%Y-%m-%d", strict=False).fill_null(pl.when(midnight == midnight.dt.truncate("1d")).then(midnight.dt.date()))
+    cast = text.str.to_date("%Y-%m-%d", strict=False).fill_null(pl.when(midnight == midnight.dt.truncate("1d")).then(midnight.dt.date()))
     return _checked(frame, path, column, raw, cast, what)
 
 
@@ -85,14 +83,22 @@ def _checked(frame: pl.DataFrame, path: Path, column: str, raw: pl.Expr, cast: p
     return frame.with_columns(cast.alias(column))
 
 
-def read_offer_table(path: str | Path, *, items: pl.DataFrame, dated: bool) -> pl.DataFrame:
+def read_offer_table(path: str | Path, *, items: pl.DataFrame, dated: bool, transactions: pl.DataFrame | None = None) -> pl.DataFrame:
     """Validated offers: item_id, customer_id (null = all), offer_pct, start_date, end_date (null when
-    the file has no dates). Unknown items, offers outside 0-100 %, duplicate keys and (for dated
-    tables) overlapping periods stop with an InputError naming the file, column and rows."""
+    the file has no dates). A file without rows, unknown items, offers outside 0-100 %, duplicate keys,
+    (for dated tables) overlapping periods and (given the `transactions`) offers that look like
+    fractions stop with an InputError naming the file, column and rows."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found.")
-    frame = _read(path)
+    frame = read_table(path)
+    if (frame.filter(~pl.all_horizontal(pl.all().is_null())).height if frame.width else 0) == 0:
+        what, without = (
+            ("offer history", "offers are inferred from discounts")
+            if dated
+            else ("planned offers", "the status quo is the pair's recent offers")
+        )
+        raise InputError(f"{path}: no {what}: the file has a header and nothing else. Fill it, or remove it (without it {without}).")
     required = ["item_id", "offer_pct"] + (["start_date", "end_date"] if dated else [])
     missing = [c for c in required if c not in frame.columns]
     if missing:
@@ -103,13 +109,15 @@ def read_offer_table(path: str | Path, *, items: pl.DataFrame, dated: bool) -> p
         problem = f"missing; a file with {dates[0]} needs {other} too (has {frame.columns})."
         raise input_error(file=str(path), column=other, problem=problem)
     frame = frame.select(pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c) for c in OFFER_COLUMNS)
-    frame = _cast(frame, path, "item_id", pl.Int64, "whole-number item ids")
-    frame = _cast(frame, path, "customer_id", pl.Int64, "whole-number customer ids or empty (every consumer)")
-    frame = _cast(frame, path, "offer_pct", pl.Float64, "an offer in percent (a number from 0 to 100)")
+    frame = cast_column(frame, path, "item_id", pl.Int64, "whole-number item ids")
+    frame = cast_column(frame, path, "customer_id", pl.Int64, "whole-number customer ids or empty (every consumer)")
+    frame = cast_column(frame, path, "offer_pct", pl.Float64, "an offer in percent (a number from 0 to 100)")
     for column in ("start_date", "end_date"):
-        frame = _cast(frame, path, column, pl.Date, "an ISO date (YYYY-MM-DD, e.g. 2018-01-31; a date-time only at midnight)")
+        frame = cast_column(frame, path, column, pl.Date, "an ISO date (YYYY-MM-DD, e.g. 2018-01-31; a date-time only at midnight)")
     frame = frame.select("item_id", "customer_id", "offer_pct", "start_date", "end_date").with_row_index("row", offset=2)
     _check(frame, path, items, dated)
+    if transactions is not None:
+        check_offer_scale(frame, transactions, file=str(path))
     return frame.drop("row")
 
 

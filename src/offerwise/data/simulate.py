@@ -74,9 +74,8 @@ class SimulatedData:
 
 
 def hidden_state(cfg: SimulationConfig, rng: np.random.Generator | None = None) -> dict[str, dict]:
-    """The simulated world no data file shows: categories, items, customers, pairs (with each pair's
-    affinity and slope `a`) and the dynamics (`truth`: bought, base, offer, prob per period x pair),
-    drawn in the order `simulate` draws them (pass its rng to go on drawing from it)."""
+    """The world no data file shows: categories, items, customers, pairs (affinity, slope `a`) and the
+    dynamics (`truth`, period x pair), drawn in `simulate`'s order (pass its rng to go on drawing)."""
     rng = np.random.default_rng(cfg.seed) if rng is None else rng
     periods = max(cfg.weeks // 2, 1)
     categories = _categories(cfg, rng)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import polars as pl
+from rich.markup import escape
 
-from offerwise.data.schema import RetailData
+from offerwise.data.schema import LoadReport, RetailData
 
 
 def summarize(data: RetailData) -> dict[str, object]:
@@ -44,3 +45,18 @@ def category_table(data: RetailData, top: int = 12) -> pl.DataFrame:
         .sort("lines", descending=True)
         .head(top)
     )
+
+
+LOUD_DROP_SHARE = 0.1  # above this share of dropped lines the load line is shown in yellow
+
+
+def load_lines(report: LoadReport) -> list[str]:
+    """The load report in a few lines for a run's log: lines read and kept, what was dropped and why,
+    then each note (rich markup; yellow when cleaning dropped over a tenth of the lines)."""
+    dropped = [(key.removesuffix(" dropped"), value) for key, value in report.as_rows() if key.endswith("dropped") and value != "0"]
+    share = 1 - report.kept_lines / report.raw_lines if report.raw_lines else 0.0
+    why = "; dropped: " + ", ".join(f"{value} {key}" for key, value in dropped) + f" ({share:.1%})" if dropped else ", nothing dropped"
+    line = f"load: {report.raw_lines:,} lines read, {report.kept_lines:,} kept{why}"
+    return [f"[yellow]{escape(line)}[/yellow]" if share > LOUD_DROP_SHARE else escape(line)] + [
+        f"[dim]load: {escape(note)}[/dim]" for note in report.notes
+    ]

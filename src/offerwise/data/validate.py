@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from offerwise.data.files import check_text_csv, first_non_utf8_line, is_parquet, not_utf8_problem, open_text
 from offerwise.errors import input_error
 
 _KINDS = {pl.Float64: "numbers", pl.Int64: "whole numbers (ids)", pl.Date: "dates"}
@@ -14,17 +15,12 @@ _KINDS = {pl.Float64: "numbers", pl.Int64: "whole numbers (ids)", pl.Date: "date
 # accepted and dropped (never used to move a line to another day), so one column may mix them.
 _ZONE = r"(?i)(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)\s*(?:z|utc|[+-]\d{2}(?::?\d{2})?)$"
 _ISO_FORMATS = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+# %Y also reads '18-01-01' as the year 18: a year must be written with 4 digits.
+FOUR_DIGIT_YEAR = r"^\d{4}-"
 DATE_PROBLEM = (
     "values that do not parse as ISO dates or date-times; accepted: 2017-01-02, 2017-01-02 10:00[:00[.123]] "
-    "(a space or T before the time), optionally ending in Z or an offset such as +01:00."
+    "(a space or T before the time; the year in 4 digits), optionally ending in Z or an offset such as +01:00."
 )
-
-
-def require_file(folder: Path, name: str) -> Path:
-    path = Path(folder) / name
-    if not path.is_file():
-        raise input_error(file=str(path), column=None, problem=f"required file '{name}' is missing from {folder}.")
-    return path
 
 
 def first_line(exc: BaseException) -> str:
@@ -34,34 +30,41 @@ def first_line(exc: BaseException) -> str:
 
 
 def read_csv_text(path: Path) -> pl.DataFrame:
-    """Every column as text, blank lines kept (as all-null rows, so row i is line i + 2).
+    """Every column as text, blank lines kept (as all-null rows, so row i is line i + 2); gzip-compressed
+    files (.csv.gz) are read the same way.
 
-    A header naming a column twice, a line with more fields than the header or an unclosed quote
-    is an InputError naming the file (and the column or line)."""
+    A spreadsheet or other binary file, another delimiter than ',', text that is not UTF-8, a header
+    naming a column twice, a line with more fields than the header or an unclosed quote is an
+    InputError naming the file (and the column or line)."""
     file = str(path)
-    header = _csv_header(path)
+    check_text_csv(path, header := _csv_header(path))
     repeated = [name for name in dict.fromkeys(header) if header.count(name) > 1]
     if repeated:
         raise input_error(file=file, column=repeated[0], problem=f"the header has this column more than once ({header}).")
     try:
         return pl.read_csv(path, infer_schema=False)
     except pl.exceptions.PolarsError as exc:
-        where = _malformed_line(path, len(header))
+        try:
+            if (where := first_non_utf8_line(path)) is not None:
+                raise input_error(file=file, column=None, problem=not_utf8_problem(where)) from exc
+            where = _malformed_line(path, len(header))
+        except (OSError, EOFError):  # a gzip file cut short
+            where = None
         raise input_error(file=file, column=None, problem=f"not a readable CSV file ({where or first_line(exc)}).") from exc
 
 
 def _csv_header(path: Path) -> list[str]:
     try:
-        with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+        with open_text(path) as handle:
             return next(csv.reader(handle), [])
-    except (csv.Error, OSError):
+    except (csv.Error, OSError, EOFError):
         return []  # polars reports the problem
 
 
 def _malformed_line(path: Path, fields: int) -> str | None:
     """The first line polars cannot read, found by a plain second pass with Python's csv module."""
     start = 1
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+    with open_text(path) as handle:
         reader = csv.reader(handle, strict=True)
         try:
             for row in reader:
@@ -80,8 +83,8 @@ def read_csv_strings(path: Path) -> pl.DataFrame:
 
 
 def read_table(path: Path) -> pl.DataFrame:
-    """A .csv file as text columns, a .parquet file with its own column types."""
-    if Path(path).suffix == ".csv":
+    """A .csv (or .csv.gz) file as text columns, a .parquet file with its own column types."""
+    if not is_parquet(path):
         return read_csv_strings(path)
     try:
         return pl.read_parquet(path)
@@ -168,7 +171,8 @@ def _to_datetime(raw: pl.Series) -> pl.Series:
         return naive.cast(pl.Datetime("us"))
     text = raw.cast(pl.String).str.replace(_ZONE, "${1}")
     tries = [text.str.to_datetime(fmt, strict=False, time_unit="us") for fmt in _ISO_FORMATS]
-    return pl.select(pl.coalesce(tries)).to_series().alias(raw.name)
+    parsed = pl.select(pl.when(text.str.contains(FOUR_DIGIT_YEAR)).then(pl.coalesce(tries))).to_series()
+    return parsed.alias(raw.name)
 
 
 def parse_dates(frame: pl.DataFrame, column: str, fmt: str, *, file: str) -> pl.Series:

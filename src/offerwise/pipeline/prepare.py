@@ -13,7 +13,8 @@ from offerwise.columns import AGE_COLUMNS, age_column
 from offerwise.config import Config, OptionError, PanelConfig
 from offerwise.data.load import load_data
 from offerwise.data.offer_rules import find_rules_file, read_offer_rules
-from offerwise.data.plans import PLANNED, find_plan_file, offers_for_period, read_offer_table
+from offerwise.data.plans import HISTORY, PLANNED, find_plan_file, offers_for_period, read_offer_table
+from offerwise.data.summary import load_lines
 from offerwise.errors import InputError
 from offerwise.features.build import build_panel
 from offerwise.features.periods import complete_periods, data_dates, default_anchor
@@ -28,12 +29,10 @@ def _offer_history(data, source: str, cfg: Config, log: Callable[[str], None] = 
     """The data folder's offer_history.{csv,parquet}, validated (None when absent or ignored). Rows
     outside the data's dates or naming consumers without transactions change nothing: they are
     counted in the log; a history none of whose rows falls in the data's dates is the wrong file."""
-    from offerwise.data.plans import HISTORY, find_plan_file, read_offer_table
-
     path = find_plan_file(source, HISTORY) if cfg.data.use_offer_history and cfg.panel.item_level == "item_id" else None
     if path is None:
         return None
-    history = read_offer_table(path, items=data.items, dated=True)
+    history = read_offer_table(path, items=data.items, dated=True, transactions=data.transactions)
     days = data_dates(data.transactions)
     if history.height == 0 or days[0] is None:
         return history
@@ -64,7 +63,9 @@ def _planned_offers(
     if cfg.panel.item_level != "item_id" and planned_path:
         log("planned offers ignored: the panel models a coarser item level than item_id")
         return None, None
-    return planned_path, read_offer_table(planned_path, items=data.items, dated=False) if planned_path else None
+    return planned_path, read_offer_table(
+        planned_path, items=data.items, dated=False, transactions=data.transactions
+    ) if planned_path else None
 
 
 def _read_offer_rules(data, source: str, offer_rules: Path | None) -> pl.DataFrame | None:
@@ -134,7 +135,12 @@ def prepare(
     """Load, build the panel with its future period, and fix each decision's status quo offers; the
     retailer's offer rules (`offer_rules`, else the data folder's file) validated for `optimize`.
     runtime.shards > 1: the panel is built and written shard by shard (features/shards.py)."""
-    data = load_data(source, unknown_items=cfg.data.unknown_items, with_promotions=cfg.data.with_promotions)
+    data = load_data(
+        source,
+        unknown_items=cfg.data.unknown_items,
+        with_promotions=cfg.data.with_promotions,
+        max_lines_per_consumer_ratio=cfg.data.max_lines_per_consumer_ratio,
+    )
     check_panel_options(cfg.panel, data)
     if cfg.runtime.engine == "ray":  # connect before a shard is written: a wrong runtime.address stops here
         ensure_ray(cfg.runtime)
@@ -175,4 +181,6 @@ def prepare(
         (out / OFFER_RULES).unlink(missing_ok=True)  # an earlier prepare's rules are not this run's
     io.write_json({**panel.manifest(), "load_report": data.report.as_rows()}, out / "features.json")
     io.write_json(cfg.model_dump(mode="json"), out / "config.json")
+    for line in load_lines(data.report):  # what cleaning dropped, said by every run (bad input stops above with one line)
+        log(line)
     return {**panel.info, "features": len(panel.features), "planned_folds": sorted(k for k, v in plans.items() if v is not None)}

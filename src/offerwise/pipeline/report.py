@@ -27,7 +27,11 @@ def summary(out: Path) -> dict[str, Any]:
     before, after = per_category.get_column("expected_revenue_before").sum(), per_category.get_column("expected_revenue_after").sum()
     weights = per_category.get_column("pairs")
     retention = lambda c: float((per_category.get_column(c) * weights).sum() / weights.sum())  # noqa: E731
+    # What the plan is compared with: the retailer's planned offers only where it gave them.
+    status_quo = io.read_parquet(out / "prepared" / "status_quo.parquet", rerun=rerun_hint, columns=["fold", "reference_rule"])
+    forward = status_quo.filter(pl.col("fold") == pl.col("fold").max())
     return {
+        "planned_share": forward.filter(pl.col("reference_rule") == "planned").height / max(forward.height, 1),
         "offers": out / "recommendations" / "offers.csv",
         "report": out / "report" / "report.html",
         "period_start": plan.get_column("period_start").min(),
@@ -105,7 +109,7 @@ def report(out: Path, source: str, data: str, cfg: Config) -> Path:
     policy = policy_scores(out, source, cfg)
     if policy is not None:
         io.write_csv(policy, out / "report" / "policy_score.csv")
-    inputs = _report_inputs(out, source, policy)
+    inputs = _report_inputs(out, source, cfg, policy)
     built = build_report(inputs, title=f"offerwise: {data}")
     for name, png in built.pngs.items():
         io.write_bytes(png, out / "report" / f"{name}.png")
@@ -115,7 +119,7 @@ def report(out: Path, source: str, data: str, cfg: Config) -> Path:
     return io.write_text(built.html, out / "report" / "report.html")
 
 
-def _report_inputs(out: Path, source: str, policy: pl.DataFrame | None) -> ReportInputs:
+def _report_inputs(out: Path, source: str, cfg: Config, policy: pl.DataFrame | None) -> ReportInputs:
     """Every artifact the report reads, once."""
     evaluation, backtest, forward = out / "evaluation", out / "optimize", out / "recommendations"
     hint = resume_hint(out)
@@ -124,7 +128,7 @@ def _report_inputs(out: Path, source: str, policy: pl.DataFrame | None) -> Repor
     optional = lambda path: read_csv(path) if path.is_file() else None  # noqa: E731
     planned = (forward / "summary.csv").is_file()
     return ReportInputs(
-        data=load_data(source, with_promotions=False),
+        data=load_data(source, with_promotions=False, max_lines_per_consumer_ratio=cfg.data.max_lines_per_consumer_ratio),
         metrics=read_csv(evaluation / "metrics.csv"),
         f1=read_csv(evaluation / "f1.csv"),
         fits=read_csv(evaluation / "elasticity.csv"),

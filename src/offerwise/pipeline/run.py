@@ -22,6 +22,7 @@ from offerwise.config import Config
 from offerwise.data.load import load_data
 from offerwise.data.simulate import simulate, write_simulation
 from offerwise.errors import InputError
+from offerwise.lock import run_lock
 from offerwise.pipeline.decide import elasticity, optimize, recommend
 from offerwise.pipeline.folders import resume_hint, silent
 from offerwise.pipeline.models import check_device, evaluate, thresholds, train
@@ -55,25 +56,40 @@ def run(
     log: Callable[[str], None] = silent,
     checked: bool = False,
 ) -> dict[str, Any]:
-    """Every stage end to end: the backtest (scored) and the forward plan, then the report.
+    """Every stage end to end: the backtest (scored) and the forward plan, then the report. One run
+    at a time per run folder (lock.py); what an interrupted write left behind is removed first.
     `checked`: the caller ran `preflight` already."""
     if not checked:
         preflight(data, out, planned_offers=planned_offers, offer_rules=offer_rules)
-
     check_device(cfg.model)  # before anything is written
+    with run_lock(out, log=log):
+        if removed := io.remove_temp_files(out):
+            log(f"[dim]removed {removed:,} temporary file(s) an interrupted run left in {out}[/dim]")
+        return _run_stages(data, out, cfg, planned_offers=planned_offers, offer_rules=offer_rules, log=log)
+
+
+def _resume_key(data: str, cfg: Config, planned_offers: Path | None, offer_rules: Path | None) -> dict[str, Any]:
+    """What a stage record must match to be resumed: the config, the files read (by name), the version."""
+    files = {} if data == "simulated" else data_fingerprint(data)
+    for option, path in (("--planned-offers", planned_offers), ("--offer-rules", offer_rules)):
+        if path is not None:
+            files[f"{option} {Path(path).name}"] = file_fingerprint(path)
+    inputs = {"data": cfg.simulation.model_dump_json() if data == "simulated" else files}
+    return {
+        "config_hash": cfg.hash(),
+        "inputs": hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16],
+        "input_files": files,
+        "version": __version__,
+    }
+
+
+def _run_stages(
+    data: str, out: Path, cfg: Config, *, planned_offers: Path | None, offer_rules: Path | None, log: Callable[[str], None]
+) -> dict[str, Any]:
     io.write_text(cfg.model_dump_json(indent=2), out / "config.json")
     simulated = data == "simulated"
     source = str(out / "data") if simulated else data
-    inputs = {
-        "data": cfg.simulation.model_dump_json() if simulated else data_fingerprint(data),
-        "planned_offers": file_fingerprint(planned_offers),
-        **({"offer_rules": file_fingerprint(offer_rules)} if offer_rules else {}),  # folders from before the option resume
-    }
-    key = {
-        "config_hash": cfg.hash(),
-        "inputs": hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16],
-        "version": __version__,
-    }
+    key = _resume_key(data, cfg, planned_offers, offer_rules)
     stage = StageRecords(out, key, log)
     prepared, models, evaluation = out / "prepared", out / "models", out / "evaluation"
     if simulated:
