@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from offerwise import io, pipeline
+from offerwise.pipeline import api
 from offerwise.cli import app
 from offerwise.config import Config
 from offerwise.lock import LOCK, FolderBusy, run_lock
@@ -27,18 +28,21 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 RUN = textwrap.dedent(
     """
     import sys, time
-    from offerwise import cli, pipeline
+    from offerwise import cli
+    from offerwise.pipeline import api
 
     name = sys.argv[2]
 
-    def stages(data, out, cfg, *, planned_offers, log):
+    def stages(data, out, cfg, *, planned_offers, offer_rules, log):
         for stage in range(4):
             (out / f"stage{stage}.txt").write_text(name)
-            time.sleep(0.5)
+            deadline = time.monotonic() + 60
+            while stage == 0 and not (out.parent / "release").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)  # hold the folder until the test has seen the second run refused
         return {}
 
-    pipeline._run_stages = stages
-    cli._print_plan = lambda plan: print("done", name)
+    api._run_stages = stages
+    cli.print_plan = lambda console, plan: print("done", name)
     cli.app(["run", "--data", "simulated", "--out", sys.argv[1]])
     """
 )
@@ -60,6 +64,7 @@ def test_two_runs_into_one_folder_never_mix(tmp_path: Path) -> None:
         time.sleep(0.05)
     second = _start(out, "second")
     said_second, _ = second.communicate(timeout=60)
+    (tmp_path / "release").write_text("")
     said_first, _ = first.communicate(timeout=60)
     assert first.returncode == 0 and "done first" in said_first, said_first
     assert second.returncode == 2, said_second
@@ -105,7 +110,7 @@ def test_the_next_run_removes_temporary_files_left_by_a_killed_write(tmp_path: P
     for path in leftovers:
         path.write_text("half")
     (out / "mine.tmp").write_text("a user's file")  # not a name io writes: kept
-    monkeypatch.setattr(pipeline, "_run_stages", lambda *a, **k: {})
+    monkeypatch.setattr(api, "_run_stages", lambda *a, **k: {})
     said: list[str] = []
     pipeline.run("simulated", out, Config(), log=said.append)
     assert not any(p.exists() for p in leftovers) and (out / "mine.tmp").exists()

@@ -12,7 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from offerwise import pipeline
-from offerwise.cli import _compared_with, app
+from offerwise.pipeline.resume import StageRecords, _changed
+from offerwise.cli import app
+from offerwise.render import compared_with as _compared_with
 
 runner = CliRunner()
 
@@ -37,17 +39,17 @@ def test_fingerprint_covers_the_files_read_and_names_the_one_that_changed(small_
     assert pipeline.data_fingerprint(str(data)) == before
     (data / "item_data.csv").write_text((data / "item_data.csv").read_text().replace("Grocery", "Food"))
     after = pipeline.data_fingerprint(str(data))
-    assert pipeline._changed(before, after) == ": item_data.csv"
-    assert pipeline._changed(before, {**after, "transactions.csv": "x"}) == ": item_data.csv, transactions.csv (new)"
-    assert pipeline._changed(None, after) == ""  # a record from before input_files
+    assert _changed(before, after) == ": item_data.csv"
+    assert _changed(before, {**after, "transactions.csv": "x"}) == ": item_data.csv, transactions.csv (new)"
+    assert _changed(None, after) == ""  # a record from before input_files
 
 
 def test_a_stage_rerun_names_the_changed_input_file(tmp_path: Path) -> None:
     said: list[str] = []
     key = {"config_hash": "c", "inputs": "i", "version": "v", "input_files": {"transactions.csv": "1", "items.csv": "2"}}
-    pipeline.Stages(tmp_path, key, said.append)("prepare", lambda: (tmp_path / "prepared").mkdir())
+    StageRecords(tmp_path, key, said.append)("prepare", lambda: (tmp_path / "prepared").mkdir())
     changed = {**key, "inputs": "j", "input_files": {"transactions.csv": "9", "items.csv": "2"}}
-    pipeline.Stages(tmp_path, changed, said.append)("prepare", lambda: None)
+    StageRecords(tmp_path, changed, said.append)("prepare", lambda: None)
     assert "(the input data changed: transactions.csv)" in said[-2], said
 
 

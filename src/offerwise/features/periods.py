@@ -42,7 +42,7 @@ def period_starts(n_periods: int, *, anchor: dt.date, period_days: int) -> list[
 def data_dates(transactions: pl.DataFrame | pl.LazyFrame) -> tuple[dt.date | None, dt.date | None]:
     """The first and the last day with a transaction (None, None without any). Lazy frames run on
     Polars' streaming engine, so a sharded build's driver never holds the lines."""
-    dates = transactions.lazy().select(pl.col("timestamp").min().dt.date(), pl.col("timestamp").max().dt.date())
+    dates = transactions.lazy().select(first=pl.col("timestamp").min().dt.date(), last=pl.col("timestamp").max().dt.date())
     return dates.collect(engine="streaming").row(0)
 
 

@@ -1,6 +1,6 @@
 """The one place that sequences stages (the hub), one idea per file:
 
-* run.py: `run` (every stage, resumable), the `Pipeline` notebook API;
+* api.py: `run` (every stage, resumable), its `preflight` checks, the `Pipeline` notebook API;
 * resume.py: stage records, input fingerprints, why a stage reruns;
 * folders.py: the run folder's contract (what each stage writes; reading it back, checked);
 * one runner per stage group, each reading its inputs once, calling its stage and writing its
@@ -17,7 +17,7 @@ from offerwise.pipeline.models import check_device, evaluate, thresholds, train
 from offerwise.pipeline.prepare import check_panel_options, prepare
 from offerwise.pipeline.report import policy_scores, report, summary
 from offerwise.pipeline.resume import data_fingerprint
-from offerwise.pipeline.run import Pipeline, preflight, run
+from offerwise.pipeline.api import Pipeline, preflight, run
 
 __all__ = [
     "Pipeline",
