@@ -355,8 +355,9 @@ class TCNModel:
         missing = [k for k in ("state_dict", "config", "encoders", "history", "selection", "chosen") if k not in payload]
         if missing:
             raise io.damaged(path, "TCN checkpoint", retrain(path), f"not a TCN checkpoint: no {', '.join(missing)}")
-        config = {"offer_term": False, "customer_buckets": None, **payload["config"]}  # checkpoints from before these keys
-        model = cls(config=ModelConfig.model_validate(config), encoders=Encoders(**payload["encoders"]))
+        if not isinstance(payload["config"], dict) or not {"offer_term", "customer_buckets"} <= payload["config"].keys():
+            raise io.damaged(path, "TCN checkpoint", retrain(path), "written by an older offerwise")
+        model = cls(config=ModelConfig.model_validate(payload["config"]), encoders=Encoders(**payload["encoders"]))
         model.network_ = model.build_network()
         model.network_.load_state_dict(payload["state_dict"])
         model.network_.eval()

@@ -156,11 +156,15 @@ def stamp_made_from(folder: Path, p: Prepared, panel: Path) -> None:
 
 def check_made_from(folder: Path, p: Prepared, panel: Path, record: str = MADE_FROM) -> None:
     """A stage's input folder must come from this panel: another run's models or evaluation would be
-    scored or optimised against pairs, prices and periods that are not theirs. Folders from before
-    the record existed are not checked."""
+    scored or optimised against pairs, prices and periods that are not theirs. A folder without the
+    record was written by an older offerwise (or by hand): one line saying to run its stage again."""
     path = folder / record
     made = io.read_json(path).get("panel_id") if path.is_file() else None
-    if made is not None and made != p.panel_id:
+    if made is None:
+        raise InputError(
+            f"{folder}: no {record} saying which panel it was made from (an older offerwise?); run its stage on {panel} again."
+        )
+    if made != p.panel_id:
         raise InputError(f"{folder}: made from another panel than {panel} (its {record} says so); run the stages on {panel} again.")
 
 

@@ -105,8 +105,6 @@ def _check_model_folds(entries: list[dict], p: Prepared, panel: Path, models: Pa
         )
     for e in entries:
         record = models / e["dir"] / "slice.json"
-        if not record.is_file():
-            continue  # a models folder from before slice.json: nothing to check against
         trained = io.read_json(record, rerun=rerun_hint, require=["validation", "test"])
         source = e.get("reused_from_fold", e["fold"])  # a forward fold scored with the backtest's models (forward_models = "reuse")
         fold = p.splits.filter(pl.col("fold") == source)

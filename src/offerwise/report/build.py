@@ -200,8 +200,7 @@ def _response_sections(response: pl.DataFrame | None, placebo: pl.DataFrame | No
     """The offer response per category with its interval and method, and the placebo beside it."""
     if response is None:
         return []
-    reliability = ["offer_reliability"] if "offer_reliability" in response.columns else []  # absent in runs before it existed
-    response = response.select("category", "slope", "low", "high", "identified", *reliability, "method", "n_rows")
+    response = response.select("category", "slope", "low", "high", "identified", "offer_reliability", "method", "n_rows")
     if placebo is not None:
         placebo = placebo.select(
             "category", placebo_slope="slope", placebo_low="low", placebo_high="high", placebo_covers_zero="covers_zero"
