@@ -59,7 +59,8 @@ class CategoryLevels:
         return ", ".join(f"{v:g}" for v in self.allowed)
 
 
-def snap(offers: np.ndarray, step: float) -> np.ndarray:
+def snap(offers: np.ndarray | float, step: float) -> np.ndarray:
+    """Offers % to the nearest multiple of `step`."""
     return np.round(np.asarray(offers, dtype=float) / step) * step
 
 
@@ -71,7 +72,7 @@ def history_levels(offers: np.ndarray, *, step: float, max_percentile: float) ->
         return (0.0,), 0.0
     cap = float(np.percentile(nonzero, max_percentile))
     depths = snap(nonzero[nonzero <= cap], step)
-    depths = depths[(depths > 0) & (depths <= snap(np.array([cap]), step)[0] + 1e-9)]
+    depths = depths[(depths > 0) & (depths <= snap(cap, step) + 1e-9)]
     return tuple(float(v) for v in np.unique(np.r_[0.0, depths])), cap
 
 
@@ -87,15 +88,12 @@ def category_levels(
     history: pl.DataFrame,
     cfg: OptimizeConfig,
     rules: pl.DataFrame | None = None,
-    *,
-    grid: tuple[float, ...] | None = None,
 ) -> dict[str, CategoryLevels]:
     """Each category of the optimiser inputs' levels.
 
     inputs: category, cutoff_offer_pct (the paper's range); history: category, offer_pct of every
-    pair and period up to the cutoff; rules: category, levels (list of %; data/offer_rules.py).
-    grid: the candidates without rules (default: unconstrained_grid of the history)."""
-    grid = grid if grid is not None else unconstrained_grid(history, cfg.level_step)
+    pair and period up to the cutoff; rules: category, levels (list of %; data/offer_rules.py)."""
+    grid = unconstrained_grid(history, cfg.level_step)
     ruled = {} if rules is None else dict(zip(rules.get_column("category"), rules.get_column("levels").to_list(), strict=True))
     offers = {c: g.get_column("offer_pct").to_numpy() for (c,), g in history.group_by("category")}
     out: dict[str, CategoryLevels] = {}
