@@ -650,38 +650,28 @@ def elasticity(
 def offer_response(
     p: Prepared, fold: int, out: Path, cfg: ResponseConfig, *, reuse: Path | None = None, log: Callable[[str], None] = _noop
 ) -> pl.DataFrame:
-    """Double/debiased-ML offer slopes from the periods up to the fold's cutoff (elasticity/dml.py):
+    """Double/debiased-ML offer slopes from the periods up to the fold's cutoff (elasticity/dml/):
     response.csv (category slopes with intervals), response_groups.csv, response_estimate.json (the
     whole estimate), response_placebo.csv (backtest folds, when cfg.placebo). With `reuse` (a folder
     holding an earlier decision's response_estimate.json) that estimate is applied instead of a new
     fit: it only read periods before this fold's, so nothing leaks. Returns customer_id, item_id,
     dml_slope, dml_slope_sd, dml_slope_category_se of the decided pairs."""
-    from offerwise.elasticity.dml import ResponseEstimate, estimate_response, placebo
+    from offerwise.elasticity.dml import OfferResponse, ResponseEstimate, placebo
 
     cutoff = p.decided_period(fold) - 1
     rows = p.frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= cutoff + 1))
-    options = {
-        "periods": cfg.periods,
-        "max_rows": cfg.max_rows,
-        "folds": cfg.folds,
-        "level": cfg.level,
-        "final_stage": cfg.final_stage,
-        "offer_noise": cfg.offer_noise,
-        "logistic_fit": cfg.logistic_fit,
-    }
     if reuse is not None:
         log(f"offer response (double ML): reused from {reuse}")
         estimate = ResponseEstimate.from_dict(io.read_json(reuse / "response_estimate.json"))
     else:
         log("offer response (double ML)")
-        estimate = estimate_response(rows, p.features, cutoff=cutoff, **options)
+        estimate = OfferResponse(cfg).fit(rows, p.features, cutoff=cutoff).estimate_
     io.write_csv(estimate.categories, out / "response.csv")
     io.write_csv(estimate.groups, out / "response_groups.csv")
     io.write_json(estimate.to_dict(), out / "response_estimate.json")
     if cfg.placebo and fold != p.forward_fold:
         log("offer response placebo (offers permuted within item)")
-        small = {**options, "max_rows": min(cfg.max_rows, cfg.placebo_max_rows)}
-        io.write_csv(placebo(rows, p.features, cutoff=cutoff, **small), out / "response_placebo.csv")
+        io.write_csv(placebo(rows, p.features, cfg, cutoff=cutoff), out / "response_placebo.csv")
     decided = rows.filter(pl.col("period") == cutoff + 1)
     slopes = estimate.pair_slopes(decided)
     return slopes.select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd", dml_slope_category_se="category_se")
