@@ -98,21 +98,7 @@ class ResponseEstimate:
         )
         dev_total, var_total = pl.lit(0.0), pl.col("__se") ** 2
         for level in LEVELS:
-            key = f"__g_{level}"
-            own = self.groups.filter(pl.col("level") == level).select(
-                "category",
-                pl.col("group").alias(key),
-                (pl.col("slope") - pl.col("category_slope")).alias("__d"),
-                pl.col("post_sd").alias("__s"),
-            )
-            shared = self.shared.filter(pl.col("level") == level).select(
-                pl.col("group").alias(key), pl.col("rel").alias("__r"), pl.col("rel_sd").alias("__rs")
-            )
-            out = out.join(own, on=["category", key], how="left").join(shared, on=key, how="left")
-            out = out.with_columns(
-                pl.coalesce("__d", pl.col("__slope") * pl.col("__r"), pl.lit(0.0)).alias(f"__d_{level}"),
-                pl.coalesce("__s", pl.col("__slope").abs() * pl.col("__rs"), pl.lit(0.0)).alias(f"__s_{level}"),
-            ).drop("__d", "__s", "__r", "__rs")
+            out = self._with_deviation(out, level)
             dev_total = dev_total + pl.col(f"__d_{level}")
             var_total = var_total + pl.col(f"__s_{level}") ** 2
         return out.sort("__row").select(
@@ -122,6 +108,25 @@ class ResponseEstimate:
             slope_sd=var_total.sqrt().cast(pl.Float64),
             category_se=pl.col("__se").cast(pl.Float64),
         )
+
+    def _with_deviation(self, out: pl.DataFrame, level: str) -> pl.DataFrame:
+        """out (with __slope and the group label __g_<level>) plus __d_<level> and __s_<level>: the
+        pair's group's shrunk deviation and its posterior SD, or the shared relative effect x __slope."""
+        key = f"__g_{level}"
+        own = self.groups.filter(pl.col("level") == level).select(
+            "category",
+            pl.col("group").alias(key),
+            (pl.col("slope") - pl.col("category_slope")).alias("__d"),
+            pl.col("post_sd").alias("__s"),
+        )
+        shared = self.shared.filter(pl.col("level") == level).select(
+            pl.col("group").alias(key), pl.col("rel").alias("__r"), pl.col("rel_sd").alias("__rs")
+        )
+        out = out.join(own, on=["category", key], how="left").join(shared, on=key, how="left")
+        return out.with_columns(
+            pl.coalesce("__d", pl.col("__slope") * pl.col("__r"), pl.lit(0.0)).alias(f"__d_{level}"),
+            pl.coalesce("__s", pl.col("__slope").abs() * pl.col("__rs"), pl.lit(0.0)).alias(f"__s_{level}"),
+        ).drop("__d", "__s", "__r", "__rs")
 
 
 def _one_blas_thread(fn: Callable) -> Callable:
@@ -169,15 +174,13 @@ class OfferResponse:
         reliabilities = _reliabilities(d, fits, noise)
         identification = _identification(d, fits, reliabilities)
         part = Partition.of(d, _group_columns(d.window, cuts), [r["category"] for r in identification if r["identified"]])
-        repetitions = [_repetition(d, part, fit, noise, reliability, cfg) for fit, reliability in zip(fits, reliabilities)]
-        fitted = [fit for fit, _ in repetitions]
-        fallback = set().union(*(failed for _, failed in repetitions))
+        fitted, failed = zip(*(_repetition(d, part, fit, noise, reliability, cfg) for fit, reliability in zip(fits, reliabilities)))
+        fallback = set().union(*failed)
         pooled, slope_of, se_of = _combine_categories(fitted, part.ident)
         methods = {c: _dml_method(cfg, fell_back=c in fallback, corrected=noise is not None) for c in part.ident}
-        mean_q = np.mean([[float(np.mean(fit.q[m])) for m in d.masks.values()] for fit in fits], axis=0)
         groups, shared = _group_tables(fitted, slope_of)
         self.estimate_ = ResponseEstimate(
-            categories=_category_table(identification, mean_q, (pooled, slope_of, se_of), methods, level=cfg.level),
+            categories=_category_table(identification, (pooled, slope_of, se_of), methods, level=cfg.level),
             groups=groups,
             shared=shared.cast(SHARED_SCHEMA),
             pooled=pooled,
@@ -201,7 +204,7 @@ def _reliabilities(d: Design, fits: list[CrossFit], noise: np.ndarray | None) ->
 
 def _identification(d: Design, fits: list[CrossFit], reliabilities: list[dict | None]) -> list[dict]:
     """One row per category: category, n_rows, offer_resid_sd, offer_within_sd, rows_offered,
-    offer_reliability and whether the category is identified (docs/response.md): both offer SDs at
+    offer_reliability, mean_q (the mean final-stage weight q) and whether the category is identified (docs/response.md): both offer SDs at
     least MIN_RESID_SD points, at least MIN_OFFER_ROWS rows and MIN_OFFER_ITEMS items with an offer,
     and an offer reliability not below MIN_OFFER_RELIABILITY (NaN, no noise measured, passes)."""
     T, items = d.T, d.items
@@ -212,6 +215,7 @@ def _identification(d: Design, fits: list[CrossFit], reliabilities: list[dict | 
         resid_sd = float(np.mean([np.std(fit.t_res[m]) for fit in fits]))
         within_sd = float(np.sqrt(np.mean(within[m] ** 2)))
         reliability = np.nan if reliabilities[0] is None else float(np.mean([rel[c] for rel in reliabilities]))
+        mean_q = float(np.mean([float(np.mean(fit.q[m])) for fit in fits]))
         rows.append(
             {
                 "category": c,
@@ -220,6 +224,7 @@ def _identification(d: Design, fits: list[CrossFit], reliabilities: list[dict | 
                 "offer_within_sd": within_sd,
                 "rows_offered": int(offered.sum()),
                 "offer_reliability": reliability,
+                "mean_q": mean_q,
                 "identified": bool(
                     min(resid_sd, within_sd) >= MIN_RESID_SD
                     and offered.sum() >= MIN_OFFER_ROWS
@@ -242,7 +247,7 @@ def _repetition(
     return _deattenuate(fitted, reliability, offer_reliability(fit.t_res[pool], noise[pool], fit.q[pool])), failed
 
 
-def _combine_categories(fitted: list[Fitted], ident: list[str]) -> tuple[dict, dict, dict]:
+def _combine_categories(fitted: tuple[Fitted, ...], ident: list[str]) -> tuple[dict, dict, dict]:
     """The repetitions' pooled and category slopes, combined by `_median_combine`: pooled (slope, se,
     tau2 between the identified categories, se_wide = √(se² + tau2)), and each identified category's
     slope and SE."""
@@ -273,23 +278,23 @@ def _pooled_method(r: dict) -> str:
     )
 
 
-def _category_table(identification: list[dict], mean_q: np.ndarray, combined: tuple, methods: dict, *, level: float) -> pl.DataFrame:
+def _category_table(identification: list[dict], combined: tuple, methods: dict, *, level: float) -> pl.DataFrame:
     """CATEGORY_COLUMNS: an identified category's own slope and SE (`methods` names how they were
     fitted), the pooled slope with the wide SE for the others, and the central interval of `level`."""
     pooled, slope_of, se_of = combined
     z = float(stats.norm.ppf(0.5 + level / 2))
     rows = []
-    for r, q_mean in zip(identification, mean_q):
+    for r in identification:
         c = r["category"]
         if r["identified"]:
             fit = {"slope": slope_of[c], "se": se_of[c], "method": methods[c]}
         else:
             fit = {"slope": pooled["slope"], "se": pooled["se_wide"], "method": _pooled_method(r)}
-        rows.append({**r, "mean_q": float(q_mean), **fit, "low": fit["slope"] - z * fit["se"], "high": fit["slope"] + z * fit["se"]})
+        rows.append({**r, **fit, "low": fit["slope"] - z * fit["se"], "high": fit["slope"] + z * fit["se"]})
     return pl.DataFrame(rows).select(*CATEGORY_COLUMNS)
 
 
-def _group_tables(fitted: list[Fitted], slope_of: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _group_tables(fitted: tuple[Fitted, ...], slope_of: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The groups (GROUP_SCHEMA) and the shared relative effects (SHARED_SCHEMA): the repetitions'
     deviations combined, then shrunk (`_shrink`). Empty when no category is identified."""
     if not slope_of:
