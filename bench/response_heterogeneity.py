@@ -82,12 +82,13 @@ def measure(out: Path, cfg: Config) -> list[dict]:
     cutoff = p.decided_period(fold) - 1
     rows = p.frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= cutoff + 1))
     r = cfg.response
-    window, controls, W, Y, T = dml.design(rows, p.features, cutoff=cutoff, periods=r.periods, max_rows=r.max_rows, seed=0)
-    items = window.get_column("item_id").to_numpy()
-    y_res, _, _ = dml.cross_fit(Y, T, W, items, folds=r.folds, seed=0, offer_columns=dml.item_period_columns(window, controls))
-    m_y = np.clip(Y - y_res, 1e-4, 1 - 1e-4)
-    truth = truth_rows(out / "data", p, window).select("customer_id", "item_id", "period", "true_b")
-    window = window.with_columns(m_y=pl.Series(m_y)).join(truth, on=["customer_id", "item_id", "period"], how="left", maintain_order="left")
+    d = dml.design(rows, p.features, cutoff=cutoff, periods=r.periods, max_rows=r.max_rows, seed=0)
+    y_res, _, _ = dml.cross_fit(d.Y, d.T, d.W, d.items, folds=r.folds, seed=0, offer_columns=dml.item_period_columns(d.window, d.controls))
+    m_y = dml.outcome_mean(d.Y, y_res)
+    truth = truth_rows(out / "data", p, d.window).select("customer_id", "item_id", "period", "true_b")
+    window = d.window.with_columns(m_y=pl.Series(m_y)).join(
+        truth, on=["customer_id", "item_id", "period"], how="left", maintain_order="left"
+    )
     result = []
     for (category,), g in window.group_by("category"):
         base, seen = g.get_column("true_b").to_numpy(), logit(g.get_column("m_y").to_numpy())

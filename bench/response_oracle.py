@@ -34,7 +34,7 @@ import statsmodels.api as sm
 
 from offerwise import pipeline
 from offerwise.config import Config
-from offerwise.elasticity.dml import estimate_response
+from offerwise.elasticity.dml import OfferResponse
 from offerwise.features.manifest import Feature
 
 RESULTS = Path(__file__).parent / "results" / "response-oracle.json"
@@ -94,8 +94,8 @@ def measure(out: Path, cfg: Config) -> list[dict]:
         ("oracle_linear", "linear", [*p.features, ORACLE]),
         ("oracle_logistic", "logistic", [*p.features, ORACLE]),
     ):
-        options = {"periods": periods, "max_rows": cfg.response.max_rows, "folds": cfg.response.folds, "level": cfg.response.level}
-        est = estimate_response(rows, features, cutoff=cutoff, final_stage=stage, **options).categories
+        options = cfg.response.model_copy(update={"periods": periods, "final_stage": stage})
+        est = OfferResponse(options).fit(rows, features, cutoff=cutoff).estimate_.categories
         result = result.join(
             est.select("category", pl.col("slope").alias(name), pl.col("se").alias(f"{name}_se")), on="category", how="left"
         )

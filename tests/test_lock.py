@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from offerwise import io, pipeline
-from offerwise.pipeline import api
 from offerwise.cli import app
 from offerwise.config import Config
 from offerwise.lock import LOCK, FolderBusy, run_lock
+from offerwise.pipeline import api
 
 runner = CliRunner()
 SRC = Path(__file__).resolve().parents[1] / "src"

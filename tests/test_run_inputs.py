@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from offerwise import pipeline
-from offerwise.pipeline.resume import StageRecords, _changed
 from offerwise.cli import app
+from offerwise.pipeline.resume import StageRecords, _changed
 from offerwise.render import compared_with as _compared_with
 
 runner = CliRunner()

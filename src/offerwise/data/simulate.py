@@ -15,9 +15,8 @@ promotion_policy = "random" (the offer effect is then identifiable from raw asso
 "targeted" an AR(1) item demand shock s_it enters b_cit and the retailer promotes more often, and
 deeper, after an item's sales were weak, so raw offer-purchase associations are confounded.
 
-The dynamics run one period past the data: that fortnight has no transactions, only the retailer's
-planned offers and the true response expected from the state at the cutoff (future_truth). Nothing
-here is fitted to, or chosen for, offerwise's model.
+The dynamics run one period past the data: no transactions, only the planned offers and the true
+response expected from the cutoff's state (future_truth). Nothing here is fitted to offerwise's model.
 """
 
 from __future__ import annotations

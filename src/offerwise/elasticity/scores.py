@@ -77,14 +77,6 @@ def score_pairs(rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: in
     )
 
 
-def category_elasticity(
-    rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: int, status_quo: pl.DataFrame, grid: np.ndarray = GRID
-) -> tuple[list[dict], pl.DataFrame]:
-    """rows: panel rows of one category's pairs up to the decided period; status_quo: their
-    reference offers. The two sigmoid fits and the per-pair frame (see `from_scores`)."""
-    return from_scores(score_pairs(rows, model, cutoff=cutoff, decided=decided, grid=grid), status_quo, grid=grid)
-
-
 def from_scores(s: PairScores, status_quo: pl.DataFrame, *, grid: np.ndarray = GRID) -> tuple[list[dict], pl.DataFrame]:
     """The two sigmoid fits of a category (all its pairs' scores) and the per-pair frame: customer_id,
     item_id, category, reference_offer_pct, reference_rule, offer_pct, cutoff_offer_pct, probability,

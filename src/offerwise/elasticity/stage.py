@@ -13,7 +13,7 @@ import polars as pl
 
 from offerwise.columns import PAIR
 from offerwise.config import ResponseConfig
-from offerwise.elasticity.dml import ResponseEstimate, estimate_response, placebo
+from offerwise.elasticity.dml import OfferResponse, ResponseEstimate, placebo
 from offerwise.elasticity.scores import PairScores, from_scores, stacked
 from offerwise.features.manifest import Feature
 
@@ -41,26 +41,17 @@ def offer_response(
     with_placebo: bool = False,
     log: Callable[[str], None] = lambda message: None,
 ) -> tuple[ResponseEstimate, pl.DataFrame | None, pl.DataFrame]:
-    """Double/debiased-ML offer slopes from the periods up to the cutoff (elasticity/dml.py), or the
+    """Double/debiased-ML offer slopes from the periods up to the cutoff (elasticity/dml/), or the
     `estimate` given (an earlier decision's: it only read periods before this one's, so nothing leaks).
     Returns (estimate, placebo table or None, the decided pairs' customer_id, item_id, dml_slope,
     dml_slope_sd, dml_slope_category_se)."""
-    options = {
-        "periods": cfg.periods,
-        "max_rows": cfg.max_rows,
-        "folds": cfg.folds,
-        "level": cfg.level,
-        "final_stage": cfg.final_stage,
-        "offer_noise": cfg.offer_noise,
-        "logistic_fit": cfg.logistic_fit,
-    }
     if estimate is None:
         log("offer response (double ML)")
-        estimate = estimate_response(rows, features, cutoff=cutoff, **options)
+        estimate = OfferResponse(cfg).fit(rows, features, cutoff=cutoff).estimate_
     permuted = None
     if with_placebo:
         log("offer response placebo (offers permuted within item)")
-        permuted = placebo(rows, features, cutoff=cutoff, **{**options, "max_rows": min(cfg.max_rows, cfg.placebo_max_rows)})
+        permuted = placebo(rows, features, cfg, cutoff=cutoff)
     slopes = estimate.pair_slopes(rows.filter(pl.col("period") == cutoff + 1))
     return estimate, permuted, slopes.select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd", dml_slope_category_se="category_se")
 

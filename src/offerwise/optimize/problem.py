@@ -14,7 +14,7 @@ Purchase probability at a new offer o, by `response`:
   logit p = logit f + a·(o − k);
 * counterfactual: the pair's own slope from re-scoring the model across offers:
   logit p = logit f + slope_i·(o − k);
-* dml: the pair's slope from the orthogonalised estimate (elasticity/dml.py) at the
+* dml: the pair's slope from the orthogonalised estimate (elasticity/dml/) at the
   `response_quantile` of its posterior (the mean at 0.5), never below 0: logit p = logit f + slope_i·(o − k).
 
 Retention with a stated probability (dml, `retention_probability` P): the category slope's posterior

@@ -11,13 +11,13 @@ Stages (data/, features/, model/, elasticity/, thresholds/, optimize/, report/) 
 the CLI parses options, calls these functions and prints what they return.
 """
 
+from offerwise.pipeline.api import Pipeline, preflight, run
 from offerwise.pipeline.decide import decision_inputs, elasticity, offer_response, optimize, recommend
 from offerwise.pipeline.folders import Prepared, period_dates, read_levels, read_prepared, training_entries
 from offerwise.pipeline.models import check_device, evaluate, thresholds, train
 from offerwise.pipeline.prepare import check_panel_options, prepare
 from offerwise.pipeline.report import policy_scores, report, summary
 from offerwise.pipeline.resume import data_fingerprint
-from offerwise.pipeline.api import Pipeline, preflight, run
 
 __all__ = [
     "Pipeline",

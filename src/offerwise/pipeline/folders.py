@@ -27,6 +27,7 @@ from offerwise.config import ModelConfig
 from offerwise.errors import InputError
 from offerwise.features import periods
 from offerwise.features.manifest import Feature
+from offerwise.features.offers import OFFER_NOISE
 from offerwise.features.shards import read_panel
 from offerwise.optimize.levels import CategoryLevels
 
@@ -138,8 +139,11 @@ def read_prepared(panel: Path, *, rows: bool = True) -> Prepared:
         raise io.damaged(panel / "splits.csv", "CSV file", rerun_hint, "no rows")
     sq = io.read_parquet(panel / "status_quo.parquet", rerun=rerun_hint, require=PAIR, numeric=["fold"])
     validation_sq = io.read_parquet(panel / VALIDATION_SQ, rerun=rerun_hint, require=PAIR) if (panel / VALIDATION_SQ).is_file() else None
+    frame = _read_panel_rows(panel, rerun_hint) if rows else pl.DataFrame()
+    if rows and OFFER_NOISE not in frame.columns:
+        raise InputError(f"{panel}: a panel prepared by an older offerwise (no {OFFER_NOISE} column); {rerun_hint}.")
     return Prepared(
-        frame=_read_panel_rows(panel, rerun_hint) if rows else pl.DataFrame(),
+        frame=frame,
         features=features,
         splits=splits,
         manifest=manifest,

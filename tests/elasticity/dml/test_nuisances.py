@@ -1,0 +1,39 @@
+"""offerwise.elasticity.dml.nuisances: the offer model and the logistic stage's reused nuisances."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from offerwise.elasticity.dml.design import _control_matrix, control_columns
+from offerwise.elasticity.dml.nuisances import OfferRegressor, _nuisance_params, item_period_columns, reused_logistic_nuisances
+from tests.elasticity.dml.conftest import CUTOFF
+
+
+def test_reused_logistic_nuisances_are_the_linear_stage_s_on_the_logit_scale():
+    """r̂ = logit m_Y − slope · m_T and the instrument T − m_T, from the residuals alone."""
+    Y, T = np.array([1.0, 0.0, 1.0]), np.array([10.0, 0.0, 30.0])
+    m_y, m_t = np.array([0.5, 0.2, 0.75]), np.array([5.0, 5.0, 20.0])
+    offset, instrument = reused_logistic_nuisances(Y, T, Y - m_y, T - m_t, np.full(3, 0.02))
+    np.testing.assert_allclose(offset, np.log(m_y / (1 - m_y)) - 0.02 * m_t)
+    np.testing.assert_allclose(instrument, T - m_t)
+
+
+def test_the_offer_model_works_at_the_level_the_offer_is_set(panel):
+    frame, features = panel
+    window = frame.filter(pl.col("period").is_between(CUTOFF - 7, CUTOFF))
+    controls = control_columns(window, features)
+    item_level = [controls[i] for i in item_period_columns(window, controls)]
+    assert {"i_buyers_last", "i_buyers_mean", "i_regular_price", "category"} <= set(item_level)
+    assert "lag_target_mean_2" not in item_level and "demo_age_range" not in item_level  # the consumer's own columns
+    personalised = window.with_columns(offer_pct=pl.col("offer_pct") + (pl.col("customer_id") % 2).cast(pl.Float32))
+    assert item_period_columns(personalised, controls) is None  # offers vary within an item-period: every control
+
+    # fitted on the distinct item-level rows (mean offer, weight = rows): repeating every row changes nothing
+    W = _control_matrix(window, controls)
+    T = window.get_column("offer_pct").to_numpy().astype(float)
+    cols = item_period_columns(window, controls)
+    params = _nuisance_params(T.size, 2, 0)[1]
+    once = OfferRegressor(cols, **params).fit(W, T).predict(W)
+    twice = OfferRegressor(cols, **params).fit(np.vstack([W, W]), np.concatenate([T, T])).predict(W)
+    np.testing.assert_allclose(once, twice, rtol=1e-6)
