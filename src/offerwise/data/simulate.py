@@ -6,9 +6,8 @@ bi-weekly period t the purchase probability is
     p_cit = sigmoid(a_ci * offer_it + b_cit)
     b_cit = affinity_ci + need_cit + habit * h_cit + season_c(t) + drift_c(t) + s_it
 
-so at fixed everything-else the response to the offer % is a sigmoid with slope a_ci (category
-sensitivity a_c times an age and an individual multiplier). need_cit encodes the repurchase cycle
-(just after a purchase the need is low), h_cit is habit (a decaying count of past purchases).
+so the response to the offer % is a sigmoid with slope a_ci (category sensitivity a_c times an age
+and an individual multiplier); need_cit is the repurchase cycle, h_cit habit (decaying past purchases).
 
 The retailer's offers offer_it come from an exogenous promotion calendar under
 promotion_policy = "random" (the offer effect is then identifiable from raw associations). Under
