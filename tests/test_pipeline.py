@@ -362,7 +362,7 @@ def test_damaged_prepared_file_is_one_input_error_naming_it_and_prepare(tmp_path
     pl.DataFrame({"fold": [0], "period": [0], "split": ["test"], "decision": ["forward"]}).write_csv(panel / "splits.csv")
     (panel / "features.json").write_text('{"features": [], "period_days": 14, "anchor": "2020-01-06"}')
     pl.DataFrame({"fold": [0], "customer_id": [1], "item_id": [2]}).write_parquet(panel / "status_quo.parquet")
-    pl.DataFrame({"customer_id": [1]}).write_parquet(panel / "panel.parquet")
+    pl.DataFrame({"customer_id": [1], "offer_noise_var": [0.0]}).write_parquet(panel / "panel.parquet")
     pipeline.read_prepared(panel)  # intact
     target = {"parquet": "status_quo.parquet", "json": "features.json", "csv": "splits.csv"}[damage.split(".")[1]]
     content = {"empty": "", "cut": '{"features": [', "{}": "{}", "garbage": "garbage\n"}.get(damage.split(".")[0])
