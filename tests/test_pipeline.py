@@ -373,3 +373,20 @@ def test_damaged_prepared_file_is_one_input_error_naming_it_and_prepare(tmp_path
     with pytest.raises(InputError) as error:
         pipeline.read_prepared(panel)
     assert named in str(error.value) and f"offerwise prepare --out {panel}" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_stage_folder_without_its_made_from_record_is_one_line_saying_to_run_it_again(tmp_path: Path) -> None:
+    from offerwise.pipeline.folders import check_made_from, stamp_made_from
+
+    panel = tmp_path / "prepared"
+    panel.mkdir()
+    pl.DataFrame({"fold": [0], "period": [0], "split": ["test"], "decision": ["forward"]}).write_csv(panel / "splits.csv")
+    (panel / "features.json").write_text('{"features": [], "period_days": 14, "anchor": "2020-01-06"}')
+    pl.DataFrame({"fold": [0], "customer_id": [1], "item_id": [2]}).write_parquet(panel / "status_quo.parquet")
+    pl.DataFrame({"customer_id": [1], "offer_noise_var": [0.0]}).write_parquet(panel / "panel.parquet")
+    p, folder = pipeline.read_prepared(panel), tmp_path / "evaluation"
+    folder.mkdir()
+    with pytest.raises(InputError, match=r"evaluation: no made_from.json saying which panel .* run its stage on .* again"):
+        check_made_from(folder, p, panel)
+    stamp_made_from(folder, p, panel)
+    check_made_from(folder, p, panel)  # its own panel's: accepted
