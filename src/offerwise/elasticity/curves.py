@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from offerwise.model.tcn import OFFER, TCNModel
+from offerwise.columns import OFFER
+from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import SequenceTensors
 from offerwise.probability import clipped_logit
 

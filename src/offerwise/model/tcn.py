@@ -22,13 +22,12 @@ from scipy.optimize import brentq
 from torch.optim.swa_utils import SWALR, AveragedModel
 from tqdm.auto import tqdm
 
+from offerwise.columns import OFFER  # the period's own offer: the input counterfactual curves vary
 from offerwise.config import ModelConfig
 from offerwise.model.metrics import bce
 from offerwise.model.network import NetworkShape, TCNNetwork
 from offerwise.model.tensors import Encoders, SequenceTensors
 from offerwise.probability import clipped_logit, expit
-
-OFFER = "offer_pct"  # the period's own offer: the input counterfactual curves vary
 
 
 def _device(cfg: ModelConfig) -> torch.device:
