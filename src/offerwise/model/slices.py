@@ -9,11 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from offerwise.columns import PAIR, age_column
+from offerwise.columns import OFFER, PAIR, age_column
 from offerwise.config import ModelConfig
 from offerwise.features.manifest import Feature
 from offerwise.features.status_quo import rule_of
-from offerwise.model.tcn import OFFER
 from offerwise.model.tensors import Encoders, SequenceTensors, to_tensors
 
 ALL = "__all__"  # the shared model's "category": no real category can take it (slugs of categories carry a hash)
