@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from offerwise import pipeline
 from offerwise.cli import app
 from offerwise.pipeline.resume import StageRecords, _changed
-from offerwise.render import compared_with as _compared_with
+from offerwise.report.words import compared_with as _compared_with
 
 runner = CliRunner()
 

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from offerwise.report.words import compared_with
+
 
 def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
     table = Table(title=title, show_header=False, title_justify="left")
@@ -98,12 +100,3 @@ def print_plan(console: Console, plan: dict) -> None:
     )
     console.print(f"offers: {plan['offers']}", soft_wrap=True)  # one line each: copy-pasteable
     console.print(f"report: {plan['report']}", soft_wrap=True)
-
-
-def compared_with(planned_share: float) -> str:
-    """What the plan's effect is measured against: the retailer's plan only where it gave one."""
-    if planned_share >= 1:
-        return "the planned offers"
-    if planned_share <= 0:
-        return "the status quo offers (no planned offers given: panel.status_quo_rule)"
-    return f"the planned offers ({planned_share:.0%} of pairs; the rest: the status quo rule)"

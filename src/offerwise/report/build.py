@@ -12,6 +12,7 @@ from offerwise.report import figures
 from offerwise.report.calibration import reliability_figure
 from offerwise.report.html import render, table1
 from offerwise.report.uplift import uplift_deciles, uplift_figure
+from offerwise.report.words import compared_with
 
 FIGURES = (
     "figure_plan",
@@ -62,8 +63,8 @@ def _plan_sections(plan: dict, offers: pl.DataFrame, png: bytes) -> list:
     """The decision first: dates, number of offers, expected effect, per category, and a figure."""
     headline = (
         f"Offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}: {plan['pairs']:,} consumer-item offers; "
-        f"expected net revenue {plan['revenue_change']:+.1%} against the planned offers; expected retention "
-        f"{plan['retention_after']:.3f} (planned {plan['retention_before']:.3f}); {plan['no_offer_share']:.0%} of the pairs get no "
+        f"expected net revenue {plan['revenue_change']:+.1%} against {compared_with(plan['planned_share'])}; expected retention "
+        f"{plan['retention_after']:.3f} (status quo {plan['retention_before']:.3f}); {plan['no_offer_share']:.0%} of the pairs get no "
         f"offer; without the offer rules the model would expect {plan['revenue_change_without_rules']:+.1%}. "
         f"The offers are in {plan['offers']}."
     )
