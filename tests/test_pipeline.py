@@ -345,6 +345,16 @@ def test_an_interrupted_stage_and_a_broken_or_old_record_rerun(tmp_path: Path) -
     assert "lists no outputs" in messages[-2]
 
 
+def _tiny_panel(panel: Path) -> Path:
+    """The smallest prepared folder read_prepared accepts."""
+    panel.mkdir()
+    pl.DataFrame({"fold": [0], "period": [0], "split": ["test"], "decision": ["forward"]}).write_csv(panel / "splits.csv")
+    (panel / "features.json").write_text('{"features": [], "period_days": 14, "anchor": "2020-01-06"}')
+    pl.DataFrame({"fold": [0], "customer_id": [1], "item_id": [2]}).write_parquet(panel / "status_quo.parquet")
+    pl.DataFrame({"customer_id": [1], "offer_noise_var": [0.0]}).write_parquet(panel / "panel.parquet")
+    return panel
+
+
 @pytest.mark.parametrize(
     "damage, named",
     [
@@ -357,12 +367,7 @@ def test_an_interrupted_stage_and_a_broken_or_old_record_rerun(tmp_path: Path) -
     ],
 )
 def test_damaged_prepared_file_is_one_input_error_naming_it_and_prepare(tmp_path: Path, damage: str, named: str) -> None:
-    panel = tmp_path / "prepared"
-    panel.mkdir()
-    pl.DataFrame({"fold": [0], "period": [0], "split": ["test"], "decision": ["forward"]}).write_csv(panel / "splits.csv")
-    (panel / "features.json").write_text('{"features": [], "period_days": 14, "anchor": "2020-01-06"}')
-    pl.DataFrame({"fold": [0], "customer_id": [1], "item_id": [2]}).write_parquet(panel / "status_quo.parquet")
-    pl.DataFrame({"customer_id": [1], "offer_noise_var": [0.0]}).write_parquet(panel / "panel.parquet")
+    panel = _tiny_panel(tmp_path / "prepared")
     pipeline.read_prepared(panel)  # intact
     target = {"parquet": "status_quo.parquet", "json": "features.json", "csv": "splits.csv"}[damage.split(".")[1]]
     content = {"empty": "", "cut": '{"features": [', "{}": "{}", "garbage": "garbage\n"}.get(damage.split(".")[0])
@@ -378,12 +383,7 @@ def test_damaged_prepared_file_is_one_input_error_naming_it_and_prepare(tmp_path
 def test_a_stage_folder_without_its_made_from_record_is_one_line_saying_to_run_it_again(tmp_path: Path) -> None:
     from offerwise.pipeline.folders import check_made_from, stamp_made_from
 
-    panel = tmp_path / "prepared"
-    panel.mkdir()
-    pl.DataFrame({"fold": [0], "period": [0], "split": ["test"], "decision": ["forward"]}).write_csv(panel / "splits.csv")
-    (panel / "features.json").write_text('{"features": [], "period_days": 14, "anchor": "2020-01-06"}')
-    pl.DataFrame({"fold": [0], "customer_id": [1], "item_id": [2]}).write_parquet(panel / "status_quo.parquet")
-    pl.DataFrame({"customer_id": [1], "offer_noise_var": [0.0]}).write_parquet(panel / "panel.parquet")
+    panel = _tiny_panel(tmp_path / "prepared")
     p, folder = pipeline.read_prepared(panel), tmp_path / "evaluation"
     folder.mkdir()
     with pytest.raises(InputError, match=r"evaluation: no made_from.json saying which panel .* run its stage on .* again"):

@@ -60,49 +60,26 @@ def test_the_point_view_plan_breaks_retention_inside_the_interval_and_the_chance
     assert plans[0.9][1]["objective_after"] < plans[0.0][1]["objective_after"]  # the guarantee costs revenue in the model's view
 
 
+def _build(pairs: pl.DataFrame, **options):
+    """The dml response's matrices over the paper's grid in a 5-55 % range."""
+    return build(pairs, response_kind="dml", objective="expected", levels=CategoryLevels.paper((5.0, 55.0)), unit_cost_share=None, **options)
+
+
 def test_retention_low_is_the_smaller_end_and_equals_the_point_view_at_the_status_quo() -> None:
     pairs = _category(n=6)
-    m = build(
-        pairs,
-        response_kind="dml",
-        objective="expected",
-        levels=CategoryLevels.paper((5.0, 55.0)),
-        unit_cost_share=None,
-        retention_probability=0.9,
-    )
+    m = _build(pairs, retention_probability=0.9)
     assert (m.retention_low <= m.retention + 1e-12).all()
     rows = np.arange(pairs.height)
     assert np.allclose(m.retention_low[rows, m.status_quo], m.retention[rows, m.status_quo])  # o = k: no slope dependence
-    wider = build(
-        pairs,
-        response_kind="dml",
-        objective="expected",
-        levels=CategoryLevels.paper((5.0, 55.0)),
-        unit_cost_share=None,
-        retention_probability=0.99,
-    )
+    wider = _build(pairs, retention_probability=0.99)
     assert (wider.retention_low <= m.retention_low + 1e-12).all()
-    none = build(pairs, response_kind="dml", objective="expected", levels=CategoryLevels.paper((5.0, 55.0)), unit_cost_share=None)
+    none = _build(pairs)
     assert none.retention_low is None and none.constrained is none.retention
-    zero = build(
-        pairs,
-        response_kind="dml",
-        objective="expected",
-        levels=CategoryLevels.paper((5.0, 55.0)),
-        unit_cost_share=None,
-        retention_probability=0.0,
-    )
+    zero = _build(pairs, retention_probability=0.0)
     assert np.allclose(zero.retention_low, zero.retention)  # probability 0: the interval is the point
 
 
 def test_retention_probability_needs_the_category_se() -> None:
     pairs = _category(n=4).drop("dml_slope_category_se")
     with pytest.raises(InputError, match="retention_probability"):
-        build(
-            pairs,
-            response_kind="dml",
-            objective="expected",
-            levels=CategoryLevels.paper((5.0, 55.0)),
-            unit_cost_share=None,
-            retention_probability=0.9,
-        )
+        _build(pairs, retention_probability=0.9)
