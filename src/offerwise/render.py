@@ -90,7 +90,7 @@ def print_plan(console: Console, plan: dict) -> None:
     console.print(
         f"[bold green]offers for {plan['period_start']:%d %b %Y} – {plan['period_end']:%d %b %Y}[/bold green]: {plan['pairs']:,} consumer-item offers, "
         f"expected net revenue {plan['revenue_change']:+.1%} against {compared_with(plan['planned_share'])}, retention {plan['retention_after']:.3f} "
-        f"(planned {plan['retention_before']:.3f})",
+        f"(status quo {plan['retention_before']:.3f})",
         soft_wrap=True,
     )
     console.print(
