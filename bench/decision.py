@@ -14,7 +14,10 @@ retention_scope "category" (the default) or "plan". Per variant and category (an
   optimum's under the same rules (HiGHS MILP, the same inputs and constraints); `efficiency_no_rules`:
   against the exact optimum with every level of the grid allowed.
 
-    python bench/decision.py [--seeds 7 11 12 13 14] [--policies random targeted] [--config C] [--label NAME] [--remeasure]
+    python bench/decision.py [--seeds 7 11 12 13 14] [--policies random targeted] [--config C] [--label NAME] [--remeasure [--runs LABEL]]
+
+--remeasure --runs LABEL decides LABEL's run folders again under --config's optimiser settings (e.g. a
+margin objective, where retention binds) and writes the results under --label.
 
 Results: bench/results/decision-<label>.json and a table on stdout. The defaults (levels, step 5 %,
 95th percentile cap) were set before any seed was run; seeds 7, 11-14 are the project's tuning seeds
@@ -130,12 +133,13 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--label", default="default")
     parser.add_argument("--remeasure", action="store_true", help="decide and measure the label's existing runs again, without running them")
+    parser.add_argument("--runs", default=None, help="with --remeasure: the label whose run folders to decide again (default: --label)")
     args = parser.parse_args()
     base, results = Config.from_toml(args.config), []
     for policy in args.policies:
         for seed in args.seeds:
             cfg = base.override("simulation", seed=seed, promotion_policy=policy)
-            out = WORK / args.label / f"{policy}-{seed}"
+            out = WORK / (args.runs or args.label) / f"{policy}-{seed}"
             started = time.perf_counter()
             if not args.remeasure:
                 pipeline.run("simulated", out, cfg, log=lambda m: None)
