@@ -6,8 +6,9 @@ is exactly logit p = true_a · o + true_b), with the plan's retention target:
   estimates inside the rules;
 * the unconstrained oracle: every whole offer % from 0 to the deepest any category ran, so the
   score against it also counts what the rules cost.
-Score: (ours − status quo) / (oracle − status quo) of true expected net revenue; `score` against the
-rules oracle, `score_unconstrained` against the other.
+Score: (ours − status quo) / (oracle − status quo) of the objective's true expected value (net
+revenue, less unit cost under a margin objective); `score` against the rules oracle,
+`score_unconstrained` against the other.
 """
 
 from __future__ import annotations
@@ -51,15 +52,18 @@ def _oracle(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: dict[str, Category
     return frame.select(*PAIR, offer=pl.col("recommended_offer_pct"))
 
 
-def _scored(name: str, chosen: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-    """One policy's true expected revenue and retention per category."""
+def _scored(name: str, chosen: pl.DataFrame, pairs: pl.DataFrame, unit_cost_share: float | None) -> pl.DataFrame:
+    """One policy's true expected revenue, the objective's value (revenue less unit cost under a
+    margin objective) and retention per category."""
     scored = chosen.join(pairs, on=PAIR)
+    cost = pl.lit(unit_cost_share or 0.0) * pl.col("price")
     return (
         scored.with_columns(p=true_probability(scored, "offer"))
         .group_by("category", maintain_order=True)
         .agg(
             policy=pl.lit(name),
             true_expected_revenue=(pl.col("p") * pl.col("price") * (1 - pl.col("offer") / 100)).sum(),
+            true_expected_value=(pl.col("p") * (pl.col("price") * (1 - pl.col("offer") / 100) - cost)).sum(),
             true_retention=pl.col("p").mean(),
             pairs=pl.len(),
         )
@@ -71,7 +75,7 @@ def policy_score(
 ) -> pl.DataFrame:
     """inputs: optimiser inputs; offers: our recommendations; truth: customer_id, item_id, true_a, true_b
     at the scored period; levels: the plan's. Columns: category, policy (status quo / ours / rules
-    oracle / unconstrained oracle), true_expected_revenue, true_retention, pairs, score,
+    oracle / unconstrained oracle), true_expected_revenue, true_expected_value, true_retention, pairs, score,
     score_unconstrained; category "all" sums every category (the overall score is the ratio of summed gains)."""
     pairs = inputs.join(truth, on=PAIR)
     policies = {
@@ -80,16 +84,17 @@ def policy_score(
         "rules oracle": _oracle(pairs, cfg, levels),
         "unconstrained oracle": _oracle(pairs, cfg, unconstrained(levels)),
     }
-    table = pl.concat([_scored(name, chosen, pairs) for name, chosen in policies.items()])
+    table = pl.concat([_scored(name, chosen, pairs, cfg.unit_cost_share) for name, chosen in policies.items()])
     overall = table.group_by("policy", maintain_order=True).agg(
         category=pl.lit("all"),
         true_expected_revenue=pl.col("true_expected_revenue").sum(),
+        true_expected_value=pl.col("true_expected_value").sum(),
         true_retention=(pl.col("true_retention") * pl.col("pairs")).sum() / pl.col("pairs").sum(),
         pairs=pl.col("pairs").sum(),
     )
     complete = table.group_by("category").len().get_column("len").min() == len(policies)  # every oracle in every category
     table = pl.concat([table, overall.select(table.columns)]) if complete else table
-    wide = table.pivot(on="policy", index="category", values="true_expected_revenue")
+    wide = table.pivot(on="policy", index="category", values="true_expected_value")  # what the plan and the oracles maximise
     gain = pl.col("ours") - pl.col("status quo")
     scores = [
         (gain / (pl.col(oracle) - pl.col("status quo")) if oracle in wide.columns else pl.lit(np.nan)).alias(column)
