@@ -9,7 +9,7 @@ import polars as pl
 
 from offerwise.config import OptimizeConfig
 from offerwise.optimize.inputs import PAIR_COLUMNS
-from offerwise.optimize.levels import CategoryLevels, offer_range
+from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import Matrices, build
 from offerwise.optimize.shards import ShardedSolver
 from offerwise.optimize.solvers import InfeasibleError, Solution, solve_lagrangian, solve_milp
@@ -21,11 +21,6 @@ OFFER_COLUMNS = [
     "predicted_purchase",
     "expected_revenue",
 ]
-
-
-def category_ranges(inputs: pl.DataFrame, percentiles: tuple[float, float]) -> dict[str, tuple[float, float]]:
-    """The paper's offer_range of every category in the optimiser inputs."""
-    return {c: offer_range(g.get_column("cutoff_offer_pct").to_numpy(), percentiles) for (c,), g in inputs.group_by("category")}
 
 
 def _metrics(m: Matrices, pairs: pl.DataFrame, choice: np.ndarray) -> dict[str, float]:
@@ -165,7 +160,7 @@ def optimize_all(
     if without_rules:
         free = cfg.model_copy(update={"retention_scope": "category"})
         for (c, g), (_, row) in zip(groups, results, strict=True):
-            chosen, unconstrained = optimize_category(g, free, levels[c].without_rules(), sharded=sharded)
+            _, unconstrained = optimize_category(g, free, levels[c].without_rules(), sharded=sharded)
             row["expected_revenue_without_rules"] = unconstrained.get("expected_revenue_after", float("nan"))
     return results
 
