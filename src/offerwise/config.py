@@ -175,6 +175,10 @@ class OptimizeConfig(_Stage):
     level_step: float = Field(5.0, gt=0, le=100)  # history: depths snapped to this step; the grid "without rules"
     max_depth_percentile: float = Field(95.0, gt=0, le=100)  # history: no level deeper than this percentile of the non-zero offers
     offer_range_percentiles: tuple[float, float] = (5.0, 95.0)  # levels = "paper": of the non-zero offers faced in the cutoff period
+    # "consumer_category": one offer bundle per consumer and category, valued with what its offers take from the
+    # consumer's other items (optimize/bundles.py); "pair": every pair alone, as the paper (the independent-pairs route).
+    decision: Literal["consumer_category", "pair"] = "consumer_category"
+    max_offers_per_category: int = Field(1, ge=1, le=4)  # consumer_category: offers per consumer per category (rules file: per category)
     # "category": the paper's retention target in every category; "plan": one target over the whole plan (one multiplier).
     retention_scope: Literal["category", "plan"] = "category"
     pair_slope_weight: float = Field(

@@ -35,6 +35,7 @@ class CategoryLevels:
     grid: tuple[float, ...]
     offer_range: tuple[float, float]
     cap: float | None = None
+    max_offers: int | None = None  # offers per consumer in the category (rules file); None: optimize.max_offers_per_category
 
     @classmethod
     def paper(cls, offer_range: tuple[float, float], grid: tuple[float, ...] = ()) -> CategoryLevels:
@@ -42,15 +43,16 @@ class CategoryLevels:
         return cls("paper", None, grid, offer_range)
 
     def without_rules(self) -> CategoryLevels:
-        return CategoryLevels("none", self.grid, self.grid, (min(self.grid), max(self.grid)))
+        return CategoryLevels("none", self.grid, self.grid, (min(self.grid), max(self.grid)), max_offers=self.max_offers)
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "allowed": self.allowed, "grid": self.grid, "offer_range": self.offer_range, "cap": self.cap}
+        out = {"source": self.source, "allowed": self.allowed, "grid": self.grid, "offer_range": self.offer_range, "cap": self.cap}
+        return out if self.max_offers is None else out | {"max_offers": self.max_offers}
 
     @classmethod
     def from_dict(cls, d: dict) -> CategoryLevels:
         allowed = None if d["allowed"] is None else tuple(d["allowed"])
-        return cls(d["source"], allowed, tuple(d["grid"]), tuple(d["offer_range"]), d.get("cap"))
+        return cls(d["source"], allowed, tuple(d["grid"]), tuple(d["offer_range"]), d.get("cap"), d.get("max_offers"))
 
     def text(self) -> str:
         """For people: "0, 10, 15, 20" or "paper: 12.5–30"."""

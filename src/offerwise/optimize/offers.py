@@ -8,6 +8,8 @@ import numpy as np
 import polars as pl
 
 from offerwise.config import OptimizeConfig
+from offerwise.optimize import consumer_category as units
+from offerwise.optimize.bundles import cross_category_sensitivity
 from offerwise.optimize.inputs import PAIR_COLUMNS
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import Matrices, build
@@ -53,6 +55,13 @@ class Problem:
     B: float | None  # promotion budget
 
 
+def decision(cfg: OptimizeConfig, levels: list[CategoryLevels] | None = None) -> str:
+    """How offers are decided: per consumer-category, or per pair (asked for, or under the paper's
+    levels, whose grid is each pair's own)."""
+    paper = cfg.levels == "paper" or any(lv.allowed is None for lv in levels or [])
+    return "pair" if paper else cfg.decision
+
+
 def category_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLevels) -> Problem:
     """pairs: one category's inputs (see problem.build)."""
     m = build(
@@ -82,7 +91,7 @@ def _solve(m: Matrices, R: float, B: float | None, customers: pl.Series, cfg: Op
     return solve_lagrangian(m.value, m.constrained, m.allowed, R, spend, B)
 
 
-def _head(problem: Problem, cfg: OptimizeConfig) -> dict:
+def _head(problem: Problem | units.BundleProblem, cfg: OptimizeConfig) -> dict:
     pairs, n = problem.pairs, problem.pairs.height
     summary = {
         "category": pairs.get_column("category").first() if n else None,
@@ -93,20 +102,31 @@ def _head(problem: Problem, cfg: OptimizeConfig) -> dict:
         "offer_max": problem.levels.offer_range[1],
     }
     summary |= {f"{k}_before": v for k, v in problem.before.items()} | {"retention_target": problem.R / max(n, 1)}
-    summary["retention_probability"] = cfg.retention_probability if problem.m.retention_low is not None else None
-    return summary | {"levels": problem.levels.text(), "levels_source": problem.levels.source, "retention_scope": cfg.retention_scope}
+    low = problem.low if isinstance(problem, units.BundleProblem) else problem.m.retention_low is not None
+    summary["retention_probability"] = cfg.retention_probability if low else None
+    head = {"levels": problem.levels.text(), "levels_source": problem.levels.source, "retention_scope": cfg.retention_scope}
+    return summary | head | {"decision": decision(cfg, [problem.levels])}
 
 
 def _result(problem: Problem, cfg: OptimizeConfig, sol: Solution, choice: np.ndarray) -> tuple[pl.DataFrame, dict]:
     """The category's offers and summary row under `choice` (its rows of the solution `sol`)."""
     m, pairs, rows = problem.m, problem.pairs, np.arange(choice.size)
-    after = _metrics(m, pairs, choice)
     offers = pairs.with_columns(
         binding=pl.Series(binding(m, choice, budget=problem.B is not None)),
         recommended_offer_pct=pl.Series(m.offers[rows, choice]),
         eta=pl.Series(m.eta[rows, choice]).fill_nan(None),
         predicted_probability=pl.Series(m.prob[rows, choice]),
-    ).with_columns(
+    )
+    return _offers_and_summary(problem, cfg, sol, offers, _metrics(m, pairs, choice), {})
+
+
+def _bundle_result(problem: units.BundleProblem, cfg: OptimizeConfig, sol: Solution, chosen: np.ndarray) -> tuple[pl.DataFrame, dict]:
+    offers, after, spread = units.result(problem, chosen)
+    return _offers_and_summary(problem, cfg, sol, offers, after, spread)
+
+
+def _offers_and_summary(problem, cfg: OptimizeConfig, sol: Solution, offers: pl.DataFrame, after: dict, spread: dict) -> tuple[pl.DataFrame, dict]:
+    offers = offers.with_columns(
         predicted_purchase=(pl.col("predicted_probability") >= pl.col("threshold")).cast(pl.Int8),
         expected_revenue=pl.col("predicted_probability") * pl.col("price") * (1 - pl.col("recommended_offer_pct") / 100),
     )
@@ -118,9 +138,9 @@ def _result(problem: Problem, cfg: OptimizeConfig, sol: Solution, choice: np.nda
         "bound": sol.bound,
         "seconds": sol.seconds,
         "retention_multiplier": sol.multiplier,
-        "no_offer_share": float((m.offers[rows, choice] == 0).mean()) if choice.size else float("nan"),
+        "no_offer_share": float((offers.get_column("recommended_offer_pct") == 0).mean()) if offers.height else float("nan"),
     }
-    return offers.select(*OFFER_COLUMNS, "predicted_probability", "binding"), summary
+    return offers.select(*OFFER_COLUMNS, "predicted_probability", "binding"), summary | spread
 
 
 def _failed(problem: Problem, cfg: OptimizeConfig, exc: InfeasibleError, n: int) -> dict:
@@ -132,12 +152,25 @@ def optimize_category(
 ) -> tuple[pl.DataFrame | None, dict]:
     """pairs: one category's inputs (see problem.build). Returns (offers, summary row). With
     `sharded`, the Lagrangian solver runs over consumer shards (optimize/shards.py)."""
+    if decision(cfg, [levels]) == "consumer_category":
+        return _optimize_units([units.bundle_problem(pairs, cfg, levels)], cfg)[0]
     problem = category_problem(pairs, cfg, levels)
     try:
         sol = _solve(problem.m, problem.R, problem.B, pairs.get_column("customer_id"), cfg, sharded)
     except InfeasibleError as exc:
         return None, _failed(problem, cfg, exc, pairs.height)
     return _result(problem, cfg, sol, sol.choice)
+
+
+def _optimize_units(problems: list[units.BundleProblem], cfg: OptimizeConfig) -> list[tuple[pl.DataFrame | None, dict]]:
+    """Consumer-category problems under one retention target (and budget): their sum."""
+    R = sum(p.R for p in problems)
+    B = None if not problems or problems[0].B is None else sum(p.B for p in problems)
+    try:
+        sol, chosen = units.solve(problems, R, B, cfg)
+    except InfeasibleError as exc:
+        return [(None, _failed(p, cfg, exc, p.pairs.height)) for p in problems]
+    return [_bundle_result(p, cfg, sol, c) for p, c in zip(problems, chosen, strict=True)]
 
 
 def optimize_all(
@@ -152,9 +185,14 @@ def optimize_all(
     category, or under retention_scope = "plan" one over the whole plan (one multiplier). With
     `without_rules`, each row also gets expected_revenue_without_rules: the same problem with every
     level of the grid allowed (what the rules cost, in the model's view)."""
+    route = decision(cfg, list(levels.values()))
+    if route == "consumer_category" and "cross_category_slope" in inputs.columns:
+        inputs = cross_category_sensitivity(inputs, cfg.unit_cost_share)
     groups = [(c, g) for (c,), g in inputs.group_by("category", maintain_order=True)]
     if cfg.retention_scope == "category":
         results = [optimize_category(g, cfg, levels[c], sharded=sharded) for c, g in groups]
+    elif route == "consumer_category":
+        results = _optimize_units([units.bundle_problem(g, cfg, levels[c]) for c, g in groups], cfg)
     else:
         results = _optimize_plan([category_problem(g, cfg, levels[c]) for c, g in groups], cfg, sharded)
     if without_rules:

@@ -79,11 +79,48 @@ def offer_levels(k: np.ndarray, offer_range: tuple[float, float]) -> tuple[np.nd
     return offers, eta, relative
 
 
-def response(kind: str, f: np.ndarray, k: np.ndarray, slope: np.ndarray, offers: np.ndarray) -> np.ndarray:
+def response(kind: str, f: np.ndarray, k: np.ndarray, slope: np.ndarray, offers: np.ndarray, shift: np.ndarray | float = 0.0) -> np.ndarray:
+    """(n, L) purchase probabilities at `offers`; `shift` moves the logit further (the other offers' effect, optimize/bundles.py)."""
     delta = offers - k[:, None]
     if kind == "linear":
-        return np.clip(f[:, None] + slope[:, None] * f[:, None] * (1 - f[:, None]) * delta, 0.0, 1.0)
-    return expit(clipped_logit(f)[:, None] + slope[:, None] * delta)
+        own = slope[:, None] * f[:, None] * (1 - f[:, None]) * delta
+        return np.clip(f[:, None] + own + f[:, None] * (1 - f[:, None]) * shift, 0.0, 1.0)
+    return expit(clipped_logit(f)[:, None] + slope[:, None] * delta + shift)
+
+
+def counted(objective: str, prob: np.ndarray, threshold: np.ndarray) -> np.ndarray:
+    """What retention counts of a probability: 1[p ≥ the consumer's cut-off] (indicator) or p (expected)."""
+    return (prob >= threshold).astype(float) if objective == "indicator" else prob
+
+
+def slopes(
+    pairs: pl.DataFrame,
+    response_kind: str,
+    *,
+    pair_slope_weight: float = 1.0,
+    response_quantile: float = 0.5,
+    retention_probability: float | None = None,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """Each pair's slope by `response_kind` (module docstring), and with retention_probability (dml)
+    the slopes at the two ends of the category slope's interval (else None)."""
+    if response_kind == "dml":
+        if "dml_slope" not in pairs.columns:
+            raise InputError(
+                "The 'optimize.response' option 'dml' needs the offer-response estimate; rerun `offerwise elasticity` with it."
+            )
+        sd = pairs.get_column("dml_slope_sd").fill_null(0.0).to_numpy().astype(float)
+        base = pairs.get_column("dml_slope").fill_null(0.0).to_numpy().astype(float) + norm.ppf(response_quantile) * sd
+        slope = np.maximum(base, 0.0)
+    else:
+        slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
+    if response_kind == "counterfactual" and slope.size:  # partial pooling: noisy per-pair slopes move toward the category's
+        slope = pair_slope_weight * slope + (1 - pair_slope_weight) * slope.mean()
+    if response_kind != "dml" or retention_probability is None:
+        return slope, None
+    if "dml_slope_category_se" not in pairs.columns:
+        raise InputError("The 'optimize.retention_probability' option needs dml_slope_category_se; rerun `offerwise elasticity`.")
+    half = norm.ppf(0.5 + retention_probability / 2) * pairs.get_column("dml_slope_category_se").fill_null(0.0).to_numpy()
+    return slope, (np.maximum(base - half, 0.0), np.maximum(base + half, 0.0))
 
 
 def build(
@@ -107,31 +144,21 @@ def build(
     f = pairs.get_column("probability").to_numpy().astype(float)
     price = pairs.get_column("price").to_numpy().astype(float)[:, None]
     threshold = pairs.get_column("threshold").to_numpy().astype(float)[:, None]
-    if response_kind == "dml":
-        if "dml_slope" not in pairs.columns:
-            raise InputError(
-                "The 'optimize.response' option 'dml' needs the offer-response estimate; rerun `offerwise elasticity` with it."
-            )
-        sd = pairs.get_column("dml_slope_sd").fill_null(0.0).to_numpy().astype(float)
-        base = pairs.get_column("dml_slope").fill_null(0.0).to_numpy().astype(float) + norm.ppf(response_quantile) * sd
-        slope = np.maximum(base, 0.0)
-    else:
-        slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
-    if response_kind == "counterfactual" and slope.size:  # partial pooling: noisy per-pair slopes move toward the category's
-        slope = pair_slope_weight * slope + (1 - pair_slope_weight) * slope.mean()
+    slope, ends = slopes(
+        pairs,
+        response_kind,
+        pair_slope_weight=pair_slope_weight,
+        response_quantile=response_quantile,
+        retention_probability=retention_probability,
+    )
     offers, eta, allowed, status_quo = _candidates(k, levels)
     prob = response(response_kind, f, k, slope, offers)
     unit_value = price * (1 - offers / 100) - (0.0 if unit_cost_share is None else unit_cost_share * price)
-    counted = (lambda p: (p >= threshold).astype(float)) if objective == "indicator" else (lambda p: p)
-    retention = counted(prob)
+    retention = counted(objective, prob, threshold)
     value = unit_value * retention
     retention_low = None
-    if response_kind == "dml" and retention_probability is not None:
-        if "dml_slope_category_se" not in pairs.columns:
-            raise InputError("The 'optimize.retention_probability' option needs dml_slope_category_se; rerun `offerwise elasticity`.")
-        half = norm.ppf(0.5 + retention_probability / 2) * pairs.get_column("dml_slope_category_se").fill_null(0.0).to_numpy()
-        ends = [response(response_kind, f, k, np.maximum(base + sign * half, 0.0), offers) for sign in (-1.0, 1.0)]
-        retention_low = counted(np.minimum(*ends))
+    if ends is not None:
+        retention_low = counted(objective, np.minimum(*(response(response_kind, f, k, end, offers) for end in ends)), threshold)
     return Matrices(offers, eta, prob, value, retention, prob * price * offers / 100, allowed, status_quo, retention_low)
 
 

@@ -1,0 +1,300 @@
+"""Offers decided per consumer and category: a consumer-category's options are its offer bundles.
+
+A unit is one consumer's pairs in one category (m items at status quo offers k). Its options:
+* the status quo bundle, every item at k (always allowed: the retailer's own plan);
+* no offer on any item (allowed unless the rules forbid no offer);
+* up to `max_offers` items offered, each at a non-zero level of the category's grid (allowed when the
+  rules allow every level in it), the unit's other items at no offer. With one offer that is 2 + m·L
+  options; with more, every combination of up to `max_offers` of the unit's BUNDLE_ITEMS items whose
+  best single offer gains most, each at every level (the gap is certified over these bundles).
+
+The response of pair i to a bundle o (the other offers' effect on the logit is the cross effect):
+
+    logit p_i = logit f_i + s_i (o_i − k_i) + θ_c (X_i(o) − X_i(k)),    X_i(o) = Σ_{j≠i} w_j o_j
+
+f_i is the model's probability at the status quo (its features already see the status quo's other
+offers), s_i the pair's own slope (problem.slopes), w_j the consumer's share of their category
+purchases (X is the panel's `cc_other_pressure`, features/interactions.py), θ_c the category's cross
+slope (elasticity/dml/cross.py). Across categories (pooled slope θ_x): a bundle moves the pressure on
+the consumer's other categories by Δ = Σ_i v_i (o_i − k_i) (v: the pair's share of all the consumer's
+purchases); to first order their value changes by θ_x · Δ · G_value and their retention by
+θ_x · Δ · G_retention, G = Σ over the consumer's pairs in other categories of p (1 − p) × (unit value,
+or 1) at the status quo. First order keeps the decision separable by consumer-category; the
+indicator objective has no such term (an indicator has no derivative).
+
+value(bundle) = Σ_i counted(p_i) · (price_i (1 − o_i / 100) − unit cost) + the cross-category term,
+retention(bundle) = Σ_i counted(p_i) + its term (problem.counted). The solvers take one row per unit
+and one column per option: units are grouped by their option count into dense blocks of power-of-two
+widths, which the Lagrangian solver takes as it takes consumer shards.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from offerwise.optimize.levels import CategoryLevels
+from offerwise.optimize.problem import counted, response
+from offerwise.optimize.solvers import NEG, PairBlock
+
+BUNDLE_ITEMS = 6  # with several offers per consumer-category: the items combined, by their best single offer's gain
+CHUNK = 2_000_000  # (option, pair) rows evaluated at a time: bounds the memory of a large consumer-category
+
+
+@dataclass(frozen=True)
+class PairArrays:
+    """One category's pairs (sorted by consumer) as the bundle evaluation reads them."""
+
+    kind: str  # optimize.response
+    objective: str  # optimize.objective
+    f: np.ndarray  # probability at the status quo
+    k: np.ndarray  # status quo offer %
+    slope: np.ndarray  # own slope per offer point
+    ends: tuple[np.ndarray, np.ndarray] | None  # slopes at the category interval's ends (retention_probability)
+    price: np.ndarray
+    cost: np.ndarray  # unit cost
+    threshold: np.ndarray
+    w: np.ndarray  # share of the consumer's category purchases
+    v: np.ndarray  # share of all the consumer's purchases
+    theta: np.ndarray  # the category's cross slope (per pair)
+    theta_x: float  # the pooled cross-category slope
+    g_value: np.ndarray  # the pair's unit's G_value (module docstring)
+    g_retention: np.ndarray
+
+
+@dataclass(frozen=True)
+class Units:
+    """Consecutive runs of one consumer's pairs: unit u holds pairs start[u] .. start[u] + size[u] − 1."""
+
+    start: np.ndarray
+    size: np.ndarray
+
+    @classmethod
+    def of(cls, customers: np.ndarray) -> Units:
+        if customers.size == 0:
+            return cls(np.zeros(0, int), np.zeros(0, int))
+        start = np.flatnonzero(np.r_[True, customers[1:] != customers[:-1]])
+        return cls(start, np.diff(np.r_[start, customers.size]))
+
+    def of_pairs(self) -> np.ndarray:
+        """(n,) each pair's unit."""
+        return np.repeat(np.arange(self.start.size), self.size)
+
+    def unit_sums(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, self.start) if self.start.size else np.zeros(0)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every unit's options, sorted by unit (status quo first, then no offer, then offered bundles)."""
+
+    unit: np.ndarray  # (O,)
+    items: np.ndarray  # (O, slots) offered pair indices, −1 for an empty slot
+    levels: np.ndarray  # (O, slots) their offers %
+    status_quo: np.ndarray  # (O,) bool
+    allowed: np.ndarray  # (O,) bool
+
+    @property
+    def first(self) -> np.ndarray:
+        """(U,) each unit's first option: its status quo."""
+        return np.flatnonzero(self.status_quo)
+
+    def take(self, index: np.ndarray) -> Options:
+        return Options(self.unit[index], self.items[index], self.levels[index], self.status_quo[index], self.allowed[index])
+
+
+def single_offers(units: Units, levels: CategoryLevels) -> Options:
+    """Status quo, no offer, and each pair alone at each non-zero level of the grid."""
+    n, U = int(units.size.sum()), units.start.size
+    grid = np.array([g for g in levels.grid if g > 0], dtype=float)
+    allowed_levels = set(levels.allowed or ())
+    pair = np.repeat(np.arange(n), grid.size)
+    unit = np.r_[np.arange(U), np.arange(U), units.of_pairs()[pair]]
+    kind = np.r_[np.zeros(U, int), np.ones(U, int), np.full(pair.size, 2)]
+    items = np.r_[np.full(2 * U, -1), pair][:, None]
+    offer = np.r_[np.zeros(2 * U), np.tile(grid, n)][:, None]
+    allowed = np.r_[np.ones(U, bool), np.full(U, 0.0 in allowed_levels), np.isin(np.tile(grid, n), list(allowed_levels))]
+    order = np.lexsort((np.arange(unit.size), kind, unit))
+    return Options(unit[order], items[order], offer[order], kind[order] == 0, allowed[order])
+
+
+def combined_offers(units: Units, levels: CategoryLevels, gain: np.ndarray, max_offers: int) -> Options:
+    """Status quo, no offer, and every combination of up to `max_offers` of each unit's BUNDLE_ITEMS
+    best items (by `gain`, their best single offer's gain over no offer), each at every non-zero level."""
+    grid = [g for g in levels.grid if g > 0]
+    allowed_levels = set(levels.allowed or ())
+    rows: list[tuple] = []
+    for u, (start, size) in enumerate(zip(units.start, units.size, strict=True)):
+        own = np.arange(start, start + size)
+        best = own[np.argsort(-gain[own], kind="stable")[:BUNDLE_ITEMS]]
+        rows += [(u, (), (), True, True), (u, (), (), False, 0.0 in allowed_levels)]
+        for r in range(1, min(max_offers, best.size) + 1):
+            for chosen in itertools.combinations(sorted(best), r):
+                for offer in itertools.product(grid, repeat=r):
+                    rows.append((u, chosen, offer, False, all(o in allowed_levels for o in offer)))
+    slots = max((len(r[1]) for r in rows), default=1) or 1
+    pad = lambda values, fill: [list(v) + [fill] * (slots - len(v)) for v in values]  # noqa: E731
+    return Options(
+        np.array([r[0] for r in rows], dtype=int),
+        np.array(pad([r[1] for r in rows], -1), dtype=int).reshape(len(rows), slots),
+        np.array(pad([r[2] for r in rows], 0.0), dtype=float).reshape(len(rows), slots),
+        np.array([r[3] for r in rows], dtype=bool),
+        np.array([r[4] for r in rows], dtype=bool),
+    )
+
+
+def _chunks(opts: Options, units: Units) -> list[np.ndarray]:
+    """Option indices in runs of at most CHUNK (option, pair) rows (one option may exceed it alone)."""
+    rows = np.cumsum(units.size[opts.unit])
+    edges = np.searchsorted(rows, np.arange(CHUNK, rows[-1] if rows.size else 0, CHUNK), side="right")
+    return [np.arange(a, b) for a, b in itertools.pairwise(np.r_[0, edges, opts.unit.size]) if b > a]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The (option, pair) rows of some options: each option's pairs are its unit's."""
+
+    option: np.ndarray  # position among the options evaluated
+    pair: np.ndarray
+    offer: np.ndarray
+    prob: np.ndarray
+    counted: np.ndarray
+    counted_low: np.ndarray | None
+    unit_value: np.ndarray
+
+
+def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
+    size = units.size[opts.unit]
+    option = np.repeat(np.arange(opts.unit.size), size)
+    first_row = np.repeat(np.cumsum(size) - size, size)
+    pair = np.repeat(units.start[opts.unit], size) + np.arange(option.size) - first_row
+    items, levels, sq = opts.items[option], opts.levels[option], opts.status_quo[option]
+    own = items == pair[:, None]
+    others = (items >= 0) & ~own
+    unit_pressure = units.unit_sums(p.w * p.k)[units.of_pairs()[pair]]
+    pressure_k = unit_pressure - p.w[pair] * p.k[pair]  # X_i(k): the status quo's other offers
+    offer = np.where(sq, p.k[pair], (own * levels).sum(axis=1))
+    pressure = np.where(sq, pressure_k, (others * p.w[np.maximum(items, 0)] * levels).sum(axis=1))
+    shift = (p.theta[pair] * (pressure - pressure_k))[:, None]
+    f, k, threshold = p.f[pair], p.k[pair], p.threshold[pair]
+    prob = response(p.kind, f, k, p.slope[pair], offer[:, None], shift)[:, 0]
+    low = None
+    if p.ends is not None:
+        low = counted(p.objective, np.minimum(*(response(p.kind, f, k, e[pair], offer[:, None], shift)[:, 0] for e in p.ends)), threshold)
+    unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
+    return Rows(option, pair, offer, prob, counted(p.objective, prob, threshold), low, unit_value)
+
+
+def evaluate(p: PairArrays, units: Units, opts: Options) -> dict[str, np.ndarray]:
+    """Per option: value, retention, constrained (what the retention constraint counts) and spend."""
+    out = {name: np.zeros(opts.unit.size) for name in ("value", "retention", "constrained", "spend")}
+    for index in _chunks(opts, units):
+        part = opts.take(index)
+        r = rows_of(p, units, part)
+        total = lambda values: np.bincount(r.option, values, minlength=index.size)  # noqa: E731
+        shift = total(p.v[r.pair] * (r.offer - p.k[r.pair])) * p.theta_x if p.objective == "expected" else np.zeros(index.size)
+        first = units.start[part.unit]
+        out["value"][index] = total(r.counted * r.unit_value) + shift * p.g_value[first]
+        out["retention"][index] = total(r.counted) + shift * p.g_retention[first]
+        low = r.counted if r.counted_low is None else r.counted_low
+        out["constrained"][index] = total(low) + shift * p.g_retention[first]
+        out["spend"][index] = total(r.prob * p.price[r.pair] * r.offer / 100)
+    return out
+
+
+@dataclass(frozen=True)
+class Block:
+    """Units with the same (padded) option count: their option ids and the solver's block."""
+
+    units: np.ndarray  # (b,) unit indices
+    option_ids: np.ndarray  # (b, W) option index, −1 on padding
+    solver: PairBlock
+
+
+def blocks(opts: Options, values: dict[str, np.ndarray], *, budget: bool) -> list[Block]:
+    """Units grouped by their option count rounded up to a power of two, as dense (units x W) arrays."""
+    count = np.bincount(opts.unit)
+    if count.size == 0:
+        return []
+    first = opts.first
+    width = 2 ** np.ceil(np.log2(np.maximum(count, 1))).astype(int)
+    out = []
+    for w in np.unique(width):
+        members = np.flatnonzero(width == w)
+        ids = first[members][:, None] + np.arange(w)[None, :]
+        ids = np.where(np.arange(w)[None, :] < count[members][:, None], ids, -1)
+        at = lambda name, fill: np.where(ids >= 0, values[name][np.maximum(ids, 0)], fill)  # noqa: E731
+        allowed = (ids >= 0) & opts.allowed[np.maximum(ids, 0)]
+        solver = PairBlock(at("value", NEG), at("constrained", 0.0), allowed, at("spend", 0.0) if budget else None)
+        out.append(Block(members, ids, solver))
+    return out
+
+
+def options_for(p: PairArrays, units: Units, levels: CategoryLevels, max_offers: int) -> tuple[Options, dict[str, np.ndarray]]:
+    """Every unit's options and their values: single offers, or combinations when max_offers > 1."""
+    singles = single_offers(units, levels)
+    values = evaluate(p, units, singles)
+    if max_offers <= 1:
+        return singles, values
+    offered = singles.items[:, 0] >= 0
+    best = np.full(p.f.size, -np.inf)
+    np.maximum.at(best, singles.items[offered, 0], values["value"][offered])
+    none = values["value"][singles.first + 1][units.of_pairs()]
+    combined = combined_offers(units, levels, best - none, max_offers)
+    return combined, evaluate(p, units, combined)
+
+
+def offers_per_unit(opts: Options, chosen: np.ndarray, k: np.ndarray, units: Units) -> np.ndarray:
+    """(U,) the number of non-zero offers each unit's chosen option makes."""
+    status_quo = np.add.reduceat((k > 0).astype(int), units.start) if units.start.size else np.zeros(0, int)
+    offered = ((opts.items[chosen] >= 0) & (opts.levels[chosen] > 0)).sum(axis=1)
+    return np.where(opts.status_quo[chosen], status_quo, offered)
+
+
+def pair_arrays(pairs: pl.DataFrame, kind: str, objective: str, slope, ends, unit_cost_share: float | None) -> PairArrays:
+    """pairs: one category's optimiser inputs sorted by consumer; category_share, total_share, cross_slope,
+    cross_category_slope, cross_category_value / _retention where the estimate gave them (else: shares
+    uniform within the unit, no cross effect)."""
+    col = lambda name, default: (  # noqa: E731
+        pairs.get_column(name).fill_null(default).to_numpy().astype(float) if name in pairs.columns else np.full(pairs.height, default)
+    )
+    units = Units.of(pairs.get_column("customer_id").to_numpy())
+    uniform = 1.0 / units.size[units.of_pairs()] if pairs.height else np.zeros(0)
+    w = pairs.get_column("category_share").fill_null(0.0).to_numpy() if "category_share" in pairs.columns else uniform
+    price = pairs.get_column("price").to_numpy().astype(float)
+    theta_x = col("cross_category_slope", 0.0)
+    return PairArrays(
+        kind=kind,
+        objective=objective,
+        f=pairs.get_column("probability").to_numpy().astype(float),
+        k=pairs.get_column("reference_offer_pct").to_numpy().astype(float),
+        slope=slope,
+        ends=ends,
+        price=price,
+        cost=price * (unit_cost_share or 0.0),
+        threshold=pairs.get_column("threshold").to_numpy().astype(float),
+        w=np.asarray(w, dtype=float),
+        v=col("total_share", 0.0),
+        theta=col("cross_slope", 0.0),
+        theta_x=float(theta_x[0]) if theta_x.size else 0.0,
+        g_value=col("cross_category_value", 0.0),
+        g_retention=col("cross_category_retention", 0.0),
+    )
+
+
+def cross_category_sensitivity(inputs: pl.DataFrame, unit_cost_share: float | None) -> pl.DataFrame:
+    """inputs with cross_category_value and cross_category_retention: for each pair's consumer-category,
+    G over the consumer's pairs in other categories (module docstring), at the status quo."""
+    q = pl.col("probability") * (1 - pl.col("probability"))
+    unit_value = pl.col("price") * (1 - pl.col("reference_offer_pct") / 100 - (unit_cost_share or 0.0))
+    return (
+        inputs.with_columns(__gv=q * unit_value, __gr=q)
+        .with_columns(
+            cross_category_value=pl.col("__gv").sum().over("customer_id") - pl.col("__gv").sum().over("customer_id", "category"),
+            cross_category_retention=pl.col("__gr").sum().over("customer_id") - pl.col("__gr").sum().over("customer_id", "category"),
+        )
+        .drop("__gv", "__gr")
+    )

@@ -1,0 +1,140 @@
+"""The offer problem decided per consumer and category (optimize/bundles.py): one bundle per
+consumer-category, the retention target (and budget) coupling them, solved exactly (MILP) or by the
+Lagrangian solver with its certified gap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from offerwise.config import OptimizeConfig, OptionError
+from offerwise.optimize.bundles import Options, PairArrays, Units, blocks, offers_per_unit, options_for, pair_arrays, rows_of
+from offerwise.optimize.levels import CategoryLevels
+from offerwise.optimize.problem import slopes
+from offerwise.optimize.solvers import NEG, LocalBlocks, Solution, solve_blocks, solve_milp
+
+
+@dataclass
+class BundleProblem:
+    """One category's consumer-categories, their options and values, the status quo's metrics and the
+    category's share of the coupling targets."""
+
+    pairs: pl.DataFrame  # sorted by consumer and item
+    levels: CategoryLevels
+    arrays: PairArrays
+    units: Units
+    opts: Options
+    values: dict[str, np.ndarray]
+    before: dict[str, float]
+    R: float
+    B: float | None
+    low: bool  # the constraint counts retention at the slope interval's worse end
+
+
+def bundle_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLevels) -> BundleProblem:
+    if levels.allowed is None:  # optimize/offers.decision keeps the paper's grid on the pair route
+        raise OptionError("The 'optimize.levels' option 'paper' decides per pair: set optimize.decision = 'pair'.")
+    pairs = pairs.sort("customer_id", "item_id")
+    slope, ends = slopes(
+        pairs,
+        cfg.response,
+        pair_slope_weight=cfg.pair_slope_weight,
+        response_quantile=cfg.response_quantile,
+        retention_probability=cfg.retention_probability,
+    )
+    arrays = pair_arrays(pairs, cfg.response, cfg.objective, slope, ends, cfg.unit_cost_share)
+    units = Units.of(pairs.get_column("customer_id").to_numpy())
+    opts, values = options_for(arrays, units, levels, levels.max_offers or cfg.max_offers_per_category)
+    before = metrics(arrays, units, opts, values, opts.first)
+    n = pairs.height
+    R = cfg.retention * before["retention"] * n if cfg.retention_mode == "relative" else cfg.retention * n
+    B = None if cfg.budget is None else cfg.budget * float(values["spend"][opts.first].sum())
+    return BundleProblem(pairs, levels, arrays, units, opts, values, before, R, B, ends is not None)
+
+
+def metrics(p: PairArrays, units: Units, opts: Options, values: dict[str, np.ndarray], chosen: np.ndarray) -> dict[str, float]:
+    """The plan's metrics under each unit's `chosen` option (the pair route's, optimize/offers._metrics)."""
+    n = max(p.f.size, 1)
+    r = rows_of(p, units, opts.take(chosen))
+    weight = p.price * r.prob
+    return {
+        "objective": float(values["value"][chosen].sum()),
+        "retention": float(values["retention"][chosen].sum() / n),
+        "expected_purchases": float(r.prob.sum()),
+        "pairs_above_cutoff": float((r.prob >= p.threshold).mean()) if p.f.size else float("nan"),
+        "expected_revenue": float((r.prob * p.price * (1 - r.offer / 100)).sum()),
+        "weighted_offer_pct": float((r.offer * weight).sum() / weight.sum()) if weight.sum() > 0 else 0.0,
+        "retention_low": float(values["constrained"][chosen].sum() / n),
+    }
+
+
+def solve(problems: list[BundleProblem], R: float, B: float | None, cfg: OptimizeConfig) -> tuple[Solution, list[np.ndarray]]:
+    """One solve over every problem's units; each problem's chosen option per unit."""
+    parts = [blocks(p.opts, p.values, budget=B is not None) for p in problems]
+    flat = [b for part in parts for b in part]
+    if cfg.solver == "milp":
+        width = max((b.option_ids.shape[1] for b in flat), default=1)
+        pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
+        stack = lambda name, fill: np.concatenate([pad(getattr(b.solver, name), fill) for b in flat]) if flat else np.zeros((0, width))  # noqa: E731
+        sol = solve_milp(
+            stack("v", NEG), stack("r", 0.0), stack("allowed", False).astype(bool), R,
+            None if B is None else stack("c", 0.0), B, time_limit=cfg.milp_time_limit,
+        )  # fmt: skip
+        bounds = np.cumsum([0] + [b.units.size for b in flat])
+        choices = [sol.choice[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    else:
+        sol = solve_blocks(LocalBlocks([b.solver for b in flat]), R, B)
+        choices = sol.choice
+    chosen, at = [], 0
+    for p, part in zip(problems, parts, strict=True):
+        out = np.zeros(p.units.start.size, dtype=int)
+        for b in part:
+            out[b.units] = b.option_ids[np.arange(b.units.size), choices[at]]
+            at += 1
+        chosen.append(out)
+    return sol, chosen
+
+
+def _unit_argmax(unit: np.ndarray, score: np.ndarray, units: int) -> np.ndarray:
+    """Each unit's option of highest score (the first among ties)."""
+    order = np.lexsort((-score, unit))
+    return order[np.searchsorted(unit[order], np.arange(units))]
+
+
+def binding(problem: BundleProblem, chosen: np.ndarray, *, budget: bool) -> np.ndarray:
+    """Per pair, as optimize/offers.binding: "range edge", "retention", "budget" or "none", judged on
+    its consumer-category's bundle."""
+    opts, v, U = problem.opts, problem.values, problem.units.start.size
+    free = _unit_argmax(opts.unit, v["value"], U)
+    in_range = _unit_argmax(opts.unit, np.where(opts.allowed, v["value"], NEG), U)
+    moved = chosen != in_range
+    more_retention = v["constrained"][chosen] > v["constrained"][in_range] + 1e-12
+    out = np.full(U, "none", dtype=object)
+    out[~opts.allowed[free] & (chosen == in_range)] = "range edge"
+    out[moved & (more_retention | ~budget)] = "retention"
+    out[moved & ~more_retention & budget] = "budget"
+    return np.repeat(out, problem.units.size)
+
+
+def result(problem: BundleProblem, chosen: np.ndarray) -> tuple[pl.DataFrame, dict[str, float], dict[str, float]]:
+    """(the pairs with their offers, the metrics after, the offers per consumer-category)."""
+    p, units = problem.arrays, problem.units
+    r = rows_of(p, units, problem.opts.take(chosen))
+    offers = problem.pairs.with_columns(
+        binding=pl.Series(binding(problem, chosen, budget=problem.B is not None)),
+        recommended_offer_pct=pl.Series(r.offer),
+        eta=pl.lit(None, dtype=pl.Float64),
+        predicted_probability=pl.Series(r.prob),
+    )
+    count = offers_per_unit(problem.opts, chosen, p.k, units)
+    share = lambda mask: float(mask.mean()) if count.size else float("nan")  # noqa: E731
+    spread = {
+        "consumer_categories": float(count.size),
+        "offers_per_consumer_category": float(count.mean()) if count.size else float("nan"),
+        "consumer_categories_no_offer": share(count == 0),
+        "consumer_categories_one_offer": share(count == 1),
+        "consumer_categories_several_offers": share(count > 1),
+    }
+    return offers, metrics(p, units, problem.opts, problem.values, chosen), spread

@@ -1,0 +1,157 @@
+"""Consumer-category bundles: the options, their values under the cross effect, and exact solves."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import polars as pl
+import pytest
+
+from offerwise.config import OptimizeConfig
+from offerwise.optimize import consumer_category as cc
+from offerwise.optimize.bundles import Units, evaluate, options_for, pair_arrays, single_offers
+from offerwise.optimize.levels import CategoryLevels
+from offerwise.optimize.offers import optimize_category
+from offerwise.probability import clipped_logit, expit
+
+LEVELS = CategoryLevels("config", (0.0, 10.0, 20.0, 30.0), (0.0, 10.0, 20.0, 30.0), (0.0, 30.0))
+
+
+def _pairs(seed: int, consumers: int = 6, theta: float = -0.03) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 5, consumers)
+    n = int(sizes.sum())
+    customer = np.repeat(np.arange(1, consumers + 1), sizes)
+    share = rng.dirichlet(np.ones(4), n)[:, 0] + 0.1
+    share = share / pl.DataFrame({"c": customer, "s": share}).select(pl.col("s").sum().over("c")).to_series().to_numpy()
+    return pl.DataFrame(
+        {
+            "customer_id": customer,
+            "item_id": np.arange(n) + 100,
+            "category": "A",
+            "price": rng.uniform(1, 5, n),
+            "reference_offer_pct": rng.choice([0.0, 10.0, 20.0], n),
+            "probability": rng.uniform(0.05, 0.6, n),
+            "threshold": 0.3,
+            "elasticity": 0.0,
+            "category_a": 0.04,
+            "pair_slope": rng.uniform(0.01, 0.06, n),
+            "category_share": share,
+            "cross_slope": theta,
+        }
+    )
+
+
+def _direct_value(pairs: pl.DataFrame, offers: np.ndarray) -> tuple[float, float]:
+    """value and retention of a whole plan straight from the bundle model (no cross-category term)."""
+    frame = pairs.with_columns(o=pl.Series(offers))
+    w, o, k = (frame.get_column(c).to_numpy() for c in ("category_share", "o", "reference_offer_pct"))
+    group = frame.get_column("customer_id").to_numpy()
+    total = lambda x: pl.DataFrame({"g": group, "x": x}).select(pl.col("x").sum().over("g")).to_series().to_numpy()  # noqa: E731
+    pressure, pressure_k = total(w * o) - w * o, total(w * k) - w * k
+    logit = clipped_logit(frame.get_column("probability").to_numpy()) + frame.get_column("pair_slope").to_numpy() * (o - k)
+    p = expit(logit + frame.get_column("cross_slope").to_numpy() * (pressure - pressure_k))
+    return float((p * frame.get_column("price").to_numpy() * (1 - o / 100)).sum()), float(p.sum())
+
+
+def _arrays(pairs: pl.DataFrame):
+    slope = pairs.get_column("pair_slope").to_numpy()
+    return pair_arrays(pairs, "counterfactual", "expected", slope, None, None), Units.of(pairs.get_column("customer_id").to_numpy())
+
+
+def test_each_option_is_valued_as_the_whole_consumer_category_under_it():
+    pairs = _pairs(1)
+    arrays, units = _arrays(pairs)
+    opts = single_offers(units, LEVELS)
+    values = evaluate(arrays, units, opts)
+    k = pairs.get_column("reference_offer_pct").to_numpy()
+    for index in range(opts.unit.size):
+        u = opts.unit[index]
+        offers = k.copy()
+        own = np.arange(units.start[u], units.start[u] + units.size[u])
+        if not opts.status_quo[index]:
+            offers[own] = 0.0
+            if opts.items[index, 0] >= 0:
+                offers[opts.items[index, 0]] = opts.levels[index, 0]
+        value_all, retention_all = _direct_value(pairs, offers)
+        value_sq, retention_sq = _direct_value(pairs, k)
+        sq_own = values["value"][opts.first[u]]
+        assert values["value"][index] - sq_own == pytest.approx(value_all - value_sq, abs=1e-9)
+        assert values["retention"][index] - values["retention"][opts.first[u]] == pytest.approx(retention_all - retention_sq, abs=1e-9)
+
+
+def test_an_offer_takes_sales_from_the_consumers_other_items():
+    pairs = _pairs(2, theta=-0.05)
+    arrays, units = _arrays(pairs)
+    u = int(np.flatnonzero(units.size >= 2)[0])
+    opts = single_offers(units, LEVELS)
+    offered = np.flatnonzero((opts.unit == u) & (opts.items[:, 0] == units.start[u]) & (opts.levels[:, 0] == 30.0))[0]
+    none = opts.first[u] + 1
+    r_offered = cc.rows_of(arrays, units, opts.take(np.array([offered])))
+    r_none = cc.rows_of(arrays, units, opts.take(np.array([none])))
+    assert r_offered.prob[0] > r_none.prob[0]  # the offered item gains
+    assert np.all(r_offered.prob[1:] < r_none.prob[1:])  # the consumer's other items lose
+
+
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_the_lagrangian_and_the_milp_match_a_brute_force_search_of_every_bundle(seed):
+    pairs = _pairs(seed, consumers=4)
+    cfg = OptimizeConfig(response="counterfactual", pair_slope_weight=1.0, retention=1.02)
+    arrays, units = _arrays(pairs)
+    opts, values = options_for(arrays, units, LEVELS, 1)
+    R = 1.02 * values["retention"][opts.first].sum()
+    best = -np.inf
+    per_unit = [np.flatnonzero((opts.unit == u) & opts.allowed) for u in range(units.start.size)]
+    for combo in itertools.product(*per_unit):
+        combo = np.array(combo)
+        if values["retention"][combo].sum() >= R - 1e-9:
+            best = max(best, values["value"][combo].sum())
+    problem = cc.bundle_problem(pairs, cfg, LEVELS)
+    for solver in ("lagrangian", "milp"):
+        sol, chosen = cc.solve([problem], problem.R, None, cfg.model_copy(update={"solver": solver}))
+        assert values["retention"][chosen[0]].sum() >= R - 1e-9
+        assert values["value"][chosen[0]].sum() <= best + 1e-9
+        assert sol.bound >= best - 1e-9  # the certified bound holds the optimum
+        if solver == "milp":
+            assert values["value"][chosen[0]].sum() == pytest.approx(best, rel=1e-6)
+
+
+def test_at_most_the_allowed_offers_per_consumer_category():
+    pairs = _pairs(6, consumers=8, theta=0.0)
+    for cap in (1, 2):
+        cfg = OptimizeConfig(response="counterfactual", pair_slope_weight=1.0, max_offers_per_category=cap)
+        offers, row = optimize_category(pairs, cfg, LEVELS)
+        assert row["status"] == "ok"
+        per_consumer = offers.group_by("customer_id").agg(
+            offers=(pl.col("recommended_offer_pct") > 0).sum(),
+            status_quo=(pl.col("recommended_offer_pct") == pl.col("reference_offer_pct")).all(),
+        )
+        assert per_consumer.filter(~pl.col("status_quo")).get_column("offers").max() <= cap  # the status quo keeps its own offers
+        assert per_consumer.filter(~pl.col("status_quo")).height > 0
+        assert row["offers_per_consumer_category"] <= max(cap, 3)
+
+
+def test_several_offers_are_combined_and_valued_jointly():
+    pairs = _pairs(7, consumers=3, theta=-0.02)
+    arrays, units = _arrays(pairs)
+    opts, values = options_for(arrays, units, LEVELS, 2)
+    assert ((opts.items >= 0).sum(axis=1) == 2).any()
+    k = pairs.get_column("reference_offer_pct").to_numpy()
+    pick = np.flatnonzero((opts.items >= 0).sum(axis=1) == 2)[0]
+    u = opts.unit[pick]
+    offers = k.copy()
+    offers[units.start[u] : units.start[u] + units.size[u]] = 0.0
+    offers[opts.items[pick]] = opts.levels[pick]
+    value_all, _ = _direct_value(pairs, offers)
+    value_sq, _ = _direct_value(pairs, k)
+    assert values["value"][pick] - values["value"][opts.first[u]] == pytest.approx(value_all - value_sq, abs=1e-9)
+
+
+def test_without_a_cross_effect_and_with_one_offer_the_units_agree_with_the_pair_route_where_one_pair_each():
+    pairs = _pairs(8, consumers=10, theta=0.0).group_by("customer_id", maintain_order=True).head(1)
+    cfg = OptimizeConfig(response="counterfactual", pair_slope_weight=1.0, retention=1.01)
+    bundle, row_b = optimize_category(pairs, cfg, LEVELS)
+    pair, row_p = optimize_category(pairs, cfg.model_copy(update={"decision": "pair"}), LEVELS)
+    assert row_b["objective_after"] == pytest.approx(row_p["objective_after"], rel=1e-6)
+    assert row_b["decision"] == "consumer_category" and row_p["decision"] == "pair"
