@@ -185,7 +185,8 @@ def measure(out: Path, cfg: Config | None = None) -> list[dict]:
 def measure_slopes(out: Path, cfg: Config) -> list[dict]:
     """--slopes-only: the forward decision's double-ML slope errors with and without the offer history,
     per category and 'all', plus the category slope's SE and the estimator's identification columns."""
-    from offerwise.data.simulate import simulate, write_simulation
+    from offerwise.data.simulate import simulate
+    from offerwise.data.simulate_frames import write_simulation
 
     write_simulation(simulate(cfg.simulation), out / "data", cfg.simulation)
     pipeline.prepare(str(out / "data"), out / "prepared", cfg)

@@ -42,7 +42,8 @@ ORACLE = Feature("true_b", "lag", "temporal_continuous", "float32", "the simulat
 
 
 def _prepared(out: Path, cfg: Config) -> pipeline.Prepared:
-    from offerwise.data.simulate import simulate, write_simulation
+    from offerwise.data.simulate import simulate
+    from offerwise.data.simulate_frames import write_simulation
 
     if not (out / "prepared" / "splits.csv").is_file():
         write_simulation(simulate(cfg.simulation), out / "data", cfg.simulation)

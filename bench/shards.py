@@ -49,7 +49,8 @@ def write_store(k: int, folder: Path, shards: int) -> dict:
 
     from offerwise.config import SimulationConfig
     from offerwise.data.load import load_data
-    from offerwise.data.simulate import simulate, write_simulation
+    from offerwise.data.simulate import simulate
+    from offerwise.data.simulate_frames import write_simulation
     from offerwise.features.shards import split_lines
 
     cfg = SimulationConfig(customers=STORE, seed=100 + k)

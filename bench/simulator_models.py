@@ -24,7 +24,8 @@ import polars as pl
 
 from offerwise import pipeline
 from offerwise.config import Config
-from offerwise.data.simulate import simulate, write_simulation
+from offerwise.data.simulate import simulate
+from offerwise.data.simulate_frames import write_simulation
 from offerwise.model.metrics import bce
 
 RESULTS = Path(__file__).parent / "results"

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from offerwise.config import SimulationConfig
-from offerwise.data.simulate import simulate, write_simulation
+from offerwise.data.simulate import simulate
+from offerwise.data.simulate_frames import write_simulation
 
 
 def write_amexpert(folder: Path, transactions: str, items: str, demographics: str | None = None) -> Path:

@@ -83,7 +83,8 @@ def simulate_command(
     config: ConfigOption = None,
 ) -> None:
     """Write a simulated dataset with known ground truth (AmExpert layout + ground_truth.parquet)."""
-    from offerwise.data.simulate import simulate, write_simulation
+    from offerwise.data.simulate import simulate
+    from offerwise.data.simulate_frames import write_simulation
 
     overrides = {"customers": customers, "items": items, "weeks": weeks, "categories": categories, "seed": seed}
     cfg = Config.from_toml(config).override("simulation", **overrides).simulation

@@ -55,6 +55,11 @@ class SimulationConfig(_Stage):
     promotion_strength: float = Field(1.0, ge=0)
     shock_rho: float = Field(0.7, ge=0, lt=1)  # AR(1) item demand shock (logit scale), "targeted" only
     shock_sd: float = Field(0.35, ge=0)
+    # Within a category a buying consumer picks one item (nested logit, docs/simulator.md, Substitution);
+    # False: every consumer-item pair's purchase is drawn independently, as before.
+    substitution: bool = False
+    category_expansion: float = Field(0.5, gt=0, le=1)  # share of an offer's pull that grows category demand; 1: plain MNL
+    cross_category: float = Field(0.0, ge=0)  # how much offers in related categories lower a category's incidence
 
 
 class PanelConfig(_Stage):

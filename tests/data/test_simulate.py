@@ -9,7 +9,8 @@ import pytest
 
 from offerwise.config import SimulationConfig
 from offerwise.data.amexpert import read_amexpert
-from offerwise.data.simulate import simulate, write_simulation
+from offerwise.data.simulate import simulate
+from offerwise.data.simulate_frames import write_simulation
 
 
 def test_same_seed_same_files_byte_for_byte(tmp_path: Path, small_sim_config: SimulationConfig) -> None:

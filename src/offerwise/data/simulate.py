@@ -14,6 +14,9 @@ promotion_policy = "random" (the offer effect is then identifiable from raw asso
 "targeted" an AR(1) item demand shock s_it enters b_cit and the retailer promotes more often, and
 deeper, after an item's sales were weak, so raw offer-purchase associations are confounded.
 
+With substitution on (docs/simulator.md, Substitution) a consumer buys at most one item per category
+and period: data/choice.py's nested logit replaces the independent sigmoids, with the same b_cit.
+
 The dynamics run one period past the data: no transactions, only the planned offers and the true
 response expected from the cutoff's state (future_truth). Nothing here is fitted to offerwise's model.
 """
@@ -21,54 +24,33 @@ response expected from the cutoff's state (future_truth). Nothing here is fitted
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import polars as pl
 
-from offerwise import io
 from offerwise.config import SimulationConfig
+from offerwise.data import choice
+from offerwise.data.simulate_frames import (
+    PERIOD_DAYS,
+    SimulatedData,
+    category_frame,
+    cross_frame,
+    future_truth_frame,
+    ground_truth_frame,
+    item_frame,
+    offer_frame,
+)
 
-CATEGORY_NAMES = [
-    "Grocery",
-    "Pharmaceutical",
-    "Meat",
-    "Bakery",
-    "Natural Products",
-    "Seafood",
-    "Packaged Meat",
-    "Dairy, Juices, Snacks",
-    "Prepared Food",
-    "Skin & Hair Care",
-    "Flowers & Plants",
-    "Vegetables (cut)",
-]
 AGE_RANGES = ["18-25", "26-35", "36-45", "46-55", "56-70", "70+"]
 AGE_SHARES = [0.08, 0.22, 0.25, 0.22, 0.16, 0.07]
 AGE_SENSITIVITY = [1.35, 1.2, 1.0, 0.9, 0.8, 0.7]  # younger households respond more to offers
 OFFER_DEPTHS = np.array([10, 15, 20, 25, 30, 40, 50], dtype=float)
-PERIOD_DAYS = 14
 BASE_LOGIT = -3.0
 HABIT = 0.45
 HABIT_DECAY = 0.7
 NEED_DIP = 1.4
 DEPTH_TILT = 0.5  # targeted: log-weight per depth SD per unit of -strength * z (deeper after weak sales)
 Z_CLIP = 3.0  # the retailer's weak-sales signal z is clipped to [-3, 3]
-
-
-@dataclass(frozen=True)
-class SimulatedData:
-    """Tables in the AmExpert layout plus the truth behind them."""
-
-    transactions: pl.DataFrame  # customer_transaction_data.csv
-    items: pl.DataFrame  # item_data.csv
-    demographics: pl.DataFrame  # customer_demographics.csv
-    ground_truth: pl.DataFrame  # one row per consumer x item x period of the data
-    categories: pl.DataFrame  # category, true_a (per offer %), season phase
-    offer_history: pl.DataFrame  # item x data period: the offer the retailer ran (0 included)
-    planned_offers: pl.DataFrame  # item: the retailer's plan for the fortnight after the data
-    future_truth: pl.DataFrame  # consumer x item for the fortnight after the data: expected truth
 
 
 def hidden_state(cfg: SimulationConfig, rng: np.random.Generator | None = None) -> dict[str, dict]:
@@ -93,35 +75,26 @@ def simulate(cfg: SimulationConfig) -> SimulatedData:
     offers = truth["item_offer"]  # (items, periods + 1): the data periods, then the plan
     return SimulatedData(
         transactions=_transactions(cfg, rng, truth, items, offers),
-        items=pl.DataFrame(
-            {
-                "item_id": items["item_id"],
-                "brand": items["brand"],
-                "brand_type": np.where(items["local"], "Local", "Established"),
-                "category": np.array(CATEGORY_NAMES)[items["category"] % len(CATEGORY_NAMES)],
-            }
-        ),
+        items=item_frame(items),
         demographics=_demographics(rng, customers),
-        ground_truth=_ground_truth_frame(cfg, truth, items),
-        categories=pl.DataFrame(
-            {
-                "category": [CATEGORY_NAMES[k % len(CATEGORY_NAMES)] for k in range(cfg.categories)],
-                "true_a": categories["a"],
-                "season_phase": categories["phase"],
-            }
-        ),
-        offer_history=_offer_frame(cfg, items, offers[:, :periods], first_period=0),
-        planned_offers=_offer_frame(cfg, items, offers[:, periods:], first_period=periods),
-        future_truth=_future_truth_frame(cfg, truth, items),
+        ground_truth=ground_truth_frame(cfg, truth, items),
+        categories=category_frame(categories),
+        offer_history=offer_frame(cfg, items, offers[:, :periods], first_period=0),
+        planned_offers=offer_frame(cfg, items, offers[:, periods:], first_period=periods),
+        future_truth=future_truth_frame(cfg, truth, items),
+        cross=cross_frame(categories["related"]) if cfg.substitution else None,
     )
 
 
 def _categories(cfg: SimulationConfig, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    # W of related categories from a stream of its own, so the main stream is the one without substitution.
+    related = np.random.default_rng(np.random.SeedSequence(cfg.seed, spawn_key=(2,)))
     return {
         "a": rng.uniform(0.015, 0.06, cfg.categories),  # logit change per offer percentage point
         "phase": rng.uniform(0, 2 * np.pi, cfg.categories),
         "season_amp": rng.uniform(0.1, 0.4, cfg.categories),
         "holiday": rng.uniform(0.0, 0.5, cfg.categories),
+        "related": choice.related_categories(cfg.categories, related),  # (categories, categories)
     }
 
 
@@ -233,6 +206,14 @@ def _season(cfg: SimulationConfig, categories, periods: int) -> np.ndarray:
     return wave + categories["holiday"][:, None] * holiday[None, :]  # (categories, periods)
 
 
+def _probability(cfg: SimulationConfig, pairs, cat: np.ndarray, related: np.ndarray, offer: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Each pair's purchase probability in a period, at every item's offer in force jointly."""
+    if not cfg.substitution:
+        return 1 / (1 + np.exp(-(pairs["a"] * offer + base)))  # pairs drawn independently
+    utility = pairs["a"] * offer + base
+    return choice.nested_probability(utility, base, pairs["cust"], cat, related, expansion=cfg.category_expansion, cross=cfg.cross_category)
+
+
 def _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods) -> dict[str, np.ndarray]:
     """Periods 0..periods-1 are the data; period `periods` is the fortnight after it, not drawn.
 
@@ -249,6 +230,7 @@ def _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
     drift = np.concatenate([drift, drift[:, -1:]], axis=1)  # the walk's expected value after the data
     since_last = rng.integers(1, 8, n).astype(float)  # history before the data starts
     habit = np.zeros(n)
+    groups = choice.group_ids(pairs["cust"], cat)  # (pairs,) consumer x category: one purchase each with substitution
     prob, base, offer = (np.empty((periods + 1, n)) for _ in range(3))
     bought = np.empty((periods, n))
     item_offer = np.empty((n_items, periods + 1))
@@ -259,10 +241,10 @@ def _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
         base[t] = pairs["affinity"] + need + HABIT * habit + season[cat, t] + drift[pairs["cust"], t]
         base[t] += draws["shock"][pairs["item"], t]
         offer[t] = item_offer[pairs["item"], t]
-        prob[t] = 1 / (1 + np.exp(-(pairs["a"] * offer[t] + base[t])))
+        prob[t] = _probability(cfg, pairs, cat, categories["related"], offer[t], base[t])
         if t == periods:
             break
-        bought[t] = rng.random(n) < prob[t]
+        bought[t] = rng.random(n) < prob[t] if not cfg.substitution else choice.draw_choices(prob[t], groups, rng)
         sales[:, t] = np.bincount(pairs["item"], weights=bought[t], minlength=n_items)
         habit = HABIT_DECAY * habit + bought[t]
         since_last = np.where(bought[t] > 0, 1.0, since_last + 1)
@@ -324,77 +306,3 @@ def _demographics(rng: np.random.Generator, customers: dict[str, np.ndarray]) ->
 
 def _with_gaps(values: np.ndarray, missing: np.ndarray) -> pl.Series:
     return pl.Series(values.tolist(), dtype=pl.String).scatter(np.flatnonzero(missing), None)
-
-
-def _period_starts(cfg: SimulationConfig, first: int, count: int) -> np.ndarray:
-    return np.datetime64(cfg.start) + ((first + np.arange(count)) * PERIOD_DAYS).astype("timedelta64[D]")
-
-
-def _ground_truth_frame(cfg: SimulationConfig, truth, items) -> pl.DataFrame:
-    periods, n = truth["bought"].shape
-    pairs = truth["pairs"]
-    category = np.array(CATEGORY_NAMES)[items["category"] % len(CATEGORY_NAMES)]
-    return pl.DataFrame(
-        {
-            "customer_id": np.tile(pairs["cust"] + 1, periods),
-            "item_id": np.tile(items["item_id"][pairs["item"]], periods),
-            "category": np.tile(category[pairs["item"]], periods),
-            "period_start": np.repeat(_period_starts(cfg, 0, periods), n),
-            "offer_pct": truth["offer"][:periods].ravel(),
-            "true_probability": truth["prob"][:periods].ravel(),
-            "true_a": np.tile(pairs["a"], periods),
-            "true_b": truth["base"][:periods].ravel(),
-            "purchased": truth["bought"].ravel().astype(np.int8),
-            "shock": truth["shock"][:periods].ravel(),
-        }
-    ).with_columns(pl.col("period_start").cast(pl.Date))
-
-
-def _future_truth_frame(cfg: SimulationConfig, truth, items) -> pl.DataFrame:
-    """The fortnight after the data: planned offer and the response expected from the cutoff's state."""
-    periods = truth["bought"].shape[0]
-    pairs = truth["pairs"]
-    category = np.array(CATEGORY_NAMES)[items["category"] % len(CATEGORY_NAMES)]
-    n = pairs["cust"].size
-    return pl.DataFrame(
-        {
-            "customer_id": pairs["cust"] + 1,
-            "item_id": items["item_id"][pairs["item"]],
-            "category": category[pairs["item"]],
-            "period_start": np.repeat(_period_starts(cfg, periods, 1), n),
-            "offer_pct": truth["offer"][periods],
-            "true_a": pairs["a"],
-            "true_b": truth["base"][periods],
-            "true_probability": truth["prob"][periods],
-            "shock": truth["shock"][periods],
-        }
-    ).with_columns(pl.col("period_start").cast(pl.Date))
-
-
-def _offer_frame(cfg: SimulationConfig, items, offers: np.ndarray, first_period: int) -> pl.DataFrame:
-    """One row per item x period (item-major): the retailer's record of its offers."""
-    n_items, count = offers.shape
-    starts = np.tile(_period_starts(cfg, first_period, count), n_items)
-    return pl.DataFrame(
-        {
-            "item_id": np.repeat(items["item_id"], count),
-            "start_date": starts,
-            "end_date": starts + np.timedelta64(PERIOD_DAYS - 1, "D"),
-            "offer_pct": offers.ravel(),
-        }
-    ).with_columns(pl.col("start_date", "end_date").cast(pl.Date))
-
-
-def write_simulation(sim: SimulatedData, out_dir: Path, config: SimulationConfig) -> None:
-    """Write the AmExpert-layout files, the retailer's offer records and the truth, atomically."""
-    out = Path(out_dir)
-    io.write_csv(sim.transactions.with_columns(pl.col("date").dt.strftime("%Y-%m-%d")), out / "customer_transaction_data.csv")
-    io.write_csv(sim.items, out / "item_data.csv")
-    io.write_csv(sim.demographics, out / "customer_demographics.csv")
-    io.write_parquet(sim.ground_truth, out / "ground_truth.parquet")
-    io.write_csv(sim.categories, out / "ground_truth_categories.csv")
-    io.write_parquet(sim.future_truth, out / "ground_truth_future.parquet")
-    iso = [pl.col("start_date", "end_date").dt.strftime("%Y-%m-%d")]
-    io.write_csv(sim.offer_history.with_columns(iso), out / "offer_history.csv")
-    io.write_csv(sim.planned_offers.with_columns(iso), out / "planned_offers.csv")
-    io.write_json(config.model_dump(mode="json"), out / "simulation_config.json")

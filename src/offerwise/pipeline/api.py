@@ -20,7 +20,8 @@ import polars as pl
 from offerwise import __version__, io
 from offerwise.config import Config
 from offerwise.data.load import load_data
-from offerwise.data.simulate import simulate, write_simulation
+from offerwise.data.simulate import simulate
+from offerwise.data.simulate_frames import write_simulation
 from offerwise.errors import InputError
 from offerwise.lock import run_lock
 from offerwise.pipeline.decide import elasticity, optimize, recommend

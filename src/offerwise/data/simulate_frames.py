@@ -1,0 +1,170 @@
+"""The simulator's files: its arrays as frames in the AmExpert layout plus the truth, written and
+read back in one place (docs/simulator.md, Files)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from offerwise import io
+from offerwise.config import SimulationConfig
+from offerwise.data.choice import ChoiceWorld
+
+CATEGORY_NAMES = [
+    "Grocery",
+    "Pharmaceutical",
+    "Meat",
+    "Bakery",
+    "Natural Products",
+    "Seafood",
+    "Packaged Meat",
+    "Dairy, Juices, Snacks",
+    "Prepared Food",
+    "Skin & Hair Care",
+    "Flowers & Plants",
+    "Vegetables (cut)",
+]
+PERIOD_DAYS = 14
+RERUN = "write the simulated data again with `offerwise simulate`"
+
+
+@dataclass(frozen=True)
+class SimulatedData:
+    """Tables in the AmExpert layout plus the truth behind them."""
+
+    transactions: pl.DataFrame  # customer_transaction_data.csv
+    items: pl.DataFrame  # item_data.csv
+    demographics: pl.DataFrame  # customer_demographics.csv
+    ground_truth: pl.DataFrame  # one row per consumer x item x period of the data
+    categories: pl.DataFrame  # category, true_a (per offer %), season phase
+    offer_history: pl.DataFrame  # item x data period: the offer the retailer ran (0 included)
+    planned_offers: pl.DataFrame  # item: the retailer's plan for the fortnight after the data
+    future_truth: pl.DataFrame  # consumer x item for the fortnight after the data: expected truth
+    cross: pl.DataFrame | None = None  # with substitution: category, related_category, weight (W)
+
+
+def category_names(codes: np.ndarray) -> np.ndarray:
+    return np.array(CATEGORY_NAMES)[np.asarray(codes) % len(CATEGORY_NAMES)]
+
+
+def item_frame(items: dict[str, np.ndarray]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "item_id": items["item_id"],
+            "brand": items["brand"],
+            "brand_type": np.where(items["local"], "Local", "Established"),
+            "category": category_names(items["category"]),
+        }
+    )
+
+
+def category_frame(categories: dict[str, np.ndarray]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "category": category_names(np.arange(categories["a"].size)).tolist(),
+            "true_a": categories["a"],
+            "season_phase": categories["phase"],
+        }
+    )
+
+
+def cross_frame(weights: np.ndarray) -> pl.DataFrame:
+    """W's non-zero entries: offers in related_category lower category's incidence by δ · weight · gain."""
+    k, related = np.nonzero(weights)
+    return pl.DataFrame(
+        {"category": category_names(k).tolist(), "related_category": category_names(related).tolist(), "weight": weights[k, related]},
+        schema={"category": pl.String, "related_category": pl.String, "weight": pl.Float64},
+    )
+
+
+def period_starts(cfg: SimulationConfig, first: int, count: int) -> np.ndarray:
+    return np.datetime64(cfg.start) + ((first + np.arange(count)) * PERIOD_DAYS).astype("timedelta64[D]")
+
+
+def ground_truth_frame(cfg: SimulationConfig, truth, items) -> pl.DataFrame:
+    periods, n = truth["bought"].shape
+    pairs = truth["pairs"]
+    category = category_names(items["category"])
+    return pl.DataFrame(
+        {
+            "customer_id": np.tile(pairs["cust"] + 1, periods),
+            "item_id": np.tile(items["item_id"][pairs["item"]], periods),
+            "category": np.tile(category[pairs["item"]], periods),
+            "period_start": np.repeat(period_starts(cfg, 0, periods), n),
+            "offer_pct": truth["offer"][:periods].ravel(),
+            "true_probability": truth["prob"][:periods].ravel(),
+            "true_a": np.tile(pairs["a"], periods),
+            "true_b": truth["base"][:periods].ravel(),
+            "purchased": truth["bought"].ravel().astype(np.int8),
+            "shock": truth["shock"][:periods].ravel(),
+        }
+    ).with_columns(pl.col("period_start").cast(pl.Date))
+
+
+def future_truth_frame(cfg: SimulationConfig, truth, items) -> pl.DataFrame:
+    """The fortnight after the data: planned offer and the response expected from the cutoff's state."""
+    periods = truth["bought"].shape[0]
+    pairs = truth["pairs"]
+    category = category_names(items["category"])
+    n = pairs["cust"].size
+    return pl.DataFrame(
+        {
+            "customer_id": pairs["cust"] + 1,
+            "item_id": items["item_id"][pairs["item"]],
+            "category": category[pairs["item"]],
+            "period_start": np.repeat(period_starts(cfg, periods, 1), n),
+            "offer_pct": truth["offer"][periods],
+            "true_a": pairs["a"],
+            "true_b": truth["base"][periods],
+            "true_probability": truth["prob"][periods],
+            "shock": truth["shock"][periods],
+        }
+    ).with_columns(pl.col("period_start").cast(pl.Date))
+
+
+def offer_frame(cfg: SimulationConfig, items, offers: np.ndarray, first_period: int) -> pl.DataFrame:
+    """One row per item x period (item-major): the retailer's record of its offers."""
+    n_items, count = offers.shape
+    starts = np.tile(period_starts(cfg, first_period, count), n_items)
+    return pl.DataFrame(
+        {
+            "item_id": np.repeat(items["item_id"], count),
+            "start_date": starts,
+            "end_date": starts + np.timedelta64(PERIOD_DAYS - 1, "D"),
+            "offer_pct": offers.ravel(),
+        }
+    ).with_columns(pl.col("start_date", "end_date").cast(pl.Date))
+
+
+def write_simulation(sim: SimulatedData, out_dir: Path, config: SimulationConfig) -> None:
+    """Write the AmExpert-layout files, the retailer's offer records and the truth, atomically."""
+    out = Path(out_dir)
+    io.write_csv(sim.transactions.with_columns(pl.col("date").dt.strftime("%Y-%m-%d")), out / "customer_transaction_data.csv")
+    io.write_csv(sim.items, out / "item_data.csv")
+    io.write_csv(sim.demographics, out / "customer_demographics.csv")
+    io.write_parquet(sim.ground_truth, out / "ground_truth.parquet")
+    io.write_csv(sim.categories, out / "ground_truth_categories.csv")
+    if sim.cross is not None:
+        io.write_csv(sim.cross, out / "ground_truth_cross.csv")
+    io.write_parquet(sim.future_truth, out / "ground_truth_future.parquet")
+    iso = [pl.col("start_date", "end_date").dt.strftime("%Y-%m-%d")]
+    io.write_csv(sim.offer_history.with_columns(iso), out / "offer_history.csv")
+    io.write_csv(sim.planned_offers.with_columns(iso), out / "planned_offers.csv")
+    io.write_json(config.model_dump(mode="json"), out / "simulation_config.json")
+
+
+def choice_world(data_folder: str | Path) -> ChoiceWorld | None:
+    """How the simulator's truth responds to a plan (choice.true_probability_under), from the folder's
+    simulation_config.json and ground_truth_cross.csv; None when the folder is not a simulation."""
+    folder = Path(data_folder)
+    if not (folder / "simulation_config.json").is_file():
+        return None
+    cfg = SimulationConfig.model_validate(io.read_json(folder / "simulation_config.json", rerun=RERUN))
+    if not cfg.substitution:
+        return ChoiceWorld()
+    cross = io.read_csv(folder / "ground_truth_cross.csv", rerun=RERUN, require=["category", "related_category"], numeric=["weight"])
+    weights = {(k, r): w for k, r, w in cross.select("category", "related_category", "weight").iter_rows()}
+    return ChoiceWorld(True, cfg.category_expansion, cfg.cross_category, weights)
