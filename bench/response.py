@@ -157,7 +157,10 @@ def measure(out: Path, cfg: Config | None = None) -> list[dict]:
         value = lambda decision, name, column: score.filter((pl.col("decision") == decision) & (pl.col("policy") == name)).get_column(
             column
         )  # noqa: E731
-        oracle, status_quo = value("forward", "rules oracle", "true_expected_revenue"), value("forward", "status quo", "true_expected_revenue")
+        oracle, status_quo = (
+            value("forward", "rules oracle", "true_expected_revenue"),
+            value("forward", "status quo", "true_expected_revenue"),
+        )
         flat = (_revenue(part, "flat") - status_quo.item()) / (oracle.item() - status_quo.item()) if oracle.len() else float("nan")
         row = {"category": category, "pairs": part.height}
         for name, column in (("dml", "dml_slope"), ("dml_nohistory", "dml_nohistory_slope"), ("tcn", "pair_slope")):

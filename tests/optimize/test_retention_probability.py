@@ -62,7 +62,9 @@ def test_the_point_view_plan_breaks_retention_inside_the_interval_and_the_chance
 
 def _build(pairs: pl.DataFrame, **options):
     """The dml response's matrices over the paper's grid in a 5-55 % range."""
-    return build(pairs, response_kind="dml", objective="expected", levels=CategoryLevels.paper((5.0, 55.0)), unit_cost_share=None, **options)
+    return build(
+        pairs, response_kind="dml", objective="expected", levels=CategoryLevels.paper((5.0, 55.0)), unit_cost_share=None, **options
+    )
 
 
 def test_retention_low_is_the_smaller_end_and_equals_the_point_view_at_the_status_quo() -> None:

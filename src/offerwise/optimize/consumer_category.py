@@ -78,10 +78,10 @@ def solve(problems: list[BundleProblem], R: float, B: float | None, cfg: Optimiz
         width = max((b.option_ids.shape[1] for b in flat), default=1)
         pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
         stack = lambda name, fill: np.concatenate([pad(getattr(b.solver, name), fill) for b in flat]) if flat else np.zeros((0, width))  # noqa: E731
+        budget = None if B is None else stack("c", 0.0)
         sol = solve_milp(
-            stack("v", NEG), stack("r", 0.0), stack("allowed", False).astype(bool), R,
-            None if B is None else stack("c", 0.0), B, time_limit=cfg.milp_time_limit,
-        )  # fmt: skip
+            stack("v", NEG), stack("r", 0.0), stack("allowed", False).astype(bool), R, budget, B, time_limit=cfg.milp_time_limit
+        )
         bounds = np.cumsum([0] + [b.units.size for b in flat])
         choices = [sol.choice[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     else:

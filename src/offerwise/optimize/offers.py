@@ -125,7 +125,9 @@ def _bundle_result(problem: units.BundleProblem, cfg: OptimizeConfig, sol: Solut
     return _offers_and_summary(problem, cfg, sol, offers, after, spread)
 
 
-def _offers_and_summary(problem, cfg: OptimizeConfig, sol: Solution, offers: pl.DataFrame, after: dict, spread: dict) -> tuple[pl.DataFrame, dict]:
+def _offers_and_summary(
+    problem, cfg: OptimizeConfig, sol: Solution, offers: pl.DataFrame, after: dict, spread: dict
+) -> tuple[pl.DataFrame, dict]:
     offers = offers.with_columns(
         predicted_purchase=(pl.col("predicted_probability") >= pl.col("threshold")).cast(pl.Int8),
         expected_revenue=pl.col("predicted_probability") * pl.col("price") * (1 - pl.col("recommended_offer_pct") / 100),
