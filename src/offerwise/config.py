@@ -161,6 +161,7 @@ class ResponseConfig(_Stage):
     level: float = Field(0.90, gt=0, lt=1)  # interval level of the category slopes
     placebo: bool = True  # the backtest also re-estimates with offers permuted within item: its intervals should cover 0
     placebo_max_rows: int = Field(100_000, ge=1000)  # the placebo's row sample (a check, not an estimate: fewer rows, less time)
+    cross: bool = True  # also the cross effects of the other offers a consumer faces (elasticity/dml/cross.py), where the panel has them
 
 
 class OptimizeConfig(_Stage):
@@ -184,6 +185,7 @@ class OptimizeConfig(_Stage):
     # consumer's other items (optimize/bundles.py); "pair": every pair alone, as the paper (the independent-pairs route).
     decision: Literal["consumer_category", "pair"] = "consumer_category"
     max_offers_per_category: int = Field(1, ge=1, le=4)  # consumer_category: offers per consumer per category (rules file: per category)
+    cross_effects: bool = True  # consumer_category: value bundles with the estimated cross effects (False: as if offers did not compete)
     # "category": the paper's retention target in every category; "plan": one target over the whole plan (one multiplier).
     retention_scope: Literal["category", "plan"] = "category"
     pair_slope_weight: float = Field(

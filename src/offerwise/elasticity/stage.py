@@ -14,6 +14,7 @@ import polars as pl
 from offerwise.columns import PAIR
 from offerwise.config import ResponseConfig
 from offerwise.elasticity.dml import OfferResponse, ResponseEstimate, placebo
+from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, cross_placebo, cross_response, has_interactions
 from offerwise.elasticity.scores import PairScores, from_scores, stacked
 from offerwise.features.manifest import Feature
 
@@ -24,6 +25,8 @@ class DecisionResponse:
     pairs: pl.DataFrame  # pair_elasticity.parquet: per pair, with the double-ML slopes when estimated
     estimate: ResponseEstimate | None = None  # the double-ML estimate (response.csv, response_groups.csv, response_estimate.json)
     placebo: pl.DataFrame | None = None  # response_placebo.csv
+    cross: pl.DataFrame | None = None  # cross_response.csv: the cross effects (elasticity/dml/cross.py)
+    cross_placebo: pl.DataFrame | None = None  # cross_response_placebo.csv
 
 
 def response_rows(frame: pl.DataFrame, fold: int, cutoff: int) -> pl.DataFrame:
@@ -56,6 +59,39 @@ def offer_response(
     return estimate, permuted, slopes.select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd", dml_slope_category_se="category_se")
 
 
+def cross_effects(
+    rows: pl.DataFrame,
+    features: list[Feature],
+    *,
+    cutoff: int,
+    cfg: ResponseConfig,
+    cross: pl.DataFrame | None = None,
+    with_placebo: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """(cross effects, their placebo or None), from the periods up to the cutoff or the `cross` table
+    given (an earlier decision's); (None, None) when cfg.cross is off or the panel has no interaction features."""
+    if not cfg.cross or not has_interactions(rows):
+        return None, None
+    if cross is None:
+        log("cross effects (double ML)")
+        cross = cross_response(rows, features, cfg, cutoff=cutoff)
+    permuted = None
+    if with_placebo:
+        log("cross effects placebo (pressures permuted within category-period)")
+        permuted = cross_placebo(rows, features, cfg, cutoff=cutoff)
+    return cross, permuted
+
+
+def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame) -> pl.DataFrame:
+    """pairs with cross_slope (their category's, the pooled one where it has none) and cross_category_slope."""
+    slope_of = dict(zip(cross.get_column("category").to_list(), cross.get_column("cross_slope").to_list(), strict=True))
+    return pairs.with_columns(
+        cross_slope=pl.col("category").cast(pl.String).replace_strict(slope_of, default=slope_of[POOLED], return_dtype=pl.Float64),
+        cross_category_slope=pl.lit(slope_of[CROSS_CATEGORY]),
+    )
+
+
 def decision_response(
     parts: list[dict],
     status_quo: pl.DataFrame,
@@ -80,6 +116,11 @@ def decision_response(
         return DecisionResponse(pl.DataFrame(), pl.DataFrame())
     out = DecisionResponse(pl.DataFrame(fits, infer_schema_length=None), pl.concat(pairs))
     if response is not None:  # the orthogonalised estimate, beside the model's counterfactual slopes
+        cross_args = {"cross": response.pop("cross", None)}
         out.estimate, out.placebo, slopes = offer_response(**response, log=log)
         out.pairs = out.pairs.join(slopes, on=PAIR, how="left")
+        keys = ("rows", "features", "cutoff", "cfg", "with_placebo")
+        out.cross, out.cross_placebo = cross_effects(**{k: response[k] for k in keys}, **cross_args, log=log)
+        if out.cross is not None:
+            out.pairs = with_cross_slopes(out.pairs, out.cross)
     return out

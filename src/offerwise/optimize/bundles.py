@@ -166,17 +166,28 @@ class Rows:
     unit_value: np.ndarray
 
 
-def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
+def _expand(units: Units, opts: Options) -> tuple[np.ndarray, np.ndarray]:
+    """(option, pair) of every (option, pair of its unit) row."""
     size = units.size[opts.unit]
     option = np.repeat(np.arange(opts.unit.size), size)
     first_row = np.repeat(np.cumsum(size) - size, size)
-    pair = np.repeat(units.start[opts.unit], size) + np.arange(option.size) - first_row
+    return option, np.repeat(units.start[opts.unit], size) + np.arange(option.size) - first_row
+
+
+def offer_rows(p: PairArrays, units: Units, opts: Options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(option, pair, offer %) of every (option, pair of its unit) row."""
+    option, pair = _expand(units, opts)
+    own = opts.items[option] == pair[:, None]
+    offer = np.where(opts.status_quo[option], p.k[pair], (own * opts.levels[option]).sum(axis=1))
+    return option, pair, offer
+
+
+def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
+    option, pair, offer = offer_rows(p, units, opts)
     items, levels, sq = opts.items[option], opts.levels[option], opts.status_quo[option]
-    own = items == pair[:, None]
-    others = (items >= 0) & ~own
+    others = (items >= 0) & (items != pair[:, None])
     unit_pressure = units.unit_sums(p.w * p.k)[units.of_pairs()[pair]]
     pressure_k = unit_pressure - p.w[pair] * p.k[pair]  # X_i(k): the status quo's other offers
-    offer = np.where(sq, p.k[pair], (own * levels).sum(axis=1))
     pressure = np.where(sq, pressure_k, (others * p.w[np.maximum(items, 0)] * levels).sum(axis=1))
     shift = (p.theta[pair] * (pressure - pressure_k))[:, None]
     f, k, threshold = p.f[pair], p.k[pair], p.threshold[pair]
@@ -254,10 +265,12 @@ def offers_per_unit(opts: Options, chosen: np.ndarray, k: np.ndarray, units: Uni
     return np.where(opts.status_quo[chosen], status_quo, offered)
 
 
-def pair_arrays(pairs: pl.DataFrame, kind: str, objective: str, slope, ends, unit_cost_share: float | None) -> PairArrays:
+def pair_arrays(
+    pairs: pl.DataFrame, kind: str, objective: str, slope, ends, unit_cost_share: float | None, *, cross_effects: bool = True
+) -> PairArrays:
     """pairs: one category's optimiser inputs sorted by consumer; category_share, total_share, cross_slope,
     cross_category_slope, cross_category_value / _retention where the estimate gave them (else: shares
-    uniform within the unit, no cross effect)."""
+    uniform within the unit, no cross effect; none either without `cross_effects`)."""
     col = lambda name, default: (  # noqa: E731
         pairs.get_column(name).fill_null(default).to_numpy().astype(float) if name in pairs.columns else np.full(pairs.height, default)
     )
@@ -265,7 +278,7 @@ def pair_arrays(pairs: pl.DataFrame, kind: str, objective: str, slope, ends, uni
     uniform = 1.0 / units.size[units.of_pairs()] if pairs.height else np.zeros(0)
     w = pairs.get_column("category_share").fill_null(0.0).to_numpy() if "category_share" in pairs.columns else uniform
     price = pairs.get_column("price").to_numpy().astype(float)
-    theta_x = col("cross_category_slope", 0.0)
+    theta_x = col("cross_category_slope", 0.0) if cross_effects else np.zeros(pairs.height)
     return PairArrays(
         kind=kind,
         objective=objective,
@@ -278,7 +291,7 @@ def pair_arrays(pairs: pl.DataFrame, kind: str, objective: str, slope, ends, uni
         threshold=pairs.get_column("threshold").to_numpy().astype(float),
         w=np.asarray(w, dtype=float),
         v=col("total_share", 0.0),
-        theta=col("cross_slope", 0.0),
+        theta=col("cross_slope", 0.0) if cross_effects else np.zeros(pairs.height),
         theta_x=float(theta_x[0]) if theta_x.size else 0.0,
         g_value=col("cross_category_value", 0.0),
         g_retention=col("cross_category_retention", 0.0),

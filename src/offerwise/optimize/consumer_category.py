@@ -44,7 +44,7 @@ def bundle_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLev
         response_quantile=cfg.response_quantile,
         retention_probability=cfg.retention_probability,
     )
-    arrays = pair_arrays(pairs, cfg.response, cfg.objective, slope, ends, cfg.unit_cost_share)
+    arrays = pair_arrays(pairs, cfg.response, cfg.objective, slope, ends, cfg.unit_cost_share, cross_effects=cfg.cross_effects)
     units = Units.of(pairs.get_column("customer_id").to_numpy())
     opts, values = options_for(arrays, units, levels, levels.max_offers or cfg.max_offers_per_category)
     before = metrics(arrays, units, opts, values, opts.first)

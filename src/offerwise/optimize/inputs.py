@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from offerwise.columns import PAIR
+from offerwise.features.interactions import CATEGORY_SHARE, TOTAL_SHARE
 
 # What every optimiser row carries from its inputs to its offers.
 PAIR_COLUMNS = [*PAIR, "category", "price", "reference_offer_pct", "probability", "threshold", "elasticity"]
@@ -21,14 +22,17 @@ def optimization_inputs(
 ) -> pl.DataFrame:
     """Columns: customer_id, item_id, category, price, reference_offer_pct, probability, threshold,
     elasticity, category_a, pair_slope, cutoff_offer_pct (the offer each pair faced in the cutoff
-    period: the offer ranges come from these).
+    period: the offer ranges come from these); where estimated, the double-ML slopes and the cross
+    slopes; where the panel has them, category_share and total_share (optimize/bundles.py).
 
     price is the item's regular price before the decided period; probability is the model's at the
     reference offer; threshold is the consumer's cut-off fitted in `fold` (default: the last fold in
     `thresholds`), the category's where they have none.
     """
     period = pair_elasticity.get_column("period").first()
-    price = panel.filter(pl.col("period") == period).select(*PAIR, price="i_regular_price")
+    shares = {"category_share": CATEGORY_SHARE, "total_share": TOTAL_SHARE}
+    shares = {name: pl.col(column) for name, column in shares.items() if column in panel.columns}
+    price = panel.filter(pl.col("period") == period).select(*PAIR, price="i_regular_price", **shares)
     cut = thresholds.filter(pl.col("model") == model)
     if "fold" in cut.columns:
         cut = cut.filter(pl.col("fold") == (cut.get_column("fold").max() if fold is None else fold))
@@ -54,5 +58,7 @@ def optimization_inputs(
             "pair_slope",
             "cutoff_offer_pct",
             *[c for c in ("dml_slope", "dml_slope_sd", "dml_slope_category_se") if c in pair_elasticity.columns],
+            *[c for c in ("cross_slope", "cross_category_slope") if c in pair_elasticity.columns],
+            *shares,
         )
     )

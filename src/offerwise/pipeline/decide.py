@@ -13,7 +13,7 @@ from offerwise.columns import PAIR
 from offerwise.config import OptimizeConfig, OptionError, ResponseConfig, RuntimeConfig
 from offerwise.elasticity.dml import ResponseEstimate
 from offerwise.elasticity.scores import pair_scores_of_shard
-from offerwise.elasticity.stage import decision_response, response_rows
+from offerwise.elasticity.stage import cross_effects, decision_response, response_rows
 from offerwise.elasticity.stage import offer_response as stage_offer_response
 from offerwise.errors import InputError
 from offerwise.features.shards import panel_parts
@@ -77,6 +77,7 @@ def elasticity(
         raise InputError(f"{models}: no models for fold {fold}; run `offerwise train` on this panel first.")
     if result.estimate is not None:
         _write_response(out, result.estimate, result.placebo)
+    _write_cross(out, result.cross, result.cross_placebo)
     io.write_csv(result.fits, out / "elasticity.csv")
     io.write_parquet(result.pairs, out / "pair_elasticity.parquet")
     stamp_made_from(out, p, panel)
@@ -91,7 +92,11 @@ def _response_inputs(p: Prepared, fold: int, cfg: ResponseConfig, reuse: Path | 
         log(f"offer response (double ML): reused from {reuse}")
         estimate = ResponseEstimate.from_dict(io.read_json(reuse / "response_estimate.json", rerun=io.rerun("elasticity", reuse)))
     rows = response_rows(p.frame, fold, cutoff)
+    cross = None
+    if reuse is not None and (reuse / CROSS).is_file():
+        cross = io.read_csv(reuse / CROSS, rerun=io.rerun("elasticity", reuse), require=["category", "cross_slope"], numeric=["cross_slope"])
     return {
+        "cross": cross,
         "rows": rows,
         "features": p.features,
         "cutoff": cutoff,
@@ -109,6 +114,15 @@ def _write_response(out: Path, estimate: ResponseEstimate, permuted: pl.DataFram
         io.write_csv(permuted, out / "response_placebo.csv")
 
 
+CROSS, CROSS_PLACEBO = "cross_response.csv", "cross_response_placebo.csv"
+
+
+def _write_cross(out: Path, cross: pl.DataFrame | None, permuted: pl.DataFrame | None) -> None:
+    for table, name in ((cross, CROSS), (permuted, CROSS_PLACEBO)):
+        if table is not None:
+            io.write_csv(table, out / name)
+
+
 def offer_response(
     p: Prepared, fold: int, out: Path, cfg: ResponseConfig, *, reuse: Path | None = None, log: Callable[[str], None] = silent
 ) -> pl.DataFrame:
@@ -116,8 +130,12 @@ def offer_response(
     the model's fits): response.csv (category slopes with intervals), response_groups.csv,
     response_estimate.json, response_placebo.csv (backtest folds, when cfg.placebo). Returns
     customer_id, item_id, dml_slope, dml_slope_sd, dml_slope_category_se of the decided pairs."""
-    estimate, permuted, slopes = stage_offer_response(**_response_inputs(p, fold, cfg, reuse, log), log=log)
+    inputs = _response_inputs(p, fold, cfg, reuse, log)
+    cross = inputs.pop("cross")
+    estimate, permuted, slopes = stage_offer_response(**inputs, log=log)
     _write_response(out, estimate, permuted)
+    keys = ("rows", "features", "cutoff", "cfg", "with_placebo")
+    _write_cross(out, *cross_effects(**{k: inputs[k] for k in keys}, cross=cross, log=log))
     return slopes
 
 

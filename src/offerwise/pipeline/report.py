@@ -15,6 +15,7 @@ from offerwise.data.load import load_data
 from offerwise.pipeline.folders import period_dates, read_levels, read_prepared, resume_hint
 from offerwise.report.build import ReportInputs, build_report
 from offerwise.report.html import table1
+from offerwise.data.simulate_frames import choice_world
 from offerwise.report.policy import score_against_truth
 
 
@@ -56,7 +57,7 @@ def _truth(source: str, start: dt.date) -> pl.DataFrame | None:
     ]
     if not parts:
         return None
-    truth = pl.concat([t.select(*PAIR, "period_start", "true_a", "true_b") for t in parts])
+    truth = pl.concat([t.select(*PAIR, "category", "offer_pct", "period_start", "true_a", "true_b") for t in parts])
     truth = truth.filter(pl.col("period_start") == start).drop("period_start")
     return truth if truth.height else None
 
@@ -65,15 +66,17 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
     """Backtest and forward policy scores against the simulator's truth (columns of
     report.policy.policy_score plus `decision`); None on real data."""
     p = read_prepared(out / "prepared")
+    world = choice_world(source)
     thresholds_frame = io.read_parquet(out / "evaluation" / "thresholds.parquet", rerun=resume_hint(out))
     tables = []
     for decision, fold, folder, offers in (
         ("backtest", p.last_backtest_fold, out / "evaluation", out / "optimize" / "offers.parquet"),
         ("forward", p.forward_fold, out / "recommendations", out / "recommendations" / "offers.parquet"),
     ):
-        truth = _truth(source, p.period_dates(p.decided_period(fold))[0])
-        if truth is None:
+        truth_all = _truth(source, p.period_dates(p.decided_period(fold))[0])
+        if truth_all is None:
             continue
+        truth = truth_all.select(*PAIR, "true_a", "true_b")
         chosen = io.read_parquet(offers, rerun=resume_hint(out))
         score = score_against_truth(
             p.frame,
@@ -86,6 +89,8 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
             read_levels(offers.parent),
             fold=fold,
             model=cfg.model.decision_model,
+            world=world,
+            truth_all=truth_all,
         )
         tables.append(score.with_columns(decision=pl.lit(decision)))
     return pl.concat(tables) if tables else None

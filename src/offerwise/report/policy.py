@@ -9,6 +9,11 @@ is exactly logit p = true_a · o + true_b), with the plan's retention target:
 Score: (ours − status quo) / (oracle − status quo) of the objective's true expected value (net
 revenue, less unit cost under a margin objective); `score` against the rules oracle,
 `score_unconstrained` against the other.
+
+On a simulator with substitution (data/choice.py) the per-pair scores value each offer one at a
+time (every other pair at its reference offer), and the per-pair oracles optimise a logistic curve
+through each pair's true one-at-a-time probability at the reference with its local slope there; the
+plan is also judged as a whole (report/joint.py): `joint_score` against the interaction-aware oracle.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ import polars as pl
 
 from offerwise.columns import PAIR
 from offerwise.config import OptimizeConfig
+from offerwise.data.choice import ChoiceWorld, one_at_a_time_probability
 from offerwise.elasticity.sigmoid import sigmoid
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.offers import optimize_all
+from offerwise.report.joint import JOINT, joint_frame, joint_oracle, joint_scored
 
 ORACLES = {"rules oracle": "score", "unconstrained oracle": "score_unconstrained"}
 
@@ -39,11 +46,26 @@ def unconstrained(levels: dict[str, CategoryLevels]) -> dict[str, CategoryLevels
     return {c: CategoryLevels("none", grid, grid, (0.0, top)) for c in levels}
 
 
+def _per_pair_truth(pairs: pl.DataFrame, frame: pl.DataFrame | None, world: ChoiceWorld | None) -> pl.DataFrame:
+    """pairs with oracle_f and oracle_slope: the true per-pair curve's probability at the reference
+    and its logit slope there (with substitution: one at a time, s the pair's share of its group's
+    purchases and P the group's incidence, d logit p / d o = a (1 − s + λ s (1 − P)) / (1 − p))."""
+    if frame is None or world is None or not world.substitution:
+        return pairs.with_columns(oracle_f=true_probability(pairs, "reference_offer_pct"), oracle_slope=pl.col("true_a"))
+    at = frame.with_columns(offer=pl.col("reference"))
+    at = at.with_columns(p=one_at_a_time_probability(at, "offer", "reference", world))
+    at = at.with_columns(P=pl.col("p").sum().over("customer_id", "category"))
+    local = at.select(*PAIR, oracle_f="p", s=pl.col("p") / pl.col("P"), P="P")
+    slope = pl.col("true_a") * (1 - pl.col("s") + world.expansion * pl.col("s") * (1 - pl.col("P"))) / (1 - pl.col("oracle_f"))
+    return pairs.join(local, on=PAIR, how="left").with_columns(oracle_slope=slope).drop("s", "P")
+
+
 def _oracle(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: dict[str, CategoryLevels]) -> pl.DataFrame:
-    """The oracle's offers (customer_id, item_id, offer) on the true per-pair response."""
-    true_inputs = pairs.with_columns(probability=true_probability(pairs, "reference_offer_pct"), pair_slope=pl.col("true_a"))
-    oracle_cfg = cfg.model_copy(update={"response": "counterfactual", "pair_slope_weight": 1.0})  # the true per-pair slopes
-    chosen = [offers for offers, _ in optimize_all(true_inputs.drop("true_a", "true_b"), oracle_cfg, levels) if offers is not None]
+    """The oracle's offers (customer_id, item_id, offer) on the true per-pair response (_per_pair_truth)."""
+    true_inputs = pairs.with_columns(probability=pl.col("oracle_f"), pair_slope=pl.col("oracle_slope"))
+    oracle_cfg = cfg.model_copy(update={"response": "counterfactual", "pair_slope_weight": 1.0, "decision": "pair"})
+    true_inputs = true_inputs.drop("true_a", "true_b", "oracle_f", "oracle_slope")
+    chosen = [offers for offers, _ in optimize_all(true_inputs, oracle_cfg, levels) if offers is not None]
     frame = (
         pl.concat(chosen)
         if chosen
@@ -52,13 +74,21 @@ def _oracle(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: dict[str, Category
     return frame.select(*PAIR, offer=pl.col("recommended_offer_pct"))
 
 
-def _scored(name: str, chosen: pl.DataFrame, pairs: pl.DataFrame, unit_cost_share: float | None) -> pl.DataFrame:
+def _scored(
+    name: str, chosen: pl.DataFrame, pairs: pl.DataFrame, unit_cost_share: float | None, frame: pl.DataFrame | None, world: ChoiceWorld | None
+) -> pl.DataFrame:
     """One policy's true expected revenue, the objective's value (revenue less unit cost under a
-    margin objective) and retention per category."""
+    margin objective) and retention per category, each pair valued alone (one at a time)."""
     scored = chosen.join(pairs, on=PAIR)
     cost = pl.lit(unit_cost_share or 0.0) * pl.col("price")
+    if frame is not None and world is not None and world.substitution:
+        alone = frame.join(chosen.select(*PAIR, "offer"), on=PAIR, how="left").with_columns(offer=pl.coalesce("offer", "reference"))
+        alone = alone.select(*PAIR, p=one_at_a_time_probability(alone, "offer", "reference", world))
+        scored = scored.join(alone, on=PAIR, how="left")
+    else:
+        scored = scored.with_columns(p=true_probability(scored, "offer"))
     return (
-        scored.with_columns(p=true_probability(scored, "offer"))
+        scored
         .group_by("category", maintain_order=True)
         .agg(
             policy=pl.lit(name),
@@ -71,20 +101,32 @@ def _scored(name: str, chosen: pl.DataFrame, pairs: pl.DataFrame, unit_cost_shar
 
 
 def policy_score(
-    inputs: pl.DataFrame, offers: pl.DataFrame, truth: pl.DataFrame, cfg: OptimizeConfig, levels: dict[str, CategoryLevels]
+    inputs: pl.DataFrame,
+    offers: pl.DataFrame,
+    truth: pl.DataFrame,
+    cfg: OptimizeConfig,
+    levels: dict[str, CategoryLevels],
+    *,
+    world: ChoiceWorld | None = None,
+    truth_all: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """inputs: optimiser inputs; offers: our recommendations; truth: customer_id, item_id, true_a, true_b
     at the scored period; levels: the plan's. Columns: category, policy (status quo / ours / rules
     oracle / unconstrained oracle), true_expected_revenue, true_expected_value, true_retention, pairs, score,
     score_unconstrained; category "all" sums every category (the overall score is the ratio of summed gains)."""
+    joint = world is not None and world.substitution and truth_all is not None
     pairs = inputs.join(truth, on=PAIR)
+    frame = joint_frame(pairs, truth_all) if joint else None
+    pairs = _per_pair_truth(pairs, frame, world)
     policies = {
         "status quo": pairs.select(*PAIR, offer=pl.col("reference_offer_pct")),
         "ours": offers.select(*PAIR, offer=pl.col("recommended_offer_pct")),
         "rules oracle": _oracle(pairs, cfg, levels),
         "unconstrained oracle": _oracle(pairs, cfg, unconstrained(levels)),
     }
-    table = pl.concat([_scored(name, chosen, pairs, cfg.unit_cost_share) for name, chosen in policies.items()])
+    if joint:
+        policies["joint oracle"] = joint_oracle(pairs, frame, world, cfg, levels)
+    table = pl.concat([_scored(name, chosen, pairs, cfg.unit_cost_share, frame, world) for name, chosen in policies.items()])
     overall = table.group_by("policy", maintain_order=True).agg(
         category=pl.lit("all"),
         true_expected_revenue=pl.col("true_expected_revenue").sum(),
@@ -100,7 +142,28 @@ def policy_score(
         (gain / (pl.col(oracle) - pl.col("status quo")) if oracle in wide.columns else pl.lit(np.nan)).alias(column)
         for oracle, column in ORACLES.items()
     ]
-    return table.join(wide.select("category", *scores), on="category", how="left")
+    table = table.join(wide.select("category", *scores), on="category", how="left")
+    return _with_joint(table, policies, frame, world, cfg) if joint else table
+
+
+def _with_joint(table: pl.DataFrame, policies: dict, frame: pl.DataFrame, world: ChoiceWorld, cfg: OptimizeConfig) -> pl.DataFrame:
+    """The joint columns (report/joint.py) beside the per-pair ones, and joint_score: (ours − status
+    quo) / (joint oracle − status quo) of the joint true expected value; category "all" sums every
+    pair of the decision's consumers."""
+    joint = pl.concat([joint_scored(name, chosen, frame, world, cfg.unit_cost_share) for name, chosen in policies.items()])
+    plan_rows = frame.filter(pl.col("in_plan"))
+    retention = joint.join(plan_rows.group_by("category").len(), on="category", how="left")
+    overall = retention.group_by("policy", maintain_order=True).agg(
+        category=pl.lit("all"),
+        joint_true_expected_revenue=pl.col("joint_true_expected_revenue").sum(),
+        joint_true_expected_value=pl.col("joint_true_expected_value").sum(),
+        joint_true_retention=(pl.col("joint_true_retention").fill_null(0.0) * pl.col("len").fill_null(0)).sum() / pl.col("len").sum(),
+    )
+    joint = pl.concat([joint.select(JOINT), overall.select(JOINT)])
+    wide = joint.pivot(on="policy", index="category", values="joint_true_expected_value")
+    score = ((pl.col("ours") - pl.col("status quo")) / (pl.col("joint oracle") - pl.col("status quo"))).alias("joint_score")
+    table = table.with_columns(pl.col("category").cast(pl.String))
+    return table.join(joint, on=["category", "policy"], how="left").join(wide.select("category", score), on="category", how="left")
 
 
 def score_against_truth(
@@ -115,6 +178,8 @@ def score_against_truth(
     *,
     fold: int | None = None,
     model: str = "tcn",
+    world: ChoiceWorld | None = None,
+    truth_all: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """policy_score from one decision's artifacts (frames) and the simulator's truth for its decided
     period (customer_id, item_id, true_a, true_b). The status quo is the decision's reference offer:
@@ -122,4 +187,4 @@ def score_against_truth(
     from offerwise.optimize.inputs import optimization_inputs
 
     inputs = optimization_inputs(panel, pair_elasticity, thresholds, fits, fold=fold, model=model)
-    return policy_score(inputs, offers, truth, cfg, levels)
+    return policy_score(inputs, offers, truth, cfg, levels, world=world, truth_all=truth_all)

@@ -1,0 +1,150 @@
+"""Benchmark: offers that compete, on the project's simulator with substitution (docs/simulator.md).
+
+For each seed and promotion policy the simulator runs with `simulation.substitution = true` (a nested
+logit: a buying consumer picks one item per category; category expansion 0.5; cross-category pull
+--cross, default 0.3), and offerwise runs twice on the same data:
+* "interactions": the default (interaction features, cross effects, one offer bundle per
+  consumer-category, at most one offer each);
+* "independent": the independent-pairs route (panel.interactions = false, response.cross = false,
+  optimize.decision = "pair"): the plan as it was before offers competed.
+The interactions run's forward fortnight is then decided again from the same estimates under:
+* "no cross model": consumer-category bundles valued without the estimated cross effects;
+* "no cap": with the cross effects, up to 4 offers per consumer-category;
+* "pairs": every pair alone (optimize.decision = "pair") on the interaction-aware estimates.
+
+Per variant (category "all"): `joint_score`, the whole plan's gain in true expected net revenue over
+the status quo against the interaction-aware oracle's (report/joint.py: up to 2 offers per
+consumer-category, the rules' levels, the plan's retention target, the true nested logit); `score`,
+the per-pair score (each offer valued alone) against the per-pair rules oracle; `joint_gain`, the
+plan's joint gain in currency; `no_offer_share`; `offers_per_consumer_category`.
+
+    python bench/substitution.py [--seeds 7 11 12 13 14] [--policies random targeted] [--cross 0.3] [--label NAME]
+
+Results: bench/results/substitution-<label>.json and a table on stdout. Nothing here was tuned on
+these seeds: the decision's defaults were set before the first run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import polars as pl
+
+from offerwise import pipeline
+from offerwise.config import Config
+from offerwise.data.simulate_frames import choice_world
+from offerwise.report.policy import score_against_truth
+
+RESULTS = Path(__file__).parent / "results"
+WORK = Path("results-work") / "substitution"
+INDEPENDENT = {"panel": {"interactions": False}, "response": {"cross": False}, "optimize": {"decision": "pair"}}
+VARIANTS = {
+    "interactions": {},
+    "no cross model": {"cross_effects": False},
+    "no cap": {"max_offers_per_category": 4},
+    "pairs": {"decision": "pair"},
+}
+
+
+def forward_truth(out: Path) -> pl.DataFrame:
+    return pl.read_parquet(out / "data" / "ground_truth_future.parquet").select(
+        "customer_id", "item_id", "category", "offer_pct", "true_a", "true_b"
+    )
+
+
+def measure(out: Path, offers_folder: Path, cfg: Config) -> dict:
+    """The forward plan in `offers_folder` of the run in `out`, scored jointly and per pair ('all' row)."""
+    p = pipeline.read_prepared(out / "prepared")
+    truth_all = forward_truth(out)
+    offers = pl.read_parquet(offers_folder / "offers.parquet")
+    score = score_against_truth(
+        p.frame,
+        pl.read_parquet(out / "recommendations" / "pair_elasticity.parquet"),
+        pl.read_parquet(out / "evaluation" / "thresholds.parquet"),
+        pl.read_csv(out / "recommendations" / "elasticity.csv"),
+        offers,
+        truth_all.select("customer_id", "item_id", "true_a", "true_b"),
+        cfg.optimize,
+        pipeline.read_levels(offers_folder),
+        fold=p.forward_fold,
+        model=cfg.model.decision_model,
+        world=choice_world(out / "data"),
+        truth_all=truth_all,
+    )
+    overall = score.filter(pl.col("category") == "all")
+    value = dict(zip(overall.get_column("policy"), overall.get_column("joint_true_expected_value"), strict=True))
+    ours = overall.filter(pl.col("policy") == "ours").row(0, named=True)
+    per_unit = offers.group_by("customer_id", "category").agg(offers=(pl.col("recommended_offer_pct") > 0).sum())
+    return {
+        "joint_score": ours["joint_score"],
+        "score": ours["score"],
+        "joint_gain": value["ours"] - value["status quo"],
+        "joint_oracle_gain": value["joint oracle"] - value["status quo"],
+        "status_quo_value": value["status quo"],
+        "no_offer_share": float((offers.get_column("recommended_offer_pct") == 0).mean()),
+        "offers_per_consumer_category": float(per_unit.get_column("offers").mean()),
+    }
+
+
+def decide(out: Path, cfg: Config, name: str) -> tuple[Path, Config]:
+    """The forward decision of the run in `out` again under one variant, into out/variants/<name>."""
+    variant = cfg.override("optimize", **VARIANTS[name])
+    folder = out / "variants" / name.replace(" ", "-")
+    p = pipeline.read_prepared(out / "prepared")
+    pipeline.optimize(
+        out / "prepared",
+        out / "evaluation",
+        out / "recommendations",
+        folder,
+        variant.optimize,
+        fold=p.forward_fold,
+        decision_model=cfg.model.decision_model,
+    )
+    return folder, variant
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 12, 13, 14])
+    parser.add_argument("--policies", nargs="+", default=["random", "targeted"])
+    parser.add_argument("--cross", type=float, default=0.3, help="simulation.cross_category")
+    parser.add_argument("--config", type=Path, default=None)
+    parser.add_argument("--label", default="default")
+    args = parser.parse_args()
+    base, results = Config.from_toml(args.config), []
+    for policy in args.policies:
+        for seed in args.seeds:
+            cfg = base.override("simulation", seed=seed, promotion_policy=policy, substitution=True, cross_category=args.cross)
+            started = time.perf_counter()
+            runs = {}
+            for route, update in (("interactions", {}), ("independent", INDEPENDENT)):
+                routed = cfg
+                for section, values in update.items():
+                    routed = routed.override(section, **values)
+                runs[route] = (WORK / args.label / f"{policy}-{seed}-{route}", routed)
+                pipeline.run("simulated", runs[route][0], routed, log=lambda m: None)
+            out, cfg_i = runs["interactions"]
+            rows = {"independent": measure(runs["independent"][0], runs["independent"][0] / "recommendations", runs["independent"][1])}
+            for name in VARIANTS:
+                folder, variant = decide(out, cfg_i, name)
+                rows[name] = measure(out, folder, variant)
+            for name, row in rows.items():
+                results.append({"policy": policy, "seed": seed, "variant": name, **row})
+                print(
+                    f"{policy:8} seed {seed:3} {name:15}: joint {row['joint_score']:.3f}  per pair {row['score']:.3f}  "
+                    f"gain {row['joint_gain']:9.1f} of {row['joint_oracle_gain']:9.1f}  no offer {row['no_offer_share']:.2f}  "
+                    f"offers/consumer-category {row['offers_per_consumer_category']:.2f}  [{time.perf_counter() - started:.0f} s]",
+                    flush=True,
+                )
+            RESULTS.mkdir(parents=True, exist_ok=True)  # after every seed: a long benchmark keeps what it measured
+            payload = {"config": str(args.config), "cross_category": args.cross, "rows": results}
+            (RESULTS / f"substitution-{args.label}.json").write_text(json.dumps(payload, indent=1) + "\n")
+    with pl.Config(tbl_rows=200, tbl_cols=20, float_precision=3, tbl_width_chars=200):
+        print(pl.DataFrame(results))
+
+
+if __name__ == "__main__":
+    main()

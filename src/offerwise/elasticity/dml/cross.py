@@ -1,0 +1,130 @@
+"""Cross effects: how the other offers a consumer faces move a pair's purchase, by the orthogonalised
+route of the own effect (elasticity/dml/__init__.py).
+
+Per row (pair x period) of category c, with C the share-weighted offers on the consumer's other
+items in the category (`cc_other_pressure`, features/interactions.py) and Cx the same over their
+other categories (`cx_other_pressure`):
+
+    Y = m_Y(X) + q · (θ_T (T − m_T(X)) + θ_c (C − m_C(X)) + θ_x (Cx − m_Cx(X))) + noise,  q = m_Y (1 − m_Y)
+
+X: the own effect's controls less the interaction features (functions of the treatments themselves).
+The nuisances are cross-fitted with folds grouped by item (LightGBM: EconML's LinearDML for m_Y and
+m_T, as for the own effect; the same regressor for m_C and m_Cx). The final stage is least squares of
+Y − m_Y on q·(the three residuals), with an item-clustered covariance: per category for θ_c (the
+coefficients are logit slopes per offer point, like the own slope), pooled over every category for
+θ_x and for the pooled θ. Shrinkage: a category's θ_c moves toward the pooled θ by the
+method-of-moments share τ² / (τ² + se²) (as the own slopes' deviations, shrinkage.py). Identified:
+at least MIN_ROWS rows with C > 0 and a residual SD of C of at least MIN_RESID_SD points; otherwise
+the category takes the pooled θ with SE √(se_pooled² + τ²).
+
+Placebo: C permuted across the consumers of each category-period (the cross variation broken, the
+consumers' own offers kept) and the estimate repeated: its interval should cover 0.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+from scipy.stats import norm
+
+from offerwise.config import ResponseConfig
+from offerwise.elasticity.dml.design import design
+from offerwise.elasticity.dml.final import _cluster_fit, _linear_final
+from offerwise.elasticity.dml.nuisances import _final_weights, _nuisance_params, cross_fit, item_period_columns
+from offerwise.elasticity.dml.shrinkage import _tau2
+from offerwise.features.interactions import CROSS_PRESSURE, INTERACTION_FEATURES, PRESSURE
+from offerwise.features.manifest import Feature
+
+MIN_ROWS = 200  # rows whose consumer faces another offer in the category
+MIN_RESID_SD = 0.5  # offer points of residual pressure: less cannot identify a cross slope
+POOLED = "pooled"  # the table's row of the within-category slope over every category
+CROSS_CATEGORY = "cross-category"  # the table's row of θ_x
+COLUMNS = ["category", "cross_slope", "se", "low", "high", "raw_slope", "raw_se", "rows", "rows_with_other_offers", "identified", "method"]
+
+
+def has_interactions(rows: pl.DataFrame) -> bool:
+    return PRESSURE in rows.columns and CROSS_PRESSURE in rows.columns
+
+
+def _residual(target: np.ndarray, W: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
+    """target − its cross-fitted LightGBM prediction from W (folds grouped by item)."""
+    from lightgbm import LGBMRegressor
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    _, params = _nuisance_params(target.size, folds, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cv = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return target - cross_val_predict(LGBMRegressor(**params), W, target, groups=clusters, cv=cv)
+
+
+def _fit(y_res: np.ndarray, Z: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least squares of y_res on the columns of Z, item-clustered: (β, SEs)."""
+    beta, V = _cluster_fit(Z, _linear_final(y_res, np.ones(y_res.size)), clusters)
+    return beta, np.sqrt(np.maximum(np.diag(V), 0.0))
+
+
+def cross_response(rows: pl.DataFrame, features: list[Feature], cfg: ResponseConfig, *, cutoff: int, seed: int = 0) -> pl.DataFrame:
+    """The cross slopes per category (COLUMNS), a POOLED row and a CROSS_CATEGORY row; rows are panel
+    rows with the interaction features (only those up to the cutoff are read)."""
+    controls = [f for f in features if f.name not in INTERACTION_FEATURES]
+    d = design(rows, controls, cutoff=cutoff, periods=cfg.periods, max_rows=cfg.max_rows, seed=seed)
+    C = d.window.get_column(PRESSURE).cast(pl.Float64).fill_null(0.0).to_numpy()
+    Cx = d.window.get_column(CROSS_PRESSURE).cast(pl.Float64).fill_null(0.0).to_numpy()
+    offer_columns = item_period_columns(d.window, d.controls)
+    y_res, t_res, _ = cross_fit(d.Y, d.T, d.W, d.items, folds=cfg.folds, seed=seed, offer_columns=offer_columns)
+    c_res = _residual(C, d.W, d.items, folds=cfg.folds, seed=seed)
+    cx_res = _residual(Cx, d.W, d.items, folds=cfg.folds, seed=seed)
+    q = _final_weights(d.Y, y_res)
+    z = norm.ppf(0.5 + cfg.level / 2)
+    beta, se = _fit(y_res, q[:, None] * np.column_stack([t_res, c_res, cx_res]), d.items)
+    rows_out, raw = [], {}
+    for c, m in d.masks.items():
+        identified = bool((C[m] > 0).sum() >= MIN_ROWS and c_res[m].std() >= MIN_RESID_SD)
+        if identified:
+            b, s = _fit(y_res[m], q[m, None] * np.column_stack([t_res[m], c_res[m]]), d.items[m])
+            raw[c] = (float(b[1]), float(s[1]))
+        rows_out.append({"category": c, "rows": int(m.sum()), "rows_with_other_offers": int((C[m] > 0).sum()), "identified": identified})
+    estimates = np.array([v[0] for v in raw.values()])
+    ses = np.array([v[1] for v in raw.values()])
+    tau2 = _tau2(estimates, ses)
+    pooled, pooled_se = float(beta[1]), float(se[1])
+    for row in rows_out:
+        est, s = raw.get(row["category"], (float("nan"), float("nan")))
+        if row["identified"]:
+            share = tau2 / (tau2 + s**2) if tau2 + s**2 > 0 else 0.0
+            slope, slope_se = pooled + share * (est - pooled), float(np.sqrt(share * s**2 + (1 - share) ** 2 * pooled_se**2))
+            method = "dml, shrunk toward the pooled slope"
+        else:
+            slope, slope_se, method = pooled, float(np.sqrt(pooled_se**2 + tau2)), "pooled (not identified)"
+        row |= {"cross_slope": slope, "se": slope_se, "raw_slope": est, "raw_se": s, "method": method}
+    for name, b, s_, treated in ((POOLED, beta[1], se[1], C), (CROSS_CATEGORY, beta[2], se[2], Cx)):
+        rows_out.append(
+            {
+                "category": name,
+                "cross_slope": float(b),
+                "se": float(s_),
+                "raw_slope": float(b),
+                "raw_se": float(s_),
+                "rows": int(C.size),
+                "rows_with_other_offers": int((treated > 0).sum()),
+                "identified": True,
+                "method": "dml, pooled",
+            }
+        )
+    table = pl.DataFrame(rows_out)
+    return table.with_columns(low=pl.col("cross_slope") - z * pl.col("se"), high=pl.col("cross_slope") + z * pl.col("se")).select(COLUMNS)
+
+
+def permute_pressure(rows: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
+    """The placebo's rows: the cross pressures permuted (together) across the rows of each category-period."""
+    order = pl.int_range(pl.len()).shuffle(seed=seed)
+    return rows.with_columns(pl.col(c).gather(order).over("category", "period") for c in (PRESSURE, CROSS_PRESSURE))
+
+
+def cross_placebo(rows: pl.DataFrame, features: list[Feature], cfg: ResponseConfig, *, cutoff: int, seed: int = 0) -> pl.DataFrame:
+    """cross_response on rows whose cross pressures are permuted (at most placebo_max_rows rows)."""
+    small = cfg.model_copy(update={"max_rows": min(cfg.max_rows, cfg.placebo_max_rows)})
+    return cross_response(permute_pressure(rows, seed=seed), features, small, cutoff=cutoff, seed=seed)

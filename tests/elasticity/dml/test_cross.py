@@ -1,0 +1,98 @@
+"""Cross effects of the other offers a consumer faces (offerwise.elasticity.dml.cross)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from offerwise.config import ResponseConfig
+from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, cross_placebo, cross_response, permute_pressure
+from offerwise.features.interactions import CROSS_PRESSURE, PRESSURE
+from offerwise.features.manifest import Feature
+
+OWN, CROSS = 0.04, {"A": -0.05, "B": 0.0}
+CUTOFF = 12
+
+
+def cross_panel(seed: int = 0, customers: int = 500, periods: int = 14) -> tuple[pl.DataFrame, list[Feature]]:
+    """Two categories of 30 items; each consumer buys from 3 items in each, with equal shares; item
+    offers at random each period; logit p = affinity + OWN · offer + CROSS[c] · pressure."""
+    rng = np.random.default_rng(seed)
+    items = {"A": np.arange(30), "B": np.arange(30, 60)}
+    rows = []
+    for c in range(customers):
+        for cat, pool in items.items():
+            for item in rng.choice(pool, 3, replace=False):
+                rows.append((c, int(item), cat, rng.normal(-1.5, 0.5)))
+    pairs = pl.DataFrame(rows, schema=["customer_id", "item_id", "category", "affinity"], orient="row")
+    n = pairs.height
+    frames = []
+    for t in range(periods):
+        item_offer = np.where(rng.random(60) < 0.35, rng.choice([10.0, 20.0, 30.0, 40.0], 60), 0.0)
+        offer = item_offer[pairs.get_column("item_id").to_numpy()]
+        frame = pairs.with_columns(offer_pct=pl.Series(offer), period=pl.lit(t))
+        share = 1 / 3
+        frame = frame.with_columns(
+            (share * (pl.col("offer_pct").sum().over("customer_id", "category") - pl.col("offer_pct"))).alias(PRESSURE),
+            (share / 2 * (pl.col("offer_pct").sum().over("customer_id") - pl.col("offer_pct").sum().over("customer_id", "category"))).alias(
+                CROSS_PRESSURE
+            ),
+        )
+        theta = frame.get_column("category").replace_strict(CROSS, return_dtype=pl.Float64).to_numpy()
+        logit = frame.get_column("affinity").to_numpy() + OWN * offer + theta * frame.get_column(PRESSURE).to_numpy()
+        frames.append(frame.with_columns(target=pl.Series((rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8))))
+    frame = pl.concat(frames).with_columns(
+        pl.col("offer_pct", PRESSURE, CROSS_PRESSURE).cast(pl.Float32),
+        i_buyers_last=pl.lit(0.0, pl.Float32),
+        i_regular_price=pl.lit(1.0, pl.Float32),
+        lag_target_mean_2=pl.lit(0.0, pl.Float32),
+    )
+    features = [
+        Feature("customer_id", "attribute", "static_categorical", "int64", "", is_id=True),
+        Feature("item_id", "attribute", "static_categorical", "int64", "", is_id=True),
+        Feature("category", "attribute", "static_categorical", "category", ""),
+        Feature("offer_pct", "price_offer", "temporal_continuous", "float32", "", known_in_advance=True),
+        Feature("affinity", "profile", "temporal_continuous", "float64", ""),
+        Feature(PRESSURE, "interaction", "temporal_continuous", "float32", "", known_in_advance=True),
+        Feature(CROSS_PRESSURE, "interaction", "temporal_continuous", "float32", "", known_in_advance=True),
+        *(Feature(c, "profile", "temporal_continuous", "float32", "") for c in ("i_buyers_last", "i_regular_price", "lag_target_mean_2")),
+    ]
+    return frame, features
+
+
+@pytest.fixture(scope="module")
+def panel():
+    return cross_panel()
+
+
+@pytest.fixture(scope="module")
+def table(panel):
+    frame, features = panel
+    return cross_response(frame, features, ResponseConfig(max_rows=200_000), cutoff=CUTOFF)
+
+
+def test_the_cross_slope_of_a_category_with_substitution_is_found_and_one_without_covers_zero(table):
+    row = {r["category"]: r for r in table.iter_rows(named=True)}
+    assert row["A"]["identified"] and row["B"]["identified"]
+    assert abs(row["A"]["raw_slope"] - CROSS["A"]) < 3 * row["A"]["raw_se"]
+    assert row["A"]["high"] < 0  # substitution is found: the interval excludes 0
+    assert abs(row["B"]["raw_slope"]) < 3 * row["B"]["raw_se"]
+    assert row[CROSS_CATEGORY]["low"] < 0 < row[CROSS_CATEGORY]["high"]  # no cross-category effect in this world
+    assert row[POOLED]["rows"] == row["A"]["rows"] + row["B"]["rows"]
+
+
+def test_rows_after_the_cutoff_are_never_read(panel, table):
+    frame, features = panel
+    changed = frame.with_columns(pl.when(pl.col("period") > CUTOFF).then(1 - pl.col("target")).otherwise("target").alias("target"))
+    again = cross_response(changed, features, ResponseConfig(max_rows=200_000), cutoff=CUTOFF)
+    assert again.equals(table)
+
+
+def test_the_placebo_breaks_the_cross_variation_and_covers_zero(panel):
+    frame, features = panel
+    permuted = permute_pressure(frame, seed=1)
+    assert permuted.get_column(PRESSURE).sort().equals(frame.get_column(PRESSURE).sort())  # the same values, moved
+    placebo = cross_placebo(frame, features, ResponseConfig(max_rows=200_000, placebo_max_rows=100_000), cutoff=CUTOFF)
+    pooled = placebo.filter(pl.col("category") == POOLED).row(0, named=True)
+    assert pooled["low"] < 0 < pooled["high"]

@@ -1,0 +1,88 @@
+"""A plan judged as a whole on a truth with substitution, and the interaction-aware oracle."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import polars as pl
+import pytest
+
+from offerwise.config import OptimizeConfig
+from offerwise.data.choice import ChoiceWorld, true_probability_under
+from offerwise.optimize.levels import CategoryLevels
+from offerwise.report.joint import joint_frame, joint_oracle, joint_scored
+from offerwise.report.policy import policy_score
+
+WORLD = ChoiceWorld(substitution=True, expansion=0.5)
+GRID = (0.0, 10.0, 20.0, 30.0)
+LEVELS = {"A": CategoryLevels("config", GRID, GRID, (0.0, 30.0))}
+
+
+def _world(seed: int, consumers: int = 5) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(decision pairs with truth, every truth pair): each consumer has 2-3 items in A, one outside the decision."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(1, consumers + 1):
+        for item in rng.choice(np.arange(10), int(rng.integers(2, 4)), replace=False):
+            rows.append((c, int(item) + 100, rng.uniform(0.02, 0.08), rng.normal(-1.5, 0.7), float(rng.choice([0.0, 10.0]))))
+    truth_all = pl.DataFrame(rows, schema=["customer_id", "item_id", "true_a", "true_b", "offer_pct"], orient="row").with_columns(
+        category=pl.lit("A")
+    )
+    outside = truth_all.group_by("customer_id").agg(pl.col("item_id").max())  # each consumer's last item is not decided
+    decided = truth_all.join(outside, on=["customer_id", "item_id"], how="anti")
+    pairs = decided.with_columns(
+        price=pl.lit(3.0) + pl.col("item_id") % 3,
+        reference_offer_pct=pl.col("offer_pct"),
+        probability=0.2,
+        threshold=0.3,
+        elasticity=0.0,
+        category_a=0.04,
+        pair_slope=0.04,
+        cutoff_offer_pct=pl.col("offer_pct"),
+    ).drop("offer_pct")
+    return pairs, truth_all
+
+
+def test_the_joint_value_counts_every_item_of_the_consumers_category():
+    pairs, truth_all = _world(1)
+    frame = joint_frame(pairs, truth_all)
+    assert frame.height == truth_all.height and frame.get_column("in_plan").sum() == pairs.height
+    status_quo = pairs.select("customer_id", "item_id", offer=pl.col("reference_offer_pct"))
+    scored = joint_scored("status quo", status_quo, frame, WORLD, None)
+    p = true_probability_under(frame.with_columns(offer=pl.col("reference")), "offer", WORLD)
+    assert scored.item(0, "joint_true_expected_revenue") == pytest.approx(
+        float((p * frame.get_column("price") * (1 - frame.get_column("reference") / 100)).sum())
+    )
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_the_oracle_is_the_best_bundle_of_each_consumer_category_when_retention_is_free(seed):
+    pairs, truth_all = _world(seed, consumers=3)
+    frame = joint_frame(pairs, truth_all)
+    cfg = OptimizeConfig(retention=0.01)
+    oracle = joint_oracle(pairs, frame, WORLD, cfg, LEVELS)
+    best_total = 0.0
+    for _, group in pairs.group_by("customer_id"):
+        keys = group.select("customer_id", "item_id")
+        candidates = [keys.with_columns(offer=pl.col("item_id") * 0.0 + pl.Series(combo)) for combo in itertools.product(GRID, repeat=group.height)]
+        candidates = [c for c in candidates if (c.get_column("offer") > 0).sum() <= 2]
+        candidates.append(group.select("customer_id", "item_id", offer=pl.col("reference_offer_pct")))
+        values = [joint_scored("x", c, frame.join(keys.select("customer_id").unique(), on="customer_id"), WORLD, None).item(0, "joint_true_expected_value") for c in candidates]
+        best_total += max(values)
+    got = joint_scored("oracle", oracle, frame, WORLD, None).item(0, "joint_true_expected_value")
+    assert got == pytest.approx(best_total, rel=1e-6)
+
+
+def test_the_policy_score_has_a_joint_score_beside_the_per_pair_ones():
+    pairs, truth_all = _world(4, consumers=30)
+    inputs = pairs.drop("true_a", "true_b")
+    truth = pairs.select("customer_id", "item_id", "true_a", "true_b")
+    offers = inputs.select("customer_id", "item_id", recommended_offer_pct=pl.lit(30.0))  # every pair at 30 %: they compete
+    table = policy_score(inputs, offers, truth, OptimizeConfig(decision="pair"), LEVELS, world=WORLD, truth_all=truth_all)
+    assert {"joint oracle", "rules oracle", "ours"} <= set(table.get_column("policy").to_list())
+    overall = table.filter((pl.col("category") == "all") & (pl.col("policy") == "ours")).row(0, named=True)
+    assert np.isfinite(overall["joint_score"]) and np.isfinite(overall["score"])
+    assert overall["joint_score"] < 1.0 + 1e-9
+    oracle = table.filter((pl.col("category") == "all") & (pl.col("policy") == "joint oracle")).row(0, named=True)
+    assert oracle["joint_score"] == pytest.approx(1.0)
