@@ -121,7 +121,7 @@ def test_future_row_features_equal_the_rebuilt_panel_once_the_period_has_happene
     after = build_panel(read_amexpert(folder), PanelConfig())
     future = before.info["future_period"]
     assert after.info["complete_periods"] == future + 1
-    planned = {f.name for f in before.features if f.known_in_advance and f.family == "price_offer"}  # decided or planned, not history
+    planned = {f.name for f in before.features if f.known_in_advance and f.family in ("price_offer", "interaction")}  # decided or planned
     keys = ["customer_id", "item_id", "period"]
     names = [f.name for f in before.features if f.name not in planned and f.name not in keys]
     a = before.frame.filter(pl.col("period") == future).select(*keys, *names)

@@ -78,6 +78,9 @@ class PanelConfig(_Stage):
     # The decided fortnight's offer where the retailer has no plan: the pair's mean offer over the last
     # 4 weeks ("recent_offers"), or the paper's reference offer ("paper"; see features/status_quo.py).
     status_quo_rule: Literal["recent_offers", "paper"] = "recent_offers"
+    # Features of the other offers the consumer faces (features/interactions.py). False leaves the
+    # panel exactly as before: the independent-pairs route.
+    interactions: bool = True
 
     @field_validator("lag_windows")
     @classmethod

@@ -113,7 +113,7 @@ def test_no_feature_at_or_before_t_sees_transactions_from_t_on(small_sim_dir: Pa
     after = build_panel(_perturb_from(data, t, anchor), PanelConfig())
     assert not before.frame.equals(after.frame)  # the perturbation did change something
     temporal = [f.name for f in before.features if f.group.startswith("temporal")]
-    advance = {f.name for f in before.features if f.known_in_advance and f.family == "price_offer"}
+    advance = {f.name for f in before.features if f.known_in_advance and f.family in ("price_offer", "interaction")}
     _compare(before, after, t - 1, temporal)
     _compare(before, after, t, [n for n in temporal if n not in advance])
     _compare(before, after, t, [f.name for f in before.features if f.group.startswith("static")])

@@ -9,6 +9,7 @@ import polars as pl
 
 from offerwise.features import history as h
 from offerwise.features.calendar import calendar_features
+from offerwise.features.interactions import add_interactions
 from offerwise.features.lags import rolling_stats
 from offerwise.features.manifest import Feature
 from offerwise.features.matrix import Columns, Totals, dense, index_of, profile_block
@@ -29,6 +30,8 @@ def assemble(
     starts: list[dt.date],
     period_days: int,
     lag_windows: list[int],
+    interactions: bool,
+    min_purchases: int,
     promotions: pl.DataFrame | None,
     exposure: pl.DataFrame | None,
     recorded: pl.DataFrame | None = None,
@@ -38,7 +41,7 @@ def assemble(
     have no data yet (the future), so their target is null.
 
     `tx` needs every line of the pairs' consumers; `totals` are the sums over all consumers (by
-    default those of `tx`: then `tx` must hold every consumer's lines)."""
+    default those of `tx`: then `tx` must hold every consumer's lines). interactions, min_purchases: features/interactions.py."""
     totals = totals or Totals.of(tx)
     P, T = pairs.height, n_periods
     cust_index, item_index, cat_index = (
@@ -77,10 +80,9 @@ def assemble(
         cols, tx, pp, item_totals, cat_totals, item_index.height, cat_index.height, T, p_item, p_cat, p_cust, recorded
     )
     _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T)
-    for name, values in (("target", bought.astype(np.float32)), ("offer_pct", offer), ("c_baskets", c_baskets)):
-        for w in lag_windows:
-            for stat, v in rolling_stats(values, w).items():
-                cols.temporal(f"lag_{name}_{stat}_{w}", v, "lag", f"Rolling {stat} of {name} over periods t-{w} .. t-1.", fill=0.0)
+    _lag_features(cols, {"target": bought.astype(np.float32), "offer_pct": offer, "c_baskets": c_baskets}, lag_windows)
+    if interactions:
+        add_interactions(cols, offer, bought, p_cust, p_cat, min_orders=min_purchases)
     _static_features(cols, pairs, items, customers)
     _target_encodings(cols, tx, pairs, item_totals, cat_totals, T)
     keys = {
@@ -97,6 +99,13 @@ def assemble(
     }
     frame = pl.DataFrame({**keys, **{k: v for k, v in cols.data.items() if k not in keys}})
     return frame, cols.features
+
+
+def _lag_features(cols: Columns, series: dict[str, np.ndarray], lag_windows: list[int]) -> None:
+    for name, values in series.items():
+        for w in lag_windows:
+            for stat, v in rolling_stats(values, w).items():
+                cols.temporal(f"lag_{name}_{stat}_{w}", v, "lag", f"Rolling {stat} of {name} over periods t-{w} .. t-1.", fill=0.0)
 
 
 def _datetime_features(cols: Columns, starts: list[dt.date], period_days: int) -> None:

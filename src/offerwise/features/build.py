@@ -190,6 +190,8 @@ def shard_panel(
         starts=plan.starts,
         period_days=cfg.period_days,
         lag_windows=cfg.lag_windows,
+        interactions=cfg.interactions,
+        min_purchases=cfg.min_purchases,
         promotions=data.promotions if item_level else None,
         exposure=_exposure(data, pairs) if item_level else None,
         recorded=_recorded_offers(offer_history, pairs, plan.anchor, cfg.period_days, plan.n_periods) if item_level else None,

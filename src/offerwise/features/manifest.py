@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 Group = Literal["static_categorical", "temporal_categorical", "static_continuous", "temporal_continuous"]
-Family = Literal["datetime", "profile", "price_offer", "lag", "attribute", "target_encoding"]
+Family = Literal["datetime", "profile", "price_offer", "lag", "attribute", "target_encoding", "interaction"]
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import polars as pl
 
 from offerwise.columns import OFFER, PAIR, age_column
 from offerwise.config import ModelConfig
+from offerwise.features.interactions import INTERACTION_FEATURES
 from offerwise.features.manifest import Feature
 from offerwise.features.status_quo import rule_of
 from offerwise.model.tensors import Encoders, SequenceTensors, to_tensors
@@ -59,8 +60,8 @@ def make_slice(
 
     With `status_quo` (customer_id, item_id, reference_offer_pct[, reference_rule]), the decided
     period's inputs are what is known at the cutoff: its offer is the status quo offer (the decision
-    variable's baseline), and the other retailer-set inputs (display, mailer, coupon exposure) are the
-    cutoff period's. Nothing realised in the decided period reaches a prediction.
+    variable's baseline), and the other retailer-set inputs (display, mailer, coupon exposure, the
+    other offers' features of features/interactions.py) are the cutoff period's. Nothing realised in the decided period reaches a prediction.
 
     With `validation_as_decided` too, `validation_rows` holds the validation period's rows with
     inputs built the same way at its own cutoff (`validation_status_quo`), so early stopping,
@@ -112,6 +113,9 @@ def validation_status_quo(rows: pl.DataFrame, validation: int, status_quo: pl.Da
 
 
 PLANNED_INPUTS = ("display", "mailer", "coupon_exposure")  # retailer-set, known in advance, not decided here
+# The other pairs' offers of the decided period are decided too, and in a backtest the panel's come
+# from that period's lines: until the optimiser sets them, the cutoff period's.
+CARRIED_INPUTS = PLANNED_INPUTS + INTERACTION_FEATURES
 
 
 def _decided_inputs(rows: pl.DataFrame, test: int, status_quo: pl.DataFrame) -> pl.DataFrame:
@@ -120,7 +124,7 @@ def _decided_inputs(rows: pl.DataFrame, test: int, status_quo: pl.DataFrame) -> 
     rows = rows.join(offers, on=["customer_id", "item_id"], how="left", maintain_order="left")
     carried = [
         pl.when(decided).then(pl.col(c).shift(1).over("customer_id", "item_id")).otherwise(pl.col(c)).alias(c)
-        for c in PLANNED_INPUTS
+        for c in CARRIED_INPUTS
         if c in rows.columns
     ]
     return rows.with_columns(
