@@ -94,7 +94,9 @@ def _response_inputs(p: Prepared, fold: int, cfg: ResponseConfig, reuse: Path | 
     rows = response_rows(p.frame, fold, cutoff)
     cross = None
     if reuse is not None and (reuse / CROSS).is_file():
-        cross = io.read_csv(reuse / CROSS, rerun=io.rerun("elasticity", reuse), require=["category", "cross_slope"], numeric=["cross_slope"])
+        cross = io.read_csv(
+            reuse / CROSS, rerun=io.rerun("elasticity", reuse), require=["category", "cross_slope"], numeric=["cross_slope"]
+        )
     return {
         "cross": cross,
         "rows": rows,

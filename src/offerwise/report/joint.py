@@ -83,12 +83,20 @@ def _outside(frame: pl.DataFrame, pairs: pl.DataFrame, world: ChoiceWorld, unit_
     return units.join(groups, on=["customer_id", "category"], how="left", maintain_order="left")
 
 
-def true_values(p: PairArrays, units: Units, opts: Options, true_a: np.ndarray, true_b: np.ndarray, outside: pl.DataFrame, world: ChoiceWorld) -> dict:
+def true_values(
+    p: PairArrays, units: Units, opts: Options, true_a: np.ndarray, true_b: np.ndarray, outside: pl.DataFrame, world: ChoiceWorld
+) -> dict:
     """Per option, under the true nested logit: value, retention (= constrained) and spend."""
-    s_out, r_out, s0, s_ref, incidence = (outside.get_column(c).fill_null(0.0).to_numpy() for c in ("s_out", "r_out", "s0", "s", "incidence"))
+    s_out, r_out, s0, s_ref, incidence = (
+        outside.get_column(c).fill_null(0.0).to_numpy() for c in ("s_out", "r_out", "s0", "s", "incidence")
+    )
     iv0 = np.log(s0)
     # The cross-category shift at the reference, recovered from the reference incidence: logit P_ref = IV0 + λ(IV_ref − IV0) − δX.
-    shift = np.log(np.maximum(incidence, 1e-300)) - np.log1p(-np.minimum(incidence, 1 - 1e-12)) - (iv0 + world.expansion * (np.log(s_ref) - iv0))
+    shift = (
+        np.log(np.maximum(incidence, 1e-300))
+        - np.log1p(-np.minimum(incidence, 1 - 1e-12))
+        - (iv0 + world.expansion * (np.log(s_ref) - iv0))
+    )
     option, pair, offer = offer_rows(p, units, opts)
     e = np.exp(true_b[pair] + true_a[pair] * offer)
     total = lambda values: np.bincount(option, values, minlength=opts.unit.size)  # noqa: E731

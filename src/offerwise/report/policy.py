@@ -75,7 +75,12 @@ def _oracle(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: dict[str, Category
 
 
 def _scored(
-    name: str, chosen: pl.DataFrame, pairs: pl.DataFrame, unit_cost_share: float | None, frame: pl.DataFrame | None, world: ChoiceWorld | None
+    name: str,
+    chosen: pl.DataFrame,
+    pairs: pl.DataFrame,
+    unit_cost_share: float | None,
+    frame: pl.DataFrame | None,
+    world: ChoiceWorld | None,
 ) -> pl.DataFrame:
     """One policy's true expected revenue, the objective's value (revenue less unit cost under a
     margin objective) and retention per category, each pair valued alone (one at a time)."""
@@ -87,16 +92,12 @@ def _scored(
         scored = scored.join(alone, on=PAIR, how="left")
     else:
         scored = scored.with_columns(p=true_probability(scored, "offer"))
-    return (
-        scored
-        .group_by("category", maintain_order=True)
-        .agg(
-            policy=pl.lit(name),
-            true_expected_revenue=(pl.col("p") * pl.col("price") * (1 - pl.col("offer") / 100)).sum(),
-            true_expected_value=(pl.col("p") * (pl.col("price") * (1 - pl.col("offer") / 100) - cost)).sum(),
-            true_retention=pl.col("p").mean(),
-            pairs=pl.len(),
-        )
+    return scored.group_by("category", maintain_order=True).agg(
+        policy=pl.lit(name),
+        true_expected_revenue=(pl.col("p") * pl.col("price") * (1 - pl.col("offer") / 100)).sum(),
+        true_expected_value=(pl.col("p") * (pl.col("price") * (1 - pl.col("offer") / 100) - cost)).sum(),
+        true_retention=pl.col("p").mean(),
+        pairs=pl.len(),
     )
 
 
