@@ -98,5 +98,11 @@ def print_plan(console: Console, plan: dict) -> None:
         f"(no rules) the model expects {plan['revenue_change_without_rules']:+.1%}",
         soft_wrap=True,
     )
+    if plan.get("consumer_categories_no_offer") == plan.get("consumer_categories_no_offer"):  # not NaN: an older run folder may lack it
+        console.print(
+            f"per consumer and category: {plan['consumer_categories_no_offer']:.0%} no offer, {plan['consumer_categories_one_offer']:.0%} one, "
+            f"{plan['consumer_categories_several_offers']:.0%} several (the status quo's own offers kept)",
+            soft_wrap=True,
+        )
     console.print(f"offers: {plan['offers']}", soft_wrap=True)  # one line each: copy-pasteable
     console.print(f"report: {plan['report']}", soft_wrap=True)

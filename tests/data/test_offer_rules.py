@@ -32,6 +32,11 @@ def test_rules_are_read_as_levels(tmp_path: Path, text: str, expected: dict) -> 
     assert dict(zip(rules["category"], rules["levels"].to_list(), strict=True)) == expected
 
 
+def test_a_rules_file_may_cap_the_offers_per_consumer_category(tmp_path: Path) -> None:
+    rules = read_offer_rules(_rules(tmp_path, "category,levels,max_offers_per_category\nGrocery,10,2\nMeat,20,\n"), categories=CATEGORIES)
+    assert dict(rules.select("category", "max_offers").iter_rows()) == {"Grocery": 2, "Meat": None}
+
+
 def test_a_parquet_rules_file_may_hold_lists(tmp_path: Path) -> None:
     path = tmp_path / "offer_rules.parquet"
     pl.DataFrame({"category": ["Meat"], "levels": [[30.0, 10.0]]}).write_parquet(path)
@@ -53,6 +58,8 @@ def test_a_parquet_rules_file_may_hold_lists(tmp_path: Path) -> None:
         ("category,levels,allow_no_offer\nGrocery,0;10,false\n", "levels", "allow_no_offer is false"),
         ("category,offers\nGrocery,10\n", "levels", "missing"),
         ("name,levels\nGrocery,10\n", "category", "missing"),
+        ("category,levels,max_offers_per_category\nGrocery,10,0\n", "max_offers_per_category", "from 1 to 4"),
+        ("category,levels,max_offers_per_category\nGrocery,10,two\n", "max_offers_per_category", "whole number"),
     ],
 )
 def test_bad_rules_name_file_column_and_rows(tmp_path: Path, text: str, column: str, problem: str) -> None:

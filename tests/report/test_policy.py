@@ -59,9 +59,9 @@ def test_the_rules_oracle_scores_one_and_the_unconstrained_one_shows_what_the_ru
 
 
 def _oracle_offers(inputs, truth, cfg, levels) -> pl.DataFrame:
-    from offerwise.report.policy import _oracle
+    from offerwise.report.policy import _oracle, _per_pair_truth
 
-    chosen = _oracle(inputs.join(truth, on=["customer_id", "item_id"]), cfg, levels)
+    chosen = _oracle(_per_pair_truth(inputs.join(truth, on=["customer_id", "item_id"]), None, None), cfg, levels)
     return chosen.join(inputs.select("customer_id", "item_id", "category"), on=["customer_id", "item_id"]).rename(
         {"offer": "recommended_offer_pct"}
     )

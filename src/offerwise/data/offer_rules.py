@@ -4,7 +4,9 @@
 * category: as in the item table;
 * levels: the allowed offers in %, e.g. "10;15;20;30" (separated by ';', '|' or spaces; a list in Parquet),
   or min, max (and optional step, default 5): every level from min to max by step;
-* allow_no_offer (optional, default true): whether "no offer" (0 %) is allowed.
+* allow_no_offer (optional, default true): whether "no offer" (0 %) is allowed;
+* max_offers_per_category (optional): offers a consumer may get in the category at once (1 to 4;
+  empty: `optimize.max_offers_per_category`).
 Categories the file does not name take `optimize.levels`.
 """
 
@@ -19,6 +21,7 @@ from offerwise.data.plans import cast_column, find_plan_file, read_table
 from offerwise.errors import InputError, input_error
 
 RULES = "offer_rules"
+MAX_OFFERS = "max_offers_per_category"
 BOOLEAN = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -40,11 +43,15 @@ def read_offer_rules(path: str | Path, *, categories: list[str]) -> pl.DataFrame
         raise input_error(file=str(path), column="levels", problem=f"missing; give levels, or min and max (has {frame.columns}).")
     for column in [c for c in ("min", "max", "step") if c in frame.columns]:
         frame = cast_column(frame, path, column, pl.Float64, "an offer in percent (a number from 0 to 100)")
+    if MAX_OFFERS in frame.columns:
+        frame = cast_column(frame, path, MAX_OFFERS, pl.Int64, "a whole number of offers from 1 to 4")
     frame = frame.with_row_index("row", offset=2).with_columns(pl.col("category").cast(pl.String))
     _check_rows(frame, path, categories)
     levels = [_row_levels(row, path) for row in frame.iter_rows(named=True)]
+    max_offers = frame.get_column(MAX_OFFERS) if MAX_OFFERS in frame.columns else pl.Series([None] * frame.height, dtype=pl.Int64)
     return pl.DataFrame(
-        {"category": frame.get_column("category"), "levels": levels}, schema={"category": pl.String, "levels": pl.List(pl.Float64)}
+        {"category": frame.get_column("category"), "levels": levels, "max_offers": max_offers},
+        schema={"category": pl.String, "levels": pl.List(pl.Float64), "max_offers": pl.Int64},
     )
 
 
@@ -64,6 +71,8 @@ def _check_rows(frame: pl.DataFrame, path: Path, categories: list[str]) -> None:
             problems.append((column, frame.filter(~pl.col(column).is_between(0, 100)), "must be between 0 and 100 (percent)."))
     if {"min", "max"} <= set(frame.columns):
         problems.append(("max", frame.filter(pl.col("max") < pl.col("min")), "is below min."))
+    if MAX_OFFERS in frame.columns:
+        problems.append((MAX_OFFERS, frame.filter(~pl.col(MAX_OFFERS).is_between(1, 4)), "must be a whole number from 1 to 4."))
     if "step" in frame.columns:
         problems.append(("step", frame.filter(pl.col("step") <= 0), "must be above 0."))
     for column, bad, problem in problems:

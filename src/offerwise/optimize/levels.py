@@ -94,14 +94,15 @@ def category_levels(
     """Each category of the optimiser inputs' levels.
 
     inputs: category, cutoff_offer_pct (the paper's range); history: category, offer_pct of every
-    pair and period up to the cutoff; rules: category, levels (list of %; data/offer_rules.py)."""
+    pair and period up to the cutoff; rules: category, levels (list of %; data/offer_rules.py), max_offers (optional)."""
     grid = unconstrained_grid(history, cfg.level_step)
     ruled = {} if rules is None else dict(zip(rules.get_column("category"), rules.get_column("levels").to_list(), strict=True))
+    most = {} if rules is None or "max_offers" not in rules.columns else dict(rules.select("category", "max_offers").iter_rows())
     offers = {c: g.get_column("offer_pct").to_numpy() for (c,), g in history.group_by("category")}
     out: dict[str, CategoryLevels] = {}
     for (category,), group in inputs.group_by("category", maintain_order=True):
         if category in ruled:
-            out[category] = _given("offer_rules", ruled[category], grid)
+            out[category] = _given("offer_rules", ruled[category], grid, max_offers=most.get(category))
         elif cfg.levels == "paper":
             o_range = offer_range(group.get_column("cutoff_offer_pct").to_numpy(), cfg.offer_range_percentiles, cfg.level_step)
             out[category] = CategoryLevels("paper", None, grid, o_range)
@@ -114,10 +115,10 @@ def category_levels(
     return out
 
 
-def _given(source: str, allowed, grid: tuple[float, ...], cap: float | None = None) -> CategoryLevels:
+def _given(source: str, allowed, grid: tuple[float, ...], cap: float | None = None, max_offers: int | None = None) -> CategoryLevels:
     allowed = tuple(sorted({float(v) for v in allowed}))
     candidates = tuple(sorted(set(grid) | set(allowed)))
-    return CategoryLevels(source, allowed, candidates, (allowed[0], allowed[-1]), cap)
+    return CategoryLevels(source, allowed, candidates, (allowed[0], allowed[-1]), cap, max_offers)
 
 
 def offer_range(offers: np.ndarray, percentiles: tuple[float, float], step: float = 5.0) -> tuple[float, float]:

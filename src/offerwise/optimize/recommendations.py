@@ -56,7 +56,21 @@ def recommendation_tables(
         bound_by_rules_share=(pl.col("binding") == "range edge").mean(),
         bound_by_retention_share=(pl.col("binding") == "retention").mean(),
     )
+    per_category = per_category.join(offers_per_consumer_category(plan), on="category", how="left")
     main = summary.filter(pl.col("status") == "ok").unique("category", keep="first", maintain_order=True)
     extra = [c for c in ("retention_multiplier", "status", "levels", "expected_revenue_without_rules") if c in main.columns]
     per_category = per_category.join(main.select("category", *extra), on="category", how="left").sort("category")
     return plan.select(RECOMMENDATION_COLUMNS), per_category
+
+
+def offers_per_consumer_category(plan: pl.DataFrame) -> pl.DataFrame:
+    """Per category: consumer_categories (consumers with pairs in it), their mean number of offers, and
+    the shares of them given no offer, one offer and several."""
+    count = plan.group_by("category", "customer_id").agg(offers=(pl.col("recommended_offer_pct") > 0).sum())
+    return count.group_by("category").agg(
+        consumer_categories=pl.len(),
+        offers_per_consumer_category=pl.col("offers").mean(),
+        consumer_categories_no_offer=(pl.col("offers") == 0).mean(),
+        consumer_categories_one_offer=(pl.col("offers") == 1).mean(),
+        consumer_categories_several_offers=(pl.col("offers") > 1).mean(),
+    )

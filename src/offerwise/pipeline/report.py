@@ -45,8 +45,18 @@ def summary(out: Path) -> dict[str, Any]:
         "revenue_change_without_rules": (per_category.get_column("expected_revenue_without_rules").sum() - before) / before
         if before and "expected_revenue_without_rules" in per_category.columns
         else float("nan"),
+        **_offer_spread(per_category),
         "per_category": per_category,
     }
+
+
+def _offer_spread(per_category: pl.DataFrame) -> dict[str, float]:
+    """The shares of consumer-categories given no offer, one and several, over every category."""
+    names = ("consumer_categories_no_offer", "consumer_categories_one_offer", "consumer_categories_several_offers")
+    if "consumer_categories" not in per_category.columns:
+        return dict.fromkeys(names, float("nan"))
+    units = per_category.get_column("consumer_categories").cast(pl.Float64)
+    return {name: float((per_category.get_column(name).cast(pl.Float64) * units).sum() / units.sum()) for name in names}
 
 
 def _truth(source: str, start: dt.date) -> pl.DataFrame | None:
@@ -145,6 +155,8 @@ def _report_inputs(out: Path, source: str, cfg: Config, policy: pl.DataFrame | N
         differences=optional(evaluation / "model_differences.csv"),
         response=optional(evaluation / "response.csv"),
         placebo=optional(evaluation / "response_placebo.csv"),
+        cross=optional(evaluation / "cross_response.csv"),
+        cross_placebo=optional(evaluation / "cross_response_placebo.csv"),
         plan=summary(out) if planned else None,
         plan_offers=read_parquet(forward / "offers.parquet") if planned else None,
         policy=policy,

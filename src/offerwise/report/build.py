@@ -46,6 +46,8 @@ class ReportInputs:
     differences: pl.DataFrame | None = None
     response: pl.DataFrame | None = None
     placebo: pl.DataFrame | None = None
+    cross: pl.DataFrame | None = None  # cross_response.csv (elasticity/dml/cross.py)
+    cross_placebo: pl.DataFrame | None = None
     plan: dict | None = None  # the forward plan's summary (pipeline.report.summary)
     plan_offers: pl.DataFrame | None = None
     policy: pl.DataFrame | None = None
@@ -153,6 +155,7 @@ def build_report(r: ReportInputs, *, title: str) -> Report:
             pngs["figure_calibration"],
         ),
         *_response_sections(r.response, r.placebo),
+        *_cross_sections(r.cross, r.cross_placebo),
         (
             "Predicted offer uplift by decile against realised purchases (backtest fortnight; evaluation/uplift_deciles.csv). The pairs "
             "faced the status quo offer, so the realised rate checks the predicted rate at the status quo along the uplift ranking; the "
@@ -229,3 +232,20 @@ def _response_sections(response: pl.DataFrame | None, placebo: pl.DataFrame | No
         ("Offer response per category (backtest decision)", note),
         ("Offer response: slope, 90 % interval, identification, placebo", response),
     ]
+
+
+def _cross_sections(cross: pl.DataFrame | None, placebo: pl.DataFrame | None) -> list:
+    """The cross effects per category with their intervals, the placebo beside them."""
+    if cross is None:
+        return []
+    table = cross.select("category", "cross_slope", "low", "high", "identified", "rows_with_other_offers", "method")
+    if placebo is not None:
+        table = table.join(placebo.select("category", placebo_low="low", placebo_high="high"), on="category", how="left")
+    note = (
+        "How the other offers a consumer faces move a pair's purchase: the logit change per point of the share-weighted offers on the "
+        "consumer's other items in the category (negative: offers take sales from each other), estimated by double machine learning "
+        "beside the own effect, with a 90 % interval; 'pooled' is the slope over every category, 'cross-category' the pooled effect of "
+        "the offers in the consumer's other categories. The optimiser values each consumer-category's offers with these slopes "
+        "(docs/optimization.md). The placebo permutes the other offers across consumers: its interval should cover 0."
+    )
+    return [("Cross effects: offers that compete (backtest decision)", note), ("Cross effects: slope, 90 % interval, placebo", table)]
