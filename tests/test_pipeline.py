@@ -215,8 +215,10 @@ def test_planned_offers_are_the_forward_status_quo(sim, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_recommend_on_the_complete_journey_quick(tmp_path: Path) -> None:
-    out = tmp_path / "cj"
-    result = CliRunner().invoke(app, ["recommend", "--data", "complete-journey", "--quick", "--out", str(out)])
+    out, config = tmp_path / "cj", tmp_path / "small.toml"
+    # --quick's settings on fewer consumers (--quick takes 400): the real export end to end, in CI's time
+    config.write_text("[panel]\nmax_customers = 150\ntop_categories = 2\n[model]\nepochs = 3\nlightgbm_rounds = 100\n")
+    result = CliRunner().invoke(app, ["recommend", "--data", "complete-journey", "--config", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.output
     plan = pl.read_csv(out / "recommendations" / "offers.csv", try_parse_dates=True)
     assert plan.height > 100 and plan.get_column("period_start").n_unique() == 1

@@ -155,3 +155,35 @@ def test_without_a_cross_effect_and_with_one_offer_the_units_agree_with_the_pair
     pair, row_p = optimize_category(pairs, cfg.model_copy(update={"decision": "pair"}), LEVELS)
     assert row_b["objective_after"] == pytest.approx(row_p["objective_after"], rel=1e-6)
     assert row_b["decision"] == "consumer_category" and row_p["decision"] == "pair"
+
+
+def test_a_large_consumer_category_offers_among_its_best_screened_items():
+    from offerwise.optimize.bundles import CANDIDATES, eligible_pairs, screen
+
+    pairs = _pairs(9, consumers=1).head(0)
+    rng = np.random.default_rng(9)
+    n = CANDIDATES + 10
+    pairs = pl.DataFrame(
+        {
+            "customer_id": np.ones(n, int),
+            "item_id": np.arange(n),
+            "category": "A",
+            "price": rng.uniform(1, 5, n),
+            "reference_offer_pct": 0.0,
+            "probability": rng.uniform(0.05, 0.6, n),
+            "threshold": 0.3,
+            "elasticity": 0.0,
+            "category_a": 0.04,
+            "pair_slope": rng.uniform(0.0, 0.06, n),
+            "category_share": 1.0 / n,
+            "cross_slope": -0.02,
+        }
+    )
+    arrays, units = _arrays(pairs)
+    score = screen(arrays, units, LEVELS)
+    keep = eligible_pairs(score, units, CANDIDATES)
+    assert keep.sum() == CANDIDATES and score[keep].min() >= score[~keep].max()
+    opts, values = options_for(arrays, units, LEVELS, 1)
+    exact = single_offers(units, LEVELS)
+    exact_values = evaluate(arrays, units, exact)
+    assert values["value"].max() == pytest.approx(exact_values["value"].max())  # the best single offer is among the candidates

@@ -14,7 +14,7 @@ import polars as pl
 from offerwise.columns import PAIR
 from offerwise.config import ResponseConfig
 from offerwise.elasticity.dml import OfferResponse, ResponseEstimate, placebo
-from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, cross_placebo, cross_response, has_interactions
+from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, cross_response, has_interactions
 from offerwise.elasticity.scores import PairScores, from_scores, stacked
 from offerwise.features.manifest import Feature
 
@@ -73,14 +73,10 @@ def cross_effects(
     given (an earlier decision's); (None, None) when cfg.cross is off or the panel has no interaction features."""
     if not cfg.cross or not has_interactions(rows):
         return None, None
-    if cross is None:
-        log("cross effects (double ML)")
-        cross = cross_response(rows, features, cfg, cutoff=cutoff)
-    permuted = None
-    if with_placebo:
-        log("cross effects placebo (pressures permuted within category-period)")
-        permuted = cross_placebo(rows, features, cfg, cutoff=cutoff)
-    return cross, permuted
+    if cross is not None:  # an earlier decision's estimate: its placebo is that decision's
+        return cross, None
+    log("cross effects (double ML)" + (", and their placebo (pressures permuted within category-period)" if with_placebo else ""))
+    return cross_response(rows, features, cfg, cutoff=cutoff, placebo=with_placebo)
 
 
 def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame) -> pl.DataFrame:

@@ -4,9 +4,11 @@ A unit is one consumer's pairs in one category (m items at status quo offers k).
 * the status quo bundle, every item at k (always allowed: the retailer's own plan);
 * no offer on any item (allowed unless the rules forbid no offer);
 * up to `max_offers` items offered, each at a non-zero level of the category's grid (allowed when the
-  rules allow every level in it), the unit's other items at no offer. With one offer that is 2 + m·L
-  options; with more, every combination of up to `max_offers` of the unit's BUNDLE_ITEMS items whose
-  best single offer gains most, each at every level (the gap is certified over these bundles).
+  rules allow every level in it), the unit's other items at no offer. With one offer that is
+  2 + m·L options over the unit's CANDIDATES items whose offer `screen` values most (its own gain
+  exactly, what it takes from the others to first order); with more, every combination of up to
+  `max_offers` of the BUNDLE_ITEMS of them whose best single offer gains most, each at every level.
+  The gap is certified over these bundles; every item of the unit is valued in each.
 
 The response of pair i to a bundle o (the other offers' effect on the logit is the cross effect):
 
@@ -40,6 +42,7 @@ from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import counted, response
 from offerwise.optimize.solvers import NEG, PairBlock
 
+CANDIDATES = 12  # a consumer-category's items that may take its offer: those `screen` finds best (a large unit has hundreds)
 BUNDLE_ITEMS = 6  # with several offers per consumer-category: the items combined, by their best single offer's gain
 CHUNK = 2_000_000  # (option, pair) rows evaluated at a time: bounds the memory of a large consumer-category
 
@@ -106,12 +109,14 @@ class Options:
         return Options(self.unit[index], self.items[index], self.levels[index], self.status_quo[index], self.allowed[index])
 
 
-def single_offers(units: Units, levels: CategoryLevels) -> Options:
-    """Status quo, no offer, and each pair alone at each non-zero level of the grid."""
+def single_offers(units: Units, levels: CategoryLevels, eligible: np.ndarray | None = None) -> Options:
+    """Status quo, no offer, and each `eligible` pair (default: every pair) alone at each non-zero level of the grid."""
     n, U = int(units.size.sum()), units.start.size
     grid = np.array([g for g in levels.grid if g > 0], dtype=float)
     allowed_levels = set(levels.allowed or ())
-    pair = np.repeat(np.arange(n), grid.size)
+    chosen = np.arange(n) if eligible is None else np.flatnonzero(eligible)
+    pair = np.repeat(chosen, grid.size)
+    n = chosen.size
     unit = np.r_[np.arange(U), np.arange(U), units.of_pairs()[pair]]
     kind = np.r_[np.zeros(U, int), np.ones(U, int), np.full(pair.size, 2)]
     items = np.r_[np.full(2 * U, -1), pair][:, None]
@@ -244,9 +249,43 @@ def blocks(opts: Options, values: dict[str, np.ndarray], *, budget: bool) -> lis
     return out
 
 
+def screen(p: PairArrays, units: Units, levels: CategoryLevels) -> np.ndarray:
+    """(n,) each pair's best gain, over the allowed non-zero levels, as the only offer of its unit
+    against no offer: its own gain exactly, what it takes from the unit's other items to first order
+    (θ · w_j · o · Σ_{i≠j} p_i (1 − p_i) · unit value_i, at no offer)."""
+    grid = np.array([g for g in levels.grid if g > 0 and g in set(levels.allowed or ())], dtype=float)
+    if grid.size == 0 or p.f.size == 0:
+        return np.full(p.f.size, -np.inf)
+    unit = units.of_pairs()
+    pressure_k = units.unit_sums(p.w * p.k)[unit] - p.w * p.k
+    zero = np.zeros(p.f.size)
+    at = lambda offers: response(p.kind, p.f, p.k, p.slope, offers, (-p.theta * pressure_k)[:, None])  # noqa: E731
+    value = lambda offers: (
+        counted(p.objective, at(offers), p.threshold[:, None]) * (p.price[:, None] * (1 - offers / 100) - p.cost[:, None])
+    )  # noqa: E731
+    base = value(zero[:, None])[:, 0]
+    p0 = at(zero[:, None])[:, 0]
+    sensitivity = p0 * (1 - p0) * (p.price - p.cost)
+    others = units.unit_sums(sensitivity)[unit] - sensitivity
+    gain = value(np.broadcast_to(grid, (p.f.size, grid.size))) - base[:, None] + (p.theta * p.w * others)[:, None] * grid[None, :]
+    return gain.max(axis=1)
+
+
+def eligible_pairs(score: np.ndarray, units: Units, most: int) -> np.ndarray:
+    """(n,) bool: each unit's `most` pairs of highest score (every pair of a smaller unit)."""
+    if score.size == 0:
+        return np.zeros(0, bool)
+    unit = units.of_pairs()
+    order = np.lexsort((np.arange(score.size), -score, unit))
+    rank = np.empty(score.size, int)
+    rank[order] = np.arange(score.size) - np.repeat(units.start, units.size)
+    return rank < most
+
+
 def options_for(p: PairArrays, units: Units, levels: CategoryLevels, max_offers: int) -> tuple[Options, dict[str, np.ndarray]]:
-    """Every unit's options and their values: single offers, or combinations when max_offers > 1."""
-    singles = single_offers(units, levels)
+    """Every unit's options and their values: single offers of its CANDIDATES pairs that `screen`
+    best, or combinations of them when max_offers > 1."""
+    singles = single_offers(units, levels, eligible_pairs(screen(p, units, levels), units, CANDIDATES))
     values = evaluate(p, units, singles)
     if max_offers <= 1:
         return singles, values

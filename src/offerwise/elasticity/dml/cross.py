@@ -17,8 +17,9 @@ method-of-moments share τ² / (τ² + se²) (as the own slopes' deviations, shr
 at least MIN_ROWS rows with C > 0 and a residual SD of C of at least MIN_RESID_SD points; otherwise
 the category takes the pooled θ with SE √(se_pooled² + τ²).
 
-Placebo: C permuted across the consumers of each category-period (the cross variation broken, the
-consumers' own offers kept) and the estimate repeated: its interval should cover 0.
+Placebo: C and Cx permuted across the rows of each category-period (the cross variation broken, the
+consumers' own offers kept), their nuisances refitted and the final stage repeated (the outcome and
+offer nuisances do not involve them): its intervals should cover 0.
 """
 
 from __future__ import annotations
@@ -66,19 +67,30 @@ def _fit(y_res: np.ndarray, Z: np.ndarray, clusters: np.ndarray) -> tuple[np.nda
     return beta, np.sqrt(np.maximum(np.diag(V), 0.0))
 
 
-def cross_response(rows: pl.DataFrame, features: list[Feature], cfg: ResponseConfig, *, cutoff: int, seed: int = 0) -> pl.DataFrame:
+def cross_response(
+    rows: pl.DataFrame, features: list[Feature], cfg: ResponseConfig, *, cutoff: int, seed: int = 0, placebo: bool = False
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """The cross slopes per category (COLUMNS), a POOLED row and a CROSS_CATEGORY row; rows are panel
-    rows with the interaction features (only those up to the cutoff are read)."""
+    rows with the interaction features (only those up to the cutoff are read). With `placebo`, also
+    the same table with the pressures permuted within category-period (permute_pressure): the outcome
+    and offer nuisances do not involve the pressures, so the placebo refits only the pressures'."""
     controls = [f for f in features if f.name not in INTERACTION_FEATURES]
     d = design(rows, controls, cutoff=cutoff, periods=cfg.periods, max_rows=cfg.max_rows, seed=seed)
-    C = d.window.get_column(PRESSURE).cast(pl.Float64).fill_null(0.0).to_numpy()
-    Cx = d.window.get_column(CROSS_PRESSURE).cast(pl.Float64).fill_null(0.0).to_numpy()
     offer_columns = item_period_columns(d.window, d.controls)
     y_res, t_res, _ = cross_fit(d.Y, d.T, d.W, d.items, folds=cfg.folds, seed=seed, offer_columns=offer_columns)
-    c_res = _residual(C, d.W, d.items, folds=cfg.folds, seed=seed)
-    cx_res = _residual(Cx, d.W, d.items, folds=cfg.folds, seed=seed)
     q = _final_weights(d.Y, y_res)
-    z = norm.ppf(0.5 + cfg.level / 2)
+
+    def table(window: pl.DataFrame) -> pl.DataFrame:
+        C, Cx = (window.get_column(c).cast(pl.Float64).fill_null(0.0).to_numpy() for c in (PRESSURE, CROSS_PRESSURE))
+        residuals = [_residual(v, d.W, d.items, folds=cfg.folds, seed=seed) for v in (C, Cx)]
+        return _table(d, y_res, t_res, *residuals, q, C, Cx, cfg.level)
+
+    return table(d.window), table(permute_pressure(d.window, seed=seed)) if placebo else None
+
+
+def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFrame:
+    """The final stage (module docstring) on cross-fitted residuals."""
+    z = norm.ppf(0.5 + level / 2)
     beta, se = _fit(y_res, q[:, None] * np.column_stack([t_res, c_res, cx_res]), d.items)
     rows_out, raw = [], {}
     for c, m in d.masks.items():
@@ -122,9 +134,3 @@ def permute_pressure(rows: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
     """The placebo's rows: the cross pressures permuted (together) across the rows of each category-period."""
     order = pl.int_range(pl.len()).shuffle(seed=seed)
     return rows.with_columns(pl.col(c).gather(order).over("category", "period") for c in (PRESSURE, CROSS_PRESSURE))
-
-
-def cross_placebo(rows: pl.DataFrame, features: list[Feature], cfg: ResponseConfig, *, cutoff: int, seed: int = 0) -> pl.DataFrame:
-    """cross_response on rows whose cross pressures are permuted (at most placebo_max_rows rows)."""
-    small = cfg.model_copy(update={"max_rows": min(cfg.max_rows, cfg.placebo_max_rows)})
-    return cross_response(permute_pressure(rows, seed=seed), features, small, cutoff=cutoff, seed=seed)
