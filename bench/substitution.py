@@ -10,6 +10,7 @@ logit: a buying consumer picks one item per category; category expansion 0.5; cr
 The interactions run's forward fortnight is then decided again from the same estimates under:
 * "no cross model": consumer-category bundles valued without the estimated cross effects;
 * "no cap": with the cross effects, up to 4 offers per consumer-category;
+* "nested logit": the bundles valued by optimize/choice_model.py instead of the logit shift;
 * "pairs": every pair alone (optimize.decision = "pair") on the interaction-aware estimates.
 
 Per variant (category "all"): `joint_score`, the whole plan's gain in true expected net revenue over
@@ -45,6 +46,7 @@ VARIANTS = {
     "interactions": {},
     "no cross model": {"cross_effects": False},
     "no cap": {"max_offers_per_category": 4},
+    "nested logit": {"bundle_response": "nested_logit"},
     "pairs": {"decision": "pair"},
 }
 
@@ -113,6 +115,8 @@ def main() -> None:
     parser.add_argument("--cross", type=float, default=0.3, help="simulation.cross_category")
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--label", default="default")
+    parser.add_argument("--routes", nargs="+", default=["interactions", "independent"], choices=["interactions", "independent"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
     base, results = Config.from_toml(args.config), []
     for policy in args.policies:
@@ -121,16 +125,20 @@ def main() -> None:
             started = time.perf_counter()
             runs = {}
             for route, update in (("interactions", {}), ("independent", INDEPENDENT)):
+                if route not in args.routes:
+                    continue
                 routed = cfg
                 for section, values in update.items():
                     routed = routed.override(section, **values)
                 runs[route] = (WORK / args.label / f"{policy}-{seed}-{route}", routed)
                 pipeline.run("simulated", runs[route][0], routed, log=lambda m: None)
-            out, cfg_i = runs["interactions"]
-            rows = {"independent": measure(runs["independent"][0], runs["independent"][0] / "recommendations", runs["independent"][1])}
-            for name in VARIANTS:
-                folder, variant = decide(out, cfg_i, name)
-                rows[name] = measure(out, folder, variant)
+            rows = {}
+            if "independent" in runs:
+                out, routed = runs["independent"]
+                rows["independent"] = measure(out, out / "recommendations", routed)
+            for name in args.variants if "interactions" in runs else []:
+                folder, variant = decide(*runs["interactions"], name)
+                rows[name] = measure(runs["interactions"][0], folder, variant)
             for name, row in rows.items():
                 results.append({"policy": policy, "seed": seed, "variant": name, **row})
                 print(

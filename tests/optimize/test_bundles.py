@@ -97,7 +97,7 @@ def test_an_offer_takes_sales_from_the_consumers_other_items():
 @pytest.mark.parametrize("seed", [3, 4, 5])
 def test_the_lagrangian_and_the_milp_match_a_brute_force_search_of_every_bundle(seed):
     pairs = _pairs(seed, consumers=4)
-    cfg = OptimizeConfig(response="counterfactual", pair_slope_weight=1.0, retention=1.02)
+    cfg = OptimizeConfig(response="counterfactual", pair_slope_weight=1.0, retention=1.02, bundle_response="logit_shift")
     arrays, units = _arrays(pairs)
     opts, values = options_for(arrays, units, LEVELS, 1)
     R = 1.02 * values["retention"][opts.first].sum()

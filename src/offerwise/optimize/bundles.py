@@ -33,11 +33,12 @@ widths, which the Lagrangian solver takes as it takes consumer shards.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
+from offerwise.optimize import choice_model
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import counted, response
 from offerwise.optimize.solvers import NEG, PairBlock
@@ -66,6 +67,7 @@ class PairArrays:
     theta_x: float  # the pooled cross-category slope
     g_value: np.ndarray  # the pair's unit's G_value (module docstring)
     g_retention: np.ndarray
+    nested: tuple | None = None  # (b, b at the interval's ends or None, λ, N0 per pair): choice_model.py; None: the logit shift
 
 
 @dataclass(frozen=True)
@@ -196,10 +198,18 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
     pressure = np.where(sq, pressure_k, (others * p.w[np.maximum(items, 0)] * levels).sum(axis=1))
     shift = (p.theta[pair] * (pressure - pressure_k))[:, None]
     f, k, threshold = p.f[pair], p.k[pair], p.threshold[pair]
-    prob = response(p.kind, f, k, p.slope[pair], offer[:, None], shift)[:, 0]
-    low = None
-    if p.ends is not None:
-        low = counted(p.objective, np.minimum(*(response(p.kind, f, k, e[pair], offer[:, None], shift)[:, 0] for e in p.ends)), threshold)
+    if p.nested is not None:
+        b, ends, lam, n0 = p.nested
+        log_f = np.log(np.maximum(f, 1e-12))
+        at = lambda slope: choice_model.probabilities(option, log_f + slope[pair] * (offer - k), n0[pair], lam, opts.unit.size)  # noqa: E731
+        prob = at(b)
+        low = None if ends is None else counted(p.objective, np.minimum(at(ends[0]), at(ends[1])), threshold)
+    else:
+        prob = response(p.kind, f, k, p.slope[pair], offer[:, None], shift)[:, 0]
+        low = None
+        if p.ends is not None:
+            ends = (response(p.kind, f, k, e[pair], offer[:, None], shift)[:, 0] for e in p.ends)
+            low = counted(p.objective, np.minimum(*ends), threshold)
     unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
     return Rows(option, pair, offer, prob, counted(p.objective, prob, threshold), low, unit_value)
 
@@ -302,6 +312,18 @@ def offers_per_unit(opts: Options, chosen: np.ndarray, k: np.ndarray, units: Uni
     status_quo = np.add.reduceat((k > 0).astype(int), units.start) if units.start.size else np.zeros(0, int)
     offered = ((opts.items[chosen] >= 0) & (opts.levels[chosen] > 0)).sum(axis=1)
     return np.where(opts.status_quo[chosen], status_quo, offered)
+
+
+def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:
+    """p with the nested logit of choice_model.py calibrated to its slopes and cross slope."""
+    unit = units.of_pairs()
+    theta = float(p.theta[0]) if p.theta.size else 0.0
+    if theta >= 0:  # no substitution found: each item's own logistic curve (the logit shift with no shift)
+        return p
+    b, lam = choice_model.calibrate(p.f, p.slope, unit, theta)
+    ends = None if p.ends is None else tuple(choice_model.calibrate(p.f, e, unit, theta)[0] for e in p.ends)
+    n0 = np.bincount(unit, p.f)[unit] if p.f.size else np.zeros(0)
+    return replace(p, nested=(b, ends, lam, n0))
 
 
 def pair_arrays(

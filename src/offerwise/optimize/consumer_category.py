@@ -10,7 +10,17 @@ import numpy as np
 import polars as pl
 
 from offerwise.config import OptimizeConfig, OptionError
-from offerwise.optimize.bundles import Options, PairArrays, Units, blocks, offers_per_unit, options_for, pair_arrays, rows_of
+from offerwise.optimize.bundles import (
+    Options,
+    PairArrays,
+    Units,
+    blocks,
+    offers_per_unit,
+    options_for,
+    pair_arrays,
+    rows_of,
+    with_nested_logit,
+)
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import slopes
 from offerwise.optimize.solvers import NEG, LocalBlocks, Solution, solve_blocks, solve_milp
@@ -46,6 +56,8 @@ def bundle_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLev
     )
     arrays = pair_arrays(pairs, cfg.response, cfg.objective, slope, ends, cfg.unit_cost_share, cross_effects=cfg.cross_effects)
     units = Units.of(pairs.get_column("customer_id").to_numpy())
+    if cfg.bundle_response == "nested_logit" and cfg.cross_effects:
+        arrays = with_nested_logit(arrays, units)
     opts, values = options_for(arrays, units, levels, levels.max_offers or cfg.max_offers_per_category)
     before = metrics(arrays, units, opts, values, opts.first)
     n = pairs.height

@@ -27,11 +27,12 @@ probability-scale effect of the whole sample is kept in `info` as a cross-check.
 
 Heterogeneity (additive on the logit scale, a stated assumption):
 
-    a(X) = slope_c + δ_c,age(X) + δ_c,price(X) + δ_c,past_response(X)
+    a(X) = slope_c + δ_c,age(X) + δ_c,price(X) + δ_c,past_response(X) + δ_c,share(X)
 
 age: demo_age_range / demo_age ("missing" a level of its own); price: tercile of i_regular_price
 within the category; past_response: quintile within the category of the consumer's past response
-to offers (`_past_response`). Deviations are effects-coded, so they average to 0 over the
+to offers (`_past_response`); share: tercile within the category of the pair's share of the
+consumer's category purchases (`ci_category_share`, where the panel has the interaction features). Deviations are effects-coded, so they average to 0 over the
 category's rows and slope_c is the category's mean slope over its rows. Shrinkage, per level, two
 steps, each with τ² by the method of moments from raw estimates and their SEs, floored at 0:
 1. shared relative effects r_g (one per group, all categories: a(X) = slope_c (1 + Σ r_g)) are shrunk

@@ -1,6 +1,8 @@
-"""The heterogeneity groups of a row (docs/response.md): age, price tercile and past-response
-quintile, the quantiles cut within each category on the estimate's rows and stored with it, so that
-the decided pairs are labelled by the same cut points."""
+"""The heterogeneity groups of a row (docs/response.md): age, price tercile, past-response quintile
+and share tercile (the pair's share of the consumer's category purchases: an item a consumer mostly
+buys gains less from its own offer, the purchase it adds is one the category would have had), the
+quantiles cut within each category on the estimate's rows and stored with it, so that the decided
+pairs are labelled by the same cut points."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import polars as pl
 from offerwise.columns import age_column
 
 PRICE_COLUMN = "i_regular_price"
-LEVELS = ("age", "price", "past_response")
-QUANTILES = {"price": 3, "past_response": 5}  # groups per level (quantiles within category)
+LEVELS = ("age", "price", "past_response", "share")
+QUANTILES = {"price": 3, "past_response": 5, "share": 3}  # groups per level (quantiles within category)
+CUT = ("price", "past_response", "share")  # the levels cut into quantiles
+SHARE_COLUMN = "ci_category_share"  # the pair's share of the consumer's category purchases (features/interactions.py)
 MISSING = "missing"
 
 
@@ -37,6 +41,7 @@ def _group_frame(frame: pl.DataFrame) -> pl.DataFrame:
         __age=(pl.col(age).cast(pl.String).fill_null(MISSING) if age else pl.lit(MISSING)),
         __price=(pl.col(PRICE_COLUMN).cast(pl.Float64) if PRICE_COLUMN in frame.columns else pl.lit(None, pl.Float64)),
         __past_response=_past_response(frame) if "period" in frame.columns else pl.lit(None, pl.Float64),
+        __share=(pl.col(SHARE_COLUMN).cast(pl.Float64) if SHARE_COLUMN in frame.columns else pl.lit(None, pl.Float64)),
     )
 
 
@@ -58,19 +63,17 @@ def _quantile_label(expr: pl.Expr, cuts: list[float] | None) -> pl.Expr:
 def _fit_cuts(frame: pl.DataFrame) -> dict:
     cuts = {}
     for (category,), part in _group_frame(frame).group_by("category"):
-        for level in ("price", "past_response"):
+        for level in CUT:
             cuts[(category, level)] = _quantile_cuts(part.get_column(f"__{level}").to_numpy(), QUANTILES[level])
     return cuts
 
 
 def _group_columns(frame: pl.DataFrame, cuts: dict) -> pl.DataFrame:
-    """customer_id, item_id, category, __g_age, __g_price, __g_past_response (group labels), in the
-    frame's order."""
+    """customer_id, item_id, category, __g_age, __g_price, __g_past_response, __g_share (group labels),
+    in the frame's order."""
     g = _group_frame(frame).with_row_index("__row")
     parts = [
-        part.with_columns(
-            **{f"__g_{lv}": _quantile_label(pl.col(f"__{lv}"), cuts.get((category, lv))) for lv in ("price", "past_response")}
-        )
+        part.with_columns(**{f"__g_{lv}": _quantile_label(pl.col(f"__{lv}"), cuts.get((category, lv))) for lv in CUT})
         for (category,), part in g.group_by("category")
     ]
     if not parts:
@@ -78,7 +81,7 @@ def _group_columns(frame: pl.DataFrame, cuts: dict) -> pl.DataFrame:
     return (
         pl.concat(parts)
         .sort("__row")
-        .select("customer_id", "item_id", "category", pl.col("__age").alias("__g_age"), "__g_price", "__g_past_response")
+        .select("customer_id", "item_id", "category", pl.col("__age").alias("__g_age"), *(f"__g_{lv}" for lv in CUT))
     )
 
 

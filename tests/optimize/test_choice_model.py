@@ -1,0 +1,47 @@
+"""The nested logit a consumer-category's bundle is valued with (offerwise.optimize.choice_model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from offerwise.optimize.choice_model import calibrate, probabilities
+
+F = np.array([0.10, 0.05, 0.02])  # one consumer-category: status quo probabilities
+SLOPE = np.array([0.04, 0.05, 0.03])  # estimated own logit slopes per offer point
+UNIT = np.zeros(3, dtype=int)
+
+
+def _p(b: np.ndarray, lam: float, offers: np.ndarray) -> np.ndarray:
+    u = np.log(F) + b * offers  # status quo offers 0
+    return probabilities(np.zeros(3, dtype=int), u, np.full(3, F.sum()), lam, 1)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p / (1 - p))
+
+
+def test_the_status_quo_is_the_models_probabilities_and_an_offer_takes_from_the_other_items():
+    b, lam = calibrate(F, SLOPE, UNIT, theta=-0.02)
+    assert 0 < lam < 1
+    np.testing.assert_allclose(_p(b, lam, np.zeros(3)), F)
+    offered = _p(b, lam, np.array([30.0, 0.0, 0.0]))
+    assert offered[0] > F[0] and np.all(offered[1:] < F[1:])
+    assert offered.sum() > F.sum()  # the category grows a little
+    assert offered.sum() - F.sum() < offered[0] - F[0]  # part of the offered item's gain is the other items' loss
+
+
+@pytest.mark.parametrize("theta", [-0.03, -0.01, 0.0])
+def test_the_calibration_reproduces_the_estimated_own_and_cross_slopes_at_the_status_quo(theta):
+    b, lam = calibrate(F, SLOPE, UNIT, theta=theta)
+    h = 1e-4
+    for i in range(3):
+        step = np.zeros(3)
+        step[i] = h
+        change = (_logit(_p(b, lam, step)) - _logit(F)) / h
+        assert change[i] == pytest.approx(SLOPE[i], rel=1e-3)  # own slope
+        if theta < 0:
+            share = F[i] / F.sum()
+            others = np.delete(np.arange(3), i)
+            expected = theta * share  # θ · w_j: λ is fitted to the category's mean slope, so each pair's within a factor
+            assert np.all(change[others] < 0) and np.all((change[others] / expected > 0.4) & (change[others] / expected < 1.6))
