@@ -2,8 +2,10 @@
 
 For each seed and promotion policy it runs `offerwise run --data simulated` once (default config, or
 --config), then decides the forward fortnight again from the same estimates under each variant:
-levels "history" (the default) or "paper" (the relative grid in the cutoff fortnight's range), and
-retention_scope "category" (the default) or "plan". Per variant and category (and 'all'):
+levels "history" (the default) or "paper" (the relative grid in the cutoff fortnight's range),
+retention_scope "category" (the default) or "plan", and under the default levels and scope the
+independent-pairs decision ("pairs": optimize.decision = "pair") or up to 4 offers per
+consumer-category ("4 offers") instead of the default one. Per variant and category (and 'all'):
 * `score`: the forward policy score against the rules oracle (the same allowed levels, the true
   response); `score_unconstrained`: against the unconstrained oracle (every whole % from 0 to the
   deepest offer run). Both oracles keep the retention target and share no estimate with the plan;
@@ -43,6 +45,8 @@ RESULTS = Path(__file__).parent / "results"
 WORK = Path("results-work") / "decision"
 VARIANTS = {
     "history/category": {},
+    "history/category/pairs": {"decision": "pair"},
+    "history/category/4 offers": {"max_offers_per_category": 4},
     "history/plan": {"retention_scope": "plan"},
     "paper/category": {"levels": "paper"},
     "paper/plan": {"levels": "paper", "retention_scope": "plan"},
@@ -52,7 +56,7 @@ VARIANTS = {
 def decide(out: Path, cfg: Config, name: str, update: dict) -> tuple[Path, OptimizeConfig]:
     """The forward decision again under one variant of the optimiser, into out/variants/<name>."""
     variant = cfg.optimize.model_copy(update=update)
-    folder = out / "variants" / name.replace("/", "-")
+    folder = out / "variants" / name.replace("/", "-").replace(" ", "-")
     p = pipeline.read_prepared(out / "prepared")
     pipeline.optimize(
         out / "prepared",
@@ -132,6 +136,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--label", default="default")
+    parser.add_argument("--no-efficiency", action="store_true", help="skip the exact (MILP) optimum the efficiency needs")
     parser.add_argument("--remeasure", action="store_true", help="decide and measure the label's existing runs again, without running them")
     parser.add_argument("--runs", default=None, help="with --remeasure: the label whose run folders to decide again (default: --label)")
     args = parser.parse_args()
@@ -146,7 +151,8 @@ def main() -> None:
             for name in args.variants:
                 folder, variant = decide(out, cfg, name, VARIANTS[name])
                 rows = measure(out, folder, cfg, variant)
-                rows[-1] |= efficiency(out, cfg, variant)
+                nan = float("nan")
+                rows[-1] |= {"efficiency": nan, "efficiency_no_rules": nan} if args.no_efficiency else efficiency(out, cfg, variant)
                 results += [{"policy": policy, "seed": seed, "variant": name, **r} for r in rows]
                 a = rows[-1]
                 print(
