@@ -7,7 +7,8 @@ A unit is one consumer's pairs in one category (m items at status quo offers k).
   rules allow every level in it), the unit's other items at no offer. With one offer that is
   2 + m·L options over the unit's CANDIDATES items whose offer `screen` values most (its own gain
   exactly, what it takes from the others to first order); with more, every combination of up to
-  `max_offers` of the BUNDLE_ITEMS of them whose best single offer gains most, each at every level.
+  `max_offers` of the BUNDLE_ITEMS of them whose best single offer gains most (fewer where that would
+  make more than MAX_BUNDLES options), each at every level.
   The gap is certified over these bundles; every item of the unit is valued in each.
 
 The response of pair i to a bundle o (the other offers' effect on the logit is the cross effect):
@@ -33,6 +34,7 @@ widths, which the Lagrangian solver takes as it takes consumer shards.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -45,6 +47,7 @@ from offerwise.optimize.solvers import NEG, PairBlock
 
 CANDIDATES = 12  # a consumer-category's items that may take its offer: those `screen` finds best (a large unit has hundreds)
 BUNDLE_ITEMS = 6  # with several offers per consumer-category: the items combined, by their best single offer's gain
+MAX_BUNDLES = 3_000  # ... fewer where their combinations at every level would give a unit more options than this
 CHUNK = 2_000_000  # (option, pair) rows evaluated at a time: bounds the memory of a large consumer-category
 
 
@@ -133,10 +136,12 @@ def combined_offers(units: Units, levels: CategoryLevels, gain: np.ndarray, max_
     best items (by `gain`, their best single offer's gain over no offer), each at every non-zero level."""
     grid = [g for g in levels.grid if g > 0]
     allowed_levels = set(levels.allowed or ())
+    count = lambda m: sum(math.comb(m, r) * len(grid) ** r for r in range(1, max_offers + 1))  # noqa: E731
+    items = max([m for m in range(1, BUNDLE_ITEMS + 1) if count(m) <= MAX_BUNDLES] or [1])  # the options grow as levels^offers
     rows: list[tuple] = []
     for u, (start, size) in enumerate(zip(units.start, units.size, strict=True)):
         own = np.arange(start, start + size)
-        best = own[np.argsort(-gain[own], kind="stable")[:BUNDLE_ITEMS]]
+        best = own[np.argsort(-gain[own], kind="stable")[:items]]
         rows += [(u, (), (), True, True), (u, (), (), False, 0.0 in allowed_levels)]
         for r in range(1, min(max_offers, best.size) + 1):
             for chosen in itertools.combinations(sorted(best), r):
