@@ -70,6 +70,7 @@ class PairArrays:
     theta_x: float  # the pooled cross-category slope
     g_value: np.ndarray  # the pair's unit's G_value (module docstring)
     g_retention: np.ndarray
+    pressure_k: np.ndarray  # X_i(k): the status quo's other offers in the pair's unit, share-weighted
     nested: tuple | None = None  # (b, b at the interval's ends or None, λ, N0 per pair): choice_model.py; None: the logit shift
 
 
@@ -198,8 +199,7 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
     option, pair, offer = offer_rows(p, units, opts)
     items, levels, sq = opts.items[option], opts.levels[option], opts.status_quo[option]
     others = (items >= 0) & (items != pair[:, None])
-    unit_pressure = units.unit_sums(p.w * p.k)[units.of_pairs()[pair]]
-    pressure_k = unit_pressure - p.w[pair] * p.k[pair]  # X_i(k): the status quo's other offers
+    pressure_k = p.pressure_k[pair]
     pressure = np.where(sq, pressure_k, (others * p.w[np.maximum(items, 0)] * levels).sum(axis=1))
     shift = (p.theta[pair] * (pressure - pressure_k))[:, None]
     f, k, threshold = p.f[pair], p.k[pair], p.threshold[pair]
@@ -272,7 +272,7 @@ def screen(p: PairArrays, units: Units, levels: CategoryLevels) -> np.ndarray:
     if grid.size == 0 or p.f.size == 0:
         return np.full(p.f.size, -np.inf)
     unit = units.of_pairs()
-    pressure_k = units.unit_sums(p.w * p.k)[unit] - p.w * p.k
+    pressure_k = p.pressure_k
     zero = np.zeros(p.f.size)
     at = lambda offers: response(p.kind, p.f, p.k, p.slope, offers, (-p.theta * pressure_k)[:, None])  # noqa: E731
     value = lambda offers: (
@@ -344,23 +344,25 @@ def pair_arrays(
     uniform = 1.0 / units.size[units.of_pairs()] if pairs.height else np.zeros(0)
     w = pairs.get_column("category_share").fill_null(0.0).to_numpy() if "category_share" in pairs.columns else uniform
     price = pairs.get_column("price").to_numpy().astype(float)
+    k, w = pairs.get_column("reference_offer_pct").to_numpy().astype(float), np.asarray(w, dtype=float)
     theta_x = col("cross_category_slope", 0.0) if cross_effects else np.zeros(pairs.height)
     return PairArrays(
         kind=kind,
         objective=objective,
         f=pairs.get_column("probability").to_numpy().astype(float),
-        k=pairs.get_column("reference_offer_pct").to_numpy().astype(float),
+        k=k,
         slope=slope,
         ends=ends,
         price=price,
         cost=price * (unit_cost_share or 0.0),
         threshold=pairs.get_column("threshold").to_numpy().astype(float),
-        w=np.asarray(w, dtype=float),
+        w=w,
         v=col("total_share", 0.0),
         theta=col("cross_slope", 0.0) if cross_effects else np.zeros(pairs.height),
         theta_x=float(theta_x[0]) if theta_x.size else 0.0,
         g_value=col("cross_category_value", 0.0),
         g_retention=col("cross_category_retention", 0.0),
+        pressure_k=units.unit_sums(w * k)[units.of_pairs()] - w * k,
     )
 
 
