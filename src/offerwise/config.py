@@ -218,6 +218,17 @@ class OptimizeConfig(_Stage):
         return value
 
 
+class ExperimentConfig(_Stage):
+    """The experiment in every forward plan (experiment/arms.py) and how `offerwise measure` reads it (docs/experiment.md)."""
+
+    holdout_share: float = Field(0.10, ge=0, lt=1)  # consumers who keep the status quo offers, stratified by the plan's uplift
+    explore_share: float = Field(0.05, ge=0, lt=1)  # of the other pairs: a random allowed level, its probability recorded
+    strata: int = Field(5, ge=1)  # holdout strata: quantiles of the consumer's expected uplift
+    seed: int = Field(0, ge=0)  # with the decided fortnight's first day, the key the arms are hashed with
+    level: float = Field(0.90, gt=0, lt=1)  # measure: interval level of plan - holdout, the explore slopes, the policy value
+    bootstrap: int = Field(200, ge=0)  # measure: cluster-bootstrap replicates by consumer (the check beside CUPED's interval); 0: none
+
+
 class RuntimeConfig(_Stage):
     """Where shard tasks run (offerwise/runtime.py); the engine never changes a result."""
 
@@ -235,6 +246,7 @@ class Config(_Stage):
     model: ModelConfig = ModelConfig()
     response: ResponseConfig = ResponseConfig()
     optimize: OptimizeConfig = OptimizeConfig()
+    experiment: ExperimentConfig = ExperimentConfig()
     runtime: RuntimeConfig = RuntimeConfig()
 
     @classmethod
