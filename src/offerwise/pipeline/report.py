@@ -88,6 +88,8 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
             continue
         truth = truth_all.select(*PAIR, "true_a", "true_b")
         chosen = io.read_parquet(offers, rerun=resume_hint(out))
+        if "plan_offer_pct" in chosen.columns:  # the plan is judged, not its experiment (holdout, exploration)
+            chosen = chosen.with_columns(recommended_offer_pct=pl.col("plan_offer_pct"))
         score = score_against_truth(
             p.frame,
             io.read_parquet(folder / "pair_elasticity.parquet", rerun=resume_hint(out)),
