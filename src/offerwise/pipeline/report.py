@@ -12,7 +12,7 @@ from offerwise import io
 from offerwise.columns import PAIR
 from offerwise.config import Config
 from offerwise.data.load import load_data
-from offerwise.pipeline.folders import period_dates, read_levels, read_prepared, resume_hint
+from offerwise.pipeline.folders import EXPERIMENT, period_dates, read_levels, read_prepared, resume_hint
 from offerwise.report.build import ReportInputs, build_report
 from offerwise.report.html import table1
 from offerwise.data.simulate_frames import choice_world
@@ -46,6 +46,9 @@ def summary(out: Path) -> dict[str, Any]:
         if before and "expected_revenue_without_rules" in per_category.columns
         else float("nan"),
         **_offer_spread(per_category),
+        "experiment": io.read_json(out / "recommendations" / EXPERIMENT, rerun=rerun_hint)
+        if (out / "recommendations" / EXPERIMENT).is_file()
+        else None,
         "per_category": per_category,
     }
 
