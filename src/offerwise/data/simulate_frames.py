@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from pydantic import ValidationError
 
 from offerwise import io
 from offerwise.config import SimulationConfig
 from offerwise.data.choice import ChoiceWorld
+from offerwise.errors import config_error
 
 CATEGORY_NAMES = [
     "Grocery",
@@ -220,13 +222,25 @@ def read_state(path: Path) -> SimState:
     return SimState(**{**values, "round": int(values["round"])})
 
 
+def read_simulation_config(folder: Path) -> tuple[SimulationConfig, list[dict]]:
+    """A folder's simulation_config.json: the config that drew it and the fortnights played since
+    (its `played` entries, written by `simulate --play`; none for `simulate`'s own folders)."""
+    path = Path(folder) / "simulation_config.json"
+    raw = io.read_json(path, rerun=RERUN)
+    played = raw.pop("played", []) if isinstance(raw, dict) else []
+    try:
+        return SimulationConfig.model_validate(raw), played
+    except ValidationError as exc:
+        raise config_error(exc, source=str(path), section="simulation") from None
+
+
 def choice_world(data_folder: str | Path) -> ChoiceWorld | None:
     """How the simulator's truth responds to a plan (choice.true_probability_under), from the folder's
     simulation_config.json and ground_truth_cross.csv; None when the folder is not a simulation."""
     folder = Path(data_folder)
     if not (folder / "simulation_config.json").is_file():
         return None
-    cfg = SimulationConfig.model_validate(io.read_json(folder / "simulation_config.json", rerun=RERUN))
+    cfg = read_simulation_config(folder)[0]
     if not cfg.substitution:
         return ChoiceWorld()
     cross = io.read_csv(folder / "ground_truth_cross.csv", rerun=RERUN, require=["category", "related_category"], numeric=["weight"])
