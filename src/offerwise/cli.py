@@ -110,7 +110,7 @@ def _play(run: Path | None, data: Path | None, out: Path, ignored: list[str]) ->
     if run is None or data is None:
         raise InputError("--play RUN and --data SIM go together: RUN's plan is played on SIM's fortnight after the data.")
     if ignored:
-        raise InputError(f"{', '.join(ignored)}: not used with --play, which goes on with SIM's own world; leave them out.")
+        raise InputError(f"--play goes on with SIM's own world and config: leave out {', '.join(ignored)}.")
     with console.status("playing ..."), output_folder(out):
         done = play_folder(run, data, out)
     console.print(

@@ -94,7 +94,8 @@ def check_plan(plan: pl.DataFrame, cfg: SimulationConfig, state: SimState, *, fi
         raise input_error(file=file, column=missing[0], problem=f"missing; a plan needs the columns {PLAN_COLUMNS} (has {plan.columns}).")
     start, end = plan_period(cfg, state)
     dates = [pl.col(c).cast(pl.Date, strict=False) for c in ("period_start", "period_end")]
-    plan = plan.with_columns(*dates, pl.col("recommended_offer_pct").cast(pl.Float64, strict=False))
+    ids = pl.col("customer_id", "item_id").cast(pl.Int64, strict=False)
+    plan = plan.with_columns(ids, *dates, pl.col("recommended_offer_pct").cast(pl.Float64, strict=False))
     offer = pl.col("recommended_offer_pct")
     problems = [
         ("period_start", plan.filter((pl.col("period_start") != start).fill_null(True)), f"must be {start}, the fortnight after the data."),
@@ -106,7 +107,7 @@ def check_plan(plan: pl.DataFrame, cfg: SimulationConfig, state: SimState, *, fi
     for column, bad, problem in problems:
         if bad.height:
             raise input_error(
-                file=file, column=column, problem=problem, examples=bad.select(dict.fromkeys(["customer_id", "item_id", column]))
+                file=file, column=column, problem=problem, examples=bad.select(list(dict.fromkeys(["customer_id", "item_id", column])))
             )
     return plan
 
