@@ -151,7 +151,7 @@ def play(cfg: SimulationConfig, world: dict[str, dict], state: SimState, plan: p
     bought = draw_purchases(cfg, rng, prob, choice.group_ids(pairs["cust"], cat)).astype(float)
     truth = {"pairs": pairs, "bought": bought[None], "offer": offer[None], "prob": prob[None], "base": base[None]}
     truth["shock"] = shock[pairs["item"]][None]
-    after = _advance(cfg, rng, items, state, bought, drift, shock, pairs)
+    after = _advance(cfg, rng, pairs, items, state, bought, drift, shock)
     return Played(
         transactions=draw_transactions(cfg, rng, pairs, items, bought[None], offer[None], first_period=period),
         ground_truth=ground_truth_frame(cfg, truth, items, first_period=period),
@@ -172,7 +172,7 @@ def _realised(cfg: SimulationConfig, rng: np.random.Generator, state: SimState) 
     return drift, shock
 
 
-def _advance(cfg, rng, items, state: SimState, bought: np.ndarray, drift: np.ndarray, shock: np.ndarray, pairs) -> SimState:
+def _advance(cfg, rng, pairs, items, state: SimState, bought: np.ndarray, drift: np.ndarray, shock: np.ndarray) -> SimState:
     """The state after the played fortnight, with the retailer's plan for the one after it (decided,
     under "targeted", from sales that include the played fortnight)."""
     n_items = items["item_id"].size

@@ -18,7 +18,9 @@ With substitution on (docs/simulator.md, Substitution) a consumer buys at most o
 and period: data/choice.py's nested logit replaces the independent sigmoids, with the same b_cit.
 
 The dynamics run one period past the data: no transactions, only the planned offers and the true
-response expected from the cutoff's state (future_truth). Nothing here is fitted to offerwise's model.
+response expected from the cutoff's state (future_truth). That state (SimState) is written beside the
+data, so data/play.py can draw the fortnight under a run's offers and go on. Nothing here is fitted
+to offerwise's model.
 """
 
 from __future__ import annotations
