@@ -81,12 +81,19 @@ def simulate_command(
     categories: Annotated[int | None, typer.Option(help=f"Number of categories (default {SIM.categories}).")] = None,
     seed: Annotated[int | None, typer.Option(help=f"Random seed: same seed, same files (default {SIM.seed}).")] = None,
     config: ConfigOption = None,
+    play: Annotated[
+        Path | None, typer.Option("--play", help="A run folder: play its recommendations/offers.parquet on --data's next fortnight.")
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="With --play: the simulated folder the run decided on.")] = None,
 ) -> None:
-    """Write a simulated dataset with known ground truth (AmExpert layout + ground_truth.parquet)."""
+    """Write a simulated dataset with known ground truth (AmExpert layout + ground_truth.parquet), or with
+    --play RUN --data SIM: SIM one fortnight longer, that fortnight drawn under RUN's offers."""
     from offerwise.data.simulate import simulate
     from offerwise.data.simulate_frames import write_simulation
 
     overrides = {"customers": customers, "items": items, "weeks": weeks, "categories": categories, "seed": seed}
+    if play is not None or data is not None:
+        return _play(play, data, out, [f"--{k}" for k, v in {**overrides, "config": config}.items() if v is not None])
     cfg = Config.from_toml(config).override("simulation", **overrides).simulation
     with console.status("simulating ..."), output_folder(out):
         sim = simulate(cfg)
@@ -94,6 +101,24 @@ def simulate_command(
     console.print(
         f"wrote {sim.transactions.height:,} transactions of {cfg.customers:,} consumers, "
         f"{sim.ground_truth.height:,} ground-truth rows to {out}"
+    )
+
+
+def _play(run: Path | None, data: Path | None, out: Path, ignored: list[str]) -> None:
+    from offerwise.data.play_folder import play_folder
+
+    if run is None or data is None:
+        raise InputError("--play RUN and --data SIM go together: RUN's plan is played on SIM's fortnight after the data.")
+    if ignored:
+        raise InputError(f"--play goes on with SIM's own world and config: leave out {', '.join(ignored)}.")
+    with console.status("playing ..."), output_folder(out):
+        done = play_folder(run, data, out)
+    console.print(
+        f"played round {done['round']} ({done['period_start']} – {done['period_end']}): {done['plan_pairs']:,} plan offers, "
+        f"{done['purchases']:,} purchases ({done['plan_purchases']:,} on the plan's pairs), {done['transactions']:,} transactions "
+        f"-> {out}; its next fortnight to decide starts {done['next_period_start']}",
+        soft_wrap=True,
+        highlight=False,
     )
 
 

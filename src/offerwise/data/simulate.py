@@ -18,7 +18,9 @@ With substitution on (docs/simulator.md, Substitution) a consumer buys at most o
 and period: data/choice.py's nested logit replaces the independent sigmoids, with the same b_cit.
 
 The dynamics run one period past the data: no transactions, only the planned offers and the true
-response expected from the cutoff's state (future_truth). Nothing here is fitted to offerwise's model.
+response expected from the cutoff's state (future_truth). That state (SimState) is written beside the
+data, so data/play.py can draw the fortnight under a run's offers and go on. Nothing here is fitted
+to offerwise's model.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from offerwise.config import SimulationConfig
 from offerwise.data import choice
 from offerwise.data.simulate_frames import (
     PERIOD_DAYS,
+    SimState,
     SimulatedData,
     category_frame,
     cross_frame,
@@ -58,13 +61,21 @@ def hidden_state(cfg: SimulationConfig, rng: np.random.Generator | None = None) 
     dynamics (`truth`, period x pair), drawn in `simulate`'s order (pass its rng to go on drawing)."""
     rng = np.random.default_rng(cfg.seed) if rng is None else rng
     periods = max(cfg.weeks // 2, 1)
+    world = static_world(cfg, rng)
+    categories, items, customers, pairs = world["categories"], world["items"], world["customers"], world["pairs"]
+    draws = _offer_draws(cfg, rng, items, periods)
+    truth = _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
+    return {**world, "truth": truth}
+
+
+def static_world(cfg: SimulationConfig, rng: np.random.Generator | None = None) -> dict[str, dict]:
+    """Categories, items, customers and pairs: the first draws of the seed's stream, so they do not
+    depend on the weeks simulated (data/play.py rebuilds them to play a further fortnight)."""
+    rng = np.random.default_rng(cfg.seed) if rng is None else rng
     categories = _categories(cfg, rng)
     items = _items(cfg, rng)
     customers = _customers(cfg, rng)
-    pairs = _pairs(cfg, rng, items, customers, categories)
-    draws = _offer_draws(cfg, rng, items, periods)
-    truth = _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
-    return {"categories": categories, "items": items, "customers": customers, "pairs": pairs, "truth": truth}
+    return {"categories": categories, "items": items, "customers": customers, "pairs": _pairs(cfg, rng, items, customers, categories)}
 
 
 def simulate(cfg: SimulationConfig) -> SimulatedData:
@@ -74,7 +85,7 @@ def simulate(cfg: SimulationConfig) -> SimulatedData:
     periods = max(cfg.weeks // 2, 1)
     offers = truth["item_offer"]  # (items, periods + 1): the data periods, then the plan
     return SimulatedData(
-        transactions=_transactions(cfg, rng, truth, items, offers),
+        transactions=draw_transactions(cfg, rng, truth["pairs"], items, truth["bought"], truth["offer"]),
         items=item_frame(items),
         demographics=_demographics(rng, customers),
         ground_truth=ground_truth_frame(cfg, truth, items),
@@ -83,6 +94,7 @@ def simulate(cfg: SimulationConfig) -> SimulatedData:
         planned_offers=offer_frame(cfg, items, offers[:, periods:], first_period=periods),
         future_truth=future_truth_frame(cfg, truth, items),
         cross=cross_frame(categories["related"]) if cfg.substitution else None,
+        state=truth["state"],
     )
 
 
@@ -183,30 +195,42 @@ def _weak_sales(sales: np.ndarray, promoted: np.ndarray, t: int) -> np.ndarray:
     return np.where(count > 0, np.clip(z, -Z_CLIP, Z_CLIP), 0.0)
 
 
-def _offers_for(cfg: SimulationConfig, items, draws: dict, sales: np.ndarray, offers: np.ndarray, t: int) -> np.ndarray:
-    """The retailer's offer % per item in period t, decided from sales up to t - 1."""
+def draws_at(draws: dict, t: int) -> dict[str, np.ndarray]:
+    """Period t's promotion draws (items,) and the everyday offers."""
+    return {
+        "promo_u": draws["promo_u"][:, t],
+        "depth": draws["depth"][:, t],
+        "depth_u": draws["depth_u"][:, t],
+        "everyday": draws["everyday"],
+    }
+
+
+def offers_for(cfg: SimulationConfig, items, draws: dict, sales: np.ndarray, offers: np.ndarray, t: int) -> np.ndarray:
+    """The retailer's offer % per item in period t, decided from sales up to t - 1; `draws` are
+    period t's (draws_at), sales (items, >= t) and offers (items, t) the periods before."""
     rate = items["promo_rate"]
     if cfg.promotion_policy == "random":
-        promoted = draws["promo_u"][:, t] < rate
-        return np.where(promoted, draws["depth"][:, t], draws["everyday"])
+        promoted = draws["promo_u"] < rate
+        return np.where(promoted, draws["depth"], draws["everyday"])
     signal = -cfg.promotion_strength * _weak_sales(sales, offers > draws["everyday"][:, None], t)  # > 0 after weak sales
-    promoted = draws["promo_u"][:, t] < 1 / (1 + np.exp(-(np.log(rate / (1 - rate)) + signal)))
+    promoted = draws["promo_u"] < 1 / (1 + np.exp(-(np.log(rate / (1 - rate)) + signal)))
     standard = (OFFER_DEPTHS - OFFER_DEPTHS.mean()) / OFFER_DEPTHS.std()
     weights = np.exp(DEPTH_TILT * signal[:, None] * standard[None, :])
     cdf = np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)
-    index = np.minimum((draws["depth_u"][:, t, None] > cdf).sum(axis=1), OFFER_DEPTHS.size - 1)
+    index = np.minimum((draws["depth_u"][:, None] > cdf).sum(axis=1), OFFER_DEPTHS.size - 1)
     return np.where(promoted, OFFER_DEPTHS[index], draws["everyday"])
 
 
-def _season(cfg: SimulationConfig, categories, periods: int) -> np.ndarray:
-    starts = [cfg.start + dt.timedelta(days=PERIOD_DAYS * t) for t in range(periods)]
+def season(cfg: SimulationConfig, categories, periods: int, first: int = 0) -> np.ndarray:
+    """season_k(t) for periods first .. first + periods - 1: (categories, periods)."""
+    starts = [cfg.start + dt.timedelta(days=PERIOD_DAYS * t) for t in range(first, first + periods)]
     week = np.array([s.isocalendar()[1] for s in starts], dtype=float)
     holiday = np.array([s.month == 12 and s.day >= 10 for s in starts], dtype=float)
     wave = categories["season_amp"][:, None] * np.sin(2 * np.pi * week[None, :] / 52 + categories["phase"][:, None])
     return wave + categories["holiday"][:, None] * holiday[None, :]  # (categories, periods)
 
 
-def _probability(cfg: SimulationConfig, pairs, cat: np.ndarray, related: np.ndarray, offer: np.ndarray, base: np.ndarray) -> np.ndarray:
+def probability(cfg: SimulationConfig, pairs, cat: np.ndarray, related: np.ndarray, offer: np.ndarray, base: np.ndarray) -> np.ndarray:
     """Each pair's purchase probability in a period, at every item's offer in force jointly."""
     if not cfg.substitution:
         return 1 / (1 + np.exp(-(pairs["a"] * offer + base)))  # pairs drawn independently
@@ -214,18 +238,35 @@ def _probability(cfg: SimulationConfig, pairs, cat: np.ndarray, related: np.ndar
     return choice.nested_probability(utility, base, pairs["cust"], cat, related, expansion=cfg.category_expansion, cross=cfg.cross_category)
 
 
+def base_logit(pairs, items, since_last, habit, season_t, drift_t, shock_t) -> np.ndarray:
+    """b_cit (pairs,) from the pair's history (since_last, habit: (pairs,)) and period t's season
+    (categories,), drift (customers,) and item shock (items,)."""
+    need = -NEED_DIP * np.exp(-(since_last - 1) / items["cycle"][pairs["item"]])
+    base = pairs["affinity"] + need + HABIT * habit + season_t[items["category"][pairs["item"]]] + drift_t[pairs["cust"]]
+    return base + shock_t[pairs["item"]]
+
+
+def next_history(habit: np.ndarray, since_last: np.ndarray, bought: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Habit and periods since the last purchase (pairs,) after a period with purchases `bought`."""
+    return HABIT_DECAY * habit + bought, np.where(bought > 0, 1.0, since_last + 1)
+
+
+def draw_purchases(cfg: SimulationConfig, rng: np.random.Generator, prob: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """One period's purchases (pairs,): independent pairs, or one item at most per consumer-category."""
+    return rng.random(prob.size) < prob if not cfg.substitution else choice.draw_choices(prob, groups, rng)
+
+
 def _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods) -> dict[str, np.ndarray]:
     """Periods 0..periods-1 are the data; period `periods` is the fortnight after it, not drawn.
 
     Its base logit is the expectation given the state at the cutoff: habit and the repurchase state
     after the last data period, that period's season, the drift's last value (a random walk) and the
-    AR(1) shock's expectation rho * s_last.
+    AR(1) shock's expectation rho * s_last. `state` is that state (data/play.py goes on from it).
     """
     n = pairs["cust"].size
     n_items = items["item_id"].size
     cat = items["category"][pairs["item"]]
-    cycle = items["cycle"][pairs["item"]]
-    season = _season(cfg, categories, periods + 1)
+    season_kt = season(cfg, categories, periods + 1)
     drift = np.cumsum(rng.normal(0, 0.05, (cfg.customers, periods)), axis=1)
     drift = np.concatenate([drift, drift[:, -1:]], axis=1)  # the walk's expected value after the data
     since_last = rng.integers(1, 8, n).astype(float)  # history before the data starts
@@ -236,19 +277,28 @@ def _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
     item_offer = np.empty((n_items, periods + 1))
     sales = np.zeros((n_items, periods))  # buyers per item and period: what the retailer sees
     for t in range(periods + 1):
-        item_offer[:, t] = _offers_for(cfg, items, draws, sales, item_offer[:, :t], t)
-        need = -NEED_DIP * np.exp(-(since_last - 1) / cycle)
-        base[t] = pairs["affinity"] + need + HABIT * habit + season[cat, t] + drift[pairs["cust"], t]
-        base[t] += draws["shock"][pairs["item"], t]
+        item_offer[:, t] = offers_for(cfg, items, draws_at(draws, t), sales, item_offer[:, :t], t)
+        base[t] = base_logit(pairs, items, since_last, habit, season_kt[:, t], drift[:, t], draws["shock"][:, t])
         offer[t] = item_offer[pairs["item"], t]
-        prob[t] = _probability(cfg, pairs, cat, categories["related"], offer[t], base[t])
+        prob[t] = probability(cfg, pairs, cat, categories["related"], offer[t], base[t])
         if t == periods:
             break
-        bought[t] = rng.random(n) < prob[t] if not cfg.substitution else choice.draw_choices(prob[t], groups, rng)
+        bought[t] = draw_purchases(cfg, rng, prob[t], groups)
         sales[:, t] = np.bincount(pairs["item"], weights=bought[t], minlength=n_items)
-        habit = HABIT_DECAY * habit + bought[t]
-        since_last = np.where(bought[t] > 0, 1.0, since_last + 1)
+        habit, since_last = next_history(habit, since_last, bought[t])
     shock = draws["shock"][pairs["item"]].T  # (periods + 1, pairs)
+    state = SimState(
+        round=0,
+        customer_id=pairs["cust"] + 1,
+        item_id=items["item_id"][pairs["item"]],
+        habit=habit,
+        since_last=since_last,
+        drift=drift[:, periods - 1],
+        shock=draws["shock"][:, periods - 1],
+        everyday=draws["everyday"],
+        sales=sales,
+        item_offer=item_offer,
+    )
     return {
         "pairs": pairs,
         "prob": prob,
@@ -257,24 +307,27 @@ def _run_dynamics(cfg, rng, pairs, items, customers, categories, draws, periods)
         "bought": bought,
         "shock": shock,
         "item_offer": item_offer,
+        "state": state,
     }
 
 
-def _transactions(cfg, rng, truth, items, offers) -> pl.DataFrame:
-    t_idx, p_idx = np.nonzero(truth["bought"])
+def draw_transactions(cfg, rng, pairs, items, bought: np.ndarray, offer: np.ndarray, first_period: int = 0) -> pl.DataFrame:
+    """Transaction lines of the purchases `bought` (periods, pairs) from period `first_period` on, with
+    the discount of each pair's offer % (offer: (>= periods, pairs)) and a coupon on 3 % of lines."""
+    t_idx, p_idx = np.nonzero(bought)
     order = np.lexsort((p_idx, t_idx))
     t_idx, p_idx = t_idx[order], p_idx[order]
-    item = truth["pairs"]["item"][p_idx]
+    item = pairs["item"][p_idx]
     day = rng.integers(0, PERIOD_DAYS, t_idx.size)
-    dates = np.datetime64(cfg.start) + (t_idx * PERIOD_DAYS + day).astype("timedelta64[D]")
+    dates = np.datetime64(cfg.start) + ((first_period + t_idx) * PERIOD_DAYS + day).astype("timedelta64[D]")
     quantity = 1 + rng.poisson(0.3, t_idx.size)
     gross = quantity * items["price"][item]
-    other = 0.0 - np.round(gross * offers[item, t_idx] / 100, 2) + 0.0  # no '-0.0' in the files
+    other = 0.0 - np.round(gross * offer[t_idx, p_idx] / 100, 2) + 0.0  # no '-0.0' in the files
     coupon = np.where(rng.random(t_idx.size) < 0.03, -np.round(gross * rng.uniform(0.1, 0.2, t_idx.size), 2), 0.0) + 0.0
     frame = pl.DataFrame(
         {
             "date": dates,
-            "customer_id": truth["pairs"]["cust"][p_idx] + 1,
+            "customer_id": pairs["cust"][p_idx] + 1,
             "item_id": items["item_id"][item],
             "quantity": quantity,
             "selling_price": np.round(gross + other + coupon, 2),
