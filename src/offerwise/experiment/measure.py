@@ -31,7 +31,7 @@ SUMMARY_SCHEMA = {
     "n": pl.Int64,
     "unit": pl.String,
     "note": pl.String,
-}
+}  # then period_start, period_end: the fortnight measured
 SAME_OFFER = 1e-6  # offer points: the given offer is the plan's
 
 
@@ -244,11 +244,12 @@ def measure(
     pairs = pair_outcomes(offers, transactions)
     consumers = consumer_outcomes(pairs)
     rows = difference_rows(consumers, level=level, bootstrap=bootstrap, seed=seed) + value_rows(pairs, level=level)
+    start, end = offers.get_column("period_start").min(), offers.get_column("period_end").max()
     return Measurement(
-        summary=pl.DataFrame(rows, schema=SUMMARY_SCHEMA, orient="row"),
+        summary=pl.DataFrame(rows, schema=SUMMARY_SCHEMA, orient="row").with_columns(period_start=pl.lit(start), period_end=pl.lit(end)),
         by_category=by_category(pairs),
         slopes=explore_slopes(pairs, response, level=level),
         offer_history=offer_history(pairs),
-        period_start=offers.get_column("period_start").min(),
-        period_end=offers.get_column("period_end").max(),
+        period_start=start,
+        period_end=end,
     )
