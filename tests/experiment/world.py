@@ -4,11 +4,14 @@ transactions it produced, from a known logit response: what the measure tests ar
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 from scipy.special import expit
+
+from offerwise.config import Config
 
 START, END = dt.date(2024, 3, 4), dt.date(2024, 3, 17)
 LEVELS = {"Dairy": [0.0, 10.0, 20.0, 30.0], "Meat": [0.0, 5.0, 15.0]}
@@ -37,27 +40,33 @@ def plan_world(
     size = np.vectorize(lambda c: len(LEVELS[c]))(category)
     propensity = np.where(arm == "holdout", 1.0, (1 - explore) * (given == plan) + explore / size)
     p = lambda o: expit(base + slope * o)
-    offers = pl.DataFrame(
-        {
-            "customer_id": customer,
-            "item_id": item,
-            "category": category,
-            "period_start": [START] * n,
-            "period_end": [END] * n,
-            "price": price,
-            "reference_offer_pct": reference,
-            "recommended_offer_pct": given,
-            "p_reference": p(reference),
-            "p_recommended": p(given),
-            "arm": arm,
-            "propensity": propensity,
-            "plan_offer_pct": plan,
-            "p_plan": p(plan),
-        }
-    ).with_columns(
-        expected_revenue_reference=pl.col("p_reference") * pl.col("price") * (1 - pl.col("reference_offer_pct") / 100),
-        expected_revenue_recommended=pl.col("p_recommended") * pl.col("price") * (1 - pl.col("recommended_offer_pct") / 100),
-        expected_revenue_plan=pl.col("p_plan") * pl.col("price") * (1 - pl.col("plan_offer_pct") / 100),
+    offers = (
+        pl.DataFrame(
+            {
+                "customer_id": customer,
+                "item_id": item,
+                "category": category,
+                "period_start": [START] * n,
+                "period_end": [END] * n,
+                "price": price,
+                "reference_offer_pct": reference,
+                "recommended_offer_pct": given,
+                "p_reference": p(reference),
+                "p_recommended": p(given),
+                "arm": arm,
+                "propensity": propensity,
+                "plan_offer_pct": plan,
+                "p_plan": p(plan),
+            }
+        )
+        .with_columns(
+            expected_revenue_reference=pl.col("p_reference") * pl.col("price") * (1 - pl.col("reference_offer_pct") / 100),
+            expected_revenue_recommended=pl.col("p_recommended") * pl.col("price") * (1 - pl.col("recommended_offer_pct") / 100),
+            expected_revenue_plan=pl.col("p_plan") * pl.col("price") * (1 - pl.col("plan_offer_pct") / 100),
+            binding=pl.lit("none"),
+            run_id=pl.lit("run"),
+        )
+        .with_columns(expected_uplift=pl.col("expected_revenue_recommended") - pl.col("expected_revenue_reference"))
     )
     return offers, _transactions(offers, rng)
 
@@ -99,19 +108,27 @@ def write_export(transactions: pl.DataFrame, folder: Path) -> Path:
     return folder
 
 
-def write_run(offers: pl.DataFrame, folder: Path, *, holdout: float = 0.3, explore: float = 0.3, config: str | None = None) -> Path:
-    """A run folder holding the plan: recommendations/offers.parquet (and .csv), experiment.json,
-    response.csv and config.json."""
-    import json
-
-    from offerwise.config import Config
-
+def write_run(offers: pl.DataFrame, folder: Path, *, holdout: float = 0.3, explore: float = 0.3) -> Path:
+    """A run folder holding the plan: recommendations/offers.parquet (and .csv), experiment.json
+    (not for a plan without arms: one made before experiments), response.csv and config.json."""
     rec = folder / "recommendations"
     rec.mkdir(parents=True, exist_ok=True)
     offers.write_parquet(rec / "offers.parquet")
     offers.write_csv(rec / "offers.csv")
+    if "arm" in offers.columns:
+        (rec / "experiment.json").write_text(json.dumps(_experiment(offers, holdout, explore)))
+    pl.DataFrame(
+        {"category": ["Dairy", "Meat"], "slope": [0.035, 0.025], "se": [0.01, 0.01], "low": [0.0186, 0.0086], "high": [0.0514, 0.0414]}
+    ).write_csv(rec / "response.csv")
+    (folder / "config.json").write_text(Config().model_dump_json(indent=2))
+    return folder
+
+
+def _experiment(offers: pl.DataFrame, holdout: float, explore: float) -> dict:
+    """experiment.json as the contract has it (without the power section)."""
     arms = offers.group_by("arm").agg(pl.len(), pl.col("customer_id").n_unique().alias("consumers"))
-    experiment = {
+    consumers = dict(zip(arms["arm"], arms["consumers"]))
+    return {
         "key": f"0:{START}",
         "seed": 0,
         "holdout_share": holdout,
@@ -120,12 +137,6 @@ def write_run(offers: pl.DataFrame, folder: Path, *, holdout: float = 0.3, explo
         "levels": LEVELS,
         "period_start": str(START),
         "period_end": str(END),
-        "consumers": {"holdout": 0, "plan": 0} | {a: c for a, c in zip(arms["arm"], arms["consumers"]) if a != "explore"},
+        "consumers": {"holdout": consumers.get("holdout", 0), "plan": offers.filter(pl.col("arm") != "holdout")["customer_id"].n_unique()},
         "pairs": dict(zip(arms["arm"], arms["len"])),
     }
-    (rec / "experiment.json").write_text(json.dumps(experiment))
-    pl.DataFrame(
-        {"category": ["Dairy", "Meat"], "slope": [0.035, 0.025], "se": [0.01, 0.01], "low": [0.0186, 0.0086], "high": [0.0514, 0.0414]}
-    ).write_csv(rec / "response.csv")
-    (folder / "config.json").write_text(config or Config().model_dump_json(indent=2))
-    return folder

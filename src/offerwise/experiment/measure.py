@@ -21,6 +21,20 @@ from offerwise.experiment.slopes import explore_slopes
 
 ARMS = ("holdout", "explore", "plan")
 ARM_COLUMNS = ("arm", "propensity", "plan_offer_pct", "p_plan", "expected_revenue_plan")
+PLAN_COLUMNS = (  # what measure reads of the offers file's other columns (optimize/recommendations.py)
+    "customer_id",
+    "item_id",
+    "category",
+    "period_start",
+    "period_end",
+    "price",
+    "reference_offer_pct",
+    "recommended_offer_pct",
+    "p_reference",
+    "p_recommended",
+    "expected_revenue_reference",
+    "expected_revenue_recommended",
+)
 SUMMARY_SCHEMA = {
     "estimate": pl.String,
     "value": pl.Float64,

@@ -25,9 +25,8 @@ from offerwise import io
 from offerwise.config import Config
 from offerwise.data.load import load_data
 from offerwise.errors import InputError
-from offerwise.experiment.measure import Measurement, arm_problem
+from offerwise.experiment.measure import PLAN_COLUMNS, Measurement, arm_problem
 from offerwise.experiment.measure import measure as measure_stage
-from offerwise.optimize.recommendations import RECOMMENDATION_COLUMNS
 from offerwise.pipeline.folders import silent
 from offerwise.report.measurement import measurement_page
 
@@ -57,7 +56,7 @@ def read_plan(run: Path) -> Plan:
     if not path.is_file():
         raise InputError(f"{path}: missing; {run} holds no plan (run `offerwise recommend --out {run}` first).")
     hint = f"run `offerwise recommend --out {run}` again"
-    offers = io.read_parquet(path, rerun=hint, require=RECOMMENDATION_COLUMNS)
+    offers = io.read_parquet(path, rerun=hint, require=PLAN_COLUMNS)
     problem = arm_problem(offers, 0.0)  # the arm columns first: an older plan has no experiment.json either
     if problem is not None and "no arms" in problem:
         raise InputError(f"{path}: {problem}")

@@ -15,7 +15,12 @@ from offerwise.report.figures import _png  # noqa: E402
 from offerwise.report.html import render  # noqa: E402
 
 DIFFERENCES = {"plan_minus_holdout_cuped": "CUPED", "plan_minus_holdout_bootstrap": "bootstrap", "plan_minus_holdout_plain": "plain"}
-VALUES = {"plan_value_ips": "IPS", "plan_value_dr": "DR", "plan_arm_realised_mean": "plan arm", "holdout_realised_mean": "holdout"}
+VALUES = {
+    "plan_value_ips": "IPS",
+    "plan_value_dr": "DR",
+    "plan_arm_realised_mean": "plan arm",
+    "holdout_realised_mean": "holdout (status quo)",
+}
 MEASURED, EXPECTED, ESTIMATOR = "#4C72B0", "#DD8452", "#8C8C8C"
 
 
