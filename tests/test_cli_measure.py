@@ -106,3 +106,11 @@ def test_an_experiment_json_of_another_fortnight_is_one_line(world, tmp_path: Pa
     path = run / "recommendations" / "experiment.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | {"period_start": "2024-01-01"}))
     _one_error_line(_measure(write_export(tx, tmp_path / "export"), run), "is not the offers'")
+
+
+def test_a_damaged_experiment_json_is_one_line(world, tmp_path: Path) -> None:
+    offers, tx = world
+    run = write_run(offers, tmp_path / "run")
+    path = run / "recommendations" / "experiment.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"seed": "abc"}))
+    _one_error_line(_measure(write_export(tx, tmp_path / "export"), run), "experiment.json: not the expected JSON: seed (a whole number)")

@@ -236,3 +236,12 @@ def test_measure_without_holdout_says_there_is_nothing_to_compare() -> None:
         summary.filter(pl.col("estimate") == e).get_column("value").item() for e in ("plan_value_ips", "plan_arm_realised_mean")
     )
     assert ips == pytest.approx(realised)  # no exploration: every propensity 1, IPS is the plan arm's mean
+
+
+def test_measure_on_an_export_without_the_fortnight_before_is_the_plain_difference() -> None:
+    offers, tx = plan_world(consumers=200, seed=9)
+    summary = measure(offers, tx.filter(pl.col("timestamp").dt.date() >= START), level=0.9, bootstrap=0, seed=0).summary
+    rows = {row["estimate"]: row for row in summary.iter_rows(named=True)}
+    assert "plan_minus_holdout_bootstrap" not in rows  # bootstrap = 0: none
+    assert rows["plan_minus_holdout_cuped"]["value"] == pytest.approx(rows["plan_minus_holdout_plain"]["value"])
+    assert "no covariate" in rows["plan_minus_holdout_cuped"]["note"]

@@ -48,7 +48,7 @@ def difference_in_means(y: np.ndarray, treated: np.ndarray, level: float, covari
     if t.sum() < 2 or (1 - t).sum() < 2:
         return NONE
     columns = [np.ones_like(y), t]
-    if covariate is not None and np.ptp(covariate) > 0:
+    if covariate is not None and np.isfinite(cuped_theta(y, t, covariate)):  # a covariate constant within arms adjusts nothing
         columns.append(np.asarray(covariate, float) - np.mean(covariate))
     fit = sm.OLS(y, np.column_stack(columns)).fit(cov_type="HC2")
     return _interval(fit.params[1], fit.bse[1], level)

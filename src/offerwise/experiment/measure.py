@@ -158,6 +158,12 @@ def difference_rows(consumers: pl.DataFrame, *, level: float, bootstrap: int, se
     plain = estimates.difference_in_means(y, t, level)
     theta = estimates.cuped_theta(y, t, x)
     reduction = 1 - (cuped.se / plain.se) ** 2 if plain.se > 0 else float("nan")
+    covariate = (
+        f"covariate: net revenue on the same pairs in the fortnight before (θ = {theta:.3f}, variance {reduction:.0%} lower than "
+        "the plain difference)"
+        if np.isfinite(theta)
+        else "no covariate: nobody bought these pairs in the fortnight before (not in the export?), so this is the plain difference"
+    )
     rows = [
         _row(
             "plan_minus_holdout_cuped",
@@ -166,8 +172,7 @@ def difference_rows(consumers: pl.DataFrame, *, level: float, bootstrap: int, se
             "CUPED, normal",
             n_t + n_c,
             "consumer",
-            f"{who}; covariate: net revenue on the same pairs in the fortnight before (θ = {theta:.3f}, variance {reduction:.0%} "
-            "lower than the plain difference); OLS with HC2 standard errors",
+            f"{who}; {covariate}; OLS with HC2 standard errors",
         ),
     ]
     if bootstrap > 0:

@@ -36,11 +36,13 @@ FILES = ("summary", "by_category", "slopes")  # the frames the report reads back
 
 @dataclass
 class Plan:
-    """A run's plan as measure reads it: offers (with arms), experiment.json, the run's config, the
-    forward decision's response.csv (None when absent) and where the offers are."""
+    """A run's plan as measure reads it: offers (with arms), experiment.json's seed, holdout share and
+    fortnight, the run's config, the forward decision's response.csv (None when absent), the offers' path."""
 
     offers: pl.DataFrame
-    experiment: dict
+    seed: int
+    holdout_share: float
+    period: tuple[dt.date, dt.date]
     config: Config
     response: pl.DataFrame | None
     path: Path
@@ -60,20 +62,28 @@ def read_plan(run: Path) -> Plan:
     problem = arm_problem(offers, 0.0)  # the arm columns first: an older plan has no experiment.json either
     if problem is not None and "no arms" in problem:
         raise InputError(f"{path}: {problem}")
-    keys = ["seed", "holdout_share", "explore_share", "period_start", "period_end"]
-    experiment = io.read_json(rec / "experiment.json", rerun=hint, require=keys)
-    if problem := arm_problem(offers, float(experiment["holdout_share"])):
+    seed, holdout_share, period = _experiment(rec / "experiment.json", hint)
+    if problem := arm_problem(offers, holdout_share):
         raise InputError(f"{path}: {problem}")
-    fortnight = tuple(
-        str(offers.get_column(c).min() if c == "period_start" else offers.get_column(c).max()) for c in ("period_start", "period_end")
-    )
-    if fortnight != (str(experiment["period_start"]), str(experiment["period_end"])):
-        says = f"its fortnight {experiment['period_start']} – {experiment['period_end']} is not the offers' {fortnight[0]} – {fortnight[1]}"
+    offered = (offers.get_column("period_start").min(), offers.get_column("period_end").max())
+    if tuple(map(str, offered)) != tuple(map(str, period)):
+        says = f"its fortnight {period[0]} – {period[1]} is not the offers' {offered[0]} – {offered[1]}"
         raise InputError(f"{rec / 'experiment.json'}: {says}; {hint}.")
     if not (run / "config.json").is_file():
         raise InputError(f"{run / 'config.json'}: missing; {hint}.")
     response = io.read_csv(rec / "response.csv", rerun=hint) if (rec / "response.csv").is_file() else None
-    return Plan(offers, experiment, Config.from_toml(run / "config.json"), response, path)
+    return Plan(offers, seed, holdout_share, period, Config.from_toml(run / "config.json"), response, path)
+
+
+def _experiment(path: Path, hint: str) -> tuple[int, float, tuple[dt.date, dt.date]]:
+    """experiment.json's seed, holdout_share and fortnight (period_start, period_end), checked."""
+    experiment = io.read_json(path, rerun=hint, require=["seed", "holdout_share", "period_start", "period_end"])
+    try:
+        period = (dt.date.fromisoformat(str(experiment["period_start"])), dt.date.fromisoformat(str(experiment["period_end"])))
+        return int(experiment["seed"]), float(experiment["holdout_share"]), period
+    except (TypeError, ValueError):
+        problem = "not the expected JSON: seed (a whole number), holdout_share (a number), period_start and period_end (ISO dates)"
+        raise io.damaged(path, "JSON file", hint, problem) from None
 
 
 def check_export(transactions: pl.DataFrame, data: str, end: dt.date, panel_end: dt.date | None) -> None:
@@ -99,7 +109,7 @@ def measure(data: str, run: Path, cfg: Config | None = None, *, log: Callable[[s
         raise InputError(
             f"{run / 'config.json'}: panel.item_level is {plan.config.panel.item_level!r}; measure reads plans made per item (item_id)."
         )
-    start, end = (dt.date.fromisoformat(str(plan.experiment[k])) for k in ("period_start", "period_end"))
+    start, end = plan.period
     loaded = load_data(data, with_promotions=False, max_lines_per_consumer_ratio=0)  # every consumer of the plan counts
     check_export(loaded.transactions, data, end, cfg.panel.end if cfg else None)
     log(f"measuring {plan.offers.height:,} pairs of the fortnight {start} – {end} on {data}")
@@ -108,7 +118,7 @@ def measure(data: str, run: Path, cfg: Config | None = None, *, log: Callable[[s
         loaded.transactions,
         level=settings.experiment.level,
         bootstrap=settings.experiment.bootstrap,
-        seed=int(plan.experiment["seed"]),
+        seed=plan.seed,
         response=plan.response,
     )
     folder = _write(result, run / MEASUREMENT, title=f"offerwise: measurement of {run.name}")

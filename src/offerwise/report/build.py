@@ -91,6 +91,15 @@ def _plan_sections(plan: dict, offers: pl.DataFrame, png: bytes) -> list:
     ]
 
 
+def _measured(measurement: dict[str, pl.DataFrame] | None, pngs: dict[str, bytes]) -> list:
+    """The measured fortnight's sections (`offerwise measure`; its own dates: a later plan may have
+    replaced the one it measured), adding figure_measurement to `pngs`; none before it ran."""
+    if measurement is None:
+        return []
+    pngs["figure_measurement"] = figure_measurement(measurement["summary"], measurement["slopes"])
+    return measurement_sections(measurement, pngs["figure_measurement"])
+
+
 def _rules_table(plan: dict) -> pl.DataFrame:
     """Per category: the allowed levels, the share of pairs with no offer, what bound the offers, and
     the expected net revenue with the rules against every level from 0 to the deepest offer run."""
@@ -136,9 +145,7 @@ def build_report(r: ReportInputs, *, title: str) -> Report:
         if c in summary.columns
     ]
     sections: list = _plan_sections(r.plan, r.plan_offers, pngs["figure_plan"]) if "figure_plan" in pngs else []
-    if r.measurement is not None:  # how the plan did (the measured fortnight's: a later plan may have replaced it)
-        pngs["figure_measurement"] = figure_measurement(r.measurement["summary"], r.measurement["slopes"])
-        sections += measurement_sections(r.measurement, pngs["figure_measurement"])
+    sections += _measured(r.measurement, pngs)  # how the plan did, right below it
     policy = r.policy
     if policy is not None:
         sections.append(
