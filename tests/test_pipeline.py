@@ -108,9 +108,9 @@ def test_forward_plan_on_truncated_data_equals_the_backtest_at_that_cutoff(sim, 
     plan, _ = pipeline.recommend(out / "prepared", out / "models", out / "evaluation", out / "recommendations", cfg.optimize, run_id="t",
                                  response=cfg.response)  # fmt: skip
     assert plan.get_column("period_start").unique().to_list() == [last_start]
-    columns = ["customer_id", "item_id", "reference_offer_pct", "recommended_offer_pct", "p_reference", "p_recommended"]
-    expected = backtest.select("customer_id", "item_id", "reference_offer_pct", "recommended_offer_pct", p_reference="probability",
-                               p_recommended="predicted_probability")  # fmt: skip
+    columns = ["customer_id", "item_id", "reference_offer_pct", "plan_offer_pct", "p_reference", "p_plan"]  # the plan; its experiment apart
+    expected = backtest.select("customer_id", "item_id", "reference_offer_pct", plan_offer_pct="recommended_offer_pct", p_reference="probability",
+                               p_plan="predicted_probability")  # fmt: skip
     assert_frame_equal(plan.select(columns).sort("customer_id", "item_id"), expected)
 
 

@@ -30,10 +30,13 @@ EXPECTED = {
     "report/policy_score.csv": ["category", "policy", "true_expected_revenue", "true_retention", "score"],
     "recommendations/offers.parquet": ["customer_id", "item_id", "category", "period_start", "period_end", "price", "reference_offer_pct",
                                        "recommended_offer_pct", "p_reference", "p_recommended", "expected_revenue_reference",
-                                       "expected_revenue_recommended", "expected_uplift", "binding", "run_id"],
-    "recommendations/offers.csv": ["customer_id", "item_id", "period_start", "period_end", "recommended_offer_pct", "binding"],
+                                       "expected_revenue_recommended", "expected_uplift", "binding", "run_id", "arm", "propensity",
+                                       "plan_offer_pct", "p_plan", "expected_revenue_plan"],
+    "recommendations/offers.csv": ["customer_id", "item_id", "period_start", "period_end", "recommended_offer_pct", "binding", "arm",
+                                   "propensity"],
     "recommendations/summary.csv": ["category", "pairs", "planned_offer_mean", "recommended_offer_mean", "expected_revenue_before",
-                                    "expected_revenue_after", "retention_before", "retention_after", "retention_multiplier"],
+                                    "expected_revenue_after", "retention_before", "retention_after", "retention_multiplier",
+                                    "holdout_pairs", "explore_pairs", "expected_revenue_as_run", "expected_revenue_given_up"],
     "report/table1.csv": ["category", "model", "sample_size", "bce", "precision", "recall", "f1", "avg_elasticity", "weighted_offer_pct"],
 }  # fmt: skip
 

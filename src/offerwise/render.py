@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from offerwise.report.words import compared_with
+from offerwise.report.words import compared_with, experiment_sentence
 
 
 def kv_table(title: str, rows: list[tuple[str, Any]]) -> Table:
@@ -104,6 +104,8 @@ def print_plan(console: Console, plan: dict) -> None:
             f"{plan['consumer_categories_several_offers']:.0%} several (the status quo's own offers kept)",
             soft_wrap=True,
         )
+    if plan.get("experiment"):
+        console.print(experiment_sentence(plan["experiment"]), soft_wrap=True)
     console.print(f"offers: {plan['offers']}", soft_wrap=True)  # one line each: copy-pasteable
     console.print(f"report: {plan['report']}", soft_wrap=True)
 

@@ -494,3 +494,13 @@ def test_parquet_offer_dates_may_be_dates_or_midnight_datetimes(tmp_path: Path) 
 def test_malformed_offer_file_is_one_line(tmp_path: Path) -> None:
     _refused(tmp_path, "item_id,offer_pct\n1,5\n2,5,7\n", "line 3 has 3 fields, the header has 2")
     _refused(tmp_path, "item_id,offer_pct,offer_pct\n1,5,7\n", "column 'offer_pct'", "more than once")
+
+
+def test_offer_history_keeps_a_randomised_design_s_mean_offer_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    head = "item_id,customer_id,start_date,end_date,offer_pct,arm,propensity,expected_offer_pct\n"
+    got = _offers(
+        tmp_path, head + "1,,2018-01-01,2018-01-14,10,,,\n1,7,2018-01-01,2018-01-14,30,explore,0.01,12.5\n", dated=True, name="h.csv"
+    )
+    assert got.get_column("expected_offer_pct").to_list() == [None, 12.5]
+    assert "arm" not in got.columns  # bookkeeping columns are read past
+    _refused(tmp_path, head + "1,7,2018-01-01,2018-01-14,30,explore,0.01,lots\n", "column 'expected_offer_pct'", dated=True, name="h.csv")

@@ -175,3 +175,22 @@ def test_the_inferred_offer_carries_its_sampling_variance_and_a_recorded_one_non
     assert _value(recorded, 1, 1, 0, "offer_pct") == pytest.approx(25.0)
     assert _value(recorded, 1, 1, 0, "offer_noise_var") == 0.0
     assert _value(recorded, 1, 1, 1, "offer_noise_var") == pytest.approx(expected, rel=1e-5)  # not recorded: inferred
+
+
+def test_a_randomised_offer_carries_its_design_mean_and_nothing_else_does() -> None:
+    history = pl.DataFrame(
+        {
+            "item_id": [1, 1],
+            "customer_id": [None, 2],
+            "start_date": [ANCHOR.date()] * 2,
+            "end_date": [ANCHOR.date() + dt.timedelta(days=13)] * 2,
+            "offer_pct": [25.0, 40.0],
+            "expected_offer_pct": [None, 22.5],
+        },
+        schema_overrides={"customer_id": pl.Int64},
+    )
+    panel = build_panel(_three_buyers(), TINY, offer_history=history)
+    assert _value(panel, 2, 1, 0, "offer_pct") == pytest.approx(40.0) and _value(panel, 2, 1, 0, "offer_design_mean") == pytest.approx(22.5)
+    assert _value(panel, 1, 1, 0, "offer_design_mean") is None  # recorded, not randomised
+    assert _value(panel, 2, 1, 1, "offer_design_mean") is None
+    assert "offer_design_mean" not in [f.name for f in panel.features]  # no model reads it

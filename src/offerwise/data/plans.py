@@ -7,7 +7,8 @@
   the offers the retailer ran. Its entries for a backtest's decided period are that decision's
   status quo (the retailer's recorded plan).
 
-Both are optional; offer_pct is a percentage in [0, 100].
+Both are optional; offer_pct is a percentage in [0, 100]. offer_history may carry
+`expected_offer_pct` (DESIGN_MEAN) on rows whose offer a randomised design drew.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import polars as pl
 
+from offerwise.columns import DESIGN_MEAN
 from offerwise.data.files import find_input, is_parquet
 from offerwise.data.sanity import check_offer_scale
 from offerwise.data.validate import FOUR_DIGIT_YEAR, first_line, read_csv_text
@@ -108,13 +110,18 @@ def read_offer_table(path: str | Path, *, items: pl.DataFrame, dated: bool, tran
         other = "end_date" if dates == ["start_date"] else "start_date"
         problem = f"missing; a file with {dates[0]} needs {other} too (has {frame.columns})."
         raise input_error(file=str(path), column=other, problem=problem)
-    frame = frame.select(pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c) for c in OFFER_COLUMNS)
+    designed = dated and DESIGN_MEAN in frame.columns  # randomised offers (`offerwise measure`'s history): the design's mean offer
+    wanted = OFFER_COLUMNS + ([DESIGN_MEAN] if designed else [])
+    frame = frame.select(pl.col(c) if c in frame.columns else pl.lit(None, pl.String).alias(c) for c in wanted)
     frame = cast_column(frame, path, "item_id", pl.Int64, "whole-number item ids")
     frame = cast_column(frame, path, "customer_id", pl.Int64, "whole-number customer ids or empty (every consumer)")
     frame = cast_column(frame, path, "offer_pct", pl.Float64, "an offer in percent (a number from 0 to 100)")
     for column in ("start_date", "end_date"):
         frame = cast_column(frame, path, column, pl.Date, "an ISO date (YYYY-MM-DD, e.g. 2018-01-31; a date-time only at midnight)")
-    frame = frame.select("item_id", "customer_id", "offer_pct", "start_date", "end_date").with_row_index("row", offset=2)
+    if designed:
+        frame = cast_column(frame, path, DESIGN_MEAN, pl.Float64, "the design's mean offer in percent, or empty (not randomised)")
+    frame = frame.select("item_id", "customer_id", "offer_pct", "start_date", "end_date", *([DESIGN_MEAN] if designed else []))
+    frame = frame.with_row_index("row", offset=2)
     _check(frame, path, items, dated)
     if transactions is not None:
         check_offer_scale(frame, transactions, file=str(path))

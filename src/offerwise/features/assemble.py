@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from offerwise.columns import DESIGN_MEAN, OFFER_DESIGN
 from offerwise.features import history as h
 from offerwise.features.calendar import calendar_features
 from offerwise.features.interactions import add_interactions
@@ -76,7 +77,7 @@ def assemble(
     )
     c_baskets = _consumer_features(cols, tx, cust_index.height, T, p_cust)
     _item_features(cols, item_totals, item_index.height, T, p_item)
-    offer, offer_noise = _price_offer_features(
+    offer, offer_noise, design = _price_offer_features(
         cols, tx, pp, item_totals, cat_totals, item_index.height, cat_index.height, T, p_item, p_cat, p_cust, recorded
     )
     _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T)
@@ -96,6 +97,8 @@ def assemble(
         # Not a feature (no model reads it): period t's value comes from period t's lines. Only the
         # offer-response estimate reads it, over labelled periods up to its cutoff.
         OFFER_NOISE: pl.Series(offer_noise.ravel()).fill_nan(None),
+        # Not a feature either: a randomised design's mean offer (offer_history's expected_offer_pct), for the offer response.
+        OFFER_DESIGN: pl.Series(design.ravel()).fill_nan(None),
     }
     frame = pl.DataFrame({**keys, **{k: v for k, v in cols.data.items() if k not in keys}})
     return frame, cols.features
@@ -173,7 +176,8 @@ def _price_offer_features(
     cols, tx, pp, item, cat, n_items, n_cats, T, p_item, p_cat, p_cust, recorded=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """item, cat: the item and category totals (over every consumer); tx: the pairs' consumers' lines.
-    Returns the (P, T) offer and its sampling variance (0 where recorded)."""
+    Returns the (P, T) offer, its sampling variance (0 where recorded) and the randomised design's mean
+    offer (NaN where no design drew it)."""
     P = p_item.size
     # The consumer's own lines in the category, whether or not they bought this item: (C, K, T) -> (P, T).
     own = _sums(tx.filter(pl.col("customer_id_idx").is_not_null()), ["customer_id_idx", "category_idx"])
@@ -195,10 +199,12 @@ def _price_offer_features(
         own_cat_gross=own_cube["gross"][p_cust, p_cat],
     )
     how = "Offer % available to the consumer in period t (see offer_rule)."
+    design = np.full(offer.shape, np.nan)
     if recorded is not None:  # the retailer's own record beats an inference from other consumers' discounts
         at = recorded.get_column("pair_idx").to_numpy(), recorded.get_column("period").to_numpy()
         offer[at] = recorded.get_column("offer_pct").to_numpy()
         noise[at] = 0.0
+        design[at] = recorded.get_column(DESIGN_MEAN).fill_null(np.nan).to_numpy()
         how = "Offer % the retailer recorded for the consumer and item in period t (offer_history); inferred by offer_rule where it has no record."
     cols.temporal("offer_pct", offer, "price_offer", how, advance=True)
     item_qty, cat_qty = dense(item, "item_id_idx", "qty", n_items, T), dense(cat, "category_idx", "qty", n_cats, T)
@@ -227,7 +233,7 @@ def _price_offer_features(
         "Offer % on the pair's own purchases before t (the item's historical offer % where none).",
         fill=0.0,
     )
-    return offer, noise
+    return offer, noise, design
 
 
 def _retailer_plans(cols, pairs, promotions, exposure, starts, period_days, T) -> None:

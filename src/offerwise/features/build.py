@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from offerwise.columns import DESIGN_MEAN
 from offerwise.config import OptionError, PanelConfig
 from offerwise.data.schema import RetailData
 from offerwise.errors import InputError
@@ -302,8 +303,9 @@ def select_categories(sizes: pl.DataFrame, cfg: PanelConfig) -> tuple[list[str],
 
 
 def _recorded_offers(history: pl.DataFrame | None, pairs: pl.DataFrame, anchor, period_days: int, n_periods: int) -> pl.DataFrame | None:
-    """pair_idx, period, offer_pct from the retailer's offer history; a consumer-specific record
-    wins over an item-wide one; where several cover one period, the latest-starting one."""
+    """pair_idx, period, offer_pct, expected_offer_pct (null unless a randomised design drew the offer)
+    from the retailer's offer history; a consumer-specific record wins over an item-wide one; where
+    several cover one period, the latest-starting one."""
     if history is None or history.height == 0:
         return None
     to_period = lambda c: ((pl.col(c) - pl.lit(anchor)).dt.total_days() // period_days).cast(pl.Int32)  # noqa: E731
@@ -316,16 +318,13 @@ def _recorded_offers(history: pl.DataFrame | None, pairs: pl.DataFrame, anchor, 
     indexed = pairs.with_row_index("pair_idx").select("pair_idx", "customer_id", "item_id")
     specific = periods.filter("specific").join(indexed, on=["customer_id", "item_id"])
     wide = periods.filter(~pl.col("specific")).drop("customer_id").join(indexed, on="item_id")
-    both = pl.concat(
-        [
-            specific.select("pair_idx", "period", "offer_pct", "specific", "start_date"),
-            wide.select("pair_idx", "period", "offer_pct", "specific", "start_date"),
-        ]
-    )
+    design = pl.col(DESIGN_MEAN).cast(pl.Float64) if DESIGN_MEAN in history.columns else pl.lit(None, pl.Float64).alias(DESIGN_MEAN)
+    columns = ["pair_idx", "period", "offer_pct", "specific", "start_date", design]
+    both = pl.concat([specific.select(columns), wide.select(columns)])
     return (
         both.sort("specific", "start_date")
         .unique(["pair_idx", "period"], keep="last")
-        .select(pl.col("pair_idx").cast(pl.Int64), pl.col("period").cast(pl.Int64), pl.col("offer_pct").cast(pl.Float64))
+        .select(pl.col("pair_idx").cast(pl.Int64), pl.col("period").cast(pl.Int64), pl.col("offer_pct").cast(pl.Float64), DESIGN_MEAN)
     )
 
 

@@ -136,6 +136,7 @@ def _run_stages(
             runtime=cfg.runtime,
             # forward_models = "reuse": the forward plan also reuses the backtest's offer response (one estimate, not two)
             response_from=evaluation if cfg.model.forward_models == "reuse" else None,
+            experiment=cfg.experiment,
             log=log,
         ),
     )

@@ -10,19 +10,23 @@ import polars as pl
 
 from offerwise import io
 from offerwise.columns import PAIR
-from offerwise.config import OptimizeConfig, OptionError, ResponseConfig, RuntimeConfig
+from offerwise.config import ExperimentConfig, OptimizeConfig, OptionError, ResponseConfig, RuntimeConfig
 from offerwise.elasticity.dml import ResponseEstimate
 from offerwise.elasticity.scores import pair_scores_of_shard
 from offerwise.elasticity.stage import cross_effects, decision_response, response_rows
 from offerwise.elasticity.stage import offer_response as stage_offer_response
 from offerwise.errors import InputError
+from offerwise.experiment.arms import experiment_key
+from offerwise.experiment.design import experiment as plan_experiment
 from offerwise.features.shards import panel_parts
 from offerwise.optimize.inputs import optimization_inputs
 from offerwise.optimize.levels import category_levels, offers_known_at
 from offerwise.optimize.offers import optimize_all
+from offerwise.optimize.problem import slopes as pair_slopes
 from offerwise.optimize.recommendations import recommendation_tables
 from offerwise.optimize.shards import ShardedSolver
 from offerwise.pipeline.folders import (
+    EXPERIMENT,
     LEVELS,
     OFFER_RULES,
     PREDICTION_COLUMNS,
@@ -293,10 +297,12 @@ def recommend(
     response: ResponseConfig | None = None,
     runtime: RuntimeConfig | None = None,
     response_from: Path | None = None,
+    experiment: ExperimentConfig | None = None,
     log: Callable[[str], None] = silent,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The forward plan: the same elasticity and optimisation as the backtest, at the last cutoff
-    (`response_from`: reuse the backtest's offer-response estimate from that folder)."""
+    (`response_from`: reuse the backtest's offer-response estimate from that folder), with its
+    experiment (`experiment`, default ExperimentConfig(): arms, propensities; experiment.json)."""
     p = read_prepared(panel)
     fold = p.forward_fold
     elasticity(
@@ -316,7 +322,42 @@ def recommend(
     plan, per_category = recommendation_tables(
         io.read_parquet(out / "offers.parquet", rerun=io.rerun("recommend", out)), summary, start, end, run_id
     )
+    plan, per_category = _with_experiment(
+        p, fold, plan, per_category, panel, evaluation, out, cfg, experiment or ExperimentConfig(), decision_model
+    )
     io.write_parquet(plan, out / "offers.parquet")
     io.write_csv(rounded_csv(plan), out / "offers.csv")
     io.write_csv(rounded_csv(per_category), out / "summary.csv")
     return plan, per_category
+
+
+def _with_experiment(
+    p: Prepared,
+    fold: int,
+    plan: pl.DataFrame,
+    per_category: pl.DataFrame,
+    panel: Path,
+    evaluation: Path,
+    out: Path,
+    cfg: OptimizeConfig,
+    experiment: ExperimentConfig,
+    decision_model: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The plan's arms and the offers to give (experiment/design.py); writes experiment.json."""
+    inputs, levels = decision_inputs(panel, evaluation, out, cfg, fold=fold, decision_model=decision_model)
+    slope, _ = pair_slopes(inputs, cfg.response, pair_slope_weight=cfg.pair_slope_weight, response_quantile=cfg.response_quantile)
+    decided = p.decided_period(fold)
+    start, end = p.period_dates(decided)
+    history = p.frame.filter(pl.col("period").is_between(decided - 2, decided - 1)).select(*PAIR, "period", "target", "offer_pct")
+    offers, by_category, info = plan_experiment(
+        plan,
+        inputs.select(*PAIR).with_columns(slope=pl.Series(slope)),
+        {c: list(lv.allowed or []) for c, lv in levels.items()},
+        history,
+        decided,
+        experiment,
+        key=experiment_key(experiment.seed, start),
+        kind=cfg.response,
+    )
+    io.write_json(info | {"period_start": start.isoformat(), "period_end": end.isoformat()}, out / EXPERIMENT)
+    return offers, per_category.join(by_category, on="category", how="left")

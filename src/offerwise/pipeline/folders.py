@@ -98,6 +98,7 @@ OFFER_RULES = "offer_rules.parquet"  # prepared/: the retailer's offer rules, va
 
 
 LEVELS = "offer_levels.json"  # each decision's folder: the levels every category was allowed (optimize/levels.py)
+EXPERIMENT = "experiment.json"  # recommendations/: the plan's arms, shares, levels and power (experiment/design.py)
 
 
 PREDICTION_COLUMNS = ["fold", "customer_id", "item_id", "split", "model", "probability", "label"]

@@ -12,7 +12,7 @@ from offerwise import io
 from offerwise.columns import PAIR
 from offerwise.config import Config
 from offerwise.data.load import load_data
-from offerwise.pipeline.folders import period_dates, read_levels, read_prepared, resume_hint
+from offerwise.pipeline.folders import EXPERIMENT, period_dates, read_levels, read_prepared, resume_hint
 from offerwise.pipeline.measure import read_measurement
 from offerwise.report.build import ReportInputs, build_report
 from offerwise.report.html import table1
@@ -47,6 +47,9 @@ def summary(out: Path) -> dict[str, Any]:
         if before and "expected_revenue_without_rules" in per_category.columns
         else float("nan"),
         **_offer_spread(per_category),
+        "experiment": io.read_json(out / "recommendations" / EXPERIMENT, rerun=rerun_hint)
+        if (out / "recommendations" / EXPERIMENT).is_file()
+        else None,
         "per_category": per_category,
     }
 
@@ -89,6 +92,8 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
             continue
         truth = truth_all.select(*PAIR, "true_a", "true_b")
         chosen = io.read_parquet(offers, rerun=resume_hint(out))
+        if "plan_offer_pct" in chosen.columns:  # the plan is judged, not its experiment (holdout, exploration)
+            chosen = chosen.with_columns(recommended_offer_pct=pl.col("plan_offer_pct"))
         score = score_against_truth(
             p.frame,
             io.read_parquet(folder / "pair_elasticity.parquet", rerun=resume_hint(out)),

@@ -13,7 +13,7 @@ from offerwise.report.calibration import reliability_figure
 from offerwise.report.html import render, table1
 from offerwise.report.measurement import figure_measurement, measurement_sections
 from offerwise.report.uplift import uplift_deciles, uplift_figure
-from offerwise.report.words import compared_with
+from offerwise.report.words import compared_with, experiment_sentence
 
 FIGURES = (
     "figure_plan",
@@ -83,8 +83,10 @@ def _plan_sections(plan: dict, offers: pl.DataFrame, png: bytes) -> list:
         "retention_before",
         "retention_after",
     )
+    check = [("How to check it", experiment_sentence(plan["experiment"]))] if plan.get("experiment") else []
     return [
         ("The plan", headline),
+        *check,
         ("The plan per category (the model's expectation)", per_category),
         ("The retailer's rules: offer levels allowed per category, and what they cost (the model's expectation)", _rules_table(plan)),
         ("Recommended against planned offer depth", png),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from offerwise.elasticity.dml.design import _control_matrix, control_columns
-from offerwise.elasticity.dml.nuisances import OfferRegressor, _nuisance_params, item_period_columns, reused_logistic_nuisances
+from offerwise.elasticity.dml.design import _control_matrix, control_columns, design
+from offerwise.elasticity.dml.nuisances import OfferRegressor, cross_fits, _nuisance_params, item_period_columns, reused_logistic_nuisances
 from tests.elasticity.dml.conftest import CUTOFF
 
 
@@ -37,3 +37,20 @@ def test_the_offer_model_works_at_the_level_the_offer_is_set(panel):
     once = OfferRegressor(cols, **params).fit(W, T).predict(W)
     twice = OfferRegressor(cols, **params).fit(np.vstack([W, W]), np.concatenate([T, T])).predict(W)
     np.testing.assert_allclose(once, twice, rtol=1e-6)
+
+
+def test_randomised_rows_take_the_design_s_mean_offer_as_their_nuisance(panel):
+    """Rows whose offer a design drew (offer_design_mean) get T − that mean as the offer residual; others the model's."""
+    frame, features = panel
+    rng = np.random.default_rng(0)
+    drawn = rng.random(frame.height) < 0.1
+    frame = frame.with_columns(
+        offer_pct=pl.when(pl.Series(drawn)).then(pl.Series(rng.choice([0.0, 20.0, 40.0], frame.height))).otherwise(pl.col("offer_pct")),
+        offer_design_mean=pl.when(pl.Series(drawn)).then(20.0).otherwise(None),
+    )
+    d = design(frame, features, cutoff=CUTOFF, periods=8, max_rows=4000, seed=0)
+    known = ~np.isnan(d.design_mean)
+    assert known.sum() >= drawn.mean() * 0.5 * d.T.size  # sampled down to max_rows, the randomised rows all stay
+    fit = cross_fits(d, folds=2, seed=0)[0]
+    assert np.allclose(fit.t_res[known], d.T[known] - 20.0)
+    assert not np.allclose(fit.t_res[~known], d.T[~known] - 20.0)

@@ -9,7 +9,7 @@ from functools import cached_property
 import numpy as np
 import polars as pl
 
-from offerwise.columns import OFFER
+from offerwise.columns import OFFER, OFFER_DESIGN
 from offerwise.features.manifest import Feature
 
 OUTCOME = "target"
@@ -25,6 +25,14 @@ class Design:
     W: np.ndarray  # (n, controls) float32 control matrix
     Y: np.ndarray  # (n,) outcome (bought)
     T: np.ndarray  # (n,) offer points
+
+    @cached_property
+    def design_mean(self) -> np.ndarray:
+        """(n,) the randomised design's mean offer where a design drew the row's offer (offer_history's
+        expected_offer_pct), NaN elsewhere: there E[T | pair] is known, not estimated."""
+        if OFFER_DESIGN not in self.window.columns:
+            return np.full(self.T.size, np.nan)
+        return self.window.get_column(OFFER_DESIGN).cast(pl.Float64).fill_null(np.nan).to_numpy()
 
     @cached_property
     def items(self) -> np.ndarray:
@@ -49,9 +57,21 @@ def _window(rows: pl.DataFrame, cutoff: int, periods: int) -> pl.DataFrame:
 
 def _subsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
     """At most max_rows rows, stratified by category: every category keeps min(its rows, cap), the cap
-    the largest that fits, so small categories keep all their rows (seeded)."""
+    the largest that fits, so small categories keep all their rows (seeded); randomised rows all stay."""
     if rows.height <= max_rows:
         return rows
+    if OFFER_DESIGN in rows.columns:  # randomised rows are few and the cleanest evidence: all kept
+        randomised = pl.col(OFFER_DESIGN).is_not_null()
+        kept = rows.filter(randomised)
+        return pl.concat(
+            [
+                kept,
+                _subsample(rows.filter(~randomised).drop(OFFER_DESIGN), max(max_rows - kept.height, 1), seed).with_columns(
+                    pl.lit(None, rows.schema[OFFER_DESIGN]).alias(OFFER_DESIGN)
+                ),
+            ],
+            how="diagonal_relaxed",
+        )
     n = np.sort(rows.group_by("category").len().get_column("len").to_numpy())
     cap, left = max_rows, max_rows
     for k, size in enumerate(n):

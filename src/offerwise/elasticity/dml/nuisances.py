@@ -137,7 +137,8 @@ class CrossFit:
 
 def cross_fits(d: Design, *, folds: int, seed: int) -> list[CrossFit]:
     """REPEATS cross-fittings of d's nuisances (seeds seed, seed + 1, ...), the offer's on the
-    controls set per item and period (`item_period_columns`)."""
+    controls set per item and period (`item_period_columns`). Where a randomised design drew the offer
+    (d.design_mean) its residual is the offer minus the design's mean: no model stands in for what is known."""
     offer_columns = item_period_columns(d.window, d.controls)
     n_items = np.unique(d.items).size
     if n_items < folds:  # cross-fitting folds are groups of items
@@ -148,6 +149,7 @@ def cross_fits(d: Design, *, folds: int, seed: int) -> list[CrossFit]:
     out = []
     for r in range(REPEATS):
         y_res, t_res, effect = cross_fit(d.Y, d.T, d.W, d.items, folds=folds, seed=seed + r, offer_columns=offer_columns)
+        t_res = np.where(np.isnan(d.design_mean), t_res, d.T - d.design_mean)  # randomised rows: the design's mean is known
         out.append(CrossFit(y_res, t_res, _final_weights(d.Y, y_res), effect, folds, seed + r, offer_columns))
     return out
 

@@ -1,0 +1,89 @@
+"""The forward plan with its experiment: arms, the offer each pair is given, what the experiment
+costs in expected net revenue and what its holdout can detect (docs/experiment.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from offerwise.config import ExperimentConfig
+from offerwise.experiment.arms import EXPLORE, HOLDOUT, PLAN, with_arms
+from offerwise.experiment.power import consumer_revenue, detectable_difference
+from offerwise.optimize.problem import response
+
+PAIR = ["customer_id", "item_id"]
+
+
+def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """p_plan: the optimiser's probability at the plan's offer. p_recommended: at the given offer: the
+    status quo's (holdout), the plan's (plan), or the pair's own response at the drawn level (explore;
+    the cross effect of the consumer's other offers is left out there). frame: + slope (the optimiser's)."""
+    f = frame.get_column("p_reference").to_numpy().astype(float)
+    k = frame.get_column("reference_offer_pct").to_numpy().astype(float)
+    given = frame.get_column("recommended_offer_pct").to_numpy().astype(float)
+    own = response(kind, f, k, frame.get_column("slope").to_numpy().astype(float), given[:, None])[:, 0]
+    arm = pl.col("arm")
+    revenue = lambda p, o: pl.col(p) * pl.col("price") * (1 - pl.col(o) / 100)  # noqa: E731
+    return (
+        frame.with_columns(p_plan=pl.col("p_recommended"), _own=pl.Series(own))
+        .with_columns(
+            p_recommended=pl.when(arm == HOLDOUT)
+            .then(pl.col("p_reference"))
+            .when(arm == EXPLORE)
+            .then(pl.col("_own"))
+            .otherwise(pl.col("p_plan"))
+        )
+        .with_columns(
+            expected_revenue_plan=revenue("p_plan", "plan_offer_pct"),
+            expected_revenue_recommended=revenue("p_recommended", "recommended_offer_pct"),
+        )
+        .with_columns(expected_uplift=pl.col("expected_revenue_recommended") - pl.col("expected_revenue_reference"))
+        .drop("_own", "slope")
+    )
+
+
+def experiment(
+    plan: pl.DataFrame,
+    slopes: pl.DataFrame,
+    levels: dict[str, list[float]],
+    history: pl.DataFrame,
+    decided: int,
+    cfg: ExperimentConfig,
+    *,
+    key: str,
+    kind: str,
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """(offers with arm, propensity, plan_offer_pct, p_plan, expected_revenue_plan; per category: the
+    arms' sizes and the expected revenue the experiment gives up; experiment.json's content).
+    plan: recommendation_tables' offers (the plan's offer in recommended_offer_pct); slopes: PAIR +
+    slope; history: panel rows (customer_id, item_id, period, target, offer_pct) up to the cutoff."""
+    offers = with_arms(plan, levels, holdout_share=cfg.holdout_share, explore_share=cfg.explore_share, strata=cfg.strata, key=key)
+    offers = given_probabilities(offers.join(slopes, on=PAIR, how="left").with_columns(pl.col("slope").fill_null(0.0)), kind)
+    per_category = offers.group_by("category").agg(
+        holdout_pairs=(pl.col("arm") == HOLDOUT).sum(),
+        explore_pairs=(pl.col("arm") == EXPLORE).sum(),
+        expected_revenue_as_run=pl.col("expected_revenue_recommended").sum(),
+        expected_revenue_given_up=(pl.col("expected_revenue_plan") - pl.col("expected_revenue_recommended")).sum(),
+    )
+    consumers = offers.group_by("customer_id").agg(holdout=(pl.col("arm") == HOLDOUT).any())
+    n_holdout = int(consumers.get_column("holdout").sum())
+    power = detectable_difference(
+        consumer_revenue(history, plan, decided - 1), consumer_revenue(history, plan, decided - 2), n_holdout, consumers.height - n_holdout
+    )
+    plan_value = float(offers.get_column("expected_revenue_plan").sum())
+    given_up = float(per_category.get_column("expected_revenue_given_up").sum())
+    difference = (offers.get_column("expected_revenue_plan") - offers.get_column("expected_revenue_reference")).sum() / max(
+        consumers.height, 1
+    )
+    info = {
+        "key": key,
+        **cfg.model_dump(include={"seed", "holdout_share", "explore_share", "strata"}),
+        "levels": levels,
+        "consumers": {HOLDOUT: n_holdout, PLAN: consumers.height - n_holdout},
+        "pairs": {arm: int((offers.get_column("arm") == arm).sum()) for arm in (HOLDOUT, EXPLORE, PLAN)},
+        "power": power | {"expected_difference_per_consumer": float(difference)},
+        "expected_revenue_plan": plan_value,
+        "expected_revenue_given_up": given_up,
+        "given_up_share": given_up / plan_value if plan_value else float(np.nan),
+    }
+    return offers, per_category, info

@@ -1,0 +1,58 @@
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+
+from offerwise.config import ExperimentConfig
+from offerwise.experiment.arms import experiment_key
+from offerwise.experiment.design import experiment
+from offerwise.probability import expit, clipped_logit
+
+
+def _plan(consumers: int = 400, items: int = 4) -> pl.DataFrame:
+    rng = np.random.default_rng(2)
+    n = consumers * items
+    reference, planned = rng.choice([0.0, 10.0], n), rng.choice([0.0, 20.0, 30.0], n)
+    price, p_reference, slope = rng.uniform(1, 5, n), rng.uniform(0.05, 0.5, n), rng.uniform(0.01, 0.05, n)
+    p_plan = expit(clipped_logit(p_reference) + slope * (planned - reference))
+    revenue = lambda p, o: p * price * (1 - o / 100)  # noqa: E731
+    return pl.DataFrame(
+        {
+            "customer_id": np.repeat(np.arange(consumers), items),
+            "item_id": np.tile(np.arange(items), consumers),
+            "category": "A",
+            "price": price,
+            "reference_offer_pct": reference,
+            "recommended_offer_pct": planned,
+            "p_reference": p_reference,
+            "p_recommended": p_plan,
+            "expected_revenue_reference": revenue(p_reference, reference),
+            "expected_revenue_recommended": revenue(p_plan, planned),
+            "expected_uplift": revenue(p_plan, planned) - revenue(p_reference, reference),
+            "slope": slope,
+        }
+    )
+
+
+def test_given_offers_get_their_own_probabilities_and_the_cost_is_counted() -> None:
+    plan = _plan()
+    history = pl.DataFrame(
+        schema={"customer_id": pl.Int64, "item_id": pl.Int64, "period": pl.Int64, "target": pl.Int64, "offer_pct": pl.Float64}
+    )
+    cfg = ExperimentConfig(holdout_share=0.2, explore_share=0.3)
+    offers, per_category, info = experiment(
+        plan.drop("slope"), plan.select("customer_id", "item_id", "slope"), {"A": [0.0, 50.0]}, history, 10, cfg,
+        key=experiment_key(0, dt.date(2020, 1, 6)), kind="dml",
+    )  # fmt: skip
+    offers = offers.join(plan.select("customer_id", "item_id", "slope"), on=["customer_id", "item_id"])
+    assert offers.get_column("p_plan").equals(plan.sort("customer_id", "item_id").get_column("p_recommended"), check_names=False)
+    holdout, explore = offers.filter(pl.col("arm") == "holdout"), offers.filter(pl.col("arm") == "explore")
+    assert holdout.get_column("p_recommended").equals(holdout.get_column("p_reference"), check_names=False)
+    p_reference, slope = explore.get_column("p_reference").to_numpy(), explore.get_column("slope").to_numpy()
+    delta = (explore.get_column("recommended_offer_pct") - explore.get_column("reference_offer_pct")).to_numpy()
+    assert np.allclose(explore.get_column("p_recommended").to_numpy(), expit(clipped_logit(p_reference) + slope * delta))
+    given_up = (offers.get_column("expected_revenue_plan") - offers.get_column("expected_revenue_recommended")).sum()
+    assert info["expected_revenue_given_up"] == pytest.approx(given_up)
+    assert per_category.get_column("expected_revenue_given_up").item() == pytest.approx(given_up)
+    assert info["pairs"]["holdout"] == holdout.height and info["consumers"]["holdout"] == pytest.approx(80, abs=1)
