@@ -53,7 +53,7 @@ def test_measure_writes_the_measurement_and_its_page(world, tmp_path: Path) -> N
     assert set(by_category.get_column("arm")) == {"holdout", "explore", "plan"}
     assert (folder / "report.html").read_text().count("<img") == 1 and (folder / "figure_measurement.png").stat().st_size > 10_000
     history = read_offer_table(folder / "offer_history.csv", items=pl.read_csv(export / "items.csv"), dated=True)
-    assert history.height == offers.height  # the retailer can append it to offer_history
+    assert history.height == offers.height and history.get_column("expected_offer_pct").null_count() == 0  # appendable to offer_history
 
 
 def test_measure_through_the_pipeline_api(world, tmp_path: Path) -> None:

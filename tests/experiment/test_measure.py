@@ -9,9 +9,9 @@ from polars.testing import assert_frame_equal
 from scipy.special import expit
 
 from offerwise.experiment import estimates
-from offerwise.experiment.measure import arm_problem, by_category, measure, pair_outcomes
+from offerwise.experiment.measure import Design, arm_problem, by_category, measure, offer_history, pair_outcomes
 from offerwise.experiment.slopes import explore_slopes
-from tests.experiment.world import END, START, plan_world
+from tests.experiment.world import END, START, design, plan_world
 
 
 def _coverage(intervals: list[estimates.Interval], truth: float) -> float:
@@ -203,7 +203,7 @@ def test_arm_problem_accepts_a_plan_without_holdout_when_none_was_drawn() -> Non
 
 def test_measure_on_a_planned_fortnight_with_a_known_response() -> None:
     offers, tx = plan_world(consumers=2000, seed=8)
-    result = measure(offers, tx, level=0.9, bootstrap=50, seed=0, response=None)
+    result = measure(offers, tx, design(), level=0.9, bootstrap=50, response=None)
     summary = {row["estimate"]: row for row in result.summary.iter_rows(named=True)}
     assert list(summary) == [
         "plan_minus_holdout_cuped",
@@ -223,13 +223,14 @@ def test_measure_on_a_planned_fortnight_with_a_known_response() -> None:
     assert dr["low"] <= truth <= dr["high"]
     slopes = result.slopes.filter("identified")
     assert slopes.height == 2 and slopes.select((pl.col("low") < pl.col("high")).all()).item()
-    assert result.offer_history.columns == ["item_id", "customer_id", "start_date", "end_date", "offer_pct", "arm", "propensity"]
+    history = ["item_id", "customer_id", "start_date", "end_date", "offer_pct", "arm", "propensity", "expected_offer_pct"]
+    assert result.offer_history.columns == history
     assert result.offer_history.height == offers.height and (result.period_start, result.period_end) == (START, END)
 
 
 def test_measure_without_holdout_says_there_is_nothing_to_compare() -> None:
     offers, tx = plan_world(consumers=100, holdout=0.0, explore=0.0)
-    summary = measure(offers, tx, level=0.9, bootstrap=20, seed=0).summary
+    summary = measure(offers, tx, design(holdout=0.0, explore=0.0), level=0.9, bootstrap=20).summary
     cuped = summary.filter(pl.col("estimate") == "plan_minus_holdout_cuped").row(0, named=True)
     assert cuped["value"] is None and "no holdout" in cuped["note"]
     ips, realised = (
@@ -240,8 +241,32 @@ def test_measure_without_holdout_says_there_is_nothing_to_compare() -> None:
 
 def test_measure_on_an_export_without_the_fortnight_before_is_the_plain_difference() -> None:
     offers, tx = plan_world(consumers=200, seed=9)
-    summary = measure(offers, tx.filter(pl.col("timestamp").dt.date() >= START), level=0.9, bootstrap=0, seed=0).summary
+    summary = measure(offers, tx.filter(pl.col("timestamp").dt.date() >= START), design(), level=0.9, bootstrap=0).summary
     rows = {row["estimate"]: row for row in summary.iter_rows(named=True)}
     assert "plan_minus_holdout_bootstrap" not in rows  # bootstrap = 0: none
     assert rows["plan_minus_holdout_cuped"]["value"] == pytest.approx(rows["plan_minus_holdout_plain"]["value"])
     assert "no covariate" in rows["plan_minus_holdout_cuped"]["note"]
+
+
+def test_offer_history_carries_the_designs_mean_offer() -> None:
+    pairs = pl.DataFrame(
+        {
+            "customer_id": [1, 2, 3],
+            "item_id": [7, 7, 8],
+            "category": ["A", "A", "B"],
+            "period_start": [START] * 3,
+            "period_end": [END] * 3,
+            "recommended_offer_pct": [5.0, 20.0, 10.0],
+            "reference_offer_pct": [5.0, 0.0, 0.0],
+            "plan_offer_pct": [10.0, 10.0, 10.0],
+            "arm": ["holdout", "explore", "plan"],
+            "propensity": [1.0, 0.1, 1.0],
+        }
+    )
+    design = Design(seed=0, holdout_share=0.2, explore_share=0.3, levels={"A": [0.0, 10.0, 20.0], "B": []})
+    history = offer_history(pairs, design)
+    # A: 0.2 · reference + 0.8 · (0.7 · 10 + 0.3 · 10); B has no levels (never explored): 0.2 · 0 + 0.8 · 10
+    assert history.get_column("expected_offer_pct").to_list() == pytest.approx([0.2 * 5 + 0.8 * 10, 0.8 * 10, 0.8 * 10])
+    assert history.get_column("offer_pct").to_list() == [5.0, 20.0, 10.0]
+    nothing_randomised = Design(seed=0, holdout_share=0.0, explore_share=0.0, levels={"A": [0.0, 10.0, 20.0]})
+    assert offer_history(pairs, nothing_randomised).get_column("expected_offer_pct").null_count() == 3

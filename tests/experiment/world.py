@@ -12,6 +12,7 @@ import polars as pl
 from scipy.special import expit
 
 from offerwise.config import Config
+from offerwise.experiment.measure import Design
 
 START, END = dt.date(2024, 3, 4), dt.date(2024, 3, 17)
 LEVELS = {"Dairy": [0.0, 10.0, 20.0, 30.0], "Meat": [0.0, 5.0, 15.0]}
@@ -69,6 +70,11 @@ def plan_world(
         .with_columns(expected_uplift=pl.col("expected_revenue_recommended") - pl.col("expected_revenue_reference"))
     )
     return offers, _transactions(offers, rng)
+
+
+def design(*, holdout: float = 0.3, explore: float = 0.3) -> Design:
+    """The design plan_world draws with these shares (seed 0)."""
+    return Design(seed=0, holdout_share=holdout, explore_share=explore, levels=LEVELS)
 
 
 def _transactions(offers: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:

@@ -8,13 +8,13 @@ import polars as pl
 
 from offerwise.experiment.measure import measure
 from offerwise.report.measurement import headline, measurement_page
-from tests.experiment.world import plan_world
+from tests.experiment.world import design, plan_world
 
 
 def _read_back(tmp_path: Path, **world) -> dict[str, pl.DataFrame]:
     """The frames as the run's report reads them: through CSV (dates as text, empty columns as text)."""
     offers, tx = plan_world(consumers=200, **world)
-    result = measure(offers, tx, level=0.9, bootstrap=20, seed=0, response=None)
+    result = measure(offers, tx, design(**world), level=0.9, bootstrap=20, response=None)
     frames = {}
     for name in ("summary", "by_category", "slopes"):
         getattr(result, name).write_csv(tmp_path / f"{name}.csv")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from offerwise.columns import PAIR
+from offerwise.columns import DESIGN_MEAN, PAIR
 from offerwise.experiment import estimates
 from offerwise.experiment.slopes import explore_slopes
 
@@ -47,6 +47,17 @@ SUMMARY_SCHEMA = {
     "note": pl.String,
 }  # then period_start, period_end: the fortnight measured
 SAME_OFFER = 1e-6  # offer points: the given offer is the plan's
+
+
+@dataclass(frozen=True)
+class Design:
+    """What measure needs of experiment.json: the seed (the bootstrap's too), the holdout and
+    exploration shares and each category's allowed levels (empty: the category is not explored)."""
+
+    seed: int
+    holdout_share: float
+    explore_share: float
+    levels: dict[str, list[float]]
 
 
 @dataclass
@@ -240,35 +251,61 @@ def by_category(pairs: pl.DataFrame) -> pl.DataFrame:
     return table.sort(order, pl.col("category") == "all", "category")
 
 
-def offer_history(pairs: pl.DataFrame) -> pl.DataFrame:
+def offer_history(pairs: pl.DataFrame, design: Design) -> pl.DataFrame:
     """The fortnight's given offers in the offer history layout (data/plans.py): item_id, customer_id,
-    start_date, end_date, offer_pct, plus arm and propensity (the randomised rows' logging probability)."""
-    return pairs.select(
-        "item_id",
-        "customer_id",
-        start_date="period_start",
-        end_date="period_end",
-        offer_pct="recommended_offer_pct",
-        arm="arm",
-        propensity="propensity",
-    ).sort("customer_id", "item_id")
+    start_date, end_date, offer_pct, plus arm, propensity (the probability of the given offer given the
+    consumer's arm) and expected_offer_pct, the offer's mean under the design given the pair (what the
+    offer response subtracts from randomised offers; docs/response.md):
+
+        h · reference + (1 − h) · ((1 − e_c) · plan + e_c · mean(L_c)),
+
+    h the holdout share, e_c the exploration share in the category (0 where it has no levels L_c);
+    null when nothing was randomised (h = e = 0)."""
+    levels = pl.DataFrame(
+        {"category": list(design.levels), "_mean": [float(np.mean(v)) if len(v) else None for v in design.levels.values()]},
+        schema={"category": pl.String, "_mean": pl.Float64},
+    )
+    e = pl.when(pl.col("_mean").is_not_null()).then(design.explore_share).otherwise(0.0)
+    explored = (1 - e) * pl.col("plan_offer_pct") + e * pl.col("_mean").fill_null(0.0)
+    mean = design.holdout_share * pl.col("reference_offer_pct") + (1 - design.holdout_share) * explored
+    randomised = design.holdout_share > 0 or design.explore_share > 0
+    return (
+        pairs.join(levels, on="category", how="left")
+        .select(
+            "item_id",
+            "customer_id",
+            start_date="period_start",
+            end_date="period_end",
+            offer_pct="recommended_offer_pct",
+            arm="arm",
+            propensity="propensity",
+            **{DESIGN_MEAN: mean if randomised else pl.lit(None, pl.Float64)},
+        )
+        .sort("customer_id", "item_id")
+    )
 
 
 def measure(
-    offers: pl.DataFrame, transactions: pl.DataFrame, *, level: float, bootstrap: int, seed: int, response: pl.DataFrame | None = None
+    offers: pl.DataFrame,
+    transactions: pl.DataFrame,
+    design: Design,
+    *,
+    level: float,
+    bootstrap: int,
+    response: pl.DataFrame | None = None,
 ) -> Measurement:
     """The decided fortnight measured: `offers` the plan with arms (checked by `arm_problem`),
-    `transactions` canonical ones covering it and the fortnight before, `response` the estimator's
-    category slopes (response.csv) or None."""
+    `transactions` canonical ones covering it and the fortnight before, `design` experiment.json's,
+    `response` the estimator's category slopes (response.csv) or None."""
     pairs = pair_outcomes(offers, transactions)
     consumers = consumer_outcomes(pairs)
-    rows = difference_rows(consumers, level=level, bootstrap=bootstrap, seed=seed) + value_rows(pairs, level=level)
+    rows = difference_rows(consumers, level=level, bootstrap=bootstrap, seed=design.seed) + value_rows(pairs, level=level)
     start, end = offers.get_column("period_start").min(), offers.get_column("period_end").max()
     return Measurement(
         summary=pl.DataFrame(rows, schema=SUMMARY_SCHEMA, orient="row").with_columns(period_start=pl.lit(start), period_end=pl.lit(end)),
         by_category=by_category(pairs),
         slopes=explore_slopes(pairs, response, level=level),
-        offer_history=offer_history(pairs),
+        offer_history=offer_history(pairs, design),
         period_start=start,
         period_end=end,
     )

@@ -25,9 +25,9 @@ from offerwise import io
 from offerwise.config import Config
 from offerwise.data.load import load_data
 from offerwise.errors import InputError
-from offerwise.experiment.measure import PLAN_COLUMNS, Measurement, arm_problem
+from offerwise.experiment.measure import PLAN_COLUMNS, Design, Measurement, arm_problem
 from offerwise.experiment.measure import measure as measure_stage
-from offerwise.pipeline.folders import silent
+from offerwise.pipeline.folders import EXPERIMENT, silent
 from offerwise.report.measurement import measurement_page
 
 MEASUREMENT = "measurement"
@@ -36,12 +36,11 @@ FILES = ("summary", "by_category", "slopes")  # the frames the report reads back
 
 @dataclass
 class Plan:
-    """A run's plan as measure reads it: offers (with arms), experiment.json's seed, holdout share and
-    fortnight, the run's config, the forward decision's response.csv (None when absent), the offers' path."""
+    """A run's plan as measure reads it: offers (with arms), experiment.json's design and fortnight,
+    the run's config, the forward decision's response.csv (None when absent), the offers' path."""
 
     offers: pl.DataFrame
-    seed: int
-    holdout_share: float
+    design: Design
     period: tuple[dt.date, dt.date]
     config: Config
     response: pl.DataFrame | None
@@ -62,28 +61,34 @@ def read_plan(run: Path) -> Plan:
     problem = arm_problem(offers, 0.0)  # the arm columns first: an older plan has no experiment.json either
     if problem is not None and "no arms" in problem:
         raise InputError(f"{path}: {problem}")
-    seed, holdout_share, period = _experiment(rec / "experiment.json", hint)
-    if problem := arm_problem(offers, holdout_share):
+    design, period = _experiment(rec / EXPERIMENT, hint)
+    if problem := arm_problem(offers, design.holdout_share):
         raise InputError(f"{path}: {problem}")
     offered = (offers.get_column("period_start").min(), offers.get_column("period_end").max())
     if tuple(map(str, offered)) != tuple(map(str, period)):
         says = f"its fortnight {period[0]} – {period[1]} is not the offers' {offered[0]} – {offered[1]}"
-        raise InputError(f"{rec / 'experiment.json'}: {says}; {hint}.")
+        raise InputError(f"{rec / EXPERIMENT}: {says}; {hint}.")
     if not (run / "config.json").is_file():
         raise InputError(f"{run / 'config.json'}: missing; {hint}.")
     response = io.read_csv(rec / "response.csv", rerun=hint) if (rec / "response.csv").is_file() else None
-    return Plan(offers, seed, holdout_share, period, Config.from_toml(run / "config.json"), response, path)
+    return Plan(offers, design, period, Config.from_toml(run / "config.json"), response, path)
 
 
-def _experiment(path: Path, hint: str) -> tuple[int, float, tuple[dt.date, dt.date]]:
-    """experiment.json's seed, holdout_share and fortnight (period_start, period_end), checked."""
-    experiment = io.read_json(path, rerun=hint, require=["seed", "holdout_share", "period_start", "period_end"])
+def _experiment(path: Path, hint: str) -> tuple[Design, tuple[dt.date, dt.date]]:
+    """experiment.json's design (seed, shares, levels) and fortnight (period_start, period_end), checked."""
+    keys = ["seed", "holdout_share", "explore_share", "levels", "period_start", "period_end"]
+    experiment = io.read_json(path, rerun=hint, require=keys)
     try:
         period = (dt.date.fromisoformat(str(experiment["period_start"])), dt.date.fromisoformat(str(experiment["period_end"])))
-        return int(experiment["seed"]), float(experiment["holdout_share"]), period
+        levels = {str(c): [float(v) for v in values] for c, values in dict(experiment["levels"]).items()}
+        design = Design(int(experiment["seed"]), float(experiment["holdout_share"]), float(experiment["explore_share"]), levels)
     except (TypeError, ValueError):
-        problem = "not the expected JSON: seed (a whole number), holdout_share (a number), period_start and period_end (ISO dates)"
+        problem = (
+            "not the expected JSON: seed (a whole number), holdout_share and explore_share (numbers), "
+            "levels (category: [offers]), period_start and period_end (ISO dates)"
+        )
         raise io.damaged(path, "JSON file", hint, problem) from None
+    return design, period
 
 
 def check_export(transactions: pl.DataFrame, data: str, end: dt.date, panel_end: dt.date | None) -> None:
@@ -116,9 +121,9 @@ def measure(data: str, run: Path, cfg: Config | None = None, *, log: Callable[[s
     result = measure_stage(
         plan.offers,
         loaded.transactions,
+        plan.design,
         level=settings.experiment.level,
         bootstrap=settings.experiment.bootstrap,
-        seed=plan.seed,
         response=plan.response,
     )
     folder = _write(result, run / MEASUREMENT, title=f"offerwise: measurement of {run.name}")
