@@ -13,7 +13,7 @@ from rich.table import Table
 from offerwise.boundary import clear_errors, output_folder
 from offerwise.config import Config, SimulationConfig
 from offerwise.errors import InputError
-from offerwise.render import frame_table, kv_table, print_plan
+from offerwise.render import frame_table, kv_table, print_measurement, print_plan
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Which offer to give each consumer on each item."
@@ -370,6 +370,28 @@ app.command(
     "recommend",
     help="Offers for the fortnight after the data ends (recommendations/offers.csv), with the backtest as evidence; an alias of run.",
 )(run_command)
+
+
+@app.command("measure")
+@clear_errors
+def measure_command(
+    data: Annotated[str, typer.Option("--data", help="The export now including the decided fortnight (a layout `run --data` reads).")],
+    run: Annotated[Path, typer.Option("--run", help="The run folder whose plan ran (recommendations/offers.parquet, experiment.json).")],
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML config: panel.end (the export's last day), experiment.level and experiment.bootstrap; default the run's config.json.",
+        ),
+    ] = None,
+) -> None:
+    """After the decided fortnight: plan − holdout per consumer with intervals, realised against predicted per arm, explore slopes."""
+    from offerwise import pipeline
+
+    cfg = Config.from_toml(config) if config is not None else None
+    with console.status(f"measuring {run} on {data} ..."):
+        result = pipeline.measure(data, run, cfg, log=_log)
+    print_measurement(console, result)
 
 
 def _config(path: Path | None, quick: bool) -> Config:

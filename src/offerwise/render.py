@@ -108,3 +108,16 @@ def print_plan(console: Console, plan: dict) -> None:
         console.print(experiment_sentence(plan["experiment"]), soft_wrap=True)
     console.print(f"offers: {plan['offers']}", soft_wrap=True)  # one line each: copy-pasteable
     console.print(f"report: {plan['report']}", soft_wrap=True)
+
+
+def print_measurement(console: Console, result: dict[str, Any]) -> None:
+    """`offerwise measure`'s result (pipeline.measure): every estimate, plan − holdout in a sentence, where the files are."""
+    summary = result["measurement"].summary
+    columns = ["estimate", "value", "low", "high", "method", "n", "unit"]
+    console.print(frame_table(summary, f"Measured: the fortnight {result['period_start']} – {result['period_end']}", columns, 3))
+    cuped = summary.row(0, named=True)
+    if cuped["value"] is not None:
+        interval = f"[{cuped['low']:+,.2f}, {cuped['high']:+,.2f}] ({cuped['level']:.0%} interval, CUPED)"
+        console.print(f"plan − holdout net revenue per consumer: {cuped['value']:+,.2f} {interval}", highlight=False)
+    where = f"{result['folder']} (summary, by_category, slopes, offer_history); the page: {result['report']}"
+    console.print(f"files in {escape(where)}", soft_wrap=True, highlight=False)

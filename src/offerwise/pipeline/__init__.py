@@ -5,15 +5,16 @@
 * folders.py: the run folder's contract (what each stage writes; reading it back, checked);
 * one runner per stage group, each reading its inputs once, calling its stage and writing its
   outputs: prepare.py, models.py (train, evaluate, thresholds), decide.py (elasticity, optimize,
-  recommend), report.py.
+  recommend), report.py, measure.py (the planned fortnight, once it has run).
 
-Stages (data/, features/, model/, elasticity/, thresholds/, optimize/, report/) never import it;
+Stages (data/, features/, model/, elasticity/, thresholds/, optimize/, experiment/, report/) never import it;
 the CLI parses options, calls these functions and prints what they return.
 """
 
 from offerwise.pipeline.api import Pipeline, preflight, run
 from offerwise.pipeline.decide import decision_inputs, elasticity, offer_response, optimize, recommend
 from offerwise.pipeline.folders import Prepared, period_dates, read_levels, read_prepared, training_entries
+from offerwise.pipeline.measure import measure
 from offerwise.pipeline.models import check_device, evaluate, thresholds, train
 from offerwise.pipeline.prepare import check_panel_options, prepare
 from offerwise.pipeline.report import policy_scores, report, summary
@@ -28,6 +29,7 @@ __all__ = [
     "decision_inputs",
     "elasticity",
     "evaluate",
+    "measure",
     "offer_response",
     "optimize",
     "period_dates",

@@ -26,6 +26,7 @@ from offerwise.errors import InputError
 from offerwise.lock import run_lock
 from offerwise.pipeline.decide import elasticity, optimize, recommend
 from offerwise.pipeline.folders import resume_hint, silent
+from offerwise.pipeline.measure import measure
 from offerwise.pipeline.models import check_device, evaluate, thresholds, train
 from offerwise.pipeline.prepare import prepare
 from offerwise.pipeline.report import report, summary
@@ -144,9 +145,10 @@ def _run_stages(
 
 
 class Pipeline:
-    """The notebook API: `Pipeline(config).backtest(data)` and `.recommend(data, planned_offers=...)`.
+    """The notebook API: `Pipeline(config).backtest(data)`, `.recommend(data, planned_offers=...)` and,
+    once the planned fortnight has run, `.measure(export, run)`.
 
-    Both run the same decision at different cutoffs into a run folder (a temporary one unless
+    The first two run the same decision at different cutoffs into a run folder (a temporary one unless
     `out` is given) and return its frames.
     """
 
@@ -180,3 +182,12 @@ class Pipeline:
             "offers": io.read_parquet(out / "recommendations" / "offers.parquet", rerun=resume_hint(out)),
             "summary": io.read_csv(out / "recommendations" / "summary.csv", rerun=resume_hint(out)),
         }
+
+    def measure(self, data: str, run: Path | None = None) -> dict[str, pl.DataFrame]:
+        """The plan in `run` (default `out`) measured on the export `data` now covering its fortnight:
+        summary, by_category, slopes, offer_history (also written to <run>/measurement/). This
+        Pipeline's config plays `measure --config`: experiment.level, experiment.bootstrap, panel.end."""
+        if run is None and self.out is None:
+            raise InputError("Pipeline.measure: give the run folder (run=...) or Pipeline(out=...).")
+        result = measure(data, Path(run or self.out), self.config, log=self.log)["measurement"]
+        return {name: getattr(result, name) for name in ("summary", "by_category", "slopes", "offer_history")}

@@ -13,6 +13,7 @@ from offerwise.columns import PAIR
 from offerwise.config import Config
 from offerwise.data.load import load_data
 from offerwise.pipeline.folders import EXPERIMENT, period_dates, read_levels, read_prepared, resume_hint
+from offerwise.pipeline.measure import read_measurement
 from offerwise.report.build import ReportInputs, build_report
 from offerwise.report.html import table1
 from offerwise.data.simulate_frames import choice_world
@@ -166,4 +167,5 @@ def _report_inputs(out: Path, source: str, cfg: Config, policy: pl.DataFrame | N
         plan_offers=read_parquet(forward / "offers.parquet") if planned else None,
         policy=policy,
         true_slopes=_true_slopes(out, source),
+        measurement=read_measurement(out) if planned else None,
     )

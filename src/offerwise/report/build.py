@@ -11,6 +11,7 @@ from offerwise.data.schema import RetailData
 from offerwise.report import figures
 from offerwise.report.calibration import reliability_figure
 from offerwise.report.html import render, table1
+from offerwise.report.measurement import figure_measurement, measurement_sections
 from offerwise.report.uplift import uplift_deciles, uplift_figure
 from offerwise.report.words import compared_with, experiment_sentence
 
@@ -24,7 +25,7 @@ FIGURES = (
     "figure5_probabilities",
     "figure6_offers",
 )
-# figure_slopes only on simulated data (it needs the true response)
+# figure_slopes only on simulated data (it needs the true response); and figure_measurement once `offerwise measure` ran
 
 
 @dataclass
@@ -32,7 +33,8 @@ class ReportInputs:
     """What the report reads: the backtest's evaluation folder (metrics, f1, fits, predictions,
     thresholds, pair_elasticity, model_differences, response, placebo), its offers and optimisation
     summary, the forward plan's offers and summary (pipeline.report.summary), and on simulated data
-    the policy scores and the true slopes."""
+    the policy scores and the true slopes; once the plan's fortnight is measured, measurement/
+    (summary, by_category, slopes)."""
 
     data: RetailData
     metrics: pl.DataFrame
@@ -52,6 +54,7 @@ class ReportInputs:
     plan_offers: pl.DataFrame | None = None
     policy: pl.DataFrame | None = None
     true_slopes: pl.DataFrame | None = None
+    measurement: dict[str, pl.DataFrame] | None = None  # `offerwise measure`: summary, by_category, slopes
 
 
 @dataclass
@@ -88,6 +91,15 @@ def _plan_sections(plan: dict, offers: pl.DataFrame, png: bytes) -> list:
         ("The retailer's rules: offer levels allowed per category, and what they cost (the model's expectation)", _rules_table(plan)),
         ("Recommended against planned offer depth", png),
     ]
+
+
+def _measured(measurement: dict[str, pl.DataFrame] | None, pngs: dict[str, bytes]) -> list:
+    """The measured fortnight's sections (`offerwise measure`; its own dates: a later plan may have
+    replaced the one it measured), adding figure_measurement to `pngs`; none before it ran."""
+    if measurement is None:
+        return []
+    pngs["figure_measurement"] = figure_measurement(measurement["summary"], measurement["slopes"])
+    return measurement_sections(measurement, pngs["figure_measurement"])
 
 
 def _rules_table(plan: dict) -> pl.DataFrame:
@@ -135,6 +147,7 @@ def build_report(r: ReportInputs, *, title: str) -> Report:
         if c in summary.columns
     ]
     sections: list = _plan_sections(r.plan, r.plan_offers, pngs["figure_plan"]) if "figure_plan" in pngs else []
+    sections += _measured(r.measurement, pngs)  # how the plan did, right below it
     policy = r.policy
     if policy is not None:
         sections.append(
