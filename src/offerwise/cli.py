@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from offerwise.boundary import clear_errors, output_folder
 from offerwise.config import Config, SimulationConfig
 from offerwise.errors import InputError
-from offerwise.render import frame_table, kv_table, print_measurement, print_plan
+from offerwise.render import frame_table, print_data_summary, print_measurement, print_plan, print_played
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Which offer to give each consumer on each item."
@@ -60,15 +59,7 @@ def data_summary(data: DataOption = "complete-journey", config: ConfigOption = N
             with_promotions=False,
             max_lines_per_consumer_ratio=cfg.data.max_lines_per_consumer_ratio,
         )
-    console.print(kv_table(f"Data: {loaded.report.source}", list(summarize(loaded).items())))
-    console.print(kv_table("Load report", loaded.report.as_rows()))
-    cats = category_table(loaded)
-    table = Table(title="Largest categories", title_justify="left")
-    for col in cats.columns:
-        table.add_column(col, justify="left" if col == "category" else "right")
-    for row in cats.iter_rows(named=True):
-        table.add_row(row["category"], *(f"{row[c]:.1%}" if c == "offer_share" else f"{row[c]:,.0f}" for c in cats.columns[1:]))
-    console.print(table)
+    print_data_summary(console, loaded, summarize(loaded), category_table(loaded))
 
 
 @app.command("simulate")
@@ -113,13 +104,7 @@ def _play(run: Path | None, data: Path | None, out: Path, ignored: list[str]) ->
         raise InputError(f"--play goes on with SIM's own world and config: leave out {', '.join(ignored)}.")
     with console.status("playing ..."), output_folder(out):
         done = play_folder(run, data, out)
-    console.print(
-        f"played round {done['round']} ({done['period_start']} – {done['period_end']}): {done['plan_pairs']:,} plan offers, "
-        f"{done['purchases']:,} purchases ({done['plan_purchases']:,} on the plan's pairs), {done['transactions']:,} transactions "
-        f"-> {out}; its next fortnight to decide starts {done['next_period_start']}",
-        soft_wrap=True,
-        highlight=False,
-    )
+    print_played(console, done, out)
 
 
 def _log(message: str) -> None:

@@ -121,3 +121,26 @@ def print_measurement(console: Console, result: dict[str, Any]) -> None:
         console.print(f"plan − holdout net revenue per consumer: {cuped['value']:+,.2f} {interval}", highlight=False)
     where = f"{result['folder']} (summary, by_category, slopes, offer_history); the page: {result['report']}"
     console.print(f"files in {escape(where)}", soft_wrap=True, highlight=False)
+
+
+def print_data_summary(console: Console, loaded, summary: dict, categories: pl.DataFrame) -> None:
+    """`data summary`: the data's size and dates, the load report and the largest categories."""
+    console.print(kv_table(f"Data: {loaded.report.source}", list(summary.items())))
+    console.print(kv_table("Load report", loaded.report.as_rows()))
+    table = Table(title="Largest categories", title_justify="left")
+    for col in categories.columns:
+        table.add_column(col, justify="left" if col == "category" else "right")
+    for row in categories.iter_rows(named=True):
+        table.add_row(row["category"], *(f"{row[c]:.1%}" if c == "offer_share" else f"{row[c]:,.0f}" for c in categories.columns[1:]))
+    console.print(table)
+
+
+def print_played(console: Console, done: dict, out) -> None:
+    """`simulate --play`: the round played and where the data one fortnight longer is."""
+    console.print(
+        f"played round {done['round']} ({done['period_start']} – {done['period_end']}): {done['plan_pairs']:,} plan offers, "
+        f"{done['purchases']:,} purchases ({done['plan_purchases']:,} on the plan's pairs), {done['transactions']:,} transactions "
+        f"-> {out}; its next fortnight to decide starts {done['next_period_start']}",
+        soft_wrap=True,
+        highlight=False,
+    )

@@ -86,7 +86,17 @@ def assemble(
         add_interactions(cols, offer, bought, p_cust, p_cat, min_orders=min_purchases)
     _static_features(cols, pairs, items, customers)
     _target_encodings(cols, tx, pairs, item_totals, cat_totals, T)
-    keys = {
+    keys = _row_keys(pairs, starts, bought, labelled, offer_noise, design)
+    frame = pl.DataFrame({**keys, **{k: v for k, v in cols.data.items() if k not in keys}})
+    return frame, cols.features
+
+
+def _row_keys(
+    pairs: pl.DataFrame, starts: list[dt.date], bought: np.ndarray, labelled: int, offer_noise: np.ndarray, design: np.ndarray
+) -> dict:
+    """The panel's key and bookkeeping columns, one row per pair and period (pair-major)."""
+    P, T = bought.shape
+    return {
         "customer_id": np.repeat(pairs.get_column("customer_id").to_numpy(), T),
         "item_id": np.repeat(pairs.get_column("item_id").to_numpy(), T),
         "category": pairs.get_column("category").gather(np.repeat(np.arange(P), T)),
@@ -100,8 +110,6 @@ def assemble(
         # Not a feature either: a randomised design's mean offer (offer_history's expected_offer_pct), for the offer response.
         OFFER_DESIGN: pl.Series(design.ravel()).fill_nan(None),
     }
-    frame = pl.DataFrame({**keys, **{k: v for k, v in cols.data.items() if k not in keys}})
-    return frame, cols.features
 
 
 def _lag_features(cols: Columns, series: dict[str, np.ndarray], lag_windows: list[int]) -> None:
