@@ -142,6 +142,8 @@ def measure(out: Path, cfg: Config | None = None) -> list[dict]:
     run's cfg, the slopes without the offer history)."""
     truth = pl.read_parquet(out / "data" / "ground_truth_future.parquet").select("customer_id", "item_id", "true_a", "true_b")
     plan = pl.read_parquet(out / "recommendations" / "offers.parquet")
+    if "plan_offer_pct" in plan.columns:  # the plan is scored, not its experiment (holdout, exploration)
+        plan = plan.with_columns(recommended_offer_pct=pl.col("plan_offer_pct"))
     slopes = pl.read_parquet(out / "recommendations" / "pair_elasticity.parquet")
     slopes = slopes.select("customer_id", "item_id", "pair_slope", *[c for c in ("dml_slope",) if c in slopes.columns])
     if cfg is not None and "dml_slope" in slopes.columns:

@@ -122,7 +122,8 @@ def figure_plan(offers: pl.DataFrame) -> bytes:
     fig, axes = _grid(len(cats), width=3.4, height=3.0)
     for ax, cat in zip(axes, cats):
         rows = offers.filter(pl.col("category") == cat)
-        x, y = rows["reference_offer_pct"].to_numpy(), rows["recommended_offer_pct"].to_numpy()
+        plan = "plan_offer_pct" if "plan_offer_pct" in rows.columns else "recommended_offer_pct"  # the plan, not its experiment
+        x, y = rows["reference_offer_pct"].to_numpy(), rows[plan].to_numpy()
         jitter = np.random.default_rng(0).uniform(-0.6, 0.6, (2, x.size))  # 5-point levels would hide each other
         ax.scatter(x + jitter[0], y + jitter[1], s=4, alpha=0.3, color="#4C72B0")
         top = max(float(np.nanmax(x)) if x.size else 0.0, float(np.nanmax(y)) if y.size else 0.0, 10.0)
