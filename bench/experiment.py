@@ -5,15 +5,9 @@
     offerwise simulate --play run --data sim                     ->  next/  (the fortnight drawn from the true response)
     offerwise measure --data next --run run                      ->  run/measurement/
 
-and compares the measurement with the simulator's truth for the played fortnight (next/played_truth.parquet:
-each pair's realised base logit b and slope a, independent pairs):
-* plan − holdout per consumer: the true expected difference is the mean over the plan's consumers of
-  Σ over their pairs of R(treated) − R(status quo), R(o) = σ(b + a·o) · price · (1 − o/100) · UNITS,
-  the treated policy being the plan with its exploration, (1 − e)·R(plan) + e·mean over L of R(l);
-  UNITS = E[units per purchase] · (1 − E[coupon share]) as the simulator draws its lines;
-* the plan's value per pair (IPS, DR): the mean over non-holdout consumers' pairs of R(plan);
-* the explore arm's category slope: the truth is the mean true slope a of the category's explored
-  pairs weighted by p(1 − p) at the given offer (what a logit slope pools), and unweighted beside it.
+and compares the measurement with the simulator's truth for the played fortnight
+(offerwise.experiment.truth: plan − holdout per consumer, the plan's value per pair, the explored
+pairs' true slope per category).
 
     python bench/experiment.py [--seeds 21 ... 40] [--policies random targeted] [--customers 300] [--label NAME]
 
@@ -34,54 +28,24 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from offerwise.experiment.truth import true_values
+
 RESULTS = Path(__file__).parent / "results"
 WORK = Path("results-work") / "experiment"
 OFFERWISE = str(Path(sys.executable).parent / "offerwise")
-UNITS = 1.3 * (1 - 0.03 * 0.15)  # data/simulate.py draw_transactions: 1 + Poisson(0.3) units, a 10-20 % coupon on 3 % of lines
-PAIR = ["customer_id", "item_id"]
 
 
 def offerwise(*args: str) -> None:
-    done = subprocess.run([OFFERWISE, *args], capture_output=True, text=True)
+    done = subprocess.run([OFFERWISE, *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"offerwise {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
-def revenue(frame: pl.DataFrame, offer: pl.Expr) -> pl.Expr:
-    p = 1 / (1 + (-(pl.col("true_b") + pl.col("true_a") * offer)).exp())
-    return p * pl.col("price") * (1 - offer / 100) * UNITS
-
-
 def truth(run: Path, played: Path) -> dict:
-    """The true values of what measure estimates (module docstring)."""
+    """The true values of what measure estimates (experiment/truth.py)."""
     design = json.loads((run / "recommendations" / "experiment.json").read_text())
-    e, levels = design["explore_share"], design["levels"]
     offers = pl.read_parquet(run / "recommendations" / "offers.parquet")
-    world = pl.read_parquet(played / "played_truth.parquet").select(*PAIR, "true_a", "true_b", "price")
-    frame = offers.drop("price").join(world, on=PAIR)
-    parts = []
-    for category, allowed in levels.items():
-        part = frame.filter(pl.col("category") == category)
-        share = e if allowed else 0.0
-        explored = pl.mean_horizontal([revenue(part, pl.lit(float(level))) for level in allowed]) if allowed else pl.lit(0.0)
-        parts.append(part.with_columns(treated=(1 - share) * revenue(part, pl.col("plan_offer_pct")) + share * explored))
-    frame = pl.concat(parts).with_columns(
-        status_quo=revenue(frame, pl.col("reference_offer_pct")), plan=revenue(frame, pl.col("plan_offer_pct"))
-    )
-    consumers = frame.get_column("customer_id").n_unique()
-    treated_pairs = frame.filter(pl.col("arm") != "holdout")
-    explore = frame.filter(pl.col("arm") == "explore").with_columns(
-        p=1 / (1 + (-(pl.col("true_b") + pl.col("true_a") * pl.col("recommended_offer_pct"))).exp())
-    )
-    slopes = explore.group_by("category").agg(
-        true_slope=(pl.col("true_a") * pl.col("p") * (1 - pl.col("p"))).sum() / (pl.col("p") * (1 - pl.col("p"))).sum(),
-        true_slope_mean=pl.col("true_a").mean(),
-    )
-    return {
-        "difference": float((frame.get_column("treated") - frame.get_column("status_quo")).sum() / consumers),
-        "plan_value": float(treated_pairs.get_column("plan").mean()),
-        "slopes": slopes,
-    }
+    return true_values(offers, pl.read_parquet(played / "played_truth.parquet"), design["explore_share"], design["levels"])
 
 
 def one(seed: int, policy: str, customers: int, work: Path) -> dict:

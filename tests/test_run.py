@@ -206,3 +206,35 @@ def test_evaluate_accepts_a_forward_fold_scored_with_the_backtests_models(quick_
     (models / "training.json").write_text(json.dumps(training))
     result = runner.invoke(app, ["evaluate", "--panel", str(quick_run / "prepared"), "--models", str(models), "--out", str(tmp_path / "e")])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.slow
+def test_the_plan_s_fortnight_played_and_measured_agrees_with_the_truth(quick_run: Path, tmp_path: Path) -> None:
+    """simulate --play, then measure, on the quick run's plan: plan − holdout and the plan's value per
+    pair lie within 3.5 standard errors of the simulator's truth (a biased estimator would not)."""
+    from offerwise.experiment.truth import true_values
+
+    run = tmp_path / "run"  # measure writes into the run folder: a copy keeps the shared one as it was
+    (run / "recommendations").mkdir(parents=True)
+    shutil.copy(quick_run / "config.json", run / "config.json")
+    for name in ("offers.parquet", "experiment.json", "response.csv"):
+        shutil.copy(quick_run / "recommendations" / name, run / "recommendations" / name)
+    played = runner.invoke(app, ["simulate", "--play", str(run), "--data", str(quick_run / "data"), "--out", str(tmp_path / "next")])
+    assert played.exit_code == 0, played.output
+    measured = runner.invoke(app, ["measure", "--data", str(tmp_path / "next"), "--run", str(run)])
+    assert measured.exit_code == 0, measured.output
+    design = json.loads((run / "recommendations" / "experiment.json").read_text())
+    truth = true_values(
+        pl.read_parquet(run / "recommendations" / "offers.parquet"),
+        pl.read_parquet(tmp_path / "next" / "played_truth.parquet"),
+        design["explore_share"],
+        design["levels"],
+    )
+    summary = pl.read_csv(run / "measurement" / "summary.csv")
+    for estimate, target in (("plan_minus_holdout_cuped", truth["difference"]), ("plan_value_dr", truth["plan_value"])):
+        row = summary.filter(pl.col("estimate") == estimate).row(0, named=True)
+        se = (row["high"] - row["low"]) / (2 * 1.645)
+        assert abs(row["value"] - target) < 3.5 * se, (estimate, row, target)
+    history = pl.read_csv(run / "measurement" / "offer_history.csv")
+    assert history.height == pl.read_parquet(run / "recommendations" / "offers.parquet").height
+    assert history.get_column("expected_offer_pct").is_not_null().all()  # every pair of the plan was randomised (holdout or exploration)

@@ -54,6 +54,10 @@ HABIT_DECAY = 0.7
 NEED_DIP = 1.4
 DEPTH_TILT = 0.5  # targeted: log-weight per depth SD per unit of -strength * z (deeper after weak sales)
 Z_CLIP = 3.0  # the retailer's weak-sales signal z is clipped to [-3, 3]
+EXTRA_UNITS = 0.3  # a purchase is 1 + Poisson(0.3) units
+COUPON_RATE, COUPON_DEPTH = 0.03, (0.1, 0.2)  # a coupon of 10-20 % on 3 % of lines
+# What one purchase pays in expectation, in units of price x (1 - offer): the truth of realised net revenue.
+PAID_PER_PURCHASE = (1 + EXTRA_UNITS) * (1 - COUPON_RATE * sum(COUPON_DEPTH) / 2)
 
 
 def hidden_state(cfg: SimulationConfig, rng: np.random.Generator | None = None) -> dict[str, dict]:
@@ -320,10 +324,10 @@ def draw_transactions(cfg, rng, pairs, items, bought: np.ndarray, offer: np.ndar
     item = pairs["item"][p_idx]
     day = rng.integers(0, PERIOD_DAYS, t_idx.size)
     dates = np.datetime64(cfg.start) + ((first_period + t_idx) * PERIOD_DAYS + day).astype("timedelta64[D]")
-    quantity = 1 + rng.poisson(0.3, t_idx.size)
+    quantity = 1 + rng.poisson(EXTRA_UNITS, t_idx.size)
     gross = quantity * items["price"][item]
     other = 0.0 - np.round(gross * offer[t_idx, p_idx] / 100, 2) + 0.0  # no '-0.0' in the files
-    coupon = np.where(rng.random(t_idx.size) < 0.03, -np.round(gross * rng.uniform(0.1, 0.2, t_idx.size), 2), 0.0) + 0.0
+    coupon = np.where(rng.random(t_idx.size) < COUPON_RATE, -np.round(gross * rng.uniform(*COUPON_DEPTH, t_idx.size), 2), 0.0) + 0.0
     frame = pl.DataFrame(
         {
             "date": dates,
