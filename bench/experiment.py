@@ -63,7 +63,17 @@ def one(seed: int, policy: str, customers: int, work: Path) -> dict:
     seconds = time.perf_counter() - start
     true = truth(folder / "run", folder / "next")
     summary = pl.read_csv(folder / "run" / "measurement" / "summary.csv")
-    row = {"seed": seed, "policy": policy, "seconds": seconds, "true_difference": true["difference"], "true_plan_value": true["plan_value"]}
+    design = json.loads((folder / "run" / "recommendations" / "experiment.json").read_text())
+    row = {
+        "seed": seed,
+        "policy": policy,
+        "seconds": seconds,
+        "true_difference": true["difference"],
+        "true_plan_value": true["plan_value"],
+        "given_up_share": design["given_up_share"],
+        "detectable_difference": design["power"]["detectable_difference_per_consumer"],
+        "expected_difference": design["power"]["expected_difference_per_consumer"],
+    }
     for estimate, target in (
         ("plan_minus_holdout_cuped", true["difference"]),
         ("plan_minus_holdout_bootstrap", true["difference"]),
