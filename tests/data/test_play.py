@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,19 @@ def test_playing_twice(played: tuple[Path, Path, pl.DataFrame], tmp_path: Path) 
     assert truth.height == pl.read_parquet(sim / "ground_truth.parquet").height * 12 // 10  # 10 periods, then 2 played
     table = read_offer_table(second / "offer_history.csv", items=pl.read_csv(second / "item_data.csv"), dated=True)
     assert table.filter(pl.col("customer_id").is_not_null()).get_column("start_date").n_unique() == 2
+
+
+def test_randomised_rows_returned_to_the_history_survive_the_next_play(played: tuple[Path, Path, pl.DataFrame], tmp_path: Path) -> None:
+    """The learning loop: measure's offer_history rows (with expected_offer_pct) joined to NEXT's history stay in NEXT's NEXT."""
+    _, nxt, _ = played
+    data = tmp_path / "data"
+    shutil.copytree(nxt, data)
+    history = pl.read_csv(data / "offer_history.csv", infer_schema_length=None)
+    learned = history.with_columns(expected_offer_pct=pl.when(pl.col("customer_id").is_not_null()).then(25.0))
+    learned.write_csv(data / "offer_history.csv")
+    _plan(tmp_path / "run", data, seed=2)
+    after = pl.read_csv(_play(tmp_path / "run", data, tmp_path / "next") / "offer_history.csv", infer_schema_length=None)
+    assert after.get_column("expected_offer_pct").drop_nulls().len() == learned.get_column("expected_offer_pct").drop_nulls().len() > 0
 
 
 def test_targeted_shock_steps_from_the_last_one(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from offerwise.columns import DESIGN_MEAN
 from offerwise.config import SimulationConfig
 from offerwise.data import choice
 from offerwise.data.simulate import (
@@ -55,6 +56,7 @@ HISTORY_SCHEMA = {
     "offer_pct": pl.Float64,
     "customer_id": pl.Int64,
     **LOGGED,
+    DESIGN_MEAN: pl.Float64,  # kept from SIM's history: randomised rows a measured fortnight returned (docs/experiment.md)
 }
 
 
