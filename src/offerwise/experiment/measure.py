@@ -17,24 +17,14 @@ import polars as pl
 
 from offerwise.columns import DESIGN_MEAN, PAIR
 from offerwise.experiment import estimates
+from offerwise.experiment.arms import EXPLORE, HOLDOUT, PLAN
 from offerwise.experiment.slopes import explore_slopes
+from offerwise.optimize.recommendations import RECOMMENDATION_COLUMNS
 
-ARMS = ("holdout", "explore", "plan")
+ARMS = (HOLDOUT, EXPLORE, PLAN)
 ARM_COLUMNS = ("arm", "propensity", "plan_offer_pct", "p_plan", "expected_revenue_plan")
-PLAN_COLUMNS = (  # what measure reads of the offers file's other columns (optimize/recommendations.py)
-    "customer_id",
-    "item_id",
-    "category",
-    "period_start",
-    "period_end",
-    "price",
-    "reference_offer_pct",
-    "recommended_offer_pct",
-    "p_reference",
-    "p_recommended",
-    "expected_revenue_reference",
-    "expected_revenue_recommended",
-)
+# what measure reads of the offers file's other columns: the plan's contract less what it does not use
+PLAN_COLUMNS = tuple(c for c in RECOMMENDATION_COLUMNS if c not in ("expected_uplift", "binding", "run_id"))
 SUMMARY_SCHEMA = {
     "estimate": pl.String,
     "value": pl.Float64,
