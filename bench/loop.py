@@ -16,7 +16,10 @@ Each round reports, for the forward decision of run_r against data_r's truth for
 * forward_score: the plan's policy score against the rules oracle (report/policy_score.csv, "all");
 * randomised_rows: the offer-history rows with expected_offer_pct so far.
 
-    python bench/loop.py [--seeds 21 22 23 24 25] [--rounds 6] [--policy targeted] [--customers 300] [--label NAME]
+    python bench/loop.py [--seeds 21 22 23 24 25] [--rounds 6] [--policy targeted] [--customers 300] [--label NAME] [--no-learn]
+
+--no-learn is the control: the same rounds without returning the measured history, so the estimate
+sees no randomised rows; what remains of the slope error's fall is the data's growth alone.
 
 Results: bench/results/loop-<label>.json and a table on stdout. Seeds 21-25 were never used to
 choose a setting.
@@ -83,7 +86,7 @@ def forward_score(run: Path) -> float:
 
 
 def loop(seed: int, explore: float, args: argparse.Namespace, work: Path) -> list[dict]:
-    folder = work / f"{args.policy}-{seed}-explore{explore:g}"
+    folder = work / f"{args.policy}-{seed}-explore{explore:g}{'' if args.learn else '-nolearn'}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     config = folder / "config.toml"
@@ -107,7 +110,7 @@ def loop(seed: int, explore: float, args: argparse.Namespace, work: Path) -> lis
             "randomised_rows": randomised,
             "seconds": time.perf_counter() - start,
         }
-        randomised = learned_history(after, run)
+        randomised = learned_history(after, run) if args.learn else 0
         rows.append(row)
         print(
             f"seed {seed} explore {explore:g} round {r}: slope error {row['slope_error']:.3f}, forward score {row['forward_score']:.3f}, "
@@ -140,6 +143,12 @@ def main() -> None:
     parser.add_argument("--policy", default="targeted")
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--label", default="default")
+    parser.add_argument(
+        "--no-learn",
+        dest="learn",
+        action="store_false",
+        help="the control: the measured offer history is not returned to the data (no randomised rows)",
+    )
     args = parser.parse_args()
     rows: list[dict] = []
     path = RESULTS / f"loop-{args.label}.json"
