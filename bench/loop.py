@@ -36,12 +36,12 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-
 from experiment import offerwise  # bench/experiment.py: runs the CLI, stops on a failure
+
+from offerwise.columns import PAIR
 
 RESULTS = Path(__file__).parent / "results"
 WORK = Path("results-work") / "loop"
-PAIR = ["customer_id", "item_id"]
 
 
 def slope_errors(run: Path, data: Path) -> dict[str, float]:

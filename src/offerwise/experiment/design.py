@@ -6,12 +6,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from offerwise.columns import PAIR
 from offerwise.config import ExperimentConfig
 from offerwise.experiment.arms import EXPLORE, HOLDOUT, PLAN, with_arms
 from offerwise.experiment.power import consumer_revenue, detectable_difference
 from offerwise.optimize.problem import response
-
-PAIR = ["customer_id", "item_id"]
 
 
 def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
