@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from offerwise import pipeline
 from offerwise.cli import app
+from offerwise.report.build import FIGURES
 from offerwise.errors import InputError
 
 runner = CliRunner()
@@ -64,8 +65,8 @@ def test_run_simulated_quick_writes_every_artifact_and_resumes(quick_run: Path) 
     assert plan.get_column("period_start").unique().to_list() == [last_in_data + dt.timedelta(days=14)]  # the fortnight after the data
     assert plan.get_column("binding").is_in(["none", "range edge", "retention", "budget"]).all()
     html = (out / "report/report.html").read_text()
-    assert html.count("data:image/png;base64,") == 8 and "Table 1" in html  # figure_slopes: simulated data; figure_uplift
-    assert html.index("Offers for") < html.index("Table 1")  # the plan opens the report
+    assert html.count("data:image/png;base64,") == len(FIGURES) and "Table 1" in html  # figure_slopes: simulated data
+    assert html.index("What to do") < html.index("What it costs") < html.index("Table 1")  # the plan opens the report
     for figure in ("figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers"):
         assert (out / "report" / f"{figure}.png").stat().st_size > 5_000
     again = runner.invoke(app, ["run", "--data", "simulated", "--quick", "--out", str(out)])
@@ -238,3 +239,15 @@ def test_the_plan_s_fortnight_played_and_measured_agrees_with_the_truth(quick_ru
     history = pl.read_csv(run / "measurement" / "offer_history.csv")
     assert history.height == pl.read_parquet(run / "recommendations" / "offers.parquet").height
     assert history.get_column("expected_offer_pct").is_not_null().all()  # every pair of the plan was randomised (holdout or exploration)
+
+
+@pytest.mark.slow
+def test_the_report_is_the_same_in_a_notebook(quick_run: Path) -> None:
+    from offerwise.config import Config
+
+    cfg = Config.model_validate_json((quick_run / "config.json").read_text())
+    page = pipeline.Pipeline(cfg).report("simulated", run=quick_run)
+    offers = pl.read_parquet(quick_run / "recommendations/offers.parquet")
+    assert "The plan per category" in page.tables and set(FIGURES) <= set(page.pngs)
+    assert page.numbers["pairs"] == offers.height and page.numbers["consumers"] == offers.get_column("customer_id").n_unique()
+    assert page.html == (quick_run / "report/report.html").read_text()  # the page the run wrote

@@ -71,9 +71,9 @@ def test_prepare_refuses_a_plan_of_fractions_or_without_rows(small_sim_dir: Path
 
 
 def test_headline_says_what_the_plan_is_measured_against() -> None:
-    assert _compared_with(1.0) == "the planned offers"
-    assert _compared_with(0.0).startswith("the status quo offers (no planned offers given")
-    assert _compared_with(0.25) == "the planned offers (25% of pairs; the rest: the status quo rule)"
+    assert _compared_with(1.0) == "the retailer's plan"
+    assert _compared_with(0.0) == "the reference offers (no plan given: panel.status_quo_rule)"
+    assert _compared_with(0.25) == "the retailer's plan (25% of pairs) and the reference offers for the rest (panel.status_quo_rule)"
 
 
 @pytest.mark.slow

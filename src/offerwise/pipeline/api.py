@@ -29,7 +29,8 @@ from offerwise.pipeline.folders import resume_hint, silent
 from offerwise.pipeline.measure import measure
 from offerwise.pipeline.models import check_device, evaluate, thresholds, train
 from offerwise.pipeline.prepare import prepare
-from offerwise.pipeline.report import report, summary
+from offerwise.pipeline.report import built, report, summary
+from offerwise.report.build import Report
 from offerwise.pipeline.resume import StageRecords, data_fingerprint, file_fingerprint
 
 
@@ -182,6 +183,16 @@ class Pipeline:
             "offers": io.read_parquet(out / "recommendations" / "offers.parquet", rerun=resume_hint(out)),
             "summary": io.read_csv(out / "recommendations" / "summary.csv", rerun=resume_hint(out)),
         }
+
+    def report(self, data: str, run: Path | None = None) -> Report:
+        """The report of the run in `run` (default `out`) on `data`, for reuse in a notebook; nothing is
+        written. `.tables`: heading -> the frame the page shows; `.pngs`: figure name -> PNG bytes
+        (IPython.display.Image(data=...)); `.numbers`: the first screen's totals; `.html`: the page."""
+        if run is None and self.out is None:
+            raise InputError("Pipeline.report: give the run folder (run=...) or Pipeline(out=...).")
+        out = Path(run or self.out)
+        source = str(out / "data") if data == "simulated" else data
+        return built(out, source, data, self.config)[0]
 
     def measure(self, data: str, run: Path | None = None) -> dict[str, pl.DataFrame]:
         """The plan in `run` (default `out`) measured on the export `data` now covering its fortnight:

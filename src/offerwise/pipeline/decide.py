@@ -186,6 +186,25 @@ def optimize(
     """Offers for one decision: `evaluation` holds thresholds.parquet, `response_folder` (the elasticity stage's folder) the decision's
     elasticity.csv and pair_elasticity.parquet. offers.{parquet,csv}, optimization_summary.csv.
     With runtime shards > 1 or engine "ray", the Lagrangian solver runs over consumer shards."""
+    return _optimized(
+        panel, evaluation, response_folder, out, cfg, fold=fold, compare=compare, decision_model=decision_model, runtime=runtime, log=log
+    )[0]
+
+
+def _optimized(
+    panel: Path,
+    evaluation: Path,
+    response_folder: Path,
+    out: Path,
+    cfg: OptimizeConfig,
+    *,
+    fold: int | None,
+    compare: bool,
+    decision_model: str,
+    runtime: RuntimeConfig | None,
+    log: Callable[[str], None],
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """optimize, also returning the decision's inputs and levels (the forward plan's experiment needs them)."""
     stage_folder(evaluation, "evaluation", "evaluate")
     for path in (evaluation / "thresholds.parquet", response_folder / "elasticity.csv", response_folder / "pair_elasticity.parquet"):
         if not path.is_file():
@@ -216,7 +235,7 @@ def optimize(
     table = pl.DataFrame(summary, infer_schema_length=None)
     io.write_csv(table, out / "optimization_summary.csv")
     io.write_json({c: lv.to_dict() for c, lv in levels.items()}, out / LEVELS)
-    return table
+    return table, inputs, levels
 
 
 def decision_inputs(
@@ -317,14 +336,14 @@ def recommend(
         runtime=runtime,
         log=log,
     )
-    summary = optimize(panel, evaluation, out, out, cfg, fold=fold, decision_model=decision_model, runtime=runtime, log=log)
+    summary, inputs, levels = _optimized(
+        panel, evaluation, out, out, cfg, fold=fold, compare=False, decision_model=decision_model, runtime=runtime, log=log
+    )
     start, end = p.period_dates(p.decided_period(fold))
     plan, per_category = recommendation_tables(
         io.read_parquet(out / "offers.parquet", rerun=io.rerun("recommend", out)), summary, start, end, run_id
     )
-    plan, per_category = _with_experiment(
-        p, fold, plan, per_category, panel, evaluation, out, cfg, experiment or ExperimentConfig(), decision_model
-    )
+    plan, per_category = _with_experiment(p, fold, plan, per_category, inputs, levels, out, cfg, experiment or ExperimentConfig())
     io.write_parquet(plan, out / "offers.parquet")
     io.write_csv(rounded_csv(plan), out / "offers.csv")
     io.write_csv(rounded_csv(per_category), out / "summary.csv")
@@ -336,15 +355,14 @@ def _with_experiment(
     fold: int,
     plan: pl.DataFrame,
     per_category: pl.DataFrame,
-    panel: Path,
-    evaluation: Path,
+    inputs: pl.DataFrame,
+    levels: dict,
     out: Path,
     cfg: OptimizeConfig,
     experiment: ExperimentConfig,
-    decision_model: str,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The plan's arms and the offers to give (experiment/design.py); writes experiment.json."""
-    inputs, levels = decision_inputs(panel, evaluation, out, cfg, fold=fold, decision_model=decision_model)
+    """The plan's arms and the offers to give (experiment/design.py); writes experiment.json. `inputs`
+    and `levels`: the decision's, as the optimiser used them."""
     slope, _ = pair_slopes(inputs, cfg.response, pair_slope_weight=cfg.pair_slope_weight, response_quantile=cfg.response_quantile)
     decided = p.decided_period(fold)
     start, end = p.period_dates(decided)

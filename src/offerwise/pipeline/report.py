@@ -14,7 +14,7 @@ from offerwise.config import Config
 from offerwise.data.load import load_data
 from offerwise.pipeline.folders import EXPERIMENT, period_dates, read_levels, read_prepared, resume_hint
 from offerwise.pipeline.measure import read_measurement
-from offerwise.report.build import ReportInputs, build_report
+from offerwise.report.build import Report, ReportInputs, ReportSettings, build_report
 from offerwise.report.html import table1
 from offerwise.data.simulate_frames import choice_world
 from offerwise.report.policy import score_against_truth
@@ -125,19 +125,33 @@ def _true_slopes(out: Path, source: str) -> pl.DataFrame | None:
     )
 
 
+def built(out: Path, source: str, data: str, cfg: Config) -> tuple[Report, ReportInputs, pl.DataFrame | None]:
+    """The report of the run in `out` (nothing written): the page, what it read, the policy scores."""
+    policy = policy_scores(out, source, cfg)
+    inputs = _report_inputs(out, source, cfg, policy)
+    return build_report(inputs, title=f"offerwise: {data}", settings=report_settings(cfg)), inputs, policy
+
+
 def report(out: Path, source: str, data: str, cfg: Config) -> Path:
     """report.html: the forward plan first, the backtest evidence below it; table1.csv; policy scores."""
-    policy = policy_scores(out, source, cfg)
+    page, inputs, policy = built(out, source, data, cfg)
     if policy is not None:
         io.write_csv(policy, out / "report" / "policy_score.csv")
-    inputs = _report_inputs(out, source, cfg, policy)
-    built = build_report(inputs, title=f"offerwise: {data}")
-    for name, png in built.pngs.items():
+    for name, png in page.pngs.items():
         io.write_bytes(png, out / "report" / f"{name}.png")
-    io.write_csv(built.uplift, out / "evaluation" / "uplift_deciles.csv")
+    io.write_csv(page.uplift, out / "evaluation" / "uplift_deciles.csv")
     t1 = table1(inputs.metrics, inputs.f1, inputs.fits, inputs.summary, response=cfg.optimize.response, objective=cfg.optimize.objective)
     io.write_csv(t1, out / "report" / "table1.csv")
-    return io.write_text(built.html, out / "report" / "report.html")
+    return io.write_text(page.html, out / "report" / "report.html")
+
+
+def report_settings(cfg: Config) -> ReportSettings:
+    return ReportSettings(
+        model=cfg.model.decision_model,
+        response_kind=cfg.optimize.response,
+        quantile=cfg.optimize.response_quantile,
+        level=cfg.response.level,
+    )
 
 
 def _report_inputs(out: Path, source: str, cfg: Config, policy: pl.DataFrame | None) -> ReportInputs:
@@ -165,6 +179,7 @@ def _report_inputs(out: Path, source: str, cfg: Config, policy: pl.DataFrame | N
         cross_placebo=optional(evaluation / "cross_response_placebo.csv"),
         plan=summary(out) if planned else None,
         plan_offers=read_parquet(forward / "offers.parquet") if planned else None,
+        plan_pairs=read_parquet(forward / "pair_elasticity.parquet") if planned else None,
         policy=policy,
         true_slopes=_true_slopes(out, source),
         measurement=read_measurement(out) if planned else None,

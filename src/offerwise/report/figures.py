@@ -116,25 +116,6 @@ def figure6_offers(offers: pl.DataFrame) -> bytes:
     return _png(fig)
 
 
-def figure_plan(offers: pl.DataFrame) -> bytes:
-    """Per category: recommended against planned (reference) offer %, one dot per consumer-item."""
-    cats = sorted(offers["category"].unique().to_list())
-    fig, axes = _grid(len(cats), width=3.4, height=3.0)
-    for ax, cat in zip(axes, cats):
-        rows = offers.filter(pl.col("category") == cat)
-        plan = "plan_offer_pct" if "plan_offer_pct" in rows.columns else "recommended_offer_pct"  # the plan, not its experiment
-        x, y = rows["reference_offer_pct"].to_numpy(), rows[plan].to_numpy()
-        jitter = np.random.default_rng(0).uniform(-0.6, 0.6, (2, x.size))  # 5-point levels would hide each other
-        ax.scatter(x + jitter[0], y + jitter[1], s=4, alpha=0.3, color="#4C72B0")
-        top = max(float(np.nanmax(x)) if x.size else 0.0, float(np.nanmax(y)) if y.size else 0.0, 10.0)
-        ax.plot([0, top], [0, top], color="black", lw=0.8, ls="--", label="unchanged")
-        ax.set_title(f"{cat} ({rows.height:,} offers)", fontsize=9)
-        ax.set_xlabel("planned offer %")
-        ax.set_ylabel("recommended offer %")
-        ax.legend(fontsize=7)
-    return _png(fig)
-
-
 def figure_slopes(pairs: pl.DataFrame) -> bytes:
     """Per category: each pair's estimated offer slope against its true one (simulated data), for the
     double-ML estimate and the TCN's counterfactual slope, with the category means and y = x."""

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from offerwise.report.figures import _png  # noqa: E402
-from offerwise.report.html import render  # noqa: E402
+from offerwise.report.html import Section, render  # noqa: E402
 
 DIFFERENCES = {"plan_minus_holdout_cuped": "CUPED", "plan_minus_holdout_bootstrap": "bootstrap", "plan_minus_holdout_plain": "plain"}
 VALUES = {
@@ -93,11 +93,26 @@ def measurement_sections(measured: dict[str, pl.DataFrame], png: bytes) -> list:
         "slopes are the explore arm's logistic regression on the offer moved, beside the estimator's. Dashed: the model's expectation."
     )
     return [
-        ("How the plan did: the measured fortnight", headline(measured["summary"]) + " " + note),
-        ("Measured against expected (intervals at the experiment's level)", png),
-        ("Measurement: every estimate", measured["summary"].drop("period_start", "period_end")),
-        ("Explore slopes against the estimator's", measured["slopes"].drop("level")),
-        ("details:Realised against predicted per arm and category", measured["by_category"]),
+        Section("How the plan did: the measured fortnight", headline(measured["summary"]), note=note),
+        Section("Measured against expected (intervals at the experiment's level)", png),
+        Section(
+            "Measurement: every estimate",
+            measured["summary"].drop("period_start", "period_end"),
+            folded=True,
+            summary="Plan − holdout (CUPED, bootstrap, plain), the plan's value (IPS, DR) and the arms' realised means, with intervals.",
+        ),
+        Section(
+            "Explore slopes against the estimator's",
+            measured["slopes"].drop("level"),
+            folded=True,
+            summary="Per category: the randomised offers' slope beside the double-ML estimate, each with its interval.",
+        ),
+        Section(
+            "Realised against predicted per arm and category",
+            measured["by_category"],
+            folded=True,
+            summary="Purchases, net revenue and retention per arm and category, realised beside predicted.",
+        ),
     ]
 
 

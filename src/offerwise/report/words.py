@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 
-def compared_with(planned_share: float) -> str:
-    """What the plan's effect is measured against: the retailer's plan only where it gave one."""
+def status_quo_name(planned_share: float) -> str:
+    """The status quo named for what it is: the retailer's plan only where it gave one."""
     if planned_share >= 1:
-        return "the planned offers"
+        return "the retailer's plan"
     if planned_share <= 0:
-        return "the status quo offers (no planned offers given: panel.status_quo_rule)"
-    return f"the planned offers ({planned_share:.0%} of pairs; the rest: the status quo rule)"
+        return "the reference offers"
+    return f"the retailer's plan ({planned_share:.0%} of pairs) and the reference offers for the rest"
+
+
+def compared_with(planned_share: float) -> str:
+    """What the plan's effect is measured against, with the rule that made the reference offers."""
+    if 0 < planned_share < 1:
+        return f"{status_quo_name(planned_share)} (panel.status_quo_rule)"
+    return status_quo_name(planned_share) + (" (no plan given: panel.status_quo_rule)" if planned_share <= 0 else "")
 
 
 def experiment_sentence(info: dict) -> str:
@@ -30,3 +37,41 @@ def experiment_sentence(info: dict) -> str:
         f"{expected:+.2f} net revenue per consumer; the holdout detects {detectable:.2f} (80 % power, 5 % two-sided): {verdict}. "
         "After the fortnight: offerwise measure --data EXPORT --run RUN."
     )
+
+
+# Table headers in words, with units, for the columns the report's tables show (report/html.header
+# writes any other snake_case name as words).
+WORDS = {
+    "sample_size": "Pair-periods (test)",
+    "bce": "Test BCE",
+    "bce_low": "BCE, 90 % low",
+    "bce_high": "BCE, 90 % high",
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "f1": "F1",
+    "avg_elasticity": "Mean elasticity",
+    "weighted_offer_pct": "Weighted offer (%)",
+    "weighted_offer_pct_after": "Weighted offer, plan (%)",
+    "slope": "Slope (logit per offer point)",
+    "cross_slope": "Cross slope (logit per offer point)",
+    "low": "90 % low",
+    "high": "90 % high",
+    "n_rows": "Rows",
+    "placebo_covers_zero": "Placebo covers 0",
+    "levels": "Allowed offers (%)",
+    "no_offer_share": "No offer (share of pairs)",
+    "bound_by_rules_share": "Bound by the rules (share)",
+    "bound_by_retention_share": "Bound by retention (share)",
+    "expected_revenue_before": "Expected net revenue, status quo",
+    "expected_revenue_after": "Expected net revenue, plan",
+    "expected_revenue_without_rules": "Expected net revenue, any level up to the deepest run",
+    "retention_before": "Retention, status quo",
+    "retention_after": "Retention, plan",
+    "objective_form": "Objective",
+    "gap": "Certified gap",
+    "true_expected_revenue": "True expected net revenue",
+    "true_expected_value": "True expected value",
+    "true_retention": "True retention",
+    "score_unconstrained": "Score against the unconstrained oracle",
+    "joint_score": "Score as a whole (joint oracle)",
+}

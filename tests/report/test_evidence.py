@@ -1,11 +1,15 @@
-"""The report's table of model differences (offerwise.report.build._differences)."""
+"""The evidence sections (offerwise.report.evidence): model differences, the offer response's summary line."""
 
 from __future__ import annotations
 
 import polars as pl
 
 from offerwise import io
-from offerwise.report.build import _differences
+from offerwise.report.evidence import differences_section, response_sections
+
+
+def _differences(diff: pl.DataFrame) -> pl.DataFrame:
+    return differences_section(diff)[0].content
 
 
 def _rows(fold: int | None, estimate: float) -> list[dict]:
@@ -26,3 +30,14 @@ def test_several_folds_show_the_rows_over_all_folds(tmp_path) -> None:
 def test_one_fold_shows_that_fold(tmp_path) -> None:
     io.write_csv(pl.DataFrame(_rows(0, 0.01), schema_overrides={"fold": pl.Int32}), tmp_path / "model_differences.csv")
     assert _differences(io.read_csv(tmp_path / "model_differences.csv", rerun="test")).get_column("bce").item().startswith("0.01 ")
+
+
+def test_the_response_line_counts_identified_categories_and_placebos_covering_zero() -> None:
+    response = pl.DataFrame({"category": ["A", "B", "C"], "slope": [0.02, 0.01, 0.015], "low": [0.01, -0.01, 0.0], "high": [0.03, 0.03, 0.03],
+                             "identified": [True, False, True], "offer_reliability": [0.9, 0.3, 0.8], "method": ["dml"] * 3, "n_rows": [10, 10, 10]})  # fmt: skip
+    placebo = pl.DataFrame(
+        {"category": ["A", "B", "C"], "slope": [0.0] * 3, "low": [-0.01] * 3, "high": [0.01] * 3, "covers_zero": [True, True, False]}
+    )
+    (section,) = response_sections(response, placebo)
+    assert section.folded and "2 of 3 identified" in section.summary and "covers 0 in 2 of 3" in section.summary
+    assert "Not identified here: B." in section.note and "placebo_covers_zero" in section.content.columns
