@@ -51,11 +51,11 @@ def test_report_renders_table_and_every_figure_in_headless_chromium(quick_run: P
     pw, browser, page, requests = _open(sync_api, report, 1280, 900)
     try:
         answers = {a: page.evaluate(f"document.getElementById('{a}').getBoundingClientRect().bottom") for a in FIRST_SCREEN}
-        page_width = page.evaluate("document.documentElement.scrollWidth")
-        headers = page.evaluate(HEADERS)
+        page_width, page_height = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
         details = page.locator("details").count()
         for i in range(details):  # every fold opens and shows what it holds
             page.locator("details > summary").nth(i).click()
+        headers = page.evaluate(HEADERS)  # every table's, the folds open
         opened = page.evaluate(
             "Array.from(document.querySelectorAll('details')).map(d => d.open && d.lastElementChild.getBoundingClientRect().height > 0)"
         )
@@ -70,7 +70,7 @@ def test_report_renders_table_and_every_figure_in_headless_chromium(quick_run: P
         pw.stop()
     assert [r for r in requests if not r.startswith(("file:", "data:"))] == []  # self-contained: opens offline
     assert all(0 < bottom <= 900 for bottom in answers.values()), answers  # the four answers on the first screen
-    assert page_width <= 1280
+    assert page_width <= 1280 and page_height <= 3 * 900  # the evidence folded: at most three screens
     assert headers and not [h for h in headers if SNAKE.match(h)], headers  # headers in words
     assert details >= 8 and all(opened), opened
     assert len(images) == len(FIGURES)
@@ -92,6 +92,7 @@ def test_report_fits_a_phone_without_sideways_scrolling(quick_run: Path) -> None
         folded = page.evaluate("document.documentElement.scrollWidth")
         for i in range(page.locator("details").count()):
             page.locator("details > summary").nth(i).click()
+        headers = page.evaluate(HEADERS)  # every table's, the folds open
         opened = page.evaluate("document.documentElement.scrollWidth")  # wide tables scroll inside their own box
         tall = page.evaluate("document.documentElement.scrollHeight")
     finally:

@@ -59,5 +59,5 @@ def test_the_backtest_verdict_counts_categories_within_a_fifth_of_what_happened(
     })  # fmt: skip
     rates = backtest_rates(predictions, "stack")
     assert rates.sort("category").get_column("realised").to_list() == [0.5, 0.25]
-    assert "0.700 against 0.375" in backtest_verdict(rates) and "in 1 of 2 categories" in backtest_verdict(rates)
+    assert "predicted purchase rate 0.700, realised 0.375" in backtest_verdict(rates) and "in 1 of 2 categories" in backtest_verdict(rates)
     assert "no backtest" in backtest_verdict(rates.head(0))

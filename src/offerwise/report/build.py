@@ -167,7 +167,7 @@ def build_report(r: ReportInputs, *, title: str, settings: ReportSettings | None
     sections += _measured(r.measurement, pngs)  # how the plan did, right below it
     if r.true_slopes is not None:  # simulated data: the estimated offer response against the truth
         pngs["figure_slopes"] = figures.figure_slopes(r.true_slopes)
-    sections.append(Section("The evidence", "Each line opens: what the plan rests on, from the backtest one fortnight earlier."))
+    sections.append(Section("The evidence (each line opens)"))
     sections += [
         *evidence.policy_section(r.policy),
         *([evidence.rules_section(r.plan["per_category"])] if r.plan is not None else []),

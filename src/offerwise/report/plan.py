@@ -118,7 +118,6 @@ def backtest_verdict(rates: pl.DataFrame, *, tolerance: float = 0.2) -> str:
     realised = float((rates.get_column("realised") * weights).sum() / weights.sum())
     close = int(((rates.get_column("predicted") - rates.get_column("realised")).abs() <= tolerance * rates.get_column("realised")).sum())
     return (
-        f"In the backtest (the same decision one fortnight earlier, scored against what happened) the model predicted a purchase "
-        f"rate of {predicted:.3f} against {realised:.3f} realised; within ±{tolerance:.0%} of the realised rate in {close} of "
-        f"{rates.height} categories."
+        f"Backtest (the same decision one fortnight earlier): predicted purchase rate {predicted:.3f}, realised {realised:.3f}; "
+        f"within ±{tolerance:.0%} of the realised rate in {close} of {rates.height} categories."
     )

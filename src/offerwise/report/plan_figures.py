@@ -23,7 +23,7 @@ def figure_worth(by_category: pl.DataFrame, status_quo: str) -> bytes:
     rows = by_category.sort("revenue_status_quo")
     names = rows.get_column("category").to_list()
     y = np.arange(len(names))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 0.9 + 0.2 * len(names)), sharey=True, layout="constrained")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, max(2.4, 0.9 + 0.18 * len(names))), sharey=True, layout="constrained")
     change = rows.get_column("change").to_numpy()
     left.barh(y, change, color=np.where(change >= 0, PLAN, "#C44E52"), height=0.6)
     if "change_low" in rows.columns:
@@ -52,7 +52,7 @@ def figure_plan(offers: pl.DataFrame, status_quo: str = "status quo") -> bytes:
         level = (offers.get_column(column) / STEP).round(0) * STEP
         shares[column] = level.value_counts(normalize=True, name="share").sort(column)
     levels = np.union1d(*(s.get_column(c).to_numpy() for c, s in shares.items()))
-    fig, ax = plt.subplots(figsize=(5.6, 3.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(5.6, 2.8), layout="constrained")
     width = STEP * 0.4
     for shift, (column, colour, label) in zip(
         (-width / 2, width / 2), ((("reference_offer_pct", STATUS_QUO, status_quo)), (offer, PLAN, "plan"))
@@ -70,7 +70,7 @@ def figure_plan(offers: pl.DataFrame, status_quo: str = "status quo") -> bytes:
 def figure_backtest(rates: pl.DataFrame) -> bytes:
     """The backtest in one picture: per category, the predicted against the realised purchase rate of
     its decided fortnight (marker area: pairs), with the line where they agree."""
-    fig, ax = plt.subplots(figsize=(5.6, 3.0), layout="constrained")
+    fig, ax = plt.subplots(figsize=(5.6, 2.8), layout="constrained")
     predicted, realised = rates.get_column("predicted").to_numpy(), rates.get_column("realised").to_numpy()
     size = 12 + 180 * rates.get_column("pairs").to_numpy() / max(float(rates.get_column("pairs").max() or 1), 1.0)
     ax.scatter(realised, predicted, s=size, alpha=0.6, color=PLAN)
