@@ -11,21 +11,19 @@ from offerwise.config import ModelConfig
 from offerwise.model.tensors import SequenceTensors, last_periods
 
 
-def flat_features(t: SequenceTensors, id_columns: list[int]) -> tuple[np.ndarray, list[int]]:
-    """(P, T, F) rows for trees: temporal and static features side by side, ids left out."""
+def flat_features(t: SequenceTensors, id_columns: list[int], mask: np.ndarray | None = None) -> tuple[np.ndarray, list[int]]:
+    """Rows for trees, (rows, F): temporal and static features side by side, ids left out; the rows of
+    `mask` (P, T) in row-major order (None: every row). Gathering only the rows asked for keeps the
+    (P, T, F) array, most of it history the trees never score, from being built."""
     P, T = t.y.shape
+    pi, ti = np.nonzero(np.ones((P, T), bool) if mask is None else mask)
     keep = [j for j in range(t.scat.shape[1]) if j not in id_columns]
-    parts = [
-        t.tc,
-        t.tcat.astype(np.float32),
-        np.repeat(t.sc[:, None, :], T, axis=1),
-        np.repeat(t.scat[:, None, keep].astype(np.float32), T, axis=1),
-    ]
+    parts = [t.tc[pi, ti], t.tcat[pi, ti].astype(np.float32), t.sc[pi], t.scat[pi][:, keep].astype(np.float32)]
     start = t.tc.shape[2]
     categorical = list(range(start, start + t.tcat.shape[2]))
     start += t.tcat.shape[2] + t.sc.shape[1]
     categorical += list(range(start, start + len(keep)))
-    return np.concatenate(parts, axis=2), categorical
+    return np.concatenate(parts, axis=1), categorical
 
 
 class LightGBMBaseline:
@@ -34,8 +32,8 @@ class LightGBMBaseline:
         self.id_columns = id_columns or []
 
     def fit(self, data: SequenceTensors, train_mask: np.ndarray, val_mask: np.ndarray) -> LightGBMBaseline:
-        X, cats = flat_features(data, self.id_columns)
         train_mask = last_periods(train_mask, self.config.lightgbm_train_periods)  # a row model: recent rows' features carry the history
+        X, cats = flat_features(data, self.id_columns, train_mask)
         params = {
             "objective": "binary",
             "learning_rate": self.config.lightgbm_learning_rate,
@@ -47,19 +45,27 @@ class LightGBMBaseline:
             "deterministic": True,
             "num_threads": self.config.threads or 0,
         }
-        train = lgb.Dataset(X[train_mask], data.y[train_mask], categorical_feature=cats, free_raw_data=False)
-        valid = lgb.Dataset(X[val_mask], data.y[val_mask], reference=train) if val_mask.any() else None
+        train = lgb.Dataset(X, data.y[train_mask], categorical_feature=cats, free_raw_data=False)
+        valid = (
+            lgb.Dataset(flat_features(data, self.id_columns, val_mask)[0], data.y[val_mask], reference=train) if val_mask.any() else None
+        )
         callbacks = [lgb.early_stopping(30, verbose=False)] if valid is not None else []
         self.booster_ = lgb.train(params, train, self.config.lightgbm_rounds, valid_sets=[valid] if valid else None, callbacks=callbacks)
         self.train_rows_ = train.num_data()
         return self
 
-    def predict_proba(self, data: SequenceTensors) -> np.ndarray:
-        X, _ = flat_features(data, self.id_columns)
-        P, T, F = X.shape
-        return (
-            self.booster_.predict(X.reshape(P * T, F), num_iteration=self.booster_.best_iteration or None).reshape(P, T).astype(np.float32)
-        )
+    def predict_proba(self, data: SequenceTensors, columns: list[int] | None = None) -> np.ndarray:
+        """(P, T) probabilities; with `columns`, only those period columns are scored (a row model: each
+        row's probability is its own features', so the others need not be built) and the rest are NaN."""
+        P, T = data.y.shape
+        mask = None if columns is None else np.isin(np.arange(T), columns)[None, :].repeat(P, axis=0)
+        X, _ = flat_features(data, self.id_columns, mask)
+        scores = self.booster_.predict(X, num_iteration=self.booster_.best_iteration or None).astype(np.float32)
+        if mask is None:
+            return scores.reshape(P, T)
+        out = np.full((P, T), np.nan, np.float32)
+        out[mask] = scores
+        return out
 
     def save(self, path: Path) -> None:
         from offerwise import io

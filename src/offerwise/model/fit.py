@@ -78,11 +78,12 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
     tcn, lgb = TCNModel.load(models / "tcn.pt"), LightGBMBaseline.load(models / "lightgbm.json")
     t = to_tensors(sl.frame, tcn.encoders)
     m = split_masks(t, sl)
-    scores = {"tcn": tcn.predict_proba(t), "lightgbm": lgb.predict_proba(t)}  # the decided period, with realised history
+    scored = [int(np.flatnonzero(m[split][0])[0]) for split in ("validation", "test")]
+    scores = {"tcn": tcn.predict_proba(t), "lightgbm": lgb.predict_proba(t, scored)}  # the decided period, with realised history
     if sl.validation_rows is not None:
         v = m["validation"][0]
         t = validation_as_decided(t, sl, tcn.encoders)
-        scores["tcn"][:, v], scores["lightgbm"][:, v] = tcn.predict_proba(t)[:, v], lgb.predict_proba(t)[:, v]
+        scores["tcn"][:, v], scores["lightgbm"][:, v] = tcn.predict_proba(t)[:, v], lgb.predict_proba(t, scored[:1])[:, v]
     scores["recency_frequency"] = RecencyFrequencyRule.load(models / "rule.json").predict_proba(
         raw_matrix(sl, "ci_periods_since_last", t.y.shape), raw_matrix(sl, "ci_order_frequency", t.y.shape)
     )
