@@ -12,6 +12,7 @@ from rich.markup import escape
 from offerwise.boundary import clear_errors, output_folder
 from offerwise.config import Config, SimulationConfig
 from offerwise.errors import InputError
+from offerwise.pipeline.duration import expected_sentence
 from offerwise.render import frame_table, print_data_summary, print_measurement, print_plan, print_played
 
 app = typer.Typer(
@@ -114,7 +115,6 @@ def _log(message: str) -> None:
 EXPECTED_MINUTES = {
     "complete-journey": "About 10 minutes on 2 cores with configs/make-run.toml, about 1 minute with --quick",
     "simulated": "About 1-3 minutes on 2 cores, 30-60 s with --quick",
-    "folder": "Time grows with the number of consumer-item pairs (the Complete Journey's 180,000: about 10 minutes on 2 cores)",
 }
 
 EngineOption = Annotated[
@@ -314,10 +314,11 @@ def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, 
     from offerwise import pipeline
 
     out = _run_folder(out, data)
-    pipeline.preflight(data, out, planned_offers=planned_offers, offer_rules=offer_rules)  # before anything is written
+    lines = pipeline.preflight(data, out, planned_offers=planned_offers, offer_rules=offer_rules)  # before anything is written
+    expected = EXPECTED_MINUTES[data] if lines is None else expected_sentence(lines, cfg, cfg.model.threads or None)
     console.print(
         f"offerwise: {data} -> {out}. The backtest (the decision one fortnight before the data ends, scored against it), then the "
-        f"plan for the fortnight after the data. {EXPECTED_MINUTES.get(data, EXPECTED_MINUTES['folder'])}; rerun the same line to resume.",
+        f"plan for the fortnight after the data. {expected}; rerun the same line to resume.",
         soft_wrap=True,
         highlight=False,
     )

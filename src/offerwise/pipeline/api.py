@@ -34,11 +34,13 @@ from offerwise.report.build import Report
 from offerwise.pipeline.resume import StageRecords, data_fingerprint, file_fingerprint
 
 
-def preflight(data: str, out: Path, *, planned_offers: Path | None = None, offer_rules: Path | None = None) -> None:
+def preflight(data: str, out: Path, *, planned_offers: Path | None = None, offer_rules: Path | None = None) -> int | None:
     """What can be checked before anything is written: the data folder loads, the plan and rules
-    files exist, and --out is not inside --data (its own files would count as changed data)."""
+    files exist, and --out is not inside --data (its own files would count as changed data).
+    Returns a data folder's transaction lines (None for the built-in sources)."""
+    lines = None
     if data not in ("complete-journey", "simulated"):
-        load_data(data, with_promotions=False)  # fail fast on a wrong folder
+        lines = load_data(data, with_promotions=False).transactions.height  # fail fast on a wrong folder
     for option, path in (("--planned-offers", planned_offers), ("--offer-rules", offer_rules)):
         if path is not None and not Path(path).is_file():
             raise InputError(f"{option} {path}: file not found.")
@@ -47,6 +49,7 @@ def preflight(data: str, out: Path, *, planned_offers: Path | None = None, offer
             f"--out {out}: inside the --data folder {data}; the run's own files would count as changed data on every rerun "
             "(nothing would resume). Give a folder outside it."
         )
+    return lines
 
 
 def run(
