@@ -122,8 +122,11 @@ def _decided_inputs(rows: pl.DataFrame, test: int, status_quo: pl.DataFrame) -> 
     decided = pl.col("period") == test
     offers = status_quo.select("customer_id", "item_id", __sq=pl.col("reference_offer_pct").cast(rows.schema["offer_pct"]))
     rows = rows.join(offers, on=["customer_id", "item_id"], how="left", maintain_order="left")
+    # Rows are pair-major and period-sorted (make_slice): the row before a decided row is its pair's
+    # previous period when it is the same pair. A plain shift, ~10x cheaper than a window over pairs.
+    same_pair = (pl.col("customer_id").shift(1) == pl.col("customer_id")) & (pl.col("item_id").shift(1) == pl.col("item_id"))
     carried = [
-        pl.when(decided).then(pl.col(c).shift(1).over("customer_id", "item_id")).otherwise(pl.col(c)).alias(c)
+        pl.when(decided).then(pl.when(same_pair).then(pl.col(c).shift(1))).otherwise(pl.col(c)).alias(c)
         for c in CARRIED_INPUTS
         if c in rows.columns
     ]
