@@ -56,3 +56,17 @@ def test_an_empty_block_answers_with_zeros() -> None:
     assert block.hull(0.0) == (0.0, 0.0, 0.0, 0)
     assert block.hull_between(-np.inf, np.inf)[0] == 0.0
     assert block.hull_take(0.5, 0) == (0.0, 0.0, 0.0)
+
+
+def test_the_segment_repair_undoes_each_pair_s_last_segment_taken() -> None:
+    r = np.array([[0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4]])
+    v = np.array([[4.0, 3.9, 3.7, 3.0], [2.0, 1.0, 0.5, 0.0], [1.0, 2.0, 1.9, 1.7]])
+    block = PairBlock(v, r, np.ones(r.shape, dtype=bool))
+    block.hull(0.0)
+    block.hull_take(2.5, 0)  # slopes: pair 0 takes 1, 2 (of 1, 2, 7); pair 1 none (10, 5, 5); pair 2 takes 1, 2 (1, 2)
+    assert block.choice("hull").tolist() == [2, 0, 3]
+    gain, loss, extra = block.hull_movers("hull")
+    assert gain == pytest.approx([0.2, 0.2]) and loss == pytest.approx([0.1, 0.1]) and (extra == 0).all()
+    totals = block.hull_move("hull", np.array([False, True]))
+    assert block.choice("repaired").tolist() == [2, 0, 2]
+    assert totals == pytest.approx((3.7 + 2.0 + 1.9, 0.3 + 0.1 + 0.3, 0.0))

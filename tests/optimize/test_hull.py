@@ -98,7 +98,12 @@ def test_crossing_finds_the_first_slope_that_covers_the_deficit_and_splits_ties_
 def test_take_moves_each_pair_to_the_end_of_its_last_segment_taken() -> None:
     seg = hull.Segments(np.array([0, 0, 2]), np.array([3, 5, 1]), np.array([1.0, 2.0, 2.0]), np.array([0.1, 0.1, 0.1]))
     start = np.array([1, 4, 0])
-    assert hull.take(seg, start, 1.5, 0).tolist() == [3, 4, 0]
-    assert hull.take(seg, start, 2.0, 1).tolist() == [5, 4, 0]
-    assert hull.take(seg, start, 2.0, 2).tolist() == [5, 4, 1]
-    assert hull.take(seg, start, 0.0, 0).tolist() == [1, 4, 0]
+    for lam, ties, choice, last in [
+        (1.5, 0, [3, 4, 0], [0]),
+        (2.0, 1, [5, 4, 0], [1]),
+        (2.0, 2, [5, 4, 1], [1, 2]),
+        (0.0, 0, [1, 4, 0], []),
+    ]:
+        got, got_last = hull.take(seg, start, lam, ties)
+        assert got.tolist() == choice and got_last.tolist() == last
+    assert hull.before(seg, start, np.array([0, 1, 2])).tolist() == [1, 3, 0]  # the start, the previous segment's end, the start

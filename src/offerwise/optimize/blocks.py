@@ -91,8 +91,30 @@ class PairBlock:
 
     def hull_take(self, lam: float, ties: int) -> tuple[float, float, float]:
         """Take the segments of slope below λ* and the first `ties` of slope λ* (kept as "hull"); its sums."""
-        self._set("hull", hull.take(self.segments, self.choices["start"], lam, ties))
+        choice, self.last = hull.take(self.segments, self.choices["start"], lam, ties)
+        self._set("hull", choice)
         return self.totals("hull")
+
+    def _undo(self, source: str) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """Pairs of choice `source` (the hull's take) that gain value when their last segment taken
+        is undone; the level before it; (gain, retention loss, extra spend) of each, in row order."""
+        rows = self.segments.row[self.last]
+        back = hull.before(self.segments, self.choices["start"], self.last)
+        at = [None if a is None else a[rows] for a in self._at(source)]
+        to = [None if a is None else np.take(a, self.base[rows] + back) for a in (self.v, self.r, self.c)]
+        gain = to[0] - at[0]
+        ok = gain > 1e-12
+        extra = np.zeros(int(ok.sum())) if self.c is None else (to[2] - at[2])[ok]
+        return rows[ok], back[ok], (gain[ok], (at[1] - to[1])[ok], extra)
+
+    def hull_movers(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The segment repair's candidates (see _undo): the repair's "movers" on the hull's take."""
+        return self._undo(source)[2]
+
+    def hull_move(self, source: str, moved: np.ndarray) -> tuple[float, float, float]:
+        """Undo the last segment of the candidates flagged in `moved`: "repaired"."""
+        rows, back, _ = self._undo(source)
+        return self._moved(source, rows[moved], back[moved])
 
     def start_from_max_retention(self) -> None:
         self._set("best", np.where(self.allowed, self.r, NEG).argmax(axis=1))
@@ -114,14 +136,17 @@ class PairBlock:
 
     def move(self, source: str, moved: np.ndarray) -> tuple[float, float, float]:
         """Move the movers of `source` flagged in `moved` (in movers' order) to their best level: "repaired"."""
-        rows, at, best = self._movers(source)
-        rows = rows[moved]
+        rows = self._movers(source)[0][moved]
+        return self._moved(source, rows, self.target[rows])
+
+    def _moved(self, source: str, rows: np.ndarray, levels: np.ndarray) -> tuple[float, float, float]:
+        """Choice `source` with `rows` moved to `levels`, kept as "repaired" with its values patched; its sums."""
         out = self.choices[source].copy()
-        out[rows] = self.target[rows]
-        values = tuple(None if a is None else a.copy() for a in at)
-        for a, b in zip(values, best, strict=True):
+        out[rows] = levels
+        values = tuple(None if a is None else a.copy() for a in self._at(source))
+        for a, full in zip(values, (self.v, self.r, self.c), strict=True):
             if a is not None:
-                a[rows] = b[rows]
+                a[rows] = np.take(full, self.base[rows] + levels)
         self._set("repaired", out, values)
         return self.totals("repaired")
 

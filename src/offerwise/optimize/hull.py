@@ -141,15 +141,23 @@ def crossing(slopes: list[np.ndarray], drs: list[np.ndarray], below: float, defi
     return lam, np.bincount(block[tied], minlength=len(slopes)).tolist()
 
 
-def take(seg: Segments, start: np.ndarray, lam: float, ties: int) -> np.ndarray:
+def take(seg: Segments, start: np.ndarray, lam: float, ties: int) -> tuple[np.ndarray, np.ndarray]:
     """Each pair's level once it takes its segments of slope below λ* and the first `ties` of slope
-    λ*: the end of its last segment taken (slopes rise along a pair's hull, so those are a prefix)."""
+    λ*: the end of its last segment taken (slopes rise along a pair's hull, so those are a prefix);
+    and the index of each moved pair's last segment taken."""
     taken = seg.slope < lam
     if ties:
         taken[np.flatnonzero(seg.slope == lam)[:ties]] = True
     idx = np.flatnonzero(taken)
     rows = seg.row[idx]
-    last = np.r_[rows[1:] != rows[:-1], True] if rows.size else np.zeros(0, dtype=bool)
+    last = idx[np.r_[rows[1:] != rows[:-1], True]] if rows.size else idx
     choice = start.copy()
-    choice[rows[last]] = seg.level[idx[last]]
-    return choice
+    choice[seg.row[last]] = seg.level[last]
+    return choice, last
+
+
+def before(seg: Segments, start: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """The level each segment in `index` starts from: the previous segment's end, or the start."""
+    prev = np.maximum(index - 1, 0)
+    same = (index > 0) & (seg.row[prev] == seg.row[index])
+    return np.where(same, seg.level[prev], start[seg.row[index]])

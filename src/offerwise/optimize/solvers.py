@@ -141,12 +141,13 @@ def _sum(parts: list[tuple[float, ...]]) -> tuple[float, ...]:
     return tuple(float(sum(values)) for values in zip(*parts, strict=True)) if parts else (0.0, 0.0, 0.0)
 
 
-def _repair(blocks, R: float, B: float | None, source: str) -> tuple[float, float, float]:
+def _repair(blocks, R: float, B: float | None, source: str, movers: str = "movers", move: str = "move") -> tuple[float, float, float]:
     """Greedy improvement of a feasible choice over all blocks: move pairs to their unconstrained
-    best level, least retention loss per value gained first, while every constraint still holds.
+    best level (or, with the hull's "hull_movers" / "hull_move", undo their last segment taken),
+    least retention loss per value gained first, while every constraint still holds.
     Gathers each mover's (gain, loss, extra spend), never the level arrays; leaves "repaired"."""
     _, ret, cost = _sum(blocks.call("totals", source))
-    parts = blocks.call("movers", source)
+    parts = blocks.call(movers, source)
     gain, loss, extra = (np.concatenate([part[i] for part in parts]) if parts else np.zeros(0) for i in range(3))
     slack_r, slack_c = ret - R, (np.inf if B is None else B - cost)
     # A mover that needs more slack than there can ever be never moves: it stays out of the sort and the loop.
@@ -163,7 +164,7 @@ def _repair(blocks, R: float, B: float | None, source: str) -> tuple[float, floa
             slack_c -= extra[i]
     bounds = np.cumsum([0] + [part[0].size for part in parts])
     per_block = [moved[a:b] for a, b in itertools.pairwise(bounds)]
-    return _sum(blocks.call_each("move", [(source, m) for m in per_block]))
+    return _sum(blocks.call_each(move, [(source, m) for m in per_block]))
 
 
 def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, method: str = "hull", iterations: int = 60, tolerance: float = 1e-7) -> Solution:
@@ -262,6 +263,9 @@ def _hull_inner(blocks, R: float, B: float | None, best: _Best, mu: float) -> fl
     deficit = R - _sum([p[:3] for p in parts])[1]
     lam, ties = (0.0, [0] * len(parts)) if deficit <= 1e-9 else _crossing(blocks, deficit, sum(p[3] for p in parts))
     totals = _sum(blocks.call_each("hull_take", [(lam, t) for t in ties]))
+    if totals[1] >= R - 1e-9:  # the crossing segment's overshoot: undo other pairs' last segments that fit in it
+        totals = _repair(blocks, R, B, "hull", "hull_movers", "hull_move")
+        blocks.call("keep", "repaired", "hull")
     _consider(blocks, R, B, best, "hull", lam, totals, _dual(blocks, R, B, lam, mu)[3])
     return totals[2]
 
