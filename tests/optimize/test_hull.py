@@ -95,15 +95,9 @@ def test_crossing_finds_the_first_slope_that_covers_the_deficit_and_splits_ties_
     assert hull.crossing(slopes, drs, below=0.0, deficit=99.0) == (3.0, [0, 1])  # short only by rounding: every segment
 
 
-def test_take_moves_each_pair_to_the_end_of_its_last_segment_taken() -> None:
+def test_the_last_segment_taken_ends_a_prefix_of_each_pair_s_segments() -> None:
     seg = hull.Segments(np.array([0, 0, 2]), np.array([3, 5, 1]), np.array([1.0, 2.0, 2.0]), np.array([0.1, 0.1, 0.1]))
+    for lam, ties, last in [(1.5, 0, [0]), (2.0, 1, [1]), (2.0, 2, [1, 2]), (0.0, 0, [])]:
+        assert hull.last_taken(seg, lam, ties).tolist() == last
     start = np.array([1, 4, 0])
-    for lam, ties, choice, last in [
-        (1.5, 0, [3, 4, 0], [0]),
-        (2.0, 1, [5, 4, 0], [1]),
-        (2.0, 2, [5, 4, 1], [1, 2]),
-        (0.0, 0, [1, 4, 0], []),
-    ]:
-        got, got_last = hull.take(seg, start, lam, ties)
-        assert got.tolist() == choice and got_last.tolist() == last
     assert hull.before(seg, start, np.array([0, 1, 2])).tolist() == [1, 3, 0]  # the start, the previous segment's end, the start

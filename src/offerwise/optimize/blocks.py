@@ -22,11 +22,15 @@ class PairBlock:
         self.v_masked = np.where(allowed, v, NEG)
         self.target = self.v_masked.argmax(axis=1)  # each pair's best level in range: where the repair moves it
         self.base = np.arange(v.shape[0]) * v.shape[1]  # flat index of each pair's first level
-        self.choices: dict[str, np.ndarray] = {}
+        self.choices: dict[str, np.ndarray] = {"target": self.target}
         self.values: dict[str, tuple] = {}
         self.segments: hull.Segments | None = None
+        self.last = np.zeros(0, dtype=int)  # each moved pair's last segment in the take that made "hull"
+        self.undo: tuple | None = None  # the segment repair's candidates on "hull"
 
     def _set(self, name: str, choice: np.ndarray, values: tuple | None = None) -> None:
+        if name == "hull":  # a new "hull" voids the last take's segment repair until hull_take sets it
+            self.last, self.undo = np.zeros(0, dtype=int), None
         self.choices[name] = choice
         self.values.pop(name, None)
         if values is not None:
@@ -75,7 +79,7 @@ class PairBlock:
         if mu:
             self._set("start", vm.argmax(axis=1))
         else:
-            self._set("start", self.target, self.values.get("target"))
+            self._set("start", self.target, self._at("target"))
         self.segments = hull.segments(vm, self.r, self.allowed, self.choices["start"])
         return (*self.totals("start"), int(self.segments.slope.size))
 
@@ -91,16 +95,22 @@ class PairBlock:
 
     def hull_take(self, lam: float, ties: int) -> tuple[float, float, float]:
         """Take the segments of slope below λ* and the first `ties` of slope λ* (kept as "hull"); its sums."""
-        choice, self.last = hull.take(self.segments, self.choices["start"], lam, ties)
-        self._set("hull", choice)
-        return self.totals("hull")
+        last = hull.last_taken(self.segments, lam, ties)
+        totals = self._moved("start", self.segments.row[last], self.segments.level[last], "hull")
+        self.last = last
+        return totals
 
-    def _undo(self, source: str) -> tuple[np.ndarray, np.ndarray, tuple]:
-        """Pairs of choice `source` (the hull's take) that gain value when their last segment taken
-        is undone; the level before it; (gain, retention loss, extra spend) of each, in row order."""
+    def _undo(self) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """Pairs of "hull" (as hull_take left it) that gain value when their last segment taken is
+        undone; the level before it; (gain, retention loss, extra spend) of each, in row order."""
+        if self.undo is None:
+            self.undo = self._undo_of()
+        return self.undo
+
+    def _undo_of(self) -> tuple[np.ndarray, np.ndarray, tuple]:
         rows = self.segments.row[self.last]
         back = hull.before(self.segments, self.choices["start"], self.last)
-        at = [None if a is None else a[rows] for a in self._at(source)]
+        at = [None if a is None else a[rows] for a in self._at("hull")]
         to = [None if a is None else np.take(a, self.base[rows] + back) for a in (self.v, self.r, self.c)]
         gain = to[0] - at[0]
         ok = gain > 1e-12
@@ -108,13 +118,15 @@ class PairBlock:
         return rows[ok], back[ok], (gain[ok], (at[1] - to[1])[ok], extra)
 
     def hull_movers(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The segment repair's candidates (see _undo): the repair's "movers" on the hull's take."""
-        return self._undo(source)[2]
+        """The segment repair's candidates (see _undo): the repair's "movers", on "hull" only."""
+        if source != "hull":
+            raise ValueError(f"the segment repair works on the hull's take, not on {source!r}.")
+        return self._undo()[2]
 
     def hull_move(self, source: str, moved: np.ndarray) -> tuple[float, float, float]:
         """Undo the last segment of the candidates flagged in `moved`: "repaired"."""
-        rows, back, _ = self._undo(source)
-        return self._moved(source, rows[moved], back[moved])
+        rows, back, _ = self._undo()
+        return self._moved("hull", rows[moved], back[moved])
 
     def start_from_max_retention(self) -> None:
         self._set("best", np.where(self.allowed, self.r, NEG).argmax(axis=1))
@@ -122,8 +134,6 @@ class PairBlock:
     def _movers(self, source: str) -> tuple[np.ndarray, tuple, tuple]:
         """Rows whose unconstrained best level in range gains value over choice `source`; the values
         at `source` and at the best levels."""
-        if "target" not in self.choices:
-            self._set("target", self.target)
         at, best = self._at(source), self._at("target")
         return np.flatnonzero(best[0] - at[0] > 1e-12), at, best
 
@@ -139,16 +149,20 @@ class PairBlock:
         rows = self._movers(source)[0][moved]
         return self._moved(source, rows, self.target[rows])
 
-    def _moved(self, source: str, rows: np.ndarray, levels: np.ndarray) -> tuple[float, float, float]:
-        """Choice `source` with `rows` moved to `levels`, kept as "repaired" with its values patched; its sums."""
+    def _moved(self, source: str, rows: np.ndarray, levels: np.ndarray, name: str = "repaired") -> tuple[float, float, float]:
+        """Choice `source` with `rows` moved to `levels`, kept as `name` with its values patched
+        rather than gathered again; its sums."""
+        if rows.size == 0:  # cached arrays are never written in place: share them
+            self._set(name, self.choices[source], self._at(source))
+            return self.totals(name)
         out = self.choices[source].copy()
         out[rows] = levels
         values = tuple(None if a is None else a.copy() for a in self._at(source))
         for a, full in zip(values, (self.v, self.r, self.c), strict=True):
             if a is not None:
                 a[rows] = np.take(full, self.base[rows] + levels)
-        self._set("repaired", out, values)
-        return self.totals("repaired")
+        self._set(name, out, values)
+        return self.totals(name)
 
     def keep(self, source: str, name: str) -> None:
         self._set(name, self.choices[source], self.values.get(source))

@@ -141,19 +141,16 @@ def crossing(slopes: list[np.ndarray], drs: list[np.ndarray], below: float, defi
     return lam, np.bincount(block[tied], minlength=len(slopes)).tolist()
 
 
-def take(seg: Segments, start: np.ndarray, lam: float, ties: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each pair's level once it takes its segments of slope below λ* and the first `ties` of slope
-    λ*: the end of its last segment taken (slopes rise along a pair's hull, so those are a prefix);
-    and the index of each moved pair's last segment taken."""
+def last_taken(seg: Segments, lam: float, ties: int) -> np.ndarray:
+    """The index of each pair's last segment once the pairs take their segments of slope below λ*
+    and the first `ties` of slope λ* (slopes rise along a pair's hull: those are a prefix of its
+    segments, and the pair moves to its last one's end)."""
     taken = seg.slope < lam
     if ties:
         taken[np.flatnonzero(seg.slope == lam)[:ties]] = True
     idx = np.flatnonzero(taken)
     rows = seg.row[idx]
-    last = idx[np.r_[rows[1:] != rows[:-1], True]] if rows.size else idx
-    choice = start.copy()
-    choice[seg.row[last]] = seg.level[last]
-    return choice, last
+    return idx[np.r_[rows[1:] != rows[:-1], True]] if rows.size else idx
 
 
 def before(seg: Segments, start: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -214,7 +214,12 @@ def solve_blocks(
         _bisect_budget(inner, B)
     if not best.found:  # no feasible multiplier found: start the repair from max retention
         blocks.call("start_from_max_retention")
-    objective, retained, spent = _repair(blocks, R, B, "best")
+    if best.found and method == "hull" and B is None:
+        # Its best is repaired already, and every mover there loses retention: a second pass would move none.
+        blocks.call("keep", "best", "repaired")
+        objective, retained, spent = _sum(blocks.call("totals", "repaired"))
+    else:
+        objective, retained, spent = _repair(blocks, R, B, "best")
     if retained < R - 1e-9 or (B is not None and spent > B + 1e-9):  # each holds alone, not both together
         raise InfeasibleError(
             f"retention {R:.2f} and budget {B:.2f} cannot both hold; the best found keeps {retained:.2f} at a spend of {spent:.2f}.",
