@@ -42,7 +42,7 @@ def test_a_repaired_choice_carries_the_values_at_its_levels() -> None:
     v, r, c, allowed = _arrays(2)
     block = PairBlock(v, r, allowed, c)
     block.start_from_max_retention()
-    gain, loss, extra = block.movers("best")
+    gain, loss, extra, *_ = block.movers("best")
     moved = np.arange(gain.size) % 2 == 0
     totals = block.move("best", moved)
     choice, rows = block.choice("repaired"), np.arange(v.shape[0])
@@ -65,8 +65,21 @@ def test_the_segment_repair_undoes_each_pair_s_last_segment_taken() -> None:
     block.hull(0.0)
     block.hull_take(2.5, 0)  # slopes: pair 0 takes 1, 2 (of 1, 2, 7); pair 1 none (10, 5, 5); pair 2 takes 1, 2 (1, 2)
     assert block.choice("hull").tolist() == [2, 0, 3]
-    gain, loss, extra = block.hull_movers("hull")
+    gain, loss, extra, *_ = block.hull_movers("hull")
     assert gain == pytest.approx([0.2, 0.2]) and loss == pytest.approx([0.1, 0.1]) and (extra == 0).all()
     totals = block.hull_move("hull", np.array([False, True]))
     assert block.choice("repaired").tolist() == [2, 0, 2]
     assert totals == pytest.approx((3.7 + 2.0 + 1.9, 0.3 + 0.1 + 0.3, 0.0))
+
+
+def test_movers_that_cannot_fit_stay_in_the_block_but_count_the_room_they_free() -> None:
+    r = np.array([[0.1, 0.2], [0.1, 0.3], [0.5, 0.2]])
+    v = np.array([[2.0, 1.0], [2.0, 1.0], [2.0, 1.0]])
+    block = PairBlock(v, r, np.ones(r.shape, dtype=bool))
+    block.start_from_max_retention()  # levels 1, 1, 0: pair 2 is at its best already
+    block.keep("best", "from")
+    block._set("from", np.array([1, 1, 1]))  # every pair off its best level 0: losses 0.1, 0.2 and -0.3
+    gain, loss, extra, free_r, free_c = block.movers("from", 0.15)
+    assert loss.tolist() == pytest.approx([0.1, -0.3]) and free_r == pytest.approx(0.3) and free_c == 0.0
+    block.move("from", np.array([False, True]), 0.15)
+    assert block.choice("repaired").tolist() == [1, 1, 0]

@@ -100,54 +100,54 @@ class PairBlock:
         self.last = last
         return totals
 
-    def _undo(self) -> tuple[np.ndarray, np.ndarray, tuple]:
-        """Pairs of "hull" (as hull_take left it) that gain value when their last segment taken is
-        undone; the level before it; (gain, retention loss, extra spend) of each, in row order."""
+    def _undo(self) -> tuple[np.ndarray, ...]:
+        """The segment repair's candidates on "hull" as hull_take left it: the pairs that gain value
+        when their last segment taken is undone; (rows, level before it, gain, retention loss,
+        extra spend), in row order."""
         if self.undo is None:
-            self.undo = self._undo_of()
+            back = hull.before(self.segments, self.choices["start"], self.last)
+            self.undo = self._towards("hull", back, rows=self.segments.row[self.last])
         return self.undo
 
-    def _undo_of(self) -> tuple[np.ndarray, np.ndarray, tuple]:
-        rows = self.segments.row[self.last]
-        back = hull.before(self.segments, self.choices["start"], self.last)
-        at = [None if a is None else a[rows] for a in self._at("hull")]
-        to = [None if a is None else np.take(a, self.base[rows] + back) for a in (self.v, self.r, self.c)]
-        gain = to[0] - at[0]
-        ok = gain > 1e-12
-        extra = np.zeros(int(ok.sum())) if self.c is None else (to[2] - at[2])[ok]
-        return rows[ok], back[ok], (gain[ok], (at[1] - to[1])[ok], extra)
+    def _movers(self, source: str) -> tuple[np.ndarray, ...]:
+        """The whole-pair repair's candidates from choice `source`: the pairs whose unconstrained best
+        level in range gains value; (rows, that level, gain, retention loss, extra spend), in row order."""
+        return self._towards(source, self.target, to=self._at("target"))
 
-    def hull_movers(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _towards(self, source: str, levels: np.ndarray, rows: np.ndarray | None = None, to: tuple | None = None) -> tuple[np.ndarray, ...]:
+        """The moves of `rows` (all pairs if None) from choice `source` to `levels` (values `to`,
+        gathered if None) that gain value: (rows, levels, gain, retention loss, extra spend)."""
+        at = self._at(source) if rows is None else [None if a is None else a[rows] for a in self._at(source)]
+        if to is None:
+            to = [None if a is None else np.take(a, self.base[rows] + levels) for a in (self.v, self.r, self.c)]
+        gain = to[0] - at[0]
+        ok = np.flatnonzero(gain > 1e-12)
+        extra = np.zeros(ok.size) if self.c is None else (to[2] - at[2])[ok]
+        return ok if rows is None else rows[ok], levels[ok], gain[ok], (at[1] - to[1])[ok], extra
+
+    def movers(self, source: str, most_r: float = np.inf, most_c: float = np.inf) -> tuple:
+        """The repair's candidates from choice `source` (pairs whose unconstrained best level in
+        range gains value): see _fitting."""
+        return _fitting(self._movers(source), most_r, most_c)[2:]
+
+    def move(self, source: str, moved: np.ndarray, most_r: float = np.inf, most_c: float = np.inf) -> tuple[float, float, float]:
+        """Move the candidates of `movers` flagged in `moved` to their best level: "repaired"."""
+        rows, levels = _fitting(self._movers(source), most_r, most_c)[:2]
+        return self._moved(source, rows[moved], levels[moved])
+
+    def hull_movers(self, source: str, most_r: float = np.inf, most_c: float = np.inf) -> tuple:
         """The segment repair's candidates (see _undo): the repair's "movers", on "hull" only."""
         if source != "hull":
             raise ValueError(f"the segment repair works on the hull's take, not on {source!r}.")
-        return self._undo()[2]
+        return _fitting(self._undo(), most_r, most_c)[2:]
 
-    def hull_move(self, source: str, moved: np.ndarray) -> tuple[float, float, float]:
-        """Undo the last segment of the candidates flagged in `moved`: "repaired"."""
-        rows, back, _ = self._undo()
-        return self._moved("hull", rows[moved], back[moved])
+    def hull_move(self, source: str, moved: np.ndarray, most_r: float = np.inf, most_c: float = np.inf) -> tuple[float, float, float]:
+        """Undo the last segment of the candidates of `hull_movers` flagged in `moved`: "repaired"."""
+        rows, levels = _fitting(self._undo(), most_r, most_c)[:2]
+        return self._moved("hull", rows[moved], levels[moved])
 
     def start_from_max_retention(self) -> None:
         self._set("best", np.where(self.allowed, self.r, NEG).argmax(axis=1))
-
-    def _movers(self, source: str) -> tuple[np.ndarray, tuple, tuple]:
-        """Rows whose unconstrained best level in range gains value over choice `source`; the values
-        at `source` and at the best levels."""
-        at, best = self._at(source), self._at("target")
-        return np.flatnonzero(best[0] - at[0] > 1e-12), at, best
-
-    def movers(self, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The repair's candidates from choice `source`: pairs whose unconstrained best level in
-        range gains value; (gain, retention loss, extra spend) of each, in row order."""
-        rows, (v, r, c), (bv, br, bc) = self._movers(source)
-        extra = np.zeros(rows.size) if c is None else bc[rows] - c[rows]
-        return bv[rows] - v[rows], r[rows] - br[rows], extra
-
-    def move(self, source: str, moved: np.ndarray) -> tuple[float, float, float]:
-        """Move the movers of `source` flagged in `moved` (in movers' order) to their best level: "repaired"."""
-        rows = self._movers(source)[0][moved]
-        return self._moved(source, rows, self.target[rows])
 
     def _moved(self, source: str, rows: np.ndarray, levels: np.ndarray, name: str = "repaired") -> tuple[float, float, float]:
         """Choice `source` with `rows` moved to `levels`, kept as `name` with its values patched
@@ -169,6 +169,16 @@ class PairBlock:
 
     def choice(self, name: str) -> np.ndarray:
         return self.choices[name]
+
+
+def _fitting(candidates: tuple, most_r: float, most_c: float) -> tuple:
+    """A repair's candidates (rows, levels, gain, loss, extra) whose retention loss and extra spend
+    fit in `most_r` and `most_c` (the others can never move, so they need not travel); and the
+    retention and spend that all the candidates' negative losses and extras could free."""
+    rows, levels, gain, loss, extra = candidates
+    fit = (loss <= most_r) & (extra <= most_c)
+    free = float(np.maximum(-loss, 0).sum()), float(np.maximum(-extra, 0).sum())
+    return rows[fit], levels[fit], gain[fit], loss[fit], extra[fit], *free
 
 
 class LocalBlocks:

@@ -147,14 +147,17 @@ def _repair(blocks, R: float, B: float | None, source: str, movers: str = "mover
     least retention loss per value gained first, while every constraint still holds.
     Gathers each mover's (gain, loss, extra spend), never the level arrays; leaves "repaired"."""
     _, ret, cost = _sum(blocks.call("totals", source))
-    parts = blocks.call(movers, source)
-    gain, loss, extra = (np.concatenate([part[i] for part in parts]) if parts else np.zeros(0) for i in range(3))
     slack_r, slack_c = ret - R, (np.inf if B is None else B - cost)
-    # A mover that needs more slack than there can ever be never moves: it stays out of the sort and the loop.
-    most_r = slack_r + np.maximum(-loss, 0).sum() + 1e-9 * max(1.0, abs(R))
-    most_c = slack_c + np.maximum(-extra, 0).sum() + 1e-9 * max(1.0, abs(B or 0.0))
-    can = np.flatnonzero((loss <= most_r) & (extra <= most_c))
-    order = can[np.argsort(-gain[can] / np.maximum(loss[can], 1e-12), kind="stable")]
+    # A mover that needs more slack than there can ever be never moves: the blocks leave it out. First
+    # as if no move freed slack; if some can (a negative loss or extra), again with room for all of it.
+    room = (slack_r + 1e-9 * max(1.0, abs(R)), slack_c + 1e-9 * max(1.0, abs(B or 0.0)))
+    parts = blocks.call(movers, source, *room)
+    free_r, free_c = (sum(part[i] for part in parts) for i in (3, 4))
+    if free_r > 0 or free_c > 0:
+        room = (room[0] + free_r, room[1] + free_c)
+        parts = blocks.call(movers, source, *room)
+    gain, loss, extra = (np.concatenate([part[i] for part in parts]) if parts else np.zeros(0) for i in range(3))
+    order = np.argsort(-gain / np.maximum(loss, 1e-12), kind="stable")
     moved = np.zeros(gain.size, dtype=bool)
     # Sequential by nature (each move spends slack the next one needs): a plain loop over movers.
     for i in order:
@@ -164,7 +167,7 @@ def _repair(blocks, R: float, B: float | None, source: str, movers: str = "mover
             slack_c -= extra[i]
     bounds = np.cumsum([0] + [part[0].size for part in parts])
     per_block = [moved[a:b] for a, b in itertools.pairwise(bounds)]
-    return _sum(blocks.call_each(move, [(source, m) for m in per_block]))
+    return _sum(blocks.call_each(move, [(source, m, *room) for m in per_block]))
 
 
 def solve_lagrangian(v, r, allowed, R, c=None, B=None, *, method: str = "hull", iterations: int = 60, tolerance: float = 1e-7) -> Solution:
