@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import functools
+import itertools
+
 import numpy as np
 import polars as pl
 import pytest
@@ -8,7 +11,7 @@ from offerwise.config import OptimizeConfig
 from offerwise.optimize.levels import CategoryLevels, offer_range
 from offerwise.optimize.offers import optimize_category
 from offerwise.optimize.problem import build
-from offerwise.optimize.solvers import InfeasibleError, solve_lagrangian, solve_milp
+from offerwise.optimize.solvers import InfeasibleError, LocalBlocks, PairBlock, Solution, solve_blocks, solve_lagrangian, solve_milp
 
 
 def _instance(seed: int, n: int = 40, L: int = 8):
@@ -35,7 +38,8 @@ def _check(sol, v, r, c, allowed, R, B=None) -> None:
 
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("with_budget", [False, True])
-def test_decomposition_matches_milp_within_its_certified_gap(seed: int, with_budget: bool) -> None:
+@pytest.mark.parametrize("method", ["hull", "bisection"])
+def test_decomposition_matches_milp_within_its_certified_gap(seed: int, with_budget: bool, method: str) -> None:
     v, r, c, allowed = _instance(seed)
     R = 0.93 * np.where(allowed, r, -1).max(axis=1).sum()
     B = 0.7 * np.where(allowed, c, -1).max(axis=1).sum() if with_budget else None
@@ -44,14 +48,47 @@ def test_decomposition_matches_milp_within_its_certified_gap(seed: int, with_bud
         exact = solve_milp(v, r, allowed, R, *args)
     except InfeasibleError:
         with pytest.raises(InfeasibleError):
-            solve_lagrangian(v, r, allowed, R, *args)
+            solve_lagrangian(v, r, allowed, R, *args, method=method)
         return
-    fast = solve_lagrangian(v, r, allowed, R, *args)
+    fast = solve_lagrangian(v, r, allowed, R, *args, method=method)
     _check(exact, v, r, c, allowed, R, B)
     _check(fast, v, r, c, allowed, R, B)
     assert fast.objective <= exact.objective + 1e-6
+    assert fast.bound >= exact.objective - 1e-6  # an upper bound on the optimum
     assert fast.objective >= exact.objective - fast.gap * abs(fast.bound) - 1e-6
     assert fast.gap < 1e-3
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hull_multiplier_is_the_lp_optimum_and_beats_or_ties_bisection_here(seed: int) -> None:
+    """Retention only: the hull's bound is the LP relaxation's optimum, so no multiplier the bisection
+    tries gives a lower one; on these instances its repaired choice is as good or better."""
+    v, r, c, allowed = _instance(seed, n=200)
+    R = 0.9 * np.where(allowed, r, -1).max(axis=1).sum()
+    exact = solve_milp(v, r, allowed, R)
+    fast, slow = solve_lagrangian(v, r, allowed, R), solve_lagrangian(v, r, allowed, R, method="bisection")
+    _check(fast, v, r, c, allowed, R)
+    assert exact.objective - 1e-6 <= fast.bound <= slow.bound + 1e-9
+    assert fast.objective >= slow.objective - 1e-9
+    assert fast.multiplier > 0
+
+
+@pytest.mark.parametrize("with_budget", [False, True])
+def test_blocks_give_the_one_block_solution(with_budget: bool) -> None:
+    """Pairs split over LocalBlocks of unequal sizes (one empty): the same objective as one block."""
+    v, r, c, allowed = _instance(4, n=500)
+    R = 0.9 * np.where(allowed, r, -1).max(axis=1).sum()
+    B = 0.7 * np.where(allowed, c, -1).max(axis=1).sum() if with_budget else None
+    cc = c if with_budget else None
+    whole = solve_lagrangian(v, r, allowed, R, cc, B)
+    cuts = [0, 7, 7, 180, 420, 500]
+    blocks = LocalBlocks([PairBlock(v[a:b], r[a:b], allowed[a:b], None if cc is None else cc[a:b]) for a, b in itertools.pairwise(cuts)])
+    parts = solve_blocks(blocks, R, B)
+    sol = Solution(np.concatenate(parts.choice), parts.objective, parts.bound, parts.solver, parts.seconds)
+    _check(sol, v, r, c, allowed, R, B)
+    assert parts.objective == pytest.approx(whole.objective, rel=1e-9)
+    assert parts.bound == pytest.approx(whole.bound, rel=1e-9)
+    assert parts.multiplier == pytest.approx(whole.multiplier, rel=1e-9)
 
 
 @pytest.mark.parametrize("with_budget", [False, True])
@@ -65,19 +102,32 @@ def test_milp_without_a_solution_in_its_time_limit_falls_back_to_a_feasible_one(
     assert "no feasible solution within optimize.milp_time_limit" in sol.solver
 
 
-def test_unreachable_retention_reports_the_best_achievable() -> None:
+@pytest.mark.parametrize("method", ["milp", "hull", "bisection"])
+def test_unreachable_retention_reports_the_best_achievable(method: str) -> None:
     v, r, c, allowed = _instance(0)
     best = np.where(allowed, r, -1).max(axis=1).sum()
-    for solve in (solve_milp, solve_lagrangian):
-        with pytest.raises(InfeasibleError, match="unreachable") as info:
-            solve(v, r, allowed, best * 1.01)
-        assert info.value.best_retention == pytest.approx(best)
+    solve = solve_milp if method == "milp" else functools.partial(solve_lagrangian, method=method)
+    with pytest.raises(InfeasibleError, match=f"the retention target {best * 1.01:.2f} is unreachable; at most {best:.2f}") as info:
+        solve(v, r, allowed, best * 1.01)
+    assert info.value.best_retention == pytest.approx(best)
 
 
-def test_empty_offer_range_is_infeasible() -> None:
+@pytest.mark.parametrize("method", ["hull", "bisection"])
+def test_empty_offer_range_is_infeasible(method: str) -> None:
     v, r, c, allowed = _instance(1)
-    with pytest.raises(InfeasibleError, match="no offer level inside the offer range"):
-        solve_lagrangian(v, r, np.zeros_like(allowed), 0.0)
+    with pytest.raises(InfeasibleError, match=r"^40 pair\(s\) have no offer level inside the offer range\.$"):
+        solve_lagrangian(v, r, np.zeros_like(allowed), 0.0, method=method)
+
+
+@pytest.mark.parametrize("method", ["hull", "bisection"])
+def test_a_budget_below_the_cheapest_spend_is_infeasible(method: str) -> None:
+    v, r, c, allowed = _instance(2)
+    c = c + 0.5  # no level is free
+    cheapest = np.where(allowed, c, np.inf).min(axis=1).sum()
+    with pytest.raises(
+        InfeasibleError, match=f"the promotion budget {cheapest / 2:.2f} is below the cheapest possible spend {cheapest:.2f}"
+    ):
+        solve_lagrangian(v, r, allowed, 0.0, c, cheapest / 2, method=method)
 
 
 def _pairs(k: list[float], f: list[float], threshold: float = 0.3) -> pl.DataFrame:

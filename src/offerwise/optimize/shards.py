@@ -1,8 +1,9 @@
 """The Lagrangian offer solver across consumer shards.
 
 A category's pairs are split by shard (hash(customer_id) mod N, features/shards.shard_of); each
-shard's pairs form one `PairBlock`. The driver keeps the multipliers and bisects on sums the blocks
-return (value, retention and spend at the multiplier, and the certified bound from them); the greedy
+shard's pairs form one `PairBlock`. The driver keeps the multipliers and works on what the blocks
+return: sums (value, retention and spend at a multiplier, and the certified bound from them), a
+sample of their hull segments and the segments near the crossing slope (solvers.py); the greedy
 repair gathers each movable pair's (gain, loss, extra spend), never the (pairs x levels) arrays.
 
 Engines: `local` keeps the blocks in this process; `ray` places them in Ray actors, at most one per
