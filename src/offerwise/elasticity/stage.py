@@ -7,6 +7,7 @@ stack's inputs and any earlier estimate, then calls `decision_response` once and
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -17,6 +18,18 @@ from offerwise.elasticity.dml import OfferResponse, ResponseEstimate, placebo
 from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, cross_response, has_interactions
 from offerwise.elasticity.scores import PairScores, from_scores, stacked
 from offerwise.features.manifest import Feature
+
+
+class _Now:
+    """An executor that runs each call at once, in this thread (offer_response without a pool)."""
+
+    def submit(self, fn, *args, **kwargs) -> Future:
+        done: Future = Future()
+        done.set_result(fn(*args, **kwargs))
+        return done
+
+
+_NOW = _Now()
 
 
 @dataclass
@@ -43,18 +56,20 @@ def offer_response(
     estimate: ResponseEstimate | None = None,
     with_placebo: bool = False,
     log: Callable[[str], None] = lambda message: None,
+    pool: Executor | None = None,
 ) -> tuple[ResponseEstimate, pl.DataFrame | None, pl.DataFrame]:
     """Double/debiased-ML offer slopes from the periods up to the cutoff (elasticity/dml/), or the
     `estimate` given (an earlier decision's: it only read periods before this one's, so nothing leaks).
     Returns (estimate, placebo table or None, the decided pairs' customer_id, item_id, dml_slope,
     dml_slope_sd, dml_slope_category_se)."""
-    if estimate is None:
-        log("offer response (double ML)")
-        estimate = OfferResponse(cfg).fit(rows, features, cutoff=cutoff).estimate_
     permuted = None
     if with_placebo:
         log("offer response placebo (offers permuted within item)")
-        permuted = placebo(rows, features, cfg, cutoff=cutoff)
+        permuted = (pool or _NOW).submit(placebo, rows, features, cfg, cutoff=cutoff)
+    if estimate is None:
+        log("offer response (double ML)")
+        estimate = OfferResponse(cfg).fit(rows, features, cutoff=cutoff).estimate_
+    permuted = None if permuted is None else permuted.result()
     slopes = estimate.pair_slopes(rows.filter(pl.col("period") == cutoff + 1))
     return estimate, permuted, slopes.select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd", dml_slope_category_se="category_se")
 
@@ -113,10 +128,15 @@ def decision_response(
     out = DecisionResponse(pl.DataFrame(fits, infer_schema_length=None), pl.concat(pairs))
     if response is not None:  # the orthogonalised estimate, beside the model's counterfactual slopes
         cross_args = {"cross": response.pop("cross", None)}
-        out.estimate, out.placebo, slopes = offer_response(**response, log=log)
-        out.pairs = out.pairs.join(slopes, on=PAIR, how="left")
         keys = ("rows", "features", "cutoff", "cfg", "with_placebo")
-        out.cross, out.cross_placebo = cross_effects(**{k: response[k] for k in keys}, **cross_args, log=log)
+        # The estimate, its placebo and the cross effects are independent fits whose time is LightGBM's,
+        # which releases the GIL: side by side they share the cores. Each fit is seeded and
+        # single-threaded, so its numbers are the same as one after the other.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            cross = pool.submit(cross_effects, **{k: response[k] for k in keys}, **cross_args, log=log)
+            out.estimate, out.placebo, slopes = offer_response(**response, log=log, pool=pool)
+            out.cross, out.cross_placebo = cross.result()
+        out.pairs = out.pairs.join(slopes, on=PAIR, how="left")
         if out.cross is not None:
             out.pairs = with_cross_slopes(out.pairs, out.cross)
     return out
