@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -213,10 +214,17 @@ def _optimized(
     variants = [v for v in _variants(cfg, compare) if v.response != "dml" or "dml_slope" in inputs.columns]
     summary, by_variant, failures = [], {}, []
     sharded = runtime is not None and (runtime.shards > 1 or runtime.engine == "ray")
+    is_main = lambda v: (v.response, v.objective) == (cfg.response, cfg.objective)  # noqa: E731
+    solve = lambda v, solver: optimize_all(inputs, v, levels, sharded=solver, without_rules=is_main(v))  # noqa: E731
     with ShardedSolver(runtime) if sharded else nullcontext() as solver:
-        for variant in variants:
-            main = (variant.response, variant.objective) == (cfg.response, cfg.objective)
-            for chosen, row in optimize_all(inputs, variant, levels, sharded=solver, without_rules=main):
+        if solver is None:  # the variants are independent and their time is numpy's: side by side on two threads
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                solved = list(pool.map(lambda v: solve(v, None), variants))
+        else:
+            solved = [solve(v, solver) for v in variants]
+        for variant, results in zip(variants, solved, strict=True):
+            main = is_main(variant)
+            for chosen, row in results:
                 summary.append(row)
                 if chosen is not None:
                     by_variant.setdefault(f"{variant.response}_{variant.objective}", []).append(chosen)
