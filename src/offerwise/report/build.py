@@ -82,6 +82,22 @@ class ReportSettings:
     level: float = 0.90  # response.level
 
 
+PLAN_TABLE = {  # the plan per category: report/plan.worth_by_category's columns, in words with units
+    "category": "Category",
+    "pairs": "Pairs",
+    "offers": "Offers",
+    "offer_status_quo": "Mean offer, status quo (%)",
+    "offer_plan": "Mean offer, plan (%)",
+    "revenue_status_quo": "Net revenue, status quo",
+    "revenue_plan": "Net revenue, plan",
+    "change": "Change",
+    "retention_status_quo": "Retention, status quo",
+    "retention_plan": "Retention, plan",
+    "spend_status_quo": "Discount spend, status quo",
+    "spend_plan": "Discount spend, plan",
+}
+
+
 def _plan_table(by_category: pl.DataFrame, level: float) -> pl.DataFrame:
     """The plan per category, in words with units."""
     interval = (
@@ -93,21 +109,9 @@ def _plan_table(by_category: pl.DataFrame, level: float) -> pl.DataFrame:
         if "change_low" in by_category.columns
         else []
     )
-    return by_category.select(
-        pl.col("category").alias("Category"),
-        pl.col("pairs").alias("Pairs"),
-        pl.col("offers").alias("Offers"),
-        pl.col("offer_status_quo").alias("Mean offer, status quo (%)"),
-        pl.col("offer_plan").alias("Mean offer, plan (%)"),
-        pl.col("revenue_status_quo").alias("Net revenue, status quo"),
-        pl.col("revenue_plan").alias("Net revenue, plan"),
-        pl.col("change").alias("Change"),
-        *interval,
-        pl.col("retention_status_quo").alias("Retention, status quo"),
-        pl.col("retention_plan").alias("Retention, plan"),
-        pl.col("spend_status_quo").alias("Discount spend, status quo"),
-        pl.col("spend_plan").alias("Discount spend, plan"),
-    )
+    words = [pl.col(column).alias(header) for column, header in PLAN_TABLE.items()]
+    at = list(PLAN_TABLE).index("change") + 1
+    return by_category.select(*words[:at], *interval, *words[at:])
 
 
 def _plan_sections(r: ReportInputs, s: ReportSettings, pngs: dict[str, bytes], rates: pl.DataFrame) -> tuple[list, dict]:
