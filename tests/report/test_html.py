@@ -108,7 +108,7 @@ def test_headers_in_words_long_text_in_notes_and_one_rounding_per_column() -> No
 
     frame = pl.DataFrame({"category": ["A", "B"], "sample_size": [12345, 6], "slope": [0.01234, None], "expected_revenue_after": [1234.5, 2.0],
                           "method": ["double ML with a long explanation of what was pooled and why", "dml"], "some_new_column": [True, False]})  # fmt: skip
-    page = render("t", [Section("Table", frame), ("details:Folded", "text")])
+    page = render("t", [Section("Table", frame), Section("Folded", "text", folded=True)])
     assert "<th>Pair-periods (test)</th>" in page and "<th>Some new column</th>" in page and "<th>Expected net revenue, plan</th>" in page
     assert "<td>12,345</td>" in page and "<td>0.0123</td>" in page and "<td>–</td>" in page and "<td>1,234</td>" in page
     assert "<td>note 1</td>" in page and "<li>double ML with a long explanation" in page and "<td>yes</td>" in page

@@ -62,14 +62,14 @@ def offer_response(
     `estimate` given (an earlier decision's: it only read periods before this one's, so nothing leaks).
     Returns (estimate, placebo table or None, the decided pairs' customer_id, item_id, dml_slope,
     dml_slope_sd, dml_slope_category_se)."""
-    permuted = None
+    placebo_job = None
     if with_placebo:
         log("offer response placebo (offers permuted within item)")
-        permuted = (pool or _NOW).submit(placebo, rows, features, cfg, cutoff=cutoff)
+        placebo_job = (pool or _NOW).submit(placebo, rows, features, cfg, cutoff=cutoff)
     if estimate is None:
         log("offer response (double ML)")
         estimate = OfferResponse(cfg).fit(rows, features, cutoff=cutoff).estimate_
-    permuted = None if permuted is None else permuted.result()
+    permuted = None if placebo_job is None else placebo_job.result()
     slopes = estimate.pair_slopes(rows.filter(pl.col("period") == cutoff + 1))
     return estimate, permuted, slopes.select(*PAIR, dml_slope="slope_mean", dml_slope_sd="slope_sd", dml_slope_category_se="category_se")
 

@@ -11,6 +11,7 @@ from offerwise.config import ExperimentConfig
 from offerwise.experiment.arms import EXPLORE, HOLDOUT, PLAN, with_arms
 from offerwise.experiment.power import consumer_revenue, detectable_difference
 from offerwise.optimize.problem import response
+from offerwise.optimize.recommendations import expected_revenue
 
 
 def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
@@ -22,7 +23,6 @@ def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     given = frame.get_column("recommended_offer_pct").to_numpy().astype(float)
     own = response(kind, f, k, frame.get_column("slope").to_numpy().astype(float), given[:, None])[:, 0]
     arm = pl.col("arm")
-    revenue = lambda p, o: pl.col(p) * pl.col("price") * (1 - pl.col(o) / 100)  # noqa: E731
     return (
         frame.with_columns(p_plan=pl.col("p_recommended"), _own=pl.Series(own))
         .with_columns(
@@ -33,8 +33,8 @@ def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
             .otherwise(pl.col("p_plan"))
         )
         .with_columns(
-            expected_revenue_plan=revenue("p_plan", "plan_offer_pct"),
-            expected_revenue_recommended=revenue("p_recommended", "recommended_offer_pct"),
+            expected_revenue_plan=expected_revenue("p_plan", "plan_offer_pct"),
+            expected_revenue_recommended=expected_revenue("p_recommended", "recommended_offer_pct"),
         )
         .with_columns(expected_uplift=pl.col("expected_revenue_recommended") - pl.col("expected_revenue_reference"))
         .drop("_own", "slope")

@@ -25,11 +25,15 @@ RECOMMENDATION_COLUMNS = [
 ]
 
 
+def expected_revenue(probability: str, offer: str) -> pl.Expr:
+    """Expected net revenue of a pair: its purchase probability x price x (1 - offer)."""
+    return pl.col(probability) * pl.col("price") * (1 - pl.col(offer) / 100)
+
+
 def recommendation_tables(
     offers: pl.DataFrame, summary: pl.DataFrame, start: dt.date, end: dt.date, run_id: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The forward plan's contract: offers (RECOMMENDATION_COLUMNS) and summary.csv per category."""
-    revenue = lambda p, o: pl.col(p) * pl.col("price") * (1 - pl.col(o) / 100)  # noqa: E731
     plan = (
         offers.with_columns(
             period_start=pl.lit(start),
@@ -39,8 +43,8 @@ def recommendation_tables(
             run_id=pl.lit(run_id),
         )
         .with_columns(
-            expected_revenue_reference=revenue("p_reference", "reference_offer_pct"),
-            expected_revenue_recommended=revenue("p_recommended", "recommended_offer_pct"),
+            expected_revenue_reference=expected_revenue("p_reference", "reference_offer_pct"),
+            expected_revenue_recommended=expected_revenue("p_recommended", "recommended_offer_pct"),
         )
         .with_columns(expected_uplift=pl.col("expected_revenue_recommended") - pl.col("expected_revenue_reference"))
     )

@@ -52,6 +52,11 @@ def preflight(data: str, out: Path, *, planned_offers: Path | None = None, offer
     return lines
 
 
+def data_source(data: str, out: Path) -> str:
+    """Where a run's data are read from: `data`, or for "simulated" the run folder's own simulation."""
+    return str(out / "data") if data == "simulated" else data
+
+
 def run(
     data: str,
     out: Path,
@@ -94,7 +99,7 @@ def _run_stages(
 ) -> dict[str, Any]:
     io.write_text(cfg.model_dump_json(indent=2), out / "config.json")
     simulated = data == "simulated"
-    source = str(out / "data") if simulated else data
+    source = data_source(data, out)
     key = _resume_key(data, cfg, planned_offers, offer_rules)
     stage = StageRecords(out, key, log)
     prepared, models, evaluation = out / "prepared", out / "models", out / "evaluation"
@@ -194,8 +199,7 @@ class Pipeline:
         if run is None and self.out is None:
             raise InputError("Pipeline.report: give the run folder (run=...) or Pipeline(out=...).")
         out = Path(run or self.out)
-        source = str(out / "data") if data == "simulated" else data
-        return built(out, source, data, self.config)[0]
+        return built(out, data_source(data, out), data, self.config)[0]
 
     def measure(self, data: str, run: Path | None = None) -> dict[str, pl.DataFrame]:
         """The plan in `run` (default `out`) measured on the export `data` now covering its fortnight:

@@ -16,6 +16,7 @@ from offerwise.pipeline.folders import EXPERIMENT, period_dates, read_levels, re
 from offerwise.pipeline.measure import read_measurement
 from offerwise.report.build import Report, ReportInputs, ReportSettings, build_report
 from offerwise.report.html import table1
+from offerwise.report.plan import plan_columns
 from offerwise.data.simulate_frames import choice_world
 from offerwise.report.policy import score_against_truth
 
@@ -92,8 +93,7 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
             continue
         truth = truth_all.select(*PAIR, "true_a", "true_b")
         chosen = io.read_parquet(offers, rerun=resume_hint(out))
-        if "plan_offer_pct" in chosen.columns:  # the plan is judged, not its experiment (holdout, exploration)
-            chosen = chosen.with_columns(recommended_offer_pct=pl.col("plan_offer_pct"))
+        chosen = chosen.with_columns(recommended_offer_pct=pl.col(plan_columns(chosen)[0]))  # the plan, not its experiment
         score = score_against_truth(
             p.frame,
             io.read_parquet(folder / "pair_elasticity.parquet", rerun=resume_hint(out)),
@@ -112,10 +112,11 @@ def policy_scores(out: Path, source: str, cfg: Config) -> pl.DataFrame | None:
     return pl.concat(tables) if tables else None
 
 
-def _true_slopes(out: Path, source: str) -> pl.DataFrame | None:
-    """The forward decision's pair slopes beside the simulator's true ones (None on real data):
-    customer_id, item_id, category, true_a, pair_slope (the TCN's), dml_slope (if estimated)."""
-    pairs = io.read_parquet(out / "recommendations" / "pair_elasticity.parquet", rerun=resume_hint(out))
+def _true_slopes(out: Path, source: str, pairs: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The forward decision's pair slopes (`pairs`: its pair_elasticity) beside the simulator's true
+    ones (None on real data): customer_id, item_id, category, true_a, pair_slope (the TCN's), dml_slope (if estimated)."""
+    if pairs is None:
+        return None
     manifest = io.read_json(out / "prepared" / "features.json")  # the dates only: no need to read the panel again
     truth = _truth(source, period_dates(manifest, pairs.get_column("period").first())[0])
     if truth is None:
@@ -162,6 +163,7 @@ def _report_inputs(out: Path, source: str, cfg: Config, policy: pl.DataFrame | N
     read_parquet = lambda path: io.read_parquet(path, rerun=hint)  # noqa: E731
     optional = lambda path: read_csv(path) if path.is_file() else None  # noqa: E731
     planned = (forward / "summary.csv").is_file()
+    plan_pairs = read_parquet(forward / "pair_elasticity.parquet") if planned else None  # the worth's interval and the true slopes
     return ReportInputs(
         data=load_data(source, with_promotions=False, max_lines_per_consumer_ratio=cfg.data.max_lines_per_consumer_ratio),
         metrics=read_csv(evaluation / "metrics.csv"),
@@ -179,8 +181,8 @@ def _report_inputs(out: Path, source: str, cfg: Config, policy: pl.DataFrame | N
         cross_placebo=optional(evaluation / "cross_response_placebo.csv"),
         plan=summary(out) if planned else None,
         plan_offers=read_parquet(forward / "offers.parquet") if planned else None,
-        plan_pairs=read_parquet(forward / "pair_elasticity.parquet") if planned else None,
+        plan_pairs=plan_pairs,
         policy=policy,
-        true_slopes=_true_slopes(out, source),
+        true_slopes=_true_slopes(out, source, plan_pairs),
         measurement=read_measurement(out) if planned else None,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 
 from offerwise.report.html import Markup
-from offerwise.report.words import status_quo_name
+from offerwise.report.words import experiment_sentence, status_quo_name
 
 
 def _card(anchor: str, title: str, big: str, *lines: str) -> str:
@@ -30,20 +30,6 @@ def worth_lines(t: dict, status_quo: str, level: float) -> tuple[str, str, str]:
         f"{_share(change, before)} net revenue",
         f"Expected net revenue {t['revenue_plan']:,.0f} against {before:,.0f} with {status_quo}: {change:+,.0f}{interval}.",
         f"Expected retention (mean purchase probability per pair) {t['retention_plan']:.3f} against {t['retention_status_quo']:.3f}.",
-    )
-
-
-def experiment_lines(info: dict) -> str:
-    """The plan's experiment in a few words: arms, and whether one fortnight's holdout can confirm the plan."""
-    power, consumers, pairs = info["power"], info["consumers"], info["pairs"]
-    if not consumers["holdout"]:
-        return f"No holdout (experiment.holdout_share = 0); {pairs['explore']:,} pairs explore a random allowed level."
-    detectable, expected = power["detectable_difference_per_consumer"], power["expected_difference_per_consumer"]
-    verdict = "enough to confirm it" if expected >= detectable else "so pool fortnights or raise experiment.holdout_share"
-    return (
-        f"{consumers['holdout']:,} consumers keep the status quo; {pairs['explore']:,} pairs explore a random allowed level. "
-        f"The plan expects {expected:+.2f} net revenue per consumer; one fortnight's holdout detects {detectable:.2f}, {verdict}. "
-        "After the fortnight: offerwise measure --data EXPORT --run RUN."
     )
 
 
@@ -73,7 +59,9 @@ def first_screen(plan: dict, t: dict, *, verdict: str, measured: str | None, lev
         given_up,
     )
     check_lines = [measured] if measured else []
-    check_lines.append(experiment_lines(experiment) if experiment else "No holdout in this plan (experiment.holdout_share = 0).")
+    check_lines.append(
+        experiment_sentence(experiment, with_cost=False) if experiment else "No holdout in this plan (experiment.holdout_share = 0)."
+    )
     held_out = experiment["consumers"]["holdout"] if experiment else 0
     big = "Measured" if measured else f"{held_out:,} consumers held out" if held_out else "The backtest only"
     check = _card("how-to-check-it", "How to check it", big, *check_lines, verdict)

@@ -185,15 +185,9 @@ STYLE = (
 PRINT_OPENS_FOLDS = "window.addEventListener('beforeprint',()=>document.querySelectorAll('details').forEach(d=>d.open=true));"
 
 
-def render(title: str, sections: list[Section | tuple]) -> str:
-    """sections: Section, or (heading, content) where a heading "details:..." folds its content away.
-    No external resources: opens offline."""
-    parts = []
-    for section in sections:
-        if isinstance(section, tuple):
-            heading, content = section
-            section = Section(heading.removeprefix("details:"), content, folded=heading.startswith("details:"))
-        parts.append(_section(section))
+def render(title: str, sections: list[Section]) -> str:
+    """The page of `sections`. No external resources: opens offline."""
+    parts = [_section(section) for section in sections]
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width,initial-scale=1'>"

@@ -16,6 +16,7 @@ import polars as pl
 from scipy.stats import norm
 
 from offerwise.columns import PAIR
+from offerwise.optimize.recommendations import expected_revenue
 from offerwise.probability import clipped_logit, expit
 
 
@@ -52,9 +53,8 @@ def worth_by_category(offers: pl.DataFrame) -> pl.DataFrame:
     revenue, retention (mean purchase probability) and discount spend, and the change in net revenue
     with its interval where `with_response_ends` gave one."""
     offer, prob = plan_columns(offers)
-    net = lambda p, o: pl.col(p) * pl.col("price") * (1 - pl.col(o) / 100)  # noqa: E731
     ends = [
-        (net(end, offer) - net("p_reference", "reference_offer_pct")).sum().alias(f"change_{side}")
+        (expected_revenue(end, offer) - expected_revenue("p_reference", "reference_offer_pct")).sum().alias(f"change_{side}")
         for end, side in (("p_plan_low", "low"), ("p_plan_high", "high"))
         if end in offers.columns
     ]
@@ -66,8 +66,8 @@ def worth_by_category(offers: pl.DataFrame) -> pl.DataFrame:
             offers=(pl.col(offer) > 0).sum(),
             offer_status_quo=pl.col("reference_offer_pct").mean(),
             offer_plan=pl.col(offer).mean(),
-            revenue_status_quo=net("p_reference", "reference_offer_pct").sum(),
-            revenue_plan=net(prob, offer).sum(),
+            revenue_status_quo=expected_revenue("p_reference", "reference_offer_pct").sum(),
+            revenue_plan=expected_revenue(prob, offer).sum(),
             retention_status_quo=pl.col("p_reference").mean(),
             retention_plan=pl.col(prob).mean(),
             spend_status_quo=(pl.col("p_reference") * pl.col("price") * pl.col("reference_offer_pct") / 100).sum(),

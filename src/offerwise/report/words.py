@@ -19,23 +19,19 @@ def compared_with(planned_share: float) -> str:
     return status_quo_name(planned_share) + (" (no plan given: panel.status_quo_rule)" if planned_share <= 0 else "")
 
 
-def experiment_sentence(info: dict) -> str:
-    """The plan's experiment (recommendations/experiment.json) in one sentence: arms, what it gives up,
-    and whether its holdout can detect what the plan expects."""
+def experiment_sentence(info: dict, *, with_cost: bool = True) -> str:
+    """The plan's experiment (recommendations/experiment.json) in a few words: arms, what it gives up
+    (`with_cost`), and whether one fortnight's holdout can confirm what the plan expects."""
     power, consumers, pairs = info["power"], info["consumers"], info["pairs"]
     if not consumers["holdout"]:
-        return f"Experiment: no holdout (experiment.holdout_share = 0), {pairs['explore']:,} pairs explored; the plan cannot be measured against the status quo."
+        return f"No holdout (experiment.holdout_share = 0); {pairs['explore']:,} pairs explore a random allowed level."
     detectable, expected = power["detectable_difference_per_consumer"], power["expected_difference_per_consumer"]
-    verdict = (
-        "the holdout can confirm it"
-        if expected >= detectable
-        else "that is below what the holdout can detect in one fortnight: pool fortnights or raise experiment.holdout_share"
-    )
+    verdict = "enough to confirm it" if expected >= detectable else "so pool fortnights or raise experiment.holdout_share"
+    cost = f", giving up {info['given_up_share']:.1%} of the plan's expected net revenue" if with_cost else ""
     return (
-        f"Experiment: {consumers['holdout']:,} consumers keep the status quo (holdout), {pairs['explore']:,} pairs get a random allowed "
-        f"level (exploration), giving up {info['given_up_share']:.1%} of the plan's expected net revenue. The plan expects "
-        f"{expected:+.2f} net revenue per consumer; the holdout detects {detectable:.2f} (80 % power, 5 % two-sided): {verdict}. "
-        "After the fortnight: offerwise measure --data EXPORT --run RUN."
+        f"{consumers['holdout']:,} consumers keep the status quo; {pairs['explore']:,} pairs explore a random allowed level{cost}. "
+        f"The plan expects {expected:+.2f} net revenue per consumer; one fortnight's holdout detects {detectable:.2f}, "
+        f"{verdict}. After the fortnight: offerwise measure --data EXPORT --run RUN."
     )
 
 
