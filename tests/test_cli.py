@@ -112,3 +112,22 @@ def test_tables_fold_no_number_on_a_narrow_terminal() -> None:
     assert all(line.rstrip()[-1] in "┓┃┩│┘" for line in lines[1:]), "the table was cropped at 80 characters"
     for cell in ("124,871", "1,234,567", "1,345,678", "12.6", "0.090", "0.114", "LEISURE"):
         assert any(cell in line for line in lines), cell  # whole, on one line (a name may wrap at a space)
+
+
+def test_train_defaults_to_one_shared_model_reused_for_the_forward_plan(small_sim_dir: Path, tmp_path: Path) -> None:
+    """model.per_category = false and forward_models = "reuse" are the defaults; --per-category and
+    --refit-models (added beside --shared and --reuse-models) ask for one model per category and fold."""
+    import json
+
+    prepared = tmp_path / "prepared"
+    assert runner.invoke(app, ["prepare", "--data", str(small_sim_dir), "--out", str(prepared)]).exit_code == 0
+    trained = {}
+    for name, flags in (("default", []), ("per-category", ["--per-category", "--refit-models"]), ("shared", ["--shared", "--reuse-models"])):
+        result = runner.invoke(app, ["train", "--panel", str(prepared), "--out", str(tmp_path / name), "--epochs", "1", *flags])
+        assert result.exit_code == 0, result.output
+        trained[name] = json.loads((tmp_path / name / "training.json").read_text())["models"]
+    categories = {e["category"] for e in trained["per-category"]}
+    assert len(categories) == 2 and all("reused_from_fold" not in e for e in trained["per-category"])
+    assert len(trained["per-category"]) == 2 * len({e["fold"] for e in trained["per-category"]})
+    for name in ("default", "shared"):
+        assert len({e["dir"] for e in trained[name]}) == 1 and sum("reused_from_fold" in e for e in trained[name]) == 1

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from offerwise.boundary import clear_errors, output_folder
+from offerwise.cli_options import ConfigOption, DataOption, EngineOption, PlannedOption, ReuseOption, RulesOption, ShardsOption
 from offerwise.config import Config, SimulationConfig
 from offerwise.errors import InputError
 from offerwise.pipeline.duration import expected_sentence
@@ -39,10 +40,6 @@ def main_options(
     ] = False,
 ) -> None:
     """Which offer to give each consumer on each item, for the fortnight after your data ends."""
-
-
-DataOption = Annotated[str, typer.Option("--data", help="'complete-journey' or a folder (AmExpert layout or canonical files).")]
-ConfigOption = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
 
 
 @data_app.command("summary")
@@ -117,32 +114,6 @@ EXPECTED_MINUTES = {
     "simulated": "About 1-3 minutes on 2 cores, 30-60 s with --quick",
 }
 
-EngineOption = Annotated[
-    str | None,
-    typer.Option(
-        "--engine", help="Where shard tasks run: 'local' (this process) or 'ray' (pip install 'offerwise\\[ray]'); runtime.engine."
-    ),
-]
-ShardsOption = Annotated[
-    int | None, typer.Option("--shards", help="Consumer shards, hash(customer_id) mod N, N <= 128 (runtime.shards; 1 = one panel file).")
-]
-
-PlannedOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--planned-offers",
-        help="The retailer's planned offers for the fortnight after the data (CSV or Parquet: item_id, optional customer_id, offer_pct).",
-    ),
-]
-
-RulesOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--offer-rules",
-        help="The offer levels each category may use (CSV or Parquet: category, levels or min/max/step, allow_no_offer).",
-    ),
-]
-
 
 @app.command("prepare")
 @clear_errors
@@ -177,20 +148,24 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for the checkpoints.")],
     config: ConfigOption = None,
     epochs: Annotated[int | None, typer.Option(help="Override model.epochs.")] = None,
-    shared: Annotated[bool, typer.Option("--shared", metavar="", help="One model for all categories (category embedding).")] = False,
-    reuse_models: Annotated[
-        bool,
+    shared: Annotated[
+        bool | None,
         typer.Option(
-            "--reuse-models", metavar="", help="Score the forward plan with the last backtest fold's models instead of refitting."
+            "--shared/--per-category",
+            show_default=False,
+            help="One model for all categories with a category embedding (the default), or one per category (model.per_category).",
         ),
-    ] = False,
+    ] = None,
+    reuse_models: ReuseOption = None,
 ) -> None:
-    """Train the TCN and the baselines per category and fold (the forward plan's fold included); save checkpoints."""
+    """Train the TCN and the baselines per fold (the forward plan's fold included); save checkpoints."""
     from offerwise import pipeline
 
-    cfg = Config.from_toml(config).override("model", epochs=epochs, per_category=False if shared else None)
+    cfg = _with_reuse(
+        Config.from_toml(config).override("model", epochs=epochs, per_category=None if shared is None else not shared), reuse_models
+    )
     with output_folder(out):
-        trained = pipeline.train(panel, out, cfg, reuse_for_forward=reuse_models, log=_log)
+        trained = pipeline.train(panel, out, cfg, reuse_for_forward=cfg.model.forward_models == "reuse", log=_log)
     console.print(f"trained {len(trained)} model set(s) -> {out}")
 
 
@@ -308,9 +283,15 @@ def _run_folder(out: Path | None, data: str) -> Path:
     return out
 
 
-def _run(data: str, out: Path | None, cfg: Config, planned_offers: Path | None, reuse_models: bool, offer_rules: Path | None) -> None:
-    if reuse_models:
-        cfg = cfg.override("model", forward_models="reuse")
+def _with_reuse(cfg: Config, reuse_models: bool | None) -> Config:
+    """--reuse-models / --refit-models over model.forward_models; neither: the config's."""
+    return cfg if reuse_models is None else cfg.override("model", forward_models="reuse" if reuse_models else "refit")
+
+
+def _run(
+    data: str, out: Path | None, cfg: Config, planned_offers: Path | None, reuse_models: bool | None, offer_rules: Path | None
+) -> None:
+    cfg = _with_reuse(cfg, reuse_models)
     from offerwise import pipeline
 
     out = _run_folder(out, data)
@@ -341,9 +322,7 @@ def run_command(
     ] = False,
     planned_offers: PlannedOption = None,
     offer_rules: RulesOption = None,
-    reuse_models: Annotated[
-        bool, typer.Option("--reuse-models", metavar="", help="The forward plan reuses the backtest's models instead of refitting.")
-    ] = False,
+    reuse_models: ReuseOption = None,
     engine: EngineOption = None,
     shards: ShardsOption = None,
 ) -> None:

@@ -124,10 +124,12 @@ class ModelConfig(_Stage):
     swa_lr: float = Field(1e-3, gt=0)  # SWALR's learning rate once averaging starts
     calibrate: Literal["none", "intercept"] = "intercept"  # shift the logit so validation probabilities average the validation rate
     average_best: int = Field(3, ge=1)  # checkpoints averaged, weighted by validation loss
-    per_category: bool = True  # False: one shared model with a category embedding
-    forward_models: Literal["refit", "reuse"] = (
-        "refit"  # the forward plan's models: refitted one fortnight later, or the backtest's (--reuse-models)
-    )
+    # One shared model with a category embedding; True: one model per category (slower, and worse on the
+    # simulator and the Complete Journey: docs/findings.md).
+    per_category: bool = False
+    # The forward plan's models: the backtest's ("reuse": one training, the same decisions on the
+    # simulator: docs/findings.md), or refitted one fortnight later ("refit", --refit-models).
+    forward_models: Literal["refit", "reuse"] = "reuse"
     decision_model: Literal["tcn", "stack"] = (
         "stack"  # whose probabilities feed cut-offs and decisions: the stack of TCN and LightGBM, or the TCN alone
     )
