@@ -131,3 +131,14 @@ def test_train_defaults_to_one_shared_model_reused_for_the_forward_plan(small_si
     assert len(trained["per-category"]) == 2 * len({e["fold"] for e in trained["per-category"]})
     for name in ("default", "shared"):
         assert len({e["dir"] for e in trained[name]}) == 1 and sum("reused_from_fold" in e for e in trained[name]) == 1
+
+
+def test_the_command_line_starts_without_the_pipeline() -> None:
+    """`offerwise --help` and `--version` answer in well under a second: the CLI module imports no
+    pipeline, PyTorch or LightGBM until a command needs them (they took 5 s to import on 2 cores)."""
+    import subprocess
+    import sys
+
+    code = "import sys, offerwise.cli; print(sorted(m for m in ('torch', 'lightgbm', 'offerwise.pipeline') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"

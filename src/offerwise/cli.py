@@ -13,7 +13,6 @@ from offerwise.boundary import clear_errors, output_folder
 from offerwise.cli_options import ConfigOption, DataOption, EngineOption, PlannedOption, ReuseOption, RulesOption, ShardsOption
 from offerwise.config import Config, SimulationConfig
 from offerwise.errors import InputError
-from offerwise.pipeline.duration import expected_sentence
 from offerwise.render import frame_table, print_data_summary, print_measurement, print_plan, print_played
 
 app = typer.Typer(
@@ -293,6 +292,7 @@ def _run(
 ) -> None:
     cfg = _with_reuse(cfg, reuse_models)
     from offerwise import pipeline
+    from offerwise.pipeline.duration import expected_sentence
 
     out = _run_folder(out, data)
     lines = pipeline.preflight(data, out, planned_offers=planned_offers, offer_rules=offer_rules)  # before anything is written
