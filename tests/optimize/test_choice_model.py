@@ -45,3 +45,17 @@ def test_the_calibration_reproduces_the_estimated_own_and_cross_slopes_at_the_st
             others = np.delete(np.arange(3), i)
             expected = theta * share  # θ · w_j: λ is fitted to the category's mean slope, so each pair's within a factor
             assert np.all(change[others] < 0) and np.all((change[others] / expected > 0.4) & (change[others] / expected < 1.6))
+
+
+def test_a_consumer_who_already_buys_the_category_often_gains_less_category_from_an_offer():
+    """The incidence moves on the logit scale: with N0 = 0.9 the same offer grows the category far less
+    than with N0 = 0.1 (a log-linear N would grow both alike and pass 1)."""
+    grown = {}
+    for n0 in (0.1, 0.9):
+        u_status_quo = np.log(np.array([0.5, 0.5]) * n0)  # f_i: the model's probabilities, summing to N0
+        offered = u_status_quo + np.array([1.5, 0.0])
+        before = probabilities(np.zeros(2, dtype=int), u_status_quo, np.full(2, n0), 0.5, 1).sum()
+        after = probabilities(np.zeros(2, dtype=int), offered, np.full(2, n0), 0.5, 1).sum()
+        assert before == pytest.approx(n0) and after < 1
+        grown[n0] = np.log(after / before)
+    assert grown[0.9] < 0.25 * grown[0.1]

@@ -1,26 +1,28 @@
 """A consumer-category's response to a bundle as a nested logit calibrated to the estimated slopes
-(optimize.bundle_response = "nested_logit"; the default is bundles.py's logit shift, which did better
-on the simulator's seed 7: docs/optimization.md).
+(optimize.bundle_response = "nested_logit"; the default is bundles.py's logit shift: docs/optimization.md).
 
 Within a consumer-category the status quo probabilities f_i give the expected category purchases
 N0 = Σ f and the shares s_i = f_i / N0. Under a bundle o:
 
-    u_i = log f_i + b_i (o_i − k_i),   S = Σ exp(u_i),   N(o) = N0 (S / N0)^λ,   p_i = min(1, N(o) exp(u_i) / S)
+    u_i = log f_i + b_i (o_i − k_i),   S = Σ exp(u_i),   logit N(o) = logit N0 + λ log(S / N0),   p_i = N(o) exp(u_i) / S
 
-so an offer moves share from the consumer's other items (S grows) and grows the category only by
-the power λ: a deep offer on an item the consumer mostly buys gains little (its own logistic curve
-would keep climbing). At the status quo p_i = f_i. Calibration there: the own
-slope d logit p_i / d o_i = b_i (1 − s_i (1 − λ)) / (1 − f_i) is the estimated own slope, and the
-cross slope d logit p_i / d o_j = −b_j s_j (1 − λ) / (1 − f_i) is the estimated θ_c w_j (w ≈ s), so
-λ_c = 1 + θ_c (1 − f̄) / b̄ (clipped to [0, 1]), b̄ the category's mean utility slope: a fixed
-point, a few iterations. A category where no substitution is found (θ_c ≥ 0) keeps each item's own
-logistic curve (bundles.with_nested_logit).
-Why a nested logit: it is the published store models' choice within a category (docs/simulator.md).
+so an offer moves share from the consumer's other items (S grows) and grows the category's incidence
+N by λ on the logit scale, as the published store models' nested logit does (docs/simulator.md): where
+the consumer already buys the category often, an offer mostly moves share (a log-linear N would let
+the category grow without bound and overstate the expansion by 1 / (1 − N0)). At the status quo
+p_i = f_i. Calibration there: the own slope d logit p_i / d o_i = b_i (1 − s_i (1 − κ)) / (1 − f_i)
+is the estimated own slope, and the cross slope d logit p_i / d o_j = −b_j s_j (1 − κ) / (1 − f_i) is
+the estimated θ_c w_j (w ≈ s), where κ = λ (1 − N0); so λ_c = (1 + θ_c (1 − f̄) / b̄) / (1 − N̄0)
+(clipped to [0, 1]), b̄ the category's mean utility slope: a fixed point, a few iterations. A
+category where no substitution is found (θ_c ≥ 0) keeps each item's own logistic curve
+(bundles.with_nested_logit).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from offerwise.probability import expit
 
 ITERATIONS = 8
 
@@ -31,12 +33,14 @@ def calibrate(f: np.ndarray, slope: np.ndarray, unit: np.ndarray, theta: float) 
         return np.zeros(0), 1.0
     n0 = np.bincount(unit, f)[unit]
     share = f / np.maximum(n0, 1e-12)
+    room = 1 - np.minimum(n0, 1 - 1e-6)  # 1 − N0: how far the unit's incidence can still grow
+    utility_slope = lambda lam: slope * (1 - f) / np.maximum(1 - share * (1 - lam * room), 1e-6)  # noqa: E731
     lam = 1.0
     for _ in range(ITERATIONS):
-        b = slope * (1 - f) / np.maximum(1 - share * (1 - lam), 1e-6)
-        mean_b = float(np.average(b, weights=f)) if f.sum() > 0 else 0.0
-        lam = 1.0 if theta >= 0 or mean_b <= 0 else float(np.clip(1 + theta * (1 - np.average(f, weights=f)) / mean_b, 0.0, 1.0))
-    return slope * (1 - f) / np.maximum(1 - share * (1 - lam), 1e-6), lam
+        mean_b = float(np.average(utility_slope(lam), weights=f)) if f.sum() > 0 else 0.0
+        kappa = 1 + theta * (1 - np.average(f, weights=f)) / mean_b if mean_b > 0 else 1.0
+        lam = 1.0 if theta >= 0 or mean_b <= 0 else float(np.clip(kappa / np.average(room, weights=f), 0.0, 1.0))
+    return utility_slope(lam), lam
 
 
 def probabilities(option: np.ndarray, u: np.ndarray, n0: np.ndarray, lam: float, options: int) -> np.ndarray:
@@ -44,5 +48,6 @@ def probabilities(option: np.ndarray, u: np.ndarray, n0: np.ndarray, lam: float,
     top = np.full(options, -np.inf)
     np.maximum.at(top, option, u)
     log_s = (np.log(np.bincount(option, np.exp(u - top[option]), minlength=options)) + top)[option]  # log S, overflow-free
-    log_n0 = np.log(np.maximum(n0, 1e-300))
-    return np.minimum(1.0, np.exp(log_n0 + lam * (log_s - log_n0) + u - log_s))
+    n0 = np.clip(n0, 1e-300, 1 - 1e-12)
+    incidence = expit(np.log(n0) - np.log1p(-n0) + lam * (log_s - np.log(n0)))
+    return np.minimum(1.0, incidence * np.exp(u - log_s))
