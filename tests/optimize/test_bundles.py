@@ -10,7 +10,7 @@ import pytest
 
 from offerwise.config import OptimizeConfig
 from offerwise.optimize import consumer_category as cc
-from offerwise.optimize.bundles import Units, evaluate, options_for, pair_arrays, single_offers
+from offerwise.optimize.bundles import Units, evaluate, options_for, pair_arrays, single_offers, with_nested_logit
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.offers import optimize_category
 from offerwise.probability import clipped_logit, expit
@@ -187,3 +187,13 @@ def test_a_large_consumer_category_offers_among_its_best_screened_items():
     exact = single_offers(units, LEVELS)
     exact_values = evaluate(arrays, units, exact)
     assert values["value"].max() == pytest.approx(exact_values["value"].max())  # the best single offer is among the candidates
+
+
+@pytest.mark.parametrize(("high", "nested"), [(-0.01, True), (0.002, False), (None, False)])
+def test_the_nested_logit_values_bundles_only_where_substitution_is_found(high, nested) -> None:
+    """A negative cross slope whose interval reaches 0 (cross_slope_high >= 0, or unknown) is no evidence of
+    substitution: the bundles keep the logit shift, whose items are independent without a cross effect."""
+    pairs = _pairs(5, theta=-0.004)
+    pairs = pairs if high is None else pairs.with_columns(cross_slope_high=pl.lit(high))
+    arrays, units = _arrays(pairs)
+    assert (with_nested_logit(arrays, units).nested is not None) == nested

@@ -67,6 +67,7 @@ class PairArrays:
     w: np.ndarray  # share of the consumer's category purchases
     v: np.ndarray  # share of all the consumer's purchases
     theta: np.ndarray  # the category's cross slope (per pair)
+    substitution: bool  # the category's cross slope interval lies below 0 (bundles.with_nested_logit)
     theta_x: float  # the pooled cross-category slope
     g_value: np.ndarray  # the pair's unit's G_value (module docstring)
     g_retention: np.ndarray
@@ -323,7 +324,7 @@ def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:
     """p with the nested logit of choice_model.py calibrated to its slopes and cross slope."""
     unit = units.of_pairs()
     theta = float(p.theta[0]) if p.theta.size else 0.0
-    if theta >= 0:  # no substitution found: each item's own logistic curve (the logit shift with no shift)
+    if theta >= 0 or not p.substitution:  # no substitution found: each item's own curve, moved by the cross slope (the logit shift)
         return p
     b, lam = choice_model.calibrate(p.f, p.slope, unit, theta)
     ends = None if p.ends is None else tuple(choice_model.calibrate(p.f, e, unit, theta)[0] for e in p.ends)
@@ -335,6 +336,7 @@ def pair_arrays(
     pairs: pl.DataFrame, kind: str, objective: str, slope, ends, unit_cost_share: float | None, *, cross_effects: bool = True
 ) -> PairArrays:
     """pairs: one category's optimiser inputs sorted by consumer; category_share, total_share, cross_slope,
+    cross_slope_high (its interval's upper end: substitution is found where it is below 0),
     cross_category_slope, cross_category_value / _retention where the estimate gave them (else: shares
     uniform within the unit, no cross effect; none either without `cross_effects`)."""
     col = lambda name, default: (  # noqa: E731
@@ -359,6 +361,7 @@ def pair_arrays(
         w=w,
         v=col("total_share", 0.0),
         theta=col("cross_slope", 0.0) if cross_effects else np.zeros(pairs.height),
+        substitution=bool(cross_effects and pairs.height and (col("cross_slope_high", np.inf) < 0).all()),
         theta_x=float(theta_x[0]) if theta_x.size else 0.0,
         g_value=col("cross_category_value", 0.0),
         g_retention=col("cross_category_retention", 0.0),

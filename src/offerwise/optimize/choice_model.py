@@ -1,5 +1,5 @@
 """A consumer-category's response to a bundle as a nested logit calibrated to the estimated slopes
-(optimize.bundle_response = "nested_logit"; the default is bundles.py's logit shift: docs/optimization.md).
+(optimize.bundle_response = "nested_logit", the default; bundles.py's logit shift is the other: docs/optimization.md).
 
 Within a consumer-category the status quo probabilities f_i give the expected category purchases
 N0 = Σ f and the shares s_i = f_i / N0. Under a bundle o:
@@ -12,10 +12,12 @@ the consumer already buys the category often, an offer mostly moves share (a log
 the category grow without bound and overstate the expansion by 1 / (1 − N0)). At the status quo
 p_i = f_i. Calibration there: the own slope d logit p_i / d o_i = b_i (1 − s_i (1 − κ)) / (1 − f_i)
 is the estimated own slope, and the cross slope d logit p_i / d o_j = −b_j s_j (1 − κ) / (1 − f_i) is
-the estimated θ_c w_j (w ≈ s), where κ = λ (1 − N0); so λ_c = (1 + θ_c (1 − f̄) / b̄) / (1 − N̄0)
-(clipped to [0, 1]), b̄ the category's mean utility slope: a fixed point, a few iterations. A
-category where no substitution is found (θ_c ≥ 0) keeps each item's own logistic curve
-(bundles.with_nested_logit).
+the estimated θ_c w_j (w ≈ s), where κ = λ (1 − N0); so κ_c = 1 + θ_c (1 − f̄) / b̄, clipped to
+[0, 1], and λ_c = κ_c / (1 − N̄0), b̄ the category's mean utility slope: a fixed point, a few
+iterations. κ = 1 (no cross slope) leaves the items independent at the status quo (λ = 1 / (1 − N̄0),
+above a random-utility nested logit's 1: a local fit, not a choice model); κ = 0 moves share only. A
+category where no substitution is found (θ_c's interval reaches 0) keeps bundles.py's logit shift
+(bundles.with_nested_logit): for large moves the nested logit moves share between items even at θ = 0.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def calibrate(f: np.ndarray, slope: np.ndarray, unit: np.ndarray, theta: float) 
     for _ in range(ITERATIONS):
         mean_b = float(np.average(utility_slope(lam), weights=f)) if f.sum() > 0 else 0.0
         kappa = 1 + theta * (1 - np.average(f, weights=f)) / mean_b if mean_b > 0 else 1.0
-        lam = 1.0 if theta >= 0 or mean_b <= 0 else float(np.clip(kappa / np.average(room, weights=f), 0.0, 1.0))
+        lam = (1.0 if theta >= 0 or mean_b <= 0 else float(np.clip(kappa, 0.0, 1.0))) / float(np.average(room, weights=f))
     return utility_slope(lam), lam
 
 

@@ -58,7 +58,7 @@ def optimization_inputs(
             "pair_slope",
             "cutoff_offer_pct",
             *[c for c in ("dml_slope", "dml_slope_sd", "dml_slope_category_se") if c in pair_elasticity.columns],
-            *[c for c in ("cross_slope", "cross_category_slope") if c in pair_elasticity.columns],
+            *[c for c in ("cross_slope", "cross_slope_high", "cross_category_slope") if c in pair_elasticity.columns],
             *shares,
         )
     )

@@ -100,7 +100,7 @@ def _response_inputs(p: Prepared, fold: int, cfg: ResponseConfig, reuse: Path | 
     cross = None
     if reuse is not None and (reuse / CROSS).is_file():
         cross = io.read_csv(
-            reuse / CROSS, rerun=io.rerun("elasticity", reuse), require=["category", "cross_slope"], numeric=["cross_slope"]
+            reuse / CROSS, rerun=io.rerun("elasticity", reuse), require=["category", "cross_slope"], numeric=["cross_slope", "high"]
         )
     return {
         "cross": cross,
