@@ -191,9 +191,10 @@ class OptimizeConfig(_Stage):
     decision: Literal["consumer_category", "pair"] = "consumer_category"
     max_offers_per_category: int = Field(1, ge=1, le=4)  # consumer_category: offers per consumer per category (rules file: per category)
     cross_effects: bool = True  # consumer_category: value bundles with the estimated cross effects (False: as if offers did not compete)
-    # consumer_category: "nested_logit" (the items share the category's purchases, calibrated to the own and cross
-    # slopes: optimize/choice_model.py; better on fresh simulator seeds, docs/results.md) or "logit_shift" (each
-    # item's logistic curve moved by the other offers' cross effect, optimize/bundles.py)
+    # consumer_category: "nested_logit" (a single-choice category's items share its purchases, calibrated to the own and
+    # cross slopes: optimize/choice_model.py; better on fresh simulator seeds, docs/results.md; elsewhere, and where no
+    # substitution is found, it keeps the logit shift) or "logit_shift" (each item's logistic curve moved by the other
+    # offers' cross effect, optimize/bundles.py)
     bundle_response: Literal["logit_shift", "nested_logit"] = "nested_logit"
     # "category": the paper's retention target in every category; "plan": one target over the whole plan (one multiplier).
     retention_scope: Literal["category", "plan"] = "category"

@@ -193,7 +193,18 @@ def test_a_large_consumer_category_offers_among_its_best_screened_items():
 def test_the_nested_logit_values_bundles_only_where_substitution_is_found(high, nested) -> None:
     """A negative cross slope whose interval reaches 0 (cross_slope_high >= 0, or unknown) is no evidence of
     substitution: the bundles keep the logit shift, whose items are independent without a cross effect."""
-    pairs = _pairs(5, theta=-0.004)
+    pairs = _pairs(5, theta=-0.004).with_columns(probability=pl.col("probability") * 0.2)  # a single-choice category
     pairs = pairs if high is None else pairs.with_columns(cross_slope_high=pl.lit(high))
     arrays, units = _arrays(pairs)
     assert (with_nested_logit(arrays, units).nested is not None) == nested
+
+
+def test_a_category_bought_several_times_a_fortnight_keeps_the_logit_shift() -> None:
+    """The nested logit's incidence is a probability: where consumers' expected purchases of the
+    category's items pass 1 a fortnight (a department, not a single-choice category) it does not apply."""
+    pairs = _pairs(5, theta=-0.004).with_columns(cross_slope_high=pl.lit(-0.001), probability=pl.col("probability") * 0.2)
+    arrays, units = _arrays(pairs)
+    assert with_nested_logit(arrays, units).nested is not None
+    several = pairs.with_columns(probability=pl.lit(0.6))  # 2+ items per consumer: expected purchases above 1
+    arrays, units = _arrays(several)
+    assert np.quantile(units.unit_sums(arrays.f), 0.99) > 1 and with_nested_logit(arrays, units).nested is None

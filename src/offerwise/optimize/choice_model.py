@@ -18,6 +18,9 @@ iterations. κ = 1 (no cross slope) leaves the items independent at the status q
 above a random-utility nested logit's 1: a local fit, not a choice model); κ = 0 moves share only. A
 category where no substitution is found (θ_c's interval reaches 0) keeps bundles.py's logit shift
 (bundles.with_nested_logit): for large moves the nested logit moves share between items even at θ = 0.
+So does a category that is not single-choice (`single_choice`): the incidence N is a probability,
+which a department the consumer buys several items of each fortnight (N0 of 2–45 in the Complete
+Journey's GROCERY) is not.
 """
 
 from __future__ import annotations
@@ -29,13 +32,22 @@ from offerwise.probability import expit
 ITERATIONS = 8
 
 
+SINGLE_CHOICE_QUANTILE = 0.99  # ... of the units' N0 below 1: the category is bought about once a fortnight at most
+MAX_INCIDENCE = 0.99  # the few units above it are held there
+
+
+def single_choice(n0: np.ndarray) -> bool:
+    """Whether a category's units (N0 = Σ f per consumer-category) fit a single-choice incidence."""
+    return n0.size == 0 or float(np.quantile(n0, SINGLE_CHOICE_QUANTILE)) < 1.0
+
+
 def calibrate(f: np.ndarray, slope: np.ndarray, unit: np.ndarray, theta: float) -> tuple[np.ndarray, float]:
     """(b, λ): each pair's utility slope and the category's λ from its own slopes and cross slope θ."""
     if f.size == 0:
         return np.zeros(0), 1.0
     n0 = np.bincount(unit, f)[unit]
     share = f / np.maximum(n0, 1e-12)
-    room = 1 - np.minimum(n0, 1 - 1e-6)  # 1 − N0: how far the unit's incidence can still grow
+    room = 1 - np.minimum(n0, MAX_INCIDENCE)  # 1 − N0: how far the unit's incidence can still grow
     utility_slope = lambda lam: slope * (1 - f) / np.maximum(1 - share * (1 - lam * room), 1e-6)  # noqa: E731
     lam = 1.0
     for _ in range(ITERATIONS):
@@ -50,6 +62,6 @@ def probabilities(option: np.ndarray, u: np.ndarray, n0: np.ndarray, lam: float,
     top = np.full(options, -np.inf)
     np.maximum.at(top, option, u)
     log_s = (np.log(np.bincount(option, np.exp(u - top[option]), minlength=options)) + top)[option]  # log S, overflow-free
-    n0 = np.clip(n0, 1e-300, 1 - 1e-12)
+    n0 = np.clip(n0, 1e-300, MAX_INCIDENCE)
     incidence = expit(np.log(n0) - np.log1p(-n0) + lam * (log_s - np.log(n0)))
     return np.minimum(1.0, incidence * np.exp(u - log_s))
