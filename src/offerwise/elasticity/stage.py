@@ -98,7 +98,7 @@ def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame) -> pl.DataFrame:
     """pairs with cross_slope and cross_slope_high (their category's slope and its interval's upper end,
     the pooled one's where it has none) and cross_category_slope."""
     of = lambda column: dict(zip(cross.get_column("category").to_list(), cross.get_column(column).to_list(), strict=True))  # noqa: E731
-    slope_of, high_of = of("cross_slope"), of("high" if "high" in cross.columns else "cross_slope")
+    slope_of, high_of = of("cross_slope"), of("high")
     per_category = lambda values: pl.col("category").cast(pl.String).replace_strict(values, default=values[POOLED], return_dtype=pl.Float64)  # noqa: E731
     return pairs.with_columns(
         cross_slope=per_category(slope_of), cross_slope_high=per_category(high_of), cross_category_slope=pl.lit(slope_of[CROSS_CATEGORY])

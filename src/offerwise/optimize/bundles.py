@@ -324,9 +324,8 @@ def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:
     """p with the nested logit of choice_model.py calibrated to its slopes and cross slope."""
     unit = units.of_pairs()
     theta = float(p.theta[0]) if p.theta.size else 0.0
-    if theta >= 0 or not p.substitution:  # no substitution found: each item's own curve, moved by the cross slope (the logit shift)
-        return p
-    if not choice_model.single_choice(units.unit_sums(p.f)):  # consumers buy several of its items a fortnight
+    # No substitution found (the interval reaches 0), or consumers buy several of its items a fortnight: the logit shift.
+    if not p.substitution or not choice_model.single_choice(units.unit_sums(p.f)):
         return p
     b, lam = choice_model.calibrate(p.f, p.slope, unit, theta)
     ends = None if p.ends is None else tuple(choice_model.calibrate(p.f, e, unit, theta)[0] for e in p.ends)
