@@ -55,7 +55,7 @@ def test_offer_term_starts_at_zero_and_adds_slope_times_offer_at_each_period() -
         assert torch.allclose(with_term(tc, tcat, sc, scat), expected, atol=1e-6)
 
 
-def test_last_period_logits_equal_full_rescoring_for_every_variant() -> None:
+def test_column_logits_equal_full_rescoring_at_the_columns_and_for_every_variant() -> None:
     shape = NetworkShape(
         temporal_continuous=3, static_continuous=2, temporal_cardinalities=(5,), static_cardinalities=(7, 4), offer_index=1
     )
@@ -64,10 +64,15 @@ def test_last_period_logits_equal_full_rescoring_for_every_variant() -> None:
     with torch.no_grad():
         net.offer_slope.bias.fill_(0.3)
     tc, tcat, sc, scat = _inputs(B=5, T=7)  # shorter than the receptive field: left padding matters
-    variants = torch.stack([tc[:, -1, :] + shift for shift in (-2.0, 0.0, 1.5)])
-    fast = net.last_period_logits(tc, tcat, sc, scat, variants)
-    for g, variant in enumerate(variants):
-        changed = tc.clone()
-        changed[:, -1, :] = variant
+    with torch.no_grad():
+        full = net(tc, tcat, sc, scat)
+    at = 4  # a period before the last: later periods must not leak into it
+    variants = [(tc[:, at, :] + shift, (tcat[:, at, :] + shift_cat) % 5) for shift, shift_cat in ((-2.0, 0), (0.0, 1), (1.5, 3))]
+    observed, varied = net.column_logits(tc, tcat, sc, scat, [2, at, 6], variants, at)
+    assert torch.allclose(observed, full[:, [2, at, 6]], atol=1e-5)
+    assert varied.shape == (5, 3)
+    for g, (tc_at, tcat_at) in enumerate(variants):
+        changed, changed_cat = tc.clone(), tcat.clone()
+        changed[:, at, :], changed_cat[:, at, :] = tc_at, tcat_at
         with torch.no_grad():
-            assert torch.allclose(fast[:, g], net(changed, tcat, sc, scat)[:, -1], atol=1e-5)
+            assert torch.allclose(varied[:, g], net(changed, changed_cat, sc, scat)[:, at], atol=1e-5)

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from offerwise.features.manifest import Feature
-from offerwise.model.tensors import Encoders, _hashed_codes, _splitmix64, to_tensors
+from offerwise.model.tensors import Encoders, _hashed_codes, _splitmix64, pair_major, to_tensors
 
 
 def test_splitmix64_matches_the_reference_sequence() -> None:
@@ -92,3 +92,20 @@ def test_linear_columns_are_never_clipped() -> None:
     x, z = t.tc[..., 0].ravel(), t.tc[..., 1].ravel()
     assert x.max() == pytest.approx(1.5) and z.max() > 2.0
     assert Encoders(**enc.to_dict()).linear == ["z"]
+
+
+def test_pair_major_equals_a_sort_whether_or_not_the_frame_was_in_order() -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(100):
+        n = int(rng.integers(0, 30))
+        frame = pl.DataFrame(
+            {
+                "customer_id": rng.integers(0, 3, n),
+                "item_id": rng.integers(0, 3, n).astype(str),
+                "period": rng.integers(0, 4, n),
+                "x": rng.random(n),
+            }
+        ).unique(["customer_id", "item_id", "period"], keep="first", maintain_order=True)
+        if trial % 2:
+            frame = frame.sort("customer_id", "item_id", "period")
+        assert pair_major(frame).equals(frame.sort("customer_id", "item_id", "period"))

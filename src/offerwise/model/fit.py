@@ -15,7 +15,7 @@ from offerwise.errors import InputError
 from offerwise.features.manifest import Feature
 from offerwise.model.baselines import LightGBMBaseline, RecencyFrequencyRule
 from offerwise.model.metrics import average_precision, bce, roc_auc
-from offerwise.model.slices import Slice, fit_encoders, make_slice, raw_matrix, slice_tensors, split_masks, validation_as_decided
+from offerwise.model.slices import Slice, decided_validation, fit_encoders, make_slice, raw_matrix, slice_tensors, split_masks
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import to_tensors
 
@@ -78,19 +78,23 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
     tcn, lgb = TCNModel.load(models / "tcn.pt"), LightGBMBaseline.load(models / "lightgbm.json")
     t = to_tensors(sl.frame, tcn.encoders)
     m = split_masks(t, sl)
-    scored = [int(np.flatnonzero(m[split][0])[0]) for split in ("validation", "test")]
-    scores = {"tcn": tcn.predict_proba(t), "lightgbm": lgb.predict_proba(t, scored)}  # the decided period, with realised history
-    if sl.validation_rows is not None:
-        v = m["validation"][0]
-        t = validation_as_decided(t, sl, tcn.encoders)
-        scores["tcn"][:, v], scores["lightgbm"][:, v] = tcn.predict_proba(t)[:, v], lgb.predict_proba(t, scored[:1])[:, v]
-    scores["recency_frequency"] = RecencyFrequencyRule.load(models / "rule.json").predict_proba(
+    columns = {split: int(np.flatnonzero(m[split][0])[0]) for split in ("validation", "test")}
+    v, test = columns["validation"], columns["test"]
+    decided = decided_validation(sl, tcn.encoders)
+    variants = None if decided is None else (lambda idx: [(decided.tc[idx, 0], decided.tcat[idx, 0])])
+    # One pass: the decided period with realised history, the validation period with its inputs as decided.
+    observed, varied = tcn.predict_columns(t, [v, test], at=v, variants=variants)
+    scores = {"tcn": {v: observed[:, 0] if decided is None else varied[:, 0], test: observed[:, 1]}}
+    if decided is not None:  # LightGBM is a row model: the decided period's row never reads the validation period's
+        t.tc[:, v], t.tcat[:, v] = decided.tc[:, 0], decided.tcat[:, 0]
+    lightgbm = lgb.predict_proba(t, [v, test])
+    rule = RecencyFrequencyRule.load(models / "rule.json").predict_proba(
         raw_matrix(sl, "ci_periods_since_last", t.y.shape), raw_matrix(sl, "ci_order_frequency", t.y.shape)
     )
+    scores |= {"lightgbm": {c: lightgbm[:, c] for c in (v, test)}, "recency_frequency": {c: rule[:, c] for c in (v, test)}}
     keys = t.keys
     parts = []
-    for split in ("validation", "test"):
-        col = int(np.flatnonzero(m[split][0])[0])
+    for split, col in columns.items():
         labels = sl.frame.filter(pl.col("period") == int(t.period[col])).get_column("target")  # null in the future period
         for name, p in scores.items():
             parts.append(
@@ -98,7 +102,7 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
                     period=pl.lit(int(t.period[col]), pl.Int32),
                     split=pl.lit(split),
                     model=pl.lit(name),
-                    probability=pl.Series(p[:, col].astype(np.float64)),
+                    probability=pl.Series(p[col].astype(np.float64)),
                     label=labels,
                 )
             )

@@ -104,31 +104,52 @@ class TCNNetwork(nn.Module):
         h = self.tcn(self._temporal(tc, tcat).transpose(1, 2)).transpose(1, 2)  # (B, T, channels)
         return self._logits(h, self._static(sc, scat), tc)
 
-    @torch.no_grad()
-    def last_period_logits(
-        self, tc: torch.Tensor, tcat: torch.Tensor, sc: torch.Tensor, scat: torch.Tensor, variants: torch.Tensor
-    ) -> torch.Tensor:
-        """Logits at the last period for G variants of its continuous inputs, variants (G, B, Ftc) -> (B, G).
-
-        Causality makes this cheap and exact: the inputs before the last period are unchanged, so each
-        block's activations there are computed once and only the last position is recomputed per variant.
-        """
+    def _trunk(self, tc: torch.Tensor, tcat: torch.Tensor) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """The blocks' output (B, channels, T) and each block's left-padded inputs to its two
+        convolutions: the arithmetic of _TemporalBlock.forward (in eval mode), kept for `_at_column`."""
         x = self._temporal(tc, tcat).transpose(1, 2)  # (B, C_in, T)
         padded = []
-        for block in self.tcn:  # the same arithmetic as _TemporalBlock.forward, keeping padded inputs
+        for block in self.tcn:
             xp = F.pad(x, (block.left_pad, 0))
             h1p = F.pad(F.relu(block.conv1(xp)), (block.left_pad, 0))
             padded.append((xp, h1p))
             x = F.relu(F.relu(block.conv2(h1p)) + block.skip(x))
+        return x, padded
+
+    def _at_column(self, padded: list[tuple[torch.Tensor, torch.Tensor]], column: int, x: torch.Tensor) -> torch.Tensor:
+        """The blocks' output at `column` (B, channels, 1) when that period's block input is x (B, C_in, 1).
+        Causality makes this exact: the activations before `column` are unchanged, and each window is
+        the (kernel - 1) x dilation positions before it (padded index column + left_pad is `column`)."""
+        for block, (xp, h1p) in zip(self.tcn, padded):
+            width = block.left_pad
+            h1 = F.relu(block.conv1(torch.cat([xp[..., column : column + width], x], dim=-1)))
+            h2 = F.relu(block.conv2(torch.cat([h1p[..., column : column + width], h1], dim=-1)))
+            x = F.relu(h2 + block.skip(x))
+        return x
+
+    @torch.no_grad()
+    def column_logits(
+        self,
+        tc: torch.Tensor,
+        tcat: torch.Tensor,
+        sc: torch.Tensor,
+        scat: torch.Tensor,
+        columns: list[int],
+        variants: list[tuple[torch.Tensor, torch.Tensor]] = (),
+        at: int | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits at `columns` from the inputs as given (B, len(columns)), and at column `at` for each
+        variant (tc_at (B, Ftc), tcat_at (B, Ktc)) of that period's inputs, the rest as given (B, G).
+
+        One pass over the sequence serves both: scoring needs a few periods, not all T (the head runs
+        only there), and a variant recomputes only its own period's activations (`_at_column`).
+        """
+        x, padded = self._trunk(tc, tcat)
         static = self._static(sc, scat)
-        last_cat = [emb(tcat[:, -1, j]) for j, emb in enumerate(self.temporal_emb)]
+        observed = self._logits(x[..., columns].transpose(1, 2), static, tc[:, columns, :])
         out = []
-        for tc_last in variants:
-            x_last = torch.cat([tc_last] + last_cat, dim=-1).unsqueeze(-1)  # (B, C_in, 1)
-            for block, (xp, h1p) in zip(self.tcn, padded):
-                width = block.left_pad  # (kernel - 1) x dilation earlier positions in each window
-                h1 = F.relu(block.conv1(torch.cat([xp[..., xp.shape[-1] - 1 - width : -1], x_last], dim=-1)))
-                h2 = F.relu(block.conv2(torch.cat([h1p[..., h1p.shape[-1] - 1 - width : -1], h1], dim=-1)))
-                x_last = F.relu(h2 + block.skip(x_last))
-            out.append(self._logits(x_last.transpose(1, 2), static, tc_last.unsqueeze(1))[:, 0])
-        return torch.stack(out, dim=1)
+        for tc_at, tcat_at in variants:
+            x_at = self._temporal(tc_at, tcat_at).unsqueeze(-1)  # (B, C_in, 1)
+            h = self._at_column(padded, at, x_at)
+            out.append(self._logits(h.transpose(1, 2), static, tc_at.unsqueeze(1))[:, 0])
+        return observed, (torch.stack(out, dim=1) if out else observed[:, :0])

@@ -14,7 +14,7 @@ from offerwise.config import ModelConfig
 from offerwise.features.interactions import INTERACTION_FEATURES
 from offerwise.features.manifest import Feature
 from offerwise.features.status_quo import rule_of
-from offerwise.model.tensors import Encoders, SequenceTensors, to_tensors
+from offerwise.model.tensors import Encoders, SequenceTensors, pair_major, to_tensors
 
 ALL = "__all__"  # the shared model's "category": no real category can take it (slugs of categories carry a hash)
 
@@ -78,7 +78,7 @@ def make_slice(
     if category != ALL:
         rows = rows.filter(pl.col("category") == category)
     # Sorted once here in the tensors' pair-major order, so raw columns reshape without re-sorting.
-    rows = rows.sort("customer_id", "item_id", "period")
+    rows = pair_major(rows)
     validation, validation_rows = int(period("validation").item()), None
     if status_quo is not None:
         rows = _decided_inputs(rows, test, status_quo)
@@ -158,12 +158,17 @@ def split_masks(t, sl: Slice) -> dict[str, np.ndarray]:
     }
 
 
+def decided_validation(sl: Slice, enc: Encoders) -> SequenceTensors | None:
+    """The validation period's inputs as decided (sl.validation_rows): same pairs, same order, one period."""
+    return None if sl.validation_rows is None else to_tensors(sl.validation_rows, enc)
+
+
 def validation_as_decided(t: SequenceTensors, sl: Slice, enc: Encoders) -> SequenceTensors:
     """t with the validation period's inputs replaced, in place, by sl.validation_rows' (if any).
     Columns after the validation period then see those inputs as history: score the decided period first."""
-    if sl.validation_rows is not None:
+    rows = decided_validation(sl, enc)
+    if rows is not None:
         col = int(np.flatnonzero(t.period == sl.validation)[0])
-        rows = to_tensors(sl.validation_rows, enc)  # same pairs, same order, one period
         t.tc[:, col], t.tcat[:, col] = rows.tc[:, 0], rows.tcat[:, 0]
     return t
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import torch
 import torch.nn.functional as F
 from scipy.optimize import brentq
@@ -26,6 +25,7 @@ from offerwise.columns import OFFER  # the period's own offer: the input counter
 from offerwise.config import ModelConfig
 from offerwise.model.metrics import bce
 from offerwise.model.network import NetworkShape, TCNNetwork
+from offerwise.model.scoring import Variants, column_probabilities, masked_probabilities, offer_variants
 from offerwise.model.tensors import Encoders, SequenceTensors
 from offerwise.probability import clipped_logit, expit
 
@@ -57,6 +57,7 @@ class Trained:
     best: list[tuple[float, dict]]
     swa: dict | None
     history: list[dict[str, float]]
+    best_validation: np.ndarray | None = None  # the best checkpoint's validation probabilities, as its epoch scored them
 
 
 class World:
@@ -169,6 +170,7 @@ class TCNModel:
         y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
         val_mask = own_validation(val_mask, train_mask, world)
         best: list[tuple[float, dict]] = []
+        best_validation = None
         history: list[dict[str, float]] = []
         bar = tqdm(range(cfg.epochs), desc="train", disable=None if progress and world.rank == 0 else True, leave=False)
         for epoch in bar:
@@ -187,11 +189,8 @@ class TCNModel:
                     sched.step()
                 total += loss.item() * idx.size / repeats
             train_seconds = time.perf_counter() - started
-            val = (
-                self._loss(module, data, val_mask, device)
-                if world.size == 1
-                else world.mean_bce(*self._loss_sum(module, data, val_mask, device))
-            )
+            val_p = masked_probabilities(module, data, val_mask, device) if world.size == 1 else None
+            val = _bce(val_p, data.y[val_mask]) if val_p is not None else world.mean_bce(*self._loss_sum(module, data, val_mask, device))
             total = total if world.size == 1 else world.sum(total)
             history.append(
                 {
@@ -208,11 +207,14 @@ class TCNModel:
                 swa_sched.step()
             elif cfg.scheduler == "plateau":
                 sched.step(val)
-            best = sorted(best + [(val, copy.deepcopy(module.state_dict()))], key=lambda b: b[0])[: cfg.average_best]
+            state = copy.deepcopy(module.state_dict())
+            best = sorted(best + [(val, state)], key=lambda b: b[0])[: cfg.average_best]
+            if best[0][1] is state and device.type == "cpu":  # finish scores its candidates on the CPU
+                best_validation = val_p
             if epoch - min(range(len(history)), key=lambda i: history[i]["val_bce"]) >= cfg.patience:
                 break
         swa = swa_model.module.state_dict() if swa_model is not None and swa_model.n_averaged.item() > 0 else None
-        return Trained(best=best, swa=swa, history=history)
+        return Trained(best=best, swa=swa, history=history, best_validation=best_validation)
 
     def _swa_rates(self, opt: torch.optim.Optimizer) -> list[float]:
         """SWALR's learning rate per parameter group: swa_lr, scaled like the group's own rate."""
@@ -236,8 +238,11 @@ class TCNModel:
         net = self.build_network()
         out = {}
         for name, state in _candidates(trained).items():
+            if name == "best_checkpoint" and trained.best_validation is not None:  # scored by its epoch already
+                out[name] = trained.best_validation
+                continue
             net.load_state_dict(state)
-            out[name] = self._predict(net, data, torch.device("cpu"))[val_mask]
+            out[name] = masked_probabilities(net, data, val_mask, torch.device("cpu"))
         return out
 
     def finish_from(self, trained: Trained, val_p: dict[str, np.ndarray], val_y: np.ndarray) -> TCNModel:
@@ -279,17 +284,11 @@ class TCNModel:
         return None
 
     @torch.no_grad()
-    def _loss(self, net, data, mask, device) -> float:
-        return _bce(self._predict(net, data, device)[mask], data.y[mask]) if mask.any() else float("nan")
-
-    @torch.no_grad()
     def _loss_sum(self, net, data, mask, device) -> tuple[float, int]:
         """Summed BCE over the masked targets and their count (to be added over workers)."""
-        rows = np.flatnonzero(mask.any(axis=1))
-        if rows.size == 0:
+        if not mask.any():
             return 0.0, 0
-        sub = SequenceTensors(**{**vars(data), **{k: getattr(data, k)[rows] for k in ("tc", "tcat", "sc", "scat", "y")}})
-        p, y = self._predict(net, sub, device)[mask[rows]], data.y[rows][mask[rows]]
+        p, y = masked_probabilities(net, data, mask, device), data.y[mask]
         return bce(y, p) * y.size, int(y.size)
 
     @torch.no_grad()
@@ -306,26 +305,23 @@ class TCNModel:
         """(P, T) purchase probabilities; step t uses inputs up to t only."""
         return self._predict(self.network_, data, torch.device("cpu"))
 
-    @torch.no_grad()
+    def predict_columns(
+        self, data: SequenceTensors, columns: list[int], *, at: int | None = None, variants: Variants | None = None, batch: int = 4096
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(P, len(columns)) probabilities at period indices `columns` (what predict_proba gives there,
+        in one pass that scores only those periods), and (P, G) at period index `at` for each of the G
+        variants of that period's inputs `variants(pair indices)` returns: [(tc (n, Ftc), tcat (n, Ktc))],
+        everything before it as observed. Exact, and ~G times cheaper than re-scoring whole sequences."""
+        return column_probabilities(self.network_, data, columns, torch.device("cpu"), at=at, variants=variants, batch=batch)
+
+    def offer_variants(self, data: SequenceTensors, column: int, offers: np.ndarray) -> Variants:
+        """`predict_columns` variants: period index `column` with its offer input set to each of `offers`."""
+        return offer_variants(self.encoders, data, column, offers)
+
     def predict_at_offers(self, data: SequenceTensors, column: int, offers: np.ndarray, batch: int = 4096) -> np.ndarray:
         """(P, G) probabilities at period index `column` with its offer input set to each of `offers`,
-        everything else as observed. Exact, and ~G times cheaper than re-scoring whole sequences."""
-        j = self.encoders.temporal_continuous.index(OFFER)
-        scaled = (
-            pl.DataFrame({OFFER: np.asarray(offers, dtype=np.float64)})
-            .select(self.encoders.scaled(OFFER))
-            .to_series()
-            .to_numpy(writable=True)
-        )
-        net, out = self.network_.eval(), []
-        for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1)):
-            tc, tcat, sc, scat = (
-                torch.from_numpy(a[idx][:, : column + 1] if a.ndim == 3 else a[idx]) for a in (data.tc, data.tcat, data.sc, data.scat)
-            )
-            variants = tc[:, -1, :].unsqueeze(0).repeat(scaled.size, 1, 1)
-            variants[:, :, j] = torch.from_numpy(scaled).unsqueeze(1)
-            out.append(torch.sigmoid(net.last_period_logits(tc, tcat, sc, scat, variants)).numpy())
-        return np.concatenate(out).astype(np.float32)
+        everything else as observed."""
+        return self.predict_columns(data, [column], at=column, variants=self.offer_variants(data, column, offers), batch=batch)[1]
 
     def save(self, path: str | Path, **extra) -> None:
         from offerwise.io import _atomic_write

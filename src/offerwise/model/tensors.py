@@ -151,32 +151,43 @@ def _hashed_codes(values: pl.Series, buckets: int) -> np.ndarray:
     return np.where(values.is_null().to_numpy(), 0, codes)
 
 
+def pair_major(frame: pl.DataFrame) -> pl.DataFrame:
+    """frame sorted by customer_id, item_id, period; as it is when it already is (checked on the three
+    keys alone: a sort moves every column, and the panel's slices are mostly in this order already)."""
+    keys = [pl.col(c) for c in ("customer_id", "item_id", "period")]
+    in_order = pl.lit(True)  # row i not before row i-1, built from the last key up
+    for key in reversed(keys):
+        in_order = (key > key.shift(1)) | ((key == key.shift(1)) & in_order)
+    ordered = frame.height < 2 or frame.select(in_order.slice(1).fill_null(False).all()).item()
+    return frame if ordered else frame.sort("customer_id", "item_id", "period")
+
+
 def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
     """frame: panel rows of whole pairs (every period of each pair)."""
-    frame = frame.sort("customer_id", "item_id", "period")
+    frame = pair_major(frame)
     periods = np.sort(frame.get_column("period").unique().to_numpy())
     T = periods.size
     P = frame.height // T
     if P * T != frame.height:
         raise ValueError("The panel must have every period of each pair; got a ragged frame.")
 
-    def cont(cols: list[str]) -> np.ndarray:
+    def cont(rows: pl.DataFrame, cols: list[str]) -> np.ndarray:
         if not cols:
-            return np.zeros((frame.height, 0), dtype=np.float32)
-        return frame.select([enc.scaled(c) for c in cols]).to_numpy()
+            return np.zeros((rows.height, 0), dtype=np.float32)
+        return rows.select([enc.scaled(c) for c in cols]).to_numpy()
 
-    def cat(cols: list[str]) -> np.ndarray:
+    def cat(rows: pl.DataFrame, cols: list[str]) -> np.ndarray:
         if not cols:
-            return np.zeros((frame.height, 0), dtype=np.int64)
-        return np.stack([enc.codes(frame, c) for c in cols], axis=1).astype(np.int64)
+            return np.zeros((rows.height, 0), dtype=np.int64)
+        return np.stack([enc.codes(rows, c) for c in cols], axis=1).astype(np.int64)
 
-    first = np.arange(P) * T  # static features: the pair's first row
+    first = frame.gather(np.arange(P) * T)  # static features: the pair's first row
     return SequenceTensors(
-        tc=cont(enc.temporal_continuous).reshape(P, T, -1),
-        tcat=cat(enc.temporal_categorical).reshape(P, T, -1),
-        sc=cont(enc.static_continuous)[first],
-        scat=cat(enc.static_categorical)[first],
+        tc=cont(frame, enc.temporal_continuous).reshape(P, T, -1),
+        tcat=cat(frame, enc.temporal_categorical).reshape(P, T, -1),
+        sc=cont(first, enc.static_continuous),
+        scat=cat(first, enc.static_categorical),
         y=frame.get_column("target").fill_null(0).to_numpy().astype(np.float32).reshape(P, T),  # future: no label, never in a loss
         period=periods,
-        keys=frame.select("customer_id", "item_id", "category", "relevant_from_fold").gather(first),
+        keys=first.select("customer_id", "item_id", "category", "relevant_from_fold"),
     )
