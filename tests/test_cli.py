@@ -122,7 +122,11 @@ def test_train_defaults_to_one_shared_model_reused_for_the_forward_plan(small_si
     prepared = tmp_path / "prepared"
     assert runner.invoke(app, ["prepare", "--data", str(small_sim_dir), "--out", str(prepared)]).exit_code == 0
     trained = {}
-    for name, flags in (("default", []), ("per-category", ["--per-category", "--refit-models"]), ("shared", ["--shared", "--reuse-models"])):
+    for name, flags in (
+        ("default", []),
+        ("per-category", ["--per-category", "--refit-models"]),
+        ("shared", ["--shared", "--reuse-models"]),
+    ):
         result = runner.invoke(app, ["train", "--panel", str(prepared), "--out", str(tmp_path / name), "--epochs", "1", *flags])
         assert result.exit_code == 0, result.output
         trained[name] = json.loads((tmp_path / name / "training.json").read_text())["models"]

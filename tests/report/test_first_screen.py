@@ -24,7 +24,11 @@ def test_the_four_answers_with_worth_cost_and_the_holdout() -> None:
     assert "600 offers to 120 consumers" in page and "40% of them get no offer" in page
     assert "+5.0% net revenue" in page and "with the reference offers: +250" in page and "interval" not in page
     assert "500 discount spend" in page and "(+25.0%)" in page and "gives up 1.2%" in page
-    assert "12 consumers held out" in page and "one fortnight&#x27;s holdout detects 3.00, so pool fortnights" in page and "the model's expectation for a fortnight" in page
+    assert (
+        "12 consumers held out" in page
+        and "one fortnight&#x27;s holdout detects 3.00, so pool fortnights" in page
+        and "the model's expectation for a fortnight" in page
+    )
 
 
 def test_the_retailers_plan_is_named_only_where_it_was_given_and_the_interval_shown_where_estimated() -> None:

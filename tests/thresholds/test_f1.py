@@ -51,3 +51,14 @@ def test_expected_f1_matches_enumeration(seed: int) -> None:
         sum(w * _f1(np.array(s, dtype=bool), y) for w, y in zip(weights, outcomes)) for s in itertools.product([0, 1], repeat=p.size)
     )
     assert expected_f1_top_k(p)[1] == pytest.approx(best_any)
+
+
+@pytest.mark.parametrize("n", [1, 2, 9, 60])
+def test_expected_f1_curve_is_the_same_for_every_k_at_once_and_one_k_at_a_time(n: int, monkeypatch) -> None:
+    """Up to VECTORISED_ITEMS the curve is one product over every k; beyond, a loop over k (checked by enumeration above)."""
+    import offerwise.thresholds.f1 as f1
+
+    p = np.sort(np.random.default_rng(n).random(n) ** 2)[::-1]
+    at_once = expected_f1_curve(p)
+    monkeypatch.setattr(f1, "VECTORISED_ITEMS", -1)
+    np.testing.assert_allclose(at_once, expected_f1_curve(p), rtol=0, atol=1e-12)

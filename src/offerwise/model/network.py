@@ -117,14 +117,16 @@ class TCNNetwork(nn.Module):
         return x, padded
 
     def _at_column(self, padded: list[tuple[torch.Tensor, torch.Tensor]], column: int, x: torch.Tensor) -> torch.Tensor:
-        """The blocks' output at `column` (B, channels, 1) when that period's block input is x (B, C_in, 1).
-        Causality makes this exact: the activations before `column` are unchanged, and each window is
-        the (kernel - 1) x dilation positions before it (padded index column + left_pad is `column`)."""
+        """The blocks' output at `column` (G, B, channels) for G variants x (G, B, C_in) of that period's
+        block input. Causality makes this exact: the activations before `column` are unchanged, so each
+        convolution's earlier taps are summed once (`_earlier_taps`) and only its last tap, the period
+        itself, is a product per variant (a convolution per variant and position costs ~10x more)."""
         for block, (xp, h1p) in zip(self.tcn, padded):
-            width = block.left_pad
-            h1 = F.relu(block.conv1(torch.cat([xp[..., column : column + width], x], dim=-1)))
-            h2 = F.relu(block.conv2(torch.cat([h1p[..., column : column + width], h1], dim=-1)))
-            x = F.relu(h2 + block.skip(x))
+            w1, w2 = block.conv1.weight, block.conv2.weight  # (C_out, C_in, kernel), weight norm applied
+            h1 = F.relu(_earlier_taps(block.conv1, w1, xp, column) + x @ w1[:, :, -1].T)
+            h2 = F.relu(_earlier_taps(block.conv2, w2, h1p, column) + h1 @ w2[:, :, -1].T)
+            skip = x if isinstance(block.skip, nn.Identity) else x @ block.skip.weight[:, :, 0].T + block.skip.bias
+            x = F.relu(h2 + skip)
         return x
 
     @torch.no_grad()
@@ -147,9 +149,18 @@ class TCNNetwork(nn.Module):
         x, padded = self._trunk(tc, tcat)
         static = self._static(sc, scat)
         observed = self._logits(x[..., columns].transpose(1, 2), static, tc[:, columns, :])
-        out = []
-        for tc_at, tcat_at in variants:
-            x_at = self._temporal(tc_at, tcat_at).unsqueeze(-1)  # (B, C_in, 1)
-            h = self._at_column(padded, at, x_at)
-            out.append(self._logits(h.transpose(1, 2), static, tc_at.unsqueeze(1))[:, 0])
-        return observed, (torch.stack(out, dim=1) if out else observed[:, :0])
+        if not variants:
+            return observed, observed[:, :0]
+        tc_at, tcat_at = torch.stack([v[0] for v in variants]), torch.stack([v[1] for v in variants])  # (G, B, ...)
+        h = self._at_column(padded, at, self._temporal(tc_at, tcat_at))  # (G, B, channels)
+        return observed, self._logits(h.transpose(0, 1), static, tc_at.transpose(0, 1))  # the variants in the head's period axis
+
+
+def _earlier_taps(conv: nn.Conv1d, weight: torch.Tensor, padded: torch.Tensor, column: int) -> torch.Tensor:
+    """(B, C_out): the convolution's bias plus its taps before the last at output `column` of the
+    left-padded input (B, C_in, left_pad + T), whose window starts at padded index `column`."""
+    dilation = conv.dilation[0]
+    out = conv.bias.expand(padded.shape[0], -1)
+    for j in range(weight.shape[-1] - 1):
+        out = out + padded[:, :, column + j * dilation] @ weight[:, :, j].T
+    return out

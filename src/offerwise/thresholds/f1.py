@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 MAX_EXACT_ITEMS = 300  # expected F1 is exact up to this many items per consumer; beyond, the top ones
+VECTORISED_ITEMS = 60  # up to this many items, every k in one (n + 1)^3 product (1.8 MB); beyond, one k at a time
 
 
 def best_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -48,8 +49,14 @@ def expected_f1_curve(p_sorted: np.ndarray) -> np.ndarray:
     top = _poisson_binomial(p_sorted)  # successes among the first k
     rest = _poisson_binomial(p_sorted[::-1])[::-1]  # row k: successes among items k .. n-1
     a = np.arange(n + 1, dtype=np.float64)
+    if n <= VECTORISED_ITEMS:  # every k at once; top[k, a] = 0 for a > k and rest[k, r] = 0 for r > n - k
+        k = a[:, None, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.einsum("ka,kar,kr->k", top * 2 * a[None, :], 1 / (k + a[None, :, None] + a[None, None, :]), rest)
+        out[0] = rest[0, 0]  # predict nothing: F1 = 1 only if nothing is bought
+        return out
     out = np.empty(n + 1)
-    out[0] = rest[0, 0]  # predict nothing: F1 = 1 only if nothing is bought
+    out[0] = rest[0, 0]
     for k in range(1, n + 1):  # only a <= k true positives and r <= n - k positives outside are possible
         tp, outside = a[: k + 1], a[: n - k + 1]
         out[k] = (top[k, : k + 1] * 2 * tp) @ (1 / (k + tp[:, None] + outside[None, :])) @ rest[k, : n - k + 1]

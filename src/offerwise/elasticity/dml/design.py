@@ -124,7 +124,8 @@ def item_history(rows: pl.DataFrame, cutoff: int) -> pl.DataFrame:
     if not {"item_id", "period", OFFER, "i_buyers_last"} <= set(rows.columns):
         return empty
     ip = (
-        rows.filter(pl.col("period") <= cutoff)
+        rows.select("item_id", "period", OFFER, "i_buyers_last")  # the four columns first: a filter copies every column it keeps
+        .filter(pl.col("period") <= cutoff)
         .group_by("item_id", "period")
         .agg(offer=pl.col(OFFER).cast(pl.Float64).mean(), buyers_prev=pl.col("i_buyers_last").cast(pl.Float64).first())
     )
