@@ -1,7 +1,7 @@
 """How long a run is expected to take, said before it starts, from the data's size.
 
 Scaled from a measured `make run` (the Complete Journey, configs/make-run.toml: shared model,
-3 epochs, the forward plan on the backtest's models): each stage's seconds grow with the number of
+2 epochs, the forward plan on the backtest's models): each stage's seconds grow with the number of
 transaction lines; training also with the epochs and with a second training for the forward plan
 (model.forward_models = "refit"); 2 cores there, fewer seconds with more (not linearly: half the
 work is single-threaded). A guide, not a promise: the data's shape (pairs per consumer, categories)
