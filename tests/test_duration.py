@@ -5,19 +5,27 @@ from __future__ import annotations
 import pytest
 
 from offerwise.config import Config
-from offerwise.pipeline.duration import MEASURED_LINES, MEASURED_OTHER_S, MEASURED_TRAIN_S, expected_seconds, expected_sentence
+from offerwise.pipeline.duration import (
+    MEASURED_EPOCHS,
+    MEASURED_LINES,
+    MEASURED_OTHER_S,
+    MEASURED_TRAIN_S,
+    expected_seconds,
+    expected_sentence,
+)
 
-MAKE_RUN = Config().override("model", per_category=False, epochs=3, forward_models="reuse")
+MAKE_RUN = Config().override("model", per_category=False, epochs=MEASURED_EPOCHS, forward_models="reuse")
 
 
 def test_the_measured_run_is_expected_to_take_what_it_took_and_more_data_longer() -> None:
     assert expected_seconds(MEASURED_LINES, MAKE_RUN, 2) == pytest.approx(MEASURED_TRAIN_S + MEASURED_OTHER_S)
     assert expected_seconds(2 * MEASURED_LINES, MAKE_RUN, 2) == pytest.approx(2 * expected_seconds(MEASURED_LINES, MAKE_RUN, 2))
-    refit = MAKE_RUN.override("model", forward_models="refit", epochs=6)
+    refit = MAKE_RUN.override("model", forward_models="refit", epochs=2 * MEASURED_EPOCHS)
     assert expected_seconds(MEASURED_LINES, refit, 2) == pytest.approx(4 * MEASURED_TRAIN_S + MEASURED_OTHER_S)
     assert expected_seconds(MEASURED_LINES, MAKE_RUN, 8) < expected_seconds(MEASURED_LINES, MAKE_RUN, 2)
 
 
 def test_the_sentence_names_the_size_and_warns_of_per_category_models() -> None:
-    assert expected_sentence(700_000, MAKE_RUN, 2).startswith("700,000 transaction lines: about 4 minutes on 2 cores")
+    minutes = round(expected_seconds(700_000, MAKE_RUN, 2) / 60)
+    assert expected_sentence(700_000, MAKE_RUN, 2).startswith(f"700,000 transaction lines: about {minutes} minutes on 2 cores")
     assert "one model per category" in expected_sentence(700_000, MAKE_RUN.override("model", per_category=True), 2)

@@ -132,3 +132,21 @@ def test_unknown_level_dropout_trains_the_unknown_calendar_embedding(small_panel
     assert (t.tcat > 0).all()
     assert _unknown_embedding_shift(enc, t, m, 0.0) == 0.0
     assert _unknown_embedding_shift(enc, t, m, 0.3) > 1e-3
+
+
+def test_candidates_an_epoch_scored_are_not_scored_again_and_score_the_same(category_slice, monkeypatch) -> None:
+    """With 2 epochs SWA averages one epoch (its weights are that epoch's): only the checkpoint average is new."""
+    import offerwise.model.tcn as tcn
+    from offerwise.model.scoring import masked_probabilities
+
+    _, enc, t, m = category_slice
+    model = TCNModel(config=FAST.model_copy(update={"epochs": 2}), encoders=enc)
+    trained = model.train_epochs(t, m["train"], m["validation"], progress=False)
+    calls = []
+    monkeypatch.setattr(tcn, "masked_probabilities", lambda *args: calls.append(1) or masked_probabilities(*args))
+    reused = model.validation_predictions(trained, t, m["validation"])
+    assert len(calls) == 1  # the checkpoint average
+    net = model.build_network()
+    for name, state in tcn._candidates(trained).items():
+        net.load_state_dict(state)
+        np.testing.assert_array_equal(reused[name], masked_probabilities(net, t, m["validation"], torch.device("cpu")))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import pickle
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,9 @@ class Trained:
     best: list[tuple[float, dict]]
     swa: dict | None
     history: list[dict[str, float]]
-    best_validation: np.ndarray | None = None  # the best checkpoint's validation probabilities, as its epoch scored them
+    scored: list[tuple[dict, np.ndarray]] = field(
+        default_factory=list
+    )  # (weights, validation probabilities) of `best`'s epochs, as they scored them
 
 
 class World:
@@ -103,6 +105,10 @@ def _candidates(trained: Trained) -> dict[str, dict]:
     if trained.swa is not None:
         candidates["swa"] = trained.swa
     return candidates
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
 
 
 class TCNModel:
@@ -170,7 +176,7 @@ class TCNModel:
         y, tmask = torch.from_numpy(data.y).to(device), torch.from_numpy(train_mask.astype(np.float32)).to(device)
         val_mask = own_validation(val_mask, train_mask, world)
         best: list[tuple[float, dict]] = []
-        best_validation = None
+        scored: list[tuple[dict, np.ndarray]] = []
         history: list[dict[str, float]] = []
         bar = tqdm(range(cfg.epochs), desc="train", disable=None if progress and world.rank == 0 else True, leave=False)
         for epoch in bar:
@@ -209,12 +215,12 @@ class TCNModel:
                 sched.step(val)
             state = copy.deepcopy(module.state_dict())
             best = sorted(best + [(val, state)], key=lambda b: b[0])[: cfg.average_best]
-            if best[0][1] is state and device.type == "cpu":  # finish scores its candidates on the CPU
-                best_validation = val_p
+            if val_p is not None and device.type == "cpu":  # finish scores its candidates on the CPU
+                scored = [(s, p) for s, p in scored + [(state, val_p)] if any(s is kept for _, kept in best)]
             if epoch - min(range(len(history)), key=lambda i: history[i]["val_bce"]) >= cfg.patience:
                 break
         swa = swa_model.module.state_dict() if swa_model is not None and swa_model.n_averaged.item() > 0 else None
-        return Trained(best=best, swa=swa, history=history, best_validation=best_validation)
+        return Trained(best=best, swa=swa, history=history, scored=scored)
 
     def _swa_rates(self, opt: torch.optim.Optimizer) -> list[float]:
         """SWALR's learning rate per parameter group: swa_lr, scaled like the group's own rate."""
@@ -238,8 +244,9 @@ class TCNModel:
         net = self.build_network()
         out = {}
         for name, state in _candidates(trained).items():
-            if name == "best_checkpoint" and trained.best_validation is not None:  # scored by its epoch already
-                out[name] = trained.best_validation
+            known = [p for weights, p in trained.scored if _same_weights(weights, state)]
+            if known:  # an epoch's own weights (the best checkpoint; SWA or the average of one epoch): scored by that epoch
+                out[name] = known[0]
                 continue
             net.load_state_dict(state)
             out[name] = masked_probabilities(net, data, val_mask, torch.device("cpu"))
