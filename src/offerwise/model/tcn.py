@@ -25,7 +25,7 @@ from offerwise.columns import OFFER  # the period's own offer: the input counter
 from offerwise.config import ModelConfig
 from offerwise.model.metrics import bce
 from offerwise.model.network import NetworkShape, TCNNetwork
-from offerwise.model.scoring import Variants, column_probabilities, masked_probabilities, offer_variants
+from offerwise.model.scoring import SCORING_BATCH, Variants, column_probabilities, masked_probabilities, offer_variants
 from offerwise.model.tensors import Encoders, SequenceTensors
 from offerwise.probability import clipped_logit, expit
 
@@ -299,7 +299,7 @@ class TCNModel:
         return bce(y, p) * y.size, int(y.size)
 
     @torch.no_grad()
-    def _predict(self, net, data: SequenceTensors, device, batch: int = 4096) -> np.ndarray:
+    def _predict(self, net, data: SequenceTensors, device, batch: int = SCORING_BATCH) -> np.ndarray:
         net.eval()
         out = [
             torch.sigmoid(net(*batch_inputs(data, idx, device))).cpu().numpy()
@@ -313,7 +313,13 @@ class TCNModel:
         return self._predict(self.network_, data, torch.device("cpu"))
 
     def predict_columns(
-        self, data: SequenceTensors, columns: list[int], *, at: int | None = None, variants: Variants | None = None, batch: int = 4096
+        self,
+        data: SequenceTensors,
+        columns: list[int],
+        *,
+        at: int | None = None,
+        variants: Variants | None = None,
+        batch: int = SCORING_BATCH,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(P, len(columns)) probabilities at period indices `columns` (what predict_proba gives there,
         in one pass that scores only those periods), and (P, G) at period index `at` for each of the G
@@ -325,7 +331,7 @@ class TCNModel:
         """`predict_columns` variants: period index `column` with its offer input set to each of `offers`."""
         return offer_variants(self.encoders, data, column, offers)
 
-    def predict_at_offers(self, data: SequenceTensors, column: int, offers: np.ndarray, batch: int = 4096) -> np.ndarray:
+    def predict_at_offers(self, data: SequenceTensors, column: int, offers: np.ndarray, batch: int = SCORING_BATCH) -> np.ndarray:
         """(P, G) probabilities at period index `column` with its offer input set to each of `offers`,
         everything else as observed."""
         return self.predict_columns(data, [column], at=column, variants=self.offer_variants(data, column, offers), batch=batch)[1]
