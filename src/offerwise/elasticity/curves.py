@@ -11,17 +11,18 @@ from offerwise.model.tensors import SequenceTensors
 from offerwise.probability import clipped_logit
 
 
-def response_curves(model: TCNModel, data: SequenceTensors, column: int, grid: np.ndarray, *, also: list[int] | None = None):
-    """(P, G) probabilities at period index `column` with the offer input set to each grid value.
+def response_curves(
+    model: TCNModel, data: SequenceTensors, column: int, grid: np.ndarray, scored: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """((P, len(scored)) probabilities at period indices `scored` as observed, (P, G) probabilities at
+    period index `column` with the offer input set to each grid value), from one pass.
 
     The network is causal, so only the scored period's own offer input changes, and only that
-    period's activations are recomputed (TCNNetwork.column_logits). With `also` (period indices),
-    returns ((P, len(also)) probabilities there as observed, the curves), from the same pass.
+    period's activations are recomputed (TCNNetwork.column_logits).
     """
     if OFFER not in model.encoders.temporal_continuous:
         raise ValueError(f"The model has no '{OFFER}' input; it cannot be re-scored at other offers.")
-    observed, curves = model.predict_columns(data, also or [column], at=column, variants=model.offer_variants(data, column, grid))
-    return curves if also is None else (observed, curves)
+    return model.predict_columns(data, scored, at=column, variants=model.offer_variants(data, column, grid))
 
 
 def pair_slopes(curves: np.ndarray, grid: np.ndarray) -> np.ndarray:

@@ -65,7 +65,7 @@ def score_pairs(rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: in
     cutoff, see model.slices.make_slice), all of each pair's periods; any subset of the pairs."""
     t = to_tensors(rows, model.encoders)
     col, last = int(np.flatnonzero(t.period == decided)[0]), int(np.flatnonzero(t.period == cutoff)[0])
-    scores, curves = response_curves(model, t, col, grid, also=[last, col])  # one pass: the curves and the two periods' scores
+    scores, curves = response_curves(model, t, col, grid, [last, col])  # one pass: the curves and the two periods' scores
     at = lambda period: rows.filter(pl.col("period") == period).sort("customer_id", "item_id").get_column("offer_pct").to_numpy()  # noqa: E731
     return PairScores(
         keys=t.keys.select("customer_id", "item_id", "category"),

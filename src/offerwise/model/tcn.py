@@ -57,9 +57,8 @@ class Trained:
     best: list[tuple[float, dict]]
     swa: dict | None
     history: list[dict[str, float]]
-    scored: list[tuple[dict, np.ndarray]] = field(
-        default_factory=list
-    )  # (weights, validation probabilities) of `best`'s epochs, as they scored them
+    # (weights, validation probabilities) of `best`'s epochs, as they scored them
+    scored: list[tuple[dict, np.ndarray]] = field(default_factory=list)
 
 
 class World:
@@ -298,19 +297,9 @@ class TCNModel:
         p, y = masked_probabilities(net, data, mask, device), data.y[mask]
         return bce(y, p) * y.size, int(y.size)
 
-    @torch.no_grad()
-    def _predict(self, net, data: SequenceTensors, device, batch: int = SCORING_BATCH) -> np.ndarray:
-        net.eval()
-        out = [
-            torch.sigmoid(net(*batch_inputs(data, idx, device))).cpu().numpy()
-            for idx in np.array_split(np.arange(data.y.shape[0]), max(data.y.shape[0] // batch, 1))
-        ]
-        net.train()
-        return np.concatenate(out).astype(np.float32)
-
     def predict_proba(self, data: SequenceTensors) -> np.ndarray:
         """(P, T) purchase probabilities; step t uses inputs up to t only."""
-        return self._predict(self.network_, data, torch.device("cpu"))
+        return column_probabilities(self.network_, data, list(range(data.y.shape[1])), torch.device("cpu"))[0]
 
     def predict_columns(
         self,
