@@ -10,7 +10,7 @@ import pytest
 
 from offerwise.config import OptimizeConfig
 from offerwise.optimize import consumer_category as cc
-from offerwise.optimize.bundles import Units, evaluate, options_for, pair_arrays, single_offers, with_nested_logit
+from offerwise.optimize.bundles import Units, evaluate, options_for, pair_arrays, rows_of, single_offers, with_nested_logit
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.offers import optimize_category
 from offerwise.probability import clipped_logit, expit
@@ -208,3 +208,25 @@ def test_a_category_bought_several_times_a_fortnight_keeps_the_logit_shift() -> 
     several = pairs.with_columns(probability=pl.lit(0.6))  # 2+ items per consumer: expected purchases above 1
     arrays, units = _arrays(several)
     assert np.quantile(units.unit_sums(arrays.f), 0.99) > 1 and with_nested_logit(arrays, units).nested is None
+
+
+def test_purchases_outside_the_decision_are_valued_and_an_offer_takes_share_from_them() -> None:
+    """The consumer's purchases of items the decision does not hold are in the nested logit's S: the
+    status quo counts their value, and an offer deeper than the status quo takes share from them."""
+    outside = 0.15
+    pairs = _pairs(5, theta=-0.004).with_columns(
+        cross_slope_high=pl.lit(-0.001),
+        probability=pl.col("probability") * 0.2,
+        outside_purchases=pl.lit(outside),
+        outside_unit_value=pl.lit(3.0),
+    )
+    arrays, units = _arrays(pairs)
+    arrays = with_nested_logit(arrays, units)
+    opts = single_offers(units, LEVELS)
+    values, rows = evaluate(arrays, units, opts), rows_of(arrays, units, opts)
+    decided = np.bincount(rows.option, rows.prob * rows.unit_value, minlength=opts.unit.size)
+    np.testing.assert_allclose(rows.outside[opts.first], outside)
+    np.testing.assert_allclose(values["value"][opts.first] - decided[opts.first], outside * 3.0)
+    no_status_quo_offer = units.unit_sums(arrays.k)[opts.unit] == 0  # the option's other items stay at their status quo
+    deeper = (opts.items[:, 0] >= 0) & (opts.levels[:, 0] > 0) & no_status_quo_offer
+    assert deeper.any() and np.all(rows.outside[deeper] < outside)

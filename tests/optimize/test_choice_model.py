@@ -10,11 +10,12 @@ from offerwise.optimize.choice_model import calibrate, probabilities
 F = np.array([0.10, 0.05, 0.02])  # one consumer-category: status quo probabilities
 SLOPE = np.array([0.04, 0.05, 0.03])  # estimated own logit slopes per offer point
 UNIT = np.zeros(3, dtype=int)
+NONE = np.zeros(3)  # no purchases outside the decision
 
 
 def _p(b: np.ndarray, lam: float, offers: np.ndarray) -> np.ndarray:
     u = np.log(F) + b * offers  # status quo offers 0
-    return probabilities(np.zeros(3, dtype=int), u, np.full(3, F.sum()), lam, 1)
+    return probabilities(np.zeros(3, dtype=int), u, np.full(3, F.sum()), lam, np.zeros(1))[0]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -22,7 +23,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def test_the_status_quo_is_the_models_probabilities_and_an_offer_takes_from_the_other_items():
-    b, lam = calibrate(F, SLOPE, UNIT, theta=-0.02)
+    b, lam = calibrate(F, SLOPE, UNIT, -0.02, NONE)
     assert 0 < lam < 1
     np.testing.assert_allclose(_p(b, lam, np.zeros(3)), F)
     offered = _p(b, lam, np.array([30.0, 0.0, 0.0]))
@@ -33,7 +34,7 @@ def test_the_status_quo_is_the_models_probabilities_and_an_offer_takes_from_the_
 
 @pytest.mark.parametrize("theta", [-0.03, -0.01, 0.0])
 def test_the_calibration_reproduces_the_estimated_own_and_cross_slopes_at_the_status_quo(theta):
-    b, lam = calibrate(F, SLOPE, UNIT, theta=theta)
+    b, lam = calibrate(F, SLOPE, UNIT, theta, NONE)
     h = 1e-4
     for i in range(3):
         step = np.zeros(3)
@@ -54,8 +55,23 @@ def test_a_consumer_who_already_buys_the_category_often_gains_less_category_from
     for n0 in (0.1, 0.9):
         u_status_quo = np.log(np.array([0.5, 0.5]) * n0)  # f_i: the model's probabilities, summing to N0
         offered = u_status_quo + np.array([1.5, 0.0])
-        before = probabilities(np.zeros(2, dtype=int), u_status_quo, np.full(2, n0), 0.5, 1).sum()
-        after = probabilities(np.zeros(2, dtype=int), offered, np.full(2, n0), 0.5, 1).sum()
+        before = probabilities(np.zeros(2, dtype=int), u_status_quo, np.full(2, n0), 0.5, np.zeros(1))[0].sum()
+        after = probabilities(np.zeros(2, dtype=int), offered, np.full(2, n0), 0.5, np.zeros(1))[0].sum()
         assert before == pytest.approx(n0) and after < 1
         grown[n0] = np.log(after / before)
     assert grown[0.9] < 0.25 * grown[0.1]
+
+
+def test_purchases_outside_the_decision_keep_their_mass_at_the_status_quo_and_lose_share_to_an_offer():
+    outside = 0.2  # the consumer's purchases of the category's other items a fortnight
+    b, lam = calibrate(F, SLOPE, UNIT, -0.02, np.full(3, outside))
+    n0 = np.full(3, F.sum() + outside)
+    at = lambda offers: probabilities(np.zeros(3, dtype=int), np.log(F) + b * offers, n0, lam, np.array([outside]))  # noqa: E731
+    p, p_outside = at(np.zeros(3))
+    np.testing.assert_allclose(p, F)
+    assert p_outside[0] == pytest.approx(outside)
+    offered, offered_outside = at(np.array([30.0, 0.0, 0.0]))
+    assert offered[0] > F[0] and offered_outside[0] < outside  # the offer takes from what the decision does not hold too
+    h = 1e-4
+    own = (_logit(at(np.array([h, 0.0, 0.0]))[0][0]) - _logit(F[0])) / h
+    assert own == pytest.approx(SLOPE[0], rel=1e-3)  # still the estimated own slope at the status quo

@@ -67,11 +67,14 @@ class PairArrays:
     w: np.ndarray  # share of the consumer's category purchases
     v: np.ndarray  # share of all the consumer's purchases
     theta: np.ndarray  # the category's cross slope (per pair)
+    others: float  # the category's pull φ of an offer on the consumer's other purchases (NaN: not estimated)
     substitution: bool  # the category's cross slope interval lies below 0 (bundles.with_nested_logit)
     theta_x: float  # the pooled cross-category slope
     g_value: np.ndarray  # the pair's unit's G_value (module docstring)
     g_retention: np.ndarray
     pressure_k: np.ndarray  # X_i(k): the status quo's other offers in the pair's unit, share-weighted
+    outside: np.ndarray  # the unit's expected purchases of items outside the decision (features/outside.py), per pair
+    outside_value: np.ndarray  # ... and their value per purchase
     nested: tuple | None = None  # (b, b at the interval's ends or None, λ, N0 per pair): choice_model.py; None: the logit shift
 
 
@@ -178,6 +181,7 @@ class Rows:
     counted: np.ndarray
     counted_low: np.ndarray | None
     unit_value: np.ndarray
+    outside: np.ndarray | None = None  # per option: expected purchases outside the decision (nested logit only)
 
 
 def _expand(units: Units, opts: Options) -> tuple[np.ndarray, np.ndarray]:
@@ -207,9 +211,12 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
     if p.nested is not None:
         b, ends, lam, n0 = p.nested
         log_f = np.log(np.maximum(f, 1e-12))
-        at = lambda slope: choice_model.probabilities(option, log_f + slope[pair] * (offer - k), n0[pair], lam, opts.unit.size)  # noqa: E731
-        prob = at(b)
-        low = None if ends is None else counted(p.objective, np.minimum(at(ends[0]), at(ends[1])), threshold)
+        outside = p.outside[units.start[opts.unit]]
+        at = lambda slope: choice_model.probabilities(option, log_f + slope[pair] * (offer - k), n0[pair], lam, outside)  # noqa: E731
+        prob, outside_prob = at(b)
+        low = None if ends is None else counted(p.objective, np.minimum(at(ends[0])[0], at(ends[1])[0]), threshold)
+        unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
+        return Rows(option, pair, offer, prob, counted(p.objective, prob, threshold), low, unit_value, outside_prob)
     else:
         prob = response(p.kind, f, k, p.slope[pair], offer[:, None], shift)[:, 0]
         low = None
@@ -229,10 +236,12 @@ def evaluate(p: PairArrays, units: Units, opts: Options) -> dict[str, np.ndarray
         total = lambda values: np.bincount(r.option, values, minlength=index.size)  # noqa: E731
         shift = total(p.v[r.pair] * (r.offer - p.k[r.pair])) * p.theta_x if p.objective == "expected" else np.zeros(index.size)
         first = units.start[part.unit]
-        out["value"][index] = total(r.counted * r.unit_value) + shift * p.g_value[first]
-        out["retention"][index] = total(r.counted) + shift * p.g_retention[first]
+        # Purchases outside the decision an offer takes share from: counted in value and retention as the decision's own.
+        outside = r.outside if r.outside is not None and p.objective == "expected" else np.zeros(index.size)
+        out["value"][index] = total(r.counted * r.unit_value) + shift * p.g_value[first] + outside * p.outside_value[first]
+        out["retention"][index] = total(r.counted) + shift * p.g_retention[first] + outside
         low = r.counted if r.counted_low is None else r.counted_low
-        out["constrained"][index] = total(low) + shift * p.g_retention[first]
+        out["constrained"][index] = total(low) + shift * p.g_retention[first] + outside
         out["spend"][index] = total(r.prob * p.price[r.pair] * r.offer / 100)
     return out
 
@@ -325,11 +334,11 @@ def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:
     unit = units.of_pairs()
     theta = float(p.theta[0]) if p.theta.size else 0.0
     # No substitution found (the interval reaches 0), or consumers buy several of its items a fortnight: the logit shift.
-    if not p.substitution or not choice_model.single_choice(units.unit_sums(p.f)):
+    if not p.substitution or not choice_model.single_choice(units.unit_sums(p.f) + p.outside[units.start]):
         return p
-    b, lam = choice_model.calibrate(p.f, p.slope, unit, theta)
-    ends = None if p.ends is None else tuple(choice_model.calibrate(p.f, e, unit, theta)[0] for e in p.ends)
-    n0 = np.bincount(unit, p.f)[unit] if p.f.size else np.zeros(0)
+    b, lam = choice_model.calibrate(p.f, p.slope, unit, theta, p.outside, p.others)
+    ends = None if p.ends is None else tuple(choice_model.calibrate(p.f, e, unit, theta, p.outside, p.others)[0] for e in p.ends)
+    n0 = (np.bincount(unit, p.f)[unit] if p.f.size else np.zeros(0)) + p.outside
     return replace(p, nested=(b, ends, lam, n0))
 
 
@@ -362,11 +371,14 @@ def pair_arrays(
         w=w,
         v=col("total_share", 0.0),
         theta=col("cross_slope", 0.0) if cross_effects else np.zeros(pairs.height),
+        others=float(col("others_slope", np.nan)[0]) if pairs.height else float("nan"),
         substitution=bool(cross_effects and pairs.height and (col("cross_slope_high", np.inf) < 0).all()),
         theta_x=float(theta_x[0]) if theta_x.size else 0.0,
         g_value=col("cross_category_value", 0.0),
         g_retention=col("cross_category_retention", 0.0),
         pressure_k=units.unit_sums(w * k)[units.of_pairs()] - w * k,
+        outside=col("outside_purchases", 0.0),
+        outside_value=col("outside_unit_value", 0.0) * (1 - (unit_cost_share or 0.0)),
     )
 
 

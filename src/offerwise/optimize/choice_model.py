@@ -1,10 +1,13 @@
 """A consumer-category's response to a bundle as a nested logit calibrated to the estimated slopes
 (optimize.bundle_response = "nested_logit", the default; bundles.py's logit shift is the other: docs/optimization.md).
 
-Within a consumer-category the status quo probabilities f_i give the expected category purchases
-N0 = Σ f and the shares s_i = f_i / N0. Under a bundle o:
+Within a consumer-category the status quo probabilities f_i and the purchases outside the decision
+F (items the consumer buys too seldom to be decided: features/outside.py, never offered) give the
+expected category purchases N0 = Σ f + F and the shares s_i = f_i / N0. Under a bundle o:
 
-    u_i = log f_i + b_i (o_i − k_i),   S = Σ exp(u_i),   logit N(o) = logit N0 + λ log(S / N0),   p_i = N(o) exp(u_i) / S
+    u_i = log f_i + b_i (o_i − k_i),   S = Σ exp(u_i) + F,   logit N(o) = logit N0 + λ log(S / N0),   p_i = N(o) exp(u_i) / S
+
+(the purchases outside the decision are N(o) F / S: an offer takes share from them too)
 
 so an offer moves share from the consumer's other items (S grows) and grows the category's incidence
 N by λ on the logit scale, as the published store models' nested logit does (docs/simulator.md): where
@@ -14,7 +17,12 @@ p_i = f_i. Calibration there: the own slope d logit p_i / d o_i = b_i (1 − s_i
 is the estimated own slope, and the cross slope d logit p_i / d o_j = −b_j s_j (1 − κ) / (1 − f_i) is
 the estimated θ_c w_j (w ≈ s), where κ = λ (1 − N0); so κ_c = 1 + θ_c (1 − f̄) / b̄, clipped to
 [0, 1], and λ_c = κ_c / (1 − N̄0), b̄ the category's mean utility slope: a fixed point, a few
-iterations. κ = 1 (no cross slope) leaves the items independent at the status quo (λ = 1 / (1 − N̄0),
+iterations. Where the estimate gives φ_c, the offer's pull on the consumer's other purchases
+(elasticity/dml/cross.py: d E[O_i] / d o_i = q_i φ_c, O_i the other decided pairs' purchases, q_i =
+f_i (1 − f_i)), κ comes from it instead: d O_i / d o_i = −f_i b_i (1 − κ) O_i / N0, so
+1 − κ_c = −φ_c mean(q) / mean(f b O / N0). φ has the own offer as treatment, so what attenuates the
+estimated own slope attenuates it alike; θ_c's treatment, the share-weighted pressure, is measured with
+error in its shares and came out about half the simulator's true pull (docs/results.md). κ = 1 (no cross slope) leaves the items independent at the status quo (λ = 1 / (1 − N̄0),
 above a random-utility nested logit's 1: a local fit, not a choice model); κ = 0 moves share only. A
 category where no substitution is found (θ_c's interval reaches 0) keeps bundles.py's logit shift
 (bundles.with_nested_logit): for large moves the nested logit moves share between items even at θ = 0.
@@ -39,27 +47,43 @@ def single_choice(n0: np.ndarray) -> bool:
     return n0.size == 0 or float(np.quantile(n0, SINGLE_CHOICE_QUANTILE)) < 1.0
 
 
-def calibrate(f: np.ndarray, slope: np.ndarray, unit: np.ndarray, theta: float) -> tuple[np.ndarray, float]:
-    """(b, λ): each pair's utility slope and the category's λ from its own slopes and cross slope θ."""
+def calibrate(
+    f: np.ndarray, slope: np.ndarray, unit: np.ndarray, theta: float, outside: np.ndarray, others: float = float("nan")
+) -> tuple[np.ndarray, float]:
+    """(b, λ): each pair's utility slope and the category's λ from its own slopes and cross slope θ,
+    or its pull φ on the other purchases (`others`) where estimated; outside: each pair's unit's
+    purchases outside the decision (in N0, never offered)."""
     if f.size == 0:
         return np.zeros(0), 1.0
-    n0 = np.bincount(unit, f)[unit]
+    decided = np.bincount(unit, f)[unit]
+    n0 = decided + outside
     share = f / np.maximum(n0, 1e-12)
     room = 1 - np.minimum(n0, MAX_INCIDENCE)  # 1 − N0: how far the unit's incidence can still grow
     utility_slope = lambda lam: slope * (1 - f) / np.maximum(1 - share * (1 - lam * room), 1e-6)  # noqa: E731
     lam = 1.0
     for _ in range(ITERATIONS):
         mean_b = float(np.average(utility_slope(lam), weights=f)) if f.sum() > 0 else 0.0
-        kappa = 1 + theta * (1 - np.average(f, weights=f)) / mean_b if mean_b > 0 else 1.0
-        lam = (1.0 if theta >= 0 or mean_b <= 0 else float(np.clip(kappa, 0.0, 1.0))) / float(np.average(room, weights=f))
+        if np.isfinite(others):
+            pulled = float(np.mean(f * utility_slope(lam) * (decided - f) / np.maximum(n0, 1e-12)))
+            kappa = 1 + others * float(np.mean(f * (1 - f))) / pulled if pulled > 0 else 1.0
+        else:
+            kappa = 1 + theta * (1 - np.average(f, weights=f)) / mean_b if mean_b > 0 and theta < 0 else 1.0
+        lam = float(np.clip(kappa, 0.0, 1.0)) / float(np.average(room, weights=f))
     return utility_slope(lam), lam
 
 
-def probabilities(option: np.ndarray, u: np.ndarray, n0: np.ndarray, lam: float, options: int) -> np.ndarray:
-    """p of every (option, pair) row: u its utility, n0 its unit's N0 (rows of an option are its whole unit)."""
+def probabilities(option: np.ndarray, u: np.ndarray, n0: np.ndarray, lam: float, outside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(p of every (option, pair) row, p of the purchases outside the decision per option): u a row's
+    utility, n0 its unit's N0 (rows of an option are its whole unit), outside the option's unit's
+    purchases outside the decision (their utility log outside: never offered)."""
+    options = outside.size
     top = np.full(options, -np.inf)
     np.maximum.at(top, option, u)
-    log_s = (np.log(np.bincount(option, np.exp(u - top[option]), minlength=options)) + top)[option]  # log S, overflow-free
+    top = np.maximum(top, np.log(np.maximum(outside, 1e-300)))
+    s = np.bincount(option, np.exp(u - top[option]), minlength=options) + outside * np.exp(-top)  # S / exp(top), overflow-free
+    log_s = np.log(s) + top
     n0 = np.clip(n0, 1e-300, MAX_INCIDENCE)
-    incidence = expit(np.log(n0) - np.log1p(-n0) + lam * (log_s - np.log(n0)))
-    return np.minimum(1.0, incidence * np.exp(u - log_s))
+    incidence = expit(np.log(n0) - np.log1p(-n0) + lam * (log_s[option] - np.log(n0)))
+    unit_incidence = np.zeros(options)
+    unit_incidence[option] = incidence  # one value per option: its unit's N(o)
+    return np.minimum(1.0, incidence * np.exp(u - log_s[option])), unit_incidence * outside * np.exp(-log_s)

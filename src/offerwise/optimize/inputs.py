@@ -19,11 +19,14 @@ def optimization_inputs(
     *,
     model: str = "tcn",
     fold: int | None = None,
+    outside: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Columns: customer_id, item_id, category, price, reference_offer_pct, probability, threshold,
     elasticity, category_a, pair_slope, cutoff_offer_pct (the offer each pair faced in the cutoff
     period: the offer ranges come from these); where estimated, the double-ML slopes and the cross
-    slopes; where the panel has them, category_share and total_share (optimize/bundles.py).
+    slopes; where the panel has them, category_share and total_share (optimize/bundles.py); with
+    `outside` (customer_id, category, outside_purchases, outside_unit_value: features/outside.py), those
+    two per pair's consumer-category, 0 where the consumer bought nothing else there.
 
     price is the item's regular price before the decided period; probability is the model's at the
     reference offer; threshold is the consumer's cut-off fitted in `fold` (default: the last fold in
@@ -39,6 +42,10 @@ def optimization_inputs(
     category_cut = cut.group_by("category").agg(category_threshold=pl.col("threshold").median())
     paper = fits.filter(pl.col("source") == "model_at_historical_offers").select("category", paper_a="a")
     counterfactual = fits.filter(pl.col("source") == "counterfactual").select("category", cf_a="a")
+    extra = {}
+    if outside is not None:
+        pair_elasticity = pair_elasticity.join(outside, on=["customer_id", "category"], how="left")
+        extra = {name: pl.col(name).fill_null(0.0) for name in ("outside_purchases", "outside_unit_value")}
     return (
         pair_elasticity.join(price, on=PAIR, how="left")
         .join(cut.select("customer_id", "category", "threshold"), on=["customer_id", "category"], how="left")
@@ -58,7 +65,8 @@ def optimization_inputs(
             "pair_slope",
             "cutoff_offer_pct",
             *[c for c in ("dml_slope", "dml_slope_sd", "dml_slope_category_se") if c in pair_elasticity.columns],
-            *[c for c in ("cross_slope", "cross_slope_high", "cross_category_slope") if c in pair_elasticity.columns],
+            *[c for c in ("cross_slope", "cross_slope_high", "cross_category_slope", "others_slope") if c in pair_elasticity.columns],
             *shares,
+            **extra,
         )
     )

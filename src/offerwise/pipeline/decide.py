@@ -30,6 +30,7 @@ from offerwise.pipeline.folders import (
     EXPERIMENT,
     LEVELS,
     OFFER_RULES,
+    OUTSIDE_ITEMS,
     PREDICTION_COLUMNS,
     Prepared,
     check_made_from,
@@ -264,8 +265,17 @@ def decision_inputs(
         io.read_csv(response_folder / "elasticity.csv", rerun=rerun_hint),
         fold=fold,
         model=decision_model,
+        outside=_outside_items(panel, fold),
     )
     return inputs, category_levels(inputs, offers_known_at(p.frame, fold, p.decided_period(fold) - 1), cfg, _offer_rules(panel))
+
+
+def _outside_items(panel: Path, fold: int) -> pl.DataFrame | None:
+    """The fold's purchases outside its items per consumer-category (prepare wrote them); None from an older prepare."""
+    path = panel / OUTSIDE_ITEMS
+    if not path.is_file():
+        return None
+    return io.read_parquet(path, rerun=io.rerun("prepare", panel)).filter(pl.col("fold") == fold).drop("fold")
 
 
 def _offer_rules(panel: Path) -> pl.DataFrame | None:

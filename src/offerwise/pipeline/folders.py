@@ -94,6 +94,7 @@ def period_dates(manifest: dict, period: int) -> tuple[dt.date, dt.date]:
 VALIDATION_SQ = "validation_status_quo.parquet"
 
 
+OUTSIDE_ITEMS = "outside_items.parquet"  # prepared/: each decision's purchases outside its items (features/outside.py)
 OFFER_RULES = "offer_rules.parquet"  # prepared/: the retailer's offer rules, validated (data/offer_rules.py)
 
 

@@ -16,12 +16,13 @@ from offerwise.data.offer_rules import find_rules_file, read_offer_rules
 from offerwise.data.plans import HISTORY, PLANNED, find_plan_file, offers_for_period, read_offer_table
 from offerwise.data.summary import load_lines
 from offerwise.errors import InputError
-from offerwise.features.build import build_panel
+from offerwise.features.build import build_panel, plan_panel
+from offerwise.features.outside import category_lines, outside_purchases
 from offerwise.features.periods import complete_periods, data_dates, default_anchor
 from offerwise.features.shards import build_panel_shards, read_panel
 from offerwise.features.status_quo import status_quo_offers
 from offerwise.model.slices import ALL, make_slice, validation_status_quo
-from offerwise.pipeline.folders import OFFER_RULES, VALIDATION_SQ, period_dates, silent
+from offerwise.pipeline.folders import OFFER_RULES, OUTSIDE_ITEMS, VALIDATION_SQ, period_dates, silent
 from offerwise.runtime import Runtime, ensure_ray
 
 
@@ -86,6 +87,13 @@ def _plans(panel, planned_path: Path | None, planned: pl.DataFrame | None, histo
         elif history is not None:
             plans[fold] = offers_for_period(history, start, end)
     return plans
+
+
+def _outside_items(data, cfg: PanelConfig, splits: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
+    """Each decision's purchases outside its items, per consumer-category (features/outside.py)."""
+    decided = dict(splits.filter(pl.col("split") == "test").select("fold", "period").iter_rows())
+    pairs = rows.select("customer_id", "item_id", "relevant_from_fold").unique()
+    return outside_purchases(category_lines(data.transactions, data.items, plan_panel(data.transactions, cfg)), pairs, decided)
 
 
 def check_panel_options(cfg: PanelConfig, data) -> None:
@@ -175,6 +183,7 @@ def prepare(
     io.write_csv(panel.splits, out / "splits.csv")
     io.write_parquet(pl.concat(status_quo), out / "status_quo.parquet")
     io.write_parquet(pl.concat(validation_sq), out / VALIDATION_SQ)
+    io.write_parquet(_outside_items(data, cfg.panel, panel.splits, rows_for_reference), out / OUTSIDE_ITEMS)
     if rules is not None:
         io.write_parquet(rules, out / OFFER_RULES)
     else:

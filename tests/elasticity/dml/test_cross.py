@@ -102,3 +102,19 @@ def test_the_placebo_breaks_the_cross_variation_and_covers_zero(panel, tables):
     placebo = {r["category"]: r for r in tables[1].iter_rows(named=True)}
     assert placebo[POOLED]["low"] < 0 < placebo[POOLED]["high"]
     assert placebo["A"]["low"] < 0 < placebo["A"]["high"]  # the substitution the estimate finds is gone
+
+
+def test_an_offer_s_pull_on_the_consumer_s_other_purchases_is_found_where_they_substitute(panel, table):
+    """In this world an offer point on item i moves each other item j of the consumer's category by
+    CROSS · share on the logit, so their purchases by Σ_j q_j · CROSS / 3; on the own slope's scale
+    (per q_i) φ is about CROSS · Σ_j q_j / (3 q_i)."""
+    frame, _ = panel
+    row = {r["category"]: r for r in table.iter_rows(named=True)}
+    q = frame.filter(pl.col("category") == "A").with_columns(
+        q=(1 / (1 + (-pl.col("affinity")).exp())) * (1 - 1 / (1 + (-pl.col("affinity")).exp()))
+    )
+    others = (q.get_column("q").sum() * 2 / 3) / q.height  # Σ_{j≠i} q_j / 3 per row, the consumer's 3 items alike
+    expected = CROSS["A"] * others / q.get_column("q").mean()
+    assert row["A"]["others_slope"] + 2.6 * row["A"]["others_se"] < 0  # found
+    assert 0.5 < row["A"]["others_slope"] / expected < 1.5
+    assert abs(row["B"]["others_slope"]) < 3 * row["B"]["others_se"]  # none where the items do not substitute

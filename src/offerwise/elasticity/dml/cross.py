@@ -17,6 +17,17 @@ method-of-moments share τ² / (τ² + se²) (as the own slopes' deviations, shr
 at least MIN_ROWS rows with C > 0 and a residual SD of C of at least MIN_RESID_SD points; otherwise
 the category takes the pooled θ with SE √(se_pooled² + τ²).
 
+The offered item's pull on the consumer's other items, from the other side: with O the purchases of
+the consumer's other pairs in the category in the same period (`others_bought`),
+
+    O = m_O(X) + q · (φ_c (T − m_T(X)) + ψ_c (C − m_C(X))) + noise,
+
+φ_c (`others_slope`, per category, not shrunk) is how much an offer
+point on a pair moves its consumer's other purchases in the category, on the own slope's scale. The
+treatment is the own offer, so whatever attenuates the own slope attenuates φ alike, and their ratio,
+the share of an offer's uplift taken from the other items (optimize/choice_model.py), does not depend
+on how the pressures' shares are measured.
+
 Placebo: C and Cx permuted across the rows of each category-period (the cross variation broken, the
 consumers' own offers kept), their nuisances refitted and the final stage repeated (the outcome and
 offer nuisances do not involve them): its intervals should cover 0.
@@ -42,7 +53,22 @@ MIN_ROWS = 200  # rows whose consumer faces another offer in the category
 MIN_RESID_SD = 0.5  # offer points of residual pressure: less cannot identify a cross slope
 POOLED = "pooled"  # the table's row of the within-category slope over every category
 CROSS_CATEGORY = "cross-category"  # the table's row of θ_x
-COLUMNS = ["category", "cross_slope", "se", "low", "high", "raw_slope", "raw_se", "rows", "rows_with_other_offers", "identified", "method"]
+COLUMNS = [
+    "category",
+    "cross_slope",
+    "se",
+    "low",
+    "high",
+    "raw_slope",
+    "raw_se",
+    "rows",
+    "rows_with_other_offers",
+    "identified",
+    "method",
+    "others_slope",
+    "others_se",
+]
+OTHERS = "others_bought"  # the design's column: purchases of the consumer's other pairs in the category in the row's period
 
 
 def has_interactions(rows: pl.DataFrame) -> bool:
@@ -75,15 +101,22 @@ def cross_response(
     the same table with the pressures permuted within category-period (permute_pressure): the outcome
     and offer nuisances do not involve the pressures, so the placebo refits only the pressures'."""
     controls = [f for f in features if f.name not in INTERACTION_FEATURES]
+    rows = rows.with_columns(
+        (pl.col("target").sum().over("customer_id", "category", "period") - pl.col("target")).cast(pl.Float64).alias(OTHERS)
+    )
     d = design(rows, controls, cutoff=cutoff, periods=cfg.periods, max_rows=cfg.max_rows, seed=seed)
     offer_columns = item_period_columns(d.window, d.controls)
     y_res, t_res, _ = cross_fit(d.Y, d.T, d.W, d.items, folds=cfg.folds, seed=seed, offer_columns=offer_columns)
     q = _final_weights(d.Y, y_res)
+    others = d.window.get_column(OTHERS).fill_null(0.0).to_numpy()
+    o_res = _residual(others, d.W, d.items, folds=cfg.folds, seed=seed)
 
     def table(window: pl.DataFrame) -> pl.DataFrame:
         C, Cx = (window.get_column(c).cast(pl.Float64).fill_null(0.0).to_numpy() for c in (PRESSURE, CROSS_PRESSURE))
         residuals = [_residual(v, d.W, d.items, folds=cfg.folds, seed=seed) for v in (C, Cx)]
-        return _table(d, y_res, t_res, *residuals, q, C, Cx, cfg.level)
+        return _table(d, y_res, t_res, *residuals, q, C, Cx, cfg.level).join(
+            _others_slopes(d, o_res, t_res, residuals[0], q), on="category", how="left"
+        )
 
     return table(d.window), table(permute_pressure(d.window, seed=seed)) if placebo else None
 
@@ -127,7 +160,24 @@ def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFra
             }
         )
     table = pl.DataFrame(rows_out)
-    return table.with_columns(low=pl.col("cross_slope") - z * pl.col("se"), high=pl.col("cross_slope") + z * pl.col("se")).select(COLUMNS)
+    return table.with_columns(low=pl.col("cross_slope") - z * pl.col("se"), high=pl.col("cross_slope") + z * pl.col("se")).select(
+        [c for c in COLUMNS if not c.startswith("others")]
+    )
+
+
+def _others_slopes(d, o_res: np.ndarray, t_res: np.ndarray, c_res: np.ndarray, q: np.ndarray) -> pl.DataFrame:
+    """category, others_slope, others_se (module docstring): per category (the pooled φ where its fit
+    has no standard error), the pooled φ in the POOLED row, NaN in the CROSS_CATEGORY row."""
+    Z = q[:, None] * np.column_stack([t_res, c_res])
+    beta, se = _fit(o_res, Z, d.items)
+    out = {POOLED: (float(beta[0]), float(se[0])), CROSS_CATEGORY: (float("nan"), float("nan"))}  # φ is within a category
+    for c, m in d.masks.items():
+        b, s = _fit(o_res[m], Z[m], d.items[m])
+        out[c] = (float(b[0]), float(s[0])) if np.isfinite(s[0]) and s[0] > 0 else out[POOLED]
+    return pl.DataFrame(
+        {"category": list(out), "others_slope": [v[0] for v in out.values()], "others_se": [v[1] for v in out.values()]},
+        schema={"category": pl.String, "others_slope": pl.Float64, "others_se": pl.Float64},
+    )
 
 
 def permute_pressure(rows: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
