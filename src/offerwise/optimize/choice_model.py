@@ -38,7 +38,7 @@ import numpy as np
 from offerwise.probability import expit
 
 ITERATIONS = 8
-SINGLE_CHOICE_QUANTILE = 0.99  # ... of the units' N0 below 1: the category is bought about once a fortnight at most
+SINGLE_CHOICE_QUANTILE = 0.95  # ... of the units' N0 (purchases outside the decision included) below 1: bought about once a fortnight at most
 MAX_INCIDENCE = 0.99  # the few units above it are held there
 
 
