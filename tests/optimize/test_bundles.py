@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -10,7 +11,8 @@ import pytest
 
 from offerwise.config import OptimizeConfig
 from offerwise.optimize import consumer_category as cc
-from offerwise.optimize.bundles import Units, evaluate, options_for, pair_arrays, rows_of, single_offers, with_nested_logit
+from offerwise.optimize.bundles import Units, evaluate, options_for, pair_arrays, rows_of, single_offers
+from offerwise.optimize.consumer_category import with_nested_logit
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.offers import optimize_category
 from offerwise.probability import clipped_logit, expit
@@ -230,3 +232,21 @@ def test_purchases_outside_the_decision_are_valued_and_an_offer_takes_share_from
     no_status_quo_offer = units.unit_sums(arrays.k)[opts.unit] == 0  # the option's other items stay at their status quo
     deeper = (opts.items[:, 0] >= 0) & (opts.levels[:, 0] > 0) & no_status_quo_offer
     assert deeper.any() and np.all(rows.outside[deeper] < outside)
+
+
+def test_under_the_nested_logit_the_worse_end_of_the_slope_interval_is_taken_per_bundle() -> None:
+    """One category slope moves the offered item up and its neighbours down together: what the retention
+    constraint counts is the unit's retention at the worse of the interval's two ends, which is at least
+    the sum of each pair's worse end (that would count both ends at once)."""
+    pairs = _pairs(6, theta=-0.004).with_columns(cross_slope_high=pl.lit(-0.001), probability=pl.col("probability") * 0.2)
+    slope = pairs.get_column("pair_slope").to_numpy()
+    units = Units.of(pairs.get_column("customer_id").to_numpy())
+    arrays = with_nested_logit(pair_arrays(pairs, "counterfactual", "expected", slope, (0.5 * slope, 1.5 * slope), None), units)
+    opts = single_offers(units, LEVELS)
+    constrained = evaluate(arrays, units, opts)["constrained"]
+    b, ends, lam, n0 = arrays.nested
+    at_end = [evaluate(replace(arrays, nested=(e, None, lam, n0)), units, opts)["retention"] for e in ends]
+    np.testing.assert_allclose(constrained, np.minimum(*at_end))
+    rows = [rows_of(replace(arrays, nested=(e, None, lam, n0)), units, opts).prob for e in ends]
+    per_pair = np.bincount(rows_of(arrays, units, opts).option, np.minimum(*rows), minlength=opts.unit.size)
+    assert np.all(constrained >= per_pair - 1e-12) and np.any(constrained > per_pair + 1e-6)

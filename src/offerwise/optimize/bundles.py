@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -68,7 +68,7 @@ class PairArrays:
     v: np.ndarray  # share of all the consumer's purchases
     theta: np.ndarray  # the category's cross slope (per pair)
     others: float  # the category's pull φ of an offer on the consumer's other purchases (NaN: not estimated)
-    substitution: bool  # the category's cross slope interval lies below 0 (bundles.with_nested_logit)
+    substitution: bool  # the category's cross slope interval lies below 0 (consumer_category.with_nested_logit)
     theta_x: float  # the pooled cross-category slope
     g_value: np.ndarray  # the pair's unit's G_value (module docstring)
     g_retention: np.ndarray
@@ -182,6 +182,7 @@ class Rows:
     counted_low: np.ndarray | None
     unit_value: np.ndarray
     outside: np.ndarray | None = None  # per option: expected purchases outside the decision (nested logit only)
+    low_total: np.ndarray | None = None  # per option: what the retention constraint counts of its unit (nested logit, ends given)
 
 
 def _expand(units: Units, opts: Options) -> tuple[np.ndarray, np.ndarray]:
@@ -214,9 +215,18 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
         outside = p.outside[units.start[opts.unit]]
         at = lambda slope: choice_model.probabilities(option, log_f + slope[pair] * (offer - k), n0[pair], lam, outside)  # noqa: E731
         prob, outside_prob = at(b)
-        low = None if ends is None else counted(p.objective, np.minimum(at(ends[0])[0], at(ends[1])[0]), threshold)
         unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
-        return Rows(option, pair, offer, prob, counted(p.objective, prob, threshold), low, unit_value, outside_prob)
+        return Rows(
+            option,
+            pair,
+            offer,
+            prob,
+            counted(p.objective, prob, threshold),
+            None,
+            unit_value,
+            outside_prob,
+            _low_total(p, at, ends, option, threshold),
+        )
     else:
         prob = response(p.kind, f, k, p.slope[pair], offer[:, None], shift)[:, 0]
         low = None
@@ -225,6 +235,22 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
             low = counted(p.objective, np.minimum(*ends), threshold)
     unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
     return Rows(option, pair, offer, prob, counted(p.objective, prob, threshold), low, unit_value)
+
+
+def _low_total(p: PairArrays, at, ends, option: np.ndarray, threshold: np.ndarray) -> np.ndarray | None:
+    """Per option, its unit's retention at the worse end of the slope interval (optimize.retention_probability)
+    under the nested logit: one slope moves the offered item up and its neighbours down together, so the
+    ends are taken per bundle, not per pair (each pair's worse end would count both at once)."""
+    if ends is None:
+        return None
+    totals = []
+    for slope in ends:
+        prob, outside = at(slope)
+        totals.append(
+            np.bincount(option, counted(p.objective, prob, threshold), minlength=outside.size)
+            + (outside if p.objective == "expected" else 0.0)
+        )
+    return np.minimum(*totals)
 
 
 def evaluate(p: PairArrays, units: Units, opts: Options) -> dict[str, np.ndarray]:
@@ -241,7 +267,8 @@ def evaluate(p: PairArrays, units: Units, opts: Options) -> dict[str, np.ndarray
         out["value"][index] = total(r.counted * r.unit_value) + shift * p.g_value[first] + outside * p.outside_value[first]
         out["retention"][index] = total(r.counted) + shift * p.g_retention[first] + outside
         low = r.counted if r.counted_low is None else r.counted_low
-        out["constrained"][index] = total(low) + shift * p.g_retention[first] + outside
+        kept = total(low) + outside if r.low_total is None else r.low_total
+        out["constrained"][index] = kept + shift * p.g_retention[first]
         out["spend"][index] = total(r.prob * p.price[r.pair] * r.offer / 100)
     return out
 
@@ -322,26 +349,6 @@ def options_for(p: PairArrays, units: Units, levels: CategoryLevels, max_offers:
     return combined, evaluate(p, units, combined)
 
 
-def offers_per_unit(opts: Options, chosen: np.ndarray, k: np.ndarray, units: Units) -> np.ndarray:
-    """(U,) the number of non-zero offers each unit's chosen option makes."""
-    status_quo = np.add.reduceat((k > 0).astype(int), units.start) if units.start.size else np.zeros(0, int)
-    offered = ((opts.items[chosen] >= 0) & (opts.levels[chosen] > 0)).sum(axis=1)
-    return np.where(opts.status_quo[chosen], status_quo, offered)
-
-
-def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:
-    """p with the nested logit of choice_model.py calibrated to its slopes and cross slope."""
-    unit = units.of_pairs()
-    theta = float(p.theta[0]) if p.theta.size else 0.0
-    # No substitution found (the interval reaches 0), or consumers buy several of its items a fortnight: the logit shift.
-    if not p.substitution or not choice_model.single_choice(units.unit_sums(p.f) + p.outside[units.start]):
-        return p
-    b, lam = choice_model.calibrate(p.f, p.slope, unit, theta, p.outside, p.others)
-    ends = None if p.ends is None else tuple(choice_model.calibrate(p.f, e, unit, theta, p.outside, p.others)[0] for e in p.ends)
-    n0 = (np.bincount(unit, p.f)[unit] if p.f.size else np.zeros(0)) + p.outside
-    return replace(p, nested=(b, ends, lam, n0))
-
-
 def pair_arrays(
     pairs: pl.DataFrame, kind: str, objective: str, slope, ends, unit_cost_share: float | None, *, cross_effects: bool = True
 ) -> PairArrays:
@@ -379,19 +386,4 @@ def pair_arrays(
         pressure_k=units.unit_sums(w * k)[units.of_pairs()] - w * k,
         outside=col("outside_purchases", 0.0),
         outside_value=col("outside_unit_value", 0.0) * (1 - (unit_cost_share or 0.0)),
-    )
-
-
-def cross_category_sensitivity(inputs: pl.DataFrame, unit_cost_share: float | None) -> pl.DataFrame:
-    """inputs with cross_category_value and cross_category_retention: for each pair's consumer-category,
-    G over the consumer's pairs in other categories (module docstring), at the status quo."""
-    q = pl.col("probability") * (1 - pl.col("probability"))
-    unit_value = pl.col("price") * (1 - pl.col("reference_offer_pct") / 100 - (unit_cost_share or 0.0))
-    return (
-        inputs.with_columns(__gv=q * unit_value, __gr=q)
-        .with_columns(
-            cross_category_value=pl.col("__gv").sum().over("customer_id") - pl.col("__gv").sum().over("customer_id", "category"),
-            cross_category_retention=pl.col("__gr").sum().over("customer_id") - pl.col("__gr").sum().over("customer_id", "category"),
-        )
-        .drop("__gv", "__gr")
     )

@@ -25,7 +25,7 @@ estimated own slope attenuates it alike; θ_c's treatment, the share-weighted pr
 error in its shares and came out about half the simulator's true pull (docs/results.md). κ = 1 (no cross slope) leaves the items independent at the status quo (λ = 1 / (1 − N̄0),
 above a random-utility nested logit's 1: a local fit, not a choice model); κ = 0 moves share only. A
 category where no substitution is found (θ_c's interval reaches 0) keeps bundles.py's logit shift
-(bundles.with_nested_logit): for large moves the nested logit moves share between items even at θ = 0.
+(consumer_category.with_nested_logit): for large moves the nested logit moves share between items even at θ = 0.
 So does a category that is not single-choice (`single_choice`): the incidence N is a probability,
 which a department the consumer buys several items of each fortnight (N0 of 2–45 in the Complete
 Journey's GROCERY) is not.
@@ -38,7 +38,9 @@ import numpy as np
 from offerwise.probability import expit
 
 ITERATIONS = 8
-SINGLE_CHOICE_QUANTILE = 0.95  # ... of the units' N0 (purchases outside the decision included) below 1: bought about once a fortnight at most
+SINGLE_CHOICE_QUANTILE = (
+    0.95  # ... of the units' N0 (purchases outside the decision included) below 1: bought about once a fortnight at most
+)
 MAX_INCIDENCE = 0.99  # the few units above it are held there
 
 

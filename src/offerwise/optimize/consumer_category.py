@@ -4,22 +4,21 @@ Lagrangian solver with its certified gap."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
 from offerwise.config import OptimizeConfig, OptionError
+from offerwise.optimize import choice_model
 from offerwise.optimize.bundles import (
     Options,
     PairArrays,
     Units,
     blocks,
-    offers_per_unit,
     options_for,
     pair_arrays,
     rows_of,
-    with_nested_logit,
 )
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import slopes
@@ -41,6 +40,19 @@ class BundleProblem:
     R: float
     B: float | None
     low: bool  # the constraint counts retention at the slope interval's worse end
+
+
+def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:
+    """p with the nested logit of choice_model.py calibrated to its slopes and cross slope."""
+    unit = units.of_pairs()
+    theta = float(p.theta[0]) if p.theta.size else 0.0
+    # No substitution found (the interval reaches 0), or consumers buy several of its items a fortnight: the logit shift.
+    if not p.substitution or not choice_model.single_choice(units.unit_sums(p.f) + p.outside[units.start]):
+        return p
+    b, lam = choice_model.calibrate(p.f, p.slope, unit, theta, p.outside, p.others)
+    ends = None if p.ends is None else tuple(choice_model.calibrate(p.f, e, unit, theta, p.outside, p.others)[0] for e in p.ends)
+    n0 = (np.bincount(unit, p.f)[unit] if p.f.size else np.zeros(0)) + p.outside
+    return replace(p, nested=(b, ends, lam, n0))
 
 
 def bundle_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLevels) -> BundleProblem:
@@ -107,6 +119,13 @@ def solve(problems: list[BundleProblem], R: float, B: float | None, cfg: Optimiz
             at += 1
         chosen.append(out)
     return sol, chosen
+
+
+def offers_per_unit(opts: Options, chosen: np.ndarray, k: np.ndarray, units: Units) -> np.ndarray:
+    """(U,) the number of non-zero offers each unit's chosen option makes."""
+    status_quo = np.add.reduceat((k > 0).astype(int), units.start) if units.start.size else np.zeros(0, int)
+    offered = ((opts.items[chosen] >= 0) & (opts.levels[chosen] > 0)).sum(axis=1)
+    return np.where(opts.status_quo[chosen], status_quo, offered)
 
 
 def _unit_argmax(unit: np.ndarray, score: np.ndarray, units: int) -> np.ndarray:

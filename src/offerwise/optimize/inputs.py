@@ -70,3 +70,18 @@ def optimization_inputs(
             **extra,
         )
     )
+
+
+def cross_category_sensitivity(inputs: pl.DataFrame, unit_cost_share: float | None) -> pl.DataFrame:
+    """inputs with cross_category_value and cross_category_retention: for each pair's consumer-category,
+    G over the consumer's pairs in other categories (module docstring), at the status quo."""
+    q = pl.col("probability") * (1 - pl.col("probability"))
+    unit_value = pl.col("price") * (1 - pl.col("reference_offer_pct") / 100 - (unit_cost_share or 0.0))
+    return (
+        inputs.with_columns(__gv=q * unit_value, __gr=q)
+        .with_columns(
+            cross_category_value=pl.col("__gv").sum().over("customer_id") - pl.col("__gv").sum().over("customer_id", "category"),
+            cross_category_retention=pl.col("__gr").sum().over("customer_id") - pl.col("__gr").sum().over("customer_id", "category"),
+        )
+        .drop("__gv", "__gr")
+    )

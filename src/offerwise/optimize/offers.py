@@ -9,8 +9,7 @@ import polars as pl
 
 from offerwise.config import OptimizeConfig
 from offerwise.optimize import consumer_category as units
-from offerwise.optimize.bundles import cross_category_sensitivity
-from offerwise.optimize.inputs import PAIR_COLUMNS
+from offerwise.optimize.inputs import PAIR_COLUMNS, cross_category_sensitivity
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import Matrices, build
 from offerwise.optimize.shards import ShardedSolver
