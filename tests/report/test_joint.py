@@ -95,3 +95,31 @@ def test_the_policy_score_has_a_joint_score_beside_the_per_pair_ones():
     assert value["joint oracle"] >= max(value["ours"], value["status quo"]) - 1e-9
     gain = (value["ours"] - value["status quo"]) / (value["joint oracle"] - value["status quo"])
     assert overall["joint_score"] == pytest.approx(gain)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_the_oracle_values_what_its_offers_pull_from_a_related_category(seed):
+    """B's incidence falls as A's offers raise A's inclusive value (W[B, A] = 1, δ = 1): with B undecided
+    the oracle's choice in A is the best bundle of each consumer counting B's loss."""
+    world = ChoiceWorld(substitution=True, expansion=0.5, cross=1.0, weights={("B", "A"): 1.0})
+    pairs, truth_a = _world(seed, consumers=3)
+    rng = np.random.default_rng(seed)
+    in_b = [(c, 200 + j, 0.03, rng.normal(-0.5, 0.3), 0.0, "B") for c in range(1, 4) for j in range(2)]
+    truth_all = pl.concat([truth_a, pl.DataFrame(in_b, schema=truth_a.schema, orient="row")])
+    frame = joint_frame(pairs, truth_all).with_columns(price=pl.col("price").fill_null(4.0))
+    oracle = joint_oracle(pairs, frame, world, OptimizeConfig(retention=0.01), LEVELS)
+    best_total = 0.0
+    for _, group in pairs.group_by("customer_id"):
+        keys = group.select("customer_id", "item_id")
+        candidates = [
+            keys.with_columns(offer=pl.col("item_id") * 0.0 + pl.Series(combo)) for combo in itertools.product(GRID, repeat=group.height)
+        ]
+        candidates = [c for c in candidates if (c.get_column("offer") > 0).sum() <= 2]
+        candidates.append(group.select("customer_id", "item_id", offer=pl.col("reference_offer_pct")))
+        mine = frame.join(keys.select("customer_id").unique(), on="customer_id")
+        best_total += max(joint_scored("x", c, mine, world, None).get_column("joint_true_expected_value").sum() for c in candidates)
+    got = joint_scored("oracle", oracle, frame, world, None).get_column("joint_true_expected_value").sum()
+    assert got == pytest.approx(best_total, rel=1e-6)
+    blind = joint_oracle(pairs, frame, ChoiceWorld(substitution=True, expansion=0.5), OptimizeConfig(retention=0.01), LEVELS)
+    blind_value = joint_scored("blind", blind, frame, world, None).get_column("joint_true_expected_value").sum()
+    assert blind_value < got - 0.5  # blind to the pull, the oracle would give up about a tenth here

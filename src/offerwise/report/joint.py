@@ -9,8 +9,11 @@ cost under a margin objective) per category; retention over the decision's pairs
 The interaction-aware oracle chooses one bundle per consumer-category (optimize/bundles.py: status
 quo, no offer, or up to ORACLE_OFFERS offered items at the rules' levels, the rest at no offer)
 under the true nested logit, with the plan's retention target, by the same solver (certified gap).
-While it optimises, each consumer-category sees the consumer's other categories at their reference
-offers (the cross-category pull is at the reference); its plan is then scored jointly like any other.
+Each option is valued with what it does to the consumer's related categories: its change of the
+category's inclusive value moves their incidence through the cross-category pull (δ W), valued
+exactly with those categories at their reference offers (`_related`, `_pull`); its plan is then
+scored jointly like any other. Several categories' offers together pull on each other beyond that;
+the oracle does not search over that, so a plan may beat it (a joint score above 1).
 It allows more offers per consumer-category than the plan's default of one, so the cap is judged, not shared.
 """
 
@@ -83,10 +86,63 @@ def _outside(frame: pl.DataFrame, pairs: pl.DataFrame, world: ChoiceWorld, unit_
     return units.join(groups, on=["customer_id", "category"], how="left", maintain_order="left")
 
 
+def _related(frame: pl.DataFrame, world: ChoiceWorld, unit_cost_share: float | None) -> pl.DataFrame:
+    """Per consumer, category and the category whose inclusive value pulls on it (`by`, weight W > 0):
+    its incidence logit z at the reference, and its value and decision-pair retention per unit of incidence."""
+    at = frame.with_columns(p=true_probability_under(frame.with_columns(offer=pl.col("reference")), "offer", world))
+    unit_value = pl.col("price") * (1 - pl.col("reference") / 100 - (unit_cost_share or 0.0))
+    groups = at.group_by("customer_id", "category").agg(
+        incidence=pl.col("p").sum(), value=(pl.col("p") * unit_value).sum(), kept=pl.col("p").filter(pl.col("in_plan")).sum()
+    )
+    incidence = pl.col("incidence").clip(1e-12, 1 - 1e-12)
+    weights = pl.DataFrame(
+        [(g, by, w) for (g, by), w in world.weights.items() if w > 0],
+        schema={"category": pl.String, "by": pl.String, "weight": pl.Float64},
+        orient="row",
+    )
+    return groups.join(weights, on="category").select(
+        "customer_id",
+        "by",
+        "weight",
+        z=(incidence / (1 - incidence)).log(),
+        value_per=pl.col("value") / incidence,
+        kept_per=pl.col("kept") / incidence,
+    )
+
+
+def _pull(units_frame: pl.DataFrame, related: pl.DataFrame, opts: Options, delta_iv: np.ndarray, world: ChoiceWorld) -> tuple:
+    """Per option: the change in its consumer's related categories' value and retention when its
+    category's inclusive value moves by delta_iv (those categories at their reference)."""
+    rows = units_frame.with_row_index("unit").join(related, left_on=["customer_id", "category"], right_on=["customer_id", "by"])
+    if rows.height == 0 or world.cross == 0:
+        return np.zeros(opts.unit.size), np.zeros(opts.unit.size)
+    rows = rows.sort("unit")
+    unit, w, z, value, kept = (rows.get_column(c).to_numpy() for c in ("unit", "weight", "z", "value_per", "kept_per"))
+    count = np.bincount(unit, minlength=units_frame.height)
+    start = np.cumsum(count) - count
+    option = np.repeat(np.arange(opts.unit.size), count[opts.unit])
+    row = (
+        np.repeat(start[opts.unit], count[opts.unit])
+        + np.arange(option.size)
+        - np.repeat(np.cumsum(count[opts.unit]) - count[opts.unit], count[opts.unit])
+    )
+    moved = expit(z[row] - world.cross * w[row] * delta_iv[option]) - expit(z[row])
+    total = lambda v: np.bincount(option, moved * v[row], minlength=opts.unit.size)  # noqa: E731
+    return total(value), total(kept)
+
+
 def true_values(
-    p: PairArrays, units: Units, opts: Options, true_a: np.ndarray, true_b: np.ndarray, outside: pl.DataFrame, world: ChoiceWorld
+    p: PairArrays,
+    units: Units,
+    opts: Options,
+    true_a: np.ndarray,
+    true_b: np.ndarray,
+    outside: pl.DataFrame,
+    world: ChoiceWorld,
+    related: pl.DataFrame | None = None,
 ) -> dict:
-    """Per option, under the true nested logit: value, retention (= constrained) and spend."""
+    """Per option, under the true nested logit: value, retention (= constrained) and spend; with
+    `related` (_related), also what the option's pull does to the consumer's related categories."""
     s_out, r_out, s0, s_ref, incidence = (
         outside.get_column(c).fill_null(0.0).to_numpy() for c in ("s_out", "r_out", "s0", "s", "incidence")
     )
@@ -106,8 +162,13 @@ def true_values(
     share = expit(iv0[u] + world.expansion * (np.log(s) - iv0[u]) + shift[u]) / s  # P / S
     unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
     retention = share * s_in
+    pull_value, pull_kept = (0.0, 0.0)
+    if related is not None:
+        units_frame = outside.select("customer_id", "category")
+        pull_value, pull_kept = _pull(units_frame, related, opts, np.log(s) - np.log(s_ref[u]), world)
+    retention = retention + pull_kept
     return {
-        "value": share * (total(e * unit_value) + r_out[u]),
+        "value": share * (total(e * unit_value) + r_out[u]) + pull_value,
         "retention": retention,
         "constrained": retention,
         "spend": share * total(e * p.price[pair] * offer / 100),
@@ -118,7 +179,7 @@ def joint_oracle(
     pairs: pl.DataFrame, frame: pl.DataFrame, world: ChoiceWorld, cfg: OptimizeConfig, levels: dict[str, CategoryLevels]
 ) -> pl.DataFrame:
     """The interaction-aware oracle's offers (customer_id, item_id, offer) under the plan's retention target."""
-    problems = []
+    problems, related = [], _related(frame, world, cfg.unit_cost_share)
     for (category,), group in pairs.group_by("category", maintain_order=True):
         group = group.sort("customer_id", "item_id")
         lv = levels[category]
@@ -127,13 +188,13 @@ def joint_oracle(
         a, b = group.get_column("true_a").to_numpy(), group.get_column("true_b").to_numpy()
         outside = _outside(frame, group, world, cfg.unit_cost_share)
         singles = single_offers(units, lv)
-        values = true_values(arrays, units, singles, a, b, outside, world)
+        values = true_values(arrays, units, singles, a, b, outside, world, related)
         offered = singles.items[:, 0] >= 0
         best = np.full(group.height, -np.inf)
         np.maximum.at(best, singles.items[offered, 0], values["value"][offered])
         gain = best - values["value"][singles.first + 1][units.of_pairs()]
         opts = combined_offers(units, lv, gain, ORACLE_OFFERS)
-        values = true_values(arrays, units, opts, a, b, outside, world)
+        values = true_values(arrays, units, opts, a, b, outside, world, related)
         n = max(group.height, 1)
         before = {"retention": float(values["retention"][opts.first].sum() / n)}
         R = cfg.retention * before["retention"] * n if cfg.retention_mode == "relative" else cfg.retention * n
