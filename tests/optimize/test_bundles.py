@@ -11,8 +11,8 @@ import pytest
 
 from offerwise.config import OptimizeConfig
 from offerwise.optimize import consumer_category as cc
-from offerwise.optimize.bundles import Units, evaluate, options_for, pair_arrays, rows_of, single_offers
-from offerwise.optimize.consumer_category import with_nested_logit
+from offerwise.optimize.bundles import Units, evaluate, options_for, rows_of, single_offers
+from offerwise.optimize.consumer_category import pair_arrays, with_nested_logit
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.offers import optimize_category
 from offerwise.probability import clipped_logit, expit

@@ -96,12 +96,16 @@ def cross_effects(
 
 def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame) -> pl.DataFrame:
     """pairs with cross_slope and cross_slope_high (their category's slope and its interval's upper end,
-    the pooled one's where it has none), cross_category_slope, and others_slope where the table has it
-    (an earlier version's has not: the optimiser then calibrates from the cross slope alone)."""
+    the pooled one's where it has none), cross_category_slope, and others_slope and cross_category_others
+    (φ_x) where the table has them (an earlier version's has not: the optimiser then uses the cross slopes alone)."""
     of = lambda column: dict(zip(cross.get_column("category").to_list(), cross.get_column(column).to_list(), strict=True))  # noqa: E731
     slope_of, high_of = of("cross_slope"), of("high")
     per_category = lambda values: pl.col("category").cast(pl.String).replace_strict(values, default=values[POOLED], return_dtype=pl.Float64)  # noqa: E731
-    others = {"others_slope": per_category(of("others_slope"))} if "others_slope" in cross.columns else {}
+    others = (
+        {"others_slope": per_category(of("others_slope")), "cross_category_others": pl.lit(of("others_slope")[CROSS_CATEGORY])}
+        if "others_slope" in cross.columns
+        else {}
+    )
     return pairs.with_columns(
         cross_slope=per_category(slope_of),
         cross_slope_high=per_category(high_of),

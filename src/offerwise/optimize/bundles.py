@@ -38,7 +38,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import polars as pl
 
 from offerwise.optimize import choice_model
 from offerwise.optimize.levels import CategoryLevels
@@ -70,6 +69,8 @@ class PairArrays:
     others: float  # the category's pull φ of an offer on the consumer's other purchases (NaN: not estimated)
     substitution: bool  # the category's cross slope interval lies below 0 (consumer_category.with_nested_logit)
     theta_x: float  # the pooled cross-category slope
+    others_x: float  # φ_x: an offer point's pull on the consumer's purchases in other categories (NaN: not estimated)
+    other_unit_value: np.ndarray  # the unit value of a purchase in the pair's consumer's other categories
     g_value: np.ndarray  # the pair's unit's G_value (module docstring)
     g_retention: np.ndarray
     pressure_k: np.ndarray  # X_i(k): the status quo's other offers in the pair's unit, share-weighted
@@ -253,6 +254,21 @@ def _low_total(p: PairArrays, at, ends, option: np.ndarray, threshold: np.ndarra
     return np.minimum(*totals)
 
 
+def _cross_category(p: PairArrays, r: Rows, total, first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per option, the change in value and retention of the consumer's other categories: with φ_x
+    estimated, φ_x · Σ_i f_i (1 − f_i) (o_i − k_i) purchases at their unit value; else the pressure
+    route, θ_x · Σ_i v_i (o_i − k_i) · G (module docstring). None under the indicator objective."""
+    if p.objective != "expected":
+        return 0.0, 0.0
+    moved = r.offer - p.k[r.pair]
+    if np.isfinite(p.others_x):
+        f = p.f[r.pair]
+        purchases = p.others_x * total(f * (1 - f) * moved)
+        return purchases * p.other_unit_value[first], purchases
+    shift = total(p.v[r.pair] * moved) * p.theta_x
+    return shift * p.g_value[first], shift * p.g_retention[first]
+
+
 def evaluate(p: PairArrays, units: Units, opts: Options) -> dict[str, np.ndarray]:
     """Per option: value, retention, constrained (what the retention constraint counts) and spend."""
     out = {name: np.zeros(opts.unit.size) for name in ("value", "retention", "constrained", "spend")}
@@ -260,15 +276,15 @@ def evaluate(p: PairArrays, units: Units, opts: Options) -> dict[str, np.ndarray
         part = opts.take(index)
         r = rows_of(p, units, part)
         total = lambda values: np.bincount(r.option, values, minlength=index.size)  # noqa: E731
-        shift = total(p.v[r.pair] * (r.offer - p.k[r.pair])) * p.theta_x if p.objective == "expected" else np.zeros(index.size)
         first = units.start[part.unit]
+        value_x, kept_x = _cross_category(p, r, total, first)
         # Purchases outside the decision an offer takes share from: counted in value and retention as the decision's own.
         outside = r.outside if r.outside is not None and p.objective == "expected" else np.zeros(index.size)
-        out["value"][index] = total(r.counted * r.unit_value) + shift * p.g_value[first] + outside * p.outside_value[first]
-        out["retention"][index] = total(r.counted) + shift * p.g_retention[first] + outside
+        out["value"][index] = total(r.counted * r.unit_value) + value_x + outside * p.outside_value[first]
+        out["retention"][index] = total(r.counted) + kept_x + outside
         low = r.counted if r.counted_low is None else r.counted_low
         kept = total(low) + outside if r.low_total is None else r.low_total
-        out["constrained"][index] = kept + shift * p.g_retention[first]
+        out["constrained"][index] = kept + kept_x
         out["spend"][index] = total(r.prob * p.price[r.pair] * r.offer / 100)
     return out
 
@@ -347,43 +363,3 @@ def options_for(p: PairArrays, units: Units, levels: CategoryLevels, max_offers:
     none = values["value"][singles.first + 1][units.of_pairs()]
     combined = combined_offers(units, levels, best - none, max_offers)
     return combined, evaluate(p, units, combined)
-
-
-def pair_arrays(
-    pairs: pl.DataFrame, kind: str, objective: str, slope, ends, unit_cost_share: float | None, *, cross_effects: bool = True
-) -> PairArrays:
-    """pairs: one category's optimiser inputs sorted by consumer; category_share, total_share, cross_slope,
-    cross_slope_high (its interval's upper end: substitution is found where it is below 0),
-    cross_category_slope, cross_category_value / _retention where the estimate gave them (else: shares
-    uniform within the unit, no cross effect; none either without `cross_effects`)."""
-    col = lambda name, default: (  # noqa: E731
-        pairs.get_column(name).fill_null(default).to_numpy().astype(float) if name in pairs.columns else np.full(pairs.height, default)
-    )
-    units = Units.of(pairs.get_column("customer_id").to_numpy())
-    uniform = 1.0 / units.size[units.of_pairs()] if pairs.height else np.zeros(0)
-    w = pairs.get_column("category_share").fill_null(0.0).to_numpy() if "category_share" in pairs.columns else uniform
-    price = pairs.get_column("price").to_numpy().astype(float)
-    k, w = pairs.get_column("reference_offer_pct").to_numpy().astype(float), np.asarray(w, dtype=float)
-    theta_x = col("cross_category_slope", 0.0) if cross_effects else np.zeros(pairs.height)
-    return PairArrays(
-        kind=kind,
-        objective=objective,
-        f=pairs.get_column("probability").to_numpy().astype(float),
-        k=k,
-        slope=slope,
-        ends=ends,
-        price=price,
-        cost=price * (unit_cost_share or 0.0),
-        threshold=pairs.get_column("threshold").to_numpy().astype(float),
-        w=w,
-        v=col("total_share", 0.0),
-        theta=col("cross_slope", 0.0) if cross_effects else np.zeros(pairs.height),
-        others=float(col("others_slope", np.nan)[0]) if pairs.height else float("nan"),
-        substitution=bool(cross_effects and pairs.height and (col("cross_slope_high", np.inf) < 0).all()),
-        theta_x=float(theta_x[0]) if theta_x.size else 0.0,
-        g_value=col("cross_category_value", 0.0),
-        g_retention=col("cross_category_retention", 0.0),
-        pressure_k=units.unit_sums(w * k)[units.of_pairs()] - w * k,
-        outside=col("outside_purchases", 0.0),
-        outside_value=col("outside_unit_value", 0.0) * (1 - (unit_cost_share or 0.0)),
-    )

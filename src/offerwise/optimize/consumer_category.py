@@ -17,7 +17,6 @@ from offerwise.optimize.bundles import (
     Units,
     blocks,
     options_for,
-    pair_arrays,
     rows_of,
 )
 from offerwise.optimize.levels import CategoryLevels
@@ -40,6 +39,48 @@ class BundleProblem:
     R: float
     B: float | None
     low: bool  # the constraint counts retention at the slope interval's worse end
+
+
+def pair_arrays(
+    pairs: pl.DataFrame, kind: str, objective: str, slope, ends, unit_cost_share: float | None, *, cross_effects: bool = True
+) -> PairArrays:
+    """pairs: one category's optimiser inputs sorted by consumer; category_share, total_share, cross_slope,
+    cross_slope_high (its interval's upper end: substitution is found where it is below 0),
+    cross_category_slope, cross_category_value / _retention where the estimate gave them (else: shares
+    uniform within the unit, no cross effect; none either without `cross_effects`)."""
+    col = lambda name, default: (  # noqa: E731
+        pairs.get_column(name).fill_null(default).to_numpy().astype(float) if name in pairs.columns else np.full(pairs.height, default)
+    )
+    units = Units.of(pairs.get_column("customer_id").to_numpy())
+    uniform = 1.0 / units.size[units.of_pairs()] if pairs.height else np.zeros(0)
+    w = pairs.get_column("category_share").fill_null(0.0).to_numpy() if "category_share" in pairs.columns else uniform
+    price = pairs.get_column("price").to_numpy().astype(float)
+    k, w = pairs.get_column("reference_offer_pct").to_numpy().astype(float), np.asarray(w, dtype=float)
+    theta_x = col("cross_category_slope", 0.0) if cross_effects else np.zeros(pairs.height)
+    return PairArrays(
+        kind=kind,
+        objective=objective,
+        f=pairs.get_column("probability").to_numpy().astype(float),
+        k=k,
+        slope=slope,
+        ends=ends,
+        price=price,
+        cost=price * (unit_cost_share or 0.0),
+        threshold=pairs.get_column("threshold").to_numpy().astype(float),
+        w=w,
+        v=col("total_share", 0.0),
+        theta=col("cross_slope", 0.0) if cross_effects else np.zeros(pairs.height),
+        others=float(col("others_slope", np.nan)[0]) if pairs.height else float("nan"),
+        substitution=bool(cross_effects and pairs.height and (col("cross_slope_high", np.inf) < 0).all()),
+        theta_x=float(theta_x[0]) if theta_x.size else 0.0,
+        g_value=col("cross_category_value", 0.0),
+        g_retention=col("cross_category_retention", 0.0),
+        others_x=float(col("cross_category_others", np.nan)[0]) if cross_effects and pairs.height else float("nan"),
+        other_unit_value=col("cross_category_unit_value", 0.0),
+        pressure_k=units.unit_sums(w * k)[units.of_pairs()] - w * k,
+        outside=col("outside_purchases", 0.0),
+        outside_value=col("outside_unit_value", 0.0) * (1 - (unit_cost_share or 0.0)),
+    )
 
 
 def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:

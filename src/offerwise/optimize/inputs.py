@@ -65,7 +65,11 @@ def optimization_inputs(
             "pair_slope",
             "cutoff_offer_pct",
             *[c for c in ("dml_slope", "dml_slope_sd", "dml_slope_category_se") if c in pair_elasticity.columns],
-            *[c for c in ("cross_slope", "cross_slope_high", "cross_category_slope", "others_slope") if c in pair_elasticity.columns],
+            *[
+                c
+                for c in ("cross_slope", "cross_slope_high", "cross_category_slope", "others_slope", "cross_category_others")
+                if c in pair_elasticity.columns
+            ],
             *shares,
             **extra,
         )
@@ -74,14 +78,18 @@ def optimization_inputs(
 
 def cross_category_sensitivity(inputs: pl.DataFrame, unit_cost_share: float | None) -> pl.DataFrame:
     """inputs with cross_category_value and cross_category_retention: for each pair's consumer-category,
-    G over the consumer's pairs in other categories (module docstring), at the status quo."""
+    G over the consumer's pairs in other categories (optimize/bundles.py), at the status quo; and
+    cross_category_unit_value, their mean unit value per expected purchase (what a purchase the
+    cross-category pull φ_x moves is worth)."""
     q = pl.col("probability") * (1 - pl.col("probability"))
     unit_value = pl.col("price") * (1 - pl.col("reference_offer_pct") / 100 - (unit_cost_share or 0.0))
+    elsewhere = lambda column: pl.col(column).sum().over("customer_id") - pl.col(column).sum().over("customer_id", "category")  # noqa: E731
     return (
-        inputs.with_columns(__gv=q * unit_value, __gr=q)
+        inputs.with_columns(__gv=q * unit_value, __gr=q, __pv=pl.col("probability") * unit_value, __p=pl.col("probability"))
         .with_columns(
-            cross_category_value=pl.col("__gv").sum().over("customer_id") - pl.col("__gv").sum().over("customer_id", "category"),
-            cross_category_retention=pl.col("__gr").sum().over("customer_id") - pl.col("__gr").sum().over("customer_id", "category"),
+            cross_category_value=elsewhere("__gv"),
+            cross_category_retention=elsewhere("__gr"),
+            cross_category_unit_value=pl.when(elsewhere("__p") > 0).then(elsewhere("__pv") / elsewhere("__p")).otherwise(0.0),
         )
-        .drop("__gv", "__gr")
+        .drop("__gv", "__gr", "__pv", "__p")
     )

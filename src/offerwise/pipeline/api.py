@@ -30,8 +30,8 @@ from offerwise.pipeline.measure import measure
 from offerwise.pipeline.models import check_device, evaluate, thresholds, train
 from offerwise.pipeline.prepare import prepare
 from offerwise.pipeline.report import built, report, summary
-from offerwise.report.build import Report
 from offerwise.pipeline.resume import StageRecords, data_fingerprint, file_fingerprint
+from offerwise.report.build import Report
 
 
 def preflight(data: str, out: Path, *, planned_offers: Path | None = None, offer_rules: Path | None = None) -> int | None:

@@ -12,12 +12,12 @@ from offerwise import io
 from offerwise.columns import PAIR
 from offerwise.config import Config
 from offerwise.data.load import load_data
+from offerwise.data.simulate_frames import choice_world
 from offerwise.pipeline.folders import EXPERIMENT, period_dates, read_levels, read_prepared, resume_hint
 from offerwise.pipeline.measure import read_measurement
 from offerwise.report.build import Report, ReportInputs, ReportSettings, build_report
 from offerwise.report.html import table1
 from offerwise.report.plan import plan_columns
-from offerwise.data.simulate_frames import choice_world
 from offerwise.report.policy import score_against_truth
 
 

@@ -26,7 +26,8 @@ from offerwise.columns import PAIR
 from offerwise.config import OptimizeConfig
 from offerwise.data.choice import ChoiceWorld, true_probability_under
 from offerwise.optimize import consumer_category as cc
-from offerwise.optimize.bundles import Options, PairArrays, Units, combined_offers, offer_rows, pair_arrays, single_offers
+from offerwise.optimize.bundles import Options, PairArrays, Units, combined_offers, offer_rows, single_offers
+from offerwise.optimize.consumer_category import pair_arrays
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.probability import expit
 

@@ -118,3 +118,4 @@ def test_an_offer_s_pull_on_the_consumer_s_other_purchases_is_found_where_they_s
     assert row["A"]["others_slope"] + 2.6 * row["A"]["others_se"] < 0  # found
     assert 0.5 < row["A"]["others_slope"] / expected < 1.5
     assert abs(row["B"]["others_slope"]) < 3 * row["B"]["others_se"]  # none where the items do not substitute
+    assert abs(row[CROSS_CATEGORY]["others_slope"]) < 3 * row[CROSS_CATEGORY]["others_se"]  # nor across categories here

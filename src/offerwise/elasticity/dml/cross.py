@@ -26,7 +26,8 @@ the consumer's other pairs in the category in the same period (`others_bought`),
 point on a pair moves its consumer's other purchases in the category, on the own slope's scale. The
 treatment is the own offer, so whatever attenuates the own slope attenuates φ alike, and their ratio,
 the share of an offer's uplift taken from the other items (optimize/choice_model.py), does not depend
-on how the pressures' shares are measured.
+on how the pressures' shares are measured. φ_x (the CROSS_CATEGORY row's `others_slope`) is the same
+with O the consumer's purchases in their other categories (Cx among the controlled treatments), pooled.
 
 Placebo: C and Cx permuted across the rows of each category-period (the cross variation broken, the
 consumers' own offers kept), their nuisances refitted and the final stage repeated (the outcome and
@@ -69,6 +70,7 @@ COLUMNS = [
     "others_se",
 ]
 OTHERS = "others_bought"  # the design's column: purchases of the consumer's other pairs in the category in the row's period
+OTHERS_X = "others_bought_elsewhere"  # ... and of their pairs in the other categories
 
 
 def has_interactions(rows: pl.DataFrame) -> bool:
@@ -101,24 +103,29 @@ def cross_response(
     the same table with the pressures permuted within category-period (permute_pressure): the outcome
     and offer nuisances do not involve the pressures, so the placebo refits only the pressures'."""
     controls = [f for f in features if f.name not in INTERACTION_FEATURES]
+    in_category = pl.col("target").sum().over("customer_id", "category", "period")
     rows = rows.with_columns(
-        (pl.col("target").sum().over("customer_id", "category", "period") - pl.col("target")).cast(pl.Float64).alias(OTHERS)
+        (in_category - pl.col("target")).cast(pl.Float64).alias(OTHERS),
+        (pl.col("target").sum().over("customer_id", "period") - in_category).cast(pl.Float64).alias(OTHERS_X),
     )
     d = design(rows, controls, cutoff=cutoff, periods=cfg.periods, max_rows=cfg.max_rows, seed=seed)
     offer_columns = item_period_columns(d.window, d.controls)
     y_res, t_res, _ = cross_fit(d.Y, d.T, d.W, d.items, folds=cfg.folds, seed=seed, offer_columns=offer_columns)
     q = _final_weights(d.Y, y_res)
-    others = d.window.get_column(OTHERS).fill_null(0.0).to_numpy()
-    o_res = _residual(others, d.W, d.items, folds=cfg.folds, seed=seed)
+    residual = lambda column, window: _residual(  # noqa: E731
+        window.get_column(column).cast(pl.Float64).fill_null(0.0).to_numpy(), d.W, d.items, folds=cfg.folds, seed=seed
+    )
+    pressures = [residual(c, d.window) for c in (PRESSURE, CROSS_PRESSURE)]
+    others = _others_slopes(d, residual(OTHERS, d.window), residual(OTHERS_X, d.window), t_res, *pressures, q)
 
-    def table(window: pl.DataFrame) -> pl.DataFrame:
+    def table(window: pl.DataFrame, residuals: list[np.ndarray]) -> pl.DataFrame:
         C, Cx = (window.get_column(c).cast(pl.Float64).fill_null(0.0).to_numpy() for c in (PRESSURE, CROSS_PRESSURE))
-        residuals = [_residual(v, d.W, d.items, folds=cfg.folds, seed=seed) for v in (C, Cx)]
-        return _table(d, y_res, t_res, *residuals, q, C, Cx, cfg.level).join(
-            _others_slopes(d, o_res, t_res, residuals[0], q), on="category", how="left"
-        )
+        return _table(d, y_res, t_res, *residuals, q, C, Cx, cfg.level).join(others, on="category", how="left")
 
-    return table(d.window), table(permute_pressure(d.window, seed=seed)) if placebo else None
+    if not placebo:
+        return table(d.window, pressures), None
+    permuted = permute_pressure(d.window, seed=seed)
+    return table(d.window, pressures), table(permuted, [residual(c, permuted) for c in (PRESSURE, CROSS_PRESSURE)])
 
 
 def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFrame:
@@ -165,12 +172,16 @@ def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFra
     )
 
 
-def _others_slopes(d, o_res: np.ndarray, t_res: np.ndarray, c_res: np.ndarray, q: np.ndarray) -> pl.DataFrame:
+def _others_slopes(
+    d, o_res: np.ndarray, ox_res: np.ndarray, t_res: np.ndarray, c_res: np.ndarray, cx_res: np.ndarray, q: np.ndarray
+) -> pl.DataFrame:
     """category, others_slope, others_se (module docstring): per category (the pooled φ where its fit
-    has no standard error), the pooled φ in the POOLED row, NaN in the CROSS_CATEGORY row."""
+    has no standard error), the pooled φ in the POOLED row, φ_x (the pull on the consumer's purchases
+    in their other categories, pooled) in the CROSS_CATEGORY row."""
     Z = q[:, None] * np.column_stack([t_res, c_res])
     beta, se = _fit(o_res, Z, d.items)
-    out = {POOLED: (float(beta[0]), float(se[0])), CROSS_CATEGORY: (float("nan"), float("nan"))}  # φ is within a category
+    beta_x, se_x = _fit(ox_res, q[:, None] * np.column_stack([t_res, c_res, cx_res]), d.items)
+    out = {POOLED: (float(beta[0]), float(se[0])), CROSS_CATEGORY: (float(beta_x[0]), float(se_x[0]))}
     for c, m in d.masks.items():
         b, s = _fit(o_res[m], Z[m], d.items[m])
         out[c] = (float(b[0]), float(s[0])) if np.isfinite(s[0]) and s[0] > 0 else out[POOLED]
