@@ -15,9 +15,11 @@ The interactions run's forward fortnight is then decided again from the same est
 * "logit shift": the bundles valued by each item's logistic curve moved by the cross effect (the former default);
 * "pairs": every pair alone (optimize.decision = "pair") on the interaction-aware estimates.
 
-Per variant (category "all"): `joint_score`, the whole plan's gain in true expected net revenue over
-the status quo against the interaction-aware oracle's (report/joint.py: up to 2 offers per
-consumer-category, the rules' levels, the plan's retention target, the true nested logit); `score`,
+Every plan is the optimiser's (pipeline.optimize on the run's estimates), without the forward plan's
+experiment arms. Per variant (category "all"): `joint_score`, the whole plan's gain in true expected
+net revenue over the status quo against the interaction-aware oracle's (report/joint.py: up to 2
+offers per consumer-category, the rules' levels, the plan's retention target, the true nested logit
+and the pull of its offers on related categories); `score`,
 the per-pair score (each offer valued alone) against the per-pair rules oracle; `joint_gain`, the
 plan's joint gain in currency; `no_offer_share`; `offers_per_consumer_category`.
 
@@ -136,9 +138,8 @@ def main() -> None:
                 runs[route] = (WORK / args.label / f"{policy}-{seed}-{route}", routed)
                 pipeline.run("simulated", runs[route][0], routed, log=lambda m: None)
             rows = {}
-            if "independent" in runs:
-                out, routed = runs["independent"]
-                rows["independent"] = measure(out, out / "recommendations", routed)
+            if "independent" in runs:  # decided again like the variants: the plan without the forward plan's experiment arms
+                rows["independent"] = measure(runs["independent"][0], *decide(*runs["independent"], "interactions"))
             for name in args.variants if "interactions" in runs else []:
                 folder, variant = decide(*runs["interactions"], name)
                 rows[name] = measure(runs["interactions"][0], folder, variant)

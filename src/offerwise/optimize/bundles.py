@@ -22,8 +22,10 @@ slope (elasticity/dml/cross.py). Across categories (pooled slope θ_x): a bundle
 the consumer's other categories by Δ = Σ_i v_i (o_i − k_i) (v: the pair's share of all the consumer's
 purchases); to first order their value changes by θ_x · Δ · G_value and their retention by
 θ_x · Δ · G_retention, G = Σ over the consumer's pairs in other categories of p (1 − p) × (unit value,
-or 1) at the status quo. First order keeps the decision separable by consumer-category; the
-indicator objective has no such term (an indicator has no derivative).
+or 1) at the status quo. Where the estimate gives φ_x (the own offer's pull on the consumer's
+purchases in their other categories) it replaces this: φ_x Σ_i f_i (1 − f_i) (o_i − k_i) purchases at
+their mean unit value (_cross_category). First order keeps the decision separable by consumer-category;
+the indicator objective has no such term (an indicator has no derivative).
 
 value(bundle) = Σ_i counted(p_i) · (price_i (1 − o_i / 100) − unit cost) + the cross-category term,
 retention(bundle) = Σ_i counted(p_i) + its term (problem.counted). The solvers take one row per unit
