@@ -250,3 +250,19 @@ def test_under_the_nested_logit_the_worse_end_of_the_slope_interval_is_taken_per
     rows = [rows_of(replace(arrays, nested=(e, None, lam, n0)), units, opts).prob for e in ends]
     per_pair = np.bincount(rows_of(arrays, units, opts).option, np.minimum(*rows), minlength=opts.unit.size)
     assert np.all(constrained >= per_pair - 1e-12) and np.any(constrained > per_pair + 1e-6)
+
+
+def test_the_estimated_pull_on_other_categories_moves_their_purchases_at_their_unit_value() -> None:
+    """With φ_x estimated, an option changes the consumer's purchases in other categories by
+    φ_x Σ_i f_i (1 − f_i) (o_i − k_i), valued at cross_category_unit_value and counted in retention."""
+    pairs = _pairs(7).with_columns(cross_category_unit_value=pl.lit(2.0))
+    arrays, units = _arrays(pairs.with_columns(cross_category_others=pl.lit(-0.01)))
+    blind, _ = _arrays(pairs.with_columns(cross_category_others=pl.lit(0.0)))
+    opts = single_offers(units, LEVELS)
+    pulled, unpulled = evaluate(arrays, units, opts), evaluate(blind, units, opts)
+    r = rows_of(arrays, units, opts)
+    f = arrays.f[r.pair]
+    moved = -0.01 * np.bincount(r.option, f * (1 - f) * (r.offer - arrays.k[r.pair]), minlength=opts.unit.size)
+    np.testing.assert_allclose(pulled["value"] - unpulled["value"], 2.0 * moved, atol=1e-12)
+    np.testing.assert_allclose(pulled["retention"] - unpulled["retention"], moved, atol=1e-12)
+    assert np.any(moved < 0)  # deeper offers than the status quo take from the other categories
