@@ -11,6 +11,7 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
+from scipy.stats import norm
 
 from offerwise.columns import PAIR
 from offerwise.config import ResponseConfig
@@ -94,15 +95,21 @@ def cross_effects(
     return cross_response(rows, features, cfg, cutoff=cutoff, placebo=with_placebo)
 
 
-def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame) -> pl.DataFrame:
+def _found(cross: pl.DataFrame, row: str, level: float) -> float:
+    """The row's others_slope where its interval at `level` excludes 0, else 0: a pull not found is no evidence of one."""
+    slope, se = cross.filter(pl.col("category") == row).select("others_slope", "others_se").row(0)
+    return float(slope) if abs(slope) > norm.ppf(0.5 + level / 2) * se else 0.0
+
+
+def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame, level: float = 0.9) -> pl.DataFrame:
     """pairs with cross_slope and cross_slope_high (their category's slope and its interval's upper end,
     the pooled one's where it has none), cross_category_slope, and others_slope and cross_category_others
-    (φ_x) where the table has them (an earlier version's has not: the optimiser then uses the cross slopes alone)."""
+    (φ_x where its interval at `level` excludes 0, else 0) where the table has them (an earlier version's has not: the optimiser then uses the cross slopes alone)."""
     of = lambda column: dict(zip(cross.get_column("category").to_list(), cross.get_column(column).to_list(), strict=True))  # noqa: E731
     slope_of, high_of = of("cross_slope"), of("high")
     per_category = lambda values: pl.col("category").cast(pl.String).replace_strict(values, default=values[POOLED], return_dtype=pl.Float64)  # noqa: E731
     others = (
-        {"others_slope": per_category(of("others_slope")), "cross_category_others": pl.lit(of("others_slope")[CROSS_CATEGORY])}
+        {"others_slope": per_category(of("others_slope")), "cross_category_others": pl.lit(_found(cross, CROSS_CATEGORY, level))}
         if "others_slope" in cross.columns
         else {}
     )
@@ -149,5 +156,5 @@ def decision_response(
             out.cross, out.cross_placebo = cross.result()
         out.pairs = out.pairs.join(slopes, on=PAIR, how="left")
         if out.cross is not None:
-            out.pairs = with_cross_slopes(out.pairs, out.cross)
+            out.pairs = with_cross_slopes(out.pairs, out.cross, response["cfg"].level)
     return out

@@ -16,13 +16,14 @@ the category grow without bound and overstate the expansion by 1 / (1 − N0)). 
 p_i = f_i. Calibration there: the own slope d logit p_i / d o_i = b_i (1 − s_i (1 − κ)) / (1 − f_i)
 is the estimated own slope, and the cross slope d logit p_i / d o_j = −b_j s_j (1 − κ) / (1 − f_i) is
 the estimated θ_c w_j (w ≈ s), where κ = λ (1 − N0); so κ_c = 1 + θ_c (1 − f̄) / b̄, clipped to
-[0, 1], and λ_c = κ_c / (1 − N̄0), b̄ the category's mean utility slope: a fixed point, a few
+[0.1, 1], and λ_c = κ_c / (1 − N̄0), b̄ the category's mean utility slope: a fixed point, a few
 iterations. Where the estimate gives φ_c, the offer's pull on the consumer's other purchases
 (elasticity/dml/cross.py: d E[O_i] / d o_i = q_i φ_c, O_i the other decided pairs' purchases, q_i =
 f_i (1 − f_i)), κ comes from it instead: d O_i / d o_i = −f_i b_i (1 − κ) O_i / N0, so
 1 − κ_c = −φ_c mean(q) / mean(f b O / N0). φ has the own offer as treatment, so what attenuates the
 estimated own slope attenuates it alike; θ_c's treatment, the share-weighted pressure, is measured with
-error in its shares and came out about half the simulator's true pull (docs/results.md). κ = 1 (no cross slope) leaves the items independent at the status quo (λ = 1 / (1 − N̄0),
+error in its shares and came out about half the simulator's true pull (docs/results.md). κ is held at 0.1 or more (KAPPA_FLOOR): at 0 a consumer who buys one item of the category could not
+respond to its offer at all, and the calibrated utility slope would be unbounded. κ = 1 (no cross slope) leaves the items independent at the status quo (λ = 1 / (1 − N̄0),
 above a random-utility nested logit's 1: a local fit, not a choice model); κ = 0 moves share only. A
 category where no substitution is found (θ_c's interval reaches 0) keeps bundles.py's logit shift
 (consumer_category.with_nested_logit): for large moves the nested logit moves share between items even at θ = 0.
@@ -42,6 +43,7 @@ SINGLE_CHOICE_QUANTILE = (
     0.95  # ... of the units' N0 (purchases outside the decision included) below 1: bought about once a fortnight at most
 )
 MAX_INCIDENCE = 0.99  # the few units above it are held there
+KAPPA_FLOOR = 0.1  # κ → 0 would need an unbounded utility slope for a consumer buying one item of the category
 
 
 def single_choice(n0: np.ndarray) -> bool:
@@ -70,7 +72,7 @@ def calibrate(
             kappa = 1 + others * float(np.mean(f * (1 - f))) / pulled if pulled > 0 else 1.0
         else:
             kappa = 1 + theta * (1 - np.average(f, weights=f)) / mean_b if mean_b > 0 and theta < 0 else 1.0
-        lam = float(np.clip(kappa, 0.0, 1.0)) / float(np.average(room, weights=f))
+        lam = float(np.clip(kappa, KAPPA_FLOOR, 1.0)) / float(np.average(room, weights=f))
     return utility_slope(lam), lam
 
 

@@ -22,7 +22,7 @@ the consumer's other pairs in the category in the same period (`others_bought`),
 
     O = m_O(X) + q · (φ_c (T − m_T(X)) + ψ_c (C − m_C(X))) + noise,
 
-φ_c (`others_slope`, per category, not shrunk) is how much an offer
+φ_c (`others_slope`, per category, shrunk toward the pooled φ as θ_c is) is how much an offer
 point on a pair moves its consumer's other purchases in the category, on the own slope's scale. The
 treatment is the own offer, so whatever attenuates the own slope attenuates φ alike, and their ratio,
 the share of an offer's uplift taken from the other items (optimize/choice_model.py), does not depend
@@ -175,16 +175,24 @@ def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFra
 def _others_slopes(
     d, o_res: np.ndarray, ox_res: np.ndarray, t_res: np.ndarray, c_res: np.ndarray, cx_res: np.ndarray, q: np.ndarray
 ) -> pl.DataFrame:
-    """category, others_slope, others_se (module docstring): per category (the pooled φ where its fit
-    has no standard error), the pooled φ in the POOLED row, φ_x (the pull on the consumer's purchases
+    """category, others_slope, others_se (module docstring): per category shrunk toward the pooled φ by
+    τ² / (τ² + se²) as θ_c (the pooled φ where its fit has no standard error), the pooled φ in the POOLED row, φ_x (the pull on the consumer's purchases
     in their other categories, pooled) in the CROSS_CATEGORY row."""
     Z = q[:, None] * np.column_stack([t_res, c_res])
     beta, se = _fit(o_res, Z, d.items)
     beta_x, se_x = _fit(ox_res, q[:, None] * np.column_stack([t_res, c_res, cx_res]), d.items)
-    out = {POOLED: (float(beta[0]), float(se[0])), CROSS_CATEGORY: (float(beta_x[0]), float(se_x[0]))}
-    for c, m in d.masks.items():
-        b, s = _fit(o_res[m], Z[m], d.items[m])
-        out[c] = (float(b[0]), float(s[0])) if np.isfinite(s[0]) and s[0] > 0 else out[POOLED]
+    pooled = (float(beta[0]), float(se[0]))
+    raw = {c: tuple(float(v[0]) for v in _fit(o_res[m], Z[m], d.items[m])) for c, m in d.masks.items()}
+    raw = {c: v if np.isfinite(v[1]) and v[1] > 0 else (np.nan, np.nan) for c, v in raw.items()}
+    tau2 = _tau2(np.array([v[0] for v in raw.values()]), np.array([v[1] for v in raw.values()]))
+    out = {POOLED: pooled, CROSS_CATEGORY: (float(beta_x[0]), float(se_x[0]))}
+    for c, (b, s) in raw.items():  # shrunk toward the pooled φ as θ_c is; a category the fit cannot read takes it
+        share = tau2 / (tau2 + s**2) if np.isfinite(s) and tau2 + s**2 > 0 else 0.0
+        b = b if np.isfinite(b) else pooled[0]
+        out[c] = (
+            pooled[0] + share * (b - pooled[0]),
+            float(np.sqrt(share * (s if np.isfinite(s) else 0.0) ** 2 + (1 - share) ** 2 * pooled[1] ** 2)),
+        )
     return pl.DataFrame(
         {"category": list(out), "others_slope": [v[0] for v in out.values()], "others_se": [v[1] for v in out.values()]},
         schema={"category": pl.String, "others_slope": pl.Float64, "others_se": pl.Float64},
