@@ -75,3 +75,16 @@ def test_purchases_outside_the_decision_keep_their_mass_at_the_status_quo_and_lo
     h = 1e-4
     own = (_logit(at(np.array([h, 0.0, 0.0]))[0][0]) - _logit(F[0])) / h
     assert own == pytest.approx(SLOPE[0], rel=1e-3)  # still the estimated own slope at the status quo
+
+
+def test_a_pull_that_would_leave_no_category_growth_keeps_the_utility_slopes_finite():
+    """A consumer with one item of the category and nothing else: an estimated pull so strong that κ
+    would fall to 0 (every uplift taken from other purchases) is held at the floor, so the offer still
+    moves that consumer, with finite probabilities."""
+    f = np.array([0.10, 0.05, 0.02, 0.20])
+    slope = np.array([0.04, 0.05, 0.03, 0.04])
+    unit = np.array([0, 0, 0, 1])  # unit 1: one item, no purchases outside the decision
+    b, lam = calibrate(f, slope, unit, -0.02, np.zeros(4), others=-1.0)
+    assert np.all(np.isfinite(b)) and lam > 0
+    p, _ = probabilities(unit, np.log(f) + b * np.array([0.0, 0.0, 0.0, 30.0]), np.array([0.17, 0.17, 0.17, 0.2]), lam, np.zeros(2))
+    assert np.all(np.isfinite(p)) and p[3] > f[3]
