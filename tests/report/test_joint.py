@@ -44,6 +44,22 @@ def _world(seed: int, consumers: int = 5) -> tuple[pl.DataFrame, pl.DataFrame]:
     return pairs, truth_all
 
 
+def _best_bundles(pairs: pl.DataFrame, frame: pl.DataFrame, world: ChoiceWorld) -> float:
+    """Σ over consumers of the best joint value (every category of `frame`) among their bundles of up
+    to 2 offers at the grid's levels and the status quo, by brute force."""
+    best_total = 0.0
+    for _, group in pairs.group_by("customer_id"):
+        keys = group.select("customer_id", "item_id")
+        candidates = [
+            keys.with_columns(offer=pl.col("item_id") * 0.0 + pl.Series(combo)) for combo in itertools.product(GRID, repeat=group.height)
+        ]
+        candidates = [c for c in candidates if (c.get_column("offer") > 0).sum() <= 2]
+        candidates.append(group.select("customer_id", "item_id", offer=pl.col("reference_offer_pct")))
+        mine = frame.join(keys.select("customer_id").unique(), on="customer_id")
+        best_total += max(joint_scored("x", c, mine, world, None).get_column("joint_true_expected_value").sum() for c in candidates)
+    return best_total
+
+
 def test_the_joint_value_counts_every_item_of_the_consumers_category():
     pairs, truth_all = _world(1)
     frame = joint_frame(pairs, truth_all)
@@ -62,23 +78,8 @@ def test_the_oracle_is_the_best_bundle_of_each_consumer_category_when_retention_
     frame = joint_frame(pairs, truth_all)
     cfg = OptimizeConfig(retention=0.01)
     oracle = joint_oracle(pairs, frame, WORLD, cfg, LEVELS)
-    best_total = 0.0
-    for _, group in pairs.group_by("customer_id"):
-        keys = group.select("customer_id", "item_id")
-        candidates = [
-            keys.with_columns(offer=pl.col("item_id") * 0.0 + pl.Series(combo)) for combo in itertools.product(GRID, repeat=group.height)
-        ]
-        candidates = [c for c in candidates if (c.get_column("offer") > 0).sum() <= 2]
-        candidates.append(group.select("customer_id", "item_id", offer=pl.col("reference_offer_pct")))
-        values = [
-            joint_scored("x", c, frame.join(keys.select("customer_id").unique(), on="customer_id"), WORLD, None).item(
-                0, "joint_true_expected_value"
-            )
-            for c in candidates
-        ]
-        best_total += max(values)
     got = joint_scored("oracle", oracle, frame, WORLD, None).item(0, "joint_true_expected_value")
-    assert got == pytest.approx(best_total, rel=1e-6)
+    assert got == pytest.approx(_best_bundles(pairs, frame, WORLD), rel=1e-6)
 
 
 def test_the_policy_score_has_a_joint_score_beside_the_per_pair_ones():
@@ -108,18 +109,8 @@ def test_the_oracle_values_what_its_offers_pull_from_a_related_category(seed):
     truth_all = pl.concat([truth_a, pl.DataFrame(in_b, schema=truth_a.schema, orient="row")])
     frame = joint_frame(pairs, truth_all).with_columns(price=pl.col("price").fill_null(4.0))
     oracle = joint_oracle(pairs, frame, world, OptimizeConfig(retention=0.01), LEVELS)
-    best_total = 0.0
-    for _, group in pairs.group_by("customer_id"):
-        keys = group.select("customer_id", "item_id")
-        candidates = [
-            keys.with_columns(offer=pl.col("item_id") * 0.0 + pl.Series(combo)) for combo in itertools.product(GRID, repeat=group.height)
-        ]
-        candidates = [c for c in candidates if (c.get_column("offer") > 0).sum() <= 2]
-        candidates.append(group.select("customer_id", "item_id", offer=pl.col("reference_offer_pct")))
-        mine = frame.join(keys.select("customer_id").unique(), on="customer_id")
-        best_total += max(joint_scored("x", c, mine, world, None).get_column("joint_true_expected_value").sum() for c in candidates)
     got = joint_scored("oracle", oracle, frame, world, None).get_column("joint_true_expected_value").sum()
-    assert got == pytest.approx(best_total, rel=1e-6)
+    assert got == pytest.approx(_best_bundles(pairs, frame, world), rel=1e-6)
     blind = joint_oracle(pairs, frame, ChoiceWorld(substitution=True, expansion=0.5), OptimizeConfig(retention=0.01), LEVELS)
     blind_value = joint_scored("blind", blind, frame, world, None).get_column("joint_true_expected_value").sum()
     assert blind_value < got - 0.5  # blind to the pull, the oracle would give up about a tenth here
