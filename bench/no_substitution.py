@@ -64,6 +64,7 @@ def main() -> None:
         for seed in args.seeds:
             cfg = Config().override("simulation", seed=seed, promotion_policy=policy, substitution=False)
             out = WORK / f"{policy}-{seed}"
+            shutil.rmtree(out, ignore_errors=True)  # a run left by older code would resume with its estimates
             pipeline.run("simulated", out, cfg, log=lambda m: None)
             current, previous = (score(out, decided(out, cfg, name, name == "previous"), cfg) for name in ("current", "previous"))
             row = {"policy": policy, "seed": seed, **current, **{f"{k}_previous": v for k, v in previous.items()}}

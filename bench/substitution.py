@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -136,6 +137,7 @@ def main() -> None:
                 for section, values in update.items():
                     routed = routed.override(section, **values)
                 runs[route] = (WORK / args.label / f"{policy}-{seed}-{route}", routed)
+                shutil.rmtree(runs[route][0], ignore_errors=True)  # a run left by older code would resume with its estimates
                 pipeline.run("simulated", runs[route][0], routed, log=lambda m: None)
             rows = {}
             if "independent" in runs:  # decided again like the variants: the plan without the forward plan's experiment arms
