@@ -188,7 +188,7 @@ class Rows:
     low_total: np.ndarray | None = None  # per option: what the retention constraint counts of its unit (nested logit, ends given)
 
 
-def _expand(units: Units, opts: Options) -> tuple[np.ndarray, np.ndarray]:
+def expand_units(units: Units, opts: Options) -> tuple[np.ndarray, np.ndarray]:
     """(option, pair) of every (option, pair of its unit) row."""
     size = units.size[opts.unit]
     option = np.repeat(np.arange(opts.unit.size), size)
@@ -198,7 +198,7 @@ def _expand(units: Units, opts: Options) -> tuple[np.ndarray, np.ndarray]:
 
 def offer_rows(p: PairArrays, units: Units, opts: Options) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(option, pair, offer %) of every (option, pair of its unit) row."""
-    option, pair = _expand(units, opts)
+    option, pair = expand_units(units, opts)
     own = opts.items[option] == pair[:, None]
     offer = np.where(opts.status_quo[option], p.k[pair], (own * opts.levels[option]).sum(axis=1))
     return option, pair, offer
@@ -212,32 +212,21 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
     pressure = np.where(sq, pressure_k, (others * p.w[np.maximum(items, 0)] * levels).sum(axis=1))
     shift = (p.theta[pair] * (pressure - pressure_k))[:, None]
     f, k, threshold = p.f[pair], p.k[pair], p.threshold[pair]
+    low = outside_prob = low_total = None
     if p.nested is not None:
         b, ends, lam, n0 = p.nested
         log_f = np.log(np.maximum(f, 1e-12))
         outside = p.outside[units.start[opts.unit]]
         at = lambda slope: choice_model.probabilities(option, log_f + slope[pair] * (offer - k), n0[pair], lam, outside)  # noqa: E731
         prob, outside_prob = at(b)
-        unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
-        return Rows(
-            option,
-            pair,
-            offer,
-            prob,
-            counted(p.objective, prob, threshold),
-            None,
-            unit_value,
-            outside_prob,
-            _low_total(p, at, ends, option, threshold),
-        )
+        low_total = _low_total(p, at, ends, option, threshold)
     else:
         prob = response(p.kind, f, k, p.slope[pair], offer[:, None], shift)[:, 0]
-        low = None
         if p.ends is not None:
             ends = (response(p.kind, f, k, e[pair], offer[:, None], shift)[:, 0] for e in p.ends)
             low = counted(p.objective, np.minimum(*ends), threshold)
     unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
-    return Rows(option, pair, offer, prob, counted(p.objective, prob, threshold), low, unit_value)
+    return Rows(option, pair, offer, prob, counted(p.objective, prob, threshold), low, unit_value, outside_prob, low_total)
 
 
 def _low_total(p: PairArrays, at, ends, option: np.ndarray, threshold: np.ndarray) -> np.ndarray | None:

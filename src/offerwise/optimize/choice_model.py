@@ -22,11 +22,13 @@ iterations. Where the estimate gives φ_c, the offer's pull on the consumer's ot
 f_i (1 − f_i)), κ comes from it instead: d O_i / d o_i = −f_i b_i (1 − κ) O_i / N0, so
 1 − κ_c = −φ_c mean(q) / mean(f b O / N0). φ has the own offer as treatment, so what attenuates the
 estimated own slope attenuates it alike; θ_c's treatment, the share-weighted pressure, is measured with
-error in its shares and came out about half the simulator's true pull (docs/results.md). κ is held at 0.1 or more (KAPPA_FLOOR): at 0 a consumer who buys one item of the category could not
-respond to its offer at all, and the calibrated utility slope would be unbounded. κ = 1 (no cross slope) leaves the items independent at the status quo (λ = 1 / (1 − N̄0),
-above a random-utility nested logit's 1: a local fit, not a choice model); κ = 0 moves share only. A
-category where no substitution is found (θ_c's interval reaches 0) keeps bundles.py's logit shift
-(consumer_category.with_nested_logit): for large moves the nested logit moves share between items even at θ = 0.
+error in its shares and came out about half the simulator's true pull (docs/results.md). κ is held
+at 0.1 or more (KAPPA_FLOOR): at 0 a consumer who buys one item of the category could not respond to
+its offer at all, and the calibrated utility slope would be unbounded. κ = 1 (no cross slope) leaves
+the items independent at the status quo (λ = 1 / (1 − N̄0), above a random-utility nested logit's
+1: a local fit, not a choice model). A category where no substitution is found (θ_c's interval
+reaches 0) keeps bundles.py's logit shift (consumer_category.with_nested_logit): for large moves the
+nested logit moves share between items even at θ = 0.
 So does a category that is not single-choice (`single_choice`): the incidence N is a probability,
 which a department the consumer buys several items of each fortnight (N0 of 2–45 in the Complete
 Journey's GROCERY) is not.
@@ -39,9 +41,7 @@ import numpy as np
 from offerwise.probability import expit
 
 ITERATIONS = 8
-SINGLE_CHOICE_QUANTILE = (
-    0.95  # ... of the units' N0 (purchases outside the decision included) below 1: bought about once a fortnight at most
-)
+SINGLE_CHOICE_QUANTILE = 0.95  # ... of the units' N0 (outside purchases included) below 1: bought once a fortnight at most
 MAX_INCIDENCE = 0.99  # the few units above it are held there
 KAPPA_FLOOR = 0.1  # κ → 0 would need an unbounded utility slope for a consumer buying one item of the category
 

@@ -26,7 +26,7 @@ from offerwise.columns import PAIR
 from offerwise.config import OptimizeConfig
 from offerwise.data.choice import ChoiceWorld, true_probability_under
 from offerwise.optimize import consumer_category as cc
-from offerwise.optimize.bundles import Options, PairArrays, Units, combined_offers, offer_rows, single_offers
+from offerwise.optimize.bundles import Options, PairArrays, Units, combined_offers, expand_units, offer_rows, single_offers
 from offerwise.optimize.consumer_category import pair_arrays
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.probability import expit
@@ -68,33 +68,36 @@ def joint_scored(name: str, chosen: pl.DataFrame, frame: pl.DataFrame, world: Ch
     )
 
 
-def _outside(frame: pl.DataFrame, pairs: pl.DataFrame, world: ChoiceWorld, unit_cost_share: float | None) -> pl.DataFrame:
-    """Per consumer-category of `pairs` (in their order): the items outside the decision (Σ exp(u),
-    Σ exp(u)·unit value at their reference, Σ exp(b)) and the cross-category logit shift at the reference."""
+def _at_reference(frame: pl.DataFrame, world: ChoiceWorld, unit_cost_share: float | None) -> pl.DataFrame:
+    """Per consumer-category of `frame`, every offer at its reference: the items outside the decision
+    (Σ exp(u), Σ exp(u)·unit value, Σ exp(b)), Σ exp(u) over all, the incidence, and the expected value
+    and decision-pair retention (the true probabilities computed once for _outside and _related)."""
     at_reference = frame.with_columns(
         p=true_probability_under(frame.with_columns(offer=pl.col("reference")), "offer", world),
         u=pl.col("true_a") * pl.col("reference") + pl.col("true_b"),
     )
     unit_value = pl.col("price") * (1 - pl.col("reference") / 100 - (unit_cost_share or 0.0))
-    groups = at_reference.group_by("customer_id", "category").agg(
+    return at_reference.group_by("customer_id", "category").agg(
         s_out=pl.col("u").exp().filter(~pl.col("in_plan")).sum(),
         r_out=(pl.col("u").exp() * unit_value).filter(~pl.col("in_plan")).sum(),
         s0=pl.col("true_b").exp().sum(),
         s=pl.col("u").exp().sum(),
         incidence=pl.col("p").sum(),
+        value=(pl.col("p") * unit_value).sum(),
+        kept=pl.col("p").filter(pl.col("in_plan")).sum(),
     )
+
+
+def _outside(groups: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """_at_reference's rows for the consumer-categories of `pairs`, in their order (the cross-category
+    logit shift at the reference is recovered from the incidence: true_values)."""
     units = pairs.select("customer_id", category=pl.col("category").cast(pl.String)).unique(maintain_order=True)
     return units.join(groups, on=["customer_id", "category"], how="left", maintain_order="left")
 
 
-def _related(frame: pl.DataFrame, world: ChoiceWorld, unit_cost_share: float | None) -> pl.DataFrame:
+def _related(groups: pl.DataFrame, world: ChoiceWorld) -> pl.DataFrame:
     """Per consumer, category and the category whose inclusive value pulls on it (`by`, weight W > 0):
     its incidence logit z at the reference, and its value and decision-pair retention per unit of incidence."""
-    at = frame.with_columns(p=true_probability_under(frame.with_columns(offer=pl.col("reference")), "offer", world))
-    unit_value = pl.col("price") * (1 - pl.col("reference") / 100 - (unit_cost_share or 0.0))
-    groups = at.group_by("customer_id", "category").agg(
-        incidence=pl.col("p").sum(), value=(pl.col("p") * unit_value).sum(), kept=pl.col("p").filter(pl.col("in_plan")).sum()
-    )
     incidence = pl.col("incidence").clip(1e-12, 1 - 1e-12)
     weights = pl.DataFrame(
         [(g, by, w) for (g, by), w in world.weights.items() if w > 0],
@@ -120,13 +123,7 @@ def _pull(units_frame: pl.DataFrame, related: pl.DataFrame, opts: Options, delta
     rows = rows.sort("unit")
     unit, w, z, value, kept = (rows.get_column(c).to_numpy() for c in ("unit", "weight", "z", "value_per", "kept_per"))
     count = np.bincount(unit, minlength=units_frame.height)
-    start = np.cumsum(count) - count
-    option = np.repeat(np.arange(opts.unit.size), count[opts.unit])
-    row = (
-        np.repeat(start[opts.unit], count[opts.unit])
-        + np.arange(option.size)
-        - np.repeat(np.cumsum(count[opts.unit]) - count[opts.unit], count[opts.unit])
-    )
+    option, row = expand_units(Units(np.cumsum(count) - count, count), opts)  # each option x its unit's related rows
     moved = expit(z[row] - world.cross * w[row] * delta_iv[option]) - expit(z[row])
     total = lambda v: np.bincount(option, moved * v[row], minlength=opts.unit.size)  # noqa: E731
     return total(value), total(kept)
@@ -180,14 +177,15 @@ def joint_oracle(
     pairs: pl.DataFrame, frame: pl.DataFrame, world: ChoiceWorld, cfg: OptimizeConfig, levels: dict[str, CategoryLevels]
 ) -> pl.DataFrame:
     """The interaction-aware oracle's offers (customer_id, item_id, offer) under the plan's retention target."""
-    problems, related = [], _related(frame, world, cfg.unit_cost_share)
+    groups = _at_reference(frame, world, cfg.unit_cost_share)
+    problems, related = [], _related(groups, world)
     for (category,), group in pairs.group_by("category", maintain_order=True):
         group = group.sort("customer_id", "item_id")
         lv = levels[category]
         arrays = pair_arrays(group, "sigmoid", "expected", np.zeros(group.height), None, cfg.unit_cost_share)
         units = Units.of(group.get_column("customer_id").to_numpy())
         a, b = group.get_column("true_a").to_numpy(), group.get_column("true_b").to_numpy()
-        outside = _outside(frame, group, world, cfg.unit_cost_share)
+        outside = _outside(groups, group)
         singles = single_offers(units, lv)
         values = true_values(arrays, units, singles, a, b, outside, world, related)
         offered = singles.items[:, 0] >= 0

@@ -146,8 +146,7 @@ def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFra
     for row in rows_out:
         est, s = raw.get(row["category"], (float("nan"), float("nan")))
         if row["identified"]:
-            share = tau2 / (tau2 + s**2) if tau2 + s**2 > 0 else 0.0
-            slope, slope_se = pooled + share * (est - pooled), float(np.sqrt(share * s**2 + (1 - share) ** 2 * pooled_se**2))
+            slope, slope_se = _shrunk(est, s, pooled, pooled_se, tau2)
             method = "dml, shrunk toward the pooled slope"
         else:
             slope, slope_se, method = pooled, float(np.sqrt(pooled_se**2 + tau2)), "pooled (not identified)"
@@ -172,12 +171,18 @@ def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFra
     )
 
 
+def _shrunk(est: float, se: float, pooled: float, pooled_se: float, tau2: float) -> tuple[float, float]:
+    """(slope, SE) of an estimate moved toward the pooled one by τ² / (τ² + se²)."""
+    share = tau2 / (tau2 + se**2) if tau2 + se**2 > 0 else 0.0
+    return pooled + share * (est - pooled), float(np.sqrt(share * se**2 + (1 - share) ** 2 * pooled_se**2))
+
+
 def _others_slopes(
     d, o_res: np.ndarray, ox_res: np.ndarray, t_res: np.ndarray, c_res: np.ndarray, cx_res: np.ndarray, q: np.ndarray
 ) -> pl.DataFrame:
-    """category, others_slope, others_se (module docstring): per category shrunk toward the pooled φ by
-    τ² / (τ² + se²) as θ_c (the pooled φ where its fit has no standard error), the pooled φ in the POOLED row, φ_x (the pull on the consumer's purchases
-    in their other categories, pooled) in the CROSS_CATEGORY row."""
+    """category, others_slope, others_se (module docstring): per category shrunk toward the pooled φ as
+    θ_c is (the pooled φ where its fit has no standard error), the pooled φ in the POOLED row, and φ_x
+    (the pull on the consumer's purchases in their other categories, pooled) in the CROSS_CATEGORY row."""
     Z = q[:, None] * np.column_stack([t_res, c_res])
     beta, se = _fit(o_res, Z, d.items)
     beta_x, se_x = _fit(ox_res, q[:, None] * np.column_stack([t_res, c_res, cx_res]), d.items)
@@ -187,12 +192,7 @@ def _others_slopes(
     tau2 = _tau2(np.array([v[0] for v in raw.values()]), np.array([v[1] for v in raw.values()]))
     out = {POOLED: pooled, CROSS_CATEGORY: (float(beta_x[0]), float(se_x[0]))}
     for c, (b, s) in raw.items():  # shrunk toward the pooled φ as θ_c is; a category the fit cannot read takes it
-        share = tau2 / (tau2 + s**2) if np.isfinite(s) and tau2 + s**2 > 0 else 0.0
-        b = b if np.isfinite(b) else pooled[0]
-        out[c] = (
-            pooled[0] + share * (b - pooled[0]),
-            float(np.sqrt(share * (s if np.isfinite(s) else 0.0) ** 2 + (1 - share) ** 2 * pooled[1] ** 2)),
-        )
+        out[c] = _shrunk(b, s, *pooled, tau2) if np.isfinite(s) else (pooled[0], pooled[1])
     return pl.DataFrame(
         {"category": list(out), "others_slope": [v[0] for v in out.values()], "others_se": [v[1] for v in out.values()]},
         schema={"category": pl.String, "others_slope": pl.Float64, "others_se": pl.Float64},
