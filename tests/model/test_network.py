@@ -68,7 +68,7 @@ def test_column_logits_equal_full_rescoring_at_the_columns_and_for_every_variant
         full = net(tc, tcat, sc, scat)
     at = 4  # a period before the last: later periods must not leak into it
     variants = [(tc[:, at, :] + shift, (tcat[:, at, :] + shift_cat) % 5) for shift, shift_cat in ((-2.0, 0), (0.0, 1), (1.5, 3))]
-    observed, varied = net.column_logits(tc, tcat, sc, scat, [2, at, 6], variants, at)
+    observed, varied = net.column_logits(tc, tcat, sc, scat, [2, at, 6], [(at, variants)])
     assert torch.allclose(observed, full[:, [2, at, 6]], atol=1e-5)
     assert varied.shape == (5, 3)
     for g, (tc_at, tcat_at) in enumerate(variants):
@@ -76,3 +76,19 @@ def test_column_logits_equal_full_rescoring_at_the_columns_and_for_every_variant
         changed[:, at, :], changed_cat[:, at, :] = tc_at, tcat_at
         with torch.no_grad():
             assert torch.allclose(varied[:, g], net(changed, changed_cat, sc, scat)[:, at], atol=1e-5)
+
+
+def test_variants_at_several_columns_come_side_by_side_as_each_alone() -> None:
+    shape = NetworkShape(
+        temporal_continuous=3, static_continuous=2, temporal_cardinalities=(5,), static_cardinalities=(7, 4), offer_index=1
+    )
+    torch.manual_seed(2)
+    net = TCNNetwork(shape, channels=6, dilations=(1, 2, 4), kernel_size=3, dropout=0.0, offer_term=True).eval()
+    tc, tcat, sc, scat = _inputs(B=5, T=7)
+    first = [(tc[:, 3, :] + 1.0, tcat[:, 3, :])]
+    second = [(tc[:, 6, :] + shift, tcat[:, 6, :]) for shift in (-1.0, 2.0)]
+    observed, both = net.column_logits(tc, tcat, sc, scat, [3, 6], [(3, first), (6, second)])
+    alone = [net.column_logits(tc, tcat, sc, scat, [3, 6], [(at, v)])[1] for at, v in ((3, first), (6, second))]
+    assert both.shape == (5, 3)
+    assert torch.allclose(both, torch.cat(alone, dim=1))
+    assert torch.equal(observed, net.column_logits(tc, tcat, sc, scat, [3, 6])[0])

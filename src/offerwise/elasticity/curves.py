@@ -22,7 +22,7 @@ def response_curves(
     """
     if OFFER not in model.encoders.temporal_continuous:
         raise ValueError(f"The model has no '{OFFER}' input; it cannot be re-scored at other offers.")
-    return model.predict_columns(data, scored, at=column, variants=model.offer_variants(data, column, grid))
+    return model.predict_columns(data, scored, varied=[(column, model.offer_variants(data, column, grid))])
 
 
 def pair_slopes(curves: np.ndarray, grid: np.ndarray) -> np.ndarray:

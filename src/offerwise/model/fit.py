@@ -81,9 +81,9 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
     columns = {split: int(np.flatnonzero(m[split][0])[0]) for split in ("validation", "test")}
     v, test = columns["validation"], columns["test"]
     decided = decided_validation(sl, tcn.encoders)
-    variants = None if decided is None else (lambda idx: [(decided.tc[idx, 0], decided.tcat[idx, 0])])
+    varied = [] if decided is None else [(v, lambda idx: [(decided.tc[idx, 0], decided.tcat[idx, 0])])]
     # One pass: the decided period with realised history, the validation period with its inputs as decided.
-    observed, varied = tcn.predict_columns(t, [v, test], at=v, variants=variants)
+    observed, varied = tcn.predict_columns(t, [v, test], varied=varied)
     scores = {"tcn": {v: observed[:, 0] if decided is None else varied[:, 0], test: observed[:, 1]}}
     if decided is not None:  # LightGBM is a row model: the decided period's row never reads the validation period's
         t.tc[:, v], t.tcat[:, v] = decided.tc[:, 0], decided.tcat[:, 0]

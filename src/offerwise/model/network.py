@@ -137,23 +137,24 @@ class TCNNetwork(nn.Module):
         sc: torch.Tensor,
         scat: torch.Tensor,
         columns: list[int],
-        variants: list[tuple[torch.Tensor, torch.Tensor]] = (),
-        at: int | None = None,
+        varied: list[tuple[int, list[tuple[torch.Tensor, torch.Tensor]]]] = (),
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits at `columns` from the inputs as given (B, len(columns)), and at column `at` for each
-        variant (tc_at (B, Ftc), tcat_at (B, Ktc)) of that period's inputs, the rest as given (B, G).
+        """Logits at `columns` from the inputs as given (B, len(columns)), and for each (column, variants)
+        of `varied` the logits at that column for each variant (tc_at (B, Ftc), tcat_at (B, Ktc)) of its
+        inputs, the rest as given: (B, G) with the G variants of every column side by side, in order.
 
-        One pass over the sequence serves both: scoring needs a few periods, not all T (the head runs
+        One pass over the sequence serves them all: scoring needs a few periods, not all T (the head runs
         only there), and a variant recomputes only its own period's activations (`_at_column`).
         """
         x, padded = self._trunk(tc, tcat)
         static = self._static(sc, scat)
         observed = self._logits(x[..., columns].transpose(1, 2), static, tc[:, columns, :])
-        if not variants:
-            return observed, observed[:, :0]
-        tc_at, tcat_at = torch.stack([v[0] for v in variants]), torch.stack([v[1] for v in variants])  # (G, B, ...)
-        h = self._at_column(padded, at, self._temporal(tc_at, tcat_at))  # (G, B, channels)
-        return observed, self._logits(h.transpose(0, 1), static, tc_at.transpose(0, 1))  # the variants in the head's period axis
+        out = [observed[:, :0]]
+        for at, variants in varied:
+            tc_at, tcat_at = torch.stack([v[0] for v in variants]), torch.stack([v[1] for v in variants])  # (G, B, ...)
+            h = self._at_column(padded, at, self._temporal(tc_at, tcat_at))  # (G, B, channels)
+            out.append(self._logits(h.transpose(0, 1), static, tc_at.transpose(0, 1)))  # the variants in the head's period axis
+        return observed, torch.cat(out, dim=1)
 
 
 def _earlier_taps(conv: nn.Conv1d, weight: torch.Tensor, padded: torch.Tensor, column: int) -> torch.Tensor:

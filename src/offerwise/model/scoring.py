@@ -27,27 +27,30 @@ def column_probabilities(
     device: torch.device,
     *,
     rows: np.ndarray | None = None,
-    at: int | None = None,
-    variants: Variants | None = None,
+    varied: list[tuple[int, Variants]] = (),
     batch: int = SCORING_BATCH,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, len(columns)) probabilities at period indices `columns`, and (rows, G) at period index
-    `at` for the G variants of its inputs that `variants(pair indices)` gives (TCNNetwork.column_logits)."""
+    """(rows, len(columns)) probabilities at period indices `columns`, and (rows, G) for each (column,
+    variants) of `varied`: at that period index, for the variants of its inputs that `variants(pair
+    indices)` gives, the columns' G side by side (TCNNetwork.column_logits)."""
     rows = np.arange(data.y.shape[0]) if rows is None else rows
     batch = batch if device.type == "cpu" else max(batch, 8192)  # the cache argument is the CPU's; a GPU wants large batches
     if rows.size == 0:
         return np.zeros((0, len(columns)), np.float32), np.zeros((0, 0), np.float32)
-    stop = max(list(columns) + ([at] if at is not None else [])) + 1  # later periods are never read
-    was_training, observed, varied = net.training, [], []
+    stop = max(list(columns) + [at for at, _ in varied]) + 1  # later periods are never read
+    was_training, observed, changed = net.training, [], []
     net.eval()
     for idx in np.array_split(rows, max(rows.size // batch, 1)):
         inputs = (torch.from_numpy(a[idx, :stop] if a.ndim == 3 else a[idx]).to(device) for a in (data.tc, data.tcat, data.sc, data.scat))
-        changed = [(torch.from_numpy(tc).to(device), torch.from_numpy(tcat).to(device)) for tc, tcat in (variants(idx) if variants else [])]
-        o, v = net.column_logits(*inputs, list(columns), changed, at)
+        batch_varied = [
+            (at, [(torch.from_numpy(tc).to(device), torch.from_numpy(tcat).to(device)) for tc, tcat in variants(idx)])
+            for at, variants in varied
+        ]
+        o, v = net.column_logits(*inputs, list(columns), batch_varied)
         observed.append(torch.sigmoid(o).cpu().numpy())
-        varied.append(torch.sigmoid(v).cpu().numpy())
+        changed.append(torch.sigmoid(v).cpu().numpy())
     net.train(was_training)
-    return np.concatenate(observed).astype(np.float32), np.concatenate(varied).astype(np.float32)
+    return np.concatenate(observed).astype(np.float32), np.concatenate(changed).astype(np.float32)
 
 
 def masked_probabilities(net: TCNNetwork, data: SequenceTensors, mask: np.ndarray, device: torch.device) -> np.ndarray:

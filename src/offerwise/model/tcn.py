@@ -302,19 +302,14 @@ class TCNModel:
         return column_probabilities(self.network_, data, list(range(data.y.shape[1])), torch.device("cpu"))[0]
 
     def predict_columns(
-        self,
-        data: SequenceTensors,
-        columns: list[int],
-        *,
-        at: int | None = None,
-        variants: Variants | None = None,
-        batch: int = SCORING_BATCH,
+        self, data: SequenceTensors, columns: list[int], *, varied: list[tuple[int, Variants]] = (), batch: int = SCORING_BATCH
     ) -> tuple[np.ndarray, np.ndarray]:
         """(P, len(columns)) probabilities at period indices `columns` (what predict_proba gives there,
-        in one pass that scores only those periods), and (P, G) at period index `at` for each of the G
-        variants of that period's inputs `variants(pair indices)` returns: [(tc (n, Ftc), tcat (n, Ktc))],
-        everything before it as observed. Exact, and ~G times cheaper than re-scoring whole sequences."""
-        return column_probabilities(self.network_, data, columns, torch.device("cpu"), at=at, variants=variants, batch=batch)
+        in one pass that scores only those periods), and (P, G): for each (column, variants) of `varied`,
+        the probabilities at that period index for each variant of its inputs `variants(pair indices)`
+        returns: [(tc (n, Ftc), tcat (n, Ktc))], everything before it as observed; the columns' variants
+        side by side. Exact, and ~G times cheaper than re-scoring whole sequences."""
+        return column_probabilities(self.network_, data, columns, torch.device("cpu"), varied=varied, batch=batch)
 
     def offer_variants(self, data: SequenceTensors, column: int, offers: np.ndarray) -> Variants:
         """`predict_columns` variants: period index `column` with its offer input set to each of `offers`."""
@@ -323,7 +318,7 @@ class TCNModel:
     def predict_at_offers(self, data: SequenceTensors, column: int, offers: np.ndarray, batch: int = SCORING_BATCH) -> np.ndarray:
         """(P, G) probabilities at period index `column` with its offer input set to each of `offers`,
         everything else as observed."""
-        return self.predict_columns(data, [column], at=column, variants=self.offer_variants(data, column, offers), batch=batch)[1]
+        return self.predict_columns(data, [column], varied=[(column, self.offer_variants(data, column, offers))], batch=batch)[1]
 
     def save(self, path: str | Path, **extra) -> None:
         from offerwise.io import _atomic_write
