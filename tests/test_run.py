@@ -251,3 +251,27 @@ def test_the_report_is_the_same_in_a_notebook(quick_run: Path) -> None:
     assert "The plan per category" in page.tables and set(FIGURES) <= set(page.pngs)
     assert page.numbers["pairs"] == offers.height and page.numbers["consumers"] == offers.get_column("customer_id").n_unique()
     assert page.html == (quick_run / "report/report.html").read_text()  # the page the run wrote
+
+
+def test_elasticity_reads_the_curves_evaluate_scored_and_they_equal_its_own(quick_run: Path, tmp_path: Path, monkeypatch) -> None:
+    """evaluate's scoring pass wrote each fold's offer curves: elasticity uses them instead of scoring
+    again, with the same result; without them, or with another training's, it scores itself."""
+    import offerwise.pipeline.decide as decide
+
+    prepared, models = quick_run / "prepared", quick_run / "models"
+    evaluation = tmp_path / "evaluation"
+    shutil.copytree(quick_run / "evaluation", evaluation)
+    own_scoring = decide.pair_scores_of_shard
+    scored: list[int] = []
+    monkeypatch.setattr(decide, "pair_scores_of_shard", lambda *a, **k: scored.append(1) or own_scoring(*a, **k))
+    run = lambda out: decide.elasticity(prepared, models, tmp_path / out, evaluation=evaluation, decision_model="tcn")  # noqa: E731
+    run("from-curves")
+    assert not scored
+    stamp = json.loads((evaluation / "offer_curves.json").read_text())
+    (evaluation / "offer_curves.json").write_text(json.dumps(stamp | {"models": "another training"}))
+    run("scored")
+    assert scored
+    a, b = (pl.read_parquet(tmp_path / out / "pair_elasticity.parquet") for out in ("from-curves", "scored"))
+    assert a.columns == b.columns and a.select("customer_id", "item_id").equals(b.select("customer_id", "item_id"))
+    for column in [c for c, t in a.schema.items() if t.is_float()]:
+        assert (a.get_column(column) - b.get_column(column)).abs().max() < 1e-5, column

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from offerwise.model.slices import make_slice
@@ -41,22 +43,50 @@ def test_validation_as_decided_builds_validation_inputs_at_its_own_cutoff() -> N
     assert_frame_equal(plain, both)  # the frame keeps realised validation inputs: history for the decided period
 
 
-def test_validation_as_decided_changes_validation_scores_only(small_panel, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def trained(small_panel, tmp_path_factory):
+    """A category's models trained with the validation period as decided: (slice as elasticity makes it,
+    that slice with the validation period as decided, the models' folder)."""
     from offerwise.config import ModelConfig
     from offerwise.features.status_quo import status_quo_offers
-    from offerwise.model.fit import predict_slice, train_slice
+    from offerwise.model.fit import train_slice
 
     category = small_panel.frame.get_column("category").unique().sort()[0]
     plain = make_slice(small_panel.frame, small_panel.splits, 0, category)
     sq = status_quo_offers(plain.frame, plain.test, age_column=None)
     decided = make_slice(small_panel.frame, small_panel.splits, 0, category, sq, validation_as_decided=True)
     cfg = ModelConfig(epochs=1, channels=4, hidden=[8, 4, 2], batch_size=64, threads=1, lightgbm_rounds=5)
-    train_slice(decided, small_panel.features, cfg, tmp_path, progress=False)
-    a = predict_slice(make_slice(small_panel.frame, small_panel.splits, 0, category, sq), tmp_path)
-    b = predict_slice(decided, tmp_path)
+    folder = tmp_path_factory.mktemp("models")
+    train_slice(decided, small_panel.features, cfg, folder, progress=False)
+    return make_slice(small_panel.frame, small_panel.splits, 0, category, sq), decided, folder
+
+
+def test_validation_as_decided_changes_validation_scores_only(trained) -> None:
+    from offerwise.model.fit import predict_slice
+
+    elasticity_slice, decided, folder = trained
+    a, b = predict_slice(elasticity_slice, folder)[0], predict_slice(decided, folder)[0]
     split = lambda f, s: f.filter(pl.col("split") == s).get_column("probability").to_numpy()  # noqa: E731
     assert (split(a, "test") == split(b, "test")).all()  # the decided period sees the realised validation inputs as history
     assert (split(a, "validation") != split(b, "validation")).any()
+
+
+def test_the_offer_curves_evaluate_writes_are_what_elasticity_would_score(trained) -> None:
+    """One pass of evaluate's gives the decided period's curves over the offer grid, its probabilities
+    and offers: the same as elasticity's own scoring of that slice (elasticity.scores.score_pairs)."""
+    from offerwise.elasticity.scores import score_pairs
+    from offerwise.model.fit import predict_slice
+    from offerwise.model.tcn import TCNModel
+
+    elasticity_slice, decided, folder = trained
+    _, curves = predict_slice(decided, folder)
+    own = score_pairs(elasticity_slice.frame, TCNModel.load(folder / "tcn.pt"), cutoff=decided.validation, decided=decided.test)
+    assert_frame_equal(curves.select("customer_id", "item_id", "category"), own.keys)
+    np.testing.assert_allclose(np.vstack(curves.get_column("curve").to_numpy()), own.curves, atol=1e-6)
+    for column, expected in (("probability", own.prob), ("probability_cutoff", own.prob_cutoff)):
+        np.testing.assert_allclose(curves.get_column(column).to_numpy(), expected, atol=1e-6)
+    for column, expected in (("offer_pct", own.offers), ("cutoff_offer_pct", own.cutoff_offers)):
+        np.testing.assert_array_equal(curves.get_column(column).to_numpy(), expected)
 
 
 def test_a_training_row_counts_only_once_its_pair_had_min_orders_before_it() -> None:

@@ -18,12 +18,13 @@ import polars as pl
 from offerwise import io
 from offerwise.elasticity.curves import at_offer, pair_slopes, response_curves
 from offerwise.elasticity.sigmoid import elasticity, fit_sigmoid, sigmoid
+from offerwise.model.scoring import OFFER_GRID
 from offerwise.model.stack import POOLED, stack_logit
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import to_tensors
 from offerwise.probability import clipped_logit, expit
 
-GRID = np.arange(0.0, 61.0, 5.0)
+GRID = OFFER_GRID
 BIN = 5.0
 
 
@@ -137,6 +138,24 @@ def pair_scores_of_shard(
         model = TCNModel.load(models / entry["dir"] / "tcn.pt")
         for (category,), rows in sl.frame.group_by("category", maintain_order=True):
             out[(i, category)] = score_pairs(rows, model, cutoff=sl.validation, decided=sl.test)
+    return out
+
+
+def pair_scores_of_curves(curves: pl.DataFrame, *, entries: list[dict], fold: int) -> dict[tuple[int, str], PairScores]:
+    """What `pair_scores_of_shard` computes for decision `fold`, from the curves evaluate's scoring pass
+    wrote (model.fit.offer_curves: one row per pair with its fold and entry dir)."""
+    position = {e["dir"]: i for i, e in enumerate(entries)}
+    out = {}
+    for (folder, category), part in curves.filter(pl.col("fold") == fold).group_by("dir", "category", maintain_order=True):
+        part = part.sort("customer_id", "item_id")
+        out[(position[folder], category)] = PairScores(
+            keys=part.select("customer_id", "item_id", "category"),
+            prob=part.get_column("probability").to_numpy(),
+            prob_cutoff=part.get_column("probability_cutoff").to_numpy(),
+            offers=part.get_column("offer_pct").to_numpy(),
+            cutoff_offers=part.get_column("cutoff_offer_pct").to_numpy(),
+            curves=part.get_column("curve").to_numpy(),
+        )
     return out
 
 

@@ -10,11 +10,13 @@ import numpy as np
 import polars as pl
 
 from offerwise import io
+from offerwise.columns import OFFER
 from offerwise.config import ModelConfig, RuntimeConfig
 from offerwise.errors import InputError
 from offerwise.features.manifest import Feature
 from offerwise.model.baselines import LightGBMBaseline, RecencyFrequencyRule
 from offerwise.model.metrics import average_precision, bce, roc_auc
+from offerwise.model.scoring import OFFER_GRID
 from offerwise.model.slices import Slice, decided_validation, fit_encoders, make_slice, raw_matrix, slice_tensors, split_masks
 from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import to_tensors
@@ -70,10 +72,12 @@ def train_slice(
     return {"chosen": tcn.chosen_, "selection": tcn.selection_, "epochs": len(tcn.history_), "calibration_shift": tcn.calibration_shift_}
 
 
-def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
+def predict_slice(sl: Slice, models: Path) -> tuple[pl.DataFrame, pl.DataFrame | None]:
     """Score validation and test rows with the saved models (no training data needed beyond inputs).
 
-    Columns: customer_id, item_id, category, period, split, model, probability, label.
+    Returns the predictions: customer_id, item_id, category, period, split, model, probability,
+    label; and, from the same TCN pass, the decided period's offer curves (`offer_curves`; None for a
+    model without an offer input).
     """
     tcn, lgb = TCNModel.load(models / "tcn.pt"), LightGBMBaseline.load(models / "lightgbm.json")
     t = to_tensors(sl.frame, tcn.encoders)
@@ -82,9 +86,13 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
     v, test = columns["validation"], columns["test"]
     decided = decided_validation(sl, tcn.encoders)
     varied = [] if decided is None else [(v, lambda idx: [(decided.tc[idx, 0], decided.tcat[idx, 0])])]
-    # One pass: the decided period with realised history, the validation period with its inputs as decided.
-    observed, varied = tcn.predict_columns(t, [v, test], varied=varied)
-    scores = {"tcn": {v: observed[:, 0] if decided is None else varied[:, 0], test: observed[:, 1]}}
+    with_curves = OFFER in tcn.encoders.temporal_continuous
+    if with_curves:
+        varied.append((test, tcn.offer_variants(t, test, OFFER_GRID)))
+    # One pass: the decided period with realised history, the validation period with its inputs as decided,
+    # and the decided period at each offer of the grid.
+    observed, changed = tcn.predict_columns(t, [v, test], varied=varied)
+    scores = {"tcn": {v: observed[:, 0] if decided is None else changed[:, 0], test: observed[:, 1]}}
     if decided is not None:  # LightGBM is a row model: the decided period's row never reads the validation period's
         t.tc[:, v], t.tcat[:, v] = decided.tc[:, 0], decided.tcat[:, 0]
     lightgbm = lgb.predict_proba(t, [v, test])
@@ -106,7 +114,28 @@ def predict_slice(sl: Slice, models: Path) -> pl.DataFrame:
                     label=labels,
                 )
             )
-    return pl.concat(parts)
+    curves = offer_curves(sl, observed, changed[:, changed.shape[1] - OFFER_GRID.size :]) if with_curves else None
+    return pl.concat(parts), curves
+
+
+def offer_curves(sl: Slice, observed: np.ndarray, curves: np.ndarray) -> pl.DataFrame:
+    """The slice's pairs (in pair order) with what the elasticity stage reads of the decided period
+    (elasticity.scores.PairScores): customer_id, item_id, category, probability (TCN, inputs as decided)
+    and probability_cutoff (TCN, the cutoff period as it happened), offer_pct and cutoff_offer_pct, and
+    curve: the decided period's probability at each offer of OFFER_GRID. observed: (P, 2) the TCN at
+    the cutoff and decided periods; curves: (P, grid)."""
+    at = lambda period: sl.frame.filter(pl.col("period") == period).sort("customer_id", "item_id")  # noqa: E731
+    decided, cutoff = at(sl.test), at(sl.validation)
+    return decided.select(
+        "customer_id",
+        "item_id",
+        "category",
+        probability=pl.Series(observed[:, 1]),
+        probability_cutoff=pl.Series(observed[:, 0]),
+        offer_pct=pl.col(OFFER),
+        cutoff_offer_pct=cutoff.get_column(OFFER),
+        curve=pl.Series(curves).cast(pl.Array(pl.Float32, OFFER_GRID.size)),
+    )
 
 
 SCORE_ORDER = {"split": ["validation", "test"], "model": ["tcn", "lightgbm", "recency_frequency"]}
@@ -120,17 +149,18 @@ def predictions_of_shard(
     splits: pl.DataFrame,
     status_quo: pl.DataFrame,
     validation_sq: pl.DataFrame | None = None,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Predictions of every trained entry (fold, category, dir) for the panel rows given (a frame,
     or one shard's Parquet file), with `entry` = the entry's position, for `score_rows`. Both the
     validation and the decided period are scored with inputs as known at their cutoffs
-    (`validation_sq`: prepare's status quo at each cutoff, fold column included)."""
+    (`validation_sq`: prepare's status quo at each cutoff, fold column included). Also returns the
+    decided periods' offer curves (`offer_curves`, with the entry's fold and dir; empty without)."""
     if isinstance(rows, Path):  # <prepared>/panel/shard=k/part.parquet
         frame = io.read_parquet(rows, rerun=io.rerun("prepare", rows.parents[2]))
     else:
         frame = rows
     of_fold = lambda table, fold: None if table is None else table.filter(pl.col("fold") == fold).drop("fold")  # noqa: E731
-    parts = []
+    parts, curves = [], []
     for i, entry in enumerate(entries):
         fold = entry["fold"]
         sl = make_slice(
@@ -143,8 +173,11 @@ def predictions_of_shard(
             validation_sq=of_fold(validation_sq, fold),
         )
         if sl.frame.height:
-            parts.append(predict_slice(sl, models / entry["dir"]).with_columns(fold=pl.lit(fold, pl.Int32), entry=pl.lit(i)))
-    return pl.concat(parts) if parts else pl.DataFrame()
+            predicted, curve = predict_slice(sl, models / entry["dir"])
+            parts.append(predicted.with_columns(fold=pl.lit(fold, pl.Int32), entry=pl.lit(i)))
+            if curve is not None:
+                curves.append(curve.with_columns(fold=pl.lit(fold, pl.Int32), dir=pl.lit(entry["dir"])))
+    return (pl.concat(parts) if parts else pl.DataFrame()), (pl.concat(curves) if curves else pl.DataFrame())
 
 
 def score_rows(predictions: pl.DataFrame) -> pl.DataFrame:

@@ -17,6 +17,8 @@ Variants = Callable[[np.ndarray], list[tuple[np.ndarray, np.ndarray]]]  # pair i
 # Pairs scored per batch: a batch's activations then fit in the CPU's cache (512 pairs x ~110 inputs x
 # 27 periods: 6 MB). On the Complete Journey's 191k pairs one scoring pass took 8 s, against 12-14 s at 4,096.
 SCORING_BATCH = 512
+# The offers (%) a decided period is re-scored at for its pairs' response curves (evaluate writes them for elasticity).
+OFFER_GRID = np.arange(0.0, 61.0, 5.0)
 
 
 @torch.no_grad()

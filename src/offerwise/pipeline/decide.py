@@ -13,7 +13,7 @@ from offerwise import io
 from offerwise.columns import PAIR
 from offerwise.config import ExperimentConfig, OptimizeConfig, OptionError, ResponseConfig, RuntimeConfig
 from offerwise.elasticity.dml import ResponseEstimate
-from offerwise.elasticity.scores import pair_scores_of_shard
+from offerwise.elasticity.scores import pair_scores_of_curves, pair_scores_of_shard
 from offerwise.elasticity.stage import cross_effects, decision_response, response_rows
 from offerwise.elasticity.stage import offer_response as stage_offer_response
 from offerwise.errors import InputError
@@ -31,12 +31,13 @@ from offerwise.pipeline.folders import (
     LEVELS,
     OFFER_RULES,
     OUTSIDE_ITEMS,
-    PREDICTION_COLUMNS,
     Prepared,
     check_made_from,
+    evaluated_curves,
     read_prepared,
     rounded_csv,
     silent,
+    stack_inputs,
     stage_folder,
     stamp_made_from,
     training_entries,
@@ -69,10 +70,12 @@ def elasticity(
     if evaluation is not None:
         check_made_from(evaluation, p, panel)
     status_quo = p.status_quo_of(fold)
-    stack = _stack_inputs(evaluation, fold) if decision_model == "stack" else None
+    stack = stack_inputs(evaluation, fold) if decision_model == "stack" else None
     entries = [e for e in training_entries(models) if e["fold"] == fold]
     shared = {"entries": entries, "models": models, "splits": p.splits, "fold": fold, "status_quo": status_quo}
-    if shards:  # each shard scores its pairs; the category fits need them all
+    if (curves := evaluated_curves(evaluation, models, fold)) is not None:  # evaluate's pass scored them already
+        parts = [pair_scores_of_curves(curves, entries=entries, fold=fold)]
+    elif shards:  # each shard scores its pairs; the category fits need them all
         parts = Runtime(runtime, progress=log).map(pair_scores_of_shard, shards, shared=shared, what="elasticity shards")
     else:
         parts = [pair_scores_of_shard(p.frame, **shared)]
@@ -145,22 +148,6 @@ def offer_response(
     keys = ("rows", "features", "cutoff", "cfg", "with_placebo")
     _write_cross(out, *cross_effects(**{k: inputs[k] for k in keys}, cross=cross, log=log))
     return slopes
-
-
-def _stack_inputs(evaluation: Path | None, fold: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The fold's stack weights and LightGBM's decided-period probabilities, from `evaluate`."""
-    if evaluation is None or not (evaluation / "stack_weights.csv").is_file():
-        raise InputError(f"{evaluation}: no stack_weights.csv; run `offerwise evaluate` first (or set model.decision_model = 'tcn').")
-    rerun_hint = io.rerun("evaluate", evaluation)
-    weights = io.read_csv(
-        evaluation / "stack_weights.csv", rerun=rerun_hint, require=["category"], numeric=["fold", "w_tcn", "w_lightgbm", "intercept"]
-    ).filter(pl.col("fold") == fold)
-    lightgbm = (
-        io.read_parquet(evaluation / "predictions.parquet", rerun=rerun_hint, require=PREDICTION_COLUMNS)
-        .filter((pl.col("fold") == fold) & (pl.col("split") == "test") & (pl.col("model") == "lightgbm"))
-        .select(*PAIR, p_lightgbm="probability")
-    )
-    return weights, lightgbm
 
 
 def _variants(cfg: OptimizeConfig, compare: bool) -> list[OptimizeConfig]:

@@ -29,6 +29,7 @@ from offerwise.features import periods
 from offerwise.features.manifest import Feature
 from offerwise.features.offers import OFFER_NOISE
 from offerwise.features.shards import read_panel
+from offerwise.model.scoring import OFFER_GRID
 from offerwise.optimize.levels import CategoryLevels
 
 
@@ -98,6 +99,8 @@ OUTSIDE_ITEMS = "outside_items.parquet"  # prepared/: each decision's purchases 
 OFFER_RULES = "offer_rules.parquet"  # prepared/: the retailer's offer rules, validated (data/offer_rules.py)
 
 
+OFFER_CURVES = "offer_curves.parquet"  # evaluation/: each fold's decided pairs re-scored over the offer grid (model/fit.py)
+OFFER_CURVES_STAMP = "offer_curves.json"  # beside it: the models (`models_digest`) and grid they were scored with
 LEVELS = "offer_levels.json"  # each decision's folder: the levels every category was allowed (optimize/levels.py)
 EXPERIMENT = "experiment.json"  # recommendations/: the plan's arms, shares, levels and power (experiment/design.py)
 
@@ -211,3 +214,41 @@ def rounded_csv(frame: pl.DataFrame) -> pl.DataFrame:
         return next((d for prefix, d in rules.items() if name.startswith(prefix)), 2)
 
     return frame.with_columns(pl.col(c).round(digits(c)) for c, t in frame.schema.items() if t.is_float())
+
+
+def models_digest(models: Path, entries: list[dict]) -> str:
+    """A digest of the TCN weights of `entries` (their files' bytes): what scores made from them are
+    checked against, so a stage never reads another training's scores."""
+    digest = hashlib.sha256()
+    for d in sorted({e["dir"] for e in entries}):
+        digest.update(d.encode())
+        digest.update((models / d / "tcn.pt").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def evaluated_curves(evaluation: Path | None, models: Path, fold: int) -> pl.DataFrame | None:
+    """The fold's offer curves from `evaluation` when they were scored with these models on the grid, else None."""
+    stamp = None if evaluation is None else evaluation / OFFER_CURVES_STAMP
+    if stamp is None or not stamp.is_file() or not (evaluation / OFFER_CURVES).is_file():
+        return None
+    made = io.read_json(stamp, rerun=io.rerun("evaluate", evaluation))
+    if made.get("models") != models_digest(models, training_entries(models)) or made.get("grid") != OFFER_GRID.tolist():
+        return None
+    curves = io.read_parquet(evaluation / OFFER_CURVES, rerun=io.rerun("evaluate", evaluation)).filter(pl.col("fold") == fold)
+    return curves if curves.height else None
+
+
+def stack_inputs(evaluation: Path | None, fold: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The fold's stack weights and LightGBM's decided-period probabilities, from `evaluate`."""
+    if evaluation is None or not (evaluation / "stack_weights.csv").is_file():
+        raise InputError(f"{evaluation}: no stack_weights.csv; run `offerwise evaluate` first (or set model.decision_model = 'tcn').")
+    rerun_hint = io.rerun("evaluate", evaluation)
+    weights = io.read_csv(
+        evaluation / "stack_weights.csv", rerun=rerun_hint, require=["category"], numeric=["fold", "w_tcn", "w_lightgbm", "intercept"]
+    ).filter(pl.col("fold") == fold)
+    lightgbm = (
+        io.read_parquet(evaluation / "predictions.parquet", rerun=rerun_hint, require=PREDICTION_COLUMNS)
+        .filter((pl.col("fold") == fold) & (pl.col("split") == "test") & (pl.col("model") == "lightgbm"))
+        .select(*PAIR, p_lightgbm="probability")
+    )
+    return weights, lightgbm

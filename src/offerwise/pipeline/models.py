@@ -14,12 +14,16 @@ from offerwise.errors import InputError
 from offerwise.features.shards import panel_parts, read_panel
 from offerwise.model.evidence import bootstrap_intervals, model_differences, scored_folds
 from offerwise.model.fit import metrics_table, predictions_of_shard, score_rows, train_slice
+from offerwise.model.scoring import OFFER_GRID
 from offerwise.model.slices import make_slice, model_categories, slug
 from offerwise.model.stack import apply_stack, fit_stack
 from offerwise.pipeline.folders import (
+    OFFER_CURVES,
+    OFFER_CURVES_STAMP,
     PREDICTION_COLUMNS,
     Prepared,
     check_made_from,
+    models_digest,
     read_prepared,
     silent,
     stage_folder,
@@ -131,13 +135,14 @@ def evaluate(
     if shards:
         shared = {"entries": entries, "models": models, "splits": p.splits, "status_quo": p.status_quo, "validation_sq": p.validation_sq}
         scored = Runtime(runtime, progress=log).map(predictions_of_shard, shards, shared=shared, what="scoring shards")
-        predictions = score_rows(pl.concat([s for s in scored if s.height]))
     else:
-        predictions = score_rows(
+        scored = [
             predictions_of_shard(
                 p.frame, entries=entries, models=models, splits=p.splits, status_quo=p.status_quo, validation_sq=p.validation_sq
             )
-        )
+        ]
+    predictions = score_rows(pl.concat([s for s, _ in scored if s.height]))
+    _write_offer_curves(out, [c for _, c in scored if c.height], models, entries)
     model_cfg = io.read_json(models / "training.json").get("config", {}).get("model", {})
     weights = fit_stack(  # on validation rows only: each fold's own, and by default the earlier folds' too
         predictions, form=model_cfg.get("stack_form", "convex"), validation=model_cfg.get("stack_validation", "past_folds")
@@ -149,6 +154,15 @@ def evaluate(
     io.write_csv(metrics, out / "metrics.csv")
     stamp_made_from(out, p, panel)
     return metrics
+
+
+def _write_offer_curves(out: Path, parts: list[pl.DataFrame], models: Path, entries: list[dict]) -> None:
+    """evaluation/offer_curves.parquet (the decided periods' curves the scoring pass made, for the
+    elasticity stage) and its stamp: the models' digest and the grid."""
+    if not parts:
+        return
+    io.write_parquet(pl.concat(parts), out / OFFER_CURVES)
+    io.write_json({"models": models_digest(models, entries), "grid": OFFER_GRID.tolist()}, out / OFFER_CURVES_STAMP)
 
 
 def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.DataFrame:
