@@ -21,7 +21,10 @@ net revenue over the status quo against the interaction-aware oracle's (report/j
 offers per consumer-category, the rules' levels, the plan's retention target, the true nested logit
 and the pull of its offers on related categories); `score`,
 the per-pair score (each offer valued alone) against the per-pair rules oracle; `joint_gain`, the
-plan's joint gain in currency; `no_offer_share`; `offers_per_consumer_category`.
+plan's joint gain in currency; `no_offer_share`; `offers_per_consumer_category`; `retention_ratio` and
+`oracle_retention_ratio`, the true retention over the decision's pairs against the status quo's (the
+oracle keeps the plan's per-category target in truth; a plan keeps it only in its own estimates), and
+`categories_below_status_quo_retention`, the categories where the plan's true retention falls below it.
 
     python bench/substitution.py [--seeds 7 11 12 13 14] [--policies random targeted] [--cross 0.3] [--label NAME]
 
@@ -86,12 +89,20 @@ def measure(out: Path, offers_folder: Path, cfg: Config) -> dict:
     value = dict(zip(overall.get_column("policy"), overall.get_column("joint_true_expected_value"), strict=True))
     ours = overall.filter(pl.col("policy") == "ours").row(0, named=True)
     per_unit = offers.group_by("customer_id", "category").agg(offers=(pl.col("recommended_offer_pct") > 0).sum())
+    retention = score.pivot(on="policy", index="category", values="joint_true_retention")
+    by_category = retention.filter(pl.col("category") != "all")
     return {
         "joint_score": ours["joint_score"],
         "score": ours["score"],
         "joint_gain": value["ours"] - value["status quo"],
         "joint_oracle_gain": value["joint oracle"] - value["status quo"],
         "status_quo_value": value["status quo"],
+        # the truth's retention against the status quo's: the oracle keeps the per-category target, a plan may not
+        "retention_ratio": float(retention.filter(pl.col("category") == "all").select(pl.col("ours") / pl.col("status quo")).item()),
+        "oracle_retention_ratio": float(
+            retention.filter(pl.col("category") == "all").select(pl.col("joint oracle") / pl.col("status quo")).item()
+        ),
+        "categories_below_status_quo_retention": int(by_category.filter(pl.col("ours") < pl.col("status quo") - 1e-9).height),
         "no_offer_share": float((offers.get_column("recommended_offer_pct") == 0).mean()),
         "offers_per_consumer_category": float(per_unit.get_column("offers").mean()),
     }
