@@ -109,7 +109,7 @@ def _log(message: str) -> None:
 
 
 EXPECTED_MINUTES = {
-    "complete-journey": "About 10 minutes on 2 cores with configs/make-run.toml, about 1 minute with --quick",
+    "complete-journey": "About 5 minutes on 2 cores with configs/make-run.toml, about 1 minute with --quick",
     "simulated": "About 1-3 minutes on 2 cores, 30-60 s with --quick",
 }
 
