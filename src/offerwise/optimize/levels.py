@@ -141,4 +141,5 @@ def offers_known_at(panel: pl.DataFrame, fold: int, cutoff: int) -> pl.DataFrame
     """category, offer_pct of every pair and period up to the cutoff that the decision `fold` knows
     (pairs relevant by then: a pair that became relevant later exists only because of later data)."""
     known = (pl.col("period") <= cutoff) & (pl.col("relevant_from_fold") <= fold)
-    return panel.filter(known).select("category", "offer_pct")
+    # the four columns first: filtering the whole panel copies every column of nearly every row
+    return panel.select("category", "offer_pct", "period", "relevant_from_fold").filter(known).select("category", "offer_pct")
