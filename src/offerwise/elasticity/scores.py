@@ -24,7 +24,6 @@ from offerwise.model.tcn import TCNModel
 from offerwise.model.tensors import to_tensors
 from offerwise.probability import clipped_logit, expit
 
-GRID = OFFER_GRID
 BIN = 5.0
 
 
@@ -61,7 +60,7 @@ class PairScores:
         return cls(keys=keys[order], **arrays)
 
 
-def score_pairs(rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: int, grid: np.ndarray = GRID) -> PairScores:
+def score_pairs(rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: int, grid: np.ndarray = OFFER_GRID) -> PairScores:
     """rows: panel rows of one category's pairs up to the decided period (its inputs as known at the
     cutoff, see model.slices.make_slice), all of each pair's periods; any subset of the pairs."""
     t = to_tensors(rows, model.encoders)
@@ -78,7 +77,7 @@ def score_pairs(rows: pl.DataFrame, model: TCNModel, *, cutoff: int, decided: in
     )
 
 
-def from_scores(s: PairScores, status_quo: pl.DataFrame, *, grid: np.ndarray = GRID) -> tuple[list[dict], pl.DataFrame]:
+def from_scores(s: PairScores, status_quo: pl.DataFrame, *, grid: np.ndarray = OFFER_GRID) -> tuple[list[dict], pl.DataFrame]:
     """The two sigmoid fits of a category (all its pairs' scores) and the per-pair frame: customer_id,
     item_id, category, reference_offer_pct, reference_rule, offer_pct, cutoff_offer_pct, probability,
     probability_at_reference, pair_slope, elasticity, elasticity_counterfactual, elasticity_pair."""

@@ -114,7 +114,7 @@ def predict_slice(sl: Slice, models: Path) -> tuple[pl.DataFrame, pl.DataFrame |
                     label=labels,
                 )
             )
-    curves = offer_curves(sl, observed, changed[:, changed.shape[1] - OFFER_GRID.size :]) if with_curves else None
+    curves = offer_curves(sl, observed, changed[:, -OFFER_GRID.size :]) if with_curves else None
     return pl.concat(parts), curves
 
 
