@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from offerwise.thresholds.f1 import expected_f1_top_k
+from offerwise.thresholds.f1 import expected_f1_top_ks
 
 GROUP = ["category", "model"]
 HONEST = {"consumer_cutoff": True, "category_cutoff": True, "expected_f1": True, "recent_purchase": True, "oracle_test": False}
@@ -72,10 +72,10 @@ def _expected_f1_decisions(test: pl.DataFrame) -> pl.Series:
     test = test.with_row_index("__row").sort([*keys, "probability"], descending=[False] * len(keys) + [True], maintain_order=True)
     starts = np.flatnonzero(test.select(pl.struct(keys).is_first_distinct()).to_series().to_numpy())
     p, rows = test.get_column("probability").to_numpy(), test.get_column("__row").to_numpy()
+    ks = expected_f1_top_ks(p, starts)  # each consumer's probabilities are already descending
+    group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, test.height]))
     chosen = np.zeros(test.height, dtype=np.int8)
-    for lo, hi in zip(starts, np.r_[starts[1:], test.height]):  # each consumer's probabilities, already descending
-        k, _ = expected_f1_top_k(p[lo:hi])
-        chosen[rows[lo : lo + k]] = 1
+    chosen[rows[np.arange(test.height) - starts[group] < ks[group]]] = 1
     return pl.Series("predicted", chosen)
 
 

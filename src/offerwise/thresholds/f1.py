@@ -33,34 +33,56 @@ def best_threshold(p: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def _poisson_binomial(p: np.ndarray) -> np.ndarray:
-    """(n + 1, n + 1): row k is the distribution of the number of successes among p[:k]."""
-    n = p.size
-    dist = np.zeros((n + 1, n + 1))
-    dist[0, 0] = 1.0
+    """(B, n + 1, n + 1) for p (B, n): row k of each is the distribution of the number of successes among p[b, :k]."""
+    B, n = p.shape
+    dist = np.zeros((B, n + 1, n + 1))
+    dist[:, 0, 0] = 1.0
     for k in range(n):
-        dist[k + 1] = dist[k] * (1 - p[k])
-        dist[k + 1, 1:] += dist[k, :-1] * p[k]
+        dist[:, k + 1] = dist[:, k] * (1 - p[:, k, None])
+        dist[:, k + 1, 1:] += dist[:, k, :-1] * p[:, k, None]
     return dist
 
 
-def expected_f1_curve(p_sorted: np.ndarray) -> np.ndarray:
-    """E[F1] of predicting the top k items, k = 0 .. n, for probabilities sorted descending."""
-    n = p_sorted.size
+def expected_f1_curves(p_sorted: np.ndarray) -> np.ndarray:
+    """(B, n + 1): E[F1] of predicting the top k items, k = 0 .. n, for each row of p_sorted (B, n),
+    sorted descending. Many consumers of one size at once: the recursion's steps are numpy's, not a
+    Python loop per consumer (56k consumer-categories on the Complete Journey)."""
+    n = p_sorted.shape[1]
     top = _poisson_binomial(p_sorted)  # successes among the first k
-    rest = _poisson_binomial(p_sorted[::-1])[::-1]  # row k: successes among items k .. n-1
+    rest = _poisson_binomial(p_sorted[:, ::-1])[:, ::-1]  # row k: successes among items k .. n-1
     a = np.arange(n + 1, dtype=np.float64)
     if n <= VECTORISED_ITEMS:  # every k at once; top[k, a] = 0 for a > k and rest[k, r] = 0 for r > n - k
         k = a[:, None, None]
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = np.einsum("ka,kar,kr->k", top * 2 * a[None, :], 1 / (k + a[None, :, None] + a[None, None, :]), rest)
-        out[0] = rest[0, 0]  # predict nothing: F1 = 1 only if nothing is bought
+            out = np.einsum("bka,kar,bkr->bk", top * 2 * a, 1 / (k + a[None, :, None] + a[None, None, :]), rest)
+        out[:, 0] = rest[:, 0, 0]  # predict nothing: F1 = 1 only if nothing is bought
         return out
-    out = np.empty(n + 1)
-    out[0] = rest[0, 0]
+    out = np.empty((p_sorted.shape[0], n + 1))
+    out[:, 0] = rest[:, 0, 0]
     for k in range(1, n + 1):  # only a <= k true positives and r <= n - k positives outside are possible
         tp, outside = a[: k + 1], a[: n - k + 1]
-        out[k] = (top[k, : k + 1] * 2 * tp) @ (1 / (k + tp[:, None] + outside[None, :])) @ rest[k, : n - k + 1]
+        out[:, k] = np.einsum("ba,ar,br->b", top[:, k, : k + 1] * 2 * tp, 1 / (k + tp[:, None] + outside[None, :]), rest[:, k, : n - k + 1])
     return out
+
+
+def expected_f1_curve(p_sorted: np.ndarray) -> np.ndarray:
+    """E[F1] of predicting the top k items, k = 0 .. n, for probabilities sorted descending."""
+    return expected_f1_curves(p_sorted[None, :])[0]
+
+
+def expected_f1_top_ks(p: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The best k of every group p[starts[g]:starts[g + 1]] (the last runs to the end), each group
+    sorted descending: expected_f1_top_k's choice, groups of one size solved together."""
+    ends = np.r_[starts[1:], p.size]
+    sizes = np.minimum(ends - starts, MAX_EXACT_ITEMS)
+    ks = np.zeros(starts.size, dtype=np.int64)
+    for n in np.unique(sizes):
+        groups = np.flatnonzero(sizes == n)
+        chunk = max(1, (32 << 20) // (16 * (n + 1) ** 2))  # two (n + 1)^2 float64 tables per group: ~32 MB a chunk
+        for lo in range(0, groups.size, chunk):
+            g = groups[lo : lo + chunk]
+            ks[g] = np.argmax(expected_f1_curves(p[starts[g, None] + np.arange(n)]), axis=1)
+    return ks
 
 
 def expected_f1_top_k(p: np.ndarray) -> tuple[int, float]:
