@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offerwise.thresholds.f1 import best_threshold, expected_f1_curve, expected_f1_top_k
+from offerwise.thresholds.f1 import best_threshold, expected_f1_curve, expected_f1_top_k, expected_f1_top_ks
 
 
 def _f1(pred: np.ndarray, y: np.ndarray) -> float:
@@ -62,3 +62,12 @@ def test_expected_f1_curve_is_the_same_for_every_k_at_once_and_one_k_at_a_time(n
     at_once = expected_f1_curve(p)
     monkeypatch.setattr(f1, "VECTORISED_ITEMS", -1)
     np.testing.assert_allclose(at_once, expected_f1_curve(p), rtol=0, atol=1e-12)
+
+
+def test_expected_f1_top_ks_chooses_as_each_group_alone() -> None:
+    rng = np.random.default_rng(3)
+    sizes = rng.choice([1, 2, 3, 7, 61, 305], size=40)  # both curve routes, and a group past MAX_EXACT_ITEMS
+    groups = [np.sort(rng.beta(0.6, 2.5, size=n))[::-1] for n in sizes]
+    starts = np.r_[0, np.cumsum(sizes)[:-1]]
+    ks = expected_f1_top_ks(np.concatenate(groups), starts)
+    assert ks.tolist() == [expected_f1_top_k(g)[0] for g in groups]
