@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -113,9 +114,12 @@ def _row_keys(
 
 
 def _lag_features(cols: Columns, series: dict[str, np.ndarray], lag_windows: list[int]) -> None:
-    for name, values in series.items():
-        for w in lag_windows:
-            for stat, v in rolling_stats(values, w).items():
+    jobs = [(name, w) for name in series for w in lag_windows]
+    # Each window's statistics are whole-array numpy (which releases the GIL): two at a time use both
+    # cores of a small machine; the columns are added in the same order as one after the other.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for (name, w), stats in zip(jobs, pool.map(lambda job: rolling_stats(series[job[0]], job[1]), jobs), strict=True):
+            for stat, v in stats.items():
                 cols.temporal(f"lag_{name}_{stat}_{w}", v, "lag", f"Rolling {stat} of {name} over periods t-{w} .. t-1.", fill=0.0)
 
 
