@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -190,17 +192,22 @@ def optimize_all(
     if route == "consumer_category" and "cross_category_slope" in inputs.columns:
         inputs = cross_category_sensitivity(inputs, cfg.unit_cost_share)
     groups = [(c, g) for (c,), g in inputs.group_by("category", maintain_order=True)]
-    if cfg.retention_scope == "category":
-        results = [optimize_category(g, cfg, levels[c], sharded=sharded) for c, g in groups]
-    elif route == "consumer_category":
-        results = _optimize_units([units.bundle_problem(g, cfg, levels[c]) for c, g in groups], cfg)
-    else:
-        results = _optimize_plan([category_problem(g, cfg, levels[c]) for c, g in groups], cfg, sharded)
-    if without_rules:
-        free = cfg.model_copy(update={"retention_scope": "category"})
-        for (c, g), (_, row) in zip(groups, results, strict=True):
-            _, unconstrained = optimize_category(g, free, levels[c].without_rules(), sharded=sharded)
-            row["expected_revenue_without_rules"] = unconstrained.get("expected_revenue_after", float("nan"))
+    free = cfg.model_copy(update={"retention_scope": "category"})
+    unconstrained = lambda: [optimize_category(g, free, levels[c].without_rules(), sharded=sharded)[1] for c, g in groups]  # noqa: E731
+    # Without a sharded solver, the rule-free problem (the report's "what the rules cost") is solved
+    # beside the plan's in a second thread: both are numpy's time, and independent.
+    with ThreadPoolExecutor(max_workers=1) if without_rules and sharded is None else nullcontext() as pool:
+        free_rows = pool.submit(unconstrained) if pool is not None else None
+        if cfg.retention_scope == "category":
+            results = [optimize_category(g, cfg, levels[c], sharded=sharded) for c, g in groups]
+        elif route == "consumer_category":
+            results = _optimize_units([units.bundle_problem(g, cfg, levels[c]) for c, g in groups], cfg)
+        else:
+            results = _optimize_plan([category_problem(g, cfg, levels[c]) for c, g in groups], cfg, sharded)
+        if without_rules:
+            rows = free_rows.result() if free_rows is not None else unconstrained()
+            for (_, row), free_row in zip(results, rows, strict=True):
+                row["expected_revenue_without_rules"] = free_row.get("expected_revenue_after", float("nan"))
     return results
 
 
