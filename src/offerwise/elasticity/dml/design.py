@@ -84,6 +84,14 @@ def _subsample(rows: pl.DataFrame, max_rows: int, seed: int) -> pl.DataFrame:
     return rows.with_columns(u).filter(pl.col("__u").rank("ordinal").over("category") <= cap).drop("__u")
 
 
+def _selected_rows(rows: pl.DataFrame, cutoff: int, periods: int, max_rows: int, seed: int) -> np.ndarray:
+    """Indices of the rows _subsample(_window(...)) keeps, in its order: found on the few columns the
+    two read, so that only the kept rows of the wide panel are copied (a filter copies every column)."""
+    narrow = rows.select(pl.col(c) for c in ("period", OUTCOME, "category", OFFER_DESIGN) if c in rows.columns)
+    kept = _subsample(_window(narrow.with_row_index("__index"), cutoff, periods), max_rows, seed)
+    return kept.get_column("__index").to_numpy()
+
+
 def control_columns(rows: pl.DataFrame, features: list[Feature]) -> list[str]:
     """Every feature except the offer, the ids and text (strings with many levels)."""
     out = []
@@ -183,7 +191,7 @@ def design(rows: pl.DataFrame, features: list[Feature], *, cutoff: int, periods:
     """What the estimate fits on: the labelled rows of periods (cutoff − periods, cutoff] (at most
     max_rows, sampled within category), sorted by category, consumer, item and period, with the item's
     promotion history joined; their control columns, control matrix W, outcome Y and offer T."""
-    window = _subsample(_window(rows, cutoff, periods), max_rows, seed)
+    window = rows[_selected_rows(rows, cutoff, periods, max_rows, seed)]
     if window.height == 0:
         raise ValueError(f"no labelled rows in periods ({cutoff - periods}, {cutoff}]")
     window = window.with_columns(pl.col("category").cast(pl.String)).sort("category", "customer_id", "item_id", "period")

@@ -30,17 +30,22 @@ def permute_offers(rows: pl.DataFrame, *, cutoff: int, seed: int = 0) -> pl.Data
     )
     mapping = ip.with_columns(pl.Series("__from", perm).cast(labelled.schema["period"]))
     pair_offer = labelled.select("customer_id", "item_id", pl.col("period").alias("__from"), pl.col(OFFER).alias("__pair"))
-    item_offer = labelled.group_by("item_id", pl.col("period").alias("__from")).agg(pl.col(OFFER).mean().alias("__item"))
-    out = (
-        labelled.with_row_index("__row")
+    item_offer = (
+        labelled.select("item_id", "period", OFFER)
+        .group_by("item_id", "period")
+        .agg(pl.col(OFFER).mean().alias("__item"))
+        .rename({"period": "__from"})
+    )
+    permuted = (  # on the key columns only: the joins and the sort would otherwise move every column
+        labelled.select("customer_id", "item_id", "period")
+        .with_row_index("__row")
         .join(mapping, on=["item_id", "period"], how="left")
         .join(pair_offer, on=["customer_id", "item_id", "__from"], how="left")
         .join(item_offer, on=["item_id", "__from"], how="left")
         .sort("__row")
+        .select(pl.coalesce("__pair", "__item").cast(labelled.schema[OFFER]).alias(OFFER))
     )
-    return out.with_columns(pl.coalesce("__pair", "__item").cast(labelled.schema[OFFER]).alias(OFFER)).drop(
-        "__row", "__from", "__pair", "__item"
-    )
+    return labelled.with_columns(permuted.get_column(OFFER))
 
 
 def placebo(rows: pl.DataFrame, features: list[Feature], cfg: ResponseConfig, *, cutoff: int, seed: int = 0) -> pl.DataFrame:
