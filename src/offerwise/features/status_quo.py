@@ -34,7 +34,7 @@ def reference_offers(panel: pl.DataFrame, period: int, *, age_column: str | None
     """panel: rows of the pairs to score (all periods). Columns: customer_id, item_id, category,
     reference_offer_pct, reference_rule."""
     age = pl.col(age_column).cast(pl.String) if age_column else pl.lit("all")
-    rows = panel.filter(pl.col("period") <= period).with_columns(age=age)
+    rows = panel.select(*PAIR, "category", "period", "target", "offer_pct", age=age).filter(pl.col("period") <= period)
     bought = rows.filter((pl.col("period") < period) & (pl.col("target") == 1) & (pl.col("offer_pct") > 0))
     recent = bought.filter(pl.col("period") >= period - 2)
     pairs = rows.filter(pl.col("period") == period).select(*PAIR, "category", "age")
@@ -66,13 +66,15 @@ def recent_offers(panel: pl.DataFrame, period: int) -> pl.DataFrame:
     """The mean offer_pct of each pair over the RECENT_PERIODS periods before `period`, zeros
     included (0 for a pair without rows there). Columns as reference_offers', rule "recent_offers"."""
     recent = (
-        panel.filter(pl.col("period").is_between(period - RECENT_PERIODS, period - 1))
+        panel.select(*PAIR, "period", "offer_pct")
+        .filter(pl.col("period").is_between(period - RECENT_PERIODS, period - 1))
         .group_by(PAIR)
         .agg(reference_offer_pct=pl.col("offer_pct").cast(pl.Float64).mean())
     )
     return (
-        panel.filter(pl.col("period") == period)
-        .select(*PAIR, "category")
+        panel.select(*PAIR, "category", "period")
+        .filter(pl.col("period") == period)
+        .drop("period")
         .join(recent, on=PAIR, how="left", maintain_order="left")
         .select(*PAIR, "category", pl.col("reference_offer_pct").fill_null(0.0), reference_rule=pl.lit("recent_offers"))
     )

@@ -104,7 +104,12 @@ def validation_status_quo(rows: pl.DataFrame, validation: int, status_quo: pl.Da
     if "reference_rule" not in status_quo.columns:
         return reference
     planned = status_quo.filter(pl.col("reference_rule") == "planned").select(PAIR)
-    ran = rows.filter(pl.col("period") == validation).join(planned, on=PAIR).select(*PAIR, __ran=pl.col("offer_pct").cast(pl.Float64))
+    ran = (
+        rows.select(*PAIR, "period", "offer_pct")
+        .filter(pl.col("period") == validation)
+        .join(planned, on=PAIR)
+        .select(*PAIR, __ran=pl.col("offer_pct").cast(pl.Float64))
+    )
     return (
         reference.join(ran, on=PAIR, how="left")
         .with_columns(reference_offer_pct=pl.coalesce("__ran", "reference_offer_pct"))

@@ -281,7 +281,7 @@ def _check_decision_inputs(p: Prepared, fold: int, pair_elasticity: pl.DataFrame
             f"{response_folder / 'pair_elasticity.parquet'}: made for period(s) {made_for}, but fold {fold} decides period {period}; "
             f"run `offerwise elasticity --fold {fold}` into that folder first."
         )
-    decided = p.frame.filter(pl.col("period") == period).select("customer_id", "item_id")
+    decided = p.frame.select("customer_id", "item_id", "period").filter(pl.col("period") == period).drop("period")
     strangers = pair_elasticity.select("customer_id", "item_id").join(decided, on=["customer_id", "item_id"], how="anti").height
     if strangers:
         raise InputError(
@@ -371,7 +371,7 @@ def _with_experiment(
     slope, _ = pair_slopes(inputs, cfg.response, pair_slope_weight=cfg.pair_slope_weight, response_quantile=cfg.response_quantile)
     decided = p.decided_period(fold)
     start, end = p.period_dates(decided)
-    history = p.frame.filter(pl.col("period").is_between(decided - 2, decided - 1)).select(*PAIR, "period", "target", "offer_pct")
+    history = p.frame.select(*PAIR, "period", "target", "offer_pct").filter(pl.col("period").is_between(decided - 2, decided - 1))
     offers, by_category, info = plan_experiment(
         plan,
         inputs.select(*PAIR).with_columns(slope=pl.Series(slope)),
