@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 
 from offerwise import pipeline
 from offerwise.cli import app
-from offerwise.report.build import FIGURES
 from offerwise.errors import InputError
+from offerwise.pipeline.api import _compare_variants
+from offerwise.report.build import FIGURES
 
 runner = CliRunner()
 
@@ -69,8 +70,17 @@ def test_run_simulated_quick_writes_every_artifact_and_resumes(quick_run: Path) 
     assert html.index("What to do") < html.index("What it costs") < html.index("Table 1")  # the plan opens the report
     for figure in ("figure3_eda", "figure4_elasticity", "figure5_probabilities", "figure6_offers"):
         assert (out / "report" / f"{figure}.png").stat().st_size > 5_000
+    assert len(list((out / "optimize/variants").glob("offers_*.parquet"))) > 1  # beside a truth, every variant (compare_variants auto)
     again = runner.invoke(app, ["run", "--data", "simulated", "--quick", "--out", str(out)])
     assert again.exit_code == 0 and again.output.count("resumed") == 9
+
+
+def test_the_backtest_compares_variants_only_where_a_truth_can_score_them(tmp_path: Path) -> None:
+    real, simulated = tmp_path / "real", tmp_path / "simulated"
+    real.mkdir(), simulated.mkdir()
+    pl.DataFrame({"x": [1]}).write_parquet(simulated / "ground_truth.parquet")
+    assert [_compare_variants("auto", str(f)) for f in (real, simulated)] == [False, True]
+    assert _compare_variants("always", str(real)) and not _compare_variants("never", str(simulated))
 
 
 @pytest.mark.parametrize("data", ["missing-folder", "empty-folder", "wrong-layout", "unknown-category"])
@@ -256,7 +266,7 @@ def test_the_report_is_the_same_in_a_notebook(quick_run: Path) -> None:
 def test_elasticity_reads_the_curves_evaluate_scored_and_they_equal_its_own(quick_run: Path, tmp_path: Path, monkeypatch) -> None:
     """evaluate's scoring pass wrote each fold's offer curves: elasticity uses them instead of scoring
     again, with the same result; without them, or with another training's, it scores itself."""
-    import offerwise.pipeline.decide as decide
+    from offerwise.pipeline import decide
 
     prepared, models = quick_run / "prepared", quick_run / "models"
     evaluation = tmp_path / "evaluation"
@@ -264,7 +274,7 @@ def test_elasticity_reads_the_curves_evaluate_scored_and_they_equal_its_own(quic
     own_scoring = decide.pair_scores_of_shard
     scored: list[int] = []
     monkeypatch.setattr(decide, "pair_scores_of_shard", lambda *a, **k: scored.append(1) or own_scoring(*a, **k))
-    run = lambda out: decide.elasticity(prepared, models, tmp_path / out, evaluation=evaluation, decision_model="tcn")  # noqa: E731
+    run = lambda out: decide.elasticity(prepared, models, tmp_path / out, evaluation=evaluation, decision_model="tcn")
     run("from-curves")
     assert not scored
     stamp = json.loads((evaluation / "offer_curves.json").read_text())

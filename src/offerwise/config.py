@@ -189,6 +189,9 @@ class OptimizeConfig(_Stage):
     # "consumer_category": one offer bundle per consumer and category, valued with what its offers take from the
     # consumer's other items (optimize/bundles.py); "pair": every pair alone, as the paper (the independent-pairs route).
     decision: Literal["consumer_category", "pair"] = "consumer_category"
+    # `offerwise run`'s backtest also solves every response x objective variant: "auto" where the data hold a simulator's
+    # truth to score them against (report: policy scores), "always", or "never" (real data: each variant's value in its own model's view only)
+    compare_variants: Literal["auto", "always", "never"] = "auto"
     max_offers_per_category: int = Field(1, ge=1, le=4)  # consumer_category: offers per consumer per category (rules file: per category)
     cross_effects: bool = True  # consumer_category: value bundles with the estimated cross effects (False: as if offers did not compete)
     # consumer_category: "nested_logit" (a single-choice category's items share its purchases, calibrated to the own and

@@ -29,7 +29,7 @@ from offerwise.pipeline.folders import resume_hint, silent
 from offerwise.pipeline.measure import measure
 from offerwise.pipeline.models import check_device, evaluate, thresholds, train
 from offerwise.pipeline.prepare import prepare
-from offerwise.pipeline.report import built, report, summary
+from offerwise.pipeline.report import built, has_truth, report, summary
 from offerwise.pipeline.resume import StageRecords, data_fingerprint, file_fingerprint
 from offerwise.report.build import Report
 
@@ -79,6 +79,12 @@ def run(
         return _run_stages(data, out, cfg, planned_offers=planned_offers, offer_rules=offer_rules, log=log)
 
 
+def _compare_variants(setting: str, source: str) -> bool:
+    """optimize.compare_variants: on real data the variants' values are each in its own model's view,
+    which no truth can rank; beside a simulator's truth the report scores them (policy scores)."""
+    return setting == "always" or (setting == "auto" and has_truth(source))
+
+
 def _resume_key(data: str, cfg: Config, planned_offers: Path | None, offer_rules: Path | None) -> dict[str, Any]:
     """What a stage record must match to be resumed: the config, the files read (by name), the version."""
     files = {} if data == "simulated" else data_fingerprint(data)
@@ -125,7 +131,7 @@ def _run_stages(
             evaluation,
             out / "optimize",
             cfg.optimize,
-            compare=True,
+            compare=_compare_variants(cfg.optimize.compare_variants, source),
             decision_model=decider,
             runtime=cfg.runtime,
             log=log,

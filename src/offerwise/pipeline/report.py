@@ -64,12 +64,18 @@ def _offer_spread(per_category: pl.DataFrame) -> dict[str, float]:
     return {name: float((per_category.get_column(name).cast(pl.Float64) * units).sum() / units.sum()) for name in names}
 
 
+TRUTH_FILES = ("ground_truth.parquet", "ground_truth_future.parquet")  # a simulator's true response, beside its data
+
+
+def has_truth(source: str) -> bool:
+    """Whether the data at `source` hold a simulator's true response (policy scores can be computed)."""
+    return any((Path(source) / name).is_file() for name in TRUTH_FILES)
+
+
 def _truth(source: str, start: dt.date) -> pl.DataFrame | None:
     """The simulator's true response in the period starting `start` (None on real data)."""
     folder = Path(source)
-    parts = [
-        pl.read_parquet(folder / name) for name in ("ground_truth.parquet", "ground_truth_future.parquet") if (folder / name).is_file()
-    ]
+    parts = [pl.read_parquet(folder / name) for name in TRUTH_FILES if (folder / name).is_file()]
     if not parts:
         return None
     truth = pl.concat([t.select(*PAIR, "category", "offer_pct", "period_start", "true_a", "true_b") for t in parts])

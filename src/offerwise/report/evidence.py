@@ -167,11 +167,13 @@ def paper_figures(pngs: dict[str, bytes]) -> list[Section]:
 def optimiser_section(summary: pl.DataFrame) -> Section:
     table = summary.select([c for c in SUMMARY_COLUMNS if c in summary.columns])
     worst = float(summary.get_column("gap").cast(pl.Float64).max() or 0.0) if "gap" in summary.columns else float("nan")
+    keys = [c for c in ("response", "objective_form") if c in summary.columns]
+    if keys and summary.select(keys).n_unique() > 1:
+        heading, line = "Optimisation of every response × objective variant (backtest, the model's view)", "Each variant's"
+    else:  # optimize.compare_variants: the plan's own variant only
+        heading, line = "Optimisation (backtest, the model's view)", "Per category, the"
     return Section(
-        "Optimisation of every response × objective variant (backtest, the model's view)",
-        table,
-        summary=f"Each variant's expected net revenue and retention; the largest certified gap is {worst:.1e}.",
-        folded=True,
+        heading, table, summary=f"{line} expected net revenue and retention; the largest certified gap is {worst:.1e}.", folded=True
     )
 
 
