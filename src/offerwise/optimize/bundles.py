@@ -38,6 +38,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -45,6 +46,7 @@ from offerwise.optimize import choice_model
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.problem import counted, response
 from offerwise.optimize.solvers import NEG, PairBlock
+from offerwise.probability import clipped_logit
 
 CANDIDATES = 12  # a consumer-category's items that may take its offer: those `screen` finds best (a large unit has hundreds)
 BUNDLE_ITEMS = 6  # with several offers per consumer-category: the items combined, by their best single offer's gain
@@ -79,6 +81,16 @@ class PairArrays:
     outside: np.ndarray  # the unit's expected purchases of items outside the decision (features/outside.py), per pair
     outside_value: np.ndarray  # ... and their value per purchase
     nested: tuple | None = None  # (b, b at the interval's ends or None, λ, N0 per pair): choice_model.py; None: the logit shift
+
+    @cached_property
+    def logit_f(self) -> np.ndarray:
+        """logit f per pair, once: every option's rows of the pair read it."""
+        return clipped_logit(self.f)
+
+    @cached_property
+    def log_f(self) -> np.ndarray:
+        """log f per pair (the nested logit's utilities), once."""
+        return np.log(np.maximum(self.f, 1e-12))
 
 
 @dataclass(frozen=True)
@@ -215,15 +227,16 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
     low = outside_prob = low_total = None
     if p.nested is not None:
         b, ends, lam, n0 = p.nested
-        log_f = np.log(np.maximum(f, 1e-12))
+        log_f = p.log_f[pair]
         outside = p.outside[units.start[opts.unit]]
         at = lambda slope: choice_model.probabilities(option, log_f + slope[pair] * (offer - k), n0[pair], lam, outside)  # noqa: E731
         prob, outside_prob = at(b)
         low_total = _low_total(p, at, ends, option, threshold)
     else:
-        prob = response(p.kind, f, k, p.slope[pair], offer[:, None], shift)[:, 0]
+        logit_f = p.logit_f[pair] if p.kind != "linear" else None
+        prob = response(p.kind, f, k, p.slope[pair], offer[:, None], shift, logit_f=logit_f)[:, 0]
         if p.ends is not None:
-            ends = (response(p.kind, f, k, e[pair], offer[:, None], shift)[:, 0] for e in p.ends)
+            ends = (response(p.kind, f, k, e[pair], offer[:, None], shift, logit_f=logit_f)[:, 0] for e in p.ends)
             low = counted(p.objective, np.minimum(*ends), threshold)
     unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
     return Rows(option, pair, offer, prob, counted(p.objective, prob, threshold), low, unit_value, outside_prob, low_total)

@@ -79,13 +79,23 @@ def offer_levels(k: np.ndarray, offer_range: tuple[float, float]) -> tuple[np.nd
     return offers, eta, relative
 
 
-def response(kind: str, f: np.ndarray, k: np.ndarray, slope: np.ndarray, offers: np.ndarray, shift: np.ndarray | float = 0.0) -> np.ndarray:
-    """(n, L) purchase probabilities at `offers`; `shift` moves the logit further (the other offers' effect, optimize/bundles.py)."""
+def response(
+    kind: str,
+    f: np.ndarray,
+    k: np.ndarray,
+    slope: np.ndarray,
+    offers: np.ndarray,
+    shift: np.ndarray | float = 0.0,
+    *,
+    logit_f: np.ndarray | None = None,
+) -> np.ndarray:
+    """(n, L) purchase probabilities at `offers`; `shift` moves the logit further (the other offers' effect, optimize/bundles.py);
+    `logit_f`: clipped_logit(f) where the caller has it already."""
     delta = offers - k[:, None]
     if kind == "linear":
         own = slope[:, None] * f[:, None] * (1 - f[:, None]) * delta
         return np.clip(f[:, None] + own + f[:, None] * (1 - f[:, None]) * shift, 0.0, 1.0)
-    return expit(clipped_logit(f)[:, None] + slope[:, None] * delta + shift)
+    return expit((clipped_logit(f) if logit_f is None else logit_f)[:, None] + slope[:, None] * delta + shift)
 
 
 def counted(objective: str, prob: np.ndarray, threshold: np.ndarray) -> np.ndarray:
