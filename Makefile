@@ -1,5 +1,10 @@
 # Two commands set up everything on a fresh machine: `make run` and `make test`.
 VENV ?= .venv
+# Python may cache the bytecode of what it imports in this project's own .venv and src/: where the
+# environment says not to (PYTHONDONTWRITEBYTECODE, common in container images), every process compiled
+# torch, polars and the rest again (about 9 s each; Ray's worker processes in the tests alike:
+# tests/model/test_distributed.py 151 s -> 80-90 s).
+export PYTHONDONTWRITEBYTECODE=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
