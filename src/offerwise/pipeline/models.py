@@ -178,16 +178,16 @@ def thresholds(evaluation: Path, out: Path, *, panel: Path | None = None) -> pl.
         check_made_from(evaluation, read_prepared(panel, rows=False), panel)
     recency = read_panel(panel, columns=["customer_id", "item_id", "period", "ci_periods_since_last"]) if panel else None
     labelled = scored_folds(predictions)
+    evidence = lambda: (bootstrap_intervals(labelled), model_differences(labelled))  # noqa: E731
     # The bootstrap evidence does not depend on the cut-offs: it runs beside them (numpy and polars
     # release the GIL; the stage otherwise keeps one of two cores idle).
     with ThreadPoolExecutor(max_workers=1) as pool:
-        evidence = pool.submit(lambda: (bootstrap_intervals(labelled), model_differences(labelled)) if labelled.height else None)
+        beside = pool.submit(evidence) if labelled.height else None
         fitted, f1 = fold_cutoffs(predictions, recency)
-        intervals_and_differences = evidence.result()
     io.write_parquet(fitted, out / "thresholds.parquet")
     if f1 is None:  # only the forward plan was scored: no F1 to report yet
         return pl.DataFrame()
-    intervals, differences = intervals_and_differences or (bootstrap_intervals(labelled), model_differences(labelled))
+    intervals, differences = beside.result() if beside is not None else evidence()
     metrics = io.read_csv(evaluation / "metrics.csv", rerun=rerun_hint, require=["category", "model", "split"], numeric=["fold"])
     metrics = with_test_f1(metrics, f1).join(intervals, on=["fold", "category", "model", "split"], how="left")
     io.write_csv(f1, out / "f1.csv")
