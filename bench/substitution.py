@@ -13,7 +13,9 @@ The interactions run's forward fortnight is then decided again from the same est
 * "nested logit": the bundles valued by optimize/choice_model.py (the default since it moved its incidence
   to the logit scale; bench/results/substitution-default.json predates that and has it as a variant);
 * "logit shift": the bundles valued by each item's logistic curve moved by the cross effect (the former default);
-* "pairs": every pair alone (optimize.decision = "pair") on the interaction-aware estimates.
+* "pairs": every pair alone (optimize.decision = "pair") on the interaction-aware estimates;
+* "point retention": the retention target held at the slopes' point estimates (optimize.retention_probability = 0);
+* "cautious slopes": each pair's slope at the 25th percentile of its posterior (optimize.response_quantile = 0.25).
 
 Every plan is the optimiser's (pipeline.optimize on the run's estimates), without the forward plan's
 experiment arms. Per variant (category "all"): `joint_score`, the whole plan's gain in true expected
@@ -57,6 +59,8 @@ VARIANTS = {
     "nested logit": {"bundle_response": "nested_logit"},
     "logit shift": {"bundle_response": "logit_shift"},
     "pairs": {"decision": "pair"},
+    "point retention": {"retention_probability": 0.0},
+    "cautious slopes": {"response_quantile": 0.25},
 }
 
 
@@ -133,6 +137,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--label", default="default")
     parser.add_argument("--routes", nargs="+", default=["interactions", "independent"], choices=["interactions", "independent"])
+    parser.add_argument("--reuse", action="store_true", help="resume the run folders a previous call with this label left (same code)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
     base, results = Config.from_toml(args.config), []
@@ -148,7 +153,8 @@ def main() -> None:
                 for section, values in update.items():
                     routed = routed.override(section, **values)
                 runs[route] = (WORK / args.label / f"{policy}-{seed}-{route}", routed)
-                shutil.rmtree(runs[route][0], ignore_errors=True)  # a run left by older code would resume with its estimates
+                if not args.reuse:  # a run left by older code would resume with its estimates
+                    shutil.rmtree(runs[route][0], ignore_errors=True)
                 pipeline.run("simulated", runs[route][0], routed, log=lambda m: None)
             rows = {}
             if "independent" in runs:  # decided again like the variants: the plan without the forward plan's experiment arms

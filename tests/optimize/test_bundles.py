@@ -266,3 +266,37 @@ def test_the_estimated_pull_on_other_categories_moves_their_purchases_at_their_u
     np.testing.assert_allclose(pulled["value"] - unpulled["value"], 2.0 * moved, atol=1e-12)
     np.testing.assert_allclose(pulled["retention"] - unpulled["retention"], moved, atol=1e-12)
     assert np.any(moved < 0)  # deeper offers than the status quo take from the other categories
+
+
+def test_under_the_nested_logit_the_pull_on_other_categories_follows_the_log_sum_calibrated_to_phi_x() -> None:
+    """Under the nested logit the pull moves the consumer's other categories by δ · (log S(o) − log N0):
+    at the status quo its derivative is φ_x's on average (choice_model.cross_category_pull), a deep offer
+    on a large share pulls more than the linear route says, and the related categories' purchases
+    outside the decision are pulled alike."""
+    pairs = _pairs(8, theta=-0.004).with_columns(
+        cross_slope_high=pl.lit(-0.001),
+        probability=pl.col("probability") * 0.2,
+        reference_offer_pct=pl.lit(0.0),
+        cross_category_unit_value=pl.lit(2.0),
+        cross_category_retention=pl.lit(0.5),
+        cross_category_outside=pl.lit(0.0),
+        cross_category_outside_value=pl.lit(0.0),
+    )
+    phi_x = -0.01
+    arrays, units = _arrays(pairs.with_columns(cross_category_others=pl.lit(phi_x)))
+    nested = with_nested_logit(arrays, units)
+    linear = replace(nested, pull_x=float("nan"))  # the same offers, the pull linear in them (the logit shift's route)
+    b, _, _, n0 = nested.nested
+    f = nested.f
+    assert nested.pull_x == pytest.approx(-phi_x * np.mean(f * (1 - f)) / np.mean(0.5 * b * f / n0))
+    opts = single_offers(units, LEVELS)
+    blind = evaluate(replace(nested, pull_x=0.0), units, opts)
+    by_log_sum, by_offer = (evaluate(a, units, opts)["retention"] - blind["retention"] for a in (nested, linear))
+    np.testing.assert_allclose(by_log_sum[opts.first], 0.0, atol=1e-12)  # the status quo pulls nothing
+    deep = (opts.items[:, 0] >= 0) & (opts.levels[:, 0] == 30.0)
+    assert np.all(by_log_sum[deep] < 0) and by_log_sum[deep].sum() < by_offer[deep].sum()  # convex in the offer
+    outside = with_nested_logit(
+        _arrays(pairs.with_columns(cross_category_others=pl.lit(phi_x), cross_category_outside=pl.lit(0.25)))[0], units
+    )
+    more = evaluate(outside, units, opts)["retention"] - blind["retention"]
+    np.testing.assert_allclose(more[deep], by_log_sum[deep] * (0.5 + 0.25) / 0.5)

@@ -67,10 +67,11 @@ def test_purchases_outside_the_decision_keep_their_mass_at_the_status_quo_and_lo
     b, lam = calibrate(F, SLOPE, UNIT, -0.02, np.full(3, outside))
     n0 = np.full(3, F.sum() + outside)
     at = lambda offers: probabilities(np.zeros(3, dtype=int), np.log(F) + b * offers, n0, lam, np.array([outside]))  # noqa: E731
-    p, p_outside = at(np.zeros(3))
+    p, p_outside, log_s = at(np.zeros(3))
     np.testing.assert_allclose(p, F)
+    assert log_s[0] == pytest.approx(np.log(n0[0]))  # S = N0 at the status quo
     assert p_outside[0] == pytest.approx(outside)
-    offered, offered_outside = at(np.array([30.0, 0.0, 0.0]))
+    offered, offered_outside, _ = at(np.array([30.0, 0.0, 0.0]))
     assert offered[0] > F[0] and offered_outside[0] < outside  # the offer takes from what the decision does not hold too
     h = 1e-4
     own = (_logit(at(np.array([h, 0.0, 0.0]))[0][0]) - _logit(F[0])) / h
@@ -86,5 +87,5 @@ def test_a_pull_that_would_leave_no_category_growth_keeps_the_utility_slopes_fin
     unit = np.array([0, 0, 0, 1])  # unit 1: one item, no purchases outside the decision
     b, lam = calibrate(f, slope, unit, -0.02, np.zeros(4), others=-1.0)
     assert np.all(np.isfinite(b)) and lam > 0
-    p, _ = probabilities(unit, np.log(f) + b * np.array([0.0, 0.0, 0.0, 30.0]), np.array([0.17, 0.17, 0.17, 0.2]), lam, np.zeros(2))
+    p, _, _ = probabilities(unit, np.log(f) + b * np.array([0.0, 0.0, 0.0, 30.0]), np.array([0.17, 0.17, 0.17, 0.2]), lam, np.zeros(2))
     assert np.all(np.isfinite(p)) and p[3] > f[3]

@@ -24,8 +24,10 @@ purchases); to first order their value changes by θ_x · Δ · G_value and thei
 θ_x · Δ · G_retention, G = Σ over the consumer's pairs in other categories of p (1 − p) × (unit value,
 or 1) at the status quo. Where the estimate gives φ_x (the own offer's pull on the consumer's
 purchases in their other categories) it replaces this: φ_x Σ_i f_i (1 − f_i) (o_i − k_i) purchases at
-their mean unit value (_cross_category). First order keeps the decision separable by consumer-category;
-the indicator objective has no such term (an indicator has no derivative).
+their mean unit value (_cross_category); under the nested logit (choice_model.py) by the category's
+log-sum, δ (log S(o) − log N0) (G_retention + the other categories' purchases outside the decision),
+δ calibrated to φ_x (choice_model.cross_category_pull). First order in the other categories keeps the
+decision separable by consumer-category; the indicator objective has no such term (an indicator has no derivative).
 
 value(bundle) = Σ_i counted(p_i) · (price_i (1 − o_i / 100) − unit cost) + the cross-category term,
 retention(bundle) = Σ_i counted(p_i) + its term (problem.counted). The solvers take one row per unit
@@ -75,12 +77,15 @@ class PairArrays:
     theta_x: float  # the pooled cross-category slope
     others_x: float  # φ_x: an offer point's pull on the consumer's purchases in other categories (NaN: not estimated)
     other_unit_value: np.ndarray  # the unit value of a purchase in the pair's consumer's other categories
+    other_outside: np.ndarray  # ... their expected purchases of items outside the decision (inputs.cross_category_sensitivity)
+    other_outside_value: np.ndarray  # ... and those purchases' value
     g_value: np.ndarray  # the pair's unit's G_value (module docstring)
     g_retention: np.ndarray
     pressure_k: np.ndarray  # X_i(k): the status quo's other offers in the pair's unit, share-weighted
     outside: np.ndarray  # the unit's expected purchases of items outside the decision (features/outside.py), per pair
     outside_value: np.ndarray  # ... and their value per purchase
     nested: tuple | None = None  # (b, b at the interval's ends or None, λ, N0 per pair): choice_model.py; None: the logit shift
+    pull_x: float = float("nan")  # nested logit: δ, the cross-category pull per unit of log-sum (choice_model.cross_category_pull)
 
     @cached_property
     def logit_f(self) -> np.ndarray:
@@ -197,6 +202,7 @@ class Rows:
     counted_low: np.ndarray | None
     unit_value: np.ndarray
     outside: np.ndarray | None = None  # per option: expected purchases outside the decision (nested logit only)
+    log_s: np.ndarray | None = None  # per option: log S, the unit's log-sum (nested logit only)
     low_total: np.ndarray | None = None  # per option: what the retention constraint counts of its unit (nested logit, ends given)
 
 
@@ -224,13 +230,13 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
     pressure = np.where(sq, pressure_k, (others * p.w[np.maximum(items, 0)] * levels).sum(axis=1))
     shift = (p.theta[pair] * (pressure - pressure_k))[:, None]
     f, k, threshold = p.f[pair], p.k[pair], p.threshold[pair]
-    low = outside_prob = low_total = None
+    low = outside_prob = low_total = log_s = None
     if p.nested is not None:
         b, ends, lam, n0 = p.nested
         log_f = p.log_f[pair]
         outside = p.outside[units.start[opts.unit]]
         at = lambda slope: choice_model.probabilities(option, log_f + slope[pair] * (offer - k), n0[pair], lam, outside)  # noqa: E731
-        prob, outside_prob = at(b)
+        prob, outside_prob, log_s = at(b)
         low_total = _low_total(p, at, ends, option, threshold)
     else:
         logit_f = p.logit_f[pair] if p.kind != "linear" else None
@@ -239,7 +245,8 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
             ends = (response(p.kind, f, k, e[pair], offer[:, None], shift, logit_f=logit_f)[:, 0] for e in p.ends)
             low = counted(p.objective, np.minimum(*ends), threshold)
     unit_value = p.price[pair] * (1 - offer / 100) - p.cost[pair]
-    return Rows(option, pair, offer, prob, counted(p.objective, prob, threshold), low, unit_value, outside_prob, low_total)
+    counted_prob = counted(p.objective, prob, threshold)
+    return Rows(option, pair, offer, prob, counted_prob, low, unit_value, outside=outside_prob, low_total=low_total, log_s=log_s)
 
 
 def _low_total(p: PairArrays, at, ends, option: np.ndarray, threshold: np.ndarray) -> np.ndarray | None:
@@ -250,7 +257,7 @@ def _low_total(p: PairArrays, at, ends, option: np.ndarray, threshold: np.ndarra
         return None
     totals = []
     for slope in ends:
-        prob, outside = at(slope)
+        prob, outside, _ = at(slope)
         totals.append(
             np.bincount(option, counted(p.objective, prob, threshold), minlength=outside.size)
             + (outside if p.objective == "expected" else 0.0)
@@ -264,6 +271,11 @@ def _cross_category(p: PairArrays, r: Rows, total, first: np.ndarray) -> tuple[n
     route, θ_x · Σ_i v_i (o_i − k_i) · G (module docstring). None under the indicator objective."""
     if p.objective != "expected":
         return 0.0, 0.0
+    if r.log_s is not None and np.isfinite(p.pull_x):  # the nested logit's log-sum, calibrated to φ_x on the decided pairs
+        shift = -p.pull_x * (r.log_s - np.log(np.maximum(p.nested[3][first], 1e-300)))
+        decided = shift * p.g_retention[first]
+        # ... and the same shift of the related categories' incidence takes from their items outside the decision
+        return decided * p.other_unit_value[first] + shift * p.other_outside_value[first], decided + shift * p.other_outside[first]
     moved = r.offer - p.k[r.pair]
     if np.isfinite(p.others_x):
         f = p.f[r.pair]

@@ -76,10 +76,13 @@ def calibrate(
     return utility_slope(lam), lam
 
 
-def probabilities(option: np.ndarray, u: np.ndarray, n0: np.ndarray, lam: float, outside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(p of every (option, pair) row, p of the purchases outside the decision per option): u a row's
-    utility, n0 its unit's N0 (rows of an option are its whole unit), outside the option's unit's
-    purchases outside the decision (their utility log outside: never offered)."""
+def probabilities(
+    option: np.ndarray, u: np.ndarray, n0: np.ndarray, lam: float, outside: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p of every (option, pair) row, p of the purchases outside the decision per option, log S per
+    option): u a row's utility, n0 its unit's N0 (rows of an option are its whole unit), outside the
+    option's unit's purchases outside the decision (their utility log outside: never offered). At the
+    status quo S = N0, so log S − log N0 is how far an option lifts the category's log-sum."""
     options = outside.size
     top = np.full(options, -np.inf)
     np.maximum.at(top, option, u)
@@ -90,4 +93,17 @@ def probabilities(option: np.ndarray, u: np.ndarray, n0: np.ndarray, lam: float,
     incidence = expit(np.log(n0) - np.log1p(-n0) + lam * (log_s[option] - np.log(n0)))
     unit_incidence = np.zeros(options)
     unit_incidence[option] = incidence  # one value per option: its unit's N(o)
-    return np.minimum(1.0, incidence * np.exp(u - log_s[option])), unit_incidence * outside * np.exp(-log_s)
+    return np.minimum(1.0, incidence * np.exp(u - log_s[option])), unit_incidence * outside * np.exp(-log_s), log_s
+
+
+def cross_category_pull(f: np.ndarray, b: np.ndarray, n0: np.ndarray, g_retention: np.ndarray, others_x: float) -> float:
+    """δ: the consumer's purchases in their other categories fall by δ · G · (log S(o) − log N0) under
+    option o (G: p (1 − p) summed over those categories' pairs, a logit shift's first order), calibrated
+    so that at the status quo d/d o_i = −δ G b_i f_i / N0 matches the estimate φ_x f_i (1 − f_i) on
+    average. The log-sum is what a store's nested logit moves related categories by (docs/simulator.md):
+    it grows faster than linearly in a deep offer on a large share, which a pull linear in the offer
+    (bundles._cross_category's φ_x route) understates. NaN where φ_x is not estimated or nothing is pulled."""
+    denominator = float(np.mean(g_retention * b * f / np.maximum(n0, 1e-12))) if f.size else 0.0
+    if not np.isfinite(others_x) or denominator <= 0:
+        return float("nan")
+    return -others_x * float(np.mean(f * (1 - f))) / denominator

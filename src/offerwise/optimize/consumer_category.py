@@ -77,6 +77,8 @@ def pair_arrays(
         g_retention=col("cross_category_retention", 0.0),
         others_x=float(col("cross_category_others", np.nan)[0]) if cross_effects and pairs.height else float("nan"),
         other_unit_value=col("cross_category_unit_value", 0.0),
+        other_outside=col("cross_category_outside", 0.0),
+        other_outside_value=col("cross_category_outside_value", 0.0),
         pressure_k=units.unit_sums(w * k)[units.of_pairs()] - w * k,
         outside=col("outside_purchases", 0.0),
         outside_value=col("outside_unit_value", 0.0) * (1 - (unit_cost_share or 0.0)),
@@ -93,7 +95,8 @@ def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:
     b, lam = choice_model.calibrate(p.f, p.slope, unit, theta, p.outside, p.others)
     ends = None if p.ends is None else tuple(choice_model.calibrate(p.f, e, unit, theta, p.outside, p.others)[0] for e in p.ends)
     n0 = (np.bincount(unit, p.f)[unit] if p.f.size else np.zeros(0)) + p.outside
-    return replace(p, nested=(b, ends, lam, n0))
+    pull_x = choice_model.cross_category_pull(p.f, b, n0, p.g_retention, p.others_x)
+    return replace(p, nested=(b, ends, lam, n0), pull_x=pull_x)
 
 
 def bundle_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLevels) -> BundleProblem:

@@ -80,16 +80,31 @@ def cross_category_sensitivity(inputs: pl.DataFrame, unit_cost_share: float | No
     """inputs with cross_category_value and cross_category_retention: for each pair's consumer-category,
     G over the consumer's pairs in other categories (optimize/bundles.py), at the status quo; and
     cross_category_unit_value, their mean unit value per expected purchase (what a purchase the
-    cross-category pull φ_x moves is worth)."""
+    cross-category pull φ_x moves is worth); with the purchases outside the decision, cross_category_outside
+    and cross_category_outside_value, the expected purchases of the items outside the decision in the
+    consumer's other categories and their value (a pull on a category's incidence takes from them too,
+    though φ_x, measured on the decided pairs, does not see them)."""
     q = pl.col("probability") * (1 - pl.col("probability"))
     unit_value = pl.col("price") * (1 - pl.col("reference_offer_pct") / 100 - (unit_cost_share or 0.0))
     elsewhere = lambda column: pl.col(column).sum().over("customer_id") - pl.col(column).sum().over("customer_id", "category")  # noqa: E731
+    outside = "outside_purchases" in inputs.columns
+    per_unit = pl.len().over("customer_id", "category")  # the unit's value on each of its rows: summed, once per unit
     return (
         inputs.with_columns(__gv=q * unit_value, __gr=q, __pv=pl.col("probability") * unit_value, __p=pl.col("probability"))
+        .with_columns(
+            __f=pl.col("outside_purchases") / per_unit if outside else pl.lit(0.0),
+            __fv=(
+                pl.col("outside_purchases") * pl.col("outside_unit_value") * (1 - (unit_cost_share or 0.0)) / per_unit
+                if outside
+                else pl.lit(0.0)
+            ),
+        )
         .with_columns(
             cross_category_value=elsewhere("__gv"),
             cross_category_retention=elsewhere("__gr"),
             cross_category_unit_value=pl.when(elsewhere("__p") > 0).then(elsewhere("__pv") / elsewhere("__p")).otherwise(0.0),
+            cross_category_outside=elsewhere("__f"),
+            cross_category_outside_value=elsewhere("__fv"),
         )
-        .drop("__gv", "__gr", "__pv", "__p")
+        .drop("__gv", "__gr", "__pv", "__p", "__f", "__fv")
     )
