@@ -5,7 +5,9 @@ For each seed and promotion policy the simulator runs with its default independe
 decision is made twice from the run's estimates by pipeline.optimize (no experiment arms):
 * "current": as `offerwise run` decides;
 * "previous": with the inputs the valuation had before (no prepared/outside_items.parquet, no
-  others_slope / cross_category_others columns: the cross slopes θ alone).
+  others_slope / cross_category_others columns: the cross slopes θ alone);
+* "cautious slopes": as "current", each pair's slope at the 25th percentile of its posterior
+  (bench/substitution.py's variant; optimize.response_quantile = 0.25).
 Per plan: the per-pair policy score against the rules oracle (report/policy.py) and the no-offer share.
 The target (#28): the current valuation within 0.02 of the previous one.
 
@@ -33,8 +35,8 @@ WORK = Path("results-work") / "no-substitution"
 NEW_COLUMNS = ["others_slope", "cross_category_others"]
 
 
-def decided(out: Path, cfg: Config, name: str, previous: bool) -> Path:
-    """The forward decision from the run's estimates (substitution.decide) into out/variants/<name>."""
+def decided(out: Path, cfg: Config, name: str, previous: bool, variant: str = "interactions") -> Path:
+    """The forward decision from the run's estimates (substitution.decide, one of its VARIANTS) into out/variants/<name>."""
     folder = out / "variants" / name
     shutil.rmtree(folder, ignore_errors=True)
     inputs, outside = decide.optimization_inputs, decide._outside_items
@@ -42,7 +44,7 @@ def decided(out: Path, cfg: Config, name: str, previous: bool) -> Path:
         decide.optimization_inputs = lambda *a, **k: inputs(*a, **{**k, "outside": None}).drop(NEW_COLUMNS, strict=False)
         decide._outside_items = lambda panel, fold: None
     try:
-        made, _ = substitution.decide(out, cfg, "interactions")
+        made, _ = substitution.decide(out, cfg, variant)
     finally:
         decide.optimization_inputs, decide._outside_items = inputs, outside
     made.rename(folder)
@@ -67,8 +69,19 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)  # a run left by older code would resume with its estimates
             pipeline.run("simulated", out, cfg, log=lambda m: None)
             current, previous = (score(out, decided(out, cfg, name, name == "previous"), cfg) for name in ("current", "previous"))
-            row = {"policy": policy, "seed": seed, **current, **{f"{k}_previous": v for k, v in previous.items()}}
-            print(f"{policy:8} seed {seed}: per-pair score {row['score']:.3f} (previous {row['score_previous']:.3f})", flush=True)
+            cautious = score(out, decided(out, cfg, "cautious", False, "cautious slopes"), cfg)
+            row = {
+                "policy": policy,
+                "seed": seed,
+                **current,
+                **{f"{k}_previous": v for k, v in previous.items()},
+                **{f"{k}_cautious_slopes": v for k, v in cautious.items()},
+            }
+            print(
+                f"{policy:8} seed {seed}: per-pair score {row['score']:.3f} (previous {row['score_previous']:.3f}, "
+                f"cautious slopes {row['score_cautious_slopes']:.3f})",
+                flush=True,
+            )
             rows.append(row)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "no-substitution.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
