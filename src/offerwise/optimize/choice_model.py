@@ -14,8 +14,8 @@ N by λ on the logit scale, as the published store models' nested logit does (do
 the consumer already buys the category often, an offer mostly moves share (a log-linear N would let
 the category grow without bound and overstate the expansion by 1 / (1 − N0)). At the status quo
 p_i = f_i. Calibration there: the own slope d logit p_i / d o_i = b_i (1 − s_i (1 − κ)) / (1 − f_i)
-is the estimated own slope (on average over the category: `_conversion`), and the cross slope d logit p_i / d o_j = −b_j s_j (1 − κ) / (1 − f_i) is
-the estimated θ_c w_j (w ≈ s), where κ = λ (1 − N0); so κ_c = 1 + θ_c (1 − f̄) / b̄, clipped to
+is the estimated own slope (on average over the category: `_conversion`), and the cross slope
+d logit p_i / d o_j = −b_j s_j (1 − κ) / (1 − f_i) is the estimated θ_c w_j (w ≈ s), where κ = λ (1 − N0); so κ_c = 1 + θ_c (1 − f̄) / b̄, clipped to
 [0.1, 1], and λ_c = κ_c / (1 − N̄0), b̄ the category's mean utility slope: a fixed point, a few
 iterations. Where the estimate gives φ_c, the offer's pull on the consumer's other purchases
 (elasticity/dml/cross.py: d E[O_i] / d o_i = q_i φ_c, O_i the other decided pairs' purchases, q_i =
@@ -32,6 +32,8 @@ nested logit moves share between items even at θ = 0.
 So does a category that is not single-choice (`single_choice`): the incidence N is a probability,
 which a department the consumer buys several items of each fortnight (N0 of 2–45 in the Complete
 Journey's GROCERY) is not.
+Across categories the option's log S moves the consumer's other categories (`cross_category_pull`,
+bundles._cross_category), as the published models' log-sum does.
 """
 
 from __future__ import annotations
