@@ -47,10 +47,7 @@ def _calibrate(f, slope, unit, theta, outside, others=float("nan")):
     pieces = STATE["pieces"]
     if "lambda" in pieces:
         lam = STATE["expansion"]
-        n0 = np.bincount(unit, f)[unit] + outside
-        room = 1 - np.minimum(n0, choice_model.MAX_INCIDENCE)
-        ratio = (1 - f) / np.maximum(1 - f / np.maximum(n0, 1e-12) * (1 - lam * room), 1e-6)
-        b = slope * choice_model._conversion(f, slope, ratio)
+        b = choice_model.utility_slopes(f, slope, np.bincount(unit, f)[unit] + outside, lam)
     if "slopes" in pieces:
         b = LOCAL.true_a
     return b, lam

@@ -63,9 +63,8 @@ def calibrate(
         return np.zeros(0), 1.0
     decided = np.bincount(unit, f)[unit]
     n0 = decided + outside
-    share = f / np.maximum(n0, 1e-12)
-    room = 1 - np.minimum(n0, MAX_INCIDENCE)  # 1 − N0: how far the unit's incidence can still grow
-    utility_slope = lambda lam: slope * _conversion(f, slope, (1 - f) / np.maximum(1 - share * (1 - lam * room), 1e-6))  # noqa: E731
+    room = 1 - np.minimum(n0, MAX_INCIDENCE)
+    utility_slope = lambda lam: utility_slopes(f, slope, n0, lam)  # noqa: E731
     lam = 1.0
     for _ in range(ITERATIONS):
         mean_b = float(np.average(utility_slope(lam), weights=f)) if f.sum() > 0 else 0.0
@@ -76,6 +75,14 @@ def calibrate(
             kappa = 1 + theta * (1 - np.average(f, weights=f)) / mean_b if mean_b > 0 and theta < 0 else 1.0
         lam = float(np.clip(kappa, KAPPA_FLOOR, 1.0)) / float(np.average(room, weights=f))
     return utility_slope(lam), lam
+
+
+def utility_slopes(f: np.ndarray, slope: np.ndarray, n0: np.ndarray, lam: float) -> np.ndarray:
+    """Each pair's utility slope b from its estimated own logit slope at a given λ (n0: its unit's N0):
+    the slopes times the category's one conversion factor (`_conversion`)."""
+    share = f / np.maximum(n0, 1e-12)
+    room = 1 - np.minimum(n0, MAX_INCIDENCE)  # 1 − N0: how far the unit's incidence can still grow
+    return slope * _conversion(f, slope, (1 - f) / np.maximum(1 - share * (1 - lam * room), 1e-6))
 
 
 def _conversion(f: np.ndarray, slope: np.ndarray, ratio: np.ndarray) -> float:

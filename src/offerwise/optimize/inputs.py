@@ -90,8 +90,11 @@ def cross_category_sensitivity(inputs: pl.DataFrame, unit_cost_share: float | No
     outside = "outside_purchases" in inputs.columns
     per_unit = pl.len().over("customer_id", "category")  # the unit's value on each of its rows: summed, once per unit
     return (
-        inputs.with_columns(__gv=q * unit_value, __gr=q, __pv=pl.col("probability") * unit_value, __p=pl.col("probability"))
-        .with_columns(
+        inputs.with_columns(
+            __gv=q * unit_value,
+            __gr=q,
+            __pv=pl.col("probability") * unit_value,
+            __p=pl.col("probability"),
             __f=pl.col("outside_purchases") / per_unit if outside else pl.lit(0.0),
             __fv=(
                 pl.col("outside_purchases") * pl.col("outside_unit_value") * (1 - (unit_cost_share or 0.0)) / per_unit
