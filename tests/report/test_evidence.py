@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from offerwise import io
-from offerwise.report.evidence import differences_section, response_sections
+from offerwise.report.evidence import cross_sections, differences_section, response_sections
 
 
 def _differences(diff: pl.DataFrame) -> pl.DataFrame:
@@ -41,3 +41,24 @@ def test_the_response_line_counts_identified_categories_and_placebos_covering_ze
     (section,) = response_sections(response, placebo)
     assert section.folded and "2 of 3 identified" in section.summary and "covers 0 in 2 of 3" in section.summary
     assert "Not identified here: B." in section.note and "placebo_covers_zero" in section.content.columns
+
+
+def test_the_cross_effects_show_each_category_s_pull_on_other_categories_with_its_interval() -> None:
+    cross = pl.DataFrame(
+        {
+            "category": ["A", "pooled"],
+            "cross_slope": [-0.02, -0.01],
+            "se": [0.01, 0.005],
+            "low": [-0.02 - 1.645 * 0.01, -0.01 - 1.645 * 0.005],
+            "high": [-0.02 + 1.645 * 0.01, -0.01 + 1.645 * 0.005],
+            "identified": [True, True],
+            "rows_with_other_offers": [100, 100],
+            "method": ["dml", "dml, pooled"],
+            "others_x_slope": [-0.03, -0.01],
+            "others_x_se": [0.01, 0.004],
+        }
+    )
+    (section,) = cross_sections(cross, None)
+    row = section.content.filter(pl.col("category") == "A").row(0, named=True)
+    assert row["pull_on_other_categories"] == -0.03
+    assert abs(row["pull_low"] - (-0.03 - 1.645 * 0.01)) < 1e-9 and abs(row["pull_high"] - (-0.03 + 1.645 * 0.01)) < 1e-9

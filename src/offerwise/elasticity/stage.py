@@ -95,21 +95,35 @@ def cross_effects(
     return cross_response(rows, features, cfg, cutoff=cutoff, placebo=with_placebo)
 
 
-def _found(cross: pl.DataFrame, row: str, level: float) -> float:
-    """The row's others_slope where its interval at `level` excludes 0, else 0: a pull not found is no evidence of one."""
-    slope, se = cross.filter(pl.col("category") == row).select("others_slope", "others_se").row(0)
+def _found(slope: float, se: float, level: float) -> float:
+    """The slope where its interval at `level` excludes 0, else 0: a pull not found is no evidence of one."""
     return float(slope) if abs(slope) > norm.ppf(0.5 + level / 2) * se else 0.0
+
+
+def _cross_category_pulls(cross: pl.DataFrame, level: float) -> dict[str, float]:
+    """φ_x per category (its offers' pull on the consumer's other categories, shrunk toward the pooled
+    φ_x) where the pooled φ_x is found at `level`, else 0 for every category: a category's own
+    interval is too wide to find a pull alone (4 categories share the rows the pooled one has), and the
+    shrinkage keeps a category's share of it. A table without the per-category columns (an earlier
+    version's): the pooled φ_x for every category."""
+    pooled = cross.filter(pl.col("category") == CROSS_CATEGORY).select("others_slope", "others_se").row(0)
+    if _found(*pooled, level) == 0.0:
+        return {POOLED: 0.0}
+    if "others_x_slope" not in cross.columns:
+        return {POOLED: float(pooled[0])}
+    rows = cross.filter(pl.col("category") != CROSS_CATEGORY).select("category", "others_x_slope").rows()
+    return dict(rows)
 
 
 def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame, level: float = 0.9) -> pl.DataFrame:
     """pairs with cross_slope and cross_slope_high (their category's slope and its interval's upper end,
     the pooled one's where it has none), cross_category_slope, and others_slope and cross_category_others
-    (φ_x where its interval at `level` excludes 0, else 0) where the table has them (an earlier version's has not: the optimiser then uses the cross slopes alone)."""
+    (the category's φ_x where its interval at `level` excludes 0, else 0: _cross_category_pulls) where the table has them (an earlier version's has not: the optimiser then uses the cross slopes alone)."""
     of = lambda column: dict(zip(cross.get_column("category").to_list(), cross.get_column(column).to_list(), strict=True))  # noqa: E731
     slope_of, high_of = of("cross_slope"), of("high")
     per_category = lambda values: pl.col("category").cast(pl.String).replace_strict(values, default=values[POOLED], return_dtype=pl.Float64)  # noqa: E731
     others = (
-        {"others_slope": per_category(of("others_slope")), "cross_category_others": pl.lit(_found(cross, CROSS_CATEGORY, level))}
+        {"others_slope": per_category(of("others_slope")), "cross_category_others": per_category(_cross_category_pulls(cross, level))}
         if "others_slope" in cross.columns
         else {}
     )

@@ -122,6 +122,11 @@ def cross_sections(cross: pl.DataFrame | None, placebo: pl.DataFrame | None) -> 
     if cross is None:
         return []
     table = cross.select("category", "cross_slope", "low", "high", "identified", "rows_with_other_offers", "method")
+    if "others_x_slope" in cross.columns:  # the category's offers' pull on the consumer's other categories (φ_x)
+        z = (pl.col("high") - pl.col("cross_slope")) / pl.col("se")  # the table's interval level (response.level)
+        half = z * pl.col("others_x_se")
+        pull = pl.col("others_x_slope")
+        table = table.hstack(cross.select(pull_on_other_categories=pull, pull_low=pull - half, pull_high=pull + half))
     if placebo is not None:
         table = table.join(placebo.select("category", placebo_low="low", placebo_high="high"), on="category", how="left")
     pooled = table.filter(pl.col("category") == "pooled")
@@ -132,7 +137,9 @@ def cross_sections(cross: pl.DataFrame | None, placebo: pl.DataFrame | None) -> 
     note = (
         "Logit change per point of the share-weighted offers on the consumer's other items in the category (negative: offers take "
         "sales from each other), estimated by double machine learning beside the own effect, with a 90 % interval; 'pooled' is the "
-        "slope over every category, 'cross-category' the pooled effect of the offers in the consumer's other categories. The "
+        "slope over every category, 'cross-category' the pooled effect of the offers in the consumer's other categories. "
+        "pull_on_other_categories: how much an offer point on a pair of the category moves the consumer's purchases in their other "
+        "categories, on the own slope's scale (φ_x, shrunk toward the pooled one; the plan counts it only where the pooled pull is found). The "
         "optimiser values each consumer-category's offers with these slopes (docs/optimization.md). The placebo permutes the other "
         "offers across consumers: its interval should cover 0."
     )

@@ -15,9 +15,10 @@ OWN, CROSS = 0.04, {"A": -0.05, "B": 0.0}
 CUTOFF = 12
 
 
-def cross_panel(seed: int = 0, customers: int = 500, periods: int = 14) -> tuple[pl.DataFrame, list[Feature]]:
+def cross_panel(seed: int = 0, customers: int = 500, periods: int = 14, pull: float = 0.0) -> tuple[pl.DataFrame, list[Feature]]:
     """Two categories of 30 items; each consumer buys from 3 items in each, with equal shares; item
-    offers at random each period; logit p = affinity + OWN · offer + CROSS[c] · pressure."""
+    offers at random each period; logit p = affinity + OWN · offer + CROSS[c] · pressure, plus, in
+    category B only, pull · the cross-category pressure (A's offers pull B; B's offers pull nothing)."""
     rng = np.random.default_rng(seed)
     items = {"A": np.arange(30), "B": np.arange(30, 60)}
     rows = []
@@ -41,6 +42,7 @@ def cross_panel(seed: int = 0, customers: int = 500, periods: int = 14) -> tuple
         )
         theta = frame.get_column("category").replace_strict(CROSS, return_dtype=pl.Float64).to_numpy()
         logit = frame.get_column("affinity").to_numpy() + OWN * offer + theta * frame.get_column(PRESSURE).to_numpy()
+        logit += pull * (frame.get_column("category") == "B").to_numpy() * frame.get_column(CROSS_PRESSURE).to_numpy()
         frames.append(frame.with_columns(target=pl.Series((rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int8))))
     frame = pl.concat(frames).with_columns(
         pl.col("offer_pct", PRESSURE, CROSS_PRESSURE).cast(pl.Float32),
@@ -119,3 +121,17 @@ def test_an_offer_s_pull_on_the_consumer_s_other_purchases_is_found_where_they_s
     assert 0.5 < row["A"]["others_slope"] / expected < 1.5
     assert abs(row["B"]["others_slope"]) < 3 * row["B"]["others_se"]  # none where the items do not substitute
     assert abs(row[CROSS_CATEGORY]["others_slope"]) < 3 * row[CROSS_CATEGORY]["others_se"]  # nor across categories here
+
+
+def test_the_pull_on_other_categories_is_told_per_offering_category(table):
+    """A's offers pull B's purchases, B's pull nothing from A: φ_x of A is found below 0, B's covers 0,
+    and the pooled φ_x (the CROSS_CATEGORY row) lies between them; where nothing pulls, every one covers 0."""
+    frame, features = cross_panel(seed=2, pull=-0.08)
+    pulled, _ = cross_response(frame, features, ResponseConfig(max_rows=200_000), cutoff=CUTOFF)
+    row = {r["category"]: r for r in pulled.iter_rows(named=True)}
+    assert row["A"]["others_x_slope"] + 1.645 * row["A"]["others_x_se"] < 0
+    assert abs(row["B"]["others_x_slope"]) < 3 * row["B"]["others_x_se"]
+    assert row["A"]["others_x_slope"] < row[CROSS_CATEGORY]["others_x_slope"] < row["B"]["others_x_slope"]
+    assert row[CROSS_CATEGORY]["others_x_slope"] == row[CROSS_CATEGORY]["others_slope"]  # the pooled φ_x, as before
+    for r in table.iter_rows(named=True):
+        assert abs(r["others_x_slope"]) < 3 * r["others_x_se"], r["category"]

@@ -27,7 +27,9 @@ point on a pair moves its consumer's other purchases in the category, on the own
 treatment is the own offer, so whatever attenuates the own slope attenuates φ alike, and their ratio,
 the share of an offer's uplift taken from the other items (optimize/choice_model.py), does not depend
 on how the pressures' shares are measured. φ_x (the CROSS_CATEGORY row's `others_slope`) is the same
-with O the consumer's purchases in their other categories (Cx among the controlled treatments), pooled.
+with O the consumer's purchases in their other categories (Cx among the controlled treatments), pooled;
+per offering category (`others_x_slope`, shrunk toward φ_x as φ_c is) it says which categories' offers
+pull most (a store relates each category to a few others).
 
 Placebo: C and Cx permuted across the rows of each category-period (the cross variation broken, the
 consumers' own offers kept), their nuisances refitted and the final stage repeated (the outcome and
@@ -68,6 +70,8 @@ COLUMNS = [
     "method",
     "others_slope",
     "others_se",
+    "others_x_slope",
+    "others_x_se",
 ]
 OTHERS = "others_bought"  # the design's column: purchases of the consumer's other pairs in the category in the row's period
 OTHERS_X = "others_bought_elsewhere"  # ... and of their pairs in the other categories
@@ -184,19 +188,29 @@ def _others_slopes(
     θ_c is (the pooled φ where its fit has no standard error), the pooled φ in the POOLED row, and φ_x
     (the pull on the consumer's purchases in their other categories, pooled) in the CROSS_CATEGORY row."""
     Z = q[:, None] * np.column_stack([t_res, c_res])
-    beta, se = _fit(o_res, Z, d.items)
-    beta_x, se_x = _fit(ox_res, q[:, None] * np.column_stack([t_res, c_res, cx_res]), d.items)
-    pooled = (float(beta[0]), float(se[0]))
-    raw = {c: tuple(float(v[0]) for v in _fit(o_res[m], Z[m], d.items[m])) for c, m in d.masks.items()}
+    Zx = q[:, None] * np.column_stack([t_res, c_res, cx_res])
+    pooled = tuple(float(v[0]) for v in _fit(o_res, Z, d.items))
+    pooled_x = tuple(float(v[0]) for v in _fit(ox_res, Zx, d.items))
+    within = _shrunk_by_category(d, lambda m: _fit(o_res[m], Z[m], d.items[m]), pooled)
+    # φ_x per offering category: a store relates each category to a few others, so how much an offer pulls
+    # from the consumer's other categories depends on the category offered (docs/simulator.md)
+    across = _shrunk_by_category(d, lambda m: _fit(ox_res[m], Zx[m], d.items[m]), pooled_x)
+    out = {POOLED: (*pooled, *pooled_x), CROSS_CATEGORY: (*pooled_x, *pooled_x)}
+    out |= {c: (*within[c], *across[c]) for c in d.masks}
+    names = ("others_slope", "others_se", "others_x_slope", "others_x_se")
+    return pl.DataFrame(
+        {"category": list(out)} | {name: [v[i] for v in out.values()] for i, name in enumerate(names)},
+        schema={"category": pl.String} | dict.fromkeys(names, pl.Float64),
+    )
+
+
+def _shrunk_by_category(d, fit, pooled: tuple[float, float]) -> dict[str, tuple[float, float]]:
+    """Per category of the design, `fit(mask)`'s first coefficient and SE shrunk toward `pooled` by
+    τ² / (τ² + se²) as θ_c is; a category the fit cannot read takes the pooled one."""
+    raw = {c: tuple(float(v[0]) for v in fit(m)) for c, m in d.masks.items()}
     raw = {c: v if np.isfinite(v[1]) and v[1] > 0 else (np.nan, np.nan) for c, v in raw.items()}
     tau2 = _tau2(np.array([v[0] for v in raw.values()]), np.array([v[1] for v in raw.values()]))
-    out = {POOLED: pooled, CROSS_CATEGORY: (float(beta_x[0]), float(se_x[0]))}
-    for c, (b, s) in raw.items():  # shrunk toward the pooled φ as θ_c is; a category the fit cannot read takes it
-        out[c] = _shrunk(b, s, *pooled, tau2) if np.isfinite(s) else (pooled[0], pooled[1])
-    return pl.DataFrame(
-        {"category": list(out), "others_slope": [v[0] for v in out.values()], "others_se": [v[1] for v in out.values()]},
-        schema={"category": pl.String, "others_slope": pl.Float64, "others_se": pl.Float64},
-    )
+    return {c: _shrunk(b, s, *pooled, tau2) if np.isfinite(s) else pooled for c, (b, s) in raw.items()}
 
 
 def permute_pressure(rows: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
