@@ -11,10 +11,11 @@ from offerwise.elasticity.stage import with_cross_slopes
 PAIRS = pl.DataFrame({"customer_id": [1, 1, 2], "item_id": [10, 20, 30], "category": ["A", "B", "C"]})
 
 
-def cross_table(pooled_x: float, pooled_x_se: float) -> pl.DataFrame:
-    """A cross table with per-category φ_x for A and B (C not in the table)."""
+def cross_table(pooled_x: float, pooled_x_se: float, combined_z: float | None = None) -> pl.DataFrame:
+    """A cross table with per-category φ_x for A and B (C not in the table), with the cross-category
+    row's combined_z where given."""
     rows = [("A", -0.03, 0.01), ("B", -0.002, 0.01), (POOLED, pooled_x, pooled_x_se), (CROSS_CATEGORY, pooled_x, pooled_x_se)]
-    return pl.DataFrame(
+    table = pl.DataFrame(
         {
             "category": [r[0] for r in rows],
             "cross_slope": [-0.02] * 4,
@@ -25,6 +26,7 @@ def cross_table(pooled_x: float, pooled_x_se: float) -> pl.DataFrame:
             "others_x_se": [r[2] for r in rows],
         }
     )
+    return table if combined_z is None else table.with_columns(combined_z=pl.Series([None, None, None, combined_z], dtype=pl.Float64))
 
 
 def pulls(table: pl.DataFrame) -> dict[str, float]:
@@ -43,3 +45,10 @@ def test_no_category_is_pulled_where_the_pooled_pull_is_not_found() -> None:
 def test_a_table_without_per_category_pulls_gives_every_category_the_pooled_one() -> None:
     old = cross_table(-0.01, 0.002).drop("others_x_slope", "others_x_se")
     assert pulls(old) == pytest.approx({"A": -0.01, "B": -0.01, "C": -0.01})
+
+
+def test_the_combined_evidence_decides_where_the_table_has_it() -> None:
+    """φ_x alone not found (z = −1.5) but with θ_x's evidence found (−2.0): counted; φ_x alone found
+    (z = −5) but the combined evidence not (θ_x of the opposite sign): not counted."""
+    assert pulls(cross_table(-0.003, 0.002, combined_z=-2.0)) == pytest.approx({"A": -0.03, "B": -0.002, "C": -0.003})
+    assert pulls(cross_table(-0.01, 0.002, combined_z=-1.0)) == {"A": 0.0, "B": 0.0, "C": 0.0}

@@ -59,6 +59,14 @@ def test_the_cross_effects_show_each_category_s_pull_on_other_categories_with_it
         }
     )
     (section,) = cross_sections(cross, None)
+    assert "combined" not in section.summary  # an earlier table without combined_z
+    (section,) = cross_sections(
+        pl.concat([cross, cross.tail(1).with_columns(category=pl.lit("cross-category"))]).with_columns(
+            combined_z=pl.when(pl.col("category") == "cross-category").then(-2.5)
+        ),
+        None,
+    )
+    assert "z = -2.50" in section.summary
     row = section.content.filter(pl.col("category") == "A").row(0, named=True)
     assert row["pull_on_other_categories"] == -0.03
     assert abs(row["pull_low"] - (-0.03 - 1.645 * 0.01)) < 1e-9 and abs(row["pull_high"] - (-0.03 + 1.645 * 0.01)) < 1e-9

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 from scipy.stats import norm
 
@@ -102,17 +103,23 @@ def _found(slope: float, se: float, level: float) -> float:
 
 def _cross_category_pulls(cross: pl.DataFrame, level: float) -> dict[str, float]:
     """φ_x per category (its offers' pull on the consumer's other categories, shrunk toward the pooled
-    φ_x) where the pooled φ_x is found at `level`, else 0 for every category: a category's own
-    interval is too wide to find a pull alone (4 categories share the rows the pooled one has), and the
-    shrinkage keeps a category's share of it. A table without the per-category columns (an earlier
-    version's): the pooled φ_x for every category."""
-    pooled = cross.filter(pl.col("category") == CROSS_CATEGORY).select("others_slope", "others_se").row(0)
-    if _found(*pooled, level) == 0.0:
+    φ_x) where a cross-category pull is found at `level`, else 0 for every category. Found: the
+    CROSS_CATEGORY row's combined_z (θ_x's and φ_x's evidence together, elasticity/dml/cross.py)
+    beyond the level's z, or in a table without it (an earlier version's) φ_x's own interval excluding
+    0. One category's interval is too wide to find a pull alone, and the shrinkage keeps what its own
+    rows say of it. A table without the per-category columns: the pooled φ_x for every category."""
+    row = cross.filter(pl.col("category") == CROSS_CATEGORY).row(0, named=True)
+    z = row.get("combined_z")
+    found = (
+        abs(z) > norm.ppf(0.5 + level / 2)
+        if z is not None and np.isfinite(z)
+        else _found(row["others_slope"], row["others_se"], level) != 0
+    )
+    if not found:
         return {POOLED: 0.0}
     if "others_x_slope" not in cross.columns:
-        return {POOLED: float(pooled[0])}
-    rows = cross.filter(pl.col("category") != CROSS_CATEGORY).select("category", "others_x_slope").rows()
-    return dict(rows)
+        return {POOLED: float(row["others_slope"])}
+    return dict(cross.filter(pl.col("category") != CROSS_CATEGORY).select("category", "others_x_slope").rows())
 
 
 def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame, level: float = 0.9) -> pl.DataFrame:

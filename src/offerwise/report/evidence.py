@@ -134,12 +134,16 @@ def cross_sections(cross: pl.DataFrame | None, placebo: pl.DataFrame | None) -> 
     if pooled.height:
         row = pooled.row(0, named=True)
         line += f": pooled slope {row['cross_slope']:+.4f} [{row['low']:+.4f}, {row['high']:+.4f}]"
+    combined = cross.filter(pl.col("category") == "cross-category").select("combined_z") if "combined_z" in cross.columns else None
+    if combined is not None and combined.height and combined.item() is not None:
+        line += f"; a pull across categories, the evidence of both sides combined: z = {combined.item():+.2f}"
     note = (
         "Logit change per point of the share-weighted offers on the consumer's other items in the category (negative: offers take "
         "sales from each other), estimated by double machine learning beside the own effect, with a 90 % interval; 'pooled' is the "
         "slope over every category, 'cross-category' the pooled effect of the offers in the consumer's other categories. "
         "pull_on_other_categories: how much an offer point on a pair of the category moves the consumer's purchases in their other "
-        "categories, on the own slope's scale (φ_x, shrunk toward the pooled one; the plan counts it only where the pooled pull is found). The "
+        "categories, on the own slope's scale (φ_x, shrunk toward the pooled one; the plan counts it only where a pull across "
+        "categories is found: the cross-category slope's and the pooled φ_x's z-scores combined beyond the interval's level). The "
         "optimiser values each consumer-category's offers with these slopes (docs/optimization.md). The placebo permutes the other "
         "offers across consumers: its interval should cover 0."
     )

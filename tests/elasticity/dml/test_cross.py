@@ -135,3 +135,16 @@ def test_the_pull_on_other_categories_is_told_per_offering_category(table):
     assert row[CROSS_CATEGORY]["others_x_slope"] == row[CROSS_CATEGORY]["others_slope"]  # the pooled φ_x, as before
     for r in table.iter_rows(named=True):
         assert abs(r["others_x_slope"]) < 3 * r["others_x_se"], r["category"]
+
+
+def test_the_combined_evidence_of_a_cross_category_pull_finds_it_and_not_its_absence(table):
+    """combined_z adds θ_x's and φ_x's z-scores: beyond both alone where A's offers pull B, within
+    the 90 % level where nothing pulls (and only the CROSS_CATEGORY row has one)."""
+    frame, features = cross_panel(seed=2, pull=-0.08)
+    pulled, _ = cross_response(frame, features, ResponseConfig(max_rows=200_000), cutoff=CUTOFF)
+    row = pulled.filter(pl.col("category") == CROSS_CATEGORY).row(0, named=True)
+    alone = min(row["cross_slope"] / row["se"], row["others_slope"] / row["others_se"])
+    assert row["combined_z"] < alone < -1.645
+    none = table.filter(pl.col("category") == CROSS_CATEGORY).row(0, named=True)
+    assert abs(none["combined_z"]) < 1.645
+    assert table.filter(pl.col("category") != CROSS_CATEGORY).get_column("combined_z").is_null().all()

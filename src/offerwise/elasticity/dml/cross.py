@@ -29,7 +29,9 @@ the share of an offer's uplift taken from the other items (optimize/choice_model
 on how the pressures' shares are measured. φ_x (the CROSS_CATEGORY row's `others_slope`) is the same
 with O the consumer's purchases in their other categories (Cx among the controlled treatments), pooled;
 per offering category (`others_x_slope`, shrunk toward φ_x as φ_c is) it says which categories' offers
-pull most (a store relates each category to a few others).
+pull most (a store relates each category to a few others). θ_x and φ_x see one interaction from its
+two sides, so the CROSS_CATEGORY row's `combined_z` adds their evidence (`_combined_z`): the plan
+counts a cross-category pull where it is found (elasticity/stage.py).
 
 Placebo: C and Cx permuted across the rows of each category-period (the cross variation broken, the
 consumers' own offers kept), their nuisances refitted and the final stage repeated (the outcome and
@@ -46,7 +48,7 @@ from scipy.stats import norm
 
 from offerwise.config import ResponseConfig
 from offerwise.elasticity.dml.design import design
-from offerwise.elasticity.dml.final import _cluster_fit, _linear_final
+from offerwise.elasticity.dml.final import _cluster_fit, _clustered_covariance, _linear_final
 from offerwise.elasticity.dml.nuisances import _final_weights, _nuisance_params, cross_fit, item_period_columns
 from offerwise.elasticity.dml.shrinkage import _tau2
 from offerwise.features.interactions import CROSS_PRESSURE, INTERACTION_FEATURES, PRESSURE
@@ -72,6 +74,7 @@ COLUMNS = [
     "others_se",
     "others_x_slope",
     "others_x_se",
+    "combined_z",
 ]
 OTHERS = "others_bought"  # the design's column: purchases of the consumer's other pairs in the category in the row's period
 OTHERS_X = "others_bought_elsewhere"  # ... and of their pairs in the other categories
@@ -120,16 +123,19 @@ def cross_response(
         window.get_column(column).cast(pl.Float64).fill_null(0.0).to_numpy(), d.W, d.items, folds=cfg.folds, seed=seed
     )
     pressures = [residual(c, d.window) for c in (PRESSURE, CROSS_PRESSURE)]
-    others = _others_slopes(d, residual(OTHERS, d.window), residual(OTHERS_X, d.window), t_res, *pressures, q)
+    ox_res = residual(OTHERS_X, d.window)
+    others = _others_slopes(d, residual(OTHERS, d.window), ox_res, t_res, *pressures, q)
 
     def table(window: pl.DataFrame, residuals: list[np.ndarray]) -> pl.DataFrame:
         C, Cx = (window.get_column(c).cast(pl.Float64).fill_null(0.0).to_numpy() for c in (PRESSURE, CROSS_PRESSURE))
         return _table(d, y_res, t_res, *residuals, q, C, Cx, cfg.level).join(others, on="category", how="left")
 
+    combined = _combined_z(y_res, ox_res, q[:, None] * np.column_stack([t_res, *pressures]), d.items)
+    actual = table(d.window, pressures).with_columns(combined_z=pl.when(pl.col("category") == CROSS_CATEGORY).then(combined))
     if not placebo:
-        return table(d.window, pressures), None
+        return actual, None
     permuted = permute_pressure(d.window, seed=seed)
-    return table(d.window, pressures), table(permuted, [residual(c, permuted) for c in (PRESSURE, CROSS_PRESSURE)])
+    return actual, table(permuted, [residual(c, permuted) for c in (PRESSURE, CROSS_PRESSURE)])
 
 
 def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFrame:
@@ -171,8 +177,28 @@ def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFra
         )
     table = pl.DataFrame(rows_out)
     return table.with_columns(low=pl.col("cross_slope") - z * pl.col("se"), high=pl.col("cross_slope") + z * pl.col("se")).select(
-        [c for c in COLUMNS if not c.startswith("others")]
+        [c for c in COLUMNS if not c.startswith("others") and c != "combined_z"]
     )
+
+
+def _combined_z(y_res: np.ndarray, ox_res: np.ndarray, Z: np.ndarray, clusters: np.ndarray) -> float:
+    """The evidence of a cross-category pull from both sides at once: θ_x (the other categories' offers
+    on a pair's purchase: y_res on Z's third column) and φ_x (a pair's offer on the consumer's other
+    categories' purchases: ox_res on its first) measure one interaction, so their z-scores add,
+    z = (z_θ + z_φ) / √(2 + 2ρ), ρ the correlation of the two estimates (one item-clustered sandwich
+    over both equations). Opposite signs cancel: a store's substitution, or complementarity, moves both alike."""
+    inv = np.linalg.pinv(Z.T @ Z)
+    u_y, u_x = y_res - Z @ (inv @ (Z.T @ y_res)), ox_res - Z @ (inv @ (Z.T @ ox_res))
+    k = Z.shape[1]
+    both = np.zeros((2 * k, 2 * k))
+    both[:k, :k] = both[k:, k:] = inv
+    V = _clustered_covariance(np.hstack([Z * u_y[:, None], Z * u_x[:, None]]), both, clusters)
+    theta, phi = inv @ (Z.T @ y_res), inv @ (Z.T @ ox_res)
+    var_t, var_p, cov = V[2, 2], V[k, k], V[2, k]
+    if var_t <= 0 or var_p <= 0:
+        return float("nan")
+    rho = cov / np.sqrt(var_t * var_p)
+    return float((theta[2] / np.sqrt(var_t) + phi[0] / np.sqrt(var_p)) / np.sqrt(max(2 + 2 * rho, 1e-12)))
 
 
 def _shrunk(est: float, se: float, pooled: float, pooled_se: float, tau2: float) -> tuple[float, float]:
