@@ -11,9 +11,9 @@ decision is made twice from the run's estimates by pipeline.optimize (no experim
 Per plan: the per-pair policy score against the rules oracle (report/policy.py) and the no-offer share.
 The target (#28): the current valuation within 0.02 of the previous one.
 
-    python bench/no_substitution.py [--seeds 21 22 23]
+    python bench/no_substitution.py [--seeds 21 22 23] [--label NAME]
 
-Results: bench/results/no-substitution.json and one line per run on stdout.
+Results: bench/results/no-substitution.json (with --label, no-substitution-<label>.json) and one line per run on stdout.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def score(out: Path, folder: Path, cfg: Config) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[21, 22, 23])
+    parser.add_argument("--label", default=None, help="results in no-substitution-<label>.json (default: no-substitution.json)")
     args = parser.parse_args()
     rows = []
     for policy in ("random", "targeted"):
@@ -84,7 +85,9 @@ def main() -> None:
             )
             rows.append(row)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "no-substitution.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+    (RESULTS / ("no-substitution.json" if args.label is None else f"no-substitution-{args.label}.json")).write_text(
+        json.dumps({"rows": rows}, indent=1) + "\n"
+    )
 
 
 if __name__ == "__main__":
