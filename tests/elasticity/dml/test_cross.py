@@ -104,6 +104,7 @@ def test_the_placebo_breaks_the_cross_variation_and_covers_zero(panel, tables):
     placebo = {r["category"]: r for r in tables[1].iter_rows(named=True)}
     assert placebo[POOLED]["low"] < 0 < placebo[POOLED]["high"]
     assert placebo["A"]["low"] < 0 < placebo["A"]["high"]  # the substitution the estimate finds is gone
+    assert tables[1].columns == tables[0].columns and tables[1].get_column("combined_z").is_null().all()
 
 
 def test_an_offer_s_pull_on_the_consumer_s_other_purchases_is_found_where_they_substitute(panel, table):

@@ -135,7 +135,9 @@ def cross_response(
     if not placebo:
         return actual, None
     permuted = permute_pressure(d.window, seed=seed)
-    return actual, table(permuted, [residual(c, permuted) for c in (PRESSURE, CROSS_PRESSURE)])
+    # the placebo permutes only the pressures: its others_* are the actual estimate's, and it has no combined evidence
+    placebo_table = table(permuted, [residual(c, permuted) for c in (PRESSURE, CROSS_PRESSURE)])
+    return actual, placebo_table.with_columns(combined_z=pl.lit(None, pl.Float64))
 
 
 def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFrame:
