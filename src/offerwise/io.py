@@ -128,7 +128,9 @@ def read_csv(path: str | Path, *, rerun: str, require: Sequence[str] = (), numer
     `numeric` columns must parse as numbers, which a file cut mid-row does not)."""
     path = Path(path)
     try:
-        frame = pl.read_csv(path)
+        # every row decides a column's type: an artifact's column empty in its first 100 rows (cross_response.csv's
+        # combined_z, filled on its last row only) would otherwise be read as text
+        frame = pl.read_csv(path, infer_schema_length=None)
     except UNREADABLE_CSV:
         raise damaged(path, "CSV file", rerun) from None
     return _require(frame, path, "CSV file", rerun, require, numeric)
