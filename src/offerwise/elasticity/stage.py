@@ -96,11 +96,6 @@ def cross_effects(
     return cross_response(rows, features, cfg, cutoff=cutoff, placebo=with_placebo)
 
 
-def _found(slope: float, se: float, level: float) -> float:
-    """The slope where its interval at `level` excludes 0, else 0: a pull not found is no evidence of one."""
-    return float(slope) if abs(slope) > norm.ppf(0.5 + level / 2) * se else 0.0
-
-
 def _cross_category_pulls(cross: pl.DataFrame, level: float) -> dict[str, float]:
     """φ_x per category (its offers' pull on the consumer's other categories, shrunk toward the pooled
     φ_x) where a cross-category pull is found at `level`, else 0 for every category. Found: the
@@ -110,12 +105,9 @@ def _cross_category_pulls(cross: pl.DataFrame, level: float) -> dict[str, float]
     rows say of it. A table without the per-category columns: the pooled φ_x for every category."""
     row = cross.filter(pl.col("category") == CROSS_CATEGORY).row(0, named=True)
     z = row.get("combined_z")
-    found = (
-        abs(z) > norm.ppf(0.5 + level / 2)
-        if z is not None and np.isfinite(z)
-        else _found(row["others_slope"], row["others_se"], level) != 0
-    )
-    if not found:
+    if z is None or not np.isfinite(z):  # an earlier table: φ_x's own evidence
+        z = row["others_slope"] / row["others_se"] if row["others_se"] > 0 else 0.0
+    if abs(z) <= norm.ppf(0.5 + level / 2):
         return {POOLED: 0.0}
     if "others_x_slope" not in cross.columns:
         return {POOLED: float(row["others_slope"])}

@@ -177,10 +177,8 @@ def _table(d, y_res, t_res, c_res, cx_res, q, C, Cx, level: float) -> pl.DataFra
                 "method": "dml, pooled",
             }
         )
-    table = pl.DataFrame(rows_out)
-    return table.with_columns(low=pl.col("cross_slope") - z * pl.col("se"), high=pl.col("cross_slope") + z * pl.col("se")).select(
-        [c for c in COLUMNS if not c.startswith("others") and c != "combined_z"]
-    )
+    table = pl.DataFrame(rows_out).with_columns(low=pl.col("cross_slope") - z * pl.col("se"), high=pl.col("cross_slope") + z * pl.col("se"))
+    return table.select([c for c in COLUMNS if c in table.columns])  # the final stage's own; the pulls and their evidence join later
 
 
 def _combined_z(y_res: np.ndarray, ox_res: np.ndarray, Z: np.ndarray, clusters: np.ndarray) -> float:
@@ -190,12 +188,12 @@ def _combined_z(y_res: np.ndarray, ox_res: np.ndarray, Z: np.ndarray, clusters: 
     z = (z_θ + z_φ) / √(2 + 2ρ), ρ the correlation of the two estimates (one item-clustered sandwich
     over both equations). Opposite signs cancel: a store's substitution, or complementarity, moves both alike."""
     inv = np.linalg.pinv(Z.T @ Z)
-    u_y, u_x = y_res - Z @ (inv @ (Z.T @ y_res)), ox_res - Z @ (inv @ (Z.T @ ox_res))
+    theta, phi = inv @ (Z.T @ y_res), inv @ (Z.T @ ox_res)
+    u_y, u_x = y_res - Z @ theta, ox_res - Z @ phi
     k = Z.shape[1]
     both = np.zeros((2 * k, 2 * k))
     both[:k, :k] = both[k:, k:] = inv
     V = _clustered_covariance(np.hstack([Z * u_y[:, None], Z * u_x[:, None]]), both, clusters)
-    theta, phi = inv @ (Z.T @ y_res), inv @ (Z.T @ ox_res)
     var_t, var_p, cov = V[2, 2], V[k, k], V[2, k]
     if var_t <= 0 or var_p <= 0:
         return float("nan")
