@@ -7,7 +7,8 @@ import polars as pl
 import pytest
 
 from offerwise.config import ResponseConfig
-from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, cross_response, permute_pressure
+from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, _residuals, cross_response, permute_pressure
+from offerwise.elasticity.dml.nuisances import _nuisance_params
 from offerwise.features.interactions import CROSS_PRESSURE, PRESSURE
 from offerwise.features.manifest import Feature
 
@@ -149,3 +150,20 @@ def test_the_combined_evidence_of_a_cross_category_pull_finds_it_and_not_its_abs
     none = table.filter(pl.col("category") == CROSS_CATEGORY).row(0, named=True)
     assert abs(none["combined_z"]) < 1.645
     assert table.filter(pl.col("category") != CROSS_CATEGORY).get_column("combined_z").is_null().all()
+
+
+def test_the_residuals_of_several_targets_on_one_dataset_are_cross_val_predict_s_exactly():
+    from lightgbm import LGBMRegressor
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(4000, 6)).astype(np.float32)
+    W[rng.random(W.shape) < 0.05] = np.nan
+    items = rng.integers(0, 80, 4000)
+    targets = [W[:, 0].astype(float) * 2 + rng.normal(size=4000), np.abs(W[:, 1]).astype(float) + rng.random(4000)]
+    targets = [np.nan_to_num(t) for t in targets]
+    shared = _residuals(targets, W, items, folds=2, seed=5)
+    _, params = _nuisance_params(4000, 2, 5)
+    cv = GroupKFold(n_splits=2, shuffle=True, random_state=5)
+    for target, residual in zip(targets, shared, strict=True):
+        assert np.array_equal(residual, target - cross_val_predict(LGBMRegressor(**params), W, target, groups=items, cv=cv))

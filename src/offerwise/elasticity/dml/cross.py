@@ -40,8 +40,6 @@ offer nuisances do not involve them): its intervals should cover 0.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import polars as pl
 from scipy.stats import norm
@@ -84,16 +82,26 @@ def has_interactions(rows: pl.DataFrame) -> bool:
     return PRESSURE in rows.columns and CROSS_PRESSURE in rows.columns
 
 
-def _residual(target: np.ndarray, W: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int) -> np.ndarray:
-    """target − its cross-fitted LightGBM prediction from W (folds grouped by item)."""
+def _residuals(targets: list[np.ndarray], W: np.ndarray, clusters: np.ndarray, *, folds: int, seed: int) -> list[np.ndarray]:
+    """Each target − its cross-fitted LightGBM prediction from W (folds grouped by item, the offer
+    nuisance's settings). Written out rather than sklearn's cross_val_predict: every target here has the
+    same W and folds, so each fold's LightGBM Dataset (W binned: about as long as a fit) is built once and
+    relabelled per target; the predictions are bit-identical to cross_val_predict's with LGBMRegressor
+    (tests/elasticity/dml/test_cross.py)."""
+    import lightgbm as lgb
     from lightgbm import LGBMRegressor
-    from sklearn.model_selection import GroupKFold, cross_val_predict
+    from sklearn.model_selection import GroupKFold
 
-    _, params = _nuisance_params(target.size, folds, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cv = GroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-        return target - cross_val_predict(LGBMRegressor(**params), W, target, groups=clusters, cv=cv)
+    _, params = _nuisance_params(targets[0].size, folds, seed)
+    train_params = LGBMRegressor(**params)._process_params(stage="fit")  # what LGBMRegressor.fit hands lgb.train
+    out = [np.array(t, dtype=float) for t in targets]
+    for train, test in GroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(W, groups=clusters):
+        data = lgb.Dataset(W[train], label=targets[0][train], params=train_params, free_raw_data=False).construct()
+        for target, residual in zip(targets, out, strict=True):
+            data.set_label(target[train])
+            booster = lgb.train(train_params, data, num_boost_round=params["n_estimators"])
+            residual[test] = target[test] - booster.predict(W[test])
+    return out
 
 
 def _fit(y_res: np.ndarray, Z: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,24 +127,25 @@ def cross_response(
     offer_columns = item_period_columns(d.window, d.controls)
     y_res, t_res, _ = cross_fit(d.Y, d.T, d.W, d.items, folds=cfg.folds, seed=seed, offer_columns=offer_columns)
     q = _final_weights(d.Y, y_res)
-    residual = lambda column, window: _residual(  # noqa: E731
-        window.get_column(column).cast(pl.Float64).fill_null(0.0).to_numpy(), d.W, d.items, folds=cfg.folds, seed=seed
-    )
-    pressures = [residual(c, d.window) for c in (PRESSURE, CROSS_PRESSURE)]
-    ox_res = residual(OTHERS_X, d.window)
-    others = _others_slopes(d, residual(OTHERS, d.window), ox_res, t_res, *pressures, q)
+    column = lambda window, name: window.get_column(name).cast(pl.Float64).fill_null(0.0).to_numpy()
+    permuted = permute_pressure(d.window, seed=seed) if placebo else None
+    targets = [column(d.window, c) for c in (PRESSURE, CROSS_PRESSURE, OTHERS_X, OTHERS)]
+    targets += [] if permuted is None else [column(permuted, c) for c in (PRESSURE, CROSS_PRESSURE)]
+    c_res, cx_res, ox_res, o_res, *permuted_res = _residuals(targets, d.W, d.items, folds=cfg.folds, seed=seed)
+    pressures = [c_res, cx_res]
+    others = _others_slopes(d, o_res, ox_res, t_res, *pressures, q)
 
     def table(window: pl.DataFrame, residuals: list[np.ndarray]) -> pl.DataFrame:
-        C, Cx = (window.get_column(c).cast(pl.Float64).fill_null(0.0).to_numpy() for c in (PRESSURE, CROSS_PRESSURE))
-        return _table(d, y_res, t_res, *residuals, q, C, Cx, cfg.level).join(others, on="category", how="left")
+        return _table(d, y_res, t_res, *residuals, q, column(window, PRESSURE), column(window, CROSS_PRESSURE), cfg.level).join(
+            others, on="category", how="left"
+        )
 
     combined = _combined_z(y_res, ox_res, q[:, None] * np.column_stack([t_res, *pressures]), d.items)
     actual = table(d.window, pressures).with_columns(combined_z=pl.when(pl.col("category") == CROSS_CATEGORY).then(combined))
-    if not placebo:
+    if permuted is None:
         return actual, None
-    permuted = permute_pressure(d.window, seed=seed)
     # the placebo permutes only the pressures: its others_* are the actual estimate's, and it has no combined evidence
-    placebo_table = table(permuted, [residual(c, permuted) for c in (PRESSURE, CROSS_PRESSURE)])
+    placebo_table = table(permuted, permuted_res)
     return actual, placebo_table.with_columns(combined_z=pl.lit(None, pl.Float64))
 
 
