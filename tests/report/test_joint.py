@@ -98,6 +98,21 @@ def test_the_policy_score_has_a_joint_score_beside_the_per_pair_ones():
     assert overall["joint_score"] == pytest.approx(gain)
 
 
+def test_the_joint_score_is_also_told_against_an_oracle_free_of_the_rules_levels():
+    pairs, truth_all = _world(4, consumers=30)
+    inputs = pairs.drop("true_a", "true_b")
+    truth = pairs.select("customer_id", "item_id", "true_a", "true_b")
+    offers = inputs.select("customer_id", "item_id", recommended_offer_pct=pl.lit(30.0))
+    rules = {"A": CategoryLevels("rules", (30.0,), GRID, (0.0, 30.0))}  # the retailer allows 30 % only
+    table = policy_score(inputs, offers, truth, OptimizeConfig(decision="pair"), rules, world=WORLD, truth_all=truth_all)
+    value = dict(table.filter(pl.col("category") == "all").select("policy", "joint_true_expected_value").iter_rows())
+    assert value["joint unconstrained oracle"] > value["joint oracle"] + 1e-6  # no offer, 10 and 20 % are worth something here
+    overall = table.filter((pl.col("category") == "all") & (pl.col("policy") == "ours")).row(0, named=True)
+    gain = value["ours"] - value["status quo"]
+    assert overall["joint_score_unconstrained"] == pytest.approx(gain / (value["joint unconstrained oracle"] - value["status quo"]))
+    assert overall["joint_score"] == pytest.approx(gain / (value["joint oracle"] - value["status quo"]))
+
+
 @pytest.mark.parametrize("seed", [5, 6])
 def test_the_oracle_values_what_its_offers_pull_from_a_related_category(seed):
     """B's incidence falls as A's offers raise A's inclusive value (W[B, A] = 1, δ = 1): with B undecided

@@ -8,9 +8,9 @@ from __future__ import annotations
 import polars as pl
 
 from offerwise.report.html import Section, table1
-from offerwise.report.policy import ORACLES
+from offerwise.report.policy import JOINT_ORACLES, ORACLES
 
-ORACLE_SCORES = {**ORACLES, "joint oracle": "joint_score"}
+ORACLE_SCORES = {**ORACLES, **JOINT_ORACLES}
 SUMMARY_COLUMNS = (
     "category",
     "response",

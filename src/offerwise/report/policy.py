@@ -13,7 +13,9 @@ revenue, less unit cost under a margin objective); `score` against the rules ora
 On a simulator with substitution (data/choice.py) the per-pair scores value each offer one at a
 time (every other pair at its reference offer), and the per-pair oracles optimise a logistic curve
 through each pair's true one-at-a-time probability at the reference with its local slope there; the
-plan is also judged as a whole (report/joint.py): `joint_score` against the interaction-aware oracle.
+plan is also judged as a whole (report/joint.py): `joint_score` against the interaction-aware oracle
+at the plan's levels, `joint_score_unconstrained` against the same oracle free to use every step of
+the grid "without rules" (optimize/levels.py).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from offerwise.optimize.offers import optimize_all
 from offerwise.report.joint import JOINT, joint_frame, joint_oracle, joint_scored
 
 ORACLES = {"rules oracle": "score", "unconstrained oracle": "score_unconstrained"}
+JOINT_UNCONSTRAINED = "joint unconstrained oracle"
+JOINT_ORACLES = {"joint oracle": "joint_score", JOINT_UNCONSTRAINED: "joint_score_unconstrained"}
 
 
 def true_probability(frame: pl.DataFrame, offer: str) -> pl.Series:
@@ -127,6 +131,8 @@ def policy_score(
     }
     if joint:
         policies["joint oracle"] = joint_oracle(pairs, frame, world, cfg, levels)
+        # ... and free of the rules' levels (every step of the grid "without rules"), as the unconstrained oracle is per pair
+        policies[JOINT_UNCONSTRAINED] = joint_oracle(pairs, frame, world, cfg, {c: lv.without_rules() for c, lv in levels.items()})
     table = pl.concat([_scored(name, chosen, pairs, cfg.unit_cost_share, frame, world) for name, chosen in policies.items()])
     overall = table.group_by("policy", maintain_order=True).agg(
         category=pl.lit("all"),
@@ -148,9 +154,9 @@ def policy_score(
 
 
 def _with_joint(table: pl.DataFrame, policies: dict, frame: pl.DataFrame, world: ChoiceWorld, cfg: OptimizeConfig) -> pl.DataFrame:
-    """The joint columns (report/joint.py) beside the per-pair ones, and joint_score: (ours − status
-    quo) / (joint oracle − status quo) of the joint true expected value; category "all" sums every
-    pair of the decision's consumers."""
+    """The joint columns (report/joint.py) beside the per-pair ones, and joint_score (and
+    joint_score_unconstrained): (ours − status quo) / (joint oracle − status quo) of the joint true
+    expected value; category "all" sums every pair of the decision's consumers."""
     joint = pl.concat([joint_scored(name, chosen, frame, world, cfg.unit_cost_share) for name, chosen in policies.items()])
     plan_rows = frame.filter(pl.col("in_plan"))
     retention = joint.join(plan_rows.group_by("category").len(), on="category", how="left")
@@ -162,9 +168,13 @@ def _with_joint(table: pl.DataFrame, policies: dict, frame: pl.DataFrame, world:
     )
     joint = pl.concat([joint.select(JOINT), overall.select(JOINT)])
     wide = joint.pivot(on="policy", index="category", values="joint_true_expected_value")
-    score = ((pl.col("ours") - pl.col("status quo")) / (pl.col("joint oracle") - pl.col("status quo"))).alias("joint_score")
+    scores = [
+        ((pl.col("ours") - pl.col("status quo")) / (pl.col(oracle) - pl.col("status quo"))).alias(column)
+        for oracle, column in JOINT_ORACLES.items()
+        if oracle in wide.columns
+    ]
     table = table.with_columns(pl.col("category").cast(pl.String))
-    return table.join(joint, on=["category", "policy"], how="left").join(wide.select("category", score), on="category", how="left")
+    return table.join(joint, on=["category", "policy"], how="left").join(wide.select("category", *scores), on="category", how="left")
 
 
 def score_against_truth(

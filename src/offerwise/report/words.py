@@ -70,4 +70,5 @@ WORDS = {
     "true_retention": "True retention",
     "score_unconstrained": "Score against the unconstrained oracle",
     "joint_score": "Score as a whole (joint oracle)",
+    "joint_score_unconstrained": "Score as a whole (joint oracle without the rules' levels)",
 }

@@ -127,7 +127,7 @@ def cross_response(
     offer_columns = item_period_columns(d.window, d.controls)
     y_res, t_res, _ = cross_fit(d.Y, d.T, d.W, d.items, folds=cfg.folds, seed=seed, offer_columns=offer_columns)
     q = _final_weights(d.Y, y_res)
-    column = lambda window, name: window.get_column(name).cast(pl.Float64).fill_null(0.0).to_numpy()
+    column = lambda window, name: window.get_column(name).cast(pl.Float64).fill_null(0.0).to_numpy()  # noqa: E731
     permuted = permute_pressure(d.window, seed=seed) if placebo else None
     targets = [column(d.window, c) for c in (PRESSURE, CROSS_PRESSURE, OTHERS_X, OTHERS)]
     targets += [] if permuted is None else [column(permuted, c) for c in (PRESSURE, CROSS_PRESSURE)]
