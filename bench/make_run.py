@@ -7,7 +7,11 @@ quoting the figure) and `make run`, and reads each stage's seconds from the run 
 Target (issue: make run in 5 minutes): install + run <= 300 s, stages <= 200 s together.
 Results: bench/results/make-run.json.
 
-    python bench/make_run.py [--repeat 2] [--keep]
+With --against REV each repetition also clones REV (an earlier commit) and the two alternate, REV
+first: this machine's speed drifts by 20 % within an hour, so a comparison needs its runs interleaved.
+The result then also holds REV's runs and minima, and HEAD's minima over REV's per stage.
+
+    python bench/make_run.py [--repeat 2] [--keep] [--against REV]
 """
 
 from __future__ import annotations
@@ -31,9 +35,11 @@ def _timed(command: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def once(folder: Path) -> dict:
-    """One fresh clone: install and run seconds, and each stage's seconds from its completion record."""
+def once(folder: Path, revision: str | None = None) -> dict:
+    """One fresh clone (of `revision`, default HEAD): install and run seconds, and each stage's seconds from its completion record."""
     subprocess.run(["git", "clone", "-q", str(ROOT), str(folder)], check=True)
+    if revision is not None:
+        subprocess.run(["git", "checkout", "-q", revision], cwd=folder, check=True)
     install = _timed(["make", "install"], folder)
     run = _timed(["make", "run"], folder)
     (out,) = (folder / "offerwise-out").iterdir()
@@ -41,36 +47,65 @@ def once(folder: Path) -> dict:
     return {"install_seconds": round(install, 1), "run_seconds": round(run, 1), "stages": stages}
 
 
+def minima(runs: list[dict]) -> dict:
+    """Each stage's minimum over the runs, and the install, run and total minima."""
+    names = sorted({name for r in runs for name in r["stages"]})
+    best = {name: min(r["stages"].get(name, float("inf")) for r in runs) for name in names}
+    return {
+        "install_seconds_min": min(r["install_seconds"] for r in runs),
+        "run_seconds_min": min(r["run_seconds"] for r in runs),
+        "total_seconds_min": round(min(r["install_seconds"] + r["run_seconds"] for r in runs), 1),
+        "stage_seconds_min": best,
+        "stages_total_min": round(sum(best.values()), 1),
+    }
+
+
+def _short(revision: str) -> str:
+    return subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def _fresh(revision: str | None, keep: bool) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="offerwise-make-run-"))
+    shutil.rmtree(folder)
+    run = once(folder, revision) | {"commit": revision or "HEAD"}
+    print(json.dumps(run), flush=True)
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the clones (their run folders) for a look")
+    parser.add_argument("--against", default=None, help="an earlier commit, run interleaved with HEAD (module docstring)")
     args = parser.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-    runs = []
-    for i in range(args.repeat):
-        folder = Path(tempfile.mkdtemp(prefix="offerwise-make-run-"))
-        shutil.rmtree(folder)
-        runs.append(once(folder))
-        print(json.dumps(runs[-1]), flush=True)
-        if not args.keep:
-            shutil.rmtree(folder, ignore_errors=True)
-    names = sorted({name for r in runs for name in r["stages"]})
-    best = {name: min(r["stages"].get(name, float("inf")) for r in runs) for name in names}
+    runs, earlier = [], []
+    for _ in range(args.repeat):
+        if args.against:
+            earlier.append(_fresh(args.against, args.keep))
+        runs.append(_fresh(None, args.keep))
     result = {
-        "commit": commit,
+        "commit": _short("HEAD"),
         "machine": f"{platform.machine()}, {shutil.os.cpu_count()} cores",
         "repeat": args.repeat,
-        "install_seconds_min": min(r["install_seconds"] for r in runs),
-        "run_seconds_min": min(r["run_seconds"] for r in runs),
-        "total_seconds_min": min(r["install_seconds"] + r["run_seconds"] for r in runs),
-        "stage_seconds_min": best,
-        "stages_total_min": round(sum(best.values()), 1),
-        "runs": runs,
+        **minima(runs),
     }
+    if earlier:
+        before = minima(earlier)
+        result["against"] = {"commit": _short(args.against), **before, "runs": earlier}
+        result["ratio_to_against"] = {
+            "total": round(result["total_seconds_min"] / before["total_seconds_min"], 3),
+            "stages": round(result["stages_total_min"] / before["stages_total_min"], 3),
+        } | {
+            name: round(v / before["stage_seconds_min"][name], 3)
+            for name, v in result["stage_seconds_min"].items()
+            if name in before["stage_seconds_min"]
+        }
+    result["runs"] = runs
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("runs", "against")}, indent=2))
     print(f"wrote {RESULTS}")
 
 
