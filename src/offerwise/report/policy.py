@@ -144,12 +144,7 @@ def policy_score(
     complete = table.group_by("category").len().get_column("len").min() == len(policies)  # every oracle in every category
     table = pl.concat([table, overall.select(table.columns)]) if complete else table
     wide = table.pivot(on="policy", index="category", values="true_expected_value")  # what the plan and the oracles maximise
-    gain = pl.col("ours") - pl.col("status quo")
-    scores = [
-        (gain / (pl.col(oracle) - pl.col("status quo")) if oracle in wide.columns else pl.lit(np.nan)).alias(column)
-        for oracle, column in ORACLES.items()
-    ]
-    table = table.join(wide.select("category", *scores), on="category", how="left")
+    table = table.join(wide.select("category", *_scores(wide, ORACLES)), on="category", how="left")
     return _with_joint(table, policies, frame, world, cfg) if joint else table
 
 
@@ -168,13 +163,19 @@ def _with_joint(table: pl.DataFrame, policies: dict, frame: pl.DataFrame, world:
     )
     joint = pl.concat([joint.select(JOINT), overall.select(JOINT)])
     wide = joint.pivot(on="policy", index="category", values="joint_true_expected_value")
-    scores = [
-        ((pl.col("ours") - pl.col("status quo")) / (pl.col(oracle) - pl.col("status quo"))).alias(column)
-        for oracle, column in JOINT_ORACLES.items()
-        if oracle in wide.columns
-    ]
     table = table.with_columns(pl.col("category").cast(pl.String))
-    return table.join(joint, on=["category", "policy"], how="left").join(wide.select("category", *scores), on="category", how="left")
+    scores = wide.select("category", *_scores(wide, JOINT_ORACLES))
+    return table.join(joint, on=["category", "policy"], how="left").join(scores, on="category", how="left")
+
+
+def _scores(wide: pl.DataFrame, oracles: dict[str, str]) -> list[pl.Expr]:
+    """Per oracle of `oracles` (policy -> score column), (ours − status quo) / (oracle − status quo) of
+    `wide` (a column per policy); NaN where that oracle was not solved."""
+    gain = pl.col("ours") - pl.col("status quo")
+    return [
+        (gain / (pl.col(oracle) - pl.col("status quo")) if oracle in wide.columns else pl.lit(np.nan)).alias(column)
+        for oracle, column in oracles.items()
+    ]
 
 
 def score_against_truth(
