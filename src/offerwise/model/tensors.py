@@ -151,15 +151,44 @@ def _hashed_codes(values: pl.Series, buckets: int) -> np.ndarray:
     return np.where(values.is_null().to_numpy(), 0, codes)
 
 
+PAIR_MAJOR = ("customer_id", "item_id", "period")
+
+
+def pair_major_rows(keys: pl.DataFrame) -> np.ndarray | None:
+    """Row indices that sort `keys` (customer_id, item_id, period; unique) pair-major, or None where
+    it already is. The panel is category-major with each pair's periods together and in order, so
+    the common case reorders whole pair blocks: a sort of the pairs, not of every row."""
+    same_pair = (pl.col("customer_id") == pl.col("customer_id").shift(1)) & (pl.col("item_id") == pl.col("item_id").shift(1))
+    flags = keys.select(
+        new_pair=~same_pair.fill_null(False),
+        back_in_time=(same_pair & (pl.col("period") <= pl.col("period").shift(1))).fill_null(False).any(),
+    )
+    if keys.height and flags.item(0, "back_in_time"):
+        return _sorted_rows(keys)
+    starts = np.flatnonzero(flags.get_column("new_pair").to_numpy())
+    blocks = (
+        keys.select("customer_id", "item_id")[starts]
+        .with_columns(__start=pl.Series(starts, dtype=pl.Int64), __len=pl.Series(np.diff(np.r_[starts, keys.height]), dtype=pl.Int64))
+        .sort("customer_id", "item_id", maintain_order=True)
+    )
+    if blocks.select(
+        ((pl.col("customer_id") == pl.col("customer_id").shift(1)) & (pl.col("item_id") == pl.col("item_id").shift(1))).any()
+    ).item():
+        return _sorted_rows(keys)  # a pair's rows in two places: not blocks
+    start, length = blocks.get_column("__start").to_numpy(), blocks.get_column("__len").to_numpy()
+    rows = np.repeat(start - (np.cumsum(length) - length), length) + np.arange(keys.height)
+    return None if np.array_equal(rows, np.arange(keys.height)) else rows
+
+
+def _sorted_rows(keys: pl.DataFrame) -> np.ndarray:
+    return keys.select(pl.arg_sort_by(*PAIR_MAJOR)).to_series().to_numpy()
+
+
 def pair_major(frame: pl.DataFrame) -> pl.DataFrame:
-    """frame sorted by customer_id, item_id, period; as it is when it already is (checked on the three
-    keys alone: a sort moves every column, and the panel's slices are mostly in this order already)."""
-    keys = [pl.col(c) for c in ("customer_id", "item_id", "period")]
-    in_order = pl.lit(True)  # row i not before row i-1, built from the last key up
-    for key in reversed(keys):
-        in_order = (key > key.shift(1)) | ((key == key.shift(1)) & in_order)
-    ordered = frame.height < 2 or frame.select(in_order.slice(1).fill_null(False).all()).item()
-    return frame if ordered else frame.sort("customer_id", "item_id", "period")
+    """frame sorted by customer_id, item_id, period; as it is when it already is (the order comes from
+    the three keys alone, `pair_major_rows`, and moves every column once)."""
+    rows = pair_major_rows(frame.select(PAIR_MAJOR))
+    return frame if rows is None else frame[rows]
 
 
 def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
