@@ -42,7 +42,8 @@ def test_response_ends_move_the_probability_with_the_offer_change_and_never_belo
         dml_slope=pl.Series([0.01, 0.02, 0.02]), dml_slope_sd=pl.lit(0.0), dml_slope_category_se=pl.Series([0.05, 0.001, 0.05])
     )
     ended = with_response_ends(offers, pairs, quantile=0.5, level=0.90)
-    low, high, plan = (ended.get_column(c).to_numpy() for c in ("p_plan_low", "p_plan_high", "p_recommended"))
+    steps, plan = np.asarray(ended.get_column("p_plan_range").to_list()), ended.get_column("p_recommended").to_numpy()
+    low, high = steps[:, 0], steps[:, -1]
     half = 1.6448536 * 0.05
     assert low[0] == pytest.approx(expit(clipped_logit(np.array([0.2])) - 0.01 * 20)[0])  # slope 0.01 - half < 0: clipped at 0
     assert high[0] == pytest.approx(expit(clipped_logit(np.array([0.2])) + half * 20)[0], rel=1e-6)
@@ -50,6 +51,25 @@ def test_response_ends_move_the_probability_with_the_offer_change_and_never_belo
     assert low[2] == pytest.approx(plan[2]) and high[2] == pytest.approx(plan[2])  # unchanged offer, unchanged probability
     t = totals(worth_by_category(ended), ended)
     assert t["interval"] and t["change_low"] < t["change"] < t["change_high"]
+
+
+def test_the_change_interval_spans_every_slope_of_the_interval_not_only_its_ends() -> None:
+    # One offer deepened and one cut in the same category: the plan gains less at both ends of the slope
+    # interval than at the point, so the ends alone would give an "interval" that misses the point.
+    offers = pl.DataFrame({
+        "customer_id": [1, 2], "item_id": [10, 20], "category": ["A", "A"], "price": [2.0, 2.0],
+        "reference_offer_pct": [0.0, 30.0], "p_reference": [0.1, 0.3], "recommended_offer_pct": [30.0, 0.0], "p_recommended": [0.25, 0.12],
+    })  # fmt: skip
+    pairs = offers.select("customer_id", "item_id").with_columns(dml_slope=pl.lit(0.03), dml_slope_sd=pl.lit(0.0), dml_slope_category_se=pl.lit(0.02))
+    ended = with_response_ends(offers, pairs, quantile=0.5, level=0.90)
+    table = worth_by_category(ended)
+    row = table.row(0, named=True)
+    at_ends = sorted([row["change_range"][0], row["change_range"][-1]])
+    assert not at_ends[0] <= row["change"] <= at_ends[1]  # the case the ends miss
+    assert row["change_low"] <= row["change"] <= row["change_high"] and row["change_low"] < at_ends[0]
+    assert row["change_low"] == pytest.approx(min(row["change_range"])) and row["change_high"] == pytest.approx(max(row["change_range"]))
+    t = totals(table, ended)
+    assert t["change_low"] == pytest.approx(row["change_low"]) and t["change_high"] == pytest.approx(row["change_high"])
 
 
 def test_the_backtest_verdict_counts_categories_within_a_fifth_of_what_happened() -> None:
