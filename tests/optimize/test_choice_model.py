@@ -70,6 +70,22 @@ def test_a_consumer_who_already_buys_the_category_often_gains_less_category_from
     assert grown[0.9] < 0.25 * grown[0.1]
 
 
+def test_a_consumer_who_buys_the_category_more_than_once_a_fortnight_keeps_the_models_probabilities_at_the_status_quo():
+    """N0 = 1.3 is no incidence probability: the incidence is held at MAX_INCIDENCE, and the unit's
+    purchases move by its relative change, so the status quo is the model's own probabilities (held
+    alone, every pair was 0.99 / 1.3 of them, plan and status quo alike) and an offer moves share."""
+    f, outside = np.array([0.6, 0.3, 0.2]), 0.2
+    n0 = np.full(3, f.sum() + outside)
+    b, lam = calibrate(f, SLOPE, UNIT, -0.02, np.full(3, outside))
+    at = lambda offers: probabilities(np.zeros(3, dtype=int), np.log(f) + b * offers, n0, lam, np.array([outside]))  # noqa: E731
+    p, p_outside, _ = at(np.zeros(3))
+    np.testing.assert_allclose(p, f)
+    assert p_outside[0] == pytest.approx(outside)
+    offered, offered_outside, _ = at(np.array([0.0, 30.0, 0.0]))
+    assert offered[1] > f[1] and offered[0] < f[0] and offered[2] < f[2] and offered_outside[0] < outside
+    assert 0 < offered.sum() + offered_outside[0] - n0[0] < offered[1] - f[1]  # the category grows less than the offered item
+
+
 def test_purchases_outside_the_decision_keep_their_mass_at_the_status_quo_and_lose_share_to_an_offer():
     outside = 0.2  # the consumer's purchases of the category's other items a fortnight
     b, lam = calibrate(F, SLOPE, UNIT, -0.02, np.full(3, outside))

@@ -44,7 +44,9 @@ from offerwise.probability import expit
 
 ITERATIONS = 8
 SINGLE_CHOICE_QUANTILE = 0.95  # ... of the units' N0 (outside purchases included) below 1: bought once a fortnight at most
-MAX_INCIDENCE = 0.99  # the few units above it are held there
+MAX_INCIDENCE = (
+    0.99  # a unit above it (a consumer buying the category more than once a fortnight): its incidence held here, `probabilities`
+)
 KAPPA_FLOOR = 0.1  # κ → 0 would need an unbounded utility slope for a consumer buying one item of the category
 
 
@@ -102,15 +104,23 @@ def probabilities(
     """(p of every (option, pair) row, p of the purchases outside the decision per option, log S per
     option): u a row's utility, n0 its unit's N0 (rows of an option are its whole unit), outside the
     option's unit's purchases outside the decision (their utility log outside: never offered). At the
-    status quo S = N0, so log S − log N0 is how far an option lifts the category's log-sum."""
+    status quo S = N0, so log S − log N0 is how far an option lifts the category's log-sum. A unit whose
+    N0 is above MAX_INCIDENCE (not a probability) is held there on the logit scale, and its expected
+    purchases are N0 times the held incidence's change from the status quo: p_i = f_i at the status quo
+    for every unit, so the plan and the status quo are valued alike (held at 0.99 alone, its every pair
+    was valued 0.99 / N0 of its model probability, plan and status quo both)."""
     options = outside.size
     top = np.full(options, -np.inf)
     np.maximum.at(top, option, u)
     top = np.maximum(top, np.log(np.maximum(outside, 1e-300)))
     s = np.bincount(option, np.exp(u - top[option]), minlength=options) + outside * np.exp(-top)  # S / exp(top), overflow-free
     log_s = np.log(s) + top
-    n0 = np.clip(n0, 1e-300, MAX_INCIDENCE)
-    incidence = expit(np.log(n0) - np.log1p(-n0) + lam * (log_s[option] - np.log(n0)))
+    held = np.clip(n0, 1e-300, MAX_INCIDENCE)
+    incidence = expit(np.log(held) - np.log1p(-held) + lam * (log_s[option] - np.log(held)))
+    above = n0 > MAX_INCIDENCE
+    if above.any():  # the unit's status quo purchases N0, moved by the held incidence's relative change
+        at_status_quo = expit(np.log(held) - np.log1p(-held) + lam * (np.log(np.maximum(n0, 1e-300)) - np.log(held)))
+        incidence = np.where(above, incidence * n0 / at_status_quo, incidence)
     unit_incidence = np.zeros(options)
     unit_incidence[option] = incidence  # one value per option: its unit's N(o)
     return np.minimum(1.0, incidence * np.exp(u - log_s[option])), unit_incidence * outside * np.exp(-log_s), log_s
