@@ -13,7 +13,7 @@ import pytest
 from matplotlib import image
 
 from offerwise.report.build import FIGURES
-from offerwise.report.html import SNAKE
+from offerwise.report.html import SNAKE, _cell
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # No network on the test machines: without these flags Chromium keeps retrying Google's hosts.
@@ -113,3 +113,7 @@ def test_headers_in_words_long_text_in_notes_and_one_rounding_per_column() -> No
     assert "<td>12,345</td>" in page and "<td>0.0123</td>" in page and "<td>–</td>" in page and "<td>1,234</td>" in page
     assert "<td>note 1</td>" in page and "<li>double ML with a long explanation" in page and "<td>yes</td>" in page
     assert "<details><summary><b>Folded</b></summary>" in page and "beforeprint" in page and "@media print" in page
+
+
+def test_a_number_that_rounds_to_zero_reads_zero_not_minus_zero() -> None:
+    assert _cell(-1e-12, 1) == "0.0" and _cell(-0.04, 1) == "0.0" and _cell(-0.06, 1) == "-0.1" and _cell(1234.5678, 2) == "1,234.57"

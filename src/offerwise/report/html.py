@@ -106,7 +106,7 @@ def _cell(value, decimals: int) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:,.{decimals}f}"
+        return f"{round(value, decimals) + 0.0:,.{decimals}f}"  # + 0.0: a value that rounds to zero reads 0, not -0
     if isinstance(value, int):
         return f"{value:,}"
     return html.escape(str(value))
