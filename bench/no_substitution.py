@@ -11,7 +11,9 @@ decision is made twice from the run's estimates by pipeline.optimize (no experim
 Per plan: the per-pair policy score against the rules oracle (report/policy.py) and the no-offer share.
 The target (#28): the current valuation within 0.02 of the previous one.
 
-    python bench/no_substitution.py [--seeds 21 22 23] [--label NAME]
+    python bench/no_substitution.py [--seeds 21 22 23] [--label NAME] [--reuse]
+
+--reuse decides again from the run folders a previous call left (their estimates, today's decision).
 
 Results: bench/results/no-substitution.json (with --label, no-substitution-<label>.json) and one line per run on stdout.
 """
@@ -61,13 +63,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[21, 22, 23])
     parser.add_argument("--label", default=None, help="results in no-substitution-<label>.json (default: no-substitution.json)")
+    parser.add_argument("--reuse", action="store_true", help="decide again from the run folders a previous call left")
     args = parser.parse_args()
     rows = []
     for policy in ("random", "targeted"):
         for seed in args.seeds:
             cfg = Config().override("simulation", seed=seed, promotion_policy=policy, substitution=False)
             out = WORK / f"{policy}-{seed}"
-            shutil.rmtree(out, ignore_errors=True)  # a run left by older code would resume with its estimates
+            if not args.reuse:
+                shutil.rmtree(out, ignore_errors=True)  # a run left by older code would resume with its estimates
             pipeline.run("simulated", out, cfg, log=lambda m: None)
             current, previous = (score(out, decided(out, cfg, name, name == "previous"), cfg) for name in ("current", "previous"))
             cautious = score(out, decided(out, cfg, "cautious", False, "cautious slopes"), cfg)

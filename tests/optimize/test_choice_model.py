@@ -113,3 +113,29 @@ def test_a_pull_that_would_leave_no_category_growth_keeps_the_utility_slopes_fin
     assert np.all(np.isfinite(b)) and lam > 0
     p, _, _ = probabilities(unit, np.log(f) + b * np.array([0.0, 0.0, 0.0, 30.0]), np.array([0.17, 0.17, 0.17, 0.2]), lam, np.zeros(2))
     assert np.all(np.isfinite(p)) and p[3] > f[3]
+
+
+def test_the_pull_calibration_recovers_the_category_expansion_a_regression_on_q_times_the_offer_would_measure():
+    """Consumer-categories of 2-6 items drawn from a nested logit with λ = 0.5: each pair's true pull on
+    its unit's other purchases, dO_i/do_i, and own slope by finite differences; φ as the double-ML
+    regression of O on q·(T − m_T) measures it (Σ q d / Σ q², one residual offer variance). The
+    calibration weighs the pairs as that regression does, so it gets λ back (with equal weights: 0.63)."""
+    rng = np.random.default_rng(0)
+    lam_true, b0, h = 0.5, 0.03, 1e-3
+    parts = [rng.dirichlet(np.full(m, 0.7)) * rng.uniform(0.1, 0.7) for m in rng.integers(2, 7, 300)]
+    f, unit = np.concatenate(parts), np.repeat(np.arange(len(parts)), [p.size for p in parts])
+    n0 = np.bincount(unit, f)[unit]
+    pull, slope = np.zeros(f.size), np.zeros(f.size)
+    for i in range(f.size):
+        members = np.flatnonzero(unit == unit[i])
+        offered = members == i
+        at = lambda o: probabilities(
+            np.zeros(members.size, int), np.log(f[members]) + b0 * o * offered, n0[members], lam_true, np.zeros(1)
+        )[0]  # noqa: E731
+        before, after = at(0.0), at(h)
+        pull[i] = (after[~offered].sum() - before[~offered].sum()) / h
+        slope[i] = (_logit(after[offered]) - _logit(before[offered]))[0] / h
+    q = f * (1 - f)
+    phi = float((q * pull).sum() / (q * q).sum())
+    _, lam = calibrate(f, slope, unit, float("nan"), np.zeros(f.size), others=phi)
+    assert lam == pytest.approx(lam_true, abs=0.02)

@@ -20,7 +20,11 @@ d logit p_i / d o_j = −b_j s_j (1 − κ) / (1 − f_i) is the estimated θ_c 
 iterations. Where the estimate gives φ_c, the offer's pull on the consumer's other purchases
 (elasticity/dml/cross.py: d E[O_i] / d o_i = q_i φ_c, O_i the other decided pairs' purchases, q_i =
 f_i (1 − f_i)), κ comes from it instead: d O_i / d o_i = −f_i b_i (1 − κ) O_i / N0, so
-1 − κ_c = −φ_c mean(q) / mean(f b O / N0). φ has the own offer as treatment, so what attenuates the
+1 − κ_c = −φ_c mean(q²) / mean(q f b O / N0): φ_c is the slope of a regression of O_i on q_i (T − m_T),
+which weighs each pair's q_i φ_i = −(1 − κ) f_i b_i O_i / N0 by q_i² (with one residual offer variance),
+so the pairs the consumer buys most, whose other items are a small share of the category, weigh most;
+matched with equal weights instead (mean(q) / mean(f b O / N0)), λ came out 0.43–0.92 on the
+simulator against its 0.5 (docs/results.md). φ has the own offer as treatment, so what attenuates the
 estimated own slope attenuates it alike; θ_c's treatment, the share-weighted pressure, is measured with
 error in its shares and came out about half the simulator's true pull (docs/results.md). κ is held
 at 0.1 or more (KAPPA_FLOOR): at 0 a consumer who buys one item of the category could not respond to
@@ -70,9 +74,10 @@ def calibrate(
     lam = 1.0
     for _ in range(ITERATIONS):
         mean_b = float(np.average(utility_slope(lam), weights=f)) if f.sum() > 0 else 0.0
-        if np.isfinite(others):
-            pulled = float(np.mean(f * utility_slope(lam) * (decided - f) / np.maximum(n0, 1e-12)))
-            kappa = 1 + others * float(np.mean(f * (1 - f))) / pulled if pulled > 0 else 1.0
+        if np.isfinite(others):  # φ is a regression on q·(T − m_T): it weighs pair i's q_i φ_i = −(1 − κ) g_i by q_i²
+            q = f * (1 - f)
+            pulled = float(np.mean(q * f * utility_slope(lam) * (decided - f) / np.maximum(n0, 1e-12)))
+            kappa = 1 + others * float(np.mean(q * q)) / pulled if pulled > 0 else 1.0
         else:
             kappa = 1 + theta * (1 - np.average(f, weights=f)) / mean_b if mean_b > 0 and theta < 0 else 1.0
         lam = float(np.clip(kappa, KAPPA_FLOOR, 1.0)) / float(np.average(room, weights=f))
