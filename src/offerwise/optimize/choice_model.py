@@ -48,9 +48,7 @@ from offerwise.probability import expit
 
 ITERATIONS = 8
 SINGLE_CHOICE_QUANTILE = 0.95  # ... of the units' N0 (outside purchases included) below 1: bought once a fortnight at most
-MAX_INCIDENCE = (
-    0.99  # a unit above it (a consumer buying the category more than once a fortnight): its incidence held here, `probabilities`
-)
+MAX_INCIDENCE = 0.99  # a unit above it (bought more than once a fortnight) is held here: `probabilities`
 KAPPA_FLOOR = 0.1  # κ → 0 would need an unbounded utility slope for a consumer buying one item of the category
 
 
