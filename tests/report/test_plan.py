@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from offerwise.probability import clipped_logit, expit
-from offerwise.report.plan import backtest_rates, backtest_verdict, totals, with_response_ends, worth_by_category
+from offerwise.report.plan import backtest_rates, backtest_verdict, totals, with_response_range, worth_by_category
 
 
 def _offers(**plan) -> pl.DataFrame:
@@ -41,7 +41,7 @@ def test_response_ends_move_the_probability_with_the_offer_change_and_never_belo
     pairs = offers.select("customer_id", "item_id").with_columns(
         dml_slope=pl.Series([0.01, 0.02, 0.02]), dml_slope_sd=pl.lit(0.0), dml_slope_category_se=pl.Series([0.05, 0.001, 0.05])
     )
-    ended = with_response_ends(offers, pairs, quantile=0.5, level=0.90)
+    ended = with_response_range(offers, pairs, quantile=0.5, level=0.90)
     steps, plan = np.asarray(ended.get_column("p_plan_range").to_list()), ended.get_column("p_recommended").to_numpy()
     low, high = steps[:, 0], steps[:, -1]
     half = 1.6448536 * 0.05
@@ -60,8 +60,10 @@ def test_the_change_interval_spans_every_slope_of_the_interval_not_only_its_ends
         "customer_id": [1, 2], "item_id": [10, 20], "category": ["A", "A"], "price": [2.0, 2.0],
         "reference_offer_pct": [0.0, 30.0], "p_reference": [0.1, 0.3], "recommended_offer_pct": [30.0, 0.0], "p_recommended": [0.25, 0.12],
     })  # fmt: skip
-    pairs = offers.select("customer_id", "item_id").with_columns(dml_slope=pl.lit(0.03), dml_slope_sd=pl.lit(0.0), dml_slope_category_se=pl.lit(0.02))
-    ended = with_response_ends(offers, pairs, quantile=0.5, level=0.90)
+    pairs = offers.select("customer_id", "item_id").with_columns(
+        dml_slope=pl.lit(0.03), dml_slope_sd=pl.lit(0.0), dml_slope_category_se=pl.lit(0.02)
+    )
+    ended = with_response_range(offers, pairs, quantile=0.5, level=0.90)
     table = worth_by_category(ended)
     row = table.row(0, named=True)
     at_ends = sorted([row["change_range"][0], row["change_range"][-1]])

@@ -14,7 +14,7 @@ from offerwise.config import ModelConfig
 from offerwise.features.interactions import INTERACTION_FEATURES
 from offerwise.features.manifest import Feature
 from offerwise.features.status_quo import rule_of
-from offerwise.model.tensors import PAIR_MAJOR, Encoders, SequenceTensors, pair_major_rows, to_tensors
+from offerwise.model.tensors import Encoders, SequenceTensors, pair_major, to_tensors
 
 ALL = "__all__"  # the shared model's "category": no real category can take it (slugs of categories carry a hash)
 
@@ -76,7 +76,7 @@ def make_slice(
     test = int(period("test").item())
     keep = (pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= test)
     # In the tensors' pair-major order from here, so raw columns reshape without re-sorting.
-    rows = _pair_major_rows_where(frame, keep if category == ALL else keep & (pl.col("category") == category))
+    rows = pair_major(frame, keep if category == ALL else keep & (pl.col("category") == category))
     validation, validation_rows = int(period("validation").item()), None
     if status_quo is not None:
         rows = _decided_inputs(rows, test, status_quo)
@@ -84,19 +84,6 @@ def make_slice(
         sq = validation_sq if validation_sq is not None else validation_status_quo(rows, validation, status_quo, rule_of(status_quo))
         validation_rows = _decided_inputs(_with_previous_rows(rows, validation), validation, sq).filter(pl.col("period") == validation)
     return Slice(rows, period("train").to_list(), validation, test, validation_rows, min_orders)
-
-
-def _pair_major_rows_where(frame: pl.DataFrame, keep: pl.Expr) -> pl.DataFrame:
-    """frame.filter(keep) in pair-major order (`pair_major`), with every column moved once: the
-    filter and the order come from the key columns, then one gather (the panel's ~120 columns take
-    seconds to copy)."""
-    kept = frame.select(keep.alias("__keep")).get_column("__keep").fill_null(False).to_numpy()
-    subset = None if kept.all() else np.flatnonzero(kept)
-    keys = frame.select(PAIR_MAJOR)
-    order = pair_major_rows(keys if subset is None else keys[subset])
-    if order is None:
-        return frame if subset is None else frame[subset]
-    return frame[order if subset is None else subset[order]]
 
 
 def _with_previous_rows(rows: pl.DataFrame, period: int) -> pl.DataFrame:

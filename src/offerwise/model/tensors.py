@@ -152,16 +152,16 @@ def _hashed_codes(values: pl.Series, buckets: int) -> np.ndarray:
 
 
 PAIR_MAJOR = ("customer_id", "item_id", "period")
+_SAME_PAIR = (pl.col("customer_id") == pl.col("customer_id").shift(1)) & (pl.col("item_id") == pl.col("item_id").shift(1))
 
 
 def pair_major_rows(keys: pl.DataFrame) -> np.ndarray | None:
     """Row indices that sort `keys` (customer_id, item_id, period; unique) pair-major, or None where
     it already is. The panel is category-major with each pair's periods together and in order, so
     the common case reorders whole pair blocks: a sort of the pairs, not of every row."""
-    same_pair = (pl.col("customer_id") == pl.col("customer_id").shift(1)) & (pl.col("item_id") == pl.col("item_id").shift(1))
     flags = keys.select(
-        new_pair=~same_pair.fill_null(False),
-        back_in_time=(same_pair & (pl.col("period") <= pl.col("period").shift(1))).fill_null(False).any(),
+        new_pair=~_SAME_PAIR.fill_null(False),
+        back_in_time=(_SAME_PAIR & (pl.col("period") <= pl.col("period").shift(1))).fill_null(False).any(),
     )
     if keys.height and flags.item(0, "back_in_time"):
         return _sorted_rows(keys)
@@ -171,9 +171,7 @@ def pair_major_rows(keys: pl.DataFrame) -> np.ndarray | None:
         .with_columns(__start=pl.Series(starts, dtype=pl.Int64), __len=pl.Series(np.diff(np.r_[starts, keys.height]), dtype=pl.Int64))
         .sort("customer_id", "item_id", maintain_order=True)
     )
-    if blocks.select(
-        ((pl.col("customer_id") == pl.col("customer_id").shift(1)) & (pl.col("item_id") == pl.col("item_id").shift(1))).any()
-    ).item():
+    if blocks.select(_SAME_PAIR.any()).item():
         return _sorted_rows(keys)  # a pair's rows in two places: not blocks
     start, length = blocks.get_column("__start").to_numpy(), blocks.get_column("__len").to_numpy()
     rows = np.repeat(start - (np.cumsum(length) - length), length) + np.arange(keys.height)
@@ -184,11 +182,17 @@ def _sorted_rows(keys: pl.DataFrame) -> np.ndarray:
     return keys.select(pl.arg_sort_by(*PAIR_MAJOR)).to_series().to_numpy()
 
 
-def pair_major(frame: pl.DataFrame) -> pl.DataFrame:
-    """frame sorted by customer_id, item_id, period; as it is when it already is (the order comes from
-    the three keys alone, `pair_major_rows`, and moves every column once)."""
-    rows = pair_major_rows(frame.select(PAIR_MAJOR))
-    return frame if rows is None else frame[rows]
+def pair_major(frame: pl.DataFrame, keep: pl.Expr | None = None) -> pl.DataFrame:
+    """frame (its rows where `keep`, default all) sorted by customer_id, item_id, period, with every
+    column moved once: the filter and the order come from the key columns (`pair_major_rows`), then
+    one gather (the panel's ~120 columns take seconds to copy); as it is when nothing changes."""
+    kept = None if keep is None else frame.select(keep.alias("__keep")).get_column("__keep").fill_null(False).to_numpy()
+    subset = None if kept is None or kept.all() else np.flatnonzero(kept)
+    keys = frame.select(PAIR_MAJOR)
+    order = pair_major_rows(keys if subset is None else keys[subset])
+    if order is None:
+        return frame if subset is None else frame[subset]
+    return frame[order if subset is None else subset[order]]
 
 
 def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:

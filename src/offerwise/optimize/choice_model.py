@@ -69,11 +69,11 @@ def calibrate(
     n0 = decided + outside
     room = 1 - np.minimum(n0, MAX_INCIDENCE)
     utility_slope = lambda lam: utility_slopes(f, slope, n0, lam)  # noqa: E731
+    q = f * (1 - f)
     lam = 1.0
     for _ in range(ITERATIONS):
         mean_b = float(np.average(utility_slope(lam), weights=f)) if f.sum() > 0 else 0.0
         if np.isfinite(others):  # φ is a regression on q·(T − m_T): it weighs pair i's q_i φ_i = −(1 − κ) g_i by q_i²
-            q = f * (1 - f)
             pulled = float(np.mean(q * f * utility_slope(lam) * (decided - f) / np.maximum(n0, 1e-12)))
             kappa = 1 + others * float(np.mean(q * q)) / pulled if pulled > 0 else 1.0
         else:

@@ -13,7 +13,7 @@ from offerwise.report.calibration import reliability_figure
 from offerwise.report.first_screen import first_screen
 from offerwise.report.html import Section, render
 from offerwise.report.measurement import figure_measurement, headline, measurement_sections
-from offerwise.report.plan import backtest_rates, backtest_verdict, totals, with_response_ends, worth_by_category
+from offerwise.report.plan import backtest_rates, backtest_verdict, totals, with_response_range, worth_by_category
 from offerwise.report.plan_figures import figure_backtest, figure_plan, figure_worth
 from offerwise.report.uplift import uplift_deciles, uplift_figure
 from offerwise.report.words import status_quo_name
@@ -118,7 +118,7 @@ def _plan_sections(r: ReportInputs, s: ReportSettings, pngs: dict[str, bytes], r
     """The first screen (what to do, worth, cost, how to check), the plan's pictures, its table."""
     plan, offers = r.plan, r.plan_offers
     if s.response_kind == "dml" and r.plan_pairs is not None:
-        offers = with_response_ends(offers, r.plan_pairs, quantile=s.quantile, level=s.level)
+        offers = with_response_range(offers, r.plan_pairs, quantile=s.quantile, level=s.level)
     by_category = worth_by_category(offers)
     numbers = totals(by_category, offers)
     status_quo = status_quo_name(plan["planned_share"])

@@ -31,7 +31,7 @@ def plan_columns(offers: pl.DataFrame) -> tuple[str, str]:
 RANGE_STEPS = 21  # slopes from the interval's low end to its high end, evenly (the middle one is the point estimate)
 
 
-def with_response_ends(offers: pl.DataFrame, pairs: pl.DataFrame, *, quantile: float, level: float) -> pl.DataFrame:
+def with_response_range(offers: pl.DataFrame, pairs: pl.DataFrame, *, quantile: float, level: float) -> pl.DataFrame:
     """offers with p_plan_range: the plan's probability with each pair's double-ML slope at RANGE_STEPS
     even steps across its category slope's interval (module docstring), low end first; as the
     optimiser, never below 0. Unchanged where the pairs carry no double-ML estimate."""
@@ -57,7 +57,7 @@ def with_response_ends(offers: pl.DataFrame, pairs: pl.DataFrame, *, quantile: f
 def worth_by_category(offers: pl.DataFrame) -> pl.DataFrame:
     """Per category: pairs, offers given, the status quo's and the plan's mean offer, expected net
     revenue, retention (mean purchase probability) and discount spend, and the change in net revenue;
-    where `with_response_ends` gave a range, also change_range (the change at each of its steps) and
+    where `with_response_range` gave a range, also change_range (the change at each of its steps) and
     change_low / change_high (their lowest and highest)."""
     offer, prob = plan_columns(offers)
     steps = offers.schema["p_plan_range"].shape[0] if "p_plan_range" in offers.columns else 0
