@@ -82,6 +82,31 @@ class OfferRegressor:
         return self.model_.predict(self._select(X))
 
 
+class OutcomeClassifier:
+    """The outcome nuisance E[Y | X]: LightGBM's classifier without a `score` method. EconML scores
+    every nuisance that has one on its held-out fold (a second prediction pass, ~8 % of the
+    cross-fitting's time); the estimate never reads those scores."""
+
+    def __init__(self, **params):
+        self.params = params
+
+    def get_params(self, deep: bool = True) -> dict:
+        return dict(self.params)
+
+    def set_params(self, **params) -> OutcomeClassifier:
+        self.params.update(params)
+        return self
+
+    def fit(self, X: np.ndarray, y: np.ndarray, **fit_params) -> OutcomeClassifier:
+        from lightgbm import LGBMClassifier
+
+        self.model_ = LGBMClassifier(**self.params).fit(X, y, **fit_params)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict_proba(X)
+
+
 def item_period_columns(window: pl.DataFrame, controls: list[str]) -> list[int] | None:
     """Indices of the controls that are constant within every item-period of the window, when the
     offer itself is (the retailer sets one offer per item and period); None otherwise (offers vary
@@ -102,12 +127,11 @@ def cross_fit(
     offer's on `offer_columns`, `OfferRegressor`) and folds grouped by `clusters` (shuffled by seed);
     also EconML's own probability-scale effect (a cross-check)."""
     from econml.dml import LinearDML
-    from lightgbm import LGBMClassifier
     from sklearn.model_selection import GroupKFold
 
     y_params, t_params = _nuisance_params(Y.size, folds, seed)
     est = LinearDML(
-        model_y=LGBMClassifier(**y_params),
+        model_y=OutcomeClassifier(**y_params),
         model_t=OfferRegressor(offer_columns, **t_params),
         discrete_outcome=True,
         cv=GroupKFold(n_splits=folds, shuffle=True, random_state=seed),
