@@ -70,18 +70,21 @@ def with_arms(
     arms = holdout_consumers(plan, holdout_share, strata, key)
     frame = plan.join(arms, on="customer_id", how="left").with_columns(plan_offer_pct=pl.col("recommended_offer_pct"))
     ids = (frame.get_column("customer_id").to_numpy(), frame.get_column("item_id").to_numpy())
+    allowed = pl.DataFrame(
+        {"_category": list(levels), "_levels": [list(v or []) for v in levels.values()]},
+        schema={"_category": pl.String, "_levels": pl.List(pl.Float64)},
+    )
+    frame = (  # each row's category levels, by a join: a list column built row by row took seconds
+        frame.with_columns(_category=pl.col("category").cast(pl.String), _u=pl.Series(uniform(key, "level", *ids)))
+        .join(allowed, on="_category", how="left", maintain_order="left")
+        .with_columns(pl.col("_levels").fill_null(pl.lit([], pl.List(pl.Float64))))
+        .with_columns(_size=pl.col("_levels").list.len().cast(pl.Float64))
+        .with_columns(_drawn=pl.col("_levels").list.get((pl.col("_u") * pl.col("_size")).floor().cast(pl.Int64), null_on_oob=True))
+    )
     explore = (uniform(key, EXPLORE, *ids) < explore_share) & ~frame.get_column("holdout").to_numpy()
-    draw = uniform(key, "level", *ids)
-    categories = frame.get_column("category").to_list()
-    options = [levels.get(c) or [] for c in categories]
-    drawn = np.array([o[int(u * len(o))] if o else np.nan for o, u in zip(options, draw, strict=True)], dtype=float)
-    explore &= ~np.isnan(drawn)  # a category without levels is not explored
-    sizes = np.array([len(o) for o in options], dtype=float)
+    explore &= frame.get_column("_size").to_numpy() > 0  # a category without levels is not explored
     frame = frame.with_columns(
-        arm=pl.when("holdout").then(pl.lit(HOLDOUT)).when(pl.Series(explore)).then(pl.lit(EXPLORE)).otherwise(pl.lit(PLAN)),
-        _drawn=pl.Series(drawn),
-        _levels=pl.Series(options, dtype=pl.List(pl.Float64)),
-        _size=pl.Series(sizes),
+        arm=pl.when("holdout").then(pl.lit(HOLDOUT)).when(pl.Series(explore)).then(pl.lit(EXPLORE)).otherwise(pl.lit(PLAN))
     ).with_columns(
         recommended_offer_pct=pl.when(pl.col("arm") == HOLDOUT)
         .then(pl.col("reference_offer_pct"))
@@ -94,4 +97,4 @@ def with_arms(
     same = (pl.col("recommended_offer_pct") == pl.col("plan_offer_pct")).cast(pl.Float64)
     logged = (1 - e) * same + pl.when(pl.col("_size") > 0).then(e * in_levels / pl.col("_size")).otherwise(0.0)
     frame = frame.with_columns(propensity=pl.when(pl.col("arm") == HOLDOUT).then(1.0).otherwise(logged))
-    return frame.drop("holdout", "_drawn", "_levels", "_size")
+    return frame.drop("holdout", "_category", "_u", "_drawn", "_levels", "_size")
