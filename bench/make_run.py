@@ -2,7 +2,7 @@
 
 Each repetition clones this repository's HEAD into a new folder, times `make install` (a new .venv;
 pip's download cache is kept, as on any machine that installed a Python package before: say so when
-quoting the figure) and `make run`, and reads each stage's seconds from the run folder's
+quoting the figure) and `make run` (with its peak memory), and reads each stage's seconds from the run folder's
 .stages/*.json. Run it alone: two heavy jobs on 2 cores slow each other several-fold.
 Target (issue: make run in 5 minutes): install + run <= 300 s, stages <= 200 s together.
 Results: bench/results/make-run.json.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -29,10 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "make-run.json"
 
 
-def _timed(command: list[str], cwd: Path) -> float:
+def _timed(command: list[str], cwd: Path) -> tuple[float, float]:
+    """Seconds, and the peak resident memory (GiB) of the command's largest process (wait4's rusage
+    covers the child and the descendants it waited for: `make`'s Python)."""
     start = time.perf_counter()
-    subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    return time.perf_counter() - start
+    child = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    return time.perf_counter() - start, usage.ru_maxrss / 2**20  # ru_maxrss: KiB on Linux
 
 
 def once(folder: Path, revision: str | None = None) -> dict:
@@ -40,11 +47,11 @@ def once(folder: Path, revision: str | None = None) -> dict:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(folder)], check=True)
     if revision is not None:
         subprocess.run(["git", "checkout", "-q", revision], cwd=folder, check=True)
-    install = _timed(["make", "install"], folder)
-    run = _timed(["make", "run"], folder)
+    install, _ = _timed(["make", "install"], folder)
+    run, peak = _timed(["make", "run"], folder)
     (out,) = (folder / "offerwise-out").iterdir()
     stages = {p.stem: json.loads(p.read_text())["seconds"] for p in (out / ".stages").glob("*.json")}
-    return {"install_seconds": round(install, 1), "run_seconds": round(run, 1), "stages": stages}
+    return {"install_seconds": round(install, 1), "run_seconds": round(run, 1), "peak_memory_gib": round(peak, 2), "stages": stages}
 
 
 def minima(runs: list[dict]) -> dict:
@@ -57,6 +64,7 @@ def minima(runs: list[dict]) -> dict:
         "total_seconds_min": round(min(r["install_seconds"] + r["run_seconds"] for r in runs), 1),
         "stage_seconds_min": best,
         "stages_total_min": round(sum(best.values()), 1),
+        "peak_memory_gib_max": max((r.get("peak_memory_gib", 0.0) for r in runs), default=0.0),
     }
 
 

@@ -9,7 +9,7 @@ from polars.testing import assert_frame_equal
 from offerwise.config import PanelConfig, RuntimeConfig
 from offerwise.data.load import load_data
 from offerwise.features.build import build_panel
-from offerwise.features.shards import PART, build_panel_shards, read_panel, shard_of
+from offerwise.features.shards import PART, build_panel_shards, panel_held, read_panel, shard_of
 from offerwise.runtime import Runtime
 
 CFG = PanelConfig(train_periods=12, folds=2)
@@ -79,3 +79,18 @@ def test_build_from_lines_written_in_chunks_equals_the_split_of_the_whole(sim, t
     build_from_lines(context, CFG, tmp_path / "chunks", shards=4, runtime=Runtime())
     _sharded(sim, tmp_path / "whole")
     assert_frame_equal(read_panel(tmp_path / "chunks"), read_panel(tmp_path / "whole"), check_exact=False, rel_tol=1e-12)
+
+
+def test_a_held_panel_is_read_once_and_again_when_its_file_changes(tmp_path: Path) -> None:
+    first = pl.DataFrame({"category": ["a", "b"], "customer_id": [1, 2], "item_id": [3, 4], "period": [0, 1], "x": [1.0, 2.0]})
+    first.write_parquet(tmp_path / "panel.parquet")
+    assert read_panel(tmp_path) is not read_panel(tmp_path)  # outside panel_held every call reads
+    with panel_held():
+        held = read_panel(tmp_path)
+        assert read_panel(tmp_path) is held
+        assert read_panel(tmp_path, columns=["x"]).columns == ["x"]  # a subset is read, the whole panel kept
+        assert read_panel(tmp_path) is held
+        changed = first.with_columns(x=pl.col("x") * 10).vstack(first)
+        changed.write_parquet(tmp_path / "panel.parquet")  # a prepare in between writes the file again
+        assert_frame_equal(read_panel(tmp_path), changed)
+    assert read_panel(tmp_path) is not read_panel(tmp_path)

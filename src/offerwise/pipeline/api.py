@@ -23,6 +23,7 @@ from offerwise.data.load import load_data
 from offerwise.data.simulate import simulate
 from offerwise.data.simulate_frames import write_simulation
 from offerwise.errors import InputError
+from offerwise.features.shards import panel_held
 from offerwise.lock import run_lock
 from offerwise.pipeline.decide import elasticity, optimize, recommend
 from offerwise.pipeline.folders import resume_hint, silent
@@ -73,7 +74,7 @@ def run(
     if not checked:
         preflight(data, out, planned_offers=planned_offers, offer_rules=offer_rules)
     check_device(cfg.model)  # before anything is written
-    with run_lock(out, log=log):
+    with run_lock(out, log=log), panel_held():  # the stages read the panel once between them
         if removed := io.remove_temp_files(out):
             log(f"[dim]removed {removed:,} temporary file(s) an interrupted run left in {out}[/dim]")
         return _run_stages(data, out, cfg, planned_offers=planned_offers, offer_rules=offer_rules, log=log)
