@@ -231,6 +231,9 @@ class ExperimentConfig(_Stage):
     holdout_share: float = Field(0.10, ge=0, lt=1)  # consumers who keep the status quo offers, stratified by the plan's uplift
     explore_share: float = Field(0.05, ge=0, lt=1)  # of the other pairs: a random allowed level, its probability recorded
     strata: int = Field(5, ge=1)  # holdout strata: quantiles of the consumer's expected uplift
+    # The holdout share is lowered (never raised) where the experiment would give up more than this share of
+    # the plan's expected net revenue (experiment/design.py); 1: never lowered
+    max_given_up_share: float = Field(0.02, gt=0, le=1)
     seed: int = Field(0, ge=0)  # with the decided fortnight's first day, the key the arms are hashed with
     level: float = Field(0.90, gt=0, lt=1)  # measure: interval level of plan - holdout, the explore slopes, the policy value
     bootstrap: int = Field(200, ge=0)  # measure: cluster-bootstrap replicates by consumer (the check beside CUPED's interval); 0: none

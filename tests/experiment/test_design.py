@@ -35,12 +35,33 @@ def _plan(consumers: int = 400, items: int = 4) -> pl.DataFrame:
     )
 
 
+def _experiment(plan: pl.DataFrame, cfg: ExperimentConfig) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    history = pl.DataFrame(
+        schema={"customer_id": pl.Int64, "item_id": pl.Int64, "period": pl.Int64, "target": pl.Int64, "offer_pct": pl.Float64}
+    )
+    slopes = plan.select("customer_id", "item_id", "slope")
+    return experiment(
+        plan.drop("slope"), slopes, {"A": [0.0, 50.0]}, history, 10, cfg, key=experiment_key(0, dt.date(2020, 1, 6)), kind="dml"
+    )
+
+
+def test_the_holdout_is_lowered_to_keep_the_experiments_cost_within_its_cap() -> None:
+    plan = _plan(consumers=1000)
+    uncapped_offers, _, uncapped = _experiment(plan, ExperimentConfig(holdout_share=0.4, max_given_up_share=1.0))
+    assert uncapped["holdout_share"] == 0.4 and uncapped["given_up_share"] > 0.025  # a holdout that costs more than 2 %
+    offers, _, capped = _experiment(plan, ExperimentConfig(holdout_share=0.4))
+    assert 0.015 < capped["given_up_share"] <= 0.02
+    assert 0 < capped["holdout_share"] < 0.4 and capped["holdout_share_configured"] == 0.4
+    held = set(offers.filter(pl.col("arm") == "holdout").get_column("customer_id").to_list())
+    assert held < set(uncapped_offers.filter(pl.col("arm") == "holdout").get_column("customer_id").to_list())  # the same consumers, fewer
+
+
 def test_given_offers_get_their_own_probabilities_and_the_cost_is_counted() -> None:
     plan = _plan()
     history = pl.DataFrame(
         schema={"customer_id": pl.Int64, "item_id": pl.Int64, "period": pl.Int64, "target": pl.Int64, "offer_pct": pl.Float64}
     )
-    cfg = ExperimentConfig(holdout_share=0.2, explore_share=0.3)
+    cfg = ExperimentConfig(holdout_share=0.2, explore_share=0.3, max_given_up_share=1.0)
     offers, per_category, info = experiment(
         plan.drop("slope"), plan.select("customer_id", "item_id", "slope"), {"A": [0.0, 50.0]}, history, 10, cfg,
         key=experiment_key(0, dt.date(2020, 1, 6)), kind="dml",

@@ -41,6 +41,38 @@ def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     )
 
 
+MAX_RESIZES = 4  # the holdout's per-stratum rounding moves its cost a little off the proportional: a few resizes settle it
+
+
+def _arms_within_cost(
+    plan: pl.DataFrame, slopes: pl.DataFrame, levels: dict[str, list[float]], cfg: ExperimentConfig, *, key: str, kind: str
+) -> tuple[pl.DataFrame, float]:
+    """(offers with arms and given probabilities, the holdout share they were drawn with): at
+    cfg.holdout_share, or lower where the experiment would give up more than cfg.max_given_up_share
+    of the plan's expected net revenue. The holdout's part of the cost is scaled to what the cap leaves
+    after exploration's; a smaller share holds out a subset of the same consumers (each stratum's
+    smallest hashes), so its cost falls with it. Never raised; 0 where no consumer would be held out."""
+    share = cfg.holdout_share
+    lost = pl.col("expected_revenue_plan") - pl.col("expected_revenue_recommended")
+    held_out = pl.col("arm") == HOLDOUT
+    for resize in range(MAX_RESIZES + 1):
+        offers = with_arms(plan, levels, holdout_share=share, explore_share=cfg.explore_share, strata=cfg.strata, key=key)
+        offers = given_probabilities(offers.join(slopes, on=PAIR, how="left").with_columns(pl.col("slope").fill_null(0.0)), kind)
+        held, explored, value, n_held = offers.select(
+            held=lost.filter(held_out).sum(),
+            explored=lost.filter(~held_out).sum(),
+            value=pl.col("expected_revenue_plan").sum(),
+            n_held=held_out.sum(),
+        ).row(0)
+        if n_held == 0:
+            return offers, 0.0
+        allowed = cfg.max_given_up_share * value
+        if held + explored <= allowed or held <= 0 or resize == MAX_RESIZES:
+            return offers, share
+        share *= 0.99 * max(allowed - explored, 0.0) / held
+    raise AssertionError("unreachable")
+
+
 def experiment(
     plan: pl.DataFrame,
     slopes: pl.DataFrame,
@@ -56,8 +88,7 @@ def experiment(
     arms' sizes and the expected revenue the experiment gives up; experiment.json's content).
     plan: recommendation_tables' offers (the plan's offer in recommended_offer_pct); slopes: PAIR +
     slope; history: panel rows (customer_id, item_id, period, target, offer_pct) up to the cutoff."""
-    offers = with_arms(plan, levels, holdout_share=cfg.holdout_share, explore_share=cfg.explore_share, strata=cfg.strata, key=key)
-    offers = given_probabilities(offers.join(slopes, on=PAIR, how="left").with_columns(pl.col("slope").fill_null(0.0)), kind)
+    offers, holdout_share = _arms_within_cost(plan, slopes, levels, cfg, key=key, kind=kind)
     per_category = offers.group_by("category").agg(
         holdout_pairs=(pl.col("arm") == HOLDOUT).sum(),
         explore_pairs=(pl.col("arm") == EXPLORE).sum(),
@@ -76,7 +107,9 @@ def experiment(
     )
     info = {
         "key": key,
-        **cfg.model_dump(include={"seed", "holdout_share", "explore_share", "strata"}),
+        **cfg.model_dump(include={"seed", "explore_share", "strata", "max_given_up_share"}),
+        "holdout_share": holdout_share,  # the share the arms were drawn with (measure reads it)
+        "holdout_share_configured": cfg.holdout_share,
         "levels": levels,
         "consumers": {HOLDOUT: n_holdout, PLAN: consumers.height - n_holdout},
         "pairs": {arm: int((offers.get_column("arm") == arm).sum()) for arm in (HOLDOUT, EXPLORE, PLAN)},

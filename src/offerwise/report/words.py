@@ -23,13 +23,22 @@ def experiment_sentence(info: dict, *, with_cost: bool = True) -> str:
     """The plan's experiment (recommendations/experiment.json) in a few words: arms, what it gives up
     (`with_cost`), and whether one fortnight's holdout can confirm what the plan expects."""
     power, consumers, pairs = info["power"], info["consumers"], info["pairs"]
+    share = info.get("holdout_share")
+    configured = info.get("holdout_share_configured", share)  # a plan made before the cost cap has no configured share
     if not consumers["holdout"]:
-        return f"No holdout (experiment.holdout_share = 0); {pairs['explore']:,} pairs explore a random allowed level."
+        why = "experiment.holdout_share = 0" if not configured else "none fits within experiment.max_given_up_share"
+        return f"No holdout ({why}); {pairs['explore']:,} pairs explore a random allowed level."
     detectable, expected = power["detectable_difference_per_consumer"], power["expected_difference_per_consumer"]
     verdict = "enough to confirm it" if expected >= detectable else "so pool fortnights or raise experiment.holdout_share"
     cost = f", giving up {info['given_up_share']:.1%} of the plan's expected net revenue" if with_cost else ""
+    lowered = (
+        f" (the holdout lowered from {configured:.0%} to {share:.1%} of the consumers, so that the experiment "
+        f"gives up at most {info['max_given_up_share']:.0%}: experiment.max_given_up_share)"
+        if share is not None and configured is not None and share < configured
+        else ""
+    )
     return (
-        f"{consumers['holdout']:,} consumers keep the status quo; {pairs['explore']:,} pairs explore a random allowed level{cost}. "
+        f"{consumers['holdout']:,} consumers keep the status quo{lowered}; {pairs['explore']:,} pairs explore a random allowed level{cost}. "
         f"The plan expects {expected:+.2f} net revenue per consumer; one fortnight's holdout detects {detectable:.2f}, "
         f"{verdict}. After the fortnight: offerwise measure --data EXPORT --run RUN."
     )
