@@ -38,7 +38,7 @@ OFFERWISE = str(Path(sys.executable).parent / "offerwise")
 def offerwise(*args: str) -> None:
     done = subprocess.run([OFFERWISE, *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"offerwise {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"offerwise {' '.join(args)} failed (exit {done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
 
 
 def truth(run: Path, played: Path) -> dict:

@@ -100,7 +100,9 @@ def _residuals(targets: list[np.ndarray], W: np.ndarray, clusters: np.ndarray, *
         for target, residual in zip(targets, out, strict=True):
             data.set_label(target[train])
             booster = lgb.train(train_params, data, num_boost_round=params["n_estimators"])
-            residual[test] = target[test] - booster.predict(W[test])
+            # num_threads given: LightGBM keeps it process-wide, and a predict without it resets it to every
+            # core while the estimate and its placebo train beside this on other threads (a segfault seen once)
+            residual[test] = target[test] - booster.predict(W[test], num_threads=params["n_jobs"])
     return out
 
 
