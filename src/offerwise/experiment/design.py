@@ -41,7 +41,9 @@ def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     )
 
 
-MAX_RESIZES = 4  # the holdout's per-stratum rounding moves its cost a little off the proportional: a few resizes settle it
+# The holdout's per-stratum rounding keeps its cost off the proportional (a smaller share may hold out as many): each
+# resize lowers the share by at least STEP, so the cap is met within MAX_RESIZES unless exploration alone exceeds it
+MAX_RESIZES, STEP = 40, 0.05
 
 
 def _arms_within_cost(
@@ -50,8 +52,9 @@ def _arms_within_cost(
     """(offers with arms and given probabilities, the holdout share they were drawn with): at
     cfg.holdout_share, or lower where the experiment would give up more than cfg.max_given_up_share
     of the plan's expected net revenue. The holdout's part of the cost is scaled to what the cap leaves
-    after exploration's; a smaller share holds out a subset of the same consumers (each stratum's
-    smallest hashes), so its cost falls with it. Never raised; 0 where no consumer would be held out."""
+    after exploration's (at least STEP lower each time); a smaller share holds out a subset of the same
+    consumers (each stratum's smallest hashes), so its cost falls with it. Never raised; 0 where no
+    consumer would be held out."""
     share = cfg.holdout_share
     lost = pl.col("expected_revenue_plan") - pl.col("expected_revenue_recommended")
     held_out = pl.col("arm") == HOLDOUT
@@ -69,7 +72,7 @@ def _arms_within_cost(
         allowed = cfg.max_given_up_share * value
         if held + explored <= allowed or held <= 0 or resize == MAX_RESIZES:
             return offers, share
-        share *= 0.99 * max(allowed - explored, 0.0) / held
+        share *= min(1 - STEP, 0.99 * max(allowed - explored, 0.0) / held)
     raise AssertionError("unreachable")
 
 
