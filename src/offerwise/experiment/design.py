@@ -41,6 +41,8 @@ def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     )
 
 
+GIVEN_UP = pl.col("expected_revenue_plan") - pl.col("expected_revenue_recommended")  # a pair's revenue the experiment gives up
+
 # The holdout's per-stratum rounding keeps its cost off the proportional (a smaller share may hold out as many): each
 # resize lowers the share by at least STEP, so the cap is met within MAX_RESIZES unless exploration alone exceeds it
 MAX_RESIZES, STEP = 40, 0.05
@@ -55,15 +57,15 @@ def _arms_within_cost(
     after exploration's (at least STEP lower each time); a smaller share holds out a subset of the same
     consumers (each stratum's smallest hashes), so its cost falls with it. Never raised; 0 where no
     consumer would be held out."""
-    share = cfg.holdout_share
-    lost = pl.col("expected_revenue_plan") - pl.col("expected_revenue_recommended")
-    held_out = pl.col("arm") == HOLDOUT
+    share, held_out = cfg.holdout_share, pl.col("arm") == HOLDOUT
+    plan = plan.join(slopes, on=PAIR, how="left").with_columns(pl.col("slope").fill_null(0.0))  # once, whatever the resizes
     for resize in range(MAX_RESIZES + 1):
-        offers = with_arms(plan, levels, holdout_share=share, explore_share=cfg.explore_share, strata=cfg.strata, key=key)
-        offers = given_probabilities(offers.join(slopes, on=PAIR, how="left").with_columns(pl.col("slope").fill_null(0.0)), kind)
+        offers = given_probabilities(
+            with_arms(plan, levels, holdout_share=share, explore_share=cfg.explore_share, strata=cfg.strata, key=key), kind
+        )
         held, explored, value, n_held = offers.select(
-            held=lost.filter(held_out).sum(),
-            explored=lost.filter(~held_out).sum(),
+            held=GIVEN_UP.filter(held_out).sum(),
+            explored=GIVEN_UP.filter(~held_out).sum(),
             value=pl.col("expected_revenue_plan").sum(),
             n_held=held_out.sum(),
         ).row(0)
@@ -96,7 +98,7 @@ def experiment(
         holdout_pairs=(pl.col("arm") == HOLDOUT).sum(),
         explore_pairs=(pl.col("arm") == EXPLORE).sum(),
         expected_revenue_as_run=pl.col("expected_revenue_recommended").sum(),
-        expected_revenue_given_up=(pl.col("expected_revenue_plan") - pl.col("expected_revenue_recommended")).sum(),
+        expected_revenue_given_up=GIVEN_UP.sum(),
     )
     consumers = offers.group_by("customer_id").agg(holdout=(pl.col("arm") == HOLDOUT).any())
     n_holdout = int(consumers.get_column("holdout").sum())

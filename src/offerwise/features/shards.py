@@ -215,7 +215,8 @@ def panel_held() -> Iterator[None]:
 
 def _files_identity(prepared: Path) -> tuple:
     files = [prepared / "panel.parquet"] if (prepared / "panel.parquet").is_file() else panel_parts(prepared)
-    return tuple((str(f.resolve()), f.stat().st_ino, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    stats = [(f, f.stat()) for f in files]
+    return tuple((str(f.resolve()), st.st_ino, st.st_mtime_ns, st.st_size) for f, st in stats)
 
 
 def read_panel(prepared: Path, columns: list[str] | None = None) -> pl.DataFrame:

@@ -43,9 +43,8 @@ def permute_offers(rows: pl.DataFrame, *, cutoff: int, seed: int = 0) -> pl.Data
     def looked_up(frame: pl.DataFrame, table: pl.DataFrame, code: str, period: str) -> pl.DataFrame:
         return frame.with_columns(__at=at(code, period)).join(table, on="__at", how="left", maintain_order="left").drop("__at")
 
-    permuted = looked_up(
-        looked_up(looked_up(keys, source, "__item", "__period"), pair_offer, "__pair", "__from"), item_offer, "__item", "__from"
-    )
+    sourced = looked_up(keys, source, "__item", "__period")  # each row's source period
+    permuted = looked_up(looked_up(sourced, pair_offer, "__pair", "__from"), item_offer, "__item", "__from")
     permuted = permuted.select(pl.coalesce("__pair_offer", "__item_offer").cast(labelled.schema[OFFER]).alias(OFFER))
     return labelled.with_columns(_in_chunks_of(labelled, permuted.get_column(OFFER)))
 
