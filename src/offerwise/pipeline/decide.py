@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from offerwise import io
-from offerwise.columns import PAIR
+from offerwise.columns import OFFER_DESIGN, PAIR
 from offerwise.config import ExperimentConfig, OptimizeConfig, OptionError, ResponseConfig, RuntimeConfig
 from offerwise.elasticity.dml import ResponseEstimate
 from offerwise.elasticity.scores import pair_scores_of_curves, pair_scores_of_shard
@@ -94,13 +94,19 @@ def elasticity(
 
 
 def _response_inputs(p: Prepared, fold: int, cfg: ResponseConfig, reuse: Path | None, log: Callable[[str], None]) -> dict:
-    """offer_response's arguments for decision `fold`: its rows, and the estimate in `reuse` (read here) if given."""
+    """offer_response's arguments for decision `fold`: its rows, and the estimate in `reuse` (read here) if given.
+    `reuse` is the decision a fortnight earlier, which did not see the cutoff period: where that period's
+    offers were randomised (a measured plan's experiment) the estimate is made afresh, so the next plan
+    learns from the experiment at once, not one plan later (docs/response.md)."""
     cutoff = p.decided_period(fold) - 1
+    rows = response_rows(p.frame, fold, cutoff)
+    if reuse is not None and randomised_in(rows, cutoff):
+        log("offer response (double ML): estimated afresh, with the last fortnight's randomised offers")
+        reuse = None
     estimate = None
     if reuse is not None:
         log(f"offer response (double ML): reused from {reuse}")
         estimate = ResponseEstimate.from_dict(io.read_json(reuse / "response_estimate.json", rerun=io.rerun("elasticity", reuse)))
-    rows = response_rows(p.frame, fold, cutoff)
     cross = None
     if reuse is not None and (reuse / CROSS).is_file():
         cross = io.read_csv(
@@ -115,6 +121,11 @@ def _response_inputs(p: Prepared, fold: int, cfg: ResponseConfig, reuse: Path | 
         "estimate": estimate,
         "with_placebo": cfg.placebo and fold != p.forward_fold,
     }
+
+
+def randomised_in(rows: pl.DataFrame, period: int) -> bool:
+    """Whether a randomised design drew any of `period`'s offers (offer history's expected_offer_pct)."""
+    return OFFER_DESIGN in rows.columns and rows.filter((pl.col("period") == period) & pl.col(OFFER_DESIGN).is_not_null()).height > 0
 
 
 def _write_response(out: Path, estimate: ResponseEstimate, permuted: pl.DataFrame | None) -> None:

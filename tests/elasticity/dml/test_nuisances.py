@@ -54,3 +54,19 @@ def test_randomised_rows_take_the_design_s_mean_offer_as_their_nuisance(panel):
     fit = cross_fits(d, folds=2, seed=0)[0]
     assert np.allclose(fit.t_res[known], d.T[known] - 20.0)
     assert not np.allclose(fit.t_res[~known], d.T[~known] - 20.0)
+
+
+def test_the_offer_model_s_level_is_judged_on_the_rows_no_design_drew(panel):
+    """A measured fortnight's personalised offers (known design mean) leave the observational rows'
+    offer model at the item-period level; the same offers without a design mean switch it to every column."""
+    frame, features = panel
+    last = pl.col("period") == CUTOFF
+    personalised = (
+        pl.when(last).then(pl.col("offer_pct") + 5.0 * (pl.col("customer_id") % 2).cast(pl.Float32)).otherwise(pl.col("offer_pct"))
+    )
+    measured = frame.with_columns(offer_pct=personalised, offer_design_mean=pl.when(last).then(pl.col("offer_pct") + 2.5))
+    unmarked = measured.with_columns(offer_design_mean=pl.lit(None, pl.Float64))
+    fit = lambda f: cross_fits(design(f, features, cutoff=CUTOFF, periods=8, max_rows=4000, seed=0), folds=2, seed=0)[0]  # noqa: E731
+    assert fit(measured).offer_columns is not None
+    assert fit(measured).offer_columns == fit(frame).offer_columns
+    assert fit(unmarked).offer_columns is None

@@ -47,7 +47,13 @@ from scipy.stats import norm
 from offerwise.config import ResponseConfig
 from offerwise.elasticity.dml.design import design
 from offerwise.elasticity.dml.final import _cluster_fit, _clustered_covariance, _linear_final
-from offerwise.elasticity.dml.nuisances import _final_weights, _nuisance_params, cross_fit, item_period_columns
+from offerwise.elasticity.dml.nuisances import (
+    _final_weights,
+    _nuisance_params,
+    cross_fit,
+    observational_offer_columns,
+    with_known_offer_means,
+)
 from offerwise.elasticity.dml.shrinkage import _tau2
 from offerwise.features.interactions import CROSS_PRESSURE, INTERACTION_FEATURES, PRESSURE
 from offerwise.features.manifest import Feature
@@ -126,8 +132,8 @@ def cross_response(
         (pl.col("target").sum().over("customer_id", "period") - in_category).cast(pl.Float64).alias(OTHERS_X),
     )
     d = design(rows, controls, cutoff=cutoff, periods=cfg.periods, max_rows=cfg.max_rows, seed=seed)
-    offer_columns = item_period_columns(d.window, d.controls)
-    y_res, t_res, _ = cross_fit(d.Y, d.T, d.W, d.items, folds=cfg.folds, seed=seed, offer_columns=offer_columns)
+    y_res, t_res, _ = cross_fit(d.Y, d.T, d.W, d.items, folds=cfg.folds, seed=seed, offer_columns=observational_offer_columns(d))
+    t_res = with_known_offer_means(d, t_res)
     q = _final_weights(d.Y, y_res)
     column = lambda window, name: window.get_column(name).cast(pl.Float64).fill_null(0.0).to_numpy()  # noqa: E731
     permuted = permute_pressure(d.window, seed=seed) if placebo else None

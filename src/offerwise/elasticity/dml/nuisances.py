@@ -163,7 +163,7 @@ def cross_fits(d: Design, *, folds: int, seed: int) -> list[CrossFit]:
     """REPEATS cross-fittings of d's nuisances (seeds seed, seed + 1, ...), the offer's on the
     controls set per item and period (`item_period_columns`). Where a randomised design drew the offer
     (d.design_mean) its residual is the offer minus the design's mean: no model stands in for what is known."""
-    offer_columns = item_period_columns(d.window, d.controls)
+    offer_columns = observational_offer_columns(d)
     n_items = np.unique(d.items).size
     if n_items < folds:  # cross-fitting folds are groups of items
         raise OptionError(
@@ -173,9 +173,22 @@ def cross_fits(d: Design, *, folds: int, seed: int) -> list[CrossFit]:
     out = []
     for r in range(REPEATS):
         y_res, t_res, effect = cross_fit(d.Y, d.T, d.W, d.items, folds=folds, seed=seed + r, offer_columns=offer_columns)
-        t_res = np.where(np.isnan(d.design_mean), t_res, d.T - d.design_mean)  # randomised rows: the design's mean is known
+        t_res = with_known_offer_means(d, t_res)
         out.append(CrossFit(y_res, t_res, _final_weights(d.Y, y_res), effect, folds, seed + r, offer_columns))
     return out
+
+
+def observational_offer_columns(d: Design) -> list[int] | None:
+    """`item_period_columns` judged on the rows no design drew: a measured fortnight's personalised
+    offers (its arms and exploration) need no offer model, and would otherwise switch the
+    observational rows' offer model to every consumer column."""
+    observational = np.isnan(d.design_mean)
+    return item_period_columns(d.window if observational.all() else d.window.filter(pl.Series(observational)), d.controls)
+
+
+def with_known_offer_means(d: Design, t_res: np.ndarray) -> np.ndarray:
+    """The offer residuals with T − the design's mean where a randomised design drew the offer."""
+    return np.where(np.isnan(d.design_mean), t_res, d.T - d.design_mean)
 
 
 def logistic_nuisances(
