@@ -1,0 +1,119 @@
+"""Diagnosis (not a route): how much of the plan's miss on the simulator with substitution is its
+optimism about an offer's effect. The stored interactions runs of bench/substitution.py are decided
+again with the nested logit's utility slopes taken from a quantile of each pair's posterior instead of
+its mean, λ and the retention guard's ends left as calibrated at the mean:
+
+* asymmetric (default): pessimistic about the change from the status quo in both directions, the
+  Q quantile where an offer rises (o > k), 1 − Q where it falls (o < k);
+* --symmetric: the Q quantile in both directions.
+
+Each run's default plan is decided again beside it (a stored variants/interactions folder may hold a
+diagnosis's plan) and both are scored jointly (bench/substitution.measure). The pieces are replaced by
+monkeypatching internals here, never in the library, like bench/substitution_truth_pieces.py.
+
+    python bench/substitution_caution.py [--quantile 0.25] [--symmetric] [--labels q2-41-45 ...]
+
+Results: bench/results/substitution-caution-<asymmetric|symmetric>-<Q>.json and a line per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import substitution
+from scipy.stats import norm
+
+from offerwise.config import Config
+from offerwise.optimize import choice_model, consumer_category
+
+RESULTS = Path(__file__).parent / "results"
+LABELS = ["q2-41-45", "q2-fresh-51-53", "q2-fresh-61-63", "fresh-64-65"]
+KEPT = ("joint_score", "retention_ratio", "categories_below_status_quo_retention", "no_offer_share")
+SLOPES, WITH_NESTED_LOGIT = consumer_category.slopes, consumer_category.with_nested_logit
+LOCAL = threading.local()  # the decision solves a second problem in a thread: each thread's pairs
+STATE = {"active": False, "quantile": 0.25, "symmetric": False}
+
+
+class DirectionalSlopes:
+    """Utility slopes that multiply an offer change by `rise` where it is positive, by `fall` elsewhere
+    (what bundles.rows_of does with the nested logit's b: b[pair] * (offer − k))."""
+
+    def __init__(self, rise: np.ndarray, fall: np.ndarray):
+        self.rise, self.fall = rise, fall
+
+    def __getitem__(self, index) -> DirectionalSlopes:
+        return DirectionalSlopes(self.rise[index], self.fall[index])
+
+    def __mul__(self, change: np.ndarray) -> np.ndarray:
+        return np.where(change > 0, self.rise * change, self.fall * change)
+
+
+def _slopes(pairs, kind, **options):
+    mean = pairs.get_column("dml_slope").fill_null(0.0).to_numpy().astype(float)
+    sd = pairs.get_column("dml_slope_sd").fill_null(0.0).to_numpy().astype(float)
+    q = STATE["quantile"]
+    LOCAL.rise = np.maximum(mean + norm.ppf(q) * sd, 0.0)
+    LOCAL.fall = LOCAL.rise if STATE["symmetric"] else np.maximum(mean + norm.ppf(1 - q) * sd, 0.0)
+    return SLOPES(pairs, kind, **options)
+
+
+def _with_nested_logit(p, units):
+    q = WITH_NESTED_LOGIT(p, units)
+    if q.nested is None or not STATE["active"]:
+        return q
+    _, ends, lam, n0 = q.nested
+    rise, fall = (choice_model.utility_slopes(p.f, s, n0, lam) for s in (LOCAL.rise, LOCAL.fall))
+    return replace(q, nested=(DirectionalSlopes(rise, fall), ends, lam, n0))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quantile", type=float, default=0.25)
+    parser.add_argument("--symmetric", action="store_true")
+    parser.add_argument(
+        "--labels", nargs="+", default=LABELS, help="bench/substitution.py labels whose interactions runs are decided again"
+    )
+    args = parser.parse_args()
+    STATE.update(quantile=args.quantile, symmetric=args.symmetric)
+    consumer_category.slopes, consumer_category.with_nested_logit = _slopes, _with_nested_logit
+    name = f"{'symmetric' if args.symmetric else 'asymmetric'}-{args.quantile:g}"
+    substitution.VARIANTS |= {name: {}, "default-again": {}}
+    rows = []
+    for label in args.labels:
+        for out in sorted((substitution.WORK / label).glob("*-interactions")):
+            cfg = Config.model_validate_json((out / "config.json").read_text())
+            STATE["active"] = False
+            default = substitution.measure(out, *substitution.decide(out, cfg, "default-again"))
+            STATE["active"] = True
+            cautious = substitution.measure(out, *substitution.decide(out, cfg, name))
+            rows.append({"label": label, "run": out.name, **{f"default_{k}": default[k] for k in KEPT}, **{k: cautious[k] for k in KEPT}})
+            print(
+                f"{label:15} {out.name:26} default {default['joint_score']:.3f} (retention {default['retention_ratio']:.3f}) "
+                f"{name} {cautious['joint_score']:.3f} (retention {cautious['retention_ratio']:.3f})",
+                flush=True,
+            )
+    before, after = (np.array([r[k] for r in rows]) for k in ("default_joint_score", "joint_score"))
+    summary = {
+        "median": [float(np.median(before)), float(np.median(after))],
+        "mean": [float(before.mean()), float(after.mean())],
+        "better": int((after > before).sum()),
+        "runs": len(rows),
+        "at_least_0.6": [int((before >= 0.6).sum()), int((after >= 0.6).sum())],
+        "retention_ratio_mean": [float(np.mean([r[f"default_{k}"] for r in rows])) for k in ("retention_ratio",)]
+        + [float(np.mean([r["retention_ratio"] for r in rows]))],
+        "categories_below_status_quo_retention": [
+            sum(r["default_categories_below_status_quo_retention"] for r in rows),
+            sum(r["categories_below_status_quo_retention"] for r in rows),
+        ],
+    }
+    (RESULTS / f"substitution-caution-{name}.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1) + "\n")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
