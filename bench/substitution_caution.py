@@ -71,6 +71,22 @@ def _with_nested_logit(p, units):
     return replace(q, nested=(DirectionalSlopes(rise, fall), ends, lam, n0))
 
 
+def summarised(rows: list[dict]) -> dict:
+    """The default against the cautious decision over the runs: joint scores, and the truth's retention."""
+    both = lambda key: (np.array([r[f"default_{key}"] for r in rows]), np.array([r[key] for r in rows]))  # noqa: E731
+    before, after = both("joint_score")
+    retention, below = both("retention_ratio"), both("categories_below_status_quo_retention")
+    return {
+        "median": [float(np.median(before)), float(np.median(after))],
+        "mean": [float(before.mean()), float(after.mean())],
+        "better": int((after > before).sum()),
+        "runs": len(rows),
+        "at_least_0.6": [int((before >= 0.6).sum()), int((after >= 0.6).sum())],
+        "retention_ratio_mean": [float(r.mean()) for r in retention],
+        "categories_below_status_quo_retention": [int(b.sum()) for b in below],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quantile", type=float, default=0.25)
@@ -97,20 +113,7 @@ def main() -> None:
                 f"{name} {cautious['joint_score']:.3f} (retention {cautious['retention_ratio']:.3f})",
                 flush=True,
             )
-    before, after = (np.array([r[k] for r in rows]) for k in ("default_joint_score", "joint_score"))
-    summary = {
-        "median": [float(np.median(before)), float(np.median(after))],
-        "mean": [float(before.mean()), float(after.mean())],
-        "better": int((after > before).sum()),
-        "runs": len(rows),
-        "at_least_0.6": [int((before >= 0.6).sum()), int((after >= 0.6).sum())],
-        "retention_ratio_mean": [float(np.mean([r[f"default_{k}"] for r in rows])) for k in ("retention_ratio",)]
-        + [float(np.mean([r["retention_ratio"] for r in rows]))],
-        "categories_below_status_quo_retention": [
-            sum(r["default_categories_below_status_quo_retention"] for r in rows),
-            sum(r["categories_below_status_quo_retention"] for r in rows),
-        ],
-    }
+    summary = summarised(rows)
     (RESULTS / f"substitution-caution-{name}.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1) + "\n")
     print(json.dumps(summary))
 

@@ -125,7 +125,7 @@ def _response_inputs(p: Prepared, fold: int, cfg: ResponseConfig, reuse: Path | 
 
 def randomised_in(rows: pl.DataFrame, period: int) -> bool:
     """Whether a randomised design drew any of `period`'s offers (offer history's expected_offer_pct)."""
-    return OFFER_DESIGN in rows.columns and rows.filter((pl.col("period") == period) & pl.col(OFFER_DESIGN).is_not_null()).height > 0
+    return OFFER_DESIGN in rows.columns and rows.select(((pl.col("period") == period) & pl.col(OFFER_DESIGN).is_not_null()).any()).item()
 
 
 def _write_response(out: Path, estimate: ResponseEstimate, permuted: pl.DataFrame | None) -> None:
