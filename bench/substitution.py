@@ -15,7 +15,9 @@ The interactions run's forward fortnight is then decided again from the same est
 * "logit shift": the bundles valued by each item's logistic curve moved by the cross effect (the former default);
 * "pairs": every pair alone (optimize.decision = "pair") on the interaction-aware estimates;
 * "point retention": the retention target held at the slopes' point estimates (optimize.retention_probability = 0);
-* "cautious slopes": each pair's slope at the 25th percentile of its posterior (optimize.response_quantile = 0.25).
+* "cautious slopes": each pair's slope at the 25th percentile of its posterior (optimize.response_quantile = 0.25);
+* "cautious change": the 25th percentile where an offer rises, the 75th where it falls
+  (optimize.response_caution = "change"; bench/substitution_caution.py was its diagnosis).
 
 Every plan is the optimiser's (pipeline.optimize on the run's estimates), without the forward plan's
 experiment arms. Per variant (category "all"): `joint_score`, the whole plan's gain in true expected
@@ -62,6 +64,7 @@ VARIANTS = {
     "pairs": {"decision": "pair"},
     "point retention": {"retention_probability": 0.0},
     "cautious slopes": {"response_quantile": 0.25},
+    "cautious change": {"response_quantile": 0.25, "response_caution": "change"},
 }
 
 

@@ -79,6 +79,26 @@ def test_given_offers_get_their_own_probabilities_and_the_cost_is_counted() -> N
     assert info["pairs"]["holdout"] == holdout.height and info["consumers"]["holdout"] == pytest.approx(80, abs=1)
 
 
+def test_under_the_change_caution_an_explored_cut_takes_the_optimisers_falling_slope() -> None:
+    """optimize.response_caution "change": the optimiser values a cut at its slope_fall, and so does the explore arm."""
+    plan = _plan()
+    history = pl.DataFrame(
+        schema={"customer_id": pl.Int64, "item_id": pl.Int64, "period": pl.Int64, "target": pl.Int64, "offer_pct": pl.Float64}
+    )
+    slopes = plan.select("customer_id", "item_id", "slope", slope_fall=3 * pl.col("slope"))
+    offers, _, _ = experiment(
+        plan.drop("slope"), slopes, {"A": [0.0, 50.0]}, history, 10, ExperimentConfig(explore_share=0.3, max_given_up_share=1.0),
+        key=experiment_key(0, dt.date(2020, 1, 6)), kind="dml",
+    )  # fmt: skip
+    explore = offers.filter(pl.col("arm") == "explore").join(slopes, on=["customer_id", "item_id"])
+    delta = (explore.get_column("recommended_offer_pct") - explore.get_column("reference_offer_pct")).to_numpy()
+    slope = np.where(delta > 0, explore.get_column("slope").to_numpy(), explore.get_column("slope_fall").to_numpy())
+    assert (delta < 0).any() and (delta > 0).any()
+    expected = expit(clipped_logit(explore.get_column("p_reference").to_numpy()) + slope * delta)
+    assert np.allclose(explore.get_column("p_recommended").to_numpy(), expected)
+    assert "slope_fall" not in offers.columns
+
+
 @pytest.mark.parametrize(("consumers", "share"), [(80, 0.4), (200, 0.25), (200, 0.5), (120, 0.3)])
 def test_the_cap_holds_where_a_stratum_rounds_its_holdout(consumers: int, share: float) -> None:
     # 16-40 consumers a stratum: a slightly smaller share often holds out as many (the first two failed with 4 proportional resizes)

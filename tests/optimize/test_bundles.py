@@ -15,6 +15,7 @@ from offerwise.optimize.bundles import Units, evaluate, options_for, rows_of, si
 from offerwise.optimize.consumer_category import pair_arrays, with_nested_logit
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.offers import optimize_category
+from offerwise.optimize.problem import ChangeSlopes
 from offerwise.probability import clipped_logit, expit
 
 LEVELS = CategoryLevels("config", (0.0, 10.0, 20.0, 30.0), (0.0, 10.0, 20.0, 30.0), (0.0, 30.0))
@@ -300,3 +301,21 @@ def test_under_the_nested_logit_the_pull_on_other_categories_follows_the_log_sum
     )
     more = evaluate(outside, units, opts)["retention"] - blind["retention"]
     np.testing.assert_allclose(more[deep], by_log_sum[deep] * (0.5 + 0.25) / 0.5)
+
+
+def test_under_the_change_caution_the_nested_logit_is_calibrated_at_the_mean_and_moves_by_direction() -> None:
+    """λ and the cross-category pull from the posterior mean; each move's utility by its direction's slope."""
+    pairs = _pairs(5, theta=-0.004).with_columns(cross_slope_high=pl.lit(-0.001), probability=pl.col("probability") * 0.2)
+    mean = pairs.get_column("pair_slope").to_numpy()
+    units = Units.of(pairs.get_column("customer_id").to_numpy())
+    plain = with_nested_logit(pair_arrays(pairs, "dml", "expected", mean, None, None), units)
+    change = with_nested_logit(pair_arrays(pairs, "dml", "expected", ChangeSlopes(0.5 * mean, 1.5 * mean, mean), None, None), units)
+    b, b_change = plain.nested[0], change.nested[0]
+    assert change.nested[2] == plain.nested[2] and np.allclose(b_change.central, b)  # the same λ and utility slopes at the mean
+    assert np.allclose(b_change.rise, 0.5 * b) and np.allclose(b_change.fall, 1.5 * b)  # one conversion factor per category
+    opts, _ = options_for(change, units, LEVELS, 1)
+    r, r_plain = rows_of(change, units, opts), rows_of(plain, units, opts)
+    k = pairs.get_column("reference_offer_pct").to_numpy()[r.pair]
+    rose, fell = r.offer > k, r.offer < k
+    assert rose.any() and fell.any()
+    assert (r.prob[rose] < r_plain.prob[rose]).all() and (r.prob[fell] < r_plain.prob[fell]).all()  # pessimistic both ways

@@ -10,18 +10,22 @@ from offerwise.columns import PAIR
 from offerwise.config import ExperimentConfig
 from offerwise.experiment.arms import EXPLORE, HOLDOUT, PLAN, with_arms
 from offerwise.experiment.power import consumer_revenue, detectable_difference
-from offerwise.optimize.problem import response
+from offerwise.optimize.problem import ChangeSlopes, response
 from offerwise.optimize.recommendations import expected_revenue
 
 
 def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     """p_plan: the optimiser's probability at the plan's offer. p_recommended: at the given offer: the
     status quo's (holdout), the plan's (plan), or the pair's own response at the drawn level (explore;
-    the cross effect of the consumer's other offers is left out there). frame: + slope (the optimiser's)."""
+    the cross effect of the consumer's other offers is left out there). frame: + slope (the optimiser's;
+    with slope_fall, optimize.response_caution "change": slope where the offer rises, slope_fall where it falls)."""
     f = frame.get_column("p_reference").to_numpy().astype(float)
     k = frame.get_column("reference_offer_pct").to_numpy().astype(float)
     given = frame.get_column("recommended_offer_pct").to_numpy().astype(float)
-    own = response(kind, f, k, frame.get_column("slope").to_numpy().astype(float), given[:, None])[:, 0]
+    slope = frame.get_column("slope").to_numpy().astype(float)
+    if "slope_fall" in frame.columns:
+        slope = ChangeSlopes(slope, frame.get_column("slope_fall").to_numpy().astype(float), slope)
+    own = response(kind, f, k, slope, given[:, None])[:, 0]
     arm = pl.col("arm")
     return (
         frame.with_columns(p_plan=pl.col("p_recommended"), _own=pl.Series(own))
@@ -37,7 +41,7 @@ def given_probabilities(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
             expected_revenue_recommended=expected_revenue("p_recommended", "recommended_offer_pct"),
         )
         .with_columns(expected_uplift=pl.col("expected_revenue_recommended") - pl.col("expected_revenue_reference"))
-        .drop("_own", "slope")
+        .drop("_own", "slope", "slope_fall", strict=False)
     )
 
 
@@ -58,7 +62,7 @@ def _arms_within_cost(
     consumers (each stratum's smallest hashes), so its cost falls with it. Never raised; 0 where no
     consumer would be held out."""
     share, held_out = cfg.holdout_share, pl.col("arm") == HOLDOUT
-    plan = plan.join(slopes, on=PAIR, how="left").with_columns(pl.col("slope").fill_null(0.0))  # once, whatever the resizes
+    plan = plan.join(slopes, on=PAIR, how="left").with_columns(pl.exclude(plan.columns).fill_null(0.0))  # once, whatever the resizes
     for resize in range(MAX_RESIZES + 1):
         offers = given_probabilities(
             with_arms(plan, levels, holdout_share=share, explore_share=cfg.explore_share, strata=cfg.strata, key=key), kind

@@ -46,7 +46,7 @@ import numpy as np
 
 from offerwise.optimize import choice_model
 from offerwise.optimize.levels import CategoryLevels
-from offerwise.optimize.problem import counted, response
+from offerwise.optimize.problem import Slopes, counted, moved, response
 from offerwise.optimize.solvers import NEG, PairBlock
 from offerwise.probability import clipped_logit
 
@@ -64,7 +64,7 @@ class PairArrays:
     objective: str  # optimize.objective
     f: np.ndarray  # probability at the status quo
     k: np.ndarray  # status quo offer %
-    slope: np.ndarray  # own slope per offer point
+    slope: Slopes  # own slope per offer point (problem.ChangeSlopes: by the move's direction)
     ends: tuple[np.ndarray, np.ndarray] | None  # slopes at the category interval's ends (retention_probability)
     price: np.ndarray
     cost: np.ndarray  # unit cost
@@ -235,7 +235,7 @@ def rows_of(p: PairArrays, units: Units, opts: Options) -> Rows:
         b, ends, lam, n0 = p.nested
         log_f = p.log_f[pair]
         outside = p.outside[units.start[opts.unit]]
-        at = lambda slope: choice_model.probabilities(option, log_f + slope[pair] * (offer - k), n0[pair], lam, outside)  # noqa: E731
+        at = lambda slope: choice_model.probabilities(option, log_f + moved(slope[pair], offer - k), n0[pair], lam, outside)  # noqa: E731
         prob, outside_prob, log_s = at(b)
         low_total = _low_total(p, at, ends, option, threshold)
     else:

@@ -20,7 +20,7 @@ from offerwise.optimize.bundles import (
     rows_of,
 )
 from offerwise.optimize.levels import CategoryLevels
-from offerwise.optimize.problem import slopes
+from offerwise.optimize.problem import ChangeSlopes, central, slopes
 from offerwise.optimize.solvers import NEG, LocalBlocks, Solution, solve_blocks, solve_milp
 
 
@@ -92,10 +92,12 @@ def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:
     # No substitution found (the interval reaches 0), or consumers buy several of its items a fortnight: the logit shift.
     if not p.substitution or not choice_model.single_choice(units.unit_sums(p.f) + p.outside[units.start]):
         return p
-    b, lam = choice_model.calibrate(p.f, p.slope, unit, theta, p.outside, p.others)
+    b, lam = choice_model.calibrate(p.f, central(p.slope), unit, theta, p.outside, p.others)
     ends = None if p.ends is None else tuple(choice_model.calibrate(p.f, e, unit, theta, p.outside, p.others)[0] for e in p.ends)
     n0 = (np.bincount(unit, p.f)[unit] if p.f.size else np.zeros(0)) + p.outside
     pull_x = choice_model.cross_category_pull(p.f, b, n0, p.g_retention, p.others_x)
+    if isinstance(p.slope, ChangeSlopes):  # λ and the pull as at the mean; a move's utility by its direction
+        b = ChangeSlopes(*(choice_model.utility_slopes(p.f, s, n0, lam) for s in (p.slope.rise, p.slope.fall)), b)
     return replace(p, nested=(b, ends, lam, n0), pull_x=pull_x)
 
 
@@ -108,6 +110,7 @@ def bundle_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLev
         cfg.response,
         pair_slope_weight=cfg.pair_slope_weight,
         response_quantile=cfg.response_quantile,
+        response_caution=cfg.response_caution,
         retention_probability=cfg.retention_probability,
     )
     arrays = pair_arrays(pairs, cfg.response, cfg.objective, slope, ends, cfg.unit_cost_share, cross_effects=cfg.cross_effects)

@@ -73,6 +73,7 @@ def category_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryL
         unit_cost_share=cfg.unit_cost_share,
         pair_slope_weight=cfg.pair_slope_weight,
         response_quantile=cfg.response_quantile,
+        response_caution=cfg.response_caution,
         retention_probability=cfg.retention_probability,
     )
     before = _metrics(m, pairs, m.status_quo)

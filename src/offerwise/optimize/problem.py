@@ -15,7 +15,10 @@ Purchase probability at a new offer o, by `response`:
 * counterfactual: the pair's own slope from re-scoring the model across offers:
   logit p = logit f + slope_i·(o − k);
 * dml: the pair's slope from the orthogonalised estimate (elasticity/dml/) at the
-  `response_quantile` of its posterior (the mean at 0.5), never below 0: logit p = logit f + slope_i·(o − k).
+  `response_quantile` q of its posterior (the mean at 0.5), never below 0: logit p = logit f + slope_i·(o − k).
+  With `response_caution` "change" the quantile depends on the move: q where the offer rises above the
+  status quo, 1 − q where it falls (`ChangeSlopes`): a lower bound on what any change from the status
+  quo gains, whose value is observed, where "slope" (q everywhere) overrates what removing an offer saves.
 
 Retention with a stated probability (dml, `retention_probability` P): the category slope's posterior
 is normal with its SE s_c, so it lies in its central interval ±z s_c, z = Φ⁻¹((1 + P)/2), with
@@ -39,6 +42,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
+from offerwise.config import OptimizeConfig
 from offerwise.errors import InputError
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.probability import clipped_logit, expit
@@ -66,6 +70,36 @@ class Matrices:
         return self.retention if self.retention_low is None else self.retention_low
 
 
+@dataclass(frozen=True)
+class ChangeSlopes:
+    """Per-pair slopes by the direction of an offer's move from the status quo (response_caution
+    "change"): `rise` where the offer rises above it, `fall` where it falls below; `central`, the
+    posterior mean, where a slope is calibrated rather than moved along (the nested logit's λ, the
+    retention guard's interval). Indexed like an array."""
+
+    rise: np.ndarray
+    fall: np.ndarray
+    central: np.ndarray
+
+    def __getitem__(self, index) -> ChangeSlopes:
+        return ChangeSlopes(self.rise[index], self.fall[index], self.central[index])
+
+
+Slopes = np.ndarray | ChangeSlopes
+
+
+def moved(slope: Slopes, change: np.ndarray) -> np.ndarray:
+    """slope · change, where a ChangeSlopes takes its rise or its fall by the change's sign."""
+    if isinstance(slope, ChangeSlopes):
+        return np.where(change > 0, slope.rise * change, slope.fall * change)
+    return slope * change
+
+
+def central(slope: Slopes) -> np.ndarray:
+    """The slope a calibration reads: a ChangeSlopes' posterior mean, else the slope itself."""
+    return slope.central if isinstance(slope, ChangeSlopes) else slope
+
+
 def _in_range(offers: np.ndarray, offer_range: tuple[float, float]) -> np.ndarray:
     return (offers >= offer_range[0] - 1e-9) & (offers <= offer_range[1] + 1e-9)
 
@@ -83,7 +117,7 @@ def response(
     kind: str,
     f: np.ndarray,
     k: np.ndarray,
-    slope: np.ndarray,
+    slope: Slopes,
     offers: np.ndarray,
     shift: np.ndarray | float = 0.0,
     *,
@@ -93,9 +127,9 @@ def response(
     `logit_f`: clipped_logit(f) where the caller has it already."""
     delta = offers - k[:, None]
     if kind == "linear":
-        own = slope[:, None] * f[:, None] * (1 - f[:, None]) * delta
+        own = slope[:, None] * f[:, None] * (1 - f[:, None]) * delta  # linear: slopes() gives no ChangeSlopes
         return np.clip(f[:, None] + own + f[:, None] * (1 - f[:, None]) * shift, 0.0, 1.0)
-    return expit((clipped_logit(f) if logit_f is None else logit_f)[:, None] + slope[:, None] * delta + shift)
+    return expit((clipped_logit(f) if logit_f is None else logit_f)[:, None] + moved(slope[:, None], delta) + shift)
 
 
 def counted(objective: str, prob: np.ndarray, threshold: np.ndarray) -> np.ndarray:
@@ -109,18 +143,25 @@ def slopes(
     *,
     pair_slope_weight: float = 1.0,
     response_quantile: float = 0.5,
+    response_caution: str = "slope",
     retention_probability: float | None = None,
-) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-    """Each pair's slope by `response_kind` (module docstring), and with retention_probability (dml)
-    the slopes at the two ends of the category slope's interval (else None)."""
+) -> tuple[Slopes, tuple[np.ndarray, np.ndarray] | None]:
+    """Each pair's slope by `response_kind` (module docstring; dml with response_caution "change": a
+    ChangeSlopes), and with retention_probability (dml) the slopes at the two ends of the category
+    slope's interval around the quantile's slope (the mean's under "change"), else None."""
     if response_kind == "dml":
         if "dml_slope" not in pairs.columns:
             raise InputError(
                 "The 'optimize.response' option 'dml' needs the offer-response estimate; rerun `offerwise elasticity` with it."
             )
         sd = pairs.get_column("dml_slope_sd").fill_null(0.0).to_numpy().astype(float)
-        base = pairs.get_column("dml_slope").fill_null(0.0).to_numpy().astype(float) + norm.ppf(response_quantile) * sd
-        slope = np.maximum(base, 0.0)
+        mean = pairs.get_column("dml_slope").fill_null(0.0).to_numpy().astype(float)
+        at = lambda q: np.maximum(mean + norm.ppf(q) * sd, 0.0)  # noqa: E731
+        if response_caution == "change":
+            base, slope = mean, ChangeSlopes(at(response_quantile), at(1 - response_quantile), np.maximum(mean, 0.0))
+        else:
+            base = mean + norm.ppf(response_quantile) * sd
+            slope = np.maximum(base, 0.0)
     else:
         slope = pairs.get_column("pair_slope" if response_kind == "counterfactual" else "category_a").to_numpy().astype(float)
     if response_kind == "counterfactual" and slope.size:  # partial pooling: noisy per-pair slopes move toward the category's
@@ -142,6 +183,7 @@ def build(
     unit_cost_share: float | None,
     pair_slope_weight: float = 1.0,
     response_quantile: float = 0.5,
+    response_caution: str = "slope",
     retention_probability: float | None = None,
 ) -> Matrices:
     """pairs: price, reference_offer_pct, probability (f at k), threshold, category_a, pair_slope
@@ -159,6 +201,7 @@ def build(
         response_kind,
         pair_slope_weight=pair_slope_weight,
         response_quantile=response_quantile,
+        response_caution=response_caution,
         retention_probability=retention_probability,
     )
     offers, eta, allowed, status_quo = _candidates(k, levels)
@@ -185,3 +228,17 @@ def _candidates(k: np.ndarray, levels: CategoryLevels) -> tuple[np.ndarray, np.n
     offers = np.concatenate([np.broadcast_to(grid, (n, grid.size)), k[:, None]], axis=1)
     allowed = np.concatenate([np.broadcast_to(np.isin(grid, levels.allowed), (n, grid.size)), np.ones((n, 1), bool)], axis=1)
     return offers, np.full(offers.shape, np.nan), allowed, np.full(n, grid.size)
+
+
+def pair_slope_frame(pairs: pl.DataFrame, cfg: OptimizeConfig) -> pl.DataFrame:
+    """customer_id, item_id and the optimiser's slope of each pair: slope, and under response_caution
+    "change" slope_fall (slope is then the rising one)."""
+    slope, _ = slopes(
+        pairs,
+        cfg.response,
+        pair_slope_weight=cfg.pair_slope_weight,
+        response_quantile=cfg.response_quantile,
+        response_caution=cfg.response_caution,
+    )
+    columns = {"slope": slope.rise, "slope_fall": slope.fall} if isinstance(slope, ChangeSlopes) else {"slope": slope}
+    return pairs.select("customer_id", "item_id").with_columns(**{name: pl.Series(values) for name, values in columns.items()})

@@ -23,7 +23,7 @@ from offerwise.features.shards import panel_parts
 from offerwise.optimize.inputs import optimization_inputs
 from offerwise.optimize.levels import category_levels, offers_known_at
 from offerwise.optimize.offers import optimize_all
-from offerwise.optimize.problem import slopes as pair_slopes
+from offerwise.optimize.problem import pair_slope_frame
 from offerwise.optimize.recommendations import recommendation_tables
 from offerwise.optimize.shards import ShardedSolver
 from offerwise.pipeline.folders import (
@@ -379,13 +379,12 @@ def _with_experiment(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The plan's arms and the offers to give (experiment/design.py); writes experiment.json. `inputs`
     and `levels`: the decision's, as the optimiser used them."""
-    slope, _ = pair_slopes(inputs, cfg.response, pair_slope_weight=cfg.pair_slope_weight, response_quantile=cfg.response_quantile)
     decided = p.decided_period(fold)
     start, end = p.period_dates(decided)
     history = p.frame.select(*PAIR, "period", "target", "offer_pct").filter(pl.col("period").is_between(decided - 2, decided - 1))
     offers, by_category, info = plan_experiment(
         plan,
-        inputs.select(*PAIR).with_columns(slope=pl.Series(slope)),
+        pair_slope_frame(inputs, cfg),
         {c: list(lv.allowed or []) for c, lv in levels.items()},
         history,
         decided,

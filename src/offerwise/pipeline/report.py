@@ -157,6 +157,7 @@ def report_settings(cfg: Config) -> ReportSettings:
         model=cfg.model.decision_model,
         response_kind=cfg.optimize.response,
         quantile=cfg.optimize.response_quantile,
+        caution=cfg.optimize.response_caution,
         level=cfg.response.level,
     )
 

@@ -79,6 +79,7 @@ class ReportSettings:
     model: str = "stack"  # model.decision_model
     response_kind: str = "dml"  # optimize.response: the interval needs the double-ML slopes
     quantile: float = 0.5  # optimize.response_quantile
+    caution: str = "slope"  # optimize.response_caution
     level: float = 0.90  # response.level
 
 
@@ -118,7 +119,7 @@ def _plan_sections(r: ReportInputs, s: ReportSettings, pngs: dict[str, bytes], r
     """The first screen (what to do, worth, cost, how to check), the plan's pictures, its table."""
     plan, offers = r.plan, r.plan_offers
     if s.response_kind == "dml" and r.plan_pairs is not None:
-        offers = with_response_range(offers, r.plan_pairs, quantile=s.quantile, level=s.level)
+        offers = with_response_range(offers, r.plan_pairs, quantile=s.quantile, level=s.level, caution=s.caution)
     by_category = worth_by_category(offers)
     numbers = totals(by_category, offers)
     status_quo = status_quo_name(plan["planned_share"])

@@ -31,21 +31,25 @@ def plan_columns(offers: pl.DataFrame) -> tuple[str, str]:
 RANGE_STEPS = 21  # slopes from the interval's low end to its high end, evenly (the middle one is the point estimate)
 
 
-def with_response_range(offers: pl.DataFrame, pairs: pl.DataFrame, *, quantile: float, level: float) -> pl.DataFrame:
+def with_response_range(
+    offers: pl.DataFrame, pairs: pl.DataFrame, *, quantile: float, level: float, caution: str = "slope"
+) -> pl.DataFrame:
     """offers with p_plan_range: the plan's probability with each pair's double-ML slope at RANGE_STEPS
     even steps across its category slope's interval (module docstring), low end first; as the
-    optimiser, never below 0. Unchanged where the pairs carry no double-ML estimate."""
+    optimiser, never below 0 and at its quantile (caution "change": 1 − quantile where the plan lowers
+    the offer). Unchanged where the pairs carry no double-ML estimate."""
     needed = ["dml_slope", "dml_slope_sd", "dml_slope_category_se"]
     if not set(needed) <= set(pairs.columns):
         return offers
     offer, prob = plan_columns(offers)
     joined = offers.join(pairs.select(*PAIR, *needed).unique(PAIR), on=PAIR, how="left", maintain_order="left")
+    moved = joined.get_column(offer).to_numpy() - joined.get_column("reference_offer_pct").to_numpy()
+    at_quantile = np.where((caution == "change") & (moved < 0), 1 - quantile, quantile)
     base = (
         joined.get_column("dml_slope").fill_null(0.0).to_numpy()
-        + norm.ppf(quantile) * joined.get_column("dml_slope_sd").fill_null(0.0).to_numpy()
+        + norm.ppf(at_quantile) * joined.get_column("dml_slope_sd").fill_null(0.0).to_numpy()
     )
     half = norm.ppf(0.5 + level / 2) * joined.get_column("dml_slope_category_se").fill_null(0.0).to_numpy()
-    moved = joined.get_column(offer).to_numpy() - joined.get_column("reference_offer_pct").to_numpy()
     logit = clipped_logit(joined.get_column(prob).to_numpy())
     steps = np.linspace(-1.0, 1.0, RANGE_STEPS)
     at = expit(
