@@ -6,10 +6,12 @@ decision is made twice from the run's estimates by pipeline.optimize (no experim
 * "current": as `offerwise run` decides;
 * "previous": with the inputs the valuation had before (no prepared/outside_items.parquet, no
   others_slope / cross_category_others columns: the cross slopes θ alone);
-* "cautious slopes": as "current", each pair's slope at the 25th percentile of its posterior
-  (bench/substitution.py's variant; optimize.response_quantile = 0.25);
-* "cautious change": the 25th percentile where an offer rises, the 75th where it falls
-  (optimize.response_caution = "change").
+* "cautious slopes": as "current", each pair's slope at the 25th percentile of its posterior whichever
+  way the offer moves (bench/substitution.py's variant; optimize.response_caution = "slope");
+* "mean slopes": as "current", each pair's slope at its posterior mean (optimize.response_quantile = 0.5),
+  the default before the change caution (the 25th percentile where an offer rises, the 75th where it falls).
+Results before that default (e.g. no-substitution-caution-change.json) have "current" at the mean and
+the change caution as "cautious change".
 Per plan: the per-pair policy score against the rules oracle (report/policy.py) and the no-offer share.
 The target (#28): the current valuation within 0.02 of the previous one.
 
@@ -77,18 +79,18 @@ def main() -> None:
             pipeline.run("simulated", out, cfg, log=lambda m: None)
             current, previous = (score(out, decided(out, cfg, name, name == "previous"), cfg) for name in ("current", "previous"))
             cautious = score(out, decided(out, cfg, "cautious", False, "cautious slopes"), cfg)
-            change = score(out, decided(out, cfg, "cautious-change", False, "cautious change"), cfg)
+            mean = score(out, decided(out, cfg, "mean-slopes", False, "mean slopes"), cfg)
             row = {
                 "policy": policy,
                 "seed": seed,
                 **current,
                 **{f"{k}_previous": v for k, v in previous.items()},
                 **{f"{k}_cautious_slopes": v for k, v in cautious.items()},
-                **{f"{k}_cautious_change": v for k, v in change.items()},
+                **{f"{k}_mean_slopes": v for k, v in mean.items()},
             }
             print(
                 f"{policy:8} seed {seed}: per-pair score {row['score']:.3f} (previous {row['score_previous']:.3f}, "
-                f"cautious slopes {row['score_cautious_slopes']:.3f}, cautious change {row['score_cautious_change']:.3f})",
+                f"cautious slopes {row['score_cautious_slopes']:.3f}, mean slopes {row['score_mean_slopes']:.3f})",
                 flush=True,
             )
             rows.append(row)

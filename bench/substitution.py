@@ -15,9 +15,11 @@ The interactions run's forward fortnight is then decided again from the same est
 * "logit shift": the bundles valued by each item's logistic curve moved by the cross effect (the former default);
 * "pairs": every pair alone (optimize.decision = "pair") on the interaction-aware estimates;
 * "point retention": the retention target held at the slopes' point estimates (optimize.retention_probability = 0);
-* "cautious slopes": each pair's slope at the 25th percentile of its posterior (optimize.response_quantile = 0.25);
-* "cautious change": the 25th percentile where an offer rises, the 75th where it falls
-  (optimize.response_caution = "change"; bench/substitution_caution.py was its diagnosis).
+* "cautious slopes": each pair's slope at the 25th percentile of its posterior whichever way the offer
+  moves (optimize.response_caution = "slope");
+* "mean slopes": each pair's slope at its posterior mean (optimize.response_quantile = 0.5), the default
+  until the change caution (the 25th percentile where an offer rises, the 75th where it falls;
+  bench/substitution_caution.py) became it.
 
 Every plan is the optimiser's (pipeline.optimize on the run's estimates), without the forward plan's
 experiment arms. Per variant (category "all"): `joint_score`, the whole plan's gain in true expected
@@ -63,8 +65,8 @@ VARIANTS = {
     "logit shift": {"bundle_response": "logit_shift"},
     "pairs": {"decision": "pair"},
     "point retention": {"retention_probability": 0.0},
-    "cautious slopes": {"response_quantile": 0.25},
-    "cautious change": {"response_quantile": 0.25, "response_caution": "change"},
+    "cautious slopes": {"response_quantile": 0.25, "response_caution": "slope"},
+    "mean slopes": {"response_quantile": 0.5, "response_caution": "slope"},
 }
 
 

@@ -104,7 +104,8 @@ def main() -> None:
     choice_model.calibrate, consumer_category.bundle_problem = _calibrate, _bundle_problem
     rows = []
     for out in runs:
-        cfg = Config.model_validate_json((out / "config.json").read_text())
+        # the pieces replace the estimates' mean: decided there (plain slopes, which _calibrate may replace)
+        cfg = Config.model_validate_json((out / "config.json").read_text()).override("optimize", response_quantile=0.5, response_caution="slope")
         _truth(out)
         for name in args.pieces:
             STATE["pieces"] = set(name.split("+")) - {"none"}

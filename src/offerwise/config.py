@@ -171,12 +171,11 @@ class ResponseConfig(_Stage):
 
 class OptimizeConfig(_Stage):
     response: Literal["linear", "sigmoid", "counterfactual", "dml"] = "dml"
-    response_quantile: float = Field(
-        0.5, gt=0, lt=1
-    )  # dml: each pair's slope at this quantile of its posterior (0.5: the mean; lower: conservative)
-    # dml, with response_quantile q: "slope" (q wherever the offer moves) or "change" (q where an offer rises above the
-    # status quo, 1 − q where it falls: pessimistic about any move from the status quo; docs/optimization.md)
-    response_caution: Literal["slope", "change"] = "slope"
+    # dml: each pair's slope at this quantile of its posterior (0.5: the mean), by response_caution: "change" (q where an
+    # offer rises above the status quo, 1 − q where it falls: pessimistic about any move from it; the default, chosen on
+    # the simulator with substitution, docs/optimization.md) or "slope" (q wherever the offer moves)
+    response_quantile: float = Field(0.25, gt=0, lt=1)
+    response_caution: Literal["slope", "change"] = "change"
     retention_probability: float = Field(
         0.9, ge=0, lt=1
     )  # dml: retention holds for every category slope in its central interval of this probability (docs/optimization.md); 0: point view
