@@ -105,7 +105,9 @@ def main() -> None:
     rows = []
     for out in runs:
         # the pieces replace the estimates' mean: decided there (plain slopes, which _calibrate may replace)
-        cfg = Config.model_validate_json((out / "config.json").read_text()).override("optimize", response_quantile=0.5, response_caution="slope")
+        cfg = Config.model_validate_json((out / "config.json").read_text()).override(
+            "optimize", response_quantile=0.5, response_caution="slope"
+        )
         _truth(out)
         for name in args.pieces:
             STATE["pieces"] = set(name.split("+")) - {"none"}
