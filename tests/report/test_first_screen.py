@@ -42,3 +42,10 @@ def test_the_retailers_plan_is_named_only_where_it_was_given_and_the_interval_sh
 def test_a_measured_fortnight_answers_how_to_check_it() -> None:
     page = first_screen(_plan(0.0), TOTALS, verdict="v", measured="The fortnight ...: plan − holdout +1.20", level=0.9)
     assert "Measured" in page and "plan − holdout +1.20" in page
+
+
+def test_what_it_is_worth_says_how_the_plan_was_valued() -> None:
+    page = first_screen(_plan(0.0), TOTALS, verdict="v", measured=None, level=0.9, valuation="Valued cautiously: ...")
+    worth = page[page.index("what-it-is-worth") : page.index("what-it-costs")]
+    assert "Valued cautiously" in worth
+    assert "Valued cautiously" not in first_screen(_plan(0.0), TOTALS, verdict="v", measured=None, level=0.9)

@@ -1,4 +1,4 @@
-from offerwise.report.words import experiment_sentence
+from offerwise.report.words import experiment_sentence, valuation_sentence
 
 INFO = {
     "power": {"detectable_difference_per_consumer": 3.0, "expected_difference_per_consumer": 0.5},
@@ -20,3 +20,12 @@ def test_a_holdout_lowered_by_the_cost_cap_says_so() -> None:
     assert experiment_sentence(
         INFO | {"consumers": {"holdout": 0, "plan": 400}, "holdout_share": 0.0, "holdout_share_configured": 0.0}
     ).startswith("No holdout (experiment.holdout_share = 0)")
+
+
+def test_the_valuation_says_how_cautious_the_plan_is() -> None:
+    assert valuation_sentence("dml", 0.5, "change") == ""  # the mean: nothing to say
+    assert valuation_sentence("counterfactual", 0.25, "change") == ""  # no posterior
+    change = valuation_sentence("dml", 0.25, "change")
+    assert "25%" in change and "75%" in change and "response_caution" in change
+    slope = valuation_sentence("dml", 0.25, "slope")
+    assert "25%" in slope and "75%" not in slope

@@ -16,7 +16,7 @@ from offerwise.report.measurement import figure_measurement, headline, measureme
 from offerwise.report.plan import backtest_rates, backtest_verdict, totals, with_response_range, worth_by_category
 from offerwise.report.plan_figures import figure_backtest, figure_plan, figure_worth
 from offerwise.report.uplift import uplift_deciles, uplift_figure
-from offerwise.report.words import status_quo_name
+from offerwise.report.words import status_quo_name, valuation_sentence
 
 FIGURES = (
     "figure_plan",
@@ -126,7 +126,8 @@ def _plan_sections(r: ReportInputs, s: ReportSettings, pngs: dict[str, bytes], r
     pngs["figure_worth"] = figure_worth(by_category, "status quo")
     pngs["figure_plan"] = figure_plan(offers, "status quo")
     measured = headline(r.measurement["summary"]) if r.measurement is not None else None
-    screen = first_screen(plan, numbers, verdict=backtest_verdict(rates), measured=measured, level=s.level)
+    valuation = valuation_sentence(s.response_kind, s.quantile, s.caution)
+    screen = first_screen(plan, numbers, verdict=backtest_verdict(rates), measured=measured, level=s.level, valuation=valuation)
     note = (
         f"Status quo: {status_quo}. Net revenue: expected purchases × price × (1 − offer); discount spend: expected purchases × "
         "price × offer; retention: the mean purchase probability per pair. All are the model's expectation."

@@ -33,7 +33,7 @@ def worth_lines(t: dict, status_quo: str, level: float) -> tuple[str, str, str]:
     )
 
 
-def first_screen(plan: dict, t: dict, *, verdict: str, measured: str | None, level: float) -> Markup:
+def first_screen(plan: dict, t: dict, *, verdict: str, measured: str | None, level: float, valuation: str = "") -> Markup:
     """The four cards, under one line that says whose numbers they are."""
     status_quo = status_quo_name(plan["planned_share"])
     start, end = f"{plan['period_start']:%d %b %Y}", f"{plan['period_end']:%d %b %Y}"
@@ -47,7 +47,7 @@ def first_screen(plan: dict, t: dict, *, verdict: str, measured: str | None, lev
         "Column arm says which consumers are held out and which pairs explore." if experiment else "",
     )
     headline, revenue, retention = worth_lines(t, status_quo, level)
-    worth = _card("what-it-is-worth", "What it is worth", headline, revenue, retention)
+    worth = _card("what-it-is-worth", "What it is worth", headline, revenue, retention, valuation)
     spend, spend_before = t["spend_plan"], t["spend_status_quo"]
     given_up = f"The experiment gives up {experiment['given_up_share']:.1%} of the plan's expected net revenue." if experiment else ""
     cost = _card(

@@ -81,3 +81,16 @@ WORDS = {
     "joint_score": "Score as a whole (joint oracle)",
     "joint_score_unconstrained": "Score as a whole (joint oracle without the rules' levels)",
 }
+
+
+def valuation_sentence(response_kind: str, quantile: float, caution: str) -> str:
+    """How the optimiser valued the plan's changes (optimize.response_quantile, response_caution): "" at the mean."""
+    if response_kind != "dml" or quantile == 0.5:
+        return ""
+    low, high = f"{min(quantile, 1 - quantile):.0%}", f"{max(quantile, 1 - quantile):.0%}"
+    if caution == "change":
+        return (
+            f"Valued cautiously: each change from the status quo at the less favourable end of its effect (the {low} "
+            f"quantile of the offer response where an offer rises, the {high} where it falls; optimize.response_caution)."
+        )
+    return f"Every offer's effect is taken at the {quantile:.0%} quantile of the offer response (optimize.response_quantile)."
