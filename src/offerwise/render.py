@@ -93,6 +93,8 @@ def print_plan(console: Console, plan: dict) -> None:
         f"(status quo {plan['retention_before']:.3f})",
         soft_wrap=True,
     )
+    if plan.get("valuation"):
+        console.print(f"[dim]{plan['valuation']}[/dim]", soft_wrap=True)
     console.print(
         f"{plan['no_offer_share']:.0%} of the pairs get no offer; with every level from 0 to the deepest offer run allowed "
         f"(no rules) the model expects {plan['revenue_change_without_rules']:+.1%}",

@@ -157,7 +157,7 @@ def _run_stages(
         ),
     )
     stage("report", lambda: report(out, source, data, cfg))
-    return summary(out)
+    return summary(out, cfg)
 
 
 class Pipeline:

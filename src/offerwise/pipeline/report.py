@@ -19,10 +19,12 @@ from offerwise.report.build import Report, ReportInputs, ReportSettings, build_r
 from offerwise.report.html import table1
 from offerwise.report.plan import plan_columns
 from offerwise.report.policy import score_against_truth
+from offerwise.report.words import valuation_sentence
 
 
-def summary(out: Path) -> dict[str, Any]:
-    """What a person wants first: where the plan is, for which dates, and its expected effect."""
+def summary(out: Path, cfg: Config | None = None) -> dict[str, Any]:
+    """What a person wants first: where the plan is, for which dates, and its expected effect (with `cfg`,
+    also how the optimiser valued it: report.words.valuation_sentence)."""
     rerun_hint = resume_hint(out)
     plan = io.read_parquet(out / "recommendations" / "offers.parquet", rerun=rerun_hint, require=["period_start", "period_end"])
     numbers = ["pairs", "expected_revenue_before", "expected_revenue_after", "retention_before", "retention_after"]
@@ -52,6 +54,9 @@ def summary(out: Path) -> dict[str, Any]:
         if (out / "recommendations" / EXPERIMENT).is_file()
         else None,
         "per_category": per_category,
+        "valuation": ""
+        if cfg is None
+        else valuation_sentence(cfg.optimize.response, cfg.optimize.response_quantile, cfg.optimize.response_caution),
     }
 
 
