@@ -20,7 +20,7 @@ from offerwise.optimize.bundles import (
     rows_of,
 )
 from offerwise.optimize.levels import CategoryLevels
-from offerwise.optimize.problem import ChangeSlopes, central, slopes
+from offerwise.optimize.problem import ChangeSlopes, central, slope_options, slopes
 from offerwise.optimize.solvers import NEG, LocalBlocks, Solution, solve_blocks, solve_milp
 
 
@@ -105,14 +105,7 @@ def bundle_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLev
     if levels.allowed is None:  # optimize/offers.decision keeps the paper's grid on the pair route
         raise OptionError("The 'optimize.levels' option 'paper' decides per pair: set optimize.decision = 'pair'.")
     pairs = pairs.sort("customer_id", "item_id")
-    slope, ends = slopes(
-        pairs,
-        cfg.response,
-        pair_slope_weight=cfg.pair_slope_weight,
-        response_quantile=cfg.response_quantile,
-        response_caution=cfg.response_caution,
-        retention_probability=cfg.retention_probability,
-    )
+    slope, ends = slopes(pairs, cfg.response, **slope_options(cfg))
     arrays = pair_arrays(pairs, cfg.response, cfg.objective, slope, ends, cfg.unit_cost_share, cross_effects=cfg.cross_effects)
     units = Units.of(pairs.get_column("customer_id").to_numpy())
     if cfg.bundle_response == "nested_logit" and cfg.cross_effects:

@@ -13,7 +13,7 @@ from offerwise.config import OptimizeConfig
 from offerwise.optimize import consumer_category as units
 from offerwise.optimize.inputs import PAIR_COLUMNS, cross_category_sensitivity
 from offerwise.optimize.levels import CategoryLevels
-from offerwise.optimize.problem import Matrices, build
+from offerwise.optimize.problem import Matrices, build, slope_options
 from offerwise.optimize.shards import ShardedSolver
 from offerwise.optimize.solvers import InfeasibleError, Solution, solve_lagrangian, solve_milp
 
@@ -71,10 +71,7 @@ def category_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryL
         objective=cfg.objective,
         levels=levels,
         unit_cost_share=cfg.unit_cost_share,
-        pair_slope_weight=cfg.pair_slope_weight,
-        response_quantile=cfg.response_quantile,
-        response_caution=cfg.response_caution,
-        retention_probability=cfg.retention_probability,
+        **slope_options(cfg),
     )
     before = _metrics(m, pairs, m.status_quo)
     n = pairs.height

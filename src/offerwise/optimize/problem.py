@@ -230,15 +230,19 @@ def _candidates(k: np.ndarray, levels: CategoryLevels) -> tuple[np.ndarray, np.n
     return offers, np.full(offers.shape, np.nan), allowed, np.full(n, grid.size)
 
 
+def slope_options(cfg: OptimizeConfig) -> dict:
+    """The config's keyword arguments of `slopes` and `build`: how the optimiser reads each pair's slope."""
+    return {
+        "pair_slope_weight": cfg.pair_slope_weight,
+        "response_quantile": cfg.response_quantile,
+        "response_caution": cfg.response_caution,
+        "retention_probability": cfg.retention_probability,
+    }
+
+
 def pair_slope_frame(pairs: pl.DataFrame, cfg: OptimizeConfig) -> pl.DataFrame:
     """customer_id, item_id and the optimiser's slope of each pair: slope, and under response_caution
     "change" slope_fall (slope is then the rising one)."""
-    slope, _ = slopes(
-        pairs,
-        cfg.response,
-        pair_slope_weight=cfg.pair_slope_weight,
-        response_quantile=cfg.response_quantile,
-        response_caution=cfg.response_caution,
-    )
+    slope, _ = slopes(pairs, cfg.response, **slope_options(cfg) | {"retention_probability": None})
     columns = {"slope": slope.rise, "slope_fall": slope.fall} if isinstance(slope, ChangeSlopes) else {"slope": slope}
     return pairs.select("customer_id", "item_id").with_columns(**{name: pl.Series(values) for name, values in columns.items()})

@@ -161,7 +161,7 @@ class CrossFit:
 
 def cross_fits(d: Design, *, folds: int, seed: int) -> list[CrossFit]:
     """REPEATS cross-fittings of d's nuisances (seeds seed, seed + 1, ...), the offer's on the
-    controls set per item and period (`item_period_columns`). Where a randomised design drew the offer
+    controls set per item and period (`observational_offer_columns`). Where a randomised design drew the offer
     (d.design_mean) its residual is the offer minus the design's mean: no model stands in for what is known."""
     offer_columns = observational_offer_columns(d)
     n_items = np.unique(d.items).size
