@@ -26,7 +26,9 @@ experiment arms. Per variant (category "all"): `joint_score`, the whole plan's g
 net revenue over the status quo against the interaction-aware oracle's (report/joint.py: up to 2
 offers per consumer-category, the rules' levels, the plan's retention target, the true nested logit
 and the pull of its offers on related categories); `joint_score_unconstrained`, the same against
-that oracle free to use every step of the grid "without rules" (optimize/levels.py); `score`,
+that oracle free to use every step of the grid "without rules" (optimize/levels.py);
+`joint_score_equal_retention`, against that oracle at the rules' levels holding the plan's own true
+retention instead of the target (the plan keeps the target only in its estimates); `score`,
 the per-pair score (each offer valued alone) against the per-pair rules oracle; `joint_gain`, the
 plan's joint gain in currency; `no_offer_share`; `offers_per_consumer_category`; `retention_ratio` and
 `oracle_retention_ratio`, the true retention over the decision's pairs against the status quo's (the
@@ -52,7 +54,7 @@ import polars as pl
 from offerwise import pipeline
 from offerwise.config import Config
 from offerwise.data.simulate_frames import choice_world
-from offerwise.report.policy import score_against_truth
+from offerwise.report.policy import JOINT_EQUAL_RETENTION, score_against_truth
 
 RESULTS = Path(__file__).parent / "results"
 WORK = Path("results-work") / "substitution"
@@ -104,10 +106,12 @@ def measure(out: Path, offers_folder: Path, cfg: Config) -> dict:
     return {
         "joint_score": ours["joint_score"],
         "joint_score_unconstrained": ours["joint_score_unconstrained"],
+        "joint_score_equal_retention": ours["joint_score_equal_retention"],
         "score": ours["score"],
         "joint_gain": value["ours"] - value["status quo"],
         "joint_oracle_gain": value["joint oracle"] - value["status quo"],
         "joint_unconstrained_oracle_gain": value["joint unconstrained oracle"] - value["status quo"],
+        "joint_equal_retention_oracle_gain": value[JOINT_EQUAL_RETENTION] - value["status quo"],
         "status_quo_value": value["status quo"],
         # the truth's retention against the status quo's: the oracle keeps the per-category target, a plan may not
         "retention_ratio": float(retention.filter(pl.col("category") == "all").select(pl.col("ours") / pl.col("status quo")).item()),
@@ -174,7 +178,8 @@ def main() -> None:
                 results.append({"policy": policy, "seed": seed, "variant": name, **row})
                 print(
                     f"{policy:8} seed {seed:3} {name:15}: joint {row['joint_score']:.3f} (without the rules' levels "
-                    f"{row['joint_score_unconstrained']:.3f})  per pair {row['score']:.3f}  "
+                    f"{row['joint_score_unconstrained']:.3f}, at the plan's true retention {row['joint_score_equal_retention']:.3f})  "
+                    f"per pair {row['score']:.3f}  "
                     f"gain {row['joint_gain']:9.1f} of {row['joint_oracle_gain']:9.1f}  no offer {row['no_offer_share']:.2f}  "
                     f"offers/consumer-category {row['offers_per_consumer_category']:.2f}  [{time.perf_counter() - started:.0f} s]",
                     flush=True,

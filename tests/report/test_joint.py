@@ -129,3 +129,31 @@ def test_the_oracle_values_what_its_offers_pull_from_a_related_category(seed):
     blind = joint_oracle(pairs, frame, ChoiceWorld(substitution=True, expansion=0.5), OptimizeConfig(retention=0.01), LEVELS)
     blind_value = joint_scored("blind", blind, frame, world, None).get_column("joint_true_expected_value").sum()
     assert blind_value < got - 0.5  # blind to the pull, the oracle would give up about a tenth here
+
+
+@pytest.mark.parametrize(("offer", "flatter"), [(0.0, 0.2), (30.0, 1.0)])
+def test_the_joint_score_is_also_told_at_the_plans_own_true_retention(offer, flatter):
+    """With flat responses no offer anywhere beats the oracle held to the retention target (a score above
+    1 that only gives retention up); the oracle at the plan's own true retention gives up as much and is
+    at least as good. Every pair at 30 % keeps more retention than the target's oracle, so the oracle
+    at that retention must keep it too, and gains less."""
+    pairs, truth_all = _world(7, consumers=30)
+    pairs, truth_all = (f.with_columns(true_a=pl.col("true_a") * flatter) for f in (pairs, truth_all))
+    inputs = pairs.drop("true_a", "true_b")
+    truth = pairs.select("customer_id", "item_id", "true_a", "true_b")
+    offers = inputs.select("customer_id", "item_id", recommended_offer_pct=pl.lit(offer))
+    table = policy_score(inputs, offers, truth, OptimizeConfig(decision="pair"), LEVELS, world=WORLD, truth_all=truth_all)
+    overall = table.filter(pl.col("category") == "all")
+    value = dict(overall.select("policy", "joint_true_expected_value").iter_rows())
+    kept = dict(overall.select("policy", "joint_true_retention").iter_rows())
+    ours = overall.filter(pl.col("policy") == "ours").row(0, named=True)
+    equal = "joint oracle at the plan's retention"
+    assert kept[equal] >= kept["ours"] - 1e-9  # the oracle keeps the plan's true retention
+    if offer == 0.0:
+        assert kept["ours"] < kept["joint oracle"] and ours["joint_score"] > 1.0
+        assert value[equal] > value["joint oracle"] + 1e-6 and ours["joint_score_equal_retention"] <= 1.0 + 1e-9
+    else:
+        assert kept["ours"] > kept["joint oracle"] and value[equal] < value["joint oracle"] - 1e-6
+    assert ours["joint_score_equal_retention"] == pytest.approx(
+        (value["ours"] - value["status quo"]) / (value[equal] - value["status quo"])
+    )

@@ -212,7 +212,7 @@ def policy_section(policy: pl.DataFrame | None) -> list[Section]:
             policy,
             summary=line + ".",
             folded=True,
-            note="Backtest: the last fortnight in the data; forward: the plan. docs/simulator.md says how the oracles are built.",
+            note="Backtest: the last fortnight in the data; forward: the plan. docs/optimization.md says how the oracles are built.",
         )
     ]
 

@@ -54,11 +54,21 @@ def joint_frame(pairs: pl.DataFrame, truth_all: pl.DataFrame) -> pl.DataFrame:
     ).select(*PAIR, "category", "true_a", "true_b", "price", "reference", "in_plan")
 
 
+def _under(chosen: pl.DataFrame, frame: pl.DataFrame, world: ChoiceWorld) -> pl.DataFrame:
+    """frame with `offer` (chosen's, else the reference) and p, the true probability with every offer in force."""
+    plan = frame.join(chosen.select(*PAIR, "offer"), on=PAIR, how="left").with_columns(offer=pl.coalesce("offer", "reference"))
+    return plan.with_columns(p=true_probability_under(plan, "offer", world))
+
+
+def plan_retention(chosen: pl.DataFrame, frame: pl.DataFrame, world: ChoiceWorld) -> float:
+    """A plan's true retention in total: the decision's pairs' true probabilities summed, every offer in force."""
+    return float(_under(chosen, frame, world).filter(pl.col("in_plan")).get_column("p").sum())
+
+
 def joint_scored(name: str, chosen: pl.DataFrame, frame: pl.DataFrame, world: ChoiceWorld, unit_cost_share: float | None) -> pl.DataFrame:
     """One policy's joint true expected revenue and value per category (every pair of the decision's
     consumers), retention over the decision's pairs; chosen: customer_id, item_id, offer."""
-    plan = frame.join(chosen.select(*PAIR, "offer"), on=PAIR, how="left").with_columns(offer=pl.coalesce("offer", "reference"))
-    plan = plan.with_columns(p=true_probability_under(plan, "offer", world))
+    plan = _under(chosen, frame, world)
     net = pl.col("price") * (1 - pl.col("offer") / 100)
     return plan.group_by("category", maintain_order=True).agg(
         policy=pl.lit(name),
@@ -174,9 +184,17 @@ def true_values(
 
 
 def joint_oracle(
-    pairs: pl.DataFrame, frame: pl.DataFrame, world: ChoiceWorld, cfg: OptimizeConfig, levels: dict[str, CategoryLevels]
+    pairs: pl.DataFrame,
+    frame: pl.DataFrame,
+    world: ChoiceWorld,
+    cfg: OptimizeConfig,
+    levels: dict[str, CategoryLevels],
+    *,
+    retention: float | None = None,
 ) -> pl.DataFrame:
-    """The interaction-aware oracle's offers (customer_id, item_id, offer) under the plan's retention target."""
+    """The interaction-aware oracle's offers (customer_id, item_id, offer) under the plan's retention
+    target, or keeping `retention` in total (the decision's pairs' true probabilities summed: a plan's
+    own true retention, plan_retention, to compare the two at equal retention)."""
     groups = _at_reference(frame, world, cfg.unit_cost_share)
     problems, related = [], _related(groups, world)
     for (category,), group in pairs.group_by("category", maintain_order=True):
@@ -198,7 +216,8 @@ def joint_oracle(
         before = {"retention": float(values["retention"][opts.first].sum() / n)}
         R = cfg.retention * before["retention"] * n if cfg.retention_mode == "relative" else cfg.retention * n
         problems.append(cc.BundleProblem(group, lv, arrays, units, opts, values, before, R, None, False))
-    _, chosen = cc.solve(problems, sum(p.R for p in problems), None, cfg.model_copy(update={"solver": "lagrangian"}))
+    R = sum(p.R for p in problems) if retention is None else retention
+    _, chosen = cc.solve(problems, R, None, cfg.model_copy(update={"solver": "lagrangian"}))
     parts = []
     for problem, c in zip(problems, chosen, strict=True):
         option, pair, offer = offer_rows(problem.arrays, problem.units, problem.opts.take(c))

@@ -15,7 +15,10 @@ time (every other pair at its reference offer), and the per-pair oracles optimis
 through each pair's true one-at-a-time probability at the reference with its local slope there; the
 plan is also judged as a whole (report/joint.py): `joint_score` against the interaction-aware oracle
 at the plan's levels, `joint_score_unconstrained` against the same oracle free to use every step of
-the grid "without rules" (optimize/levels.py).
+the grid "without rules" (optimize/levels.py), and `joint_score_equal_retention` against the
+interaction-aware oracle at the plan's levels keeping the plan's own true retention rather than the
+target (the plan keeps the target in its estimates, not always in truth: at equal retention neither
+side is credited with retention the other gave up).
 """
 
 from __future__ import annotations
@@ -29,11 +32,16 @@ from offerwise.data.choice import ChoiceWorld, one_at_a_time_probability
 from offerwise.elasticity.sigmoid import sigmoid
 from offerwise.optimize.levels import CategoryLevels
 from offerwise.optimize.offers import optimize_all
-from offerwise.report.joint import JOINT, joint_frame, joint_oracle, joint_scored
+from offerwise.report.joint import JOINT, joint_frame, joint_oracle, joint_scored, plan_retention
 
 ORACLES = {"rules oracle": "score", "unconstrained oracle": "score_unconstrained"}
 JOINT_UNCONSTRAINED = "joint unconstrained oracle"
-JOINT_ORACLES = {"joint oracle": "joint_score", JOINT_UNCONSTRAINED: "joint_score_unconstrained"}
+JOINT_EQUAL_RETENTION = "joint oracle at the plan's retention"
+JOINT_ORACLES = {
+    "joint oracle": "joint_score",
+    JOINT_UNCONSTRAINED: "joint_score_unconstrained",
+    JOINT_EQUAL_RETENTION: "joint_score_equal_retention",
+}
 
 
 def true_probability(frame: pl.DataFrame, offer: str) -> pl.Series:
@@ -133,6 +141,10 @@ def policy_score(
         policies["joint oracle"] = joint_oracle(pairs, frame, world, cfg, levels)
         # ... and free of the rules' levels (every step of the grid "without rules"), as the unconstrained oracle is per pair
         policies[JOINT_UNCONSTRAINED] = joint_oracle(pairs, frame, world, cfg, {c: lv.without_rules() for c, lv in levels.items()})
+        # ... and keeping the plan's own true retention instead of the target, which the plan holds only in its estimates:
+        # a plan that gives retention up is then judged against the best plan that gives up as much, and one above it likewise
+        kept = plan_retention(policies["ours"], frame, world)
+        policies[JOINT_EQUAL_RETENTION] = joint_oracle(pairs, frame, world, cfg, levels, retention=kept)
     table = pl.concat([_scored(name, chosen, pairs, cfg.unit_cost_share, frame, world) for name, chosen in policies.items()])
     overall = table.group_by("policy", maintain_order=True).agg(
         category=pl.lit("all"),

@@ -80,6 +80,7 @@ WORDS = {
     "score_unconstrained": "Score against the unconstrained oracle",
     "joint_score": "Score as a whole (joint oracle)",
     "joint_score_unconstrained": "Score as a whole (joint oracle without the rules' levels)",
+    "joint_score_equal_retention": "Score as a whole (joint oracle at the plan's true retention)",
 }
 
 
