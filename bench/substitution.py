@@ -36,6 +36,7 @@ oracle keeps the plan's per-category target in truth; a plan keeps it only in it
 `categories_below_status_quo_retention`, the categories where the plan's true retention falls below it.
 
     python bench/substitution.py [--seeds 7 11 12 13 14] [--policies random targeted] [--cross 0.3] [--label NAME]
+    python bench/substitution.py --rescore q2-41-45 fresh-64-65 ... --label NAME   # stored runs, today's decision
 
 Results: bench/results/substitution-<label>.json and a table on stdout. Nothing here was tuned on
 these seeds: the decision's defaults were set before the first run.
@@ -52,7 +53,7 @@ from pathlib import Path
 import polars as pl
 
 from offerwise import pipeline
-from offerwise.config import Config
+from offerwise.config import Config, OptimizeConfig
 from offerwise.data.simulate_frames import choice_world
 from offerwise.report.policy import JOINT_EQUAL_RETENTION, score_against_truth
 
@@ -141,6 +142,27 @@ def decide(out: Path, cfg: Config, name: str) -> tuple[Path, Config]:
     return folder, variant
 
 
+def rescore(labels: list[str], label: str) -> None:
+    """The stored interactions runs of `labels` decided again with today's optimiser defaults (each
+    run's other settings kept) and scored, into substitution-<label>.json: a change to the decision or
+    its scoring measured on the runs already made, without running their stages again."""
+    results = []
+    for stored in labels:
+        for out in sorted((WORK / stored).glob("*-interactions")):
+            saved = Config.model_validate_json((out / "config.json").read_text())
+            cfg = Config.model_validate(saved.model_dump() | {"optimize": OptimizeConfig().model_dump()})
+            policy, seed = out.name.split("-")[:2]
+            row = measure(out, *decide(out, cfg, "interactions"))
+            results.append({"label": stored, "policy": policy, "seed": int(seed), "variant": "interactions", **row})
+            print(
+                f"{stored:15} {policy:8} seed {seed:>3}: joint {row['joint_score']:.3f}, at the plan's true retention "
+                f"{row['joint_score_equal_retention']:.3f}  retention {row['retention_ratio']:.3f} of the status quo's",
+                flush=True,
+            )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"substitution-{label}.json").write_text(json.dumps({"rescored": labels, "rows": results}, indent=1) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 12, 13, 14])
@@ -151,7 +173,10 @@ def main() -> None:
     parser.add_argument("--routes", nargs="+", default=["interactions", "independent"], choices=["interactions", "independent"])
     parser.add_argument("--reuse", action="store_true", help="resume the run folders a previous call with this label left (same code)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--rescore", nargs="+", metavar="LABEL", help="decide again and score the stored runs of these labels (rescore)")
     args = parser.parse_args()
+    if args.rescore:
+        return rescore(args.rescore, args.label)
     base, results = Config.from_toml(args.config), []
     for policy in args.policies:
         for seed in args.seeds:
