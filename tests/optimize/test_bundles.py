@@ -319,3 +319,28 @@ def test_under_the_change_caution_the_nested_logit_is_calibrated_at_the_mean_and
     rose, fell = r.offer > k, r.offer < k
     assert rose.any() and fell.any()
     assert (r.prob[rose] < r_plain.prob[rose]).all() and (r.prob[fell] < r_plain.prob[fell]).all()  # pessimistic both ways
+
+
+def test_below_the_median_the_pull_on_the_other_items_is_taken_toward_taking_more_of_them() -> None:
+    """φ at response_quantile of its interval: more of the consumer's other purchases taken, so a smaller
+    λ and a smaller net uplift of an offer; at the median, or without φ's SE (an earlier version's
+    inputs), φ as estimated."""
+    pairs = _pairs(5, consumers=20, theta=-0.004).with_columns(
+        cross_slope_high=pl.lit(-0.001), probability=pl.col("probability") * 0.2, others_slope=pl.lit(-0.01), others_se=pl.lit(0.002)
+    )
+    mean = pairs.get_column("pair_slope").to_numpy()
+    units = Units.of(pairs.get_column("customer_id").to_numpy())
+    at = lambda frame, q: pair_arrays(frame, "dml", "expected", mean, None, None, others_quantile=q)  # noqa: E731
+    assert at(pairs, 0.5).others == pytest.approx(-0.01) and at(pairs.drop("others_se"), 0.25).others == pytest.approx(-0.01)
+    assert at(pairs, 0.25).others == pytest.approx(-0.01 - 0.6745 * 0.002, abs=1e-6)
+    plain, cautious = (with_nested_logit(at(pairs, q), units) for q in (0.5, 0.25))
+    assert cautious.nested[2] < plain.nested[2]  # λ: less of the category grows, more is taken from its other items
+    opts, _ = options_for(plain, units, LEVELS, 1)
+    gain = lambda arrays: evaluate(arrays, units, opts)["value"] - evaluate(arrays, units, opts)["value"][opts.first][opts.unit]  # noqa: E731
+    k = pairs.get_column("reference_offer_pct").to_numpy()
+    without_offers = units.unit_sums(k) == 0  # units whose status quo offers nothing: every offer there is a rise
+    rise = without_offers[opts.unit] & ((opts.levels > 0) & (opts.items >= 0)).any(axis=1)
+    assert rise.sum() >= 5 and (gain(cautious)[rise] < gain(plain)[rise]).all()
+    dml = pairs.with_columns(dml_slope=pl.col("pair_slope"), dml_slope_sd=0.0, dml_slope_category_se=0.0)
+    chosen = {q: cc.bundle_problem(dml, OptimizeConfig(response="dml", response_quantile=q), LEVELS).arrays.others for q in (0.5, 0.25)}
+    assert chosen[0.25] < chosen[0.5] == pytest.approx(-0.01)

@@ -116,13 +116,17 @@ def _cross_category_pulls(cross: pl.DataFrame, level: float) -> dict[str, float]
 
 def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame, level: float = 0.9) -> pl.DataFrame:
     """pairs with cross_slope and cross_slope_high (their category's slope and its interval's upper end,
-    the pooled one's where it has none), cross_category_slope, and others_slope and cross_category_others
+    the pooled one's where it has none), cross_category_slope, and others_slope, others_se (φ_c and its SE) and cross_category_others
     (the category's φ_x where a cross-category pull is found at `level`, else 0: _cross_category_pulls) where the table has them (an earlier version's has not: the optimiser then uses the cross slopes alone)."""
     of = lambda column: dict(zip(cross.get_column("category").to_list(), cross.get_column(column).to_list(), strict=True))  # noqa: E731
     slope_of, high_of = of("cross_slope"), of("high")
     per_category = lambda values: pl.col("category").cast(pl.String).replace_strict(values, default=values[POOLED], return_dtype=pl.Float64)  # noqa: E731
     others = (
-        {"others_slope": per_category(of("others_slope")), "cross_category_others": per_category(_cross_category_pulls(cross, level))}
+        {
+            "others_slope": per_category(of("others_slope")),
+            "others_se": per_category(of("others_se")),
+            "cross_category_others": per_category(_cross_category_pulls(cross, level)),
+        }
         if "others_slope" in cross.columns
         else {}
     )

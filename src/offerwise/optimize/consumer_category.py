@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
+from scipy.stats import norm
 
 from offerwise.config import OptimizeConfig, OptionError
 from offerwise.optimize import choice_model
@@ -42,12 +43,22 @@ class BundleProblem:
 
 
 def pair_arrays(
-    pairs: pl.DataFrame, kind: str, objective: str, slope, ends, unit_cost_share: float | None, *, cross_effects: bool = True
+    pairs: pl.DataFrame,
+    kind: str,
+    objective: str,
+    slope,
+    ends,
+    unit_cost_share: float | None,
+    *,
+    cross_effects: bool = True,
+    others_quantile: float = 0.5,
 ) -> PairArrays:
     """pairs: one category's optimiser inputs sorted by consumer; category_share, total_share, cross_slope,
     cross_slope_high (its interval's upper end: substitution is found where it is below 0),
     cross_category_slope, cross_category_value / _retention where the estimate gave them (else: shares
-    uniform within the unit, no cross effect; none either without `cross_effects`)."""
+    uniform within the unit, no cross effect; none either without `cross_effects`). The pull φ of an
+    offer on the consumer's other purchases (others_slope) is taken at `others_quantile` of its
+    interval toward taking more from them (others_se; 0.5: its estimate): `cautious_others`."""
     col = lambda name, default: (  # noqa: E731
         pairs.get_column(name).fill_null(default).to_numpy().astype(float) if name in pairs.columns else np.full(pairs.height, default)
     )
@@ -70,7 +81,7 @@ def pair_arrays(
         w=w,
         v=col("total_share", 0.0),
         theta=col("cross_slope", 0.0) if cross_effects else np.zeros(pairs.height),
-        others=float(col("others_slope", np.nan)[0]) if pairs.height else float("nan"),
+        others=cautious_others(col("others_slope", np.nan), col("others_se", 0.0), others_quantile),
         substitution=bool(cross_effects and pairs.height and (col("cross_slope_high", np.inf) < 0).all()),
         theta_x=float(theta_x[0]) if theta_x.size else 0.0,
         g_value=col("cross_category_value", 0.0),
@@ -83,6 +94,16 @@ def pair_arrays(
         outside=col("outside_purchases", 0.0),
         outside_value=col("outside_unit_value", 0.0) * (1 - (unit_cost_share or 0.0)),
     )
+
+
+def cautious_others(others: np.ndarray, se: np.ndarray, quantile: float) -> float:
+    """The category's φ (each pair carries it) at `quantile` of its normal interval: below 0.5 it takes
+    more of the consumer's other purchases, so an offer's net uplift is not overrated, as the own slope's
+    caution does for its gross uplift (optimize.response_quantile). NaN where not estimated; an
+    earlier version's inputs without its SE: the estimate."""
+    if others.size == 0:
+        return float("nan")
+    return float(others[0] + norm.ppf(quantile) * (se[0] if np.isfinite(se[0]) else 0.0))
 
 
 def with_nested_logit(p: PairArrays, units: Units) -> PairArrays:
@@ -106,7 +127,17 @@ def bundle_problem(pairs: pl.DataFrame, cfg: OptimizeConfig, levels: CategoryLev
         raise OptionError("The 'optimize.levels' option 'paper' decides per pair: set optimize.decision = 'pair'.")
     pairs = pairs.sort("customer_id", "item_id")
     slope, ends = slopes(pairs, cfg.response, **slope_options(cfg))
-    arrays = pair_arrays(pairs, cfg.response, cfg.objective, slope, ends, cfg.unit_cost_share, cross_effects=cfg.cross_effects)
+    others_quantile = cfg.response_quantile if cfg.response == "dml" else 0.5  # the slopes' caution (problem.slopes)
+    arrays = pair_arrays(
+        pairs,
+        cfg.response,
+        cfg.objective,
+        slope,
+        ends,
+        cfg.unit_cost_share,
+        cross_effects=cfg.cross_effects,
+        others_quantile=others_quantile,
+    )
     units = Units.of(pairs.get_column("customer_id").to_numpy())
     if cfg.bundle_response == "nested_logit" and cfg.cross_effects:
         arrays = with_nested_logit(arrays, units)
