@@ -52,3 +52,12 @@ def test_the_combined_evidence_decides_where_the_table_has_it() -> None:
     (z = −5) but the combined evidence not (θ_x of the opposite sign): not counted."""
     assert pulls(cross_table(-0.003, 0.002, combined_z=-2.0)) == pytest.approx({"A": -0.03, "B": -0.002, "C": -0.003})
     assert pulls(cross_table(-0.01, 0.002, combined_z=-1.0)) == {"A": 0.0, "B": 0.0, "C": 0.0}
+
+
+def test_each_counted_pull_carries_its_se_and_an_uncounted_one_none() -> None:
+    def ses(table: pl.DataFrame) -> dict[str, float]:
+        out = with_cross_slopes(PAIRS, table)
+        return dict(zip(out.get_column("category"), out.get_column("cross_category_others_se"), strict=True))
+
+    assert ses(cross_table(-0.01, 0.002)) == pytest.approx({"A": 0.01, "B": 0.01, "C": 0.002})  # C: the pooled row's
+    assert ses(cross_table(-0.003, 0.002)) == {"A": 0.0, "B": 0.0, "C": 0.0}

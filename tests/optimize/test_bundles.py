@@ -321,7 +321,7 @@ def test_under_the_change_caution_the_nested_logit_is_calibrated_at_the_mean_and
     assert (r.prob[rose] < r_plain.prob[rose]).all() and (r.prob[fell] < r_plain.prob[fell]).all()  # pessimistic both ways
 
 
-def test_below_the_median_the_pull_on_the_other_items_is_taken_toward_taking_more_of_them() -> None:
+def test_below_the_median_the_pulls_on_the_other_items_are_taken_toward_taking_more_of_them() -> None:
     """φ at response_quantile of its interval: more of the consumer's other purchases taken, so a smaller
     λ and a smaller net uplift of an offer; at the median, or without φ's SE (an earlier version's
     inputs), φ as estimated."""
@@ -341,6 +341,9 @@ def test_below_the_median_the_pull_on_the_other_items_is_taken_toward_taking_mor
     without_offers = units.unit_sums(k) == 0  # units whose status quo offers nothing: every offer there is a rise
     rise = without_offers[opts.unit] & ((opts.levels > 0) & (opts.items >= 0)).any(axis=1)
     assert rise.sum() >= 5 and (gain(cautious)[rise] < gain(plain)[rise]).all()
+    pulled = pairs.with_columns(cross_category_others=pl.lit(-0.004), cross_category_others_se=pl.lit(0.003))
+    assert at(pulled, 0.25).others_x == pytest.approx(-0.004 - 0.6745 * 0.003, abs=1e-6) and at(pulled, 0.5).others_x == -0.004
+    assert at(pulled.with_columns(cross_category_others=0.0, cross_category_others_se=0.0), 0.25).others_x == 0.0  # none counted
     dml = pairs.with_columns(dml_slope=pl.col("pair_slope"), dml_slope_sd=0.0, dml_slope_category_se=0.0)
     chosen = {q: cc.bundle_problem(dml, OptimizeConfig(response="dml", response_quantile=q), LEVELS).arrays.others for q in (0.5, 0.25)}
     assert chosen[0.25] < chosen[0.5] == pytest.approx(-0.01)

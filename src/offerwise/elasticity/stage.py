@@ -96,36 +96,40 @@ def cross_effects(
     return cross_response(rows, features, cfg, cutoff=cutoff, placebo=with_placebo)
 
 
-def _cross_category_pulls(cross: pl.DataFrame, level: float) -> dict[str, float]:
+def _cross_category_pulls(cross: pl.DataFrame, level: float) -> tuple[dict[str, float], dict[str, float]]:
     """φ_x per category (its offers' pull on the consumer's other categories, shrunk toward the pooled
-    φ_x) where a cross-category pull is found at `level`, else 0 for every category. Found: the
-    CROSS_CATEGORY row's combined_z (θ_x's and φ_x's evidence together, elasticity/dml/cross.py)
-    beyond the level's z, or in a table without it (an earlier version's) φ_x's own interval excluding
-    0. One category's interval is too wide to find a pull alone, and the shrinkage keeps what its own
-    rows say of it. A table without the per-category columns: the pooled φ_x for every category."""
+    φ_x) where a cross-category pull is found at `level`, else 0 for every category; and their SEs (0
+    where none is counted). Found: the CROSS_CATEGORY row's combined_z (θ_x's and φ_x's evidence
+    together, elasticity/dml/cross.py) beyond the level's z, or in a table without it (an earlier
+    version's) φ_x's own interval excluding 0. One category's interval is too wide to find a pull
+    alone, and the shrinkage keeps what its own rows say of it. A table without the per-category
+    columns: the pooled φ_x for every category."""
     row = cross.filter(pl.col("category") == CROSS_CATEGORY).row(0, named=True)
     z = row.get("combined_z")
     if z is None or not np.isfinite(z):  # an earlier table: φ_x's own evidence
         z = row["others_slope"] / row["others_se"] if row["others_se"] > 0 else 0.0
     if abs(z) <= norm.ppf(0.5 + level / 2):
-        return {POOLED: 0.0}
+        return {POOLED: 0.0}, {POOLED: 0.0}
     if "others_x_slope" not in cross.columns:
-        return {POOLED: float(row["others_slope"])}
-    return dict(cross.filter(pl.col("category") != CROSS_CATEGORY).select("category", "others_x_slope").rows())
+        return {POOLED: float(row["others_slope"])}, {POOLED: float(row["others_se"])}
+    per_category = cross.filter(pl.col("category") != CROSS_CATEGORY)
+    return dict(per_category.select("category", "others_x_slope").rows()), dict(per_category.select("category", "others_x_se").rows())
 
 
 def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame, level: float = 0.9) -> pl.DataFrame:
     """pairs with cross_slope and cross_slope_high (their category's slope and its interval's upper end,
-    the pooled one's where it has none), cross_category_slope, and others_slope, others_se (φ_c and its SE) and cross_category_others
-    (the category's φ_x where a cross-category pull is found at `level`, else 0: _cross_category_pulls) where the table has them (an earlier version's has not: the optimiser then uses the cross slopes alone)."""
+    the pooled one's where it has none), cross_category_slope, and others_slope, others_se (φ_c and its SE) and cross_category_others, cross_category_others_se
+    (the category's φ_x and its SE where a cross-category pull is found at `level`, else 0: _cross_category_pulls) where the table has them (an earlier version's has not: the optimiser then uses the cross slopes alone)."""
     of = lambda column: dict(zip(cross.get_column("category").to_list(), cross.get_column(column).to_list(), strict=True))  # noqa: E731
     slope_of, high_of = of("cross_slope"), of("high")
     per_category = lambda values: pl.col("category").cast(pl.String).replace_strict(values, default=values[POOLED], return_dtype=pl.Float64)  # noqa: E731
+    pulls, pull_ses = _cross_category_pulls(cross, level) if "others_slope" in cross.columns else ({}, {})
     others = (
         {
             "others_slope": per_category(of("others_slope")),
             "others_se": per_category(of("others_se")),
-            "cross_category_others": per_category(_cross_category_pulls(cross, level)),
+            "cross_category_others": per_category(pulls),
+            "cross_category_others_se": per_category(pull_ses),
         }
         if "others_slope" in cross.columns
         else {}

@@ -56,9 +56,11 @@ def pair_arrays(
     """pairs: one category's optimiser inputs sorted by consumer; category_share, total_share, cross_slope,
     cross_slope_high (its interval's upper end: substitution is found where it is below 0),
     cross_category_slope, cross_category_value / _retention where the estimate gave them (else: shares
-    uniform within the unit, no cross effect; none either without `cross_effects`). The pull φ of an
-    offer on the consumer's other purchases (others_slope) is taken at `others_quantile` of its
-    interval toward taking more from them (others_se; 0.5: its estimate): `cautious_others`."""
+    uniform within the unit, no cross effect; none either without `cross_effects`). The pulls of an
+    offer on the consumer's other purchases in the category (φ, others_slope) and in their other
+    categories (φ_x, cross_category_others, where one is counted) are taken at `others_quantile` of
+    their intervals toward taking more from them (others_se, cross_category_others_se; 0.5: the
+    estimates): `cautious_others`."""
     col = lambda name, default: (  # noqa: E731
         pairs.get_column(name).fill_null(default).to_numpy().astype(float) if name in pairs.columns else np.full(pairs.height, default)
     )
@@ -86,7 +88,11 @@ def pair_arrays(
         theta_x=float(theta_x[0]) if theta_x.size else 0.0,
         g_value=col("cross_category_value", 0.0),
         g_retention=col("cross_category_retention", 0.0),
-        others_x=float(col("cross_category_others", np.nan)[0]) if cross_effects and pairs.height else float("nan"),
+        others_x=(
+            cautious_others(col("cross_category_others", np.nan), col("cross_category_others_se", 0.0), others_quantile)
+            if cross_effects
+            else float("nan")
+        ),
         other_unit_value=col("cross_category_unit_value", 0.0),
         other_outside=col("cross_category_outside", 0.0),
         other_outside_value=col("cross_category_outside_value", 0.0),
@@ -97,10 +103,10 @@ def pair_arrays(
 
 
 def cautious_others(others: np.ndarray, se: np.ndarray, quantile: float) -> float:
-    """The category's φ (each pair carries it) at `quantile` of its normal interval: below 0.5 it takes
-    more of the consumer's other purchases, so an offer's net uplift is not overrated, as the own slope's
-    caution does for its gross uplift (optimize.response_quantile). NaN where not estimated; an
-    earlier version's inputs without its SE: the estimate."""
+    """The category's pull φ or φ_x (each pair carries it) at `quantile` of its normal interval: below
+    0.5 it takes more of the consumer's other purchases, so an offer's net uplift is not overrated, as
+    the own slope's caution does for its gross uplift (optimize.response_quantile). NaN where not
+    estimated; an earlier version's inputs without its SE: the estimate."""
     if others.size == 0:
         return float("nan")
     return float(others[0] + norm.ppf(quantile) * (se[0] if np.isfinite(se[0]) else 0.0))

@@ -67,7 +67,15 @@ def optimization_inputs(
             *[c for c in ("dml_slope", "dml_slope_sd", "dml_slope_category_se") if c in pair_elasticity.columns],
             *[
                 c
-                for c in ("cross_slope", "cross_slope_high", "cross_category_slope", "others_slope", "others_se", "cross_category_others")
+                for c in (
+                    "cross_slope",
+                    "cross_slope_high",
+                    "cross_category_slope",
+                    "others_slope",
+                    "others_se",
+                    "cross_category_others",
+                    "cross_category_others_se",
+                )
                 if c in pair_elasticity.columns
             ],
             *shares,
