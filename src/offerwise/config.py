@@ -174,7 +174,7 @@ class OptimizeConfig(_Stage):
     # dml: each pair's slope at this quantile of its posterior (0.5: the mean), by response_caution: "change" (q where an
     # offer rises above the status quo, 1 − q where it falls: pessimistic about any move from it; the default, chosen on
     # the simulator with substitution, docs/optimization.md) or "slope" (q wherever the offer moves); either way an offer's
-    # pull on the consumer's other items in the category at q toward taking more of them
+    # pulls on the consumer's other items and categories at q toward taking more of them
     response_quantile: float = Field(0.25, gt=0, lt=1)
     response_caution: Literal["slope", "change"] = "change"
     retention_probability: float = Field(

@@ -93,9 +93,9 @@ def valuation_sentence(response_kind: str, quantile: float, caution: str) -> str
         return (
             f"Valued cautiously: each change from the status quo at the less favourable end of its effect (the {low} "
             f"quantile of the offer response where an offer rises, the {high} where it falls; optimize.response_caution), "
-            f"and what an offer takes from the consumer's other items in its category at the {quantile:.0%} quantile of that pull."
+            f"and what an offer takes from the consumer's other items and categories at the {quantile:.0%} quantile of those pulls."
         )
     return (
         f"Every offer's effect is taken at the {quantile:.0%} quantile of the offer response (optimize.response_quantile), "
-        "and so is what it takes from the consumer's other items in its category."
+        "and so is what it takes from the consumer's other items and categories."
     )
