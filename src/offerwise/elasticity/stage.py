@@ -123,17 +123,15 @@ def with_cross_slopes(pairs: pl.DataFrame, cross: pl.DataFrame, level: float = 0
     of = lambda column: dict(zip(cross.get_column("category").to_list(), cross.get_column(column).to_list(), strict=True))  # noqa: E731
     slope_of, high_of = of("cross_slope"), of("high")
     per_category = lambda values: pl.col("category").cast(pl.String).replace_strict(values, default=values[POOLED], return_dtype=pl.Float64)  # noqa: E731
-    pulls, pull_ses = _cross_category_pulls(cross, level) if "others_slope" in cross.columns else ({}, {})
-    others = (
-        {
+    others = {}
+    if "others_slope" in cross.columns:
+        pulls, pull_ses = _cross_category_pulls(cross, level)
+        others = {
             "others_slope": per_category(of("others_slope")),
             "others_se": per_category(of("others_se")),
             "cross_category_others": per_category(pulls),
             "cross_category_others_se": per_category(pull_ses),
         }
-        if "others_slope" in cross.columns
-        else {}
-    )
     return pairs.with_columns(
         cross_slope=per_category(slope_of),
         cross_slope_high=per_category(high_of),
