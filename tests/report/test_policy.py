@@ -65,3 +65,19 @@ def _oracle_offers(inputs, truth, cfg, levels) -> pl.DataFrame:
     return chosen.join(inputs.select("customer_id", "item_id", "category"), on=["customer_id", "item_id"]).rename(
         {"offer": "recommended_offer_pct"}
     )
+
+
+def test_a_score_is_nan_where_its_oracle_gains_nothing_over_the_status_quo() -> None:
+    """An oracle held to a retention the status quo does not reach can lose; a plan that loses more
+    must not score above 0 against it (two losses' ratio), so the score is NaN there, as where the
+    oracle gains exactly nothing."""
+    from offerwise.report.policy import _scores
+
+    wide = pl.DataFrame({
+        "category": ["gains", "loses", "flat"], "status quo": [100.0, 100.0, 100.0], "ours": [105.0, 80.0, 100.0],
+        "rules oracle": [110.0, 95.0, 100.0],
+    })  # fmt: skip
+    scores = wide.select(*_scores(wide, {"rules oracle": "score", "unconstrained oracle": "score_unconstrained"}))
+    assert scores.get_column("score").to_list()[0] == pytest.approx(0.5)
+    assert np.isnan(scores.get_column("score").to_numpy()[1:]).all()
+    assert np.isnan(scores.get_column("score_unconstrained").to_numpy()).all()  # that oracle was not solved

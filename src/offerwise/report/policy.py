@@ -182,12 +182,15 @@ def _with_joint(table: pl.DataFrame, policies: dict, frame: pl.DataFrame, world:
 
 def _scores(wide: pl.DataFrame, oracles: dict[str, str]) -> list[pl.Expr]:
     """Per oracle of `oracles` (policy -> score column), (ours − status quo) / (oracle − status quo) of
-    `wide` (a column per policy); NaN where that oracle was not solved."""
+    `wide` (a column per policy); NaN where that oracle was not solved or gains nothing over the status
+    quo (a share of no gain, or of a loss, means nothing: an oracle held to a retention the status quo
+    does not reach may lose, and a plan that loses more would otherwise score above 0)."""
     gain = pl.col("ours") - pl.col("status quo")
-    return [
-        (gain / (pl.col(oracle) - pl.col("status quo")) if oracle in wide.columns else pl.lit(np.nan)).alias(column)
-        for oracle, column in oracles.items()
-    ]
+    scores = []
+    for oracle, column in oracles.items():
+        room = pl.col(oracle) - pl.col("status quo") if oracle in wide.columns else pl.lit(np.nan)
+        scores.append(pl.when(room > 0).then(gain / room).otherwise(np.nan).alias(column))
+    return scores
 
 
 def score_against_truth(
