@@ -68,6 +68,9 @@ def test_prepare_train_evaluate_on_simulated_data(small_sim_dir: Path, tmp_path:
     test_pairs = predictions.filter((pl.col("split") == "test") & (pl.col("model") == "tcn") & pl.col("label").is_not_null())
     assert pairs.height == test_pairs.height  # the backtest's decided pairs
     assert pairs.get_column("elasticity_pair").is_finite().all()
+    cross, own = pl.read_csv(evaluation / "cross_response.csv"), pl.read_csv(evaluation / "response.csv")
+    identified = dict(own.select("category", "identified").rows())  # the pulls are the category's own where its own slope is identified
+    assert all(row["others_identified"] == identified.get(row["category"], True) for row in cross.iter_rows(named=True))
 
 
 def test_prepare_on_amexpert_folder(amexpert_dir: Path, tmp_path: Path) -> None:

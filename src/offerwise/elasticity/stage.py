@@ -17,7 +17,7 @@ from scipy.stats import norm
 from offerwise.columns import PAIR
 from offerwise.config import ResponseConfig
 from offerwise.elasticity.dml import OfferResponse, ResponseEstimate, placebo
-from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, cross_response, has_interactions
+from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, cross_response, has_interactions, with_own_identification
 from offerwise.elasticity.scores import PairScores, from_scores, stacked
 from offerwise.features.manifest import Feature
 
@@ -174,6 +174,8 @@ def decision_response(
             out.estimate, out.placebo, slopes = offer_response(**response, log=log, pool=pool)
             out.cross, out.cross_placebo = cross.result()
         out.pairs = out.pairs.join(slopes, on=PAIR, how="left")
-        if out.cross is not None:
+        if out.cross is not None:  # the pulls identified as the own slope is
+            own = out.estimate.categories
+            out.cross, out.cross_placebo = (None if t is None else with_own_identification(t, own) for t in (out.cross, out.cross_placebo))
             out.pairs = with_cross_slopes(out.pairs, out.cross, response["cfg"].level)
     return out

@@ -7,7 +7,15 @@ import polars as pl
 import pytest
 
 from offerwise.config import ResponseConfig
-from offerwise.elasticity.dml.cross import CROSS_CATEGORY, POOLED, _residuals, cross_response, permute_pressure
+from offerwise.elasticity.dml.cross import (
+    CROSS_CATEGORY,
+    POOLED,
+    PULLS,
+    _residuals,
+    cross_response,
+    permute_pressure,
+    with_own_identification,
+)
 from offerwise.elasticity.dml.nuisances import _nuisance_params
 from offerwise.features.interactions import CROSS_PRESSURE, PRESSURE
 from offerwise.features.manifest import Feature
@@ -167,3 +175,22 @@ def test_the_residuals_of_several_targets_on_one_dataset_are_cross_val_predict_s
     cv = GroupKFold(n_splits=2, shuffle=True, random_state=5)
     for target, residual in zip(targets, shared, strict=True):
         assert np.array_equal(residual, target - cross_val_predict(LGBMRegressor(**params), W, target, groups=items, cv=cv))
+
+
+def test_a_category_whose_own_slope_is_not_identified_takes_the_pooled_pulls(table):
+    """φ and φ_x regress on the own offer's residual: where that cannot identify the own slope, the
+    category's pulls are the pooled ones (φ from the pooled row, φ_x from the cross-category row)."""
+    categories = [c for c in table.get_column("category").to_list() if c not in (POOLED, CROSS_CATEGORY)]
+    flat, kept = categories[0], categories[1:]
+    own = pl.DataFrame({"category": categories, "identified": [c != flat for c in categories]})
+    out = with_own_identification(table, own)
+    row = lambda frame, name: frame.filter(pl.col("category") == name).row(0, named=True)  # noqa: E731
+    pooled, pooled_x = row(table, POOLED), row(table, CROSS_CATEGORY)
+    assert (row(out, flat)["others_slope"], row(out, flat)["others_se"]) == (pooled["others_slope"], pooled["others_se"])
+    assert (row(out, flat)["others_x_slope"], row(out, flat)["others_x_se"]) == (pooled_x["others_slope"], pooled_x["others_se"])
+    assert not row(out, flat)["others_identified"]
+    for name in (*kept, POOLED, CROSS_CATEGORY):  # every other row as it was
+        assert row(out, name)["others_identified"]
+        assert all(row(out, name)[c] == row(table, name)[c] for c in PULLS)
+    assert out.drop("others_identified").drop(*PULLS).equals(table.drop(*PULLS))
+    assert with_own_identification(table, own.with_columns(identified=pl.lit(True))).drop("others_identified").equals(table)

@@ -82,6 +82,7 @@ COLUMNS = [
 ]
 OTHERS = "others_bought"  # the design's column: purchases of the consumer's other pairs in the category in the row's period
 OTHERS_X = "others_bought_elsewhere"  # ... and of their pairs in the other categories
+PULLS = ("others_slope", "others_se", "others_x_slope", "others_x_se")  # φ and φ_x per category, and their SEs
 
 
 def has_interactions(rows: pl.DataFrame) -> bool:
@@ -240,10 +241,9 @@ def _others_slopes(
     across = _shrunk_by_category(d, lambda m: _fit(ox_res[m], Zx[m], d.items[m]), pooled_x)
     out = {POOLED: (*pooled, *pooled_x), CROSS_CATEGORY: (*pooled_x, *pooled_x)}
     out |= {c: (*within[c], *across[c]) for c in d.masks}
-    names = ("others_slope", "others_se", "others_x_slope", "others_x_se")
     return pl.DataFrame(
-        {"category": list(out)} | {name: [v[i] for v in out.values()] for i, name in enumerate(names)},
-        schema={"category": pl.String} | dict.fromkeys(names, pl.Float64),
+        {"category": list(out)} | {name: [v[i] for v in out.values()] for i, name in enumerate(PULLS)},
+        schema={"category": pl.String} | dict.fromkeys(PULLS, pl.Float64),
     )
 
 
@@ -254,6 +254,24 @@ def _shrunk_by_category(d, fit, pooled: tuple[float, float]) -> dict[str, tuple[
     raw = {c: v if np.isfinite(v[1]) and v[1] > 0 else (np.nan, np.nan) for c, v in raw.items()}
     tau2 = _tau2(np.array([v[0] for v in raw.values()]), np.array([v[1] for v in raw.values()]))
     return {c: _shrunk(b, s, *pooled, tau2) if np.isfinite(s) else pooled for c, (b, s) in raw.items()}
+
+
+def with_own_identification(cross: pl.DataFrame, own: pl.DataFrame) -> pl.DataFrame:
+    """cross with each category's pulls (PULLS) the pooled ones (φ: the POOLED row's, φ_x: the
+    CROSS_CATEGORY row's) where the own estimate does not identify the category (`own`: response.csv's
+    category and identified), and `others_identified` saying whose they are. φ and φ_x regress on the
+    same own-offer residual as the own slope, so an offer too flat to identify that slope identifies
+    them no better (the Complete Journey's FUEL: φ_x +3.1, z 80, from offers 0.45 pt apart within items)."""
+    flat = own.filter(~pl.col("identified").cast(pl.Boolean)).get_column("category").cast(pl.String).to_list()
+    of = lambda name: cross.filter(pl.col("category") == name).row(0, named=True)  # noqa: E731
+    pooled, pooled_x = of(POOLED), of(CROSS_CATEGORY)
+    fallback = {"others_slope": pooled["others_slope"], "others_se": pooled["others_se"]}
+    fallback |= {"others_x_slope": pooled_x["others_slope"], "others_x_se": pooled_x["others_se"]}
+    own_pulls = ~pl.col("category").is_in(flat)
+    return cross.with_columns(
+        *(pl.when(own_pulls).then(pl.col(name)).otherwise(pl.lit(value, pl.Float64)).alias(name) for name, value in fallback.items()),
+        others_identified=own_pulls,
+    )
 
 
 def permute_pressure(rows: pl.DataFrame, *, seed: int = 0) -> pl.DataFrame:
