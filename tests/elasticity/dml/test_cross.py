@@ -194,3 +194,4 @@ def test_a_category_whose_own_slope_is_not_identified_takes_the_pooled_pulls(tab
         assert all(row(out, name)[c] == row(table, name)[c] for c in PULLS)
     assert out.drop("others_identified").drop(*PULLS).equals(table.drop(*PULLS))
     assert with_own_identification(table, own.with_columns(identified=pl.lit(True))).drop("others_identified").equals(table)
+    assert with_own_identification(table.drop(*PULLS), own).equals(table.drop(*PULLS))  # an earlier version's table

@@ -261,7 +261,10 @@ def with_own_identification(cross: pl.DataFrame, own: pl.DataFrame) -> pl.DataFr
     CROSS_CATEGORY row's) where the own estimate does not identify the category (`own`: response.csv's
     category and identified), and `others_identified` saying whose they are. φ and φ_x regress on the
     same own-offer residual as the own slope, so an offer too flat to identify that slope identifies
-    them no better (the Complete Journey's FUEL: φ_x +3.1, z 80, from offers 0.45 pt apart within items)."""
+    them no better (the Complete Journey's FUEL: φ_x +3.1, z 80, from offers 0.45 pt apart within items).
+    A table without the pulls (an earlier version's) is returned as it is."""
+    if not set(PULLS) <= set(cross.columns):
+        return cross
     flat = own.filter(~pl.col("identified").cast(pl.Boolean)).get_column("category").cast(pl.String).to_list()
     of = lambda name: cross.filter(pl.col("category") == name).row(0, named=True)  # noqa: E731
     pooled, pooled_x = of(POOLED), of(CROSS_CATEGORY)
