@@ -31,3 +31,9 @@ def test_the_sentence_names_the_size_and_warns_of_per_category_models() -> None:
     minutes = round(expected_seconds(700_000, MAKE_RUN, 2) / 60)
     assert expected_sentence(700_000, MAKE_RUN, 2).startswith(f"700,000 transaction lines: about {minutes} minutes on 2 cores")
     assert "one model per category" in expected_sentence(700_000, MAKE_RUN.override("model", per_category=True), 2)
+
+
+def test_a_short_run_reads_as_one_minute_or_under_a_minute() -> None:
+    one_minute = 60 / expected_seconds(1, MAKE_RUN, 2)  # the lines a minute's run has
+    assert expected_sentence(int(one_minute), MAKE_RUN, 2).endswith(": about 1 minute on 2 cores")
+    assert expected_sentence(int(0.3 * one_minute), MAKE_RUN, 2).endswith(": under a minute on 2 cores")

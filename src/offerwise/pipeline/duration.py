@@ -34,6 +34,7 @@ def expected_seconds(lines: int, cfg: Config, cores: int | None = None) -> float
 
 
 def expected_sentence(lines: int, cfg: Config, cores: int | None = None) -> str:
-    minutes = expected_seconds(lines, cfg, cores) / 60
+    minutes = round(expected_seconds(lines, cfg, cores) / 60)
     models = " (model.per_category = true: one model per category, longer than this)" if cfg.model.per_category else ""
-    return f"{lines:,} transaction lines: about {max(minutes, 1):.0f} minutes on {cores or os.cpu_count()} cores{models}"
+    took = "under a minute" if minutes < 1 else f"about {minutes} minute{'s' if minutes > 1 else ''}"
+    return f"{lines:,} transaction lines: {took} on {cores or os.cpu_count()} cores{models}"
