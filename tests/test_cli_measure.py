@@ -114,3 +114,44 @@ def test_a_damaged_experiment_json_is_one_line(world, tmp_path: Path) -> None:
     path = run / "recommendations" / "experiment.json"
     path.write_text(json.dumps(json.loads(path.read_text()) | {"seed": "abc"}))
     _one_error_line(_measure(write_export(tx, tmp_path / "export"), run), "experiment.json: not the expected JSON: seed (a whole number)")
+
+
+def _two_measured_fortnights(world, tmp_path: Path) -> tuple[Path, Path]:
+    """The world's run measured, and a copy of it whose measurement is dated a fortnight later."""
+    offers, tx = world
+    first = write_run(offers, tmp_path / "first")
+    assert _measure(write_export(tx, tmp_path / "export"), first).exit_code == 0
+    second = tmp_path / "second" / "measurement"
+    second.mkdir(parents=True)
+    for name in ("summary", "by_category", "slopes"):
+        frame = pl.read_csv(first / "measurement" / f"{name}.csv")
+        if name == "summary":
+            frame = frame.with_columns(pl.col("period_start", "period_end").str.to_date() + dt.timedelta(days=14))
+        frame.write_csv(second / f"{name}.csv")
+    return first, second.parent
+
+
+def test_pool_writes_the_fortnights_pooled(world, tmp_path: Path) -> None:
+    first, second = _two_measured_fortnights(world, tmp_path)
+    result = runner.invoke(app, ["pool", "--run", str(first), "--run", str(second), "--out", str(tmp_path / "pooled")])
+    assert result.exit_code == 0, result.output
+    assert "plan − holdout net revenue per consumer over 2 fortnights" in result.output
+    one = pl.read_csv(first / "measurement" / "summary.csv").row(0, named=True)
+    pooled = pl.read_csv(tmp_path / "pooled" / "summary.csv").row(0, named=True)
+    assert pooled["estimate"] == "plan_minus_holdout_cuped" and pooled["fortnights"] == 2
+    assert pooled["value"] == pytest.approx(one["value"])  # the same fortnight twice: the same value, an interval √2 narrower
+    assert pooled["high"] - pooled["low"] == pytest.approx((one["high"] - one["low"]) / 2**0.5)
+    by_category = pl.read_csv(tmp_path / "pooled" / "by_category.csv")
+    assert by_category.get_column("pairs").sum() == 2 * pl.read_csv(first / "measurement" / "by_category.csv").get_column("pairs").sum()
+    assert (tmp_path / "pooled" / "slopes.csv").is_file()
+
+
+def test_pool_without_two_measured_fortnights_is_one_line(world, tmp_path: Path) -> None:
+    first, second = _two_measured_fortnights(world, tmp_path)
+    pool = lambda *runs: runner.invoke(app, ["pool", *(a for r in runs for a in ("--run", str(r))), "--out", str(tmp_path / "p")])  # noqa: E731
+    _one_error_line(pool(first), "pool needs two or more measured runs")
+    _one_error_line(pool(first, tmp_path / "unmeasured"), "no measurement/summary.csv")
+    _one_error_line(pool(first, first), "pool each fortnight once")
+    pl.read_csv(second / "measurement" / "summary.csv").drop("low").write_csv(second / "measurement" / "summary.csv")
+    _one_error_line(pool(first, second), "no column 'low'")
+    assert not (tmp_path / "p").exists()

@@ -13,7 +13,7 @@ from offerwise.boundary import clear_errors, output_folder
 from offerwise.cli_options import ConfigOption, DataOption, EngineOption, PlannedOption, ReuseOption, RulesOption, ShardsOption
 from offerwise.config import Config, SimulationConfig
 from offerwise.errors import InputError
-from offerwise.render import frame_table, print_data_summary, print_measurement, print_plan, print_played
+from offerwise.render import frame_table, print_data_summary, print_measurement, print_plan, print_played, print_pooled
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Which offer to give each consumer on each item."
@@ -357,6 +357,18 @@ def measure_command(
     with console.status(f"measuring {run} on {data} ..."):
         result = pipeline.measure(data, run, cfg, log=_log)
     print_measurement(console, result)
+
+
+@app.command("pool")
+@clear_errors
+def pool_command(
+    run: Annotated[list[Path], typer.Option("--run", help="A run folder whose fortnight was measured (measurement/); one per fortnight.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the pooled summary.csv, by_category.csv and slopes.csv.")],
+) -> None:
+    """Several measured fortnights at once: each estimate of `measure` pooled (arms drawn afresh each fortnight)."""
+    from offerwise import pipeline
+
+    print_pooled(console, pipeline.pool(run, out))
 
 
 def _config(path: Path | None, quick: bool) -> Config:

@@ -125,6 +125,22 @@ def print_measurement(console: Console, result: dict[str, Any]) -> None:
     console.print(f"files in {escape(where)}", soft_wrap=True, highlight=False)
 
 
+def print_pooled(console: Console, result: dict[str, Any]) -> None:
+    """`offerwise pool`'s result (pipeline.pool): every pooled estimate, plan − holdout in a sentence, where the files are."""
+    summary = result["summary"]
+    columns = ["estimate", "value", "low", "high", "fortnights", "n", "unit"]
+    console.print(frame_table(summary, f"{result['fortnights']} measured fortnights pooled", columns, 3))
+    row = {r["estimate"]: r for r in summary.iter_rows(named=True)}
+    cuped, expected = row.get("plan_minus_holdout_cuped"), row.get("plan_minus_holdout_expected")
+    if cuped is not None and cuped["low"] is not None:
+        fortnights = f"{cuped['fortnights']} fortnight{'s' if cuped['fortnights'] != 1 else ''}"
+        said = f"plan − holdout net revenue per consumer over {fortnights}: {cuped['value']:+,.2f} "
+        said += f"[{cuped['low']:+,.2f}, {cuped['high']:+,.2f}] ({cuped['level']:.0%} interval, CUPED)"
+        said += f"; the model expected {expected['value']:+,.2f}" if expected is not None else ""
+        console.print(said, highlight=False)
+    console.print(f"files in {escape(str(result['folder']))} (summary, by_category, slopes)", soft_wrap=True, highlight=False)
+
+
 def print_data_summary(console: Console, loaded, summary: dict, categories: pl.DataFrame) -> None:
     """`data summary`: the data's size and dates, the load report and the largest categories."""
     console.print(kv_table(f"Data: {loaded.report.source}", list(summary.items())))

@@ -7,6 +7,9 @@ decided fortnight once, measures it (experiment/measure.py) and writes <run>/mea
     offer_history.csv  the fortnight's offers in the offer history layout, with arm and propensity
     report.html        the measurement's page (figure_measurement.png beside it)
 
+`offerwise pool` reads several runs' measurement/ and writes the fortnights pooled (experiment/pool.py)
+to a folder of its own: summary.csv, by_category.csv and slopes.csv, each with `fortnights`.
+
 The run's report.html gets the measurement section when it is built again (pipeline/report.py reads
 measurement/ when it exists); `measure` does not rebuild it: that needs the run's original data.
 """
@@ -27,6 +30,7 @@ from offerwise.data.load import load_data
 from offerwise.errors import InputError
 from offerwise.experiment.measure import PLAN_COLUMNS, Design, Measurement, arm_problem
 from offerwise.experiment.measure import measure as measure_stage
+from offerwise.experiment.pool import POOLED_COLUMNS, pooled_by_category, pooled_slopes, pooled_summary
 from offerwise.pipeline.folders import EXPERIMENT, silent
 from offerwise.report.measurement import measurement_page
 
@@ -140,10 +144,38 @@ def _write(result: Measurement, folder: Path, *, title: str) -> Path:
     return folder
 
 
-def read_measurement(run: Path) -> dict[str, pl.DataFrame] | None:
-    """measurement/'s summary, by_category and slopes for the run's report; None before `measure` ran."""
+def read_measurement(run: Path, require: dict[str, tuple[str, ...]] | None = None) -> dict[str, pl.DataFrame] | None:
+    """measurement/'s summary, by_category and slopes for the run's report (each with the columns
+    `require` names for it); None before `measure` ran."""
     folder = run / MEASUREMENT
     if not (folder / "summary.csv").is_file():
         return None
     hint = f"run `offerwise measure --run {run}` again"
-    return {name: io.read_csv(folder / f"{name}.csv", rerun=hint) for name in FILES}
+    return {name: io.read_csv(folder / f"{name}.csv", rerun=hint, require=(require or {}).get(name, ())) for name in FILES}
+
+
+def pool(runs: list[Path], out: Path) -> dict[str, Any]:
+    """Several runs' measured fortnights pooled (experiment/pool.py), written to out/ (summary.csv,
+    by_category.csv, slopes.csv). Each run must hold a measurement, and each fortnight count once."""
+    if len(runs) < 2:
+        raise InputError("--run: pool needs two or more measured runs (one --run per fortnight).")
+    measured = {}
+    for run in runs:
+        frames = read_measurement(run, require=POOLED_COLUMNS)
+        if frames is None:
+            raise InputError(f"--run {run}: no measurement/summary.csv; run `offerwise measure --data EXPORT --run {run}` first.")
+        start = str(frames["summary"].get_column("period_start")[0])
+        if start in measured:
+            raise InputError(
+                f"--run {run}: measures the fortnight from {start}, as --run {measured[start][0]} does; pool each fortnight once."
+            )
+        measured[start] = (run, frames)
+    parts = [frames for _, frames in measured.values()]
+    pooled = {
+        "summary": pooled_summary([f["summary"] for f in parts]),
+        "by_category": pooled_by_category([f["by_category"] for f in parts]),
+        "slopes": pooled_slopes([f["slopes"] for f in parts]),
+    }
+    for name, frame in pooled.items():
+        io.write_csv(frame, out / f"{name}.csv")
+    return {**pooled, "folder": out, "fortnights": len(parts)}

@@ -29,7 +29,7 @@ def experiment_sentence(info: dict, *, with_cost: bool = True) -> str:
         why = "experiment.holdout_share = 0" if not configured else "none fits within experiment.max_given_up_share"
         return f"No holdout ({why}); {pairs['explore']:,} pairs explore a random allowed level."
     detectable, expected = power["detectable_difference_per_consumer"], power["expected_difference_per_consumer"]
-    verdict = "enough to confirm it" if expected >= detectable else "so pool fortnights or raise experiment.holdout_share"
+    verdict = "enough to confirm it" if expected >= detectable else "so pool fortnights (offerwise pool) or raise experiment.holdout_share"
     cost = f", giving up {info['given_up_share']:.1%} of the plan's expected net revenue" if with_cost else ""
     lowered = (
         f" (the holdout lowered from {configured:.0%} to {share:.1%} of the consumers, so that the experiment "
