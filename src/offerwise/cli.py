@@ -362,7 +362,10 @@ def measure_command(
 @app.command("pool")
 @clear_errors
 def pool_command(
-    run: Annotated[list[Path], typer.Option("--run", help="A run folder whose fortnight was measured (measurement/); one per fortnight.")],
+    run: Annotated[
+        list[Path],
+        typer.Option("--run", metavar="RUN", help="A run folder whose fortnight was measured (measurement/); one per fortnight."),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Folder for the pooled summary.csv, by_category.csv and slopes.csv.")],
 ) -> None:
     """Several measured fortnights at once: each estimate of `measure` pooled (arms drawn afresh each fortnight)."""
