@@ -62,6 +62,21 @@ def index_of(values: pl.Series, name: str) -> pl.DataFrame:
     return pl.DataFrame({name: values.unique().sort()}).with_row_index(f"{name}_idx").with_columns(pl.col(f"{name}_idx").cast(pl.Int64))
 
 
+def group_sums(frame: pl.DataFrame, keys: list[str], **sums: pl.Expr) -> pl.DataFrame:
+    """keys and, per group, each expression summed, sorted by the keys. The rows are added in one
+    fixed order (by key, then as they come), whatever the engine or its threads: polars' parallel
+    group-by adds floats in an order that varies from run to run (pola-rs/polars#25163), and the
+    offers' leave-one-out variances subtract these totals, where the last bits show."""
+    values = frame.select(*keys, **sums).sort(keys, maintain_order=True)
+    if values.height == 0:
+        return values
+    new_group = pl.any_horizontal(pl.col(k).ne_missing(pl.col(k).shift(1)) for k in keys).fill_null(True)
+    starts = np.flatnonzero(values.select(new_group).to_series().to_numpy())
+    # np.add.reduceat: each group's slice added in a fixed order (polars has no deterministic grouped float sum)
+    out = values.select(keys).gather(starts)
+    return out.with_columns(pl.Series(name, np.add.reduceat(values.get_column(name).to_numpy(), starts)) for name in sums)
+
+
 @dataclass(frozen=True)
 class Totals:
     """Item x period and category x period sums over *every* consumer's lines: all a consumer's
@@ -88,25 +103,25 @@ class Totals:
         )
 
         def by(key: str) -> pl.DataFrame:
-            sums = tx.group_by(key, "period").agg(
-                disc=pl.col("retail_discount").sum(),
-                gross=pl.col("gross").sum(),
-                qty=pl.col("quantity").sum(),
-                listv=(pl.col("list_price") * pl.col("quantity")).sum(),
+            sums = group_sums(
+                tx,
+                [key, "period"],
+                disc=pl.col("retail_discount"),
+                gross=pl.col("gross"),
+                qty=pl.col("quantity"),
+                listv=pl.col("list_price") * pl.col("quantity"),
             )
             counts = bought.group_by(key, "period").agg(pl.col("hits").sum(), pl.col("new").sum(), buyers=pl.col("customer_id").n_unique())
             # Per-consumer sums of squares: the sampling variance of the discount rate, clustered by
             # consumer (offers.loo_rate_and_variance); they add up over shards like the sums.
-            per_consumer = (
-                tx.group_by(key, "period", "customer_id")
-                .agg(d=pl.col("retail_discount").sum(), g=pl.col("gross").sum())
-                .sort(key, "period", "customer_id")  # a fixed summation order: the same sums from any engine
-            )
-            squares = per_consumer.group_by(key, "period").agg(
-                dd=(pl.col("d") ** 2).sum(),
-                dg=(pl.col("d") * pl.col("g")).sum(),
-                gg=(pl.col("g") ** 2).sum(),
-                clusters=pl.len().cast(pl.Float64),
+            per_consumer = group_sums(tx, [key, "period", "customer_id"], d=pl.col("retail_discount"), g=pl.col("gross"))
+            squares = group_sums(
+                per_consumer.with_columns(clusters=pl.lit(1.0)),
+                [key, "period"],
+                dd=pl.col("d") ** 2,
+                dg=pl.col("d") * pl.col("g"),
+                gg=pl.col("g") ** 2,
+                clusters=pl.col("clusters"),
             )
             return (
                 sums.join(counts, on=[key, "period"], how="left")
@@ -119,7 +134,10 @@ class Totals:
     @classmethod
     def combine(cls, parts: list[Totals]) -> Totals:
         def add(frames: list[pl.DataFrame], key: str) -> pl.DataFrame:
-            return pl.concat(frames).group_by(key, "period").agg(pl.all().sum()).sort(key, "period")
+            both = pl.concat(frames)
+            floats = {c: pl.col(c) for c, t in both.schema.items() if c not in (key, "period") and t.is_float()}
+            counts = both.group_by(key, "period").agg(pl.exclude(key, "period", *floats).sum())  # whole numbers: any order
+            return group_sums(both, [key, "period"], **floats).join(counts, on=[key, "period"]).select(both.columns).sort(key, "period")
 
         return cls(items=add([p.items for p in parts], "item_id"), categories=add([p.categories for p in parts], "category"))
 
