@@ -18,6 +18,7 @@ import numpy as np
 from offerwise.features.history import last_before
 
 OFFER_NOISE = "offer_noise_var"  # panel column: the inferred offer's sampling variance (offer points²)
+ROUNDING_RESIDUE = 1e-9  # offer points: an inferred offer this close to 0 is 0
 OFFER_RULE = __doc__.split("Rule (also written into the feature manifest):\n", 1)[1].strip()
 
 
@@ -90,4 +91,8 @@ def offer_matrix(
         missing = np.isnan(offer)
         offer = np.where(missing, rate, offer)
         var = np.where(missing, rate_var, var)
-    return np.nan_to_num(offer, nan=0.0).astype(np.float32), var.astype(np.float32)
+    offer = np.nan_to_num(offer, nan=0.0)
+    # The leave-one-out subtraction leaves rounding residue (±1e-14 points) where the other consumers
+    # paid no discount: that is no offer, and the interaction features count offers above 0.
+    offer = np.where(np.abs(offer) < ROUNDING_RESIDUE, 0.0, offer)
+    return offer.astype(np.float32), var.astype(np.float32)
