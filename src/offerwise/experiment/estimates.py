@@ -33,7 +33,8 @@ def _z(level: float) -> float:
     return float(norm.ppf(0.5 + level / 2))
 
 
-def _interval(value: float, se: float, level: float) -> Interval:
+def normal_interval(value: float, se: float, level: float) -> Interval:
+    """value ± z · se at the two-sided `level`."""
     half = _z(level) * se
     return Interval(float(value), float(value - half), float(value + half), float(se))
 
@@ -51,7 +52,7 @@ def difference_in_means(y: np.ndarray, treated: np.ndarray, level: float, covari
     if covariate is not None and np.isfinite(cuped_theta(y, t, covariate)):  # a covariate constant within arms adjusts nothing
         columns.append(np.asarray(covariate, float) - np.mean(covariate))
     fit = sm.OLS(y, np.column_stack(columns)).fit(cov_type="HC2")
-    return _interval(fit.params[1], fit.bse[1], level)
+    return normal_interval(fit.params[1], fit.bse[1], level)
 
 
 def cuped_theta(y: np.ndarray, treated: np.ndarray, covariate: np.ndarray) -> float:
@@ -101,7 +102,7 @@ def clustered_mean(values: np.ndarray, clusters: np.ndarray, level: float) -> In
     if groups.max() < 1:  # one consumer: no spread between clusters to measure
         return Interval(float(v.mean()), float("nan"), float("nan"), float("nan"))
     fit = sm.OLS(v, np.ones_like(v)).fit(cov_type="cluster", cov_kwds={"groups": groups})
-    return _interval(fit.params[0], fit.bse[0], level)
+    return normal_interval(fit.params[0], fit.bse[0], level)
 
 
 def ips_terms(revenue: np.ndarray, matches: np.ndarray, propensity: np.ndarray) -> np.ndarray:

@@ -23,6 +23,8 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
+from offerwise.experiment.estimates import normal_interval
+
 SUMMED = ("pairs", "consumers", "purchases", "predicted_purchases", "net_revenue", "predicted_net_revenue")
 POOLED_COLUMNS = {  # what each of measure's frames must hold to be pooled
     "summary": ("estimate", "value", "low", "high", "level", "method", "n", "unit", "period_start", "period_end"),
@@ -48,7 +50,7 @@ def pooled_summary(summaries: list[pl.DataFrame]) -> pl.DataFrame:
     """summary.csv of each fortnight (estimate, value, low, high, level, method, n, unit, note,
     period_start, period_end) -> one row per estimate over them all (module docstring), with
     `fortnights`; the estimates in the first fortnight's order."""
-    rows = pl.concat([s.with_row_index("_order") for s in summaries], how="diagonal_relaxed")
+    rows = pl.concat(summaries, how="diagonal_relaxed")
     out = []
     for (name,), part in rows.group_by("estimate", maintain_order=True):
         method, level, unit = part.get_column("method")[0], float(part.get_column("level")[0]), part.get_column("unit")[0]
@@ -63,8 +65,8 @@ def pooled_summary(summaries: list[pl.DataFrame]) -> pl.DataFrame:
         else:
             z = norm.ppf(0.5 + _column(part, "level") / 2)
             value, se, used = _inverse_variance(values, (_column(part, "high") - _column(part, "low")) / (2 * z))
-            half = norm.ppf(0.5 + level / 2) * se
-            low, high = value - half, value + half
+            pooled = normal_interval(value, se, level)
+            low, high = pooled.low, pooled.high
             note = "inverse-variance mean of the fortnights' estimates (SE from each interval); the fortnights' arms drawn afresh"
         out.append(
             {
@@ -108,12 +110,12 @@ def pooled_slopes(frames: list[pl.DataFrame]) -> pl.DataFrame:
     for (category,), part in both.group_by("category", maintain_order=True):
         found = part.filter(pl.col("identified").cast(pl.Boolean))
         level = float(part.get_column("level")[0])
-        z = norm.ppf(0.5 + level / 2)
         slope, se, used = _inverse_variance(_column(found, "slope"), _column(found, "se"))
-        row = {"category": category, "identified": used > 0, "slope": slope, "se": se, "low": slope - z * se, "high": slope + z * se}
+        own = normal_interval(slope, se, level)
+        row = {"category": category, "identified": used > 0, "slope": slope, "se": se, "low": own.low, "high": own.high}
         row |= {"level": level, "fortnights": used, **{c: int(found.get_column(c).sum()) for c in ("n", "consumers", "purchases")}}
         if "estimator_slope" in found.columns:
-            est, est_se, _ = _inverse_variance(_column(found, "estimator_slope"), _column(found, "estimator_se"))
-            row |= {"estimator_slope": est, "estimator_se": est_se, "estimator_low": est - z * est_se, "estimator_high": est + z * est_se}
+            est = normal_interval(*_inverse_variance(_column(found, "estimator_slope"), _column(found, "estimator_se"))[:2], level)
+            row |= {"estimator_slope": est.value, "estimator_se": est.se, "estimator_low": est.low, "estimator_high": est.high}
         out.append(row)
     return pl.DataFrame(out)
