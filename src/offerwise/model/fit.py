@@ -103,7 +103,7 @@ def predict_slice(sl: Slice, models: Path) -> tuple[pl.DataFrame, pl.DataFrame |
     keys = t.keys
     parts = []
     for split, col in columns.items():
-        labels = sl.frame.filter(pl.col("period") == int(t.period[col])).get_column("target")  # null in the future period
+        labels = sl.frame.select(pl.col("target").filter(pl.col("period") == int(t.period[col]))).to_series()  # null in the future period
         for name, p in scores.items():
             parts.append(
                 keys.select("customer_id", "item_id", "category").with_columns(
@@ -124,7 +124,8 @@ def offer_curves(sl: Slice, observed: np.ndarray, curves: np.ndarray) -> pl.Data
     and probability_cutoff (TCN, the cutoff period as it happened), offer_pct and cutoff_offer_pct, and
     curve: the decided period's probability at each offer of OFFER_GRID. observed: (P, 2) the TCN at
     the cutoff and decided periods; curves: (P, grid)."""
-    at = lambda period: sl.frame.filter(pl.col("period") == period).sort("customer_id", "item_id")  # noqa: E731
+    columns = ["customer_id", "item_id", "category", "period", OFFER]  # of the slice's ~120: a filter copies only these
+    at = lambda period: sl.frame.select(columns).filter(pl.col("period") == period).sort("customer_id", "item_id")  # noqa: E731
     decided, cutoff = at(sl.test), at(sl.validation)
     return decided.select(
         "customer_id",

@@ -130,7 +130,9 @@ CARRIED_INPUTS = PLANNED_INPUTS + INTERACTION_FEATURES
 def _decided_inputs(rows: pl.DataFrame, test: int, status_quo: pl.DataFrame) -> pl.DataFrame:
     decided = pl.col("period") == test
     offers = status_quo.select("customer_id", "item_id", __sq=pl.col("reference_offer_pct").cast(rows.schema["offer_pct"]))
-    rows = rows.join(offers, on=["customer_id", "item_id"], how="left", maintain_order="left")
+    # Joined on the keys alone: a join of the whole slice would copy its ~120 columns (status quo: one row per pair).
+    sq = rows.select("customer_id", "item_id").join(offers, on=["customer_id", "item_id"], how="left", maintain_order="left")
+    rows = rows.with_columns(sq.get_column("__sq"))
     # Rows are pair-major and period-sorted (make_slice): the row before a decided row is its pair's
     # previous period when it is the same pair. A plain shift, ~10x cheaper than a window over pairs.
     same_pair = (pl.col("customer_id").shift(1) == pl.col("customer_id")) & (pl.col("item_id").shift(1) == pl.col("item_id"))

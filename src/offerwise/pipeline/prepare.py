@@ -89,6 +89,13 @@ def _plans(panel, planned_path: Path | None, planned: pl.DataFrame | None, histo
     return plans
 
 
+def _reference_columns(features) -> list[str]:
+    """The panel columns the status quo offers and the outside purchases read."""
+    names = [f.name for f in features]
+    ages = [c for c in AGE_COLUMNS if c in names]
+    return ["customer_id", "item_id", "category", "period", "target", "offer_pct", "relevant_from_fold", *ages]
+
+
 def _outside_items(data, cfg: PanelConfig, splits: pl.DataFrame, rows: pl.DataFrame) -> pl.DataFrame:
     """Each decision's purchases outside its items, per consumer-category (features/outside.py)."""
     decided = dict(splits.filter(pl.col("split") == "test").select("fold", "period").iter_rows())
@@ -160,11 +167,11 @@ def prepare(
         panel = build_panel_shards(
             data, cfg.panel, out, shards=cfg.runtime.shards, runtime=Runtime(cfg.runtime, progress=log), offer_history=history
         )
-        columns = ["customer_id", "item_id", "category", "period", "target", "offer_pct", "relevant_from_fold"]
-        rows_for_reference = read_panel(out, columns + [c for c in AGE_COLUMNS if c in [f.name for f in panel.features]])
+        rows_for_reference = read_panel(out, _reference_columns(panel.features))
     else:
         panel = build_panel(data, cfg.panel, offer_history=history)
-        rows_for_reference = panel.frame
+        # The status quo reads a few columns: sorting and filtering those, not the panel's ~120, saves seconds.
+        rows_for_reference = panel.frame.select(_reference_columns(panel.features))
         for layout in ("panel", "lines"):  # an earlier sharded prepare's: the stages would read its shards
             shutil.rmtree(out / layout, ignore_errors=True)
     plans = _plans(panel, planned_path, planned, history)
