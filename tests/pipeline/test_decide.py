@@ -44,6 +44,7 @@ def test_the_backtest_s_estimate_is_reused_unless_the_unseen_fortnight_was_rando
     for seen in ([], [CUTOFF - 1]):  # no experiment, or one the backtest's estimate already read
         reused = inputs(seen)
         assert reused["estimate"] is not None and reused["cross"] is not None, seen
+        assert reused["rows"].get_column("period").to_list() == [CUTOFF + 1]  # all the reused estimate reads: the decided period
     afresh = inputs([CUTOFF - 1, CUTOFF])  # the fortnight measured last: the next plan learns from it now
     assert afresh["estimate"] is None and afresh["cross"] is None
     assert said[-1] == "offer response (double ML): estimated afresh, with the last fortnight's randomised offers"

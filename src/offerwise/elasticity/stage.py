@@ -44,9 +44,11 @@ class DecisionResponse:
     cross_placebo: pl.DataFrame | None = None  # cross_response_placebo.csv
 
 
-def response_rows(frame: pl.DataFrame, fold: int, cutoff: int) -> pl.DataFrame:
-    """The panel rows the offer response of decision `fold` may read: pairs relevant by then, periods up to the decided one."""
-    return frame.filter((pl.col("relevant_from_fold") <= fold) & (pl.col("period") <= cutoff + 1))
+def response_rows(frame: pl.DataFrame, fold: int, cutoff: int, *, decided_only: bool = False) -> pl.DataFrame:
+    """The panel rows the offer response of decision `fold` may read: pairs relevant by then, periods up
+    to the decided one (`decided_only`: that period alone, all an estimate made before needs)."""
+    periods = pl.col("period") == cutoff + 1 if decided_only else pl.col("period") <= cutoff + 1
+    return frame.filter((pl.col("relevant_from_fold") <= fold) & periods)
 
 
 def offer_response(

@@ -99,8 +99,8 @@ def _response_inputs(p: Prepared, fold: int, cfg: ResponseConfig, reuse: Path | 
     offers were randomised (a measured plan's experiment) the estimate is made afresh, so the next plan
     learns from the experiment at once, not one plan later (docs/response.md)."""
     cutoff = p.decided_period(fold) - 1
-    rows = response_rows(p.frame, fold, cutoff)
-    if reuse is not None and randomised_in(rows, cutoff):
+    narrow = p.frame.select(c for c in ("relevant_from_fold", "period", OFFER_DESIGN) if c in p.frame.columns)
+    if reuse is not None and randomised_in(response_rows(narrow, fold, cutoff), cutoff):
         log("offer response (double ML): estimated afresh, with the last fortnight's randomised offers")
         reuse = None
     estimate = None
@@ -112,6 +112,8 @@ def _response_inputs(p: Prepared, fold: int, cfg: ResponseConfig, reuse: Path | 
         cross = io.read_csv(
             reuse / CROSS, rerun=io.rerun("elasticity", reuse), require=["category", "cross_slope"], numeric=["cross_slope", "high"]
         )
+    # Both reused: the pairs' slopes read the decided period's rows alone (a copy of every period's takes seconds).
+    rows = response_rows(p.frame, fold, cutoff, decided_only=estimate is not None and cross is not None)
     return {
         "cross": cross,
         "rows": rows,
