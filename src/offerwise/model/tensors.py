@@ -56,13 +56,14 @@ class Encoders:
             for g in ("temporal_continuous", "static_continuous", "temporal_categorical", "static_categorical")
         }
         buckets = {c: int(b) for c, b in hashed.items() if b and c in groups["temporal_categorical"] + groups["static_categorical"]}
-        train = frame.filter(train_mask)
+        # Each column filtered to the training rows inside its expression: a filter of the frame copies its ~120 columns.
+        train = lambda c: pl.col(c).filter(train_mask)  # noqa: E731
         cats = [c for c in groups["temporal_categorical"] + groups["static_categorical"] if c not in buckets]
-        levels = {c: sorted(train.get_column(c).cast(pl.String).unique().drop_nulls().to_list()) for c in cats}
+        levels = {c: sorted(frame.select(train(c).cast(pl.String).unique().drop_nulls()).to_series().to_list()) for c in cats}
         conts = groups["temporal_continuous"] + groups["static_continuous"]
-        stats = train.select(
-            [pl.col(c).cast(pl.Float64).mean().alias(f"m_{c}") for c in conts]
-            + [pl.col(c).cast(pl.Float64).std().alias(f"s_{c}") for c in conts]
+        stats = frame.select(
+            [train(c).cast(pl.Float64).mean().alias(f"m_{c}") for c in conts]
+            + [train(c).cast(pl.Float64).std().alias(f"s_{c}") for c in conts]
         ).row(0, named=True)
         return cls(
             **groups,
@@ -214,7 +215,10 @@ def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
             return np.zeros((rows.height, 0), dtype=np.int64)
         return np.stack([enc.codes(rows, c) for c in cols], axis=1).astype(np.int64)
 
-    first = frame.gather(np.arange(P) * T)  # static features: the pair's first row
+    static = list(
+        dict.fromkeys([*enc.static_continuous, *enc.static_categorical, "customer_id", "item_id", "category", "relevant_from_fold"])
+    )
+    first = frame.select(static).gather(np.arange(P) * T)  # static features: the pair's first row (of these columns only)
     return SequenceTensors(
         tc=cont(frame, enc.temporal_continuous).reshape(P, T, -1),
         tcat=cat(frame, enc.temporal_categorical).reshape(P, T, -1),
