@@ -196,6 +196,9 @@ def pair_major(frame: pl.DataFrame, keep: pl.Expr | None = None) -> pl.DataFrame
     return frame[order if subset is None else subset[order]]
 
 
+PAIR_KEYS = ["customer_id", "item_id", "category", "relevant_from_fold"]  # SequenceTensors.keys: what names each pair
+
+
 def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
     """frame: panel rows of whole pairs (every period of each pair)."""
     frame = pair_major(frame)
@@ -215,9 +218,7 @@ def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
             return np.zeros((rows.height, 0), dtype=np.int64)
         return np.stack([enc.codes(rows, c) for c in cols], axis=1).astype(np.int64)
 
-    static = list(
-        dict.fromkeys([*enc.static_continuous, *enc.static_categorical, "customer_id", "item_id", "category", "relevant_from_fold"])
-    )
+    static = list(dict.fromkeys([*enc.static_continuous, *enc.static_categorical, *PAIR_KEYS]))
     first = frame.select(static).gather(np.arange(P) * T)  # static features: the pair's first row (of these columns only)
     return SequenceTensors(
         tc=cont(frame, enc.temporal_continuous).reshape(P, T, -1),
@@ -226,5 +227,5 @@ def to_tensors(frame: pl.DataFrame, enc: Encoders) -> SequenceTensors:
         scat=cat(first, enc.static_categorical),
         y=frame.get_column("target").fill_null(0).to_numpy().astype(np.float32).reshape(P, T),  # future: no label, never in a loss
         period=periods,
-        keys=first.select("customer_id", "item_id", "category", "relevant_from_fold"),
+        keys=first.select(PAIR_KEYS),
     )

@@ -99,8 +99,8 @@ def _response_inputs(p: Prepared, fold: int, cfg: ResponseConfig, reuse: Path | 
     offers were randomised (a measured plan's experiment) the estimate is made afresh, so the next plan
     learns from the experiment at once, not one plan later (docs/response.md)."""
     cutoff = p.decided_period(fold) - 1
-    narrow = p.frame.select(c for c in ("relevant_from_fold", "period", OFFER_DESIGN) if c in p.frame.columns)
-    if reuse is not None and randomised_in(response_rows(narrow, fold, cutoff), cutoff):
+    design_columns = [c for c in ("relevant_from_fold", "period", OFFER_DESIGN) if c in p.frame.columns]  # all randomised_in reads
+    if reuse is not None and randomised_in(response_rows(p.frame.select(design_columns), fold, cutoff), cutoff):
         log("offer response (double ML): estimated afresh, with the last fortnight's randomised offers")
         reuse = None
     estimate = None
