@@ -144,6 +144,7 @@ class ModelConfig(_Stage):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     lightgbm_rounds: int = Field(300, ge=1)
     lightgbm_learning_rate: float = Field(0.05, gt=0)
+    lightgbm_patience: int = Field(30, ge=1)  # rounds without a lower validation loss before LightGBM stops (its best round is kept)
     lightgbm_train_periods: int | None = Field(None, ge=1)  # None: every training period; N: the last N only
     # Training rows: "eligible" counts a row only once its pair had min_purchases order periods before it,
     # as every decided row has (model.slices.eligible_rows); "all": every row of a relevant pair.

@@ -41,3 +41,14 @@ def test_lines_from_the_decided_period_on_move_nothing():
     later = pl.concat([BASE, lines([(1, 12, "A", 12, 9.0), (1, 13, "A", 14, 9.0), (1, 21, "B", 13, 1.0)])])
     before, after = (outside_purchases(f, PAIRS, DECIDED).filter(pl.col("fold") == 0) for f in (BASE, later))
     assert after.equals(before)
+
+
+def test_the_values_do_not_depend_on_the_order_of_the_lines():
+    """Floats added in another order differ in their last bits ((0.1 + 0.2) + 0.3 != (0.3 + 0.2) + 0.1):
+    the means add each group's values in one order, whatever order the lines came in."""
+    prices = [0.1, 0.2, 0.3, 0.7, 1e-3, 0.05]
+    many = lines([(1, 12 + k % 2, "A", 9 + k % 3, prices[k % 6] * (1 + k // 6)) for k in range(36)])
+    once = outside_purchases(many, PAIRS, DECIDED)
+    for seed in range(5):
+        shuffled = outside_purchases(many.sample(fraction=1.0, shuffle=True, seed=seed), PAIRS, DECIDED)
+        assert shuffled.equals(once)

@@ -5,7 +5,7 @@ import polars as pl
 import pytest
 
 from offerwise.features.manifest import Feature
-from offerwise.model.tensors import Encoders, _hashed_codes, _splitmix64, pair_major, to_tensors
+from offerwise.model.tensors import Encoders, _codes, _hashed_codes, _splitmix64, pair_major, to_tensors
 
 
 def test_splitmix64_matches_the_reference_sequence() -> None:
@@ -111,3 +111,23 @@ def test_pair_major_equals_a_sort_whether_the_frame_was_in_order_in_pair_blocks_
         if trial % 3 == 2:  # the panel's layout: pairs in blocks, by category first
             frame = frame.with_columns(category=pl.col("item_id").cast(pl.Int64) % 2).sort("category", "customer_id", "item_id", "period")
         assert pair_major(frame).equals(frame.sort("customer_id", "item_id", "period"))
+
+
+@pytest.mark.parametrize(
+    "values, dtype",
+    [
+        ([3, 1, None, 7, 3, 1], pl.Int64),  # 7: not a level
+        (["b", None, "a", "z", "b"], pl.String),
+        (["b", None, "a", "z", "b"], pl.Categorical),
+        ([1.5, None, float("nan"), 2.0, 1.5], pl.Float64),
+        ([True, False, None, True], pl.Boolean),
+    ],
+)
+def test_codes_are_each_value_texts_position_among_the_levels(values: list, dtype) -> None:
+    """Integer and categorical columns map their distinct values' text; the codes are the same as
+    mapping every row's text: 1-based positions, 0 for a null or a level never seen."""
+    levels = ["1", "3", "a", "b", "1.5", "NaN", "true"]
+    frame = pl.DataFrame({"c": pl.Series(values, dtype=dtype)})
+    texts = frame.get_column("c").cast(pl.String).to_list()
+    expected = [0 if t is None or t not in levels else levels.index(t) + 1 for t in texts]
+    assert _codes(frame, "c", levels).tolist() == expected

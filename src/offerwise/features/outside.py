@@ -17,6 +17,7 @@ from __future__ import annotations
 import polars as pl
 
 from offerwise.features.build import PanelPlan, coarsen_items
+from offerwise.features.matrix import group_sums
 from offerwise.features.periods import assign_periods
 
 WINDOW = 8  # periods (16 weeks at 14 days): recent enough for a consumer's habits, long enough for rare items
@@ -40,18 +41,36 @@ def outside_purchases(lines: pl.DataFrame, pairs: pl.DataFrame, decided: dict[in
     """lines: category_lines; pairs: customer_id, item_id, relevant_from_fold (the panel's pairs);
     decided: fold -> its decided period. Columns: OUTSIDE_COLUMNS (module docstring), one row per
     fold and consumer-category with such purchases."""
-    bought = lines.group_by("customer_id", "item_id", "category", "period").agg(pl.col("net_unit").mean())
+    bought = _means(lines, ["customer_id", "item_id", "category", "period"])
     parts = []
     for fold, t in sorted(decided.items()):
         periods = min(window, t)
         members = pairs.filter(pl.col("relevant_from_fold") <= fold).select("customer_id", "item_id")
         outside = bought.filter(pl.col("period").is_between(t - window, t - 1)).join(members, on=["customer_id", "item_id"], how="anti")
+        per_category = _means(outside, ["customer_id", "category"])
         parts.append(
-            outside.group_by("customer_id", "category").agg(
+            per_category.select(
+                "customer_id",
+                "category",
                 fold=pl.lit(fold, pl.Int32),
-                outside_purchases=pl.len() / max(periods, 1),
-                outside_unit_value=pl.col("net_unit").mean(),
+                outside_purchases=pl.col("rows") / max(periods, 1),
+                outside_unit_value=pl.col("net_unit"),
             )
         )
     frame = pl.concat(parts) if parts else pl.DataFrame(schema={c: pl.Float64 for c in OUTSIDE_COLUMNS})
     return frame.select(OUTSIDE_COLUMNS).sort("fold", "customer_id", "category")
+
+
+def _means(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """keys, net_unit (the group's mean of its non-null values) and rows (its count): the values added
+    smallest first, so the mean's last bits do not depend on the order the rows came in (polars'
+    parallel mean adds them in an order that varies from run to run)."""
+    value = pl.col("net_unit")
+    sums = group_sums(
+        frame.sort([*keys, "net_unit"], nulls_last=True),
+        keys,
+        net_unit=value.fill_null(0.0),
+        valued=value.is_not_null().cast(pl.Float64),
+        rows=pl.lit(1.0),
+    )
+    return sums.select(*keys, "rows", net_unit=pl.when(pl.col("valued") > 0).then(pl.col("net_unit") / pl.col("valued")))

@@ -49,7 +49,7 @@ class LightGBMBaseline:
         valid = (
             lgb.Dataset(flat_features(data, self.id_columns, val_mask)[0], data.y[val_mask], reference=train) if val_mask.any() else None
         )
-        callbacks = [lgb.early_stopping(30, verbose=False)] if valid is not None else []
+        callbacks = [lgb.early_stopping(self.config.lightgbm_patience, verbose=False)] if valid is not None else []
         self.booster_ = lgb.train(params, train, self.config.lightgbm_rounds, valid_sets=[valid] if valid else None, callbacks=callbacks)
         self.train_rows_ = train.num_data()
         return self

@@ -232,7 +232,9 @@ class TCNModel:
         offer = [p for name, p in module.named_parameters() if name.startswith("offer_slope")]
         rest = [p for name, p in module.named_parameters() if not name.startswith("offer_slope")]
         groups = [{"params": rest}] + ([{"params": offer, "lr": cfg.lr * cfg.offer_lr_multiplier}] if offer else [])
-        return opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # foreach: one kernel call per step for all parameters, not one per parameter (the same arithmetic
+        # in the same order, bitwise the same weights; the CPU's default is the per-parameter loop)
+        return opt_cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
 
     def finish(self, trained: Trained, data: SequenceTensors, val_mask: np.ndarray) -> TCNModel:
         """Choose the final weights (best checkpoint, checkpoint average or SWA) on validation and calibrate."""

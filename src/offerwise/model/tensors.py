@@ -118,14 +118,24 @@ def last_periods(mask: np.ndarray, n: int | None) -> np.ndarray:
 
 
 def _codes(frame: pl.DataFrame, column: str, levels: list[str]) -> np.ndarray:
-    mapping = pl.DataFrame({column: levels, "__code": np.arange(1, len(levels) + 1)}, schema={column: pl.String, "__code": pl.Int64})
-    return (
-        frame.select(pl.col(column).cast(pl.String))
-        .join(mapping, on=column, how="left", maintain_order="left")
-        .get_column("__code")
-        .fill_null(0)
-        .to_numpy()
+    """Each row's 1-based position of its value's text in `levels`; 0 for unknown levels and nulls.
+    The text of an integer or categorical column is taken of its distinct values only (a calendar
+    column has a few dozen over millions of rows), then mapped back in the column's own type."""
+    mapping = pl.DataFrame({"__text": levels, "__code": np.arange(1, len(levels) + 1)}, schema={"__text": pl.String, "__code": pl.Int64})
+    values = frame.get_column(column)
+    if values.dtype == pl.String or values.dtype.is_float():  # floats: NaN is one text but never equal to itself
+        return (
+            values.cast(pl.String)
+            .to_frame("__text")
+            .join(mapping, on="__text", how="left", maintain_order="left")
+            .get_column("__code")
+            .fill_null(0)
+            .to_numpy()
+        )
+    known = (
+        values.unique().drop_nulls().to_frame("__value").with_columns(__text=pl.col("__value").cast(pl.String)).join(mapping, on="__text")
     )
+    return values.replace_strict(known.get_column("__value"), known.get_column("__code"), default=0, return_dtype=pl.Int64).to_numpy()
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
