@@ -5,7 +5,7 @@ before the next decision, as docs/experiment.md tells a retailer to do.
 Per seed, with exploration on (experiment.explore_share = 0.05, the default) and off (0; the 10 %
 holdout stays, and it is randomised too), for rounds 1..R:
 
-    offerwise run --data data_r --quick --config C      ->  run_r     (the plan for data_r's next fortnight)
+    offerwise run --data data_r [--quick] --config C    ->  run_r     (the plan for data_r's next fortnight)
     offerwise simulate --play run_r --data data_r       ->  data_r+1  (that fortnight drawn from the true response)
     offerwise measure --data data_r+1 --run run_r       ->  run_r/measurement/
     data_r+1/offer_history.csv: the played fortnight's consumer rows replaced by measurement/offer_history.csv
@@ -16,7 +16,11 @@ Each round reports, for the forward decision of run_r against data_r's truth for
 * forward_score: the plan's policy score against the rules oracle (report/policy_score.csv, "all");
 * randomised_rows: the offer-history rows with expected_offer_pct so far.
 
-    python bench/loop.py [--seeds 21 22 23 24 25] [--rounds 6] [--policy targeted] [--customers 300] [--label NAME] [--no-learn]
+    python bench/loop.py [--seeds 21 22 23 24 25] [--rounds 6] [--policy targeted] [--customers 300] [--label NAME] [--no-learn] [--full]
+
+Each run is `--quick` (the 2 largest categories, 3 epochs, 100 boosting rounds) unless --full, which
+runs the default config as a retailer would (every category, early-stopped epochs); at 300 consumers a
+full run takes about 45 s against 30 s.
 
 --no-learn is the control: the same rounds without returning the measured history, so the estimate
 sees no randomised rows; what remains of the slope error's fall is the data's growth alone.
@@ -44,22 +48,31 @@ RESULTS = Path(__file__).parent / "results"
 WORK = Path("results-work") / "loop"
 
 
-def slope_errors(run: Path, data: Path) -> dict[str, float]:
-    """Per category the forward decision's response error on the decisions' scale (module docstring)."""
+def decision_scale(run: Path, data: Path) -> pl.DataFrame:
+    """The forward decision's pairs with the estimate's slope and probability beside the truth's
+    (true_a, and p at the status quo offer)."""
     truth = pl.read_parquet(data / "ground_truth_future.parquet").select(*PAIR, "true_a", "true_b")
     offers = pl.read_parquet(run / "recommendations" / "offers.parquet").select(*PAIR, "category", "p_reference", "reference_offer_pct")
     slopes = pl.read_parquet(run / "recommendations" / "pair_elasticity.parquet").select(*PAIR, "dml_slope")
-    frame = (
+    return (
         offers.join(slopes, on=PAIR)
         .join(truth, on=PAIR)
         .with_columns(p=1 / (1 + (-(pl.col("true_b") + pl.col("true_a") * pl.col("reference_offer_pct"))).exp()))
     )
-    per = frame.group_by("category").agg(
-        error=(
-            (pl.col("dml_slope") * pl.col("p_reference") * (1 - pl.col("p_reference"))).sum()
-            / (pl.col("true_a") * pl.col("p") * (1 - pl.col("p"))).sum()
-            - 1
-        ).abs()
+
+
+def slope_errors(run: Path, data: Path) -> dict[str, float]:
+    """Per category the forward decision's response error on the decisions' scale (module docstring)."""
+    per = (
+        decision_scale(run, data)
+        .group_by("category")
+        .agg(
+            error=(
+                (pl.col("dml_slope") * pl.col("p_reference") * (1 - pl.col("p_reference"))).sum()
+                / (pl.col("true_a") * pl.col("p") * (1 - pl.col("p"))).sum()
+                - 1
+            ).abs()
+        )
     )
     return dict(zip(per.get_column("category").to_list(), per.get_column("error").to_list(), strict=True))
 
@@ -86,7 +99,7 @@ def forward_score(run: Path) -> float:
 
 
 def loop(seed: int, explore: float, args: argparse.Namespace, work: Path) -> list[dict]:
-    folder = work / f"{args.policy}-{seed}-explore{explore:g}{'' if args.learn else '-nolearn'}"
+    folder = work / f"{args.policy}-{seed}-explore{explore:g}{'' if args.learn else '-nolearn'}{'-full' if args.full else ''}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     config = folder / "config.toml"
@@ -96,7 +109,7 @@ def loop(seed: int, explore: float, args: argparse.Namespace, work: Path) -> lis
     for r in range(1, args.rounds + 1):
         data, run, after = folder / f"data{r - 1}", folder / f"run{r}", folder / f"data{r}"
         start = time.perf_counter()
-        offerwise("run", "--data", str(data), "--quick", "--config", str(config), "--out", str(run))
+        offerwise("run", "--data", str(data), *([] if args.full else ["--quick"]), "--config", str(config), "--out", str(run))
         errors = slope_errors(run, data)
         offerwise("simulate", "--play", str(run), "--data", str(data), "--out", str(after))
         offerwise("measure", "--data", str(after), "--run", str(run), "--config", str(config))
@@ -149,6 +162,7 @@ def main() -> None:
         action="store_false",
         help="the control: the measured offer history is not returned to the data (no randomised rows)",
     )
+    parser.add_argument("--full", action="store_true", help="the default config for every run instead of --quick")
     args = parser.parse_args()
     rows: list[dict] = []
     path = RESULTS / f"loop-{args.label}.json"
