@@ -1,14 +1,16 @@
 """Benchmark: how much the learning loop's randomised rows can tell. Reads bench/loop.py's stored
-sequences with exploration (results-work/loop/<policy>-<seed>-explore<e>[-full], e > 0); runs nothing.
+sequences with one exploration share (results-work/loop/<policy>-<seed>-explore<e>[-full]); runs nothing.
 
 Per sequence and category, the explore arm's randomised slopes (measure's slopes.csv: each round's
 logistic fit, logit P(bought) = logit p_reference + α + β (given − reference)) pooled by inverse
 variance over the rounds, against the truth (true_a weighted by p(1 − p) over the decided pairs, mean
 over the rounds) and against the last round's double-ML slope, all on the logit scale. The pooled
 SE relative to the true slope says how large an error in the estimate the randomised rows could
-show; the double-ML slope's own error says how large an error there is to show.
+show; the double-ML slope's own error says how large an error there is to show. Beside them, what
+the experiment gave up in the model's view (summary.csv's expected_revenue_given_up over the plan's
+expected net revenue, mean over the rounds).
 
-    python bench/loop_evidence.py [--work results-work/loop] [--suffix -full] [--label full]
+    python bench/loop_evidence.py [--work results-work/loop] [--suffix -full] [--explore 0.05] [--label full]
 
 Results: bench/results/loop-evidence-<label>.json and the figures on stdout.
 """
@@ -47,6 +49,16 @@ def true_slopes(folder: Path) -> pl.DataFrame:
     return pl.concat(frames).group_by("category").agg(pl.col("true_slope").mean())
 
 
+def given_up_share(folder: Path) -> float:
+    """What the experiment gave up in the model's view, mean over the rounds: Σ expected_revenue_given_up
+    over Σ the plan's expected net revenue (recommendations/summary.csv)."""
+    shares = []
+    for r in rounds(folder):
+        summary = pl.read_csv(folder / f"run{r}" / "recommendations" / "summary.csv")
+        shares.append(summary.get_column("expected_revenue_given_up").sum() / summary.get_column("expected_revenue_after").sum())
+    return sum(shares) / len(shares)
+
+
 def explore_evidence(folder: Path) -> pl.DataFrame:
     """Per category the explore arm's slopes pooled over the measured rounds, against the truth."""
     measured = [
@@ -80,17 +92,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("results-work") / "loop")
     parser.add_argument("--suffix", default="-full", help="the sequences' folder suffix ('' for the quick loop's)")
+    parser.add_argument("--explore", type=float, default=0.05, help="the sequences' exploration share")
     parser.add_argument("--label", default="full")
     args = parser.parse_args()
-    sequences = sorted(f for f in args.work.glob(f"*-explore*{args.suffix}") if explore_share(f.name, args.suffix) > 0 and rounds(f))
+    sequences = sorted(
+        f for f in args.work.glob(f"*-explore*{args.suffix}") if explore_share(f.name, args.suffix) == args.explore and rounds(f)
+    )
     if not sequences:
-        raise SystemExit(f"no stored loop sequence with exploration and suffix {args.suffix!r} under {args.work}: run bench/loop.py first")
-    evidence_frame = pl.concat([explore_evidence(folder).with_columns(sequence=pl.lit(folder.name)) for folder in sequences])
+        raise SystemExit(
+            f"no stored loop sequence with exploration {args.explore:g} and suffix {args.suffix!r} under {args.work}: run bench/loop.py first"
+        )
+    evidence_frame = pl.concat(
+        [explore_evidence(folder).with_columns(sequence=pl.lit(folder.name), given_up_share=given_up_share(folder)) for folder in sequences]
+    )
     summary = {
         "explore_relative_se_median": evidence_frame.get_column("explore_relative_se").median(),
         "explore_abs_error_mean": evidence_frame.get_column("explore_error").abs().mean(),
         "estimator_abs_error_mean": evidence_frame.get_column("estimator_error").abs().mean(),
         "explored_pairs_median": evidence_frame.get_column("explored_pairs").median(),
+        "given_up_share_mean": evidence_frame.unique("sequence").get_column("given_up_share").mean(),
     }
     with pl.Config(tbl_rows=100, tbl_cols=20, tbl_width_chars=200):
         print(evidence_frame)
