@@ -70,3 +70,18 @@ def test_the_offer_model_s_level_is_judged_on_the_rows_no_design_drew(panel):
     assert fit(measured).offer_columns is not None
     assert fit(measured).offer_columns == fit(frame).offer_columns
     assert fit(unmarked).offer_columns is None
+
+
+def test_a_window_whose_every_offer_a_design_drew_needs_no_offer_model(panel):
+    """Every row randomised (a retailer that ran the experiment through the whole window): there is
+    nothing to judge the offer model's level by; every residual is the design's, and the fit runs."""
+    frame, features = panel
+    rng = np.random.default_rng(1)
+    randomised = frame.with_columns(
+        offer_pct=pl.Series(rng.choice([0.0, 20.0, 40.0], frame.height)).cast(frame.schema["offer_pct"]), offer_design_mean=pl.lit(20.0)
+    )
+    assert item_period_columns(randomised.clear(), control_columns(randomised, features)) is None
+    d = design(randomised, features, cutoff=CUTOFF, periods=8, max_rows=4000, seed=0)
+    fit = cross_fits(d, folds=2, seed=0)[0]
+    assert fit.offer_columns is None
+    np.testing.assert_allclose(fit.t_res, d.T - 20.0)

@@ -116,6 +116,8 @@ def item_period_columns(window: pl.DataFrame, controls: list[str]) -> list[int] 
     offer itself is (the retailer sets one offer per item and period); None otherwise (offers vary
     across an item-period's consumers, e.g. inferred or personalised: the offer model sees every
     control)."""
+    if window.is_empty():  # nothing to judge by (every row randomised): the offer model sees every control
+        return None
     columns = [OFFER, *controls]
     counts = window.group_by("item_id", "period").agg(pl.col(c).n_unique() for c in columns).select(pl.col(columns).max())
     if counts.height == 0 or counts.item(0, OFFER) > 1:
