@@ -33,9 +33,10 @@ def rounds(folder: Path) -> list[int]:
 
 
 def explore_share(name: str, suffix: str) -> float:
-    """A sequence folder's exploration share: bench/loop.py names it <policy>-<seed>-explore<e>[-nolearn][suffix]."""
-    share = name.split("-explore")[1].removesuffix(suffix).removesuffix("-nolearn")
-    return float(share) if share.replace(".", "", 1).isdigit() else float("nan")  # another suffix's folder
+    """A learning sequence's exploration share (bench/loop.py names it <policy>-<seed>-explore<e>[-nolearn][suffix]);
+    NaN for another suffix's folder and for the --no-learn control, whose estimate never saw the randomised rows."""
+    share = name.split("-explore")[1].removesuffix(suffix)
+    return float(share) if share.replace(".", "", 1).isdigit() else float("nan")
 
 
 def true_slopes(folder: Path) -> pl.DataFrame:
