@@ -24,6 +24,8 @@ from pathlib import Path
 import polars as pl
 from loop import decision_scale  # bench/loop.py
 
+from offerwise.experiment.pool import pooled_slopes
+
 RESULTS = Path(__file__).parent / "results"
 WEIGHT = pl.col("p") * (1 - pl.col("p"))
 
@@ -61,24 +63,20 @@ def given_up_share(folder: Path) -> float:
 
 
 def explore_evidence(folder: Path) -> pl.DataFrame:
-    """Per category the explore arm's slopes pooled over the measured rounds, against the truth."""
+    """Per category the explore arm's slopes pooled over the measured rounds (`offerwise pool`'s
+    pooling), against the truth."""
     measured = [
         pl.read_csv(folder / f"run{r}" / "measurement" / "slopes.csv").with_columns(round=pl.lit(r))
         for r in rounds(folder)
         if (folder / f"run{r}" / "measurement" / "slopes.csv").is_file()
     ]
     slopes = pl.concat(measured, how="diagonal_relaxed")
-    precision = 1 / pl.col("se") ** 2
-    identified = pl.col("se").is_not_null()
-    pooled = slopes.group_by("category").agg(
-        explored_pairs=pl.col("n").sum(),
-        identified_rounds=identified.sum(),
-        explore_slope=(pl.col("slope") * precision).filter(identified).sum() / precision.filter(identified).sum(),
-        explore_se=precision.filter(identified).sum() ** -0.5,
-    )
+    pooled = pooled_slopes(measured).select("category", identified_rounds="fortnights", explore_slope="slope", explore_se="se")
+    explored = slopes.group_by("category").agg(explored_pairs=pl.col("n").sum())  # every round's, identified or not
     last = slopes.filter(pl.col("round") == pl.col("round").max()).select("category", "estimator_slope", "estimator_se")
     return (
-        pooled.join(last, on="category")
+        explored.join(pooled, on="category")
+        .join(last, on="category")
         .join(true_slopes(folder), on="category")
         .with_columns(
             explore_error=pl.col("explore_slope") / pl.col("true_slope") - 1,

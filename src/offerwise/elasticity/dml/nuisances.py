@@ -120,7 +120,7 @@ def item_period_columns(window: pl.DataFrame, controls: list[str]) -> list[int] 
         return None
     columns = [OFFER, *controls]
     counts = window.group_by("item_id", "period").agg(pl.col(c).n_unique() for c in columns).select(pl.col(columns).max())
-    if counts.height == 0 or counts.item(0, OFFER) > 1:
+    if counts.item(0, OFFER) > 1:
         return None
     keep = [i for i, c in enumerate(controls) if counts.item(0, c) <= 1]
     return keep or None
