@@ -10,7 +10,7 @@ show; the double-ML slope's own error says how large an error there is to show. 
 the experiment gave up in the model's view (summary.csv's expected_revenue_given_up over the plan's
 expected net revenue, mean over the rounds).
 
-    python bench/loop_evidence.py [--work results-work/loop] [--suffix -full] [--explore 0.05] [--label full]
+    python bench/loop_evidence.py [--work results-work/loop] [--suffix -full] [--explore 0.05] [--seeds ...] [--label full]
 
 Results: bench/results/loop-evidence-<label>.json and the figures on stdout.
 """
@@ -92,10 +92,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("results-work") / "loop")
     parser.add_argument("--suffix", default="-full", help="the sequences' folder suffix ('' for the quick loop's)")
     parser.add_argument("--explore", type=float, default=0.05, help="the sequences' exploration share")
+    parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds' sequences (default: every one stored)")
     parser.add_argument("--label", default="full")
     args = parser.parse_args()
     sequences = sorted(
-        f for f in args.work.glob(f"*-explore*{args.suffix}") if explore_share(f.name, args.suffix) == args.explore and rounds(f)
+        f
+        for f in args.work.glob(f"*-explore*{args.suffix}")
+        if explore_share(f.name, args.suffix) == args.explore
+        and (args.seeds is None or int(f.name.split("-")[1]) in args.seeds)
+        and rounds(f)
     )
     if not sequences:
         raise SystemExit(
