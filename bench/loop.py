@@ -16,7 +16,7 @@ Each round reports, for the forward decision of run_r against data_r's truth for
 * forward_score: the plan's policy score against the rules oracle (report/policy_score.csv, "all");
 * randomised_rows: the offer-history rows with expected_offer_pct so far.
 
-    python bench/loop.py [--seeds 21 22 23 24 25] [--rounds 6] [--policy targeted] [--customers 300] [--label NAME] [--no-learn] [--full]
+    python bench/loop.py [--seeds 21 22 23 24 25] [--rounds 6] [--policy targeted] [--customers 300] [--label NAME] [--no-learn] [--full] [--holdout SHARE]
 
 Each run is `--quick` (the 2 largest categories, 3 epochs, 100 boosting rounds) unless --full, which
 runs the default config as a retailer would (every category, early-stopped epochs); at 300 consumers a
@@ -99,11 +99,14 @@ def forward_score(run: Path) -> float:
 
 
 def loop(seed: int, explore: float, args: argparse.Namespace, work: Path) -> list[dict]:
-    folder = work / f"{args.policy}-{seed}-explore{explore:g}{'' if args.learn else '-nolearn'}{'-full' if args.full else ''}"
+    holdout = "" if args.holdout is None else f"-holdout{args.holdout:g}"
+    folder = work / f"{args.policy}-{seed}-explore{explore:g}{holdout}{'' if args.learn else '-nolearn'}{'-full' if args.full else ''}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     config = folder / "config.toml"
-    config.write_text(f'[simulation]\npromotion_policy = "{args.policy}"\n\n[experiment]\nexplore_share = {explore}\n')
+    # the share as asked: never lowered for what it gives up (experiment.max_given_up_share = 1)
+    holdout_line = "" if args.holdout is None else f"holdout_share = {args.holdout}\nmax_given_up_share = 1\n"
+    config.write_text(f'[simulation]\npromotion_policy = "{args.policy}"\n\n[experiment]\nexplore_share = {explore}\n{holdout_line}')
     offerwise("simulate", "--out", str(folder / "data0"), "--customers", str(args.customers), "--seed", str(seed), "--config", str(config))
     rows, randomised = [], 0
     for r in range(1, args.rounds + 1):
@@ -161,6 +164,12 @@ def main() -> None:
         dest="learn",
         action="store_false",
         help="the control: the measured offer history is not returned to the data (no randomised rows)",
+    )
+    parser.add_argument(
+        "--holdout",
+        type=float,
+        default=None,
+        help="experiment.holdout_share, never lowered for its cost (default: the config's); 0.99 plays the status quo almost everywhere, a control for what the plan's offers do to the data",
     )
     parser.add_argument("--full", action="store_true", help="the default config for every run instead of --quick")
     args = parser.parse_args()

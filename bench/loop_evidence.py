@@ -87,14 +87,19 @@ def explore_evidence(folder: Path) -> pl.DataFrame:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def sequence_parser(description: str) -> argparse.ArgumentParser:
+    """The command line of the benches that read bench/loop.py's stored sequences with one exploration share."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--work", type=Path, default=Path("results-work") / "loop")
     parser.add_argument("--suffix", default="-full", help="the sequences' folder suffix ('' for the quick loop's)")
     parser.add_argument("--explore", type=float, default=0.05, help="the sequences' exploration share")
     parser.add_argument("--seeds", type=int, nargs="+", help="only these seeds' sequences (default: every one stored)")
     parser.add_argument("--label", default="full")
-    args = parser.parse_args()
+    return parser
+
+
+def stored_sequences(args: argparse.Namespace) -> list[Path]:
+    """The stored sequences `sequence_parser`'s arguments name; stops with one line where there is none."""
     sequences = sorted(
         f
         for f in args.work.glob(f"*-explore*{args.suffix}")
@@ -106,6 +111,12 @@ def main() -> None:
         raise SystemExit(
             f"no stored loop sequence with exploration {args.explore:g} and suffix {args.suffix!r} under {args.work}: run bench/loop.py first"
         )
+    return sequences
+
+
+def main() -> None:
+    args = sequence_parser(__doc__.splitlines()[0]).parse_args()
+    sequences = stored_sequences(args)
     evidence_frame = pl.concat(
         [explore_evidence(folder).with_columns(sequence=pl.lit(folder.name), given_up_share=given_up_share(folder)) for folder in sequences]
     )
