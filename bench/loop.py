@@ -61,19 +61,17 @@ def decision_scale(run: Path, data: Path) -> pl.DataFrame:
     )
 
 
+def category_errors(pairs: pl.DataFrame, slope: str = "dml_slope", probability: str = "p_reference") -> pl.DataFrame:
+    """Per category (category, error) |Σ slope · q(1 − q) / Σ true_a · p(1 − p) − 1| over `pairs`
+    (decision_scale's), q the `probability` column: the response error on the decisions' scale."""
+    weight = pl.col(probability) * (1 - pl.col(probability))
+    truth = pl.col("true_a") * pl.col("p") * (1 - pl.col("p"))
+    return pairs.group_by("category").agg(error=((pl.col(slope) * weight).sum() / truth.sum() - 1).abs())
+
+
 def slope_errors(run: Path, data: Path) -> dict[str, float]:
     """Per category the forward decision's response error on the decisions' scale (module docstring)."""
-    per = (
-        decision_scale(run, data)
-        .group_by("category")
-        .agg(
-            error=(
-                (pl.col("dml_slope") * pl.col("p_reference") * (1 - pl.col("p_reference"))).sum()
-                / (pl.col("true_a") * pl.col("p") * (1 - pl.col("p"))).sum()
-                - 1
-            ).abs()
-        )
-    )
+    per = category_errors(decision_scale(run, data))
     return dict(zip(per.get_column("category").to_list(), per.get_column("error").to_list(), strict=True))
 
 

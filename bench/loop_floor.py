@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 import polars as pl
-from loop import decision_scale  # bench/loop.py
+from loop import category_errors, decision_scale  # bench/loop.py
 from loop_evidence import rounds, sequence_parser, stored_sequences  # bench/loop_evidence.py
 from response_oracle import ORACLE, truth_rows  # bench/response_oracle.py
 
@@ -55,10 +55,7 @@ def oracle_slopes(run: Path, data: Path, config: Path) -> pl.DataFrame:
 
 def errors(pairs: pl.DataFrame, slope: str, probability: str) -> float:
     """The loop's error with `slope` and `probability` on the decision's side, mean over categories."""
-    weight = pl.col(probability) * (1 - pl.col(probability))
-    truth = pl.col("true_a") * pl.col("p") * (1 - pl.col("p"))
-    per = pairs.group_by("category").agg(error=((pl.col(slope) * weight).sum() / truth.sum() - 1).abs())
-    return float(per.get_column("error").mean())
+    return float(category_errors(pairs, slope, probability).get_column("error").mean())
 
 
 def floor_row(folder: Path, r: int) -> dict:
