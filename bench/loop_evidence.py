@@ -41,6 +41,11 @@ def explore_share(name: str, suffix: str) -> float:
     return float(share) if share.replace(".", "", 1).isdigit() else float("nan")
 
 
+def sequence_seed(name: str) -> int:
+    """A sequence folder's simulator seed (bench/loop.py names it <policy>-<seed>-explore...)."""
+    return int(name.split("-")[1])
+
+
 def true_slopes(folder: Path) -> pl.DataFrame:
     """Per category the true logit slope over each round's decided pairs, weighted by p(1 − p); mean over rounds."""
     frames = [
@@ -103,9 +108,7 @@ def stored_sequences(args: argparse.Namespace) -> list[Path]:
     sequences = sorted(
         f
         for f in args.work.glob(f"*-explore*{args.suffix}")
-        if explore_share(f.name, args.suffix) == args.explore
-        and (args.seeds is None or int(f.name.split("-")[1]) in args.seeds)
-        and rounds(f)
+        if explore_share(f.name, args.suffix) == args.explore and (args.seeds is None or sequence_seed(f.name) in args.seeds) and rounds(f)
     )
     if not sequences:
         raise SystemExit(

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import polars as pl
 from loop import category_errors, decision_scale  # bench/loop.py
-from loop_evidence import rounds, sequence_parser, stored_sequences  # bench/loop_evidence.py
+from loop_evidence import rounds, sequence_parser, sequence_seed, stored_sequences  # bench/loop_evidence.py
 from response_oracle import ORACLE, truth_rows  # bench/response_oracle.py
 
 from offerwise.columns import PAIR
@@ -61,7 +61,7 @@ def errors(pairs: pl.DataFrame, slope: str, probability: str) -> float:
 def floor_row(folder: Path, r: int) -> dict:
     run, data = folder / f"run{r}", folder / f"data{r - 1}"
     pairs = decision_scale(run, data).join(oracle_slopes(run, data, folder / "config.toml"), on=PAIR, how="left")
-    row = {"sequence": folder.name, "seed": int(folder.name.split("-")[1]), "round": r}
+    row = {"sequence": folder.name, "seed": sequence_seed(folder.name), "round": r}
     for name, slope in SLOPES.items():
         row[name] = errors(pairs, slope, "p_reference")
         if name != "true_slopes":  # the true slopes at the true probabilities are the truth itself
